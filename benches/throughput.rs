@@ -1,0 +1,219 @@
+//! Server benchmark: start-up latency, idle memory, and request throughput over loopback.
+//!
+//! Run with `cargo bench --bench throughput` (add `-- --connections 8 --seconds 10` to change the load).
+//! It starts the optimized `codepipeline-local` binary as a separate process, measures the time from spawning it to
+//! the first answered request, reads its resident memory once idle, then drives `GetPipeline` and `ListPipelines`
+//! over concurrent keep-alive connections and reports throughput and latency percentiles.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Options {
+    connections: usize,
+    seconds: u64,
+}
+
+fn options() -> Options {
+    let mut options = Options { connections: 8, seconds: 5 };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match (args[i].as_str(), value) {
+            ("--connections", Some(v)) => {
+                options.connections = usize::try_from(v).unwrap_or(8).max(1);
+                i += 1;
+            }
+            ("--seconds", Some(v)) => {
+                options.seconds = v.max(1);
+                i += 1;
+            }
+            _ => {} // cargo passes --bench; ignore what we do not know
+        }
+        i += 1;
+    }
+    options
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn rss_kib(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn request(operation: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: CodePipeline_20150709.{operation}\r\n\
+         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends one request on a keep-alive connection and reads the whole response; returns the status code.
+async fn exchange(stream: &mut TcpStream, buffer: &mut Vec<u8>, request: &[u8]) -> std::io::Result<u16> {
+    stream.write_all(request).await?;
+    buffer.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buffer[..end]).unwrap_or_default();
+            let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buffer.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+struct Run {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+async fn load(addr: &str, request: Vec<u8>, connections: usize, duration: Duration) -> Run {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let addr = addr.to_string();
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&addr).await.expect("connects");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut buffer = Vec::with_capacity(16 * 1024);
+            let mut latencies = Vec::with_capacity(500_000);
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match exchange(&mut stream, &mut buffer, &request).await {
+                    Ok(200) => latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        stream = TcpStream::connect(&addr).await.expect("reconnects");
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("load task");
+        latencies_us.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    latencies_us.sort_unstable();
+    Run { requests: latencies_us.len(), errors, elapsed, latencies_us }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
+}
+
+fn report(name: &str, run: &Run, connections: usize) {
+    let rps = run.requests as f64 / run.elapsed.as_secs_f64();
+    println!(
+        "{name:<14} {connections} conns  {rps:>9.0} req/s  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} requests, {} errors)",
+        percentile(&run.latencies_us, 50.0),
+        percentile(&run.latencies_us, 90.0),
+        percentile(&run.latencies_us, 99.0),
+        percentile(&run.latencies_us, 100.0),
+        run.requests,
+        run.errors,
+    );
+}
+
+fn main() {
+    let options = options();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let binary = env!("CARGO_BIN_EXE_codepipeline-local");
+
+    let spawned = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["--port", &port.to_string(), "--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        // First answered request after process start.
+        let list = request("ListPipelines", "{}");
+        let first = loop {
+            if let Ok(mut stream) = TcpStream::connect(&addr).await {
+                let mut buffer = Vec::new();
+                if let Ok(200) = exchange(&mut stream, &mut buffer, &list).await {
+                    break spawned.elapsed();
+                }
+            }
+            assert!(spawned.elapsed() < Duration::from_secs(10), "server did not come up");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        println!("first request served {:.1} ms after process start", first.as_secs_f64() * 1000.0);
+
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = rss_kib(&child).unwrap_or(0);
+        println!("resident memory at idle: {:.1} MiB", idle as f64 / 1024.0);
+
+        let pipeline = include_str!("../fixtures/bench/pipeline.json");
+        let mut stream = TcpStream::connect(&addr).await.expect("connects");
+        let mut buffer = Vec::new();
+        let create = request("CreatePipeline", &format!(r#"{{"pipeline": {pipeline}}}"#));
+        assert_eq!(exchange(&mut stream, &mut buffer, &create).await.expect("created"), 200);
+        for i in 0..50 {
+            let other = pipeline.replace("\"bench\"", &format!("\"bench-{i:02}\""));
+            let create = request("CreatePipeline", &format!(r#"{{"pipeline": {other}}}"#));
+            assert_eq!(exchange(&mut stream, &mut buffer, &create).await.expect("created"), 200);
+        }
+
+        let duration = Duration::from_secs(options.seconds);
+        let connections = options.connections;
+        // Warm up, then measure.
+        load(&addr, request("GetPipeline", r#"{"name": "bench"}"#), connections, Duration::from_millis(500)).await;
+        let get = load(&addr, request("GetPipeline", r#"{"name": "bench"}"#), connections, duration).await;
+        report("GetPipeline", &get, connections);
+        let list = load(&addr, request("ListPipelines", r#"{"maxResults": 10}"#), connections, duration).await;
+        report("ListPipelines", &list, connections);
+        let rss = rss_kib(&child).unwrap_or(0);
+        println!("resident memory after load: {:.1} MiB", rss as f64 / 1024.0);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

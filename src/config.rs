@@ -1,0 +1,141 @@
+//! Command-line flags, each with an environment variable of the same meaning.
+
+use clap::{Parser, ValueEnum};
+
+use crate::protocol::identity::is_plausible_region;
+
+/// codepipeline-local: a local emulator of AWS CodePipeline.
+///
+/// Point AWS SDKs, the aws CLI, Terraform or CDK at it (for example `AWS_ENDPOINT_URL_CODEPIPELINE=http://localhost:4566`).
+/// Every flag can also be set with the environment variable shown.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "codepipeline-local", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on. Use 0.0.0.0 to accept connections from other hosts or containers.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free port (the chosen address is logged).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_PORT", default_value_t = 4566)]
+    pub port: u16,
+
+    /// Region of requests that carry no SigV4 credential scope.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_DEFAULT_REGION", default_value = "us-east-1", value_parser = parse_region)]
+    pub default_region: String,
+
+    /// Account of requests whose access key id is not a 12-digit account id.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_DEFAULT_ACCOUNT", default_value = "000000000000", value_parser = parse_account)]
+    pub default_account: String,
+
+    /// Log filter: error, warn, info, debug or trace, or a tracing directive such as `codepipeline_local=debug`.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
+    /// (for container health checks in images without curl). An action, not a setting: it has no variable.
+    #[arg(long)]
+    pub check_health: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    /// The defaults of every flag, ignoring the environment (for tests and embedding).
+    fn default() -> Config {
+        Config {
+            host: "127.0.0.1".to_string(),
+            port: 4566,
+            default_region: "us-east-1".to_string(),
+            default_account: "000000000000".to_string(),
+            log_level: "info".to_string(),
+            log_format: LogFormat::Text,
+            check_health: false,
+        }
+    }
+}
+
+fn parse_region(value: &str) -> Result<String, String> {
+    if is_plausible_region(value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!("'{value}' is not a region name (lowercase letters, digits and dashes, e.g. us-east-1)"))
+    }
+}
+
+fn parse_account(value: &str) -> Result<String, String> {
+    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else {
+        Err(format!("'{value}' is not an AWS account id (12 digits)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_parse_and_default() {
+        Config::command().debug_assert();
+        let config = Config::try_parse_from(["codepipeline-local"]).expect("defaults parse");
+        assert_eq!(config.port, Config::default().port);
+        let config = Config::try_parse_from([
+            "codepipeline-local",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--default-region",
+            "eu-west-1",
+            "--default-account",
+            "123456789012",
+            "--log-format",
+            "json",
+        ])
+        .expect("flags parse");
+        assert_eq!(config.host, "0.0.0.0");
+        assert_eq!(config.port, 0);
+        assert_eq!(config.default_region, "eu-west-1");
+        assert_eq!(config.default_account, "123456789012");
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Config::try_parse_from(["x", "--default-account", "12345"]).is_err());
+        assert!(Config::try_parse_from(["x", "--default-region", "US East"]).is_err());
+        assert!(Config::try_parse_from(["x", "--log-format", "xml"]).is_err());
+        assert!(Config::try_parse_from(["x", "--port", "70000"]).is_err());
+    }
+
+    #[test]
+    fn help_documents_every_flag_and_variable() {
+        let help = Config::command().render_long_help().to_string();
+        for needle in [
+            "--host",
+            "--port",
+            "--default-region",
+            "--default-account",
+            "--log-level",
+            "--log-format",
+            "CODEPIPELINE_LOCAL_HOST",
+            "CODEPIPELINE_LOCAL_PORT",
+            "CODEPIPELINE_LOCAL_DEFAULT_REGION",
+            "CODEPIPELINE_LOCAL_DEFAULT_ACCOUNT",
+            "CODEPIPELINE_LOCAL_LOG_LEVEL",
+            "CODEPIPELINE_LOCAL_LOG_FORMAT",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle}");
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! # codepipeline-local
+//!
+//! A local emulator of AWS CodePipeline: one small server that speaks the real AWS JSON 1.1 wire protocol, so AWS
+//! SDKs, the aws CLI, Terraform and CDK can be pointed at it.
+//!
+//! ## Layout
+//!
+//! ```text
+//! main.rs        thin binary: flags, logging, signals
+//! config         flags and their CODEPIPELINE_LOCAL_* environment variables
+//! server         HTTP: router, request ids, the AWS JSON endpoint, start-up and graceful shutdown
+//! protocol/      AWS JSON 1.1, knowing nothing of pipelines
+//!   router         X-Amz-Target -> Operation (one enum, 44 variants)
+//!   body           bounded body reads, content type, JSON parsing
+//!   model          the embedded service model (fixtures/model/), parsed once
+//!   validate       model-driven input validation in AWS's message format
+//!   identity       account and region from SigV4 credentials
+//!   error          error codes and the one place errors become responses
+//!   pagination     sealed nextToken values and page cutting
+//! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match
+//! state/         the in-memory model, partitioned by (account, region), and the emulator clock
+//! engine/        the execution scheduler and action providers
+//! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
+//! ```
+//!
+//! A request flows `server` -> `protocol::router` -> `protocol::body` -> `protocol::identity` ->
+//! `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a reply or an
+//! `ApiError`, which `protocol::error` renders.
+
+#![forbid(unsafe_code)]
+// Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod control;
+pub mod engine;
+pub mod operations;
+pub mod protocol;
+pub mod server;
+pub mod state;
+
+pub use config::Config;
+pub use server::{AppState, RunningServer, app, run};

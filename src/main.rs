@@ -1,0 +1,87 @@
+//! The `codepipeline-local` binary: parses flags, sets up logging, serves until SIGINT or SIGTERM.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use codepipeline_local::config::{Config, LogFormat};
+use codepipeline_local::{AppState, run};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if config.check_health {
+        return match codepipeline_local::control::probe_health(&config.host, config.port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let filter = match EnvFilter::try_new(&config.log_level) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("invalid --log-level '{}': {e}", config.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match config.log_format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber.json().flatten_event(true).init(),
+    }
+
+    let state = match AppState::new(config.clone()) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!("the embedded service model could not be loaded: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("cannot listen on {}:{}: {e}", config.host, config.port);
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(listener, state, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (docker stop).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

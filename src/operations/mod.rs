@@ -1,0 +1,102 @@
+//! CodePipeline's operations: one function per operation, grouped by resource.
+//!
+//! [`dispatch`] validates the request against the service model, deserializes it into the operation's typed input
+//! and calls the operation with a [`Ctx`]. Its `match` is exhaustive over [`Operation`]: a new variant does not
+//! compile until it is routed. Operations are synchronous functions of (context, input) to (reply or error); they
+//! know nothing of HTTP.
+
+pub mod pipelines;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::protocol::model::Model;
+use crate::protocol::validate::validate;
+use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
+use crate::state::{Scope, Store, Timestamp};
+
+/// What an operation may use besides its input.
+pub struct Ctx<'a> {
+    /// All emulator state.
+    pub store: &'a Store,
+    /// The account and region the request addresses.
+    pub scope: Scope,
+    /// The request id, for log lines.
+    pub request_id: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The emulator's current time.
+    pub fn now(&self) -> Timestamp {
+        self.store.clock().now()
+    }
+}
+
+/// Validates `body` against the operation's input shape, then runs the operation.
+pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<Reply, ApiError> {
+    if let Some(input) = model.operation(op.name()).and_then(|m| m.input) {
+        validate(model, input, &body)?;
+    }
+    let later = || Err(ApiError::not_implemented(op.name()));
+    match op {
+        Operation::CreatePipeline => pipelines::create_pipeline(ctx, input(body)?),
+        Operation::GetPipeline => pipelines::get_pipeline(ctx, input(body)?),
+        Operation::UpdatePipeline => pipelines::update_pipeline(ctx, input(body)?),
+        Operation::DeletePipeline => pipelines::delete_pipeline(ctx, input(body)?),
+        Operation::ListPipelines => pipelines::list_pipelines(ctx, input(body)?),
+
+        // Resource management beyond pipelines (issue 3).
+        Operation::CreateCustomActionType
+        | Operation::DeleteCustomActionType
+        | Operation::ListActionTypes
+        | Operation::GetActionType
+        | Operation::UpdateActionType
+        | Operation::ListRuleTypes
+        | Operation::TagResource
+        | Operation::UntagResource
+        | Operation::ListTagsForResource
+        | Operation::PutWebhook
+        | Operation::ListWebhooks
+        | Operation::DeleteWebhook
+        | Operation::RegisterWebhookWithThirdParty
+        | Operation::DeregisterWebhookWithThirdParty => later(),
+
+        // The execution engine (issue 4).
+        Operation::StartPipelineExecution
+        | Operation::StopPipelineExecution
+        | Operation::GetPipelineState
+        | Operation::GetPipelineExecution
+        | Operation::ListPipelineExecutions
+        | Operation::ListActionExecutions
+        | Operation::PutApprovalResult
+        | Operation::DisableStageTransition
+        | Operation::EnableStageTransition => later(),
+
+        // Job workers and integrations (issue 5).
+        Operation::PollForJobs
+        | Operation::AcknowledgeJob
+        | Operation::GetJobDetails
+        | Operation::PutJobSuccessResult
+        | Operation::PutJobFailureResult
+        | Operation::PollForThirdPartyJobs
+        | Operation::AcknowledgeThirdPartyJob
+        | Operation::GetThirdPartyJobDetails
+        | Operation::PutThirdPartyJobSuccessResult
+        | Operation::PutThirdPartyJobFailureResult
+        | Operation::PutActionRevision
+        | Operation::ListDeployActionExecutionTargets => later(),
+
+        // Recovery and conditions (issue 6).
+        Operation::RetryStageExecution
+        | Operation::RollbackStage
+        | Operation::OverrideStageCondition
+        | Operation::ListRuleExecutions => later(),
+    }
+}
+
+/// Deserializes a validated body into an operation's typed input.
+fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    // Validation has checked every modeled member's type, so this fails only if a typed input disagrees with the
+    // model; answer as a client error rather than a 500.
+    serde_json::from_value(body).map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))
+}

@@ -1,0 +1,241 @@
+//! The HTTP server: the router, the request layer, the AWS JSON endpoint, start-up and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::Config;
+use crate::control;
+use crate::operations::{self, Ctx};
+use crate::protocol::body::{MAX_BODY_BYTES, check_content_type, parse_json, read_limited};
+use crate::protocol::identity::{Defaults, scope_of};
+use crate::protocol::model::{Model, ModelError};
+use crate::protocol::router::route;
+use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
+use crate::state::Store;
+
+/// Shared state of one server: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    model: Model,
+    config: Config,
+    defaults: Defaults,
+    started: Instant,
+}
+
+impl AppState {
+    /// State for a server with the given configuration. Fails only if the embedded service model is broken.
+    pub fn new(config: Config) -> Result<AppState, ModelError> {
+        let model = Model::load()?;
+        let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
+        Ok(AppState {
+            inner: Arc::new(Inner { store: Arc::new(Store::new()), model, config, defaults, started: Instant::now() }),
+        })
+    }
+
+    /// All emulator state.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The loaded service model.
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Time since the server state was created.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
+    }
+}
+
+/// The id of a request, as sent in `x-amzn-RequestId`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The whole HTTP surface: the AWS JSON endpoint at `/` and the emulator's own endpoints.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(aws_json).fallback(method_not_allowed))
+        .merge(control::routes())
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_id_layer))
+        .with_state(state)
+}
+
+/// Gives every request an id, and every response (success, error, even a caught panic) the `x-amzn-RequestId`
+/// header.
+async fn request_id_layer(mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::try_from(id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// `POST /`: one AWS JSON 1.1 request.
+async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let request_id = parts.extensions.get::<RequestId>().map_or("", |r| r.0.as_str());
+    let op = route(parts.headers.get("x-amz-target").map(HeaderValue::as_bytes));
+    let operation = op.as_ref().map_or("-", |op| op.name());
+    let result = handle(&app, request_id, &parts.uri, &parts.headers, body, op).await;
+    let elapsed_us = started.elapsed().as_micros();
+    match result {
+        Ok(reply) => {
+            tracing::debug!(operation, request_id, elapsed_us, "ok");
+            reply.into_response()
+        }
+        Err(error) => {
+            if error.code.status().is_server_error() && error.code != ErrorCode::NotImplemented {
+                tracing::error!(operation, request_id, code = %error.code, message = %error.message, "request failed");
+            } else {
+                tracing::debug!(operation, request_id, elapsed_us, code = %error.code, message = %error.message, "error");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn handle(
+    app: &AppState,
+    request_id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    op: Result<Operation, ApiError>,
+) -> Result<Reply, ApiError> {
+    // Read the body before anything can fail, so the connection stays reusable whatever the answer.
+    let bytes = read_limited(headers, body, MAX_BODY_BYTES).await?;
+    let op = op?;
+    check_content_type(headers)?;
+    let value = parse_json(&bytes)?;
+    let ctx = Ctx { store: app.store(), scope: scope_of(headers, uri.query(), &app.inner.defaults), request_id };
+    operations::dispatch(&ctx, app.model(), op, value)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowedException, "CodePipeline requests are POST / with an X-Amz-Target header")
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFoundException,
+        format!("No such endpoint: {}", uri.path().chars().take(200).collect::<String>()),
+    )
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(detail, "a handler panicked");
+    let mut response =
+        ApiError::new(ErrorCode::InternalFailure, "An internal error occurred in codepipeline-local").into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Serves `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn run<F>(listener: TcpListener, state: AppState, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let addr = listener.local_addr()?;
+    let config = state.config();
+    tracing::info!(
+        "codepipeline-local {} listening on http://{addr} (default region {}, default account {}). Ready.",
+        env!("CARGO_PKG_VERSION"),
+        config.default_region,
+        config.default_account,
+    );
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("codepipeline-local stopped");
+    Ok(())
+}
+
+/// A server running in the background, for tests and for embedding the emulator in another program.
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Binds `config.host:config.port` and starts serving in a background task.
+    pub async fn start(config: Config) -> io::Result<RunningServer> {
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(config).map_err(io::Error::other)?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Ok(RunningServer { addr, state, shutdown: Some(tx), task: Some(task) })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of the server, e.g. `http://127.0.0.1:4566`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

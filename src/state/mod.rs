@@ -1,0 +1,150 @@
+//! The in-memory model of everything the emulator holds, partitioned by (account, region).
+//!
+//! A [`Store`] maps each [`Scope`] to a [`Partition`]. All resources of one partition (pipelines, and with later
+//! issues executions, jobs, webhooks) sit behind a single mutex: operations routinely change several of them at
+//! once, and one lock makes every such change atomic, so an error can never leave state half-applied. Critical
+//! sections are short and synchronous; nothing awaits while holding the lock, and no method hands a guard out.
+//! Partitions are independent, so traffic to different accounts or regions never contends.
+
+pub mod clock;
+pub mod declaration;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use dashmap::DashMap;
+
+pub use self::clock::{Clock, Timestamp};
+use self::declaration::{PipelineDeclaration, Tag};
+pub use crate::protocol::identity::Scope;
+
+/// All emulator state.
+#[derive(Debug, Default)]
+pub struct Store {
+    partitions: DashMap<Scope, Arc<Partition>>,
+    clock: Clock,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// The emulator clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Runs `f` with exclusive access to the partition of `scope`, creating the partition if needed.
+    pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> R {
+        // Clone the Arc out so the DashMap shard lock is released before the partition lock is taken.
+        let partition = match self.partitions.get(scope) {
+            Some(existing) => Arc::clone(existing.value()),
+            None => Arc::clone(self.partitions.entry(scope.clone()).or_default().value()),
+        };
+        let mut data = partition.lock();
+        f(&mut data)
+    }
+
+    /// Runs `f` with read access to the partition of `scope`. A scope that never stored anything reads as empty
+    /// and is not created, so reads from arbitrary regions cost no memory.
+    pub fn read<R>(&self, scope: &Scope, f: impl FnOnce(&PartitionData) -> R) -> R {
+        static EMPTY: LazyLock<PartitionData> = LazyLock::new(PartitionData::default);
+        let partition = self.partitions.get(scope).map(|p| Arc::clone(p.value()));
+        match partition {
+            Some(partition) => f(&partition.lock()),
+            None => f(&EMPTY),
+        }
+    }
+
+    /// Drops every resource of every account and region, and resets the clock.
+    pub fn reset(&self) {
+        self.partitions.clear();
+        self.clock.reset();
+    }
+
+    /// How many partitions hold state.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+}
+
+/// The state of one (account, region).
+#[derive(Debug, Default)]
+pub struct Partition {
+    data: Mutex<PartitionData>,
+}
+
+impl Partition {
+    fn lock(&self) -> MutexGuard<'_, PartitionData> {
+        // A poisoned lock means a handler panicked mid-update. Handlers validate before they mutate, so the data
+        // is still consistent; keep serving rather than failing every later request.
+        self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The resources of one partition.
+#[derive(Debug, Default)]
+pub struct PartitionData {
+    /// Pipelines by name; the BTreeMap keeps ListPipelines in name order.
+    pub pipelines: BTreeMap<String, PipelineRecord>,
+}
+
+/// A pipeline and all its versions.
+#[derive(Debug, Clone)]
+pub struct PipelineRecord {
+    pub arn: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    /// Every version, oldest first: `versions[n - 1]` is version `n`. Each is stored with AWS's defaults filled.
+    pub versions: Vec<Arc<PipelineDeclaration>>,
+    pub tags: Vec<Tag>,
+}
+
+impl PipelineRecord {
+    /// The current (latest) version.
+    pub fn current(&self) -> &Arc<PipelineDeclaration> {
+        // A record is created with its first version and versions are never removed.
+        &self.versions[self.versions.len() - 1]
+    }
+
+    /// The number of the current version.
+    pub fn version(&self) -> i32 {
+        i32::try_from(self.versions.len()).unwrap_or(i32::MAX)
+    }
+
+    /// A given version, if it exists.
+    pub fn at_version(&self, version: i32) -> Option<&Arc<PipelineDeclaration>> {
+        usize::try_from(version).ok()?.checked_sub(1).and_then(|i| self.versions.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(account: &str, region: &str) -> Scope {
+        Scope { account: account.into(), region: region.into() }
+    }
+
+    #[test]
+    fn reads_do_not_create_partitions() {
+        let store = Store::new();
+        let count = store.read(&scope("000000000000", "xx-nowhere-1"), |data| data.pipelines.len());
+        assert_eq!(count, 0);
+        assert_eq!(store.partition_count(), 0);
+        store.write(&scope("000000000000", "us-east-1"), |_| ());
+        assert_eq!(store.partition_count(), 1);
+    }
+
+    #[test]
+    fn reset_drops_everything() {
+        let store = Store::new();
+        store.write(&scope("000000000000", "us-east-1"), |_| ());
+        store.clock().advance(5_000);
+        store.reset();
+        assert_eq!(store.partition_count(), 0);
+        assert_eq!(store.clock().offset_millis(), 0);
+    }
+}

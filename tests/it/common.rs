@@ -1,0 +1,268 @@
+//! Shared test harness: a fresh server on port 0 per test, SDK clients, and a raw HTTP/1.1 client for wire tests.
+
+use std::time::Duration;
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
+use codepipeline_local::{Config, RunningServer};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server listening on a free port, stopped when dropped.
+pub struct TestServer {
+    pub server: RunningServer,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::with_config(Config::default()).await
+    }
+
+    pub async fn with_config(mut config: Config) -> TestServer {
+        config.port = 0;
+        config.host = "127.0.0.1".into();
+        let server = RunningServer::start(config).await.expect("server starts");
+        TestServer { server }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// An SDK client in us-east-1 with a non-numeric access key (so the default account).
+    pub fn client(&self) -> Client {
+        self.client_as("AKIDTESTTEST", "us-east-1")
+    }
+
+    /// An SDK client signing with the given access key id and region.
+    pub fn client_as(&self, access_key: &str, region: &str) -> Client {
+        let http = aws_smithy_http_client::Builder::new().build_http();
+        let config = aws_sdk_codepipeline::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(self.url())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(access_key, "secret", None, None, "tests"))
+            .http_client(http)
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// A raw connection to the server.
+    pub async fn connect(&self) -> Conn {
+        Conn::open(&self.server.addr().to_string()).await
+    }
+
+    /// Sends one AWS JSON request on a fresh connection.
+    pub async fn call(&self, operation: &str, body: &str) -> HttpResponse {
+        self.connect().await.aws(operation, body).await
+    }
+
+    /// Sends one AWS JSON request and expects an error with the given code; returns the message.
+    pub async fn error(&self, operation: &str, body: &str, code: &str) -> String {
+        let response = self.call(operation, body).await;
+        assert_eq!(response.status, 400, "{operation} {body}: {}", response.text());
+        assert_eq!(response.json()["__type"], code, "{operation} {body}: {}", response.text());
+        assert_eq!(response.header("x-amzn-errortype"), Some(code));
+        response.json()["message"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection speaking just enough of the protocol for wire tests.
+pub struct Conn {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Conn {
+    pub async fn open(addr: &str) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn { stream, buffer: Vec::new() }
+    }
+
+    /// POST / with the CodePipeline target for `operation`.
+    pub async fn aws(&mut self, operation: &str, body: &str) -> HttpResponse {
+        let target = format!("CodePipeline_20150709.{operation}");
+        self.request(
+            "POST",
+            "/",
+            &[("X-Amz-Target", target.as_str()), ("Content-Type", "application/x-amz-json-1.1")],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// Sends a request and reads its response.
+    pub async fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+        self.send(method, path, headers, body).await;
+        self.read_response().await
+    }
+
+    /// Writes a request without reading the response.
+    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.write(head.as_bytes()).await;
+        self.write(body).await;
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("writes");
+    }
+
+    /// Reads one response (Content-Length framed, as the server always frames them).
+    pub async fn read_response(&mut self) -> HttpResponse {
+        let head_end = loop {
+            if let Some(pos) = find(&self.buffer, b"\r\n\r\n") {
+                break pos;
+            }
+            self.fill().await;
+        };
+        let head = String::from_utf8_lossy(&self.buffer[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let body_start = head_end + 4;
+        while self.buffer.len() < body_start + length {
+            self.fill().await;
+        }
+        let body = self.buffer[body_start..body_start + length].to_vec();
+        self.buffer.drain(..body_start + length);
+        HttpResponse { status, headers, body }
+    }
+
+    async fn fill(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout(Duration::from_secs(20), self.stream.read(&mut chunk))
+            .await
+            .expect("server answers in time")
+            .expect("reads");
+        assert!(n > 0, "connection closed by the server");
+        self.buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A minimal valid pipeline declaration (S3 source, S3 deploy) as JSON text.
+pub fn pipeline_json(name: &str) -> String {
+    serde_json::json!({
+        "name": name,
+        "roleArn": "arn:aws:iam::123456789012:role/pipeline-role",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": "source-bucket", "S3ObjectKey": "app.zip"},
+                "outputArtifacts": [{"name": "SourceOutput"}]
+            }]},
+            {"name": "Deploy", "actions": [{
+                "name": "Deploy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": "site-bucket", "Extract": "true"},
+                "inputArtifacts": [{"name": "SourceOutput"}]
+            }]}
+        ]
+    })
+    .to_string()
+}
+
+/// The same pipeline as an SDK declaration.
+pub fn sdk_pipeline(name: &str) -> aws_sdk_codepipeline::types::PipelineDeclaration {
+    use aws_sdk_codepipeline::types::*;
+    let action_type = |category, provider: &str| {
+        ActionTypeId::builder()
+            .category(category)
+            .owner(ActionOwner::Aws)
+            .provider(provider)
+            .version("1")
+            .build()
+            .expect("action type id")
+    };
+    PipelineDeclaration::builder()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/pipeline-role")
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("artifact-bucket")
+                .build()
+                .expect("artifact store"),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(
+                    ActionDeclaration::builder()
+                        .name("Source")
+                        .action_type_id(action_type(ActionCategory::Source, "S3"))
+                        .configuration("S3Bucket", "source-bucket")
+                        .configuration("S3ObjectKey", "app.zip")
+                        .output_artifacts(OutputArtifact::builder().name("SourceOutput").build().expect("artifact"))
+                        .build()
+                        .expect("action"),
+                )
+                .build()
+                .expect("stage"),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Deploy")
+                .actions(
+                    ActionDeclaration::builder()
+                        .name("Deploy")
+                        .action_type_id(action_type(ActionCategory::Deploy, "S3"))
+                        .configuration("BucketName", "site-bucket")
+                        .configuration("Extract", "true")
+                        .input_artifacts(InputArtifact::builder().name("SourceOutput").build().expect("artifact"))
+                        .build()
+                        .expect("action"),
+                )
+                .build()
+                .expect("stage"),
+        )
+        .build()
+        .expect("pipeline")
+}

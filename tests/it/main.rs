@@ -1,0 +1,11 @@
+//! Integration tests: each starts its own server on port 0 and drives it with `aws-sdk-codepipeline` or, where
+//! the wire itself is the subject, raw HTTP. One test binary, so the build is paid once.
+
+mod common;
+
+mod control;
+mod isolation;
+mod process;
+mod sdk;
+mod validation;
+mod wire;

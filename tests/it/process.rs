@@ -1,0 +1,82 @@
+//! The real binary: flags from the environment, the `Ready.` line, and shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn binary_logs_ready_with_its_address_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .env("CODEPIPELINE_LOCAL_PORT", "0")
+        .env("CODEPIPELINE_LOCAL_LOG_FORMAT", "json")
+        .env("CODEPIPELINE_LOCAL_DEFAULT_REGION", "eu-north-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        assert!(Instant::now() < deadline, "no Ready. line in time");
+        let line = lines.next().expect("a log line").expect("readable");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let message = event["message"].as_str().unwrap_or_default().to_string();
+        if message.ends_with("Ready.") {
+            break message;
+        }
+    };
+    assert!(ready.contains("eu-north-1"), "{ready}");
+    let addr = ready
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the line names the address")
+        .to_string();
+    let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    assert_ne!(port, 0, "port 0 was replaced by the real port");
+    std::net::TcpStream::connect(&addr).expect("accepts connections once Ready.");
+    let probe = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--check-health", "--host", "0.0.0.0", "--port", &port.to_string()])
+        .status()
+        .expect("probe runs");
+    assert!(probe.success(), "--check-health succeeds against a running server");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("waitable") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+}
+
+#[test]
+fn help_lists_flags_and_bad_flags_fail() {
+    let output = Command::new(env!("CARGO_BIN_EXE_codepipeline-local")).arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--host", "--port", "--default-region", "--default-account", "--log-level", "--log-format"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--default-account", "nope"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+}
+
+#[test]
+fn check_health_fails_when_nothing_listens() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let status = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--check-health", "--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .expect("probe runs");
+    assert!(!status.success());
+}
