@@ -28,6 +28,12 @@ pub fn validate(model: &Model, shape: ShapeId, value: &Value) -> Result<(), ApiE
     Err(ApiError::validation(format!("{count} validation {noun} detected: {}", walker.errors.join("; "))))
 }
 
+/// Where an element sits in its collection.
+enum Segment<'a> {
+    Index(usize),
+    Key(&'a str),
+}
+
 /// A wrong JSON type: the message of the `SerializationException`.
 type TypeError = String;
 
@@ -93,37 +99,8 @@ impl<'m> Walker<'m> {
         if let Some(message) = size_violation(shape, items.len()) {
             self.violation(&message);
         }
-        let member_shape = self.model.shape(member);
-        if is_scalar(&member_shape.kind) {
-            // Coral reports a list of scalars once, listing the element constraints.
-            let mut broken = false;
-            let mut has_null = false;
-            for (index, item) in items.iter().enumerate() {
-                match item {
-                    Value::Null => has_null = true,
-                    _ => {
-                        let mark = self.push_index(index);
-                        broken |= self.scalar_is_invalid(member_shape, item)?;
-                        self.pop(mark);
-                    }
-                }
-            }
-            if broken || has_null {
-                let described = describe_constraints(member_shape, has_null);
-                self.violation(&format!("Member must satisfy constraint: [{described}]"));
-            }
-        } else {
-            for (index, item) in items.iter().enumerate() {
-                let mark = self.push_index(index);
-                if item.is_null() {
-                    self.violation("Member must not be null");
-                } else {
-                    self.check(member, item)?;
-                }
-                self.pop(mark);
-            }
-        }
-        Ok(())
+        let elements = items.iter().enumerate().map(|(i, item)| (Segment::Index(i), item));
+        self.check_elements(member, elements, "Member")
     }
 
     fn check_map(
@@ -137,38 +114,42 @@ impl<'m> Walker<'m> {
             self.violation(&message);
         }
         let key_shape = self.model.shape(key);
-        let value_shape = self.model.shape(value);
         let keys_broken = entries.keys().any(|k| !string_violations(key_shape, k).is_empty());
         if keys_broken {
             let described = describe_constraints(key_shape, false);
             self.violation(&format!("Map keys must satisfy constraint: [{described}]"));
         }
-        if is_scalar(&value_shape.kind) {
-            let mut broken = false;
-            let mut has_null = false;
-            for (k, v) in entries {
-                if v.is_null() {
-                    has_null = true;
-                    continue;
-                }
-                let mark = self.push(k);
-                broken |= self.scalar_is_invalid(value_shape, v)?;
-                self.pop(mark);
+        let elements = entries.iter().map(|(k, v)| (Segment::Key(k), v));
+        self.check_elements(value, elements, "Map value")
+    }
+
+    /// Checks the elements of a list or the values of a map. Scalars are reported once for the whole collection,
+    /// in Coral's bracketed form (`<label> must satisfy constraint: [...]`); structures are checked one by one.
+    fn check_elements<'v>(
+        &mut self,
+        element: ShapeId,
+        elements: impl Iterator<Item = (Segment<'v>, &'v Value)>,
+        label: &str,
+    ) -> Result<(), TypeError> {
+        let shape = self.model.shape(element);
+        let scalar = is_scalar(&shape.kind);
+        let (mut broken, mut has_null) = (false, false);
+        for (segment, item) in elements {
+            let mark = match segment {
+                Segment::Index(index) => self.push_index(index),
+                Segment::Key(key) => self.push(key),
+            };
+            match (item, scalar) {
+                (Value::Null, true) => has_null = true,
+                (Value::Null, false) => self.violation("Member must not be null"),
+                (_, true) => broken |= self.scalar_is_invalid(shape, item)?,
+                (_, false) => self.check(element, item)?,
             }
-            if broken || has_null {
-                let described = describe_constraints(value_shape, has_null);
-                self.violation(&format!("Map value must satisfy constraint: [{described}]"));
-            }
-        } else {
-            for (k, v) in entries {
-                let mark = self.push(k);
-                if v.is_null() {
-                    self.violation("Member must not be null");
-                } else {
-                    self.check(value, v)?;
-                }
-                self.pop(mark);
-            }
+            self.pop(mark);
+        }
+        if broken || has_null {
+            let described = describe_constraints(shape, has_null);
+            self.violation(&format!("{label} must satisfy constraint: [{described}]"));
         }
         Ok(())
     }
