@@ -35,6 +35,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Base URL of webhook URLs this server hands out (e.g. http://codepipeline.test:4566). When unset, the Host
+    /// header of the request that creates the webhook is used.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_PUBLIC_URL", value_parser = parse_url)]
+    pub public_url: Option<String>,
+
     /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
     /// (for container health checks in images without curl). An action, not a setting: it has no variable.
     #[arg(long)]
@@ -58,6 +63,7 @@ impl Default for Config {
             default_account: "000000000000".to_string(),
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
+            public_url: None,
             check_health: false,
         }
     }
@@ -68,6 +74,15 @@ fn parse_region(value: &str) -> Result<String, String> {
         Ok(value.to_string())
     } else {
         Err(format!("'{value}' is not a region name (lowercase letters, digits and dashes, e.g. us-east-1)"))
+    }
+}
+
+fn parse_url(value: &str) -> Result<String, String> {
+    let trimmed = value.trim_end_matches('/');
+    let rest = trimmed.strip_prefix("http://").or_else(|| trimmed.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(trimmed.to_string()),
+        _ => Err(format!("'{value}' is not an http:// or https:// URL")),
     }
 }
 
@@ -116,6 +131,9 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--default-region", "US East"]).is_err());
         assert!(Config::try_parse_from(["x", "--log-format", "xml"]).is_err());
         assert!(Config::try_parse_from(["x", "--port", "70000"]).is_err());
+        assert!(Config::try_parse_from(["x", "--public-url", "ftp://x"]).is_err());
+        let config = Config::try_parse_from(["x", "--public-url", "https://hooks.example.test/"]).expect("valid");
+        assert_eq!(config.public_url.as_deref(), Some("https://hooks.example.test"));
     }
 
     #[test]
@@ -134,6 +152,8 @@ mod tests {
             "CODEPIPELINE_LOCAL_DEFAULT_ACCOUNT",
             "CODEPIPELINE_LOCAL_LOG_LEVEL",
             "CODEPIPELINE_LOCAL_LOG_FORMAT",
+            "--public-url",
+            "CODEPIPELINE_LOCAL_PUBLIC_URL",
         ] {
             assert!(help.contains(needle), "--help lacks {needle}");
         }

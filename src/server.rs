@@ -27,6 +27,7 @@ use crate::protocol::model::{Model, ModelError};
 use crate::protocol::router::route;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
 use crate::state::Store;
+use crate::state::catalogue::Catalogue;
 
 /// Shared state of one server: cheap to clone.
 #[derive(Clone)]
@@ -37,18 +38,27 @@ pub struct AppState {
 struct Inner {
     store: Arc<Store>,
     model: Model,
+    catalogue: Catalogue,
     config: Config,
     defaults: Defaults,
     started: Instant,
 }
 
 impl AppState {
-    /// State for a server with the given configuration. Fails only if the embedded service model is broken.
+    /// State for a server with the given configuration. Fails only if an embedded fixture is broken.
     pub fn new(config: Config) -> Result<AppState, ModelError> {
         let model = Model::load()?;
+        let catalogue = Catalogue::load()?;
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         Ok(AppState {
-            inner: Arc::new(Inner { store: Arc::new(Store::new()), model, config, defaults, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                store: Arc::new(Store::new()),
+                model,
+                catalogue,
+                config,
+                defaults,
+                started: Instant::now(),
+            }),
         })
     }
 
@@ -138,8 +148,27 @@ async fn handle(
     let op = op?;
     check_content_type(headers)?;
     let value = parse_json(&bytes)?;
-    let ctx = Ctx { store: app.store(), scope: scope_of(headers, uri.query(), &app.inner.defaults), request_id };
+    let ctx = Ctx {
+        store: app.store(),
+        scope: scope_of(headers, uri.query(), &app.inner.defaults),
+        catalogue: &app.inner.catalogue,
+        request_id,
+        base_url: base_url(app.config(), headers),
+    };
     operations::dispatch(&ctx, app.model(), op, value)
+}
+
+/// `--public-url`, else the address the client used to reach us.
+fn base_url(config: &Config, headers: &HeaderMap) -> String {
+    if let Some(url) = &config.public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| format!("{}:{}", config.host, config.port), str::to_string);
+    format!("http://{host}")
 }
 
 async fn method_not_allowed() -> ApiError {

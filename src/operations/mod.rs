@@ -5,7 +5,11 @@
 //! compile until it is routed. Operations are synchronous functions of (context, input) to (reply or error); they
 //! know nothing of HTTP.
 
+pub mod action_types;
 pub mod pipelines;
+pub mod structure;
+pub mod tags;
+pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -13,6 +17,7 @@ use serde_json::Value;
 use crate::protocol::model::Model;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
+use crate::state::catalogue::Catalogue;
 use crate::state::{Scope, Store, Timestamp};
 
 /// What an operation may use besides its input.
@@ -21,8 +26,12 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     /// The account and region the request addresses.
     pub scope: Scope,
+    /// The built-in action and rule types.
+    pub catalogue: &'a Catalogue,
     /// The request id, for log lines.
     pub request_id: &'a str,
+    /// The base of URLs this server hands out (webhook URLs): `--public-url`, else `http://<Host header>`.
+    pub base_url: String,
 }
 
 impl Ctx<'_> {
@@ -45,21 +54,22 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::DeletePipeline => pipelines::delete_pipeline(ctx, input(body)?),
         Operation::ListPipelines => pipelines::list_pipelines(ctx, input(body)?),
 
-        // Resource management beyond pipelines (issue 3).
-        Operation::CreateCustomActionType
-        | Operation::DeleteCustomActionType
-        | Operation::ListActionTypes
-        | Operation::GetActionType
-        | Operation::UpdateActionType
-        | Operation::ListRuleTypes
-        | Operation::TagResource
-        | Operation::UntagResource
-        | Operation::ListTagsForResource
-        | Operation::PutWebhook
-        | Operation::ListWebhooks
-        | Operation::DeleteWebhook
-        | Operation::RegisterWebhookWithThirdParty
-        | Operation::DeregisterWebhookWithThirdParty => later(),
+        Operation::ListActionTypes => action_types::list_action_types(ctx, input(body)?),
+        Operation::CreateCustomActionType => action_types::create_custom_action_type(ctx, input(body)?),
+        Operation::DeleteCustomActionType => action_types::delete_custom_action_type(ctx, input(body)?),
+        Operation::GetActionType => action_types::get_action_type(ctx, input(body)?),
+        Operation::UpdateActionType => action_types::update_action_type(ctx, input(body)?),
+        Operation::ListRuleTypes => action_types::list_rule_types(ctx, input(body)?),
+
+        Operation::TagResource => tags::tag_resource(ctx, input(body)?),
+        Operation::UntagResource => tags::untag_resource(ctx, input(body)?),
+        Operation::ListTagsForResource => tags::list_tags_for_resource(ctx, input(body)?),
+
+        Operation::PutWebhook => webhooks::put_webhook(ctx, input(body)?),
+        Operation::ListWebhooks => webhooks::list_webhooks(ctx, input(body)?),
+        Operation::DeleteWebhook => webhooks::delete_webhook(ctx, input(body)?),
+        Operation::RegisterWebhookWithThirdParty => webhooks::register_webhook(ctx, input(body)?),
+        Operation::DeregisterWebhookWithThirdParty => webhooks::deregister_webhook(ctx, input(body)?),
 
         // The execution engine (issue 4).
         Operation::StartPipelineExecution

@@ -5,10 +5,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
+use super::structure::{self, Env};
+use super::tags::{check_new_tags, tag_map};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ExecutionMode, PipelineDeclaration, PipelineType, Tag};
-use crate::state::{PartitionData, PipelineRecord, Timestamp};
+use crate::state::{PartitionData, PipelineRecord, PipelineVersion, Timestamp};
+
+/// Pipelines per account and region (Appendix B).
+pub const MAX_PIPELINES: usize = 1000;
 
 /// Page size of ListPipelines when `maxResults` is not given. AWS's default is UNCONFIRMED; 100 matches the
 /// documented default of the other CodePipeline list operations.
@@ -20,6 +25,30 @@ pub fn pipeline_not_found(account: &str, name: &str) -> ApiError {
         ErrorCode::PipelineNotFoundException,
         format!("Account '{account}' does not have a pipeline with name '{name}'"),
     )
+}
+
+/// The pipeline named `name`, or AWS's `PipelineNotFoundException`.
+pub fn find<'d>(data: &'d PartitionData, account: &str, name: &str) -> Result<&'d PipelineRecord, ApiError> {
+    data.pipelines.get(name).ok_or_else(|| pipeline_not_found(account, name))
+}
+
+/// Validates a declaration and builds the version to store: defaults filled, secrets restored from the previous
+/// version where they were sent back masked, and a masked copy for echoes.
+fn build_version(
+    ctx: &Ctx,
+    data: &PartitionData,
+    declared: PipelineDeclaration,
+    previous: Option<(&PipelineVersion, PipelineType)>,
+    version: i32,
+) -> Result<PipelineVersion, ApiError> {
+    let env = Env { scope: &ctx.scope, catalogue: ctx.catalogue, data };
+    let checked = structure::check(&declared, previous.map(|(_, t)| t), &env)?;
+    let mut declaration = declared.with_defaults(version, checked.pipeline_type);
+    if let Some((previous, _)) = previous {
+        structure::restore_secrets(&mut declaration, &checked.secrets, &previous.declaration);
+    }
+    let echo = structure::masked(&declaration, &checked.secrets);
+    Ok(PipelineVersion { declaration: Arc::new(declaration), echo: Arc::new(echo) })
 }
 
 #[derive(Deserialize)]
@@ -35,33 +64,40 @@ struct CreatePipelineOutput<'a> {
     tags: Option<&'a [Tag]>,
 }
 
-/// CreatePipeline: stores version 1 of a new pipeline and echoes it with AWS's defaults filled in.
+/// CreatePipeline: validates the declaration, stores it as version 1 and echoes it with AWS's defaults.
 pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let name = input.pipeline.name.clone();
-    let pipeline_type = input.pipeline.pipeline_type.unwrap_or(PipelineType::V1);
-    let declaration = Arc::new(input.pipeline.with_defaults(1, pipeline_type));
     let tags = input.tags;
-    ctx.store.write(&ctx.scope, |data| {
+    check_new_tags(tags.as_deref().unwrap_or_default(), None)?;
+    let version = ctx.store.write(&ctx.scope, |data| {
         if data.pipelines.contains_key(&name) {
+            // AWS's message is UNCONFIRMED.
             return Err(ApiError::new(
                 ErrorCode::PipelineNameInUseException,
                 format!("A pipeline with name '{name}' already exists in account '{}'", ctx.scope.account),
             ));
         }
+        if data.pipelines.len() >= MAX_PIPELINES {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceededException,
+                format!("The account already has {MAX_PIPELINES} pipelines in this region, the maximum allowed"),
+            ));
+        }
+        let version = build_version(ctx, data, input.pipeline, None, 1)?;
         data.pipelines.insert(
             name.clone(),
             PipelineRecord {
                 arn: ctx.scope.arn(&name),
                 created: now,
                 updated: now,
-                versions: vec![Arc::clone(&declaration)],
-                tags: tags.clone().unwrap_or_default(),
+                versions: vec![version.clone()],
+                tags: tag_map(tags.as_deref().unwrap_or_default()),
             },
         );
-        Ok(())
+        Ok(version)
     })?;
-    Reply::json(&CreatePipelineOutput { pipeline: &declaration, tags: tags.as_deref() })
+    Reply::json(&CreatePipelineOutput { pipeline: &version.echo, tags: tags.as_deref() })
 }
 
 #[derive(Deserialize)]
@@ -84,21 +120,22 @@ struct GetPipelineOutput {
     metadata: PipelineMetadata,
 }
 
-/// GetPipeline: the current version, or any earlier one.
+/// GetPipeline: the current version, or any earlier one, with secrets masked.
 pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiError> {
     let output = ctx.store.read(&ctx.scope, |data| {
         let record = find(data, &ctx.scope.account, &input.name)?;
-        let pipeline = match input.version {
+        let version = match input.version {
             None => record.current(),
-            Some(version) => record.at_version(version).ok_or_else(|| {
+            Some(number) => record.at_version(number).ok_or_else(|| {
+                // AWS's message is UNCONFIRMED.
                 ApiError::new(
                     ErrorCode::PipelineVersionNotFoundException,
-                    format!("Pipeline '{}' does not have a version '{version}'", input.name),
+                    format!("Pipeline '{}' does not have a version '{number}'", input.name),
                 )
             })?,
         };
         Ok(GetPipelineOutput {
-            pipeline: Arc::clone(pipeline),
+            pipeline: Arc::clone(&version.echo),
             metadata: PipelineMetadata {
                 pipeline_arn: record.arn.clone(),
                 created: record.created,
@@ -119,23 +156,25 @@ struct UpdatePipelineOutput {
     pipeline: Arc<PipelineDeclaration>,
 }
 
-/// UpdatePipeline: stores the declaration as the next version. The name is the key; the `version` a client sends
-/// is ignored (AWS numbers versions itself; whether it rejects a stale number is UNCONFIRMED).
+/// UpdatePipeline: validates the declaration and stores it as the next version. The name is the key; the
+/// `version` a client sends is ignored (AWS numbers versions itself; whether it rejects a stale number is
+/// UNCONFIRMED). An omitted pipelineType keeps the pipeline's type [NATIVE].
 pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let name = input.pipeline.name.clone();
-    let declared = input.pipeline;
-    let pipeline = ctx.store.write(&ctx.scope, |data| {
+    let echo = ctx.store.write(&ctx.scope, |data| {
+        let record = find(data, &ctx.scope.account, &name)?;
+        let current = record.current();
+        let current_type = current.declaration.pipeline_type.unwrap_or(PipelineType::V1);
+        let number = record.version().saturating_add(1);
+        let version = build_version(ctx, data, input.pipeline, Some((current, current_type)), number)?;
+        let echo = Arc::clone(&version.echo);
         let record = data.pipelines.get_mut(&name).ok_or_else(|| pipeline_not_found(&ctx.scope.account, &name))?;
-        // An update that omits pipelineType keeps the pipeline's type [NATIVE].
-        let pipeline_type = declared.pipeline_type.or(record.current().pipeline_type).unwrap_or(PipelineType::V1);
-        let version = record.version().saturating_add(1);
-        let declaration = Arc::new(declared.with_defaults(version, pipeline_type));
-        record.versions.push(Arc::clone(&declaration));
+        record.versions.push(version);
         record.updated = now;
-        Ok::<_, ApiError>(declaration)
+        Ok::<_, ApiError>(echo)
     })?;
-    Reply::json(&UpdatePipelineOutput { pipeline })
+    Reply::json(&UpdatePipelineOutput { pipeline: echo })
 }
 
 #[derive(Deserialize)]
@@ -177,10 +216,10 @@ struct ListPipelinesOutput {
 
 /// ListPipelines: pipelines in name order, a page at a time.
 pub fn list_pipelines(ctx: &Ctx, input: ListPipelinesInput) -> Result<Reply, ApiError> {
-    let max = input.max_results.and_then(|m| usize::try_from(m).ok()).unwrap_or(DEFAULT_PAGE_SIZE);
+    let max = page_size(input.max_results, DEFAULT_PAGE_SIZE);
     let page = ctx.store.read(&ctx.scope, |data| {
         let summaries = data.pipelines.iter().map(|(name, record)| {
-            let current = record.current();
+            let current = &record.current().declaration;
             PipelineSummary {
                 name: name.clone(),
                 version: record.version(),
@@ -195,7 +234,7 @@ pub fn list_pipelines(ctx: &Ctx, input: ListPipelinesInput) -> Result<Reply, Api
     Reply::json(&ListPipelinesOutput { pipelines: page.items, next_token: page.next_token })
 }
 
-/// The pipeline named `name`, or AWS's `PipelineNotFoundException`.
-pub fn find<'d>(data: &'d PartitionData, account: &str, name: &str) -> Result<&'d PipelineRecord, ApiError> {
-    data.pipelines.get(name).ok_or_else(|| pipeline_not_found(account, name))
+/// A requested page size (already range-checked by the model), or the default.
+pub fn page_size(max_results: Option<i32>, default: usize) -> usize {
+    max_results.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0).unwrap_or(default)
 }

@@ -87,7 +87,7 @@ impl Pattern {
     }
 }
 
-/// Why the embedded model could not be loaded. Only a broken fixture causes this.
+/// Why an embedded fixture (the model or the catalogue) could not be loaded. Only a broken fixture causes this.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("the service model is not valid JSON: {0}")]

@@ -384,6 +384,45 @@ pub enum PipelineType {
     V2,
 }
 
+/// `WebhookDefinition`. Its authentication members are capitalised on the wire, as in the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDefinition {
+    pub name: String,
+    pub target_pipeline: String,
+    pub target_action: String,
+    pub filters: Vec<WebhookFilterRule>,
+    pub authentication: WebhookAuthenticationType,
+    pub authentication_configuration: WebhookAuthConfiguration,
+}
+
+/// `WebhookFilterRule`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookFilterRule {
+    pub json_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_equals: Option<String>,
+}
+
+/// `WebhookAuthenticationType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WebhookAuthenticationType {
+    GithubHmac,
+    Ip,
+    Unauthenticated,
+}
+
+/// `WebhookAuthConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAuthConfiguration {
+    #[serde(rename = "AllowedIPRange", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ip_range: Option<String>,
+    #[serde(rename = "SecretToken", default, skip_serializing_if = "Option::is_none")]
+    pub secret_token: Option<String>,
+}
+
 /// `Tag`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
@@ -426,5 +465,8 @@ mod tests {
         assert_eq!(serde_json::to_value(ConditionResult::Rollback).expect("ok"), json!("ROLLBACK"));
         assert_eq!(serde_json::to_value(ActionOwner::Aws).expect("ok"), json!("AWS"));
         assert_eq!(serde_json::to_value(PipelineType::V2).expect("ok"), json!("V2"));
+        assert_eq!(serde_json::to_value(WebhookAuthenticationType::GithubHmac).expect("ok"), json!("GITHUB_HMAC"));
+        let config = WebhookAuthConfiguration { allowed_ip_range: Some("10.0.0.0/8".into()), secret_token: None };
+        assert_eq!(serde_json::to_value(config).expect("ok"), json!({"AllowedIPRange": "10.0.0.0/8"}));
     }
 }

@@ -6,16 +6,19 @@
 //! sections are short and synchronous; nothing awaits while holding the lock, and no method hands a guard out.
 //! Partitions are independent, so traffic to different accounts or regions never contends.
 
+pub mod catalogue;
 pub mod clock;
 pub mod declaration;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use dashmap::DashMap;
 
+use self::catalogue::{ActionType, ActionTypeDeclaration, Catalogue};
 pub use self::clock::{Clock, Timestamp};
-use self::declaration::{PipelineDeclaration, Tag};
+use self::declaration::{ActionOwner, ActionTypeId, PipelineDeclaration, WebhookDefinition};
 pub use crate::protocol::identity::Scope;
 
 /// All emulator state.
@@ -84,11 +87,36 @@ impl Partition {
     }
 }
 
+/// Tags of a resource, by key.
+pub type Tags = BTreeMap<String, String>;
+
 /// The resources of one partition.
 #[derive(Debug, Default)]
 pub struct PartitionData {
     /// Pipelines by name; the BTreeMap keeps ListPipelines in name order.
     pub pipelines: BTreeMap<String, PipelineRecord>,
+    /// The account's custom action types.
+    pub custom_action_types: BTreeMap<ActionTypeId, CustomActionTypeRecord>,
+    /// Custom action types that were deleted: their (category, provider, version) cannot be used again.
+    pub deleted_custom_action_types: BTreeSet<ActionTypeId>,
+    /// Built-in (AWS or ThirdParty) action types as changed by UpdateActionType in this account and region.
+    pub action_type_updates: BTreeMap<ActionTypeId, ActionTypeDeclaration>,
+    /// Webhooks by name.
+    pub webhooks: BTreeMap<String, WebhookRecord>,
+}
+
+impl PartitionData {
+    /// The action type with this id as this account sees it: its custom types, or the built-in catalogue with any
+    /// UpdateActionType applied.
+    pub fn action_type<'a>(&'a self, catalogue: &'a Catalogue, id: &ActionTypeId) -> Option<Cow<'a, ActionType>> {
+        match id.owner {
+            ActionOwner::Custom => self.custom_action_types.get(id).map(|r| Cow::Borrowed(&r.action_type)),
+            owner => match self.action_type_updates.get(id) {
+                Some(updated) => Some(Cow::Owned(updated.to_action_type(owner))),
+                None => catalogue.action_type(id).map(Cow::Borrowed),
+            },
+        }
+    }
 }
 
 /// A pipeline and all its versions.
@@ -97,14 +125,23 @@ pub struct PipelineRecord {
     pub arn: String,
     pub created: Timestamp,
     pub updated: Timestamp,
-    /// Every version, oldest first: `versions[n - 1]` is version `n`. Each is stored with AWS's defaults filled.
-    pub versions: Vec<Arc<PipelineDeclaration>>,
-    pub tags: Vec<Tag>,
+    /// Every version, oldest first: `versions[n - 1]` is version `n`.
+    pub versions: Vec<PipelineVersion>,
+    pub tags: Tags,
+}
+
+/// One version of a pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineVersion {
+    /// The declaration with AWS's defaults filled, secrets in clear (what runs).
+    pub declaration: Arc<PipelineDeclaration>,
+    /// The same with secret configuration values masked (what GetPipeline shows).
+    pub echo: Arc<PipelineDeclaration>,
 }
 
 impl PipelineRecord {
     /// The current (latest) version.
-    pub fn current(&self) -> &Arc<PipelineDeclaration> {
+    pub fn current(&self) -> &PipelineVersion {
         // A record is created with its first version and versions are never removed.
         &self.versions[self.versions.len() - 1]
     }
@@ -115,9 +152,32 @@ impl PipelineRecord {
     }
 
     /// A given version, if it exists.
-    pub fn at_version(&self, version: i32) -> Option<&Arc<PipelineDeclaration>> {
+    pub fn at_version(&self, version: i32) -> Option<&PipelineVersion> {
         usize::try_from(version).ok()?.checked_sub(1).and_then(|i| self.versions.get(i))
     }
+}
+
+/// A custom action type of the account.
+#[derive(Debug, Clone)]
+pub struct CustomActionTypeRecord {
+    pub action_type: ActionType,
+    pub arn: String,
+    pub tags: Tags,
+}
+
+/// A webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    /// The definition as given, secret token included (it is never returned in clear).
+    pub definition: WebhookDefinition,
+    /// The id in the webhook's URL; a webhook re-created after deletion gets a new one.
+    pub id: String,
+    pub url: String,
+    pub arn: String,
+    pub tags: Tags,
+    pub last_triggered: Option<Timestamp>,
+    /// Whether RegisterWebhookWithThirdParty was called (and not undone by DeregisterWebhookWithThirdParty).
+    pub registered: bool,
 }
 
 #[cfg(test)]
