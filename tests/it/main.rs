@@ -4,8 +4,11 @@
 mod common;
 
 mod control;
+mod corpus;
 mod isolation;
 mod process;
 mod sdk;
+mod sdk_json;
+mod structure;
 mod validation;
 mod wire;
