@@ -167,7 +167,10 @@ fn stage(v: &Value) -> StageDeclaration {
         .expect("stage")
 }
 
-fn criteria(v: Option<&Value>) -> Option<(Option<Vec<String>>, Option<Vec<String>>)> {
+/// The includes and excludes of a filter criteria object.
+type Criteria = (Option<Vec<String>>, Option<Vec<String>>);
+
+fn criteria(v: Option<&Value>) -> Option<Criteria> {
     v.map(|c| (strings(c, "includes"), strings(c, "excludes")))
 }
 
