@@ -7,6 +7,7 @@ mod control;
 mod corpus;
 mod isolation;
 mod process;
+mod resources;
 mod sdk;
 mod sdk_json;
 mod structure;
