@@ -32,13 +32,25 @@ fn property(name: &str, required: bool, secret: bool, queryable: bool) -> Action
 }
 
 async fn create_custom(client: &Client, provider: &str, version: &str) -> Result<(), String> {
+    let queryable = property("ProjectName", true, false, true);
+    create_custom_with(client, provider, version, vec![queryable], details(0, 5)).await
+}
+
+/// CreateCustomActionType of a Build type with the given properties and input bounds; errors as `Code: message`.
+async fn create_custom_with(
+    client: &Client,
+    provider: &str,
+    version: &str,
+    properties: Vec<ActionConfigurationProperty>,
+    inputs: ArtifactDetails,
+) -> Result<(), String> {
     client
         .create_custom_action_type()
         .category(ActionCategory::Build)
         .provider(provider)
         .version(version)
-        .configuration_properties(property("ProjectName", true, false, true))
-        .input_artifact_details(details(0, 5))
+        .set_configuration_properties(Some(properties))
+        .input_artifact_details(inputs)
         .output_artifact_details(details(0, 5))
         .send()
         .await
@@ -176,57 +188,24 @@ async fn custom_action_types_are_created_listed_deleted_and_refused_after_deleti
 async fn custom_action_type_input_rules_and_quota() {
     let server = TestServer::start().await;
     let client = server.client();
-    let err = client
-        .create_custom_action_type()
-        .category(ActionCategory::Build)
-        .provider("Two")
-        .version("1")
-        .configuration_properties(property("A", true, false, true))
-        .configuration_properties(property("B", true, false, true))
-        .input_artifact_details(details(0, 1))
-        .output_artifact_details(details(0, 1))
-        .send()
-        .await
-        .expect_err("two queryable");
-    assert_eq!(err.code(), Some("ValidationException"));
-    let err = client
-        .create_custom_action_type()
-        .category(ActionCategory::Build)
-        .provider("Secretq")
-        .version("1")
-        .configuration_properties(property("A", true, true, true))
-        .input_artifact_details(details(0, 1))
-        .output_artifact_details(details(0, 1))
-        .send()
-        .await
-        .expect_err("secret queryable");
-    assert_eq!(err.message(), Some("The queryable configuration property 'A' must be required and must not be secret"));
-    let err = client
-        .create_custom_action_type()
-        .category(ActionCategory::Build)
-        .provider("Bounds")
-        .version("1")
-        .input_artifact_details(details(3, 1))
-        .output_artifact_details(details(0, 1))
-        .send()
-        .await
-        .expect_err("min > max");
-    assert_eq!(err.code(), Some("ValidationException"));
-    let err = client
-        .create_custom_action_type()
-        .category(ActionCategory::Build)
-        .provider("Range")
-        .version("1")
-        .input_artifact_details(details(0, 6))
-        .output_artifact_details(details(0, 1))
-        .send()
-        .await
-        .expect_err("model range");
+    let two_queryable = vec![property("A", true, false, true), property("B", true, false, true)];
+    let err = create_custom_with(&client, "Two", "1", two_queryable, details(0, 1)).await.expect_err("two queryable");
+    assert_eq!(err, "ValidationException: An action type can have at most one queryable configuration property");
+    let secret_queryable = vec![property("A", true, true, true)];
+    let err = create_custom_with(&client, "Secretq", "1", secret_queryable, details(0, 1)).await.expect_err("secret");
     assert_eq!(
-        err.message(),
-        Some(
-            "1 validation error detected: Value at 'inputArtifactDetails.maximumCount' failed to satisfy constraint: Member must have value less than or equal to 5"
-        )
+        err,
+        "ValidationException: The queryable configuration property 'A' must be required and must not be secret"
+    );
+    let err = create_custom_with(&client, "Bounds", "1", vec![], details(3, 1)).await.expect_err("min > max");
+    assert_eq!(
+        err,
+        "ValidationException: inputArtifactDetails.minimumCount (3) must not be greater than inputArtifactDetails.maximumCount (1)"
+    );
+    let err = create_custom_with(&client, "Range", "1", vec![], details(0, 6)).await.expect_err("model range");
+    assert_eq!(
+        err,
+        "ValidationException: 1 validation error detected: Value at 'inputArtifactDetails.maximumCount' failed to satisfy constraint: Member must have value less than or equal to 5"
     );
 
     for i in 0..50 {
