@@ -18,7 +18,11 @@
 //!   error          error codes and the one place errors become responses
 //!   pagination     sealed nextToken values and page cutting
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match
+//!   pipelines      CreatePipeline ... ListPipelines        structure   pipeline structural validation
+//!   action_types   action and rule types                  tags        tags by ARN
+//!   webhooks       webhook definitions
 //! state/         the in-memory model, partitioned by (account, region), and the emulator clock
+//!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
 //! engine/        the execution scheduler and action providers
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //! ```
