@@ -93,6 +93,7 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
                 updated: now,
                 versions: vec![version.clone()],
                 tags: tag_map(tags.as_deref().unwrap_or_default()),
+                runtime: Default::default(),
             },
         );
         Ok(version)

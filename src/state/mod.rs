@@ -9,6 +9,7 @@
 pub mod catalogue;
 pub mod clock;
 pub mod declaration;
+pub mod execution;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +129,8 @@ pub struct PipelineRecord {
     /// Every version, oldest first: `versions[n - 1]` is version `n`.
     pub versions: Vec<PipelineVersion>,
     pub tags: Tags,
+    /// Executions, transitions and everything else that runs.
+    pub runtime: execution::PipelineRuntime,
 }
 
 /// One version of a pipeline.

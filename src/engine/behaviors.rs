@@ -1,0 +1,140 @@
+//! Behaviour rules: how tests steer simulated actions (and, later, rules) to succeed, fail or hold.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a matched action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BehaviorOutcome {
+    #[default]
+    Succeed,
+    Fail,
+    Hold,
+}
+
+/// One rule of `PUT /_emulator/behaviors`. A missing name matches anything, as `*` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BehaviorRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Names a stage-condition rule instead of an action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub outcome: BehaviorOutcome,
+    /// How long the action takes; the server's `--action-duration-ms` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_variables: Option<BTreeMap<String, String>>,
+}
+
+/// The body of `PUT /_emulator/behaviors` and of a `--behaviors` file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviorSet {
+    pub rules: Vec<BehaviorRule>,
+}
+
+impl BehaviorRule {
+    /// Whether the rule applies to an action.
+    pub fn matches_action(&self, pipeline: &str, stage: &str, action: &str) -> bool {
+        self.rule.is_none()
+            && matches(self.pipeline.as_deref(), pipeline)
+            && matches(self.stage.as_deref(), stage)
+            && matches(self.action.as_deref(), action)
+    }
+
+    /// Whether the rule applies to a stage-condition rule.
+    pub fn matches_rule(&self, pipeline: &str, stage: &str, rule: &str) -> bool {
+        self.action.is_none()
+            && self.rule.as_deref().is_some_and(|r| glob(r, rule))
+            && matches(self.pipeline.as_deref(), pipeline)
+            && matches(self.stage.as_deref(), stage)
+    }
+}
+
+/// The first rule that applies to an action.
+pub fn for_action<'a>(
+    rules: &'a [BehaviorRule],
+    pipeline: &str,
+    stage: &str,
+    action: &str,
+) -> Option<&'a BehaviorRule> {
+    rules.iter().find(|r| r.matches_action(pipeline, stage, action))
+}
+
+fn matches(pattern: Option<&str>, name: &str) -> bool {
+    pattern.is_none_or(|p| glob(p, name))
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob(pattern: &str, name: &str) -> bool {
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
+    let Some(mut remaining) = name.strip_prefix(head) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('*').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        if last {
+            return remaining.ends_with(part);
+        }
+        match remaining.find(part) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", "anything"));
+        assert!(glob("Deploy", "Deploy"));
+        assert!(!glob("Deploy", "Deploy2"));
+        assert!(glob("Deploy*", "DeployProd"));
+        assert!(glob("*Prod", "DeployProd"));
+        assert!(glob("a*c*e", "abcde"));
+        assert!(!glob("a*c*e", "abcdf"));
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_missing_fields_match_all() {
+        let set: BehaviorSet = serde_json::from_str(
+            r#"{"rules": [{"pipeline": "p", "action": "Build", "outcome": "fail", "errorCode": "JobFailed"},
+                          {"outcome": "hold"}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(for_action(&set.rules, "p", "Build", "Build").map(|r| r.outcome), Some(BehaviorOutcome::Fail));
+        assert_eq!(for_action(&set.rules, "q", "Build", "Build").map(|r| r.outcome), Some(BehaviorOutcome::Hold));
+        assert!(serde_json::from_str::<BehaviorSet>(r#"{"rules": [{"outcome": "explode"}]}"#).is_err());
+        assert!(serde_json::from_str::<BehaviorSet>(r#"{"rules": [{"colour": "red"}]}"#).is_err());
+    }
+
+    #[test]
+    fn rule_behaviors_do_not_match_actions() {
+        let rule = BehaviorRule { rule: Some("Alarm".into()), ..Default::default() };
+        assert!(!rule.matches_action("p", "s", "Alarm"));
+        assert!(rule.matches_rule("p", "s", "Alarm"));
+    }
+}

@@ -1,0 +1,426 @@
+//! Action providers: what happens when an action starts.
+//!
+//! Every provider answers one question through [`start`]: given the action and its resolved configuration, does
+//! it end by itself at a known time with a known outcome ([`Pending::At`]), or does it wait for someone outside
+//! (an approver, a test, a job worker, a Lambda function) until a timeout ([`Pending::External`])? The engine
+//! does the rest. Built-in AWS action types are simulated with AWS-like results; behaviour rules override any
+//! provider.
+
+use std::collections::BTreeMap;
+
+use crate::state::Timestamp;
+use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
+use crate::state::execution::{ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success};
+
+use super::behaviors::{BehaviorOutcome, BehaviorRule};
+
+/// What a provider knows when an action starts.
+pub struct ActionStart<'a> {
+    pub action: &'a ActionDeclaration,
+    /// The configuration after variable resolution.
+    pub configuration: &'a BTreeMap<String, String>,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub pipeline: &'a str,
+    pub execution_id: &'a str,
+    pub action_execution_id: &'a str,
+    pub now: Timestamp,
+    /// How long simulated work takes.
+    pub duration_ms: i64,
+    /// Source revision overrides of the execution.
+    pub overrides: &'a [RevisionOverride],
+    /// The first matching behaviour rule, if any.
+    pub behavior: Option<&'a BehaviorRule>,
+}
+
+/// The default approval timeout: 7 days.
+const APPROVAL_TIMEOUT_MINUTES: i64 = 7 * 24 * 60;
+
+/// How long an action may run before CodePipeline fails it (behaviour.md §7.2.8): held actions time out after it.
+pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
+    let id = &action.action_type_id;
+    match (id.owner, id.category, id.provider.as_str()) {
+        (ActionOwner::Custom, _, _) => 24 * 60,
+        (_, ActionCategory::Approval, _) => action.timeout_in_minutes.map_or(APPROVAL_TIMEOUT_MINUTES, i64::from),
+        (_, _, "CloudFormation" | "CloudFormationStackSet" | "CloudFormationStackInstances") => 3 * 24 * 60,
+        (_, _, "CodeBuild" | "ECRBuildAndPublish") => 8 * 60,
+        (_, _, "CodeDeploy" | "CodeDeployToECS") => 5 * 24 * 60,
+        (_, ActionCategory::Invoke, "Lambda") => 20,
+        (_, ActionCategory::Deploy, "S3") => 90,
+        (_, _, "StepFunctions") => 7 * 24 * 60,
+        (_, ActionCategory::Compute, _) => 55,
+        _ => 60,
+    }
+}
+
+fn timed_out(action: &ActionDeclaration) -> ErrorDetails {
+    if action.action_type_id.category == ActionCategory::Approval {
+        ErrorDetails {
+            code: "JobFailed".into(),
+            message: "The approval action timed out before it was approved.".into(),
+        }
+    } else {
+        ErrorDetails {
+            code: "JobFailed".into(),
+            message: format!("The action timed out after {} minutes without a result.", timeout_minutes(action)),
+        }
+    }
+}
+
+/// Decides how a starting action will end.
+pub fn start(ctx: &ActionStart) -> Pending {
+    let timeout = Some(ctx.now.plus_millis(timeout_minutes(ctx.action).saturating_mul(60_000)));
+    if let Some(rule) = ctx.behavior {
+        let at = ctx.now.plus_millis(rule.delay_ms.map_or(ctx.duration_ms, |d| i64::try_from(d).unwrap_or(i64::MAX)));
+        return match rule.outcome {
+            BehaviorOutcome::Hold => Pending::External { timeout, on_timeout: timed_out(ctx.action) },
+            BehaviorOutcome::Fail => Pending::At(
+                at,
+                Outcome::Fail(ErrorDetails {
+                    code: rule.error_code.clone().unwrap_or_else(|| "JobFailed".into()),
+                    message: rule
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "The action failed (emulator behaviour rule).".into()),
+                }),
+            ),
+            BehaviorOutcome::Succeed => {
+                let mut success = simulate(ctx);
+                if let Some(summary) = &rule.summary {
+                    success.summary = Some(summary.clone());
+                }
+                if let Some(variables) = &rule.output_variables {
+                    success.output_variables.extend(variables.clone());
+                }
+                Pending::At(at, Outcome::Succeed(success))
+            }
+        };
+    }
+    if ctx.action.action_type_id.category == ActionCategory::Approval {
+        return Pending::External { timeout, on_timeout: timed_out(ctx.action) };
+    }
+    Pending::At(ctx.now.plus_millis(ctx.duration_ms), Outcome::Succeed(simulate(ctx)))
+}
+
+/// A random lowercase hex string of `len` characters.
+fn hex(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A random string of letters, digits, dots and underscores, like an S3 version id.
+fn version_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes().iter())
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+fn config<'a>(ctx: &'a ActionStart, key: &str) -> Option<&'a str> {
+    ctx.configuration.get(key).map(String::as_str)
+}
+
+/// The revision override of this action, if the execution was started with one of the given types.
+fn override_for<'a>(ctx: &'a ActionStart, types: &[&str]) -> Option<&'a RevisionOverride> {
+    ctx.overrides.iter().find(|o| o.action_name == ctx.action.name && types.contains(&o.revision_type.as_str()))
+}
+
+fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+}
+
+/// The AWS-like result of a simulated action of the built-in types.
+pub fn simulate(ctx: &ActionStart) -> Success {
+    let id = &ctx.action.action_type_id;
+    let now_text = ctx.now.to_rfc3339();
+    match (id.category, id.provider.as_str()) {
+        (ActionCategory::Source, "S3") => {
+            let key_override = override_for(ctx, &["S3_OBJECT_KEY"]).map(|o| o.revision_value.clone());
+            let version =
+                override_for(ctx, &["S3_OBJECT_VERSION_ID"]).map_or_else(version_id, |o| o.revision_value.clone());
+            let bucket = config(ctx, "S3Bucket").unwrap_or_default().to_string();
+            let key = key_override.unwrap_or_else(|| config(ctx, "S3ObjectKey").unwrap_or_default().to_string());
+            let etag = hex(32);
+            Success {
+                summary: Some(format!("Amazon S3 version id: {version}")),
+                external_execution_id: Some(version.clone()),
+                external_execution_url: None,
+                output_variables: vars(&[
+                    ("BucketName", bucket),
+                    ("ETag", etag),
+                    ("ObjectKey", key),
+                    ("VersionId", version.clone()),
+                ]),
+                revision: Some(Revision {
+                    revision_id: version.clone(),
+                    change_id: Some(version),
+                    summary: None,
+                    url: None,
+                    created: ctx.now,
+                }),
+            }
+        }
+        (ActionCategory::Source, "CodeCommit" | "CodeStarSourceConnection" | "GitHub") => {
+            let commit = override_for(ctx, &["COMMIT_ID"]).map_or_else(|| hex(40), |o| o.revision_value.clone());
+            let message = "Simulated commit by codepipeline-local".to_string();
+            let branch = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
+            let mut output = vec![
+                ("AuthorDate", now_text.clone()),
+                ("BranchName", branch),
+                ("CommitId", commit.clone()),
+                ("CommitMessage", message.clone()),
+            ];
+            let summary = match id.provider.as_str() {
+                "CodeStarSourceConnection" => {
+                    output.push(("ConnectionArn", config(ctx, "ConnectionArn").unwrap_or_default().to_string()));
+                    output
+                        .push(("FullRepositoryName", config(ctx, "FullRepositoryId").unwrap_or_default().to_string()));
+                    serde_json::json!({"ProviderType": "GitHub", "CommitMessage": message}).to_string()
+                }
+                "GitHub" => {
+                    let repo = format!(
+                        "{}/{}",
+                        config(ctx, "Owner").unwrap_or_default(),
+                        config(ctx, "Repo").unwrap_or_default()
+                    );
+                    output.push(("CommitterDate", now_text));
+                    output.push(("CommitUrl", format!("https://github.com/{repo}/commit/{commit}")));
+                    output.push(("RepositoryName", config(ctx, "Repo").unwrap_or_default().to_string()));
+                    message.clone()
+                }
+                _ => {
+                    output.push(("CommitterDate", now_text));
+                    output.push(("RepositoryName", config(ctx, "RepositoryName").unwrap_or_default().to_string()));
+                    message.clone()
+                }
+            };
+            Success {
+                summary: Some(summary.clone()),
+                external_execution_id: Some(commit.clone()),
+                external_execution_url: None,
+                output_variables: vars(&output),
+                revision: Some(Revision {
+                    revision_id: commit.clone(),
+                    change_id: Some(commit),
+                    summary: Some(summary),
+                    url: None,
+                    created: ctx.now,
+                }),
+            }
+        }
+        (ActionCategory::Source, "ECR") => {
+            let digest = override_for(ctx, &["IMAGE_DIGEST"])
+                .map_or_else(|| format!("sha256:{}", hex(64)), |o| o.revision_value.clone());
+            let repository = config(ctx, "RepositoryName").unwrap_or_default().to_string();
+            let tag = config(ctx, "ImageTag").unwrap_or("latest").to_string();
+            let uri = format!("{}.dkr.ecr.{}.amazonaws.com/{repository}:{tag}", ctx.account, ctx.region);
+            Success {
+                summary: Some(format!("Image digest: {digest}")),
+                external_execution_id: Some(digest.clone()),
+                external_execution_url: None,
+                output_variables: vars(&[
+                    ("ImageDigest", digest.clone()),
+                    ("ImageTag", tag),
+                    ("ImageURI", uri),
+                    ("RegistryId", ctx.account.to_string()),
+                    ("RepositoryName", repository),
+                ]),
+                revision: Some(Revision {
+                    revision_id: digest.clone(),
+                    change_id: Some(digest),
+                    summary: None,
+                    url: None,
+                    created: ctx.now,
+                }),
+            }
+        }
+        (ActionCategory::Source, _) => {
+            let revision = hex(40);
+            Success {
+                summary: Some("Source revision picked up by codepipeline-local".into()),
+                external_execution_id: Some(revision.clone()),
+                revision: Some(Revision {
+                    revision_id: revision.clone(),
+                    change_id: Some(revision),
+                    summary: None,
+                    url: None,
+                    created: ctx.now,
+                }),
+                ..Success::default()
+            }
+        }
+        (ActionCategory::Build | ActionCategory::Test, "CodeBuild") => Success {
+            external_execution_id: Some(format!(
+                "{}:{}",
+                config(ctx, "ProjectName").unwrap_or_default(),
+                uuid::Uuid::new_v4()
+            )),
+            ..Success::default()
+        },
+        (ActionCategory::Compute, "Commands") => Success {
+            external_execution_id: Some(format!("codepipeline-commands:{}", uuid::Uuid::new_v4())),
+            // The declared output variables, empty unless a behaviour rule gives values.
+            output_variables: ctx
+                .action
+                .output_variables
+                .iter()
+                .flatten()
+                .map(|n| (n.clone(), String::new()))
+                .collect(),
+            ..Success::default()
+        },
+        (ActionCategory::Deploy, "S3") => Success {
+            summary: Some("Deployment Succeeded".into()),
+            external_execution_id: Some(format!(
+                "{}/{}",
+                config(ctx, "BucketName").unwrap_or_default(),
+                config(ctx, "ObjectKey").unwrap_or_default()
+            )),
+            ..Success::default()
+        },
+        (ActionCategory::Deploy, "CloudFormation") => {
+            let stack = config(ctx, "StackName").unwrap_or_default();
+            Success {
+                summary: Some(format!("Stack {stack} was updated by codepipeline-local (simulated)")),
+                external_execution_id: Some(format!(
+                    "arn:aws:cloudformation:{}:{}:stack/{stack}/{}",
+                    ctx.region,
+                    ctx.account,
+                    uuid::Uuid::new_v4()
+                )),
+                ..Success::default()
+            }
+        }
+        (ActionCategory::Deploy, "CloudFormationStackSet" | "CloudFormationStackInstances") => {
+            let operation = uuid::Uuid::new_v4().to_string();
+            let stack_set = config(ctx, "StackSetName").unwrap_or_default().to_string();
+            Success {
+                summary: Some("Deployment Succeeded".into()),
+                external_execution_id: Some(operation.clone()),
+                output_variables: vars(&[
+                    ("OperationId", operation),
+                    ("StackSetId", format!("{stack_set}:{}", uuid::Uuid::new_v4())),
+                ]),
+                ..Success::default()
+            }
+        }
+        (ActionCategory::Deploy, "CodeDeploy" | "CodeDeployToECS") => Success {
+            summary: Some("Deployment Succeeded".into()),
+            external_execution_id: Some(format!("d-{}", hex(9).to_ascii_uppercase())),
+            ..Success::default()
+        },
+        (ActionCategory::Deploy, _) => Success {
+            summary: Some("Deployment Succeeded".into()),
+            external_execution_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..Success::default()
+        },
+        (ActionCategory::Invoke, "Lambda") => {
+            Success { external_execution_id: config(ctx, "FunctionName").map(str::to_string), ..Success::default() }
+        }
+        (ActionCategory::Invoke, "StepFunctions") => {
+            let machine = config(ctx, "StateMachineArn").unwrap_or_default().to_string();
+            let name = format!("{}{}", config(ctx, "ExecutionNamePrefix").unwrap_or_default(), ctx.action_execution_id);
+            let execution = machine.replacen(":stateMachine:", ":execution:", 1) + ":" + &name;
+            Success {
+                summary: Some("Execution Succeeded".into()),
+                external_execution_id: Some(execution.clone()),
+                output_variables: vars(&[("StateMachineArn", machine), ("ExecutionArn", execution)]),
+                ..Success::default()
+            }
+        }
+        (ActionCategory::Invoke, "CodePipeline") => Success {
+            summary: Some(format!("Started pipeline {}", config(ctx, "PipelineName").unwrap_or_default())),
+            external_execution_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..Success::default()
+        },
+        (ActionCategory::Approval, _) => Success {
+            summary: Some("Approved by codepipeline-local (behaviour rule)".into()),
+            external_execution_id: Some(ctx.action_execution_id.to_string()),
+            ..Success::default()
+        },
+        _ => Success { external_execution_id: Some(uuid::Uuid::new_v4().to_string()), ..Success::default() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::declaration::ActionTypeId;
+
+    fn action(category: ActionCategory, provider: &str) -> ActionDeclaration {
+        serde_json::from_value(serde_json::json!({
+            "name": "A",
+            "actionTypeId": {"category": category.as_str(), "owner": "AWS", "provider": provider, "version": "1"}
+        }))
+        .expect("action")
+    }
+
+    fn run(
+        action: &ActionDeclaration,
+        configuration: &BTreeMap<String, String>,
+        behavior: Option<&BehaviorRule>,
+    ) -> Pending {
+        start(&ActionStart {
+            action,
+            configuration,
+            account: "123456789012",
+            region: "us-east-1",
+            pipeline: "p",
+            execution_id: "e",
+            action_execution_id: "a",
+            now: Timestamp::from_millis(1_000),
+            duration_ms: 5,
+            overrides: &[],
+            behavior,
+        })
+    }
+
+    #[test]
+    fn s3_source_reports_a_version() {
+        let action = action(ActionCategory::Source, "S3");
+        let config: BTreeMap<_, _> =
+            [("S3Bucket".to_string(), "b".to_string()), ("S3ObjectKey".into(), "k.zip".into())].into();
+        let Pending::At(at, Outcome::Succeed(success)) = run(&action, &config, None) else { panic!("completes") };
+        assert_eq!(at.millis(), 1_005);
+        let version = success.output_variables["VersionId"].clone();
+        assert_eq!(success.summary, Some(format!("Amazon S3 version id: {version}")));
+        assert_eq!(success.output_variables["BucketName"], "b");
+        assert_eq!(success.revision.map(|r| r.revision_id), Some(version));
+    }
+
+    #[test]
+    fn approvals_wait_with_their_timeout() {
+        let mut approval = action(ActionCategory::Approval, "Manual");
+        approval.timeout_in_minutes = Some(10);
+        let Pending::External { timeout, .. } = run(&approval, &BTreeMap::new(), None) else { panic!("waits") };
+        assert_eq!(timeout.map(|t| t.millis()), Some(1_000 + 10 * 60_000));
+    }
+
+    #[test]
+    fn behaviours_override_providers() {
+        let build = action(ActionCategory::Build, "CodeBuild");
+        let fail = BehaviorRule {
+            outcome: BehaviorOutcome::Fail,
+            error_code: Some("ConfigurationError".into()),
+            delay_ms: Some(50),
+            ..Default::default()
+        };
+        let Pending::At(at, Outcome::Fail(error)) = run(&build, &BTreeMap::new(), Some(&fail)) else { panic!("fails") };
+        assert_eq!((at.millis(), error.code.as_str()), (1_050, "ConfigurationError"));
+        let hold = BehaviorRule { outcome: BehaviorOutcome::Hold, ..Default::default() };
+        assert!(matches!(run(&build, &BTreeMap::new(), Some(&hold)), Pending::External { .. }));
+        let _ = ActionTypeId {
+            category: ActionCategory::Build,
+            owner: ActionOwner::Aws,
+            provider: "x".into(),
+            version: "1".into(),
+        };
+    }
+}

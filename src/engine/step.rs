@@ -1,0 +1,616 @@
+//! The engine's core: pure functions of (pipeline runtime state, time) that move executions.
+//!
+//! [`advance`] brings every execution of one pipeline to a fixed point at a given time: it completes actions whose
+//! result is due, starts the next runOrder group or stage, admits waiting executions into free stages according to
+//! the execution mode, and returns the next time anything is due. Nothing here sleeps, touches a socket or reads a
+//! clock, so plain unit tests cover every transition.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::behaviors::{self, BehaviorRule};
+use super::providers::{self, ActionStart};
+use super::variables;
+use crate::state::declaration::{ActionCategory, ExecutionMode, PipelineDeclaration, StageDeclaration};
+use crate::state::execution::{
+    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
+    ExecutionType, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, StageRun, StageStatus, StopRequest,
+};
+use crate::state::{PipelineRecord, Scope, Timestamp};
+
+/// What [`advance`] needs besides the pipeline.
+pub struct StepEnv<'a> {
+    pub scope: &'a Scope,
+    pub pipeline: &'a str,
+    pub behaviors: &'a [BehaviorRule],
+    /// How long a simulated action takes, in milliseconds.
+    pub duration_ms: i64,
+}
+
+/// A request to start an execution.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub trigger: ExecutionTrigger,
+    /// Pipeline variable overrides (unknown names are ignored, as on AWS).
+    pub variables: Vec<(String, String)>,
+    pub overrides: Vec<RevisionOverride>,
+}
+
+/// Summary of an execution that fails at once because required variables have no value [NATIVE].
+fn missing_variables_summary(names: &[String]) -> String {
+    format!("Values for required variables haven't been provided: {}", names.join(", "))
+}
+
+/// Starts an execution of the pipeline's current version and returns its id. The execution waits to enter the
+/// first stage; [`advance`] lets it in.
+pub fn start_execution(record: &mut PipelineRecord, request: StartRequest, now: Timestamp) -> String {
+    let version = record.version();
+    let declaration = Arc::clone(&record.current().declaration);
+    let runtime = &mut record.runtime;
+    let seq = runtime.seq();
+    let id = uuid::Uuid::new_v4().to_string();
+
+    let mut variables = Vec::new();
+    let mut missing = Vec::new();
+    for declared in declaration.variables.iter().flatten() {
+        let value = request
+            .variables
+            .iter()
+            .rev()
+            .find(|(name, _)| name == &declared.name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| declared.default_value.clone());
+        match value {
+            Some(value) => variables.push(ResolvedVariable { name: declared.name.clone(), resolved_value: value }),
+            None => missing.push(declared.name.clone()),
+        }
+    }
+    let (status, summary, place) = if missing.is_empty() {
+        (ExecutionStatus::InProgress, None, Place::Waiting { stage: 0, since: seq })
+    } else {
+        // No actions run and no resolved variables are shown [NATIVE].
+        variables.clear();
+        (ExecutionStatus::Failed, Some(missing_variables_summary(&missing)), Place::Done)
+    };
+    let execution = Execution {
+        id: id.clone(),
+        seq,
+        pipeline_version: version,
+        mode: declaration.mode(),
+        stages: vec![None; declaration.stages.len()],
+        declaration,
+        status,
+        status_summary: summary,
+        trigger: request.trigger,
+        execution_type: ExecutionType::Standard,
+        start_time: now,
+        last_update_time: now,
+        variables,
+        overrides: request.overrides,
+        stop: None,
+        place,
+        actions: Vec::new(),
+        namespaces: Default::default(),
+        artifacts: Default::default(),
+        sources: Vec::new(),
+    };
+    let index = runtime.executions.len();
+    runtime.push(execution);
+    if status.is_active() {
+        runtime.active.insert(index);
+        arrive(record, index, 0);
+    }
+    id
+}
+
+/// Moves every execution of the pipeline as far as it can go at `now`; returns when something is next due.
+pub fn advance(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Option<Timestamp> {
+    // Each pass either changes something or ends the loop; the bound only guards against a logic error.
+    for _ in 0..100_000 {
+        let mut changed = complete_due(record, now);
+        for index in active(record) {
+            if let Place::InStage { stage } = record.runtime.executions[index].place {
+                changed |= progress_stage(record, index, stage, env, now);
+            }
+        }
+        changed |= admit(record, env, now);
+        if !changed {
+            break;
+        }
+    }
+    next_due(record)
+}
+
+fn active(record: &PipelineRecord) -> Vec<usize> {
+    record.runtime.active.iter().copied().collect()
+}
+
+/// Ends every running action whose result (or timeout) is due.
+fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
+    let mut changed = false;
+    for index in active(record) {
+        let due: Vec<(usize, Outcome)> = record.runtime.executions[index]
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, run)| run.status == ActionStatus::InProgress)
+            .filter_map(|(i, run)| match &run.pending {
+                Pending::At(at, outcome) if *at <= now => Some((i, outcome.clone())),
+                Pending::External { timeout: Some(at), on_timeout } if *at <= now => {
+                    Some((i, Outcome::Fail(on_timeout.clone())))
+                }
+                _ => None,
+            })
+            .collect();
+        for (run, outcome) in due {
+            finish_action(record, index, run, outcome, now, None);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// The earliest time a running action's result or timeout is due.
+fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
+    record
+        .runtime
+        .active
+        .iter()
+        .flat_map(|&i| record.runtime.executions[i].actions.iter())
+        .filter(|run| run.status == ActionStatus::InProgress)
+        .filter_map(|run| match &run.pending {
+            Pending::At(at, _) => Some(*at),
+            Pending::External { timeout, .. } => *timeout,
+            Pending::Nothing => None,
+        })
+        .min()
+}
+
+fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus, now: Timestamp) {
+    let execution = &mut record.runtime.executions[index];
+    execution.status = status;
+    execution.last_update_time = now;
+    if !status.is_active() {
+        execution.place = Place::Done;
+        record.runtime.active.remove(&index);
+    }
+}
+
+/// The execution arrives in front of `stage`. In SUPERSEDED mode a newer arrival supersedes the execution already
+/// waiting there (supersession happens only between stages, never inside one).
+fn arrive(record: &mut PipelineRecord, index: usize, stage: usize) {
+    let since = record.runtime.seq();
+    let execution = &mut record.runtime.executions[index];
+    execution.place = Place::Waiting { stage, since };
+    if execution.mode != ExecutionMode::Superseded {
+        return;
+    }
+    let stage_name = execution.declaration.stages.get(stage).map(|s| s.name.clone());
+    let last_update = execution.last_update_time;
+    let superseded: Vec<usize> = active(record)
+        .into_iter()
+        .filter(|&other| other != index)
+        .filter(|&other| {
+            let o = &record.runtime.executions[other];
+            o.mode == ExecutionMode::Superseded
+                && matches!(o.place, Place::Waiting { stage: s, .. } if o.declaration.stages.get(s).map(|st| &st.name) == stage_name.as_ref())
+        })
+        .collect();
+    for other in superseded {
+        set_status(record, other, ExecutionStatus::Superseded, last_update);
+    }
+}
+
+/// The name of stage `stage` of an execution.
+fn stage_name(execution: &Execution, stage: usize) -> Option<&str> {
+    execution.declaration.stages.get(stage).map(|s| s.name.as_str())
+}
+
+/// Whether some execution occupies the stage named `name` (locks are by stage name, across versions).
+fn locked(record: &PipelineRecord, name: &str) -> bool {
+    record.runtime.active.iter().any(|&i| {
+        let e = &record.runtime.executions[i];
+        matches!(e.place, Place::InStage { stage } if stage_name(e, stage) == Some(name)
+            && e.stages[stage].as_ref().is_some_and(|r| r.status.holds_lock()))
+    })
+}
+
+/// Lets waiting executions into their stage where the transition is enabled and the mode allows it.
+fn admit(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> bool {
+    let mut waiting: BTreeMap<String, Vec<(u64, usize, usize)>> = BTreeMap::new();
+    for index in active(record) {
+        let e = &record.runtime.executions[index];
+        if let Place::Waiting { stage, since } = e.place
+            && let Some(name) = stage_name(e, stage)
+        {
+            waiting.entry(name.to_string()).or_default().push((since, index, stage));
+        }
+    }
+    let mut changed = false;
+    for (name, mut candidates) in waiting {
+        if !record.runtime.transition(&name).enabled {
+            continue;
+        }
+        candidates.sort_unstable();
+        // PARALLEL executions take no lock and never wait for one.
+        for &(_, index, stage) in &candidates {
+            if record.runtime.executions[index].mode == ExecutionMode::Parallel {
+                enter(record, index, stage, env, now);
+                changed = true;
+            }
+        }
+        if locked(record, &name) {
+            continue;
+        }
+        // QUEUED: first come, first served. SUPERSEDED: only the newest is still waiting.
+        let next = candidates.iter().find(|(_, index, _)| {
+            let e = &record.runtime.executions[*index];
+            e.mode != ExecutionMode::Parallel && matches!(e.place, Place::Waiting { .. })
+        });
+        if let Some(&(_, index, stage)) = next {
+            enter(record, index, stage, env, now);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Action indices of a stage grouped by runOrder, ascending.
+fn groups(stage: &StageDeclaration) -> Vec<Vec<usize>> {
+    let mut by_order: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+    for (i, action) in stage.actions.iter().enumerate() {
+        by_order.entry(action.order()).or_default().push(i);
+    }
+    by_order.into_values().collect()
+}
+
+fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
+    let execution = &mut record.runtime.executions[index];
+    let Some(declared) = execution.declaration.stages.get(stage) else { return };
+    let name = declared.name.clone();
+    execution.stages[stage] =
+        Some(StageRun { status: StageStatus::InProgress, groups: groups(declared), group: 0, runs: Vec::new() });
+    execution.place = Place::InStage { stage };
+    execution.last_update_time = now;
+    record.runtime.latest_in_stage.insert(name, index);
+    start_group(record, index, stage, env, now);
+}
+
+fn start_group(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
+    let actions = record.runtime.executions[index].stages[stage]
+        .as_ref()
+        .and_then(|run| run.groups.get(run.group).cloned())
+        .unwrap_or_default();
+    for action in actions {
+        start_action(record, index, stage, action, env, now);
+    }
+}
+
+/// The artifact bucket for actions running in `region`.
+fn bucket(declaration: &PipelineDeclaration, region: &str) -> String {
+    declaration
+        .artifact_store
+        .as_ref()
+        .map(|s| s.location.clone())
+        .or_else(|| declaration.artifact_stores.as_ref().and_then(|m| m.get(region)).map(|s| s.location.clone()))
+        .unwrap_or_default()
+}
+
+/// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>.zip` [NATIVE].
+fn artifact_key(pipeline: &str, artifact: &str) -> String {
+    let suffix: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .take(7)
+        .map(|c| if c.is_ascii_digit() { c } else { c.to_ascii_uppercase() })
+        .collect();
+    let head = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
+}
+
+fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
+    match namespace {
+        "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.clone()),
+        "variables" if execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty()) => {
+            execution.variables.iter().find(|v| v.name == key).map(|v| v.resolved_value.clone())
+        }
+        _ => execution.namespaces.get(namespace).and_then(|vars| vars.get(key)).cloned(),
+    }
+}
+
+fn start_action(
+    record: &mut PipelineRecord,
+    index: usize,
+    stage: usize,
+    action_index: usize,
+    env: &StepEnv,
+    now: Timestamp,
+) {
+    let seq = record.runtime.seq();
+    let execution = &record.runtime.executions[index];
+    let declaration = Arc::clone(&execution.declaration);
+    let Some(stage_declared) = declaration.stages.get(stage) else { return };
+    let Some(action) = stage_declared.actions.get(action_index) else { return };
+    let id = uuid::Uuid::new_v4().to_string();
+
+    let declared_config = action.configuration.clone().unwrap_or_default();
+    let mut resolved = BTreeMap::new();
+    let mut unresolved = None;
+    for (key, value) in &declared_config {
+        match variables::resolve(value, |ns, k| lookup(execution, ns, k)) {
+            Ok(v) => {
+                resolved.insert(key.clone(), v);
+            }
+            Err(reference) => {
+                unresolved.get_or_insert((key.clone(), reference));
+            }
+        }
+    }
+    let region = action.region.clone().unwrap_or_else(|| env.scope.region.clone());
+    let store = bucket(&declaration, &region);
+    let input_artifacts =
+        action.input_artifacts.iter().flatten().filter_map(|a| execution.artifacts.get(&a.name).cloned()).collect();
+    let output_artifacts = action
+        .output_artifacts
+        .iter()
+        .flatten()
+        .map(|a| ArtifactInstance {
+            name: a.name.clone(),
+            bucket: store.clone(),
+            key: artifact_key(env.pipeline, &a.name),
+        })
+        .collect();
+    let (status, pending, error) = match unresolved {
+        Some((key, reference)) => (
+            ActionStatus::Failed,
+            Pending::Nothing,
+            Some(ErrorDetails {
+                code: "ConfigurationError".into(),
+                message: format!(
+                    "The variable reference #{{{reference}}} in configuration '{key}' of action '{}' could not be \
+                     resolved",
+                    action.name
+                ),
+            }),
+        ),
+        None => {
+            let behavior = behaviors::for_action(env.behaviors, env.pipeline, &stage_declared.name, &action.name);
+            let pending = providers::start(&ActionStart {
+                action,
+                configuration: &resolved,
+                account: &env.scope.account,
+                region: &region,
+                pipeline: env.pipeline,
+                execution_id: &execution.id,
+                action_execution_id: &id,
+                now,
+                duration_ms: env.duration_ms,
+                overrides: &execution.overrides,
+                behavior,
+            });
+            (ActionStatus::InProgress, pending, None)
+        }
+    };
+    let is_approval = action.action_type_id.category == ActionCategory::Approval;
+    let waits = matches!(pending, Pending::External { .. });
+    let run = ActionRun {
+        token: (is_approval && waits).then(|| id.clone()),
+        id,
+        seq,
+        stage_index: stage,
+        action_index,
+        stage_name: Arc::from(stage_declared.name.as_str()),
+        action_name: Arc::from(action.name.as_str()),
+        status,
+        summary: None,
+        external_execution_id: None,
+        external_execution_url: None,
+        last_status_change: (status != ActionStatus::InProgress).then_some(now),
+        error,
+        percent_complete: None,
+        start_time: now,
+        last_update_time: now,
+        updated_by: None,
+        resolved_configuration: (resolved != declared_config).then_some(resolved),
+        region,
+        input_artifacts,
+        output_artifacts,
+        output_variables: BTreeMap::new(),
+        pending,
+    };
+    let execution = &mut record.runtime.executions[index];
+    let run_index = execution.actions.len();
+    execution.actions.push(run);
+    execution.last_update_time = now;
+    if let Some(stage_run) = execution.stages[stage].as_mut() {
+        stage_run.runs.push(run_index);
+    }
+    let key = (stage_declared.name.clone(), action.name.clone());
+    record.runtime.latest_runs.insert(key, (index, run_index));
+}
+
+/// Ends a running action with `outcome`. `updated_by` is who answered (an approver), if anyone.
+pub fn finish_action(
+    record: &mut PipelineRecord,
+    index: usize,
+    run_index: usize,
+    outcome: Outcome,
+    now: Timestamp,
+    updated_by: Option<String>,
+) {
+    let execution = &mut record.runtime.executions[index];
+    let declaration = Arc::clone(&execution.declaration);
+    let Some(run) = execution.actions.get_mut(run_index) else { return };
+    if run.status != ActionStatus::InProgress {
+        return;
+    }
+    let action = declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let mut revision = None;
+    match outcome {
+        Outcome::Succeed(success) => {
+            run.status = ActionStatus::Succeeded;
+            run.summary = success.summary;
+            run.external_execution_id = success.external_execution_id;
+            run.external_execution_url = success.external_execution_url;
+            run.output_variables = success.output_variables;
+            revision = success.revision;
+        }
+        Outcome::Fail(error) => {
+            run.status = ActionStatus::Failed;
+            run.error = Some(error);
+        }
+    }
+    run.pending = Pending::Nothing;
+    run.token = None;
+    run.last_status_change = Some(now);
+    run.last_update_time = now;
+    run.updated_by = updated_by;
+    let succeeded = run.status == ActionStatus::Succeeded;
+    let outputs = run.output_artifacts.clone();
+    let variables = run.output_variables.clone();
+    execution.last_update_time = now;
+    if !succeeded {
+        return;
+    }
+    if let Some(namespace) = action.and_then(|a| a.namespace.clone()) {
+        execution.namespaces.insert(namespace, variables);
+    }
+    for artifact in outputs {
+        execution.artifacts.insert(artifact.name.clone(), artifact);
+    }
+    if let (Some(revision), Some(action)) = (revision, action) {
+        let artifact = action.output_artifacts.iter().flatten().next().map(|a| a.name.clone());
+        execution.sources.push((action.name.clone(), artifact, revision.clone()));
+        record.runtime.current_revisions.insert(action.name.clone(), revision);
+    }
+}
+
+/// Moves an execution inside `stage`: the next group, the next stage, or the end.
+fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
+    let execution = &record.runtime.executions[index];
+    let Some(run) = execution.stages[stage].as_ref() else { return false };
+    if !run.status.holds_lock() {
+        return false;
+    }
+    let group: BTreeSet<usize> = run.groups.get(run.group).cloned().unwrap_or_default().into_iter().collect();
+    // The latest attempt of each action of the current group.
+    let mut latest: BTreeMap<usize, ActionStatus> = BTreeMap::new();
+    for &r in &run.runs {
+        let action_run = &execution.actions[r];
+        if group.contains(&action_run.action_index) {
+            latest.insert(action_run.action_index, action_run.status);
+        }
+    }
+    if latest.len() < group.len() || latest.values().any(|s| *s == ActionStatus::InProgress) {
+        return false;
+    }
+    let failed = latest.values().any(|s| *s == ActionStatus::Failed);
+    let last_group = run.group + 1 >= run.groups.len();
+    let stopping = execution.stop.is_some();
+    let last_stage = stage + 1 >= execution.declaration.stages.len();
+
+    let stage_status = if stopping {
+        StageStatus::Stopped
+    } else if failed {
+        StageStatus::Failed
+    } else if !last_group {
+        StageStatus::InProgress
+    } else {
+        StageStatus::Succeeded
+    };
+    let execution = &mut record.runtime.executions[index];
+    execution.last_update_time = now;
+    if let Some(run) = execution.stages[stage].as_mut() {
+        run.status = stage_status;
+        if stage_status == StageStatus::InProgress {
+            run.group += 1;
+        }
+    }
+    match stage_status {
+        StageStatus::InProgress => start_group(record, index, stage, env, now),
+        StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
+        StageStatus::Failed => set_status(record, index, ExecutionStatus::Failed, now),
+        _ if last_stage => set_status(record, index, ExecutionStatus::Succeeded, now),
+        _ => arrive(record, index, stage + 1),
+    }
+    true
+}
+
+/// Why a stop request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRefusal {
+    /// The execution is finished (or unknown).
+    NotStoppable,
+    /// A stop is already under way.
+    Duplicated,
+}
+
+/// StopPipelineExecution: stop-and-wait lets running actions finish; abandon marks them `Abandoned` at once.
+/// A waiting (inbound) execution stops at once and never enters its stage.
+pub fn stop(
+    record: &mut PipelineRecord,
+    id: &str,
+    abandon: bool,
+    reason: Option<String>,
+    now: Timestamp,
+) -> Result<(), StopRefusal> {
+    let Some(&index) = record.runtime.index.get(id) else { return Err(StopRefusal::NotStoppable) };
+    let execution = &mut record.runtime.executions[index];
+    let previous = execution.stop.clone();
+    match (execution.status, &previous) {
+        (ExecutionStatus::InProgress, _) => {}
+        (ExecutionStatus::Stopping, Some(p)) if abandon && !p.abandon => {}
+        (ExecutionStatus::Stopping, _) => return Err(StopRefusal::Duplicated),
+        _ => return Err(StopRefusal::NotStoppable),
+    }
+    let reason = reason.or_else(|| previous.and_then(|p| p.reason));
+    execution.stop = Some(StopRequest { abandon, reason: reason.clone() });
+    if reason.is_some() {
+        execution.status_summary = reason;
+    }
+    match execution.place {
+        Place::InStage { stage } => {
+            execution.status = ExecutionStatus::Stopping;
+            execution.last_update_time = now;
+            if let Some(run) = execution.stages[stage].as_mut() {
+                run.status = StageStatus::Stopping;
+            }
+            if abandon {
+                let runs = execution.stages[stage].as_ref().map(|r| r.runs.clone()).unwrap_or_default();
+                for r in runs {
+                    abandon_action(execution, r, now);
+                }
+            }
+        }
+        _ => set_status(record, index, ExecutionStatus::Stopped, now),
+    }
+    Ok(())
+}
+
+/// The summary AWS gives an approval cancelled by stop-and-abandon [NATIVE].
+pub const APPROVAL_CANCELED: &str = "The approval action has been canceled.";
+
+fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
+    let declaration = Arc::clone(&execution.declaration);
+    let Some(run) = execution.actions.get_mut(run_index) else { return };
+    if run.status != ActionStatus::InProgress {
+        return;
+    }
+    let is_approval = declaration
+        .stages
+        .get(run.stage_index)
+        .and_then(|s| s.actions.get(run.action_index))
+        .is_some_and(|a| a.action_type_id.category == ActionCategory::Approval);
+    run.status = ActionStatus::Abandoned;
+    run.pending = Pending::Nothing;
+    run.token = None;
+    run.last_status_change = Some(now);
+    run.last_update_time = now;
+    if is_approval {
+        run.summary = Some(APPROVAL_CANCELED.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests;

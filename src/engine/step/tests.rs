@@ -1,0 +1,406 @@
+//! The pure step function, without sockets or sleeps: time is a number the tests move.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::engine::behaviors::{BehaviorOutcome, BehaviorRule};
+use crate::state::declaration::PipelineType;
+use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
+use crate::state::{PipelineRecord, PipelineVersion, Scope, Timestamp};
+
+const DURATION: i64 = 10;
+
+fn at(category: &str, provider: &str) -> Value {
+    json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"})
+}
+
+/// Source (S3) -> Build (two parallel CodeBuild actions, then one at runOrder 2) -> Approve (manual) -> Deploy.
+fn declaration(mode: &str) -> Value {
+    json!({
+        "name": "p", "roleArn": "arn:aws:iam::123456789012:role/r", "executionMode": mode,
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "namespace": "SourceVariables", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [
+                {"name": "A", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "a-#{SourceVariables.VersionId}"},
+                 "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "OutA"}]},
+                {"name": "B", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "b"}, "inputArtifacts": [{"name": "Code"}]},
+                {"name": "C", "runOrder": 2, "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "c-#{codepipeline.PipelineExecutionId}"},
+                 "inputArtifacts": [{"name": "OutA"}]}]},
+            {"name": "Approve", "actions": [{"name": "Gate", "actionTypeId": at("Approval", "Manual")}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "OutA"}]}]}
+        ]
+    })
+}
+
+fn record(declaration: Value) -> PipelineRecord {
+    let declared: PipelineDeclaration = serde_json::from_value(declaration).expect("declaration");
+    let declared = Arc::new(declared.with_defaults(1, PipelineType::V2));
+    PipelineRecord {
+        arn: "arn:aws:codepipeline:us-east-1:123456789012:p".into(),
+        created: Timestamp::from_millis(0),
+        updated: Timestamp::from_millis(0),
+        versions: vec![PipelineVersion { declaration: Arc::clone(&declared), echo: declared }],
+        tags: Default::default(),
+        runtime: Default::default(),
+    }
+}
+
+struct Sim {
+    record: PipelineRecord,
+    scope: Scope,
+    rules: Vec<BehaviorRule>,
+    now: i64,
+}
+
+impl Sim {
+    fn new(mode: &str) -> Sim {
+        Sim::with(declaration(mode))
+    }
+
+    fn with(declaration: Value) -> Sim {
+        Sim {
+            record: record(declaration),
+            scope: Scope { account: "123456789012".into(), region: "us-east-1".into() },
+            rules: Vec::new(),
+            now: 1_000,
+        }
+    }
+
+    fn start(&mut self) -> String {
+        let request = StartRequest {
+            trigger: ExecutionTrigger { trigger_type: "StartPipelineExecution".into(), trigger_detail: None },
+            variables: Vec::new(),
+            overrides: Vec::new(),
+        };
+        let id = start_execution(&mut self.record, request, Timestamp::from_millis(self.now));
+        self.advance();
+        id
+    }
+
+    fn advance(&mut self) -> Option<Timestamp> {
+        let env = StepEnv { scope: &self.scope, pipeline: "p", behaviors: &self.rules, duration_ms: DURATION };
+        advance(&mut self.record, &env, Timestamp::from_millis(self.now))
+    }
+
+    /// Moves time forward to each next due event, `steps` times.
+    fn run(&mut self, steps: usize) {
+        for _ in 0..steps {
+            match self.advance() {
+                Some(due) if due.millis() > self.now => self.now = due.millis(),
+                _ => break,
+            }
+            self.advance();
+        }
+    }
+
+    fn execution(&self, id: &str) -> &Execution {
+        self.record.runtime.get(id).expect("execution exists")
+    }
+
+    fn status(&self, id: &str) -> ExecutionStatus {
+        self.execution(id).status
+    }
+
+    fn stage_status(&self, id: &str, stage: usize) -> Option<StageStatus> {
+        self.execution(id).stages[stage].as_ref().map(|s| s.status)
+    }
+
+    fn run_of(&self, id: &str, action: &str) -> &ActionRun {
+        self.execution(id).actions.iter().rev().find(|r| &*r.action_name == action).expect("action ran")
+    }
+
+    /// Answers the approval of `id`.
+    fn approve(&mut self, id: &str) {
+        let index = self.record.runtime.index[id];
+        let run = self.record.runtime.executions[index]
+            .actions
+            .iter()
+            .position(|r| &*r.action_name == "Gate" && r.status == ActionStatus::InProgress)
+            .expect("approval waiting");
+        let success = Success { summary: Some("ok".into()), ..Success::default() };
+        finish_action(&mut self.record, index, run, Outcome::Succeed(success), Timestamp::from_millis(self.now), None);
+        self.advance();
+    }
+
+    fn place(&self, id: &str) -> Place {
+        self.execution(id).place
+    }
+}
+
+#[test]
+fn an_execution_runs_stage_by_stage_and_group_by_group() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let id = sim.start();
+    assert_eq!(sim.place(&id), Place::InStage { stage: 0 });
+    assert_eq!(sim.run_of(&id, "Src").status, ActionStatus::InProgress);
+    assert_eq!(sim.run_of(&id, "Src").last_status_change, None);
+
+    sim.run(1);
+    assert_eq!(sim.run_of(&id, "Src").status, ActionStatus::Succeeded);
+    assert_eq!(sim.stage_status(&id, 0), Some(StageStatus::Succeeded));
+    // Build group 1 (A and B, in parallel) started; C (runOrder 2) has not.
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::InProgress);
+    assert_eq!(sim.run_of(&id, "B").status, ActionStatus::InProgress);
+    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"));
+
+    sim.run(1);
+    assert_eq!(sim.run_of(&id, "C").status, ActionStatus::InProgress, "group 2 starts when group 1 succeeded");
+    sim.run(1);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Succeeded));
+    assert_eq!(sim.place(&id), Place::InStage { stage: 2 });
+    let gate = sim.run_of(&id, "Gate");
+    assert_eq!(gate.token.as_deref(), Some(gate.id.as_str()), "the approval token is the action execution id");
+
+    sim.approve(&id);
+    sim.run(2);
+    assert_eq!(sim.status(&id), ExecutionStatus::Succeeded);
+    assert_eq!(sim.place(&id), Place::Done);
+    assert!(sim.record.runtime.active.is_empty());
+
+    // Variables resolved once, shown as resolved configuration.
+    let version = sim.execution(&id).namespaces["SourceVariables"]["VersionId"].clone();
+    let a = sim.run_of(&id, "A");
+    assert_eq!(a.resolved_configuration.as_ref().map(|c| c["ProjectName"].clone()), Some(format!("a-{version}")));
+    assert_eq!(
+        sim.run_of(&id, "C").resolved_configuration.as_ref().map(|c| c["ProjectName"].clone()),
+        Some(format!("c-{id}"))
+    );
+    assert!(sim.run_of(&id, "B").resolved_configuration.is_none(), "unchanged configuration is not repeated");
+    // Artifacts flow from producers to consumers, with the artifact store's bucket.
+    let out = &sim.run_of(&id, "A").output_artifacts[0];
+    assert_eq!(out.bucket, "artifact-bucket");
+    assert!(out.key.starts_with("p/OutA/") && out.key.ends_with(".zip"), "{}", out.key);
+    assert_eq!(sim.run_of(&id, "Ship").input_artifacts[0].key, out.key);
+    assert_eq!(sim.record.runtime.current_revisions["Src"].revision_id, version);
+}
+
+#[test]
+fn a_failed_action_fails_its_stage_after_its_group_and_releases_the_lock() {
+    let mut sim = Sim::new("SUPERSEDED");
+    sim.rules.push(BehaviorRule {
+        action: Some("A".into()),
+        outcome: BehaviorOutcome::Fail,
+        delay_ms: Some(1),
+        error_code: Some("JobFailed".into()),
+        message: Some("compile error".into()),
+        ..Default::default()
+    });
+    let id = sim.start();
+    sim.run(1); // source done
+    sim.now += 1;
+    sim.advance(); // A failed, B still running: the stage waits for its group
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Failed);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::InProgress));
+    sim.run(1);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Failed));
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"), "no later group starts");
+    let error = sim.run_of(&id, "A").error.clone().expect("error details");
+    assert_eq!((error.code.as_str(), error.message.as_str()), ("JobFailed", "compile error"));
+    // The lock is free: a new execution goes through the stage.
+    sim.rules.clear();
+    let next = sim.start();
+    sim.run(3);
+    assert_eq!(sim.place(&next), Place::InStage { stage: 2 });
+}
+
+#[test]
+fn superseded_mode_keeps_one_waiting_execution_per_stage() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let e1 = sim.start();
+    sim.run(3); // E1 waits at the approval, holding the Approve stage
+    assert_eq!(sim.place(&e1), Place::InStage { stage: 2 });
+    let e2 = sim.start();
+    sim.run(3);
+    assert_eq!(
+        sim.place(&e2),
+        Place::Waiting {
+            stage: 2,
+            since: match sim.place(&e2) {
+                Place::Waiting { since, .. } => since,
+                _ => 0,
+            }
+        }
+    );
+    assert_eq!(sim.status(&e2), ExecutionStatus::InProgress);
+    let e3 = sim.start();
+    sim.run(3);
+    assert_eq!(sim.status(&e2), ExecutionStatus::Superseded, "a newer arrival supersedes the waiting one");
+    assert!(matches!(sim.place(&e3), Place::Waiting { stage: 2, .. }));
+    assert_eq!(sim.status(&e1), ExecutionStatus::InProgress, "the execution inside the stage is never interrupted");
+    sim.approve(&e1);
+    assert_eq!(sim.place(&e3), Place::InStage { stage: 2 }, "the newest waiting execution enters when the lock frees");
+}
+
+#[test]
+fn queued_mode_admits_waiting_executions_in_order() {
+    let mut sim = Sim::new("QUEUED");
+    let e1 = sim.start();
+    sim.run(3);
+    let e2 = sim.start();
+    sim.run(3);
+    let e3 = sim.start();
+    sim.run(3);
+    assert!(matches!(sim.place(&e2), Place::Waiting { stage: 2, .. }));
+    assert!(matches!(sim.place(&e3), Place::Waiting { stage: 2, .. }));
+    assert_eq!(sim.status(&e2), ExecutionStatus::InProgress, "nothing is superseded");
+    sim.approve(&e1);
+    assert_eq!(sim.place(&e2), Place::InStage { stage: 2 }, "first come, first served");
+    assert!(matches!(sim.place(&e3), Place::Waiting { .. }));
+    sim.approve(&e2);
+    assert_eq!(sim.place(&e3), Place::InStage { stage: 2 });
+}
+
+#[test]
+fn parallel_mode_takes_no_locks() {
+    let mut sim = Sim::new("PARALLEL");
+    let e1 = sim.start();
+    sim.run(3);
+    let e2 = sim.start();
+    sim.run(3);
+    assert_eq!(sim.place(&e1), Place::InStage { stage: 2 });
+    assert_eq!(sim.place(&e2), Place::InStage { stage: 2 }, "both are in the stage at once");
+    sim.approve(&e2);
+    sim.run(1); // only the deploy is due; e1's approval waits on
+    assert_eq!(sim.status(&e2), ExecutionStatus::Succeeded);
+    assert_eq!(sim.status(&e1), ExecutionStatus::InProgress);
+}
+
+#[test]
+fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let id = sim.start();
+    sim.run(1); // Build group 1 running
+    assert_eq!(stop(&mut sim.record, &id, false, Some("enough".into()), Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(sim.status(&id), ExecutionStatus::Stopping);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopping));
+    assert_eq!(stop(&mut sim.record, &id, false, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::Duplicated));
+    sim.run(2);
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Succeeded, "in-flight actions end naturally");
+    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"));
+    assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopped));
+    assert_eq!(sim.execution(&id).status_summary.as_deref(), Some("enough"));
+    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
+}
+
+#[test]
+fn abandon_marks_running_actions_abandoned_at_once() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let id = sim.start();
+    sim.run(3);
+    assert_eq!(sim.place(&id), Place::InStage { stage: 2 });
+    // A stop-and-wait may be upgraded to abandon.
+    assert_eq!(stop(&mut sim.record, &id, false, None, Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Ok(()));
+    sim.advance();
+    let gate = sim.run_of(&id, "Gate");
+    assert_eq!(gate.status, ActionStatus::Abandoned);
+    assert_eq!(gate.summary.as_deref(), Some(APPROVAL_CANCELED));
+    assert_eq!(gate.token, None, "the token is invalidated");
+    assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
+    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
+}
+
+#[test]
+fn a_waiting_execution_can_be_stopped_and_never_enters() {
+    let mut sim = Sim::new("QUEUED");
+    let e1 = sim.start();
+    sim.run(3);
+    let e2 = sim.start();
+    sim.run(3);
+    assert!(matches!(sim.place(&e2), Place::Waiting { stage: 2, .. }));
+    assert_eq!(stop(&mut sim.record, &e2, false, None, Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(sim.status(&e2), ExecutionStatus::Stopped);
+    sim.approve(&e1);
+    assert_eq!(sim.stage_status(&e2, 2), None, "it never entered the stage");
+    assert_eq!(
+        stop(&mut sim.record, "no-such-id", false, None, Timestamp::from_millis(sim.now)),
+        Err(StopRefusal::NotStoppable)
+    );
+}
+
+#[test]
+fn a_disabled_transition_holds_executions_until_enabled() {
+    let mut sim = Sim::new("SUPERSEDED");
+    sim.record.runtime.transitions.insert(
+        "Build".into(),
+        TransitionState { enabled: false, disabled_reason: Some("freeze".into()), ..TransitionState::default() },
+    );
+    let e1 = sim.start();
+    sim.run(3);
+    assert!(matches!(sim.place(&e1), Place::Waiting { stage: 1, .. }));
+    let e2 = sim.start();
+    sim.run(3);
+    assert_eq!(sim.status(&e1), ExecutionStatus::Superseded, "waiting at a disabled transition can be superseded");
+    sim.record.runtime.transitions.remove("Build");
+    sim.advance();
+    assert_eq!(sim.place(&e2), Place::InStage { stage: 1 });
+}
+
+#[test]
+fn an_unresolvable_variable_fails_the_action() {
+    let mut declaration = declaration("SUPERSEDED");
+    declaration["stages"][1]["actions"][1]["configuration"]["ProjectName"] = json!("#{SourceVariables.NoSuchKey}");
+    let mut sim = Sim::with(declaration);
+    let id = sim.start();
+    sim.run(3);
+    let b = sim.run_of(&id, "B");
+    assert_eq!(b.status, ActionStatus::Failed);
+    let error = b.error.clone().expect("error");
+    assert_eq!(error.code, "ConfigurationError");
+    assert!(error.message.contains("#{SourceVariables.NoSuchKey}"), "{}", error.message);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+}
+
+#[test]
+fn a_required_variable_without_value_fails_the_execution_at_once() {
+    let mut declaration = declaration("QUEUED");
+    declaration["variables"] =
+        json!([{"name": "Env"}, {"name": "Region", "defaultValue": "eu-west-1"}, {"name": "Tier"}]);
+    let mut sim = Sim::with(declaration);
+    let id = sim.start();
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    assert_eq!(
+        sim.execution(&id).status_summary.as_deref(),
+        Some("Values for required variables haven't been provided: Env, Tier")
+    );
+    assert!(sim.execution(&id).actions.is_empty(), "no action runs");
+    assert!(sim.execution(&id).variables.is_empty());
+}
+
+#[test]
+fn held_actions_time_out_on_the_emulator_clock() {
+    let mut sim = Sim::new("SUPERSEDED");
+    sim.rules.push(BehaviorRule { action: Some("A".into()), outcome: BehaviorOutcome::Hold, ..Default::default() });
+    let id = sim.start();
+    sim.run(2);
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::InProgress);
+    // CodeBuild actions time out after 8 hours.
+    let due = sim.advance().expect("a timeout is due");
+    assert_eq!(due.millis(), sim.run_of(&id, "A").start_time.millis() + 8 * 3_600_000);
+    sim.now = due.millis();
+    sim.advance();
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Failed);
+    sim.run(1);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+}
+
+#[test]
+fn approvals_time_out_after_seven_days_by_default() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let id = sim.start();
+    sim.run(3);
+    let gate = sim.run_of(&id, "Gate");
+    let Pending::External { timeout: Some(timeout), .. } = gate.pending else { panic!("waiting") };
+    assert_eq!(timeout.millis() - gate.start_time.millis(), 7 * 24 * 3_600_000);
+    sim.now = timeout.millis();
+    sim.advance();
+    assert_eq!(sim.run_of(&id, "Gate").status, ActionStatus::Failed);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+}
