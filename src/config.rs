@@ -40,6 +40,14 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_PUBLIC_URL", value_parser = parse_url)]
     pub public_url: Option<String>,
 
+    /// How long a simulated action takes, in milliseconds (behaviour rules may set their own delay).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_ACTION_DURATION_MS", default_value_t = 200)]
+    pub action_duration_ms: u64,
+
+    /// A JSON file of behaviour rules to start with, in the format of PUT /_emulator/behaviors.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_BEHAVIORS")]
+    pub behaviors: Option<std::path::PathBuf>,
+
     /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
     /// (for container health checks in images without curl). An action, not a setting: it has no variable.
     #[arg(long)]
@@ -64,6 +72,8 @@ impl Default for Config {
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
             public_url: None,
+            action_duration_ms: 200,
+            behaviors: None,
             check_health: false,
         }
     }
@@ -154,6 +164,10 @@ mod tests {
             "CODEPIPELINE_LOCAL_LOG_FORMAT",
             "--public-url",
             "CODEPIPELINE_LOCAL_PUBLIC_URL",
+            "--action-duration-ms",
+            "CODEPIPELINE_LOCAL_ACTION_DURATION_MS",
+            "--behaviors",
+            "CODEPIPELINE_LOCAL_BEHAVIORS",
         ] {
             assert!(help.contains(needle), "--help lacks {needle}");
         }

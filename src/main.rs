@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
     let state = match AppState::new(config.clone()) {
         Ok(state) => state,
         Err(e) => {
-            tracing::error!("the embedded service model could not be loaded: {e}");
+            tracing::error!("cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -20,6 +20,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
 use crate::control;
+use crate::engine::Engine;
+use crate::engine::behaviors::BehaviorSet;
 use crate::operations::{self, Ctx};
 use crate::protocol::body::{MAX_BODY_BYTES, check_content_type, parse_json, read_limited};
 use crate::protocol::identity::{Defaults, scope_of};
@@ -37,6 +39,7 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<Store>,
+    engine: Arc<Engine>,
     model: Model,
     catalogue: Catalogue,
     config: Config,
@@ -45,14 +48,27 @@ struct Inner {
 }
 
 impl AppState {
-    /// State for a server with the given configuration. Fails only if an embedded fixture is broken.
-    pub fn new(config: Config) -> Result<AppState, ModelError> {
+    /// State for a server with the given configuration. Fails if an embedded fixture is broken or the behaviours
+    /// file cannot be used.
+    pub fn new(config: Config) -> Result<AppState, StartupError> {
         let model = Model::load()?;
-        let catalogue = Catalogue::load()?;
+        let catalogue = Catalogue::load().map_err(ModelError::from)?;
+        let behaviors = match &config.behaviors {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
+                let set: BehaviorSet = serde_json::from_str(&text)
+                    .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
+                set.rules
+            }
+            None => Vec::new(),
+        };
+        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         Ok(AppState {
             inner: Arc::new(Inner {
                 store: Arc::new(Store::new()),
+                engine,
                 model,
                 catalogue,
                 config,
@@ -65,6 +81,21 @@ impl AppState {
     /// All emulator state.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// Account and region of requests that do not name them.
+    pub fn defaults(&self) -> &Defaults {
+        &self.inner.defaults
+    }
+
+    /// The execution engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// The built-in catalogue of action and rule types.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
     }
 
     /// The loaded service model.
@@ -81,6 +112,15 @@ impl AppState {
     pub fn uptime(&self) -> std::time::Duration {
         self.inner.started.elapsed()
     }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Fixture(#[from] ModelError),
+    #[error("cannot use the behaviours file {0}: {1}")]
+    Behaviors(String, String),
 }
 
 /// The id of a request, as sent in `x-amzn-RequestId`.
@@ -152,6 +192,7 @@ async fn handle(
         store: app.store(),
         scope: scope_of(headers, uri.query(), &app.inner.defaults),
         catalogue: &app.inner.catalogue,
+        engine: &app.inner.engine,
         request_id,
         base_url: base_url(app.config(), headers),
     };
@@ -208,7 +249,14 @@ where
         config.default_region,
         config.default_account,
     );
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(Arc::clone(state.engine()).run(Arc::clone(state.store()), engine_stopped));
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let _ = stop_engine.send(true);
+    if let Err(e) = scheduler.await {
+        tracing::error!("the scheduler ended abnormally: {e}");
+    }
+    served?;
     tracing::info!("codepipeline-local stopped");
     Ok(())
 }

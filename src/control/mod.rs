@@ -5,18 +5,33 @@
 //! | `GET /health` | 200 with the version and uptime |
 //! | `GET /_localstack/health` | LocalStack's health document, so existing readiness checks work unchanged |
 //! | `POST /_emulator/reset` | drops all state of every account and region, and resets the clock |
+//! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions |
+//! | `POST /_emulator/actions/complete` | end a running (held, waiting) action with a chosen outcome |
+//! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::engine::behaviors::BehaviorSet;
+use crate::engine::step;
+use crate::protocol::identity::scope_of;
+use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
+use crate::state::Scope;
+use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, Success};
 
 /// The routes of the control endpoints.
 pub fn routes() -> Router<AppState> {
@@ -24,6 +39,144 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(health))
         .route("/_localstack/health", get(localstack_health))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
+        .route("/_emulator/actions/complete", post(complete_action))
+        .route("/_emulator/clock/advance", post(advance_clock))
+}
+
+/// Parses a control request body, answering a clear 400 when it does not fit.
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::validation(format!("Invalid request body: {e}")))
+}
+
+async fn get_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
+    Json(BehaviorSet { rules: app.engine().behaviors() })
+}
+
+async fn put_behaviors(State(app): State<AppState>, bytes: Bytes) -> Result<Json<BehaviorSet>, ApiError> {
+    let set: BehaviorSet = body(&bytes)?;
+    app.engine().set_behaviors(set.rules.clone());
+    Ok(Json(set))
+}
+
+async fn delete_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
+    app.engine().set_behaviors(Vec::new());
+    Json(BehaviorSet::default())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CompleteRequest {
+    pipeline_name: String,
+    pipeline_execution_id: String,
+    stage_name: String,
+    action_name: String,
+    #[serde(default = "succeed")]
+    outcome: String,
+    summary: Option<String>,
+    message: Option<String>,
+    error_code: Option<String>,
+    output_variables: Option<BTreeMap<String, String>>,
+    external_execution_id: Option<String>,
+    /// The account and region, when not taken from the request's credentials or the defaults.
+    account: Option<String>,
+    region: Option<String>,
+}
+
+fn succeed() -> String {
+    "succeed".into()
+}
+
+fn not_running(what: String) -> ApiError {
+    ApiError::new(ErrorCode::NotFoundException, what)
+}
+
+/// The scope of a control request: SigV4 credentials or the defaults, overridden by the body.
+fn control_scope(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    account: Option<String>,
+    region: Option<String>,
+) -> Scope {
+    let mut scope = scope_of(headers, uri.query(), app.defaults());
+    if let Some(account) = account {
+        scope.account = account;
+    }
+    if let Some(region) = region {
+        scope.region = region;
+    }
+    scope
+}
+
+async fn complete_action(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let request: CompleteRequest = body(&bytes)?;
+    let outcome = match request.outcome.as_str() {
+        "succeed" => Outcome::Succeed(Success {
+            summary: request.summary,
+            external_execution_id: request.external_execution_id,
+            output_variables: request.output_variables.unwrap_or_default(),
+            ..Success::default()
+        }),
+        "fail" => Outcome::Fail(ErrorDetails {
+            code: request.error_code.unwrap_or_else(|| "JobFailed".into()),
+            message: request.message.or(request.summary).unwrap_or_else(|| "The action failed.".into()),
+        }),
+        other => return Err(ApiError::validation(format!("outcome must be succeed or fail, not '{other}'"))),
+    };
+    let scope = control_scope(&app, &headers, &uri, request.account, request.region);
+    let store = app.store();
+    let now = store.clock().now();
+    let (pipeline, execution, stage, action) =
+        (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name, &request.action_name);
+    let action_execution_id = store.write(&scope, |data| {
+        let record = data.pipelines.get_mut(pipeline).ok_or_else(|| {
+            not_running(format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region))
+        })?;
+        let Some(&index) = record.runtime.index.get(execution) else {
+            return Err(not_running(format!("No execution '{execution}' in pipeline '{pipeline}'")));
+        };
+        let run = record.runtime.executions[index]
+            .actions
+            .iter()
+            .rposition(|r| &*r.stage_name == stage && &*r.action_name == action && r.status == ActionStatus::InProgress)
+            .ok_or_else(|| {
+                not_running(format!("Action '{action}' of stage '{stage}' is not running in execution '{execution}'"))
+            })?;
+        let id = record.runtime.executions[index].actions[run].id.clone();
+        step::finish_action(record, index, run, outcome, now, None);
+        app.engine().advance(&scope, pipeline, record, now);
+        Ok(id)
+    })?;
+    Ok(Json(json!({"completed": true, "actionExecutionId": action_execution_id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceRequest {
+    seconds: f64,
+}
+
+async fn advance_clock(State(app): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: AdvanceRequest = body(&bytes)?;
+    if !request.seconds.is_finite() || request.seconds < 0.0 || request.seconds > 3.2e9 {
+        return Err(ApiError::validation("seconds must be a number between 0 and 3.2e9"));
+    }
+    let store = app.store();
+    store.clock().advance((request.seconds * 1000.0).round() as i64);
+    app.engine().run_due(store);
+    app.engine().wake();
+    let now = store.clock().now();
+    Ok(Json(json!({
+        "now": now.epoch_seconds(),
+        "offsetSeconds": store.clock().offset_millis() as f64 / 1000.0,
+    })))
 }
 
 async fn health(State(app): State<AppState>) -> Json<Value> {

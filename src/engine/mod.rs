@@ -1,7 +1,166 @@
 //! The execution engine: the background scheduler that moves pipeline executions through stages and actions, and
 //! the action providers it drives.
+//!
+//! Operations change a pipeline under its partition lock and then call [`Engine::advance`], which runs the pure
+//! [`step::advance`] and schedules one timer for the pipeline's next due event. The background task ([`Engine::run`])
+//! sleeps until the earliest timer (or until woken because an earlier one was added, or the clock was advanced),
+//! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
 
 pub mod behaviors;
 pub mod providers;
 pub mod step;
 pub mod variables;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use self::behaviors::BehaviorRule;
+use self::step::StepEnv;
+use crate::state::{PipelineRecord, Scope, Store, Timestamp};
+
+/// One scheduled wake-up of one pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    due: Timestamp,
+    scope: Scope,
+    pipeline: String,
+}
+
+/// The scheduler and the settings of simulated actions.
+#[derive(Debug)]
+pub struct Engine {
+    /// Pending wake-ups, earliest first. Taken after a partition lock, never before one.
+    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    wake: Notify,
+    behaviors: RwLock<Vec<BehaviorRule>>,
+    duration_ms: i64,
+}
+
+impl Engine {
+    /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`.
+    pub fn new(duration_ms: u64, behaviors: Vec<BehaviorRule>) -> Engine {
+        Engine {
+            timers: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+            behaviors: RwLock::new(behaviors),
+            duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The behaviour rules in force.
+    pub fn behaviors(&self) -> Vec<BehaviorRule> {
+        self.behaviors.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the behaviour rules; actions that start from now on follow them.
+    pub fn set_behaviors(&self, rules: Vec<BehaviorRule>) {
+        *self.behaviors.write().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
+
+    /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
+    /// schedules its next wake-up.
+    pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
+        let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
+        let env = StepEnv { scope, pipeline, behaviors: &rules, duration_ms: self.duration_ms };
+        let next = step::advance(record, &env, now);
+        drop(rules);
+        if let Some(due) = next {
+            self.schedule(scope, pipeline, record, due);
+        }
+    }
+
+    fn schedule(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, due: Timestamp) {
+        // One pending timer per pipeline and due event: an earlier or equal wake-up already covers this one.
+        if record.runtime.wake.is_some_and(|w| w <= due) {
+            return;
+        }
+        record.runtime.wake = Some(due);
+        let mut timers = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+        let earliest = timers.peek().is_none_or(|Reverse(t)| due < t.due);
+        timers.push(Reverse(Timer { due, scope: scope.clone(), pipeline: pipeline.to_string() }));
+        drop(timers);
+        if earliest {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes the scheduler to re-read the clock (after the clock was advanced).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// How many wake-ups are pending.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn pop_due(&self, now: Timestamp) -> Vec<Timer> {
+        let mut timers = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut due = Vec::new();
+        while timers.peek().is_some_and(|Reverse(t)| t.due <= now) {
+            if let Some(Reverse(timer)) = timers.pop() {
+                due.push(timer);
+            }
+        }
+        due
+    }
+
+    fn next_due(&self) -> Option<Timestamp> {
+        self.timers.lock().unwrap_or_else(|p| p.into_inner()).peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Fires one due timer. A failure in one pipeline is logged and does not stop the others.
+    fn fire(&self, store: &Store, timer: &Timer, now: Timestamp) {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            store.write(&timer.scope, |data| {
+                // A pipeline deleted since the timer was set is simply gone.
+                if let Some(record) = data.pipelines.get_mut(&timer.pipeline) {
+                    if record.runtime.wake.is_some_and(|w| w <= now) {
+                        record.runtime.wake = None;
+                    }
+                    self.advance(&timer.scope, &timer.pipeline, record, now);
+                }
+            });
+        }));
+        if outcome.is_err() {
+            tracing::error!(pipeline = %timer.pipeline, region = %timer.scope.region, "advancing a pipeline failed");
+        }
+    }
+
+    /// Advances every pipeline that is due now, before returning (used after the clock is advanced, so callers see
+    /// the effects at once rather than on the scheduler's next turn).
+    pub fn run_due(&self, store: &Store) {
+        let now = store.clock().now();
+        for timer in self.pop_due(now) {
+            self.fire(store, &timer, now);
+        }
+    }
+
+    /// The scheduler loop: runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.run_due(&store);
+            let wait = match self.next_due() {
+                Some(due) => {
+                    Duration::from_millis(u64::try_from(due.millis() - store.clock().now().millis()).unwrap_or(0))
+                }
+                // Nothing scheduled: sleep until woken.
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::debug!("scheduler stopped");
+    }
+}

@@ -6,6 +6,7 @@
 //! know nothing of HTTP.
 
 pub mod action_types;
+pub mod executions;
 pub mod pipelines;
 pub mod structure;
 pub mod tags;
@@ -14,6 +15,7 @@ pub mod webhooks;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::engine::Engine;
 use crate::protocol::model::Model;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
@@ -28,6 +30,8 @@ pub struct Ctx<'a> {
     pub scope: Scope,
     /// The built-in action and rule types.
     pub catalogue: &'a Catalogue,
+    /// The execution engine.
+    pub engine: &'a Engine,
     /// The request id, for log lines.
     pub request_id: &'a str,
     /// The base of URLs this server hands out (webhook URLs): `--public-url`, else `http://<Host header>`.
@@ -71,16 +75,15 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::RegisterWebhookWithThirdParty => webhooks::register_webhook(ctx, input(body)?),
         Operation::DeregisterWebhookWithThirdParty => webhooks::deregister_webhook(ctx, input(body)?),
 
-        // The execution engine (issue 4).
-        Operation::StartPipelineExecution
-        | Operation::StopPipelineExecution
-        | Operation::GetPipelineState
-        | Operation::GetPipelineExecution
-        | Operation::ListPipelineExecutions
-        | Operation::ListActionExecutions
-        | Operation::PutApprovalResult
-        | Operation::DisableStageTransition
-        | Operation::EnableStageTransition => later(),
+        Operation::StartPipelineExecution => executions::start_pipeline_execution(ctx, input(body)?),
+        Operation::StopPipelineExecution => executions::stop_pipeline_execution(ctx, input(body)?),
+        Operation::GetPipelineState => executions::get_pipeline_state(ctx, input(body)?),
+        Operation::GetPipelineExecution => executions::get_pipeline_execution(ctx, input(body)?),
+        Operation::ListPipelineExecutions => executions::list_pipeline_executions(ctx, input(body)?),
+        Operation::ListActionExecutions => executions::list_action_executions(ctx, input(body)?),
+        Operation::PutApprovalResult => executions::put_approval_result(ctx, input(body)?),
+        Operation::DisableStageTransition => executions::disable_stage_transition(ctx, input(body)?),
+        Operation::EnableStageTransition => executions::enable_stage_transition(ctx, input(body)?),
 
         // Job workers and integrations (issue 5).
         Operation::PollForJobs

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
+use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ExecutionMode, PipelineDeclaration, PipelineType, Tag};
+use crate::state::execution::ExecutionTrigger;
 use crate::state::{PartitionData, PipelineRecord, PipelineVersion, Timestamp};
 
 /// Pipelines per account and region (Appendix B).
@@ -96,6 +98,15 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
                 runtime: Default::default(),
             },
         );
+        // CreatePipeline starts a first execution [NATIVE].
+        if let Some(record) = data.pipelines.get_mut(&name) {
+            let trigger = ExecutionTrigger {
+                trigger_type: "CreatePipeline".into(),
+                trigger_detail: Some(ctx.scope.caller_arn()),
+            };
+            let request = StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() };
+            super::executions::start(ctx, record, &name, request);
+        }
         Ok(version)
     })?;
     Reply::json(&CreatePipelineOutput { pipeline: &version.echo, tags: tags.as_deref() })

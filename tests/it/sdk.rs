@@ -85,7 +85,7 @@ async fn created_pipeline_reads_back_with_defaults_and_metadata() {
 #[tokio::test]
 async fn operations_of_later_issues_answer_not_implemented_by_name() {
     let server = TestServer::start().await;
-    let err = server.client().get_pipeline_state().name("p").send().await.expect_err("not implemented yet");
+    let err = server.client().list_rule_executions().pipeline_name("p").send().await.expect_err("not implemented yet");
     assert_eq!(err.code(), Some("NotImplemented"));
-    assert!(err.message().unwrap_or_default().contains("GetPipelineState"));
+    assert!(err.message().unwrap_or_default().contains("ListRuleExecutions"));
 }

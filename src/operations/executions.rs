@@ -1,0 +1,1092 @@
+//! Executions: StartPipelineExecution, StopPipelineExecution, GetPipelineState, GetPipelineExecution,
+//! ListPipelineExecutions, ListActionExecutions, PutApprovalResult, DisableStageTransition, EnableStageTransition.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::Ctx;
+use super::pipelines::{find, page_size, pipeline_not_found};
+use crate::engine::step::{self, StartRequest, StopRefusal};
+use crate::protocol::pagination::paginate;
+use crate::protocol::{ApiError, ErrorCode, Reply};
+use crate::state::catalogue::{ActionTypeSettings, Catalogue};
+use crate::state::declaration::{ActionCategory, ActionDeclaration, ExecutionMode, PipelineDeclaration};
+use crate::state::execution::{
+    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
+    ExecutionType, Outcome, Place, ResolvedVariable, RevisionOverride, Success, TransitionState, action_type_of,
+};
+use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
+
+/// `PipelineExecutionNotFoundException`, in the form AWS uses for rollback targets [NATIVE].
+pub fn execution_not_found(pipeline: &str, id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PipelineExecutionNotFoundException,
+        format!("Pipeline Execution with id '{id}' does not exist in pipeline with name '{pipeline}'"),
+    )
+}
+
+fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
+    // AWS's wording [NATIVE].
+    ApiError::new(
+        ErrorCode::StageNotFoundException,
+        format!("Pipeline '{pipeline}' does not have a stage with name '{stage}'"),
+    )
+}
+
+fn find_mut<'d>(data: &'d mut PartitionData, account: &str, name: &str) -> Result<&'d mut PipelineRecord, ApiError> {
+    data.pipelines.get_mut(name).ok_or_else(|| pipeline_not_found(account, name))
+}
+
+// --- StartPipelineExecution ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct VariableOverride {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceRevisionInput {
+    action_name: String,
+    revision_type: String,
+    revision_value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartPipelineExecutionInput {
+    name: String,
+    variables: Option<Vec<VariableOverride>>,
+    client_request_token: Option<String>,
+    source_revisions: Option<Vec<SourceRevisionInput>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineExecutionIdOutput {
+    pipeline_execution_id: String,
+}
+
+/// Which source providers accept which revision types (behaviour.md §9.3).
+fn revision_type_fits(action: &ActionDeclaration, revision_type: &str) -> bool {
+    let provider = action.action_type_id.provider.as_str();
+    match revision_type {
+        "COMMIT_ID" => matches!(provider, "CodeCommit" | "CodeStarSourceConnection" | "GitHub"),
+        "IMAGE_DIGEST" => provider == "ECR",
+        "S3_OBJECT_VERSION_ID" => provider == "S3",
+        "S3_OBJECT_KEY" => {
+            provider == "S3"
+                && action
+                    .configuration
+                    .as_ref()
+                    .and_then(|c| c.get("AllowOverrideForS3ObjectKey"))
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        }
+        _ => false,
+    }
+}
+
+fn check_overrides(pipeline: &PipelineDeclaration, overrides: &[SourceRevisionInput]) -> Result<(), ApiError> {
+    let first = pipeline.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default();
+    for o in overrides {
+        let Some(action) = first.iter().find(|a| a.name == o.action_name) else {
+            return Err(ApiError::validation(format!(
+                "The source revision override names action '{}', which is not a source action of pipeline '{}'",
+                o.action_name, pipeline.name
+            )));
+        };
+        if !revision_type_fits(action, &o.revision_type) {
+            return Err(ApiError::validation(format!(
+                "The revision type {} cannot be used with source action '{}' (provider {}){}",
+                o.revision_type,
+                o.action_name,
+                action.action_type_id.provider,
+                if o.revision_type == "S3_OBJECT_KEY" {
+                    "; S3_OBJECT_KEY needs AllowOverrideForS3ObjectKey set to true on the action"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Starts an execution of a pipeline (under the partition lock) and advances it; returns its id.
+pub fn start(ctx: &Ctx, record: &mut PipelineRecord, name: &str, request: StartRequest) -> String {
+    let now = ctx.now();
+    let id = step::start_execution(record, request, now);
+    ctx.engine.advance(&ctx.scope, name, record, now);
+    id
+}
+
+/// StartPipelineExecution: a new execution with variable and source revision overrides; a replayed client request
+/// token returns the first execution's id.
+pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -> Result<Reply, ApiError> {
+    let variables = input.variables.unwrap_or_default();
+    let mut seen = HashSet::new();
+    for variable in &variables {
+        if !seen.insert(variable.name.as_str()) {
+            // Duplicates are refused before anything else [NATIVE]; the wording is UNCONFIRMED.
+            return Err(ApiError::validation(format!(
+                "The pipeline variable '{}' is given more than once",
+                variable.name
+            )));
+        }
+    }
+    let overrides = input.source_revisions.unwrap_or_default();
+    let id = ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.name)?;
+        if let Some(token) = &input.client_request_token
+            && let Some(existing) = record.runtime.client_tokens.get(token)
+        {
+            return Ok(existing.clone());
+        }
+        check_overrides(&record.current().declaration, &overrides)?;
+        let request = StartRequest {
+            trigger: ExecutionTrigger {
+                trigger_type: "StartPipelineExecution".into(),
+                trigger_detail: Some(ctx.scope.caller_arn()),
+            },
+            variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
+            overrides: overrides
+                .into_iter()
+                .map(|o| RevisionOverride {
+                    action_name: o.action_name,
+                    revision_type: o.revision_type,
+                    revision_value: o.revision_value,
+                })
+                .collect(),
+        };
+        let id = start(ctx, record, &input.name, request);
+        if let Some(token) = input.client_request_token {
+            record.runtime.client_tokens.insert(token, id.clone());
+        }
+        Ok::<_, ApiError>(id)
+    })?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
+}
+
+// --- StopPipelineExecution ----------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopPipelineExecutionInput {
+    pipeline_name: String,
+    pipeline_execution_id: String,
+    abandon: Option<bool>,
+    reason: Option<String>,
+}
+
+/// StopPipelineExecution: stop and wait, or stop and abandon, with AWS's refusals.
+pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    let id = input.pipeline_execution_id;
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
+        let result = step::stop(record, &id, input.abandon.unwrap_or(false), input.reason, now);
+        let name = &input.pipeline_name;
+        match result {
+            // AWS's wording for both refusals [NATIVE].
+            Err(StopRefusal::NotStoppable) => Err(ApiError::new(
+                ErrorCode::PipelineExecutionNotStoppableException,
+                format!(
+                    "The pipeline execution with ID '{id}' in '{name}' can't be stopped now. Either it does not exist \
+                     in the pipeline, or the pipeline execution has no action executions in progress."
+                ),
+            )),
+            Err(StopRefusal::Duplicated) => Err(ApiError::new(
+                ErrorCode::DuplicatedStopRequestException,
+                format!(
+                    "The execution with ID {id} in {name} is already in a stopping state. If you already chose to \
+                     stop and wait, you cannot make that request again. You can choose to stop and abandon now, but \
+                     be aware that this option can lead to failed actions. If you already chose to stop and abandon, \
+                     you cannot make that request again."
+                ),
+            )),
+            Ok(()) => {
+                ctx.engine.advance(&ctx.scope, name, record, now);
+                Ok(())
+            }
+        }
+    })?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
+}
+
+// --- URL templates --------------------------------------------------------------------------------------------------
+
+/// Expands an action type URL template; `None` when it names configuration the action does not have.
+fn render(template: &str, action: &ActionDeclaration, scope: &Scope, values: &[(&str, &str)]) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        let value = if let Some(key) = name.strip_prefix("Config:") {
+            action.configuration.as_ref().and_then(|c| c.get(key)).cloned()?
+        } else {
+            match name {
+                "Region" => action.region.clone().unwrap_or_else(|| scope.region.clone()),
+                "AccountId" => scope.account.clone(),
+                other => values.iter().find(|(k, _)| *k == other).map(|(_, v)| (*v).to_string())?,
+            }
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn settings(data: &PartitionData, catalogue: &Catalogue, action: &ActionDeclaration) -> Option<ActionTypeSettings> {
+    data.action_type(catalogue, &action.action_type_id).and_then(|t| t.settings.clone())
+}
+
+// --- GetPipelineState ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct GetPipelineStateInput {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageExecutionOut {
+    pipeline_execution_id: String,
+    status: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    execution_type: Option<ExecutionType>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorDetailsOut<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionExecutionOut {
+    action_execution_id: String,
+    status: ActionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_status_change: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_updated_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent_complete: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_details: Option<ErrorDetails>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentRevisionOut {
+    revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_change_id: Option<String>,
+    created: Timestamp,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionStateOut {
+    action_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_revision: Option<CurrentRevisionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_execution: Option<ActionExecutionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_url: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageStateOut {
+    stage_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inbound_execution: Option<StageExecutionOut>,
+    inbound_executions: Vec<StageExecutionOut>,
+    inbound_transition_state: TransitionState,
+    action_states: Vec<ActionStateOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_execution: Option<StageExecutionOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetPipelineStateOutput {
+    pipeline_name: String,
+    pipeline_version: i32,
+    stage_states: Vec<StageStateOut>,
+    created: Timestamp,
+    updated: Timestamp,
+}
+
+fn status_name<T: Serialize>(status: T) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// The external execution URL of a run: the provider's, else the action type's template.
+fn execution_url(
+    run: &ActionRun,
+    action: Option<&ActionDeclaration>,
+    settings: Option<&ActionTypeSettings>,
+    scope: &Scope,
+) -> Option<String> {
+    run.external_execution_url.clone().or_else(|| {
+        let external = run.external_execution_id.as_deref()?;
+        let template = settings?.execution_url_template.as_deref()?;
+        render(template, action?, scope, &[("ExternalExecutionId", external)])
+    })
+}
+
+fn action_execution_out(
+    data: &PartitionData,
+    catalogue: &Catalogue,
+    scope: &Scope,
+    execution: &Execution,
+    run: &ActionRun,
+    outdated: bool,
+) -> ActionExecutionOut {
+    let action = execution.declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let settings = action.and_then(|a| settings(data, catalogue, a));
+    ActionExecutionOut {
+        action_execution_id: run.id.clone(),
+        status: run.status,
+        summary: run.summary.clone(),
+        last_status_change: run.last_status_change,
+        // An approval of an execution overtaken by an update cannot be answered; its token is not shown.
+        token: if outdated { None } else { run.token.clone() },
+        last_updated_by: run.updated_by.clone(),
+        external_execution_id: run.external_execution_id.clone(),
+        external_execution_url: execution_url(run, action, settings.as_ref(), scope),
+        percent_complete: run.percent_complete,
+        error_details: run.error.clone(),
+    }
+}
+
+/// GetPipelineState: each stage of the current version with its latest and waiting executions, its inbound
+/// transition, and the latest execution of each action.
+pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Reply, ApiError> {
+    let output = ctx.store.read(&ctx.scope, |data| {
+        let record = find(data, &ctx.scope.account, &input.name)?;
+        let declaration = &record.current().declaration;
+        let runtime = &record.runtime;
+        let version = record.version();
+        let mut stage_states = Vec::with_capacity(declaration.stages.len());
+        for stage in &declaration.stages {
+            let mut inbound: Vec<(u64, StageExecutionOut)> = runtime
+                .active
+                .iter()
+                .filter_map(|&i| runtime.executions.get(i))
+                .filter_map(|e| match e.place {
+                    Place::Waiting { stage: s, since }
+                        if e.declaration.stages.get(s).map(|d| &d.name) == Some(&stage.name) =>
+                    {
+                        Some((
+                            since,
+                            StageExecutionOut {
+                                pipeline_execution_id: e.id.clone(),
+                                status: status_name(e.status),
+                                execution_type: None,
+                            },
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect();
+            inbound.sort_by_key(|(since, _)| *since);
+            let mut inbound: Vec<StageExecutionOut> = inbound.into_iter().map(|(_, e)| e).collect();
+            let latest =
+                runtime.latest_in_stage.get(&stage.name).and_then(|&i| runtime.executions.get(i)).and_then(|e| {
+                    let index = e.declaration.stages.iter().position(|s| s.name == stage.name)?;
+                    let run = e.stages.get(index)?.as_ref()?;
+                    Some(StageExecutionOut {
+                        pipeline_execution_id: e.id.clone(),
+                        status: status_name(run.status),
+                        execution_type: (e.execution_type == ExecutionType::Rollback).then_some(e.execution_type),
+                    })
+                });
+            let action_states = stage
+                .actions
+                .iter()
+                .map(|action| {
+                    let settings = settings(data, ctx.catalogue, action);
+                    let revision = runtime
+                        .current_revisions
+                        .get(&action.name)
+                        .filter(|_| action.action_type_id.category == ActionCategory::Source);
+                    let latest_execution = runtime
+                        .latest_runs
+                        .get(&(stage.name.clone(), action.name.clone()))
+                        .and_then(|&(e, r)| runtime.executions.get(e).map(|e| (e, r)))
+                        .and_then(|(e, r)| e.actions.get(r).map(|run| (e, run)))
+                        .map(|(e, run)| {
+                            action_execution_out(data, ctx.catalogue, &ctx.scope, e, run, e.pipeline_version != version)
+                        });
+                    ActionStateOut {
+                        action_name: action.name.clone(),
+                        current_revision: revision.map(|r| CurrentRevisionOut {
+                            revision_id: r.revision_id.clone(),
+                            revision_change_id: r.change_id.clone(),
+                            created: r.created,
+                        }),
+                        latest_execution,
+                        entity_url: settings
+                            .as_ref()
+                            .and_then(|s| s.entity_url_template.as_deref())
+                            .and_then(|t| render(t, action, &ctx.scope, &[])),
+                        revision_url: revision.and_then(|r| {
+                            let template = settings.as_ref()?.revision_url_template.as_deref()?;
+                            render(template, action, &ctx.scope, &[("RevisionId", &r.revision_id)])
+                        }),
+                    }
+                })
+                .collect();
+            let first = inbound.first().map(|e| StageExecutionOut {
+                pipeline_execution_id: e.pipeline_execution_id.clone(),
+                status: e.status.clone(),
+                execution_type: None,
+            });
+            stage_states.push(StageStateOut {
+                stage_name: stage.name.clone(),
+                inbound_execution: first,
+                inbound_executions: std::mem::take(&mut inbound),
+                inbound_transition_state: runtime.transition(&stage.name),
+                action_states,
+                latest_execution: latest,
+            });
+        }
+        Ok::<_, ApiError>(GetPipelineStateOutput {
+            pipeline_name: input.name.clone(),
+            pipeline_version: version,
+            stage_states,
+            created: record.created,
+            updated: record.updated,
+        })
+    })?;
+    Reply::json(&output)
+}
+
+// --- GetPipelineExecution / ListPipelineExecutions ----------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactRevisionOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_change_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_summary: Option<String>,
+    created: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_url: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineExecutionOut<'a> {
+    pipeline_name: &'a str,
+    pipeline_version: i32,
+    pipeline_execution_id: &'a str,
+    status: ExecutionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_summary: Option<&'a str>,
+    artifact_revisions: Vec<ArtifactRevisionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variables: Option<&'a [ResolvedVariable]>,
+    trigger: &'a ExecutionTrigger,
+    execution_mode: ExecutionMode,
+    execution_type: ExecutionType,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetPipelineExecutionOutput<'a> {
+    pipeline_execution: PipelineExecutionOut<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetPipelineExecutionInput {
+    pipeline_name: String,
+    pipeline_execution_id: String,
+}
+
+fn revision_url(
+    data: &PartitionData,
+    catalogue: &Catalogue,
+    scope: &Scope,
+    execution: &Execution,
+    action_name: &str,
+    revision: &str,
+) -> Option<String> {
+    let action = execution.declaration.stages.first()?.actions.iter().find(|a| a.name == action_name)?;
+    let template = settings(data, catalogue, action)?.revision_url_template?;
+    render(&template, action, scope, &[("RevisionId", revision)])
+}
+
+/// GetPipelineExecution: one execution with its artifact revisions, variables and trigger.
+pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Result<Reply, ApiError> {
+    let body = ctx.store.read(&ctx.scope, |data| {
+        let record = find(data, &ctx.scope.account, &input.pipeline_name)?;
+        let execution = record
+            .runtime
+            .get(&input.pipeline_execution_id)
+            .ok_or_else(|| execution_not_found(&input.pipeline_name, &input.pipeline_execution_id))?;
+        let artifact_revisions = execution
+            .sources
+            .iter()
+            .map(|(action, artifact, r)| ArtifactRevisionOut {
+                name: artifact.clone(),
+                revision_id: r.revision_id.clone(),
+                revision_change_identifier: r.change_id.clone(),
+                revision_summary: r.summary.clone(),
+                created: r.created,
+                revision_url: revision_url(data, ctx.catalogue, &ctx.scope, execution, action, &r.revision_id),
+            })
+            .collect();
+        let declared_variables = execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty());
+        let output = GetPipelineExecutionOutput {
+            pipeline_execution: PipelineExecutionOut {
+                pipeline_name: &input.pipeline_name,
+                pipeline_version: execution.pipeline_version,
+                pipeline_execution_id: &execution.id,
+                status: execution.status,
+                status_summary: execution.status_summary.as_deref(),
+                artifact_revisions,
+                variables: declared_variables.then_some(execution.variables.as_slice()),
+                trigger: &execution.trigger,
+                execution_mode: execution.mode,
+                execution_type: execution.execution_type,
+            },
+        };
+        Reply::json(&output)
+    })?;
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SucceededInStageFilter {
+    stage_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineExecutionFilter {
+    succeeded_in_stage: Option<SucceededInStageFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPipelineExecutionsInput {
+    pipeline_name: String,
+    max_results: Option<i32>,
+    filter: Option<PipelineExecutionFilter>,
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceRevisionOut {
+    action_name: String,
+    revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StopTriggerOut {
+    reason: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineExecutionSummaryOut {
+    pipeline_execution_id: String,
+    status: ExecutionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_summary: Option<String>,
+    start_time: Timestamp,
+    last_update_time: Timestamp,
+    source_revisions: Vec<SourceRevisionOut>,
+    trigger: ExecutionTrigger,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_trigger: Option<StopTriggerOut>,
+    execution_mode: ExecutionMode,
+    execution_type: ExecutionType,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPipelineExecutionsOutput {
+    pipeline_execution_summaries: Vec<PipelineExecutionSummaryOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// A sort key that orders newer items first.
+fn newest_first(seq: u64) -> String {
+    format!("{:020}", u64::MAX - seq)
+}
+
+/// ListPipelineExecutions: newest first; `succeededInStage` keeps executions of the current version that
+/// succeeded in the named stage.
+pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -> Result<Reply, ApiError> {
+    let max = page_size(input.max_results, 100);
+    let stage_filter = input.filter.and_then(|f| f.succeeded_in_stage).and_then(|s| s.stage_name);
+    let page = ctx.store.read(&ctx.scope, |data| {
+        let record = find(data, &ctx.scope.account, &input.pipeline_name)?;
+        let version = record.version();
+        let selected = record.runtime.executions.iter().rev().filter(|e| match &stage_filter {
+            None => true,
+            Some(stage) => {
+                e.pipeline_version == version
+                    && e.declaration.stages.iter().position(|s| &s.name == stage).is_some_and(|i| {
+                        e.stages
+                            .get(i)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|r| r.status == crate::state::execution::StageStatus::Succeeded)
+                    })
+            }
+        });
+        let page =
+            paginate("ListPipelineExecutions", selected, |e| newest_first(e.seq), input.next_token.as_deref(), max)?;
+        let summaries = page
+            .items
+            .into_iter()
+            .map(|e| PipelineExecutionSummaryOut {
+                pipeline_execution_id: e.id.clone(),
+                status: e.status,
+                status_summary: e.status_summary.clone(),
+                start_time: e.start_time,
+                last_update_time: e.last_update_time,
+                source_revisions: e
+                    .sources
+                    .iter()
+                    .map(|(action, _, r)| SourceRevisionOut {
+                        action_name: action.clone(),
+                        revision_id: r.revision_id.clone(),
+                        revision_summary: r.summary.clone(),
+                        revision_url: revision_url(data, ctx.catalogue, &ctx.scope, e, action, &r.revision_id),
+                    })
+                    .collect(),
+                trigger: e.trigger.clone(),
+                stop_trigger: e.stop.as_ref().and_then(|s| s.reason.clone()).map(|reason| StopTriggerOut { reason }),
+                execution_mode: e.mode,
+                execution_type: e.execution_type,
+            })
+            .collect();
+        Ok::<_, ApiError>(ListPipelineExecutionsOutput {
+            pipeline_execution_summaries: summaries,
+            next_token: page.next_token,
+        })
+    })?;
+    Reply::json(&page)
+}
+
+// --- ListActionExecutions -----------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LatestInPipelineExecutionFilter {
+    pipeline_execution_id: String,
+    start_time_range: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionExecutionFilter {
+    pipeline_execution_id: Option<String>,
+    latest_in_pipeline_execution: Option<LatestInPipelineExecutionFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListActionExecutionsInput {
+    pipeline_name: String,
+    filter: Option<ActionExecutionFilter>,
+    max_results: Option<i32>,
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct S3LocationOut<'a> {
+    bucket: &'a str,
+    key: &'a str,
+}
+
+#[derive(Serialize)]
+struct ArtifactDetailOut<'a> {
+    name: &'a str,
+    s3location: S3LocationOut<'a>,
+}
+
+impl<'a> ArtifactDetailOut<'a> {
+    fn of(artifact: &'a ArtifactInstance) -> ArtifactDetailOut<'a> {
+        ArtifactDetailOut {
+            name: &artifact.name,
+            s3location: S3LocationOut { bucket: &artifact.bucket, key: &artifact.key },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionExecutionInputOut<'a> {
+    action_type_id: Option<crate::state::declaration::ActionTypeId>,
+    configuration: BTreeMap<String, String>,
+    resolved_configuration: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'a str>,
+    region: &'a str,
+    input_artifacts: Vec<ArtifactDetailOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecutionResultOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_execution_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_execution_summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_execution_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_details: Option<ErrorDetailsOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionExecutionOutputOut<'a> {
+    output_artifacts: Vec<ArtifactDetailOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_result: Option<ExecutionResultOut<'a>>,
+    output_variables: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionExecutionDetailOut<'a> {
+    pipeline_execution_id: &'a str,
+    action_execution_id: &'a str,
+    pipeline_version: i32,
+    stage_name: &'a str,
+    action_name: &'a str,
+    start_time: Timestamp,
+    last_update_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_by: Option<&'a str>,
+    status: ActionStatus,
+    input: ActionExecutionInputOut<'a>,
+    output: ActionExecutionOutputOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListActionExecutionsOutput<'a> {
+    action_execution_details: Vec<ActionExecutionDetailOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+fn action_detail<'a>(
+    data: &PartitionData,
+    ctx: &Ctx,
+    execution: &'a Execution,
+    run: &'a ActionRun,
+) -> ActionExecutionDetailOut<'a> {
+    let action = execution.declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let configuration = action.and_then(|a| a.configuration.clone()).unwrap_or_default();
+    let settings = action.and_then(|a| settings(data, ctx.catalogue, a));
+    let finished = run.status != ActionStatus::InProgress;
+    ActionExecutionDetailOut {
+        pipeline_execution_id: &execution.id,
+        action_execution_id: &run.id,
+        pipeline_version: execution.pipeline_version,
+        stage_name: &run.stage_name,
+        action_name: &run.action_name,
+        start_time: run.start_time,
+        last_update_time: run.last_update_time,
+        updated_by: run.updated_by.as_deref(),
+        status: run.status,
+        input: ActionExecutionInputOut {
+            action_type_id: action_type_of(execution, run),
+            resolved_configuration: run.resolved_configuration.clone().unwrap_or_else(|| configuration.clone()),
+            configuration,
+            role_arn: action.and_then(|a| a.role_arn.as_deref()),
+            region: &run.region,
+            input_artifacts: run.input_artifacts.iter().map(ArtifactDetailOut::of).collect(),
+            namespace: action.and_then(|a| a.namespace.as_deref()),
+        },
+        output: ActionExecutionOutputOut {
+            output_artifacts: if run.status == ActionStatus::Succeeded {
+                run.output_artifacts.iter().map(ArtifactDetailOut::of).collect()
+            } else {
+                Vec::new()
+            },
+            execution_result: finished.then(|| ExecutionResultOut {
+                external_execution_id: run.external_execution_id.as_deref(),
+                // The summary, or for failures the error message, as AWS reports them [NATIVE].
+                external_execution_summary: run.summary.as_deref().or(run.error.as_ref().map(|e| e.message.as_str())),
+                external_execution_url: execution_url(run, action, settings.as_ref(), &ctx.scope),
+                error_details: run.error.as_ref().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
+            }),
+            output_variables: &run.output_variables,
+        },
+    }
+}
+
+/// ListActionExecutions: action executions newest first, filtered by execution (every attempt) or by the latest
+/// attempt of each action in an execution.
+pub fn list_action_executions(ctx: &Ctx, input: ListActionExecutionsInput) -> Result<Reply, ApiError> {
+    let max = page_size(input.max_results, 100);
+    ctx.store.read(&ctx.scope, |data| {
+        let record = data.pipelines.get(&input.pipeline_name).ok_or_else(|| {
+            // This operation words it differently [NATIVE].
+            ApiError::new(
+                ErrorCode::PipelineNotFoundException,
+                format!(
+                    "The account with AWS account ID '{}' does not include a pipeline named '{}'",
+                    ctx.scope.account, input.pipeline_name
+                ),
+            )
+        })?;
+        let runtime = &record.runtime;
+        let filter = input.filter.as_ref();
+        let by_id = filter.and_then(|f| f.pipeline_execution_id.as_deref());
+        let latest = filter.and_then(|f| f.latest_in_pipeline_execution.as_ref());
+        for id in by_id.into_iter().chain(latest.map(|l| l.pipeline_execution_id.as_str())) {
+            if runtime.get(id).is_none() {
+                return Err(execution_not_found(&input.pipeline_name, id));
+            }
+        }
+        let mut runs: Vec<(&Execution, &ActionRun)> = runtime
+            .executions
+            .iter()
+            .filter(|e| by_id.is_none_or(|id| e.id == id))
+            .filter(|e| latest.is_none_or(|l| e.id == l.pipeline_execution_id))
+            .flat_map(|e| e.actions.iter().map(move |r| (e, r)))
+            .collect();
+        if latest.is_some_and(|l| l.start_time_range == "Latest") {
+            let mut newest: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+            for (_, run) in &runs {
+                let entry = newest.entry((run.stage_index, run.action_index)).or_insert(run.seq);
+                *entry = (*entry).max(run.seq);
+            }
+            runs.retain(|(_, run)| newest.get(&(run.stage_index, run.action_index)) == Some(&run.seq));
+        }
+        runs.sort_by_key(|(_, run)| std::cmp::Reverse(run.seq));
+        let page =
+            paginate("ListActionExecutions", runs, |(_, r)| newest_first(r.seq), input.next_token.as_deref(), max)?;
+        let details = page.items.into_iter().map(|(e, r)| action_detail(data, ctx, e, r)).collect();
+        Reply::json(&ListActionExecutionsOutput { action_execution_details: details, next_token: page.next_token })
+    })
+}
+
+// --- PutApprovalResult ----------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct ApprovalResultInput {
+    summary: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutApprovalResultInput {
+    pipeline_name: String,
+    stage_name: String,
+    action_name: String,
+    result: ApprovalResultInput,
+    token: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PutApprovalResultOutput {
+    approved_at: Timestamp,
+}
+
+/// PutApprovalResult: approves or rejects a waiting manual approval, by its token.
+pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
+        let declaration = std::sync::Arc::clone(&record.current().declaration);
+        let stage = declaration
+            .stages
+            .iter()
+            .find(|s| s.name == input.stage_name)
+            .ok_or_else(|| stage_not_found(&input.pipeline_name, &input.stage_name))?;
+        if !stage.actions.iter().any(|a| a.name == input.action_name) {
+            return Err(ApiError::new(
+                ErrorCode::ActionNotFoundException,
+                format!("Stage '{}' of pipeline '{}' does not have an action named '{}'", input.stage_name, input.pipeline_name, input.action_name),
+            ));
+        }
+        let out_of_date = || {
+            // AWS's wording, for abandoned approvals and for executions overtaken by an update [NATIVE].
+            ApiError::new(
+                ErrorCode::InvalidApprovalTokenException,
+                format!(
+                    "The pipeline {} has been updated, and the approval request you responded to is now out of date.",
+                    input.pipeline_name
+                ),
+            )
+        };
+        let version = record.version();
+        let found = record.runtime.executions.iter().enumerate().find_map(|(ei, e)| {
+            e.actions
+                .iter()
+                .position(|r| r.id == input.token && *r.stage_name == *input.stage_name && *r.action_name == *input.action_name)
+                .map(|ri| (ei, ri))
+        });
+        let Some((ei, ri)) = found else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidApprovalTokenException,
+                format!(
+                    "The approval token '{}' does not match an approval request of action '{}' in stage '{}' of pipeline '{}'",
+                    input.token, input.action_name, input.stage_name, input.pipeline_name
+                ),
+            ));
+        };
+        let execution = &record.runtime.executions[ei];
+        let run = &execution.actions[ri];
+        match run.status {
+            ActionStatus::Abandoned => return Err(out_of_date()),
+            ActionStatus::InProgress if execution.pipeline_version != version => return Err(out_of_date()),
+            ActionStatus::InProgress if run.token.is_some() => {}
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::ApprovalAlreadyCompletedException,
+                    format!(
+                        "The approval request for action '{}' in stage '{}' of pipeline '{}' has already been completed",
+                        input.action_name, input.stage_name, input.pipeline_name
+                    ),
+                ));
+            }
+        }
+        let outcome = if input.result.status == "Approved" {
+            Outcome::Succeed(Success {
+                summary: Some(input.result.summary.clone()),
+                external_execution_id: Some(run.id.clone()),
+                ..Success::default()
+            })
+        } else {
+            // Whether AWS sets errorDetails on a rejection is UNCONFIRMED; a reason helps whoever reads the state.
+            Outcome::Fail(ErrorDetails {
+                code: "JobFailed".into(),
+                message: if input.result.summary.is_empty() { "Rejected".into() } else { input.result.summary.clone() },
+            })
+        };
+        let is_rejection = matches!(outcome, Outcome::Fail(_));
+        step::finish_action(record, ei, ri, outcome, now, Some(ctx.scope.caller_arn()));
+        if is_rejection {
+            let run = &mut record.runtime.executions[ei].actions[ri];
+            run.summary = Some(input.result.summary.clone());
+            run.external_execution_id = Some(run.id.clone());
+        }
+        ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
+        Ok(())
+    })?;
+    Reply::json(&PutApprovalResultOutput { approved_at: now })
+}
+
+// --- Stage transitions ----------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisableStageTransitionInput {
+    pipeline_name: String,
+    stage_name: String,
+    transition_type: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableStageTransitionInput {
+    pipeline_name: String,
+    stage_name: String,
+    transition_type: String,
+}
+
+/// The stage whose inbound transition a request names: the stage itself (Inbound) or the next one (Outbound).
+fn transition_stage(record: &PipelineRecord, pipeline: &str, stage: &str, kind: &str) -> Result<String, ApiError> {
+    let stages = &record.current().declaration.stages;
+    let index = stages.iter().position(|s| s.name == stage).ok_or_else(|| stage_not_found(pipeline, stage))?;
+    if kind == "Inbound" {
+        return Ok(stage.to_string());
+    }
+    stages.get(index + 1).map(|s| s.name.clone()).ok_or_else(|| {
+        // UNCONFIRMED: AWS's answer for the outbound transition of the last stage.
+        ApiError::validation(format!(
+            "Stage '{stage}' is the last stage of pipeline '{pipeline}'; it has no outbound transition"
+        ))
+    })
+}
+
+/// DisableStageTransition: executions wait in front of the stage until the transition is enabled again.
+pub fn disable_stage_transition(ctx: &Ctx, input: DisableStageTransitionInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
+        let stage = transition_stage(record, &input.pipeline_name, &input.stage_name, &input.transition_type)?;
+        record.runtime.transitions.insert(
+            stage,
+            TransitionState {
+                enabled: false,
+                last_changed_by: Some(ctx.scope.caller_arn()),
+                last_changed_at: Some(now),
+                disabled_reason: Some(input.reason.clone()),
+            },
+        );
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(Reply::Empty)
+}
+
+/// EnableStageTransition: the newest (SUPERSEDED) or oldest (QUEUED) waiting execution enters.
+pub fn enable_stage_transition(ctx: &Ctx, input: EnableStageTransitionInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
+        let stage = transition_stage(record, &input.pipeline_name, &input.stage_name, &input.transition_type)?;
+        record.runtime.transitions.insert(
+            stage,
+            TransitionState {
+                enabled: true,
+                last_changed_by: Some(ctx.scope.caller_arn()),
+                last_changed_at: Some(now),
+                disabled_reason: None,
+            },
+        );
+        ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(Reply::Empty)
+}
