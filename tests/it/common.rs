@@ -26,6 +26,11 @@ impl TestServer {
         TestServer { server }
     }
 
+    /// A server whose simulated actions take 5 ms.
+    pub async fn fast() -> TestServer {
+        TestServer::with_config(Config { action_duration_ms: 5, ..Config::default() }).await
+    }
+
     pub fn url(&self) -> String {
         self.server.url()
     }
@@ -265,4 +270,20 @@ pub fn sdk_pipeline(name: &str) -> aws_sdk_codepipeline::types::PipelineDeclarat
         )
         .build()
         .expect("pipeline")
+}
+
+/// Polls `check` every few milliseconds until it returns `Some`, for at most 10 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
 }

@@ -3,8 +3,11 @@
 
 mod common;
 
+mod concurrency;
+
 mod control;
 mod corpus;
+mod executions;
 mod isolation;
 mod process;
 mod resources;
