@@ -139,17 +139,20 @@ async fn complete_action(
         let record = data.pipelines.get_mut(pipeline).ok_or_else(|| {
             not_running(format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region))
         })?;
-        let Some(&index) = record.runtime.index.get(execution) else {
+        let Some(index) = record.runtime.position(execution) else {
             return Err(not_running(format!("No execution '{execution}' in pipeline '{pipeline}'")));
         };
-        let run = record.runtime.executions[index]
+        let running = &record.runtime.executions[index];
+        let run = running
             .actions
             .iter()
-            .rposition(|r| &*r.stage_name == stage && &*r.action_name == action && r.status == ActionStatus::InProgress)
+            .rposition(|r| {
+                running.names(r) == (stage.as_str(), action.as_str()) && r.status == ActionStatus::InProgress
+            })
             .ok_or_else(|| {
                 not_running(format!("Action '{action}' of stage '{stage}' is not running in execution '{execution}'"))
             })?;
-        let id = record.runtime.executions[index].actions[run].id.clone();
+        let id = record.runtime.executions[index].actions[run].id.to_string();
         step::finish_action(record, index, run, outcome, now, None);
         app.engine().advance(&scope, pipeline, record, now);
         Ok(id)

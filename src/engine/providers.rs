@@ -73,16 +73,16 @@ pub fn start(ctx: &ActionStart) -> Pending {
     if let Some(rule) = ctx.behavior {
         let at = ctx.now.plus_millis(rule.delay_ms.map_or(ctx.duration_ms, |d| i64::try_from(d).unwrap_or(i64::MAX)));
         return match rule.outcome {
-            BehaviorOutcome::Hold => Pending::External { timeout, on_timeout: timed_out(ctx.action) },
+            BehaviorOutcome::Hold => Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) },
             BehaviorOutcome::Fail => Pending::At(
                 at,
-                Outcome::Fail(ErrorDetails {
+                Box::new(Outcome::Fail(ErrorDetails {
                     code: rule.error_code.clone().unwrap_or_else(|| "JobFailed".into()),
                     message: rule
                         .message
                         .clone()
                         .unwrap_or_else(|| "The action failed (emulator behaviour rule).".into()),
-                }),
+                })),
             ),
             BehaviorOutcome::Succeed => {
                 let mut success = simulate(ctx);
@@ -92,14 +92,14 @@ pub fn start(ctx: &ActionStart) -> Pending {
                 if let Some(variables) = &rule.output_variables {
                     success.output_variables.extend(variables.clone());
                 }
-                Pending::At(at, Outcome::Succeed(success))
+                Pending::At(at, Box::new(Outcome::Succeed(success)))
             }
         };
     }
     if ctx.action.action_type_id.category == ActionCategory::Approval {
-        return Pending::External { timeout, on_timeout: timed_out(ctx.action) };
+        return Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) };
     }
-    Pending::At(ctx.now.plus_millis(ctx.duration_ms), Outcome::Succeed(simulate(ctx)))
+    Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Succeed(simulate(ctx))))
 }
 
 /// A random lowercase hex string of `len` characters.
@@ -387,7 +387,8 @@ mod tests {
         let action = action(ActionCategory::Source, "S3");
         let config: BTreeMap<_, _> =
             [("S3Bucket".to_string(), "b".to_string()), ("S3ObjectKey".into(), "k.zip".into())].into();
-        let Pending::At(at, Outcome::Succeed(success)) = run(&action, &config, None) else { panic!("completes") };
+        let Pending::At(at, outcome) = run(&action, &config, None) else { panic!("completes") };
+        let Outcome::Succeed(success) = *outcome else { panic!("succeeds") };
         assert_eq!(at.millis(), 1_005);
         let version = success.output_variables["VersionId"].clone();
         assert_eq!(success.summary, Some(format!("Amazon S3 version id: {version}")));
@@ -412,7 +413,8 @@ mod tests {
             delay_ms: Some(50),
             ..Default::default()
         };
-        let Pending::At(at, Outcome::Fail(error)) = run(&build, &BTreeMap::new(), Some(&fail)) else { panic!("fails") };
+        let Pending::At(at, outcome) = run(&build, &BTreeMap::new(), Some(&fail)) else { panic!("fails") };
+        let Outcome::Fail(error) = *outcome else { panic!("fails") };
         assert_eq!((at.millis(), error.code.as_str()), (1_050, "ConfigurationError"));
         let hold = BehaviorRule { outcome: BehaviorOutcome::Hold, ..Default::default() };
         assert!(matches!(run(&build, &BTreeMap::new(), Some(&hold)), Pending::External { .. }));

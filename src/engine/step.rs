@@ -14,7 +14,8 @@ use super::variables;
 use crate::state::declaration::{ActionCategory, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, StageRun, StageStatus, StopRequest,
+    ExecutionType, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra, StageRun, StageStatus,
+    StopRequest, variable,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
@@ -43,12 +44,13 @@ fn missing_variables_summary(names: &[String]) -> String {
 
 /// Starts an execution of the pipeline's current version and returns its id. The execution waits to enter the
 /// first stage; [`advance`] lets it in.
-pub fn start_execution(record: &mut PipelineRecord, request: StartRequest, now: Timestamp) -> String {
+pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, now: Timestamp) -> String {
     let version = record.version();
     let declaration = Arc::clone(&record.current().declaration);
     let runtime = &mut record.runtime;
+    request.trigger.trigger_detail = request.trigger.trigger_detail.map(|d| runtime.intern(&d));
     let seq = runtime.seq();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::new_v4();
 
     let mut variables = Vec::new();
     let mut missing = Vec::new();
@@ -70,14 +72,14 @@ pub fn start_execution(record: &mut PipelineRecord, request: StartRequest, now: 
     } else {
         // No actions run and no resolved variables are shown [NATIVE].
         variables.clear();
-        (ExecutionStatus::Failed, Some(missing_variables_summary(&missing)), Place::Done)
+        (ExecutionStatus::Failed, Some(missing_variables_summary(&missing).into_boxed_str()), Place::Done)
     };
     let execution = Execution {
-        id: id.clone(),
+        id,
         seq,
         pipeline_version: version,
         mode: declaration.mode(),
-        stages: vec![None; declaration.stages.len()],
+        stages: vec![None; declaration.stages.len()].into_boxed_slice(),
         declaration,
         status,
         status_summary: summary,
@@ -85,13 +87,12 @@ pub fn start_execution(record: &mut PipelineRecord, request: StartRequest, now: 
         execution_type: ExecutionType::Standard,
         start_time: now,
         last_update_time: now,
-        variables,
-        overrides: request.overrides,
+        variables: variables.into_boxed_slice(),
+        overrides: request.overrides.into_boxed_slice(),
         stop: None,
         place,
         actions: Vec::new(),
-        namespaces: Default::default(),
-        artifacts: Default::default(),
+        running: None,
         sources: Vec::new(),
     };
     let index = runtime.executions.len();
@@ -100,7 +101,7 @@ pub fn start_execution(record: &mut PipelineRecord, request: StartRequest, now: 
         runtime.active.insert(index);
         arrive(record, index, 0);
     }
-    id
+    id.to_string()
 }
 
 /// Moves every execution of the pipeline as far as it can go at `now`; returns when something is next due.
@@ -134,10 +135,10 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             .iter()
             .enumerate()
             .filter(|(_, run)| run.status == ActionStatus::InProgress)
-            .filter_map(|(i, run)| match &run.pending {
-                Pending::At(at, outcome) if *at <= now => Some((i, outcome.clone())),
+            .filter_map(|(i, run)| match run.pending.as_deref()? {
+                Pending::At(at, outcome) if *at <= now => Some((i, (**outcome).clone())),
                 Pending::External { timeout: Some(at), on_timeout } if *at <= now => {
-                    Some((i, Outcome::Fail(on_timeout.clone())))
+                    Some((i, Outcome::Fail((**on_timeout).clone())))
                 }
                 _ => None,
             })
@@ -158,7 +159,7 @@ fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
         .iter()
         .flat_map(|&i| record.runtime.executions[i].actions.iter())
         .filter(|run| run.status == ActionStatus::InProgress)
-        .filter_map(|run| match &run.pending {
+        .filter_map(|run| match run.pending.as_deref()? {
             Pending::At(at, _) => Some(*at),
             Pending::External { timeout, .. } => *timeout,
             Pending::Nothing => None,
@@ -172,6 +173,7 @@ fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus
     execution.last_update_time = now;
     if !status.is_active() {
         execution.place = Place::Done;
+        execution.compact();
         record.runtime.active.remove(&index);
     }
 }
@@ -255,21 +257,23 @@ fn admit(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> bool {
     changed
 }
 
-/// Action indices of a stage grouped by runOrder, ascending.
-fn groups(stage: &StageDeclaration) -> Vec<Vec<usize>> {
-    let mut by_order: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-    for (i, action) in stage.actions.iter().enumerate() {
-        by_order.entry(action.order()).or_default().push(i);
-    }
-    by_order.into_values().collect()
+/// The distinct runOrders of a stage, ascending: group `n` is the actions with the `n`th of them.
+fn orders(stage: &StageDeclaration) -> Vec<i32> {
+    let orders: BTreeSet<i32> = stage.actions.iter().map(|a| a.order()).collect();
+    orders.into_iter().collect()
+}
+
+/// The action indices of group `group` of a stage.
+fn group_members(stage: &StageDeclaration, group: u32) -> Vec<usize> {
+    let Some(order) = orders(stage).get(group as usize).copied() else { return Vec::new() };
+    stage.actions.iter().enumerate().filter(|(_, a)| a.order() == order).map(|(i, _)| i).collect()
 }
 
 fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
     let execution = &mut record.runtime.executions[index];
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
-    execution.stages[stage] =
-        Some(StageRun { status: StageStatus::InProgress, groups: groups(declared), group: 0, runs: Vec::new() });
+    execution.stages[stage] = Some(StageRun { status: StageStatus::InProgress, group: 0, runs: Vec::new() });
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     record.runtime.latest_in_stage.insert(name, index);
@@ -277,10 +281,11 @@ fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv,
 }
 
 fn start_group(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
-    let actions = record.runtime.executions[index].stages[stage]
-        .as_ref()
-        .and_then(|run| run.groups.get(run.group).cloned())
-        .unwrap_or_default();
+    let execution = &record.runtime.executions[index];
+    let actions = match (execution.stages[stage].as_ref(), execution.declaration.stages.get(stage)) {
+        (Some(run), Some(declared)) => group_members(declared, run.group),
+        _ => Vec::new(),
+    };
     for action in actions {
         start_action(record, index, stage, action, env, now);
     }
@@ -311,11 +316,16 @@ fn artifact_key(pipeline: &str, artifact: &str) -> String {
 
 fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
     match namespace {
-        "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.clone()),
+        "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.to_string()),
         "variables" if execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty()) => {
             execution.variables.iter().find(|v| v.name == key).map(|v| v.resolved_value.clone())
         }
-        _ => execution.namespaces.get(namespace).and_then(|vars| vars.get(key)).cloned(),
+        _ => execution
+            .running
+            .as_ref()
+            .and_then(|r| r.namespaces.get(namespace))
+            .and_then(|vars| variable(vars, key))
+            .map(str::to_string),
     }
 }
 
@@ -332,12 +342,13 @@ fn start_action(
     let declaration = Arc::clone(&execution.declaration);
     let Some(stage_declared) = declaration.stages.get(stage) else { return };
     let Some(action) = stage_declared.actions.get(action_index) else { return };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::new_v4();
 
-    let declared_config = action.configuration.clone().unwrap_or_default();
+    let empty = BTreeMap::new();
+    let declared_config = action.configuration.as_ref().unwrap_or(&empty);
     let mut resolved = BTreeMap::new();
     let mut unresolved = None;
-    for (key, value) in &declared_config {
+    for (key, value) in declared_config {
         match variables::resolve(value, |ns, k| lookup(execution, ns, k)) {
             Ok(v) => {
                 resolved.insert(key.clone(), v);
@@ -347,18 +358,26 @@ fn start_action(
             }
         }
     }
-    let region = action.region.clone().unwrap_or_else(|| env.scope.region.clone());
-    let store = bucket(&declaration, &region);
-    let input_artifacts =
-        action.input_artifacts.iter().flatten().filter_map(|a| execution.artifacts.get(&a.name).cloned()).collect();
-    let output_artifacts = action
+    let region = action.region.as_deref().unwrap_or(&env.scope.region);
+    let store = bucket(&declaration, region);
+    let names: Vec<(Arc<str>, Arc<str>)> = action
         .output_artifacts
         .iter()
         .flatten()
-        .map(|a| ArtifactInstance {
-            name: a.name.clone(),
-            bucket: store.clone(),
-            key: artifact_key(env.pipeline, &a.name),
+        .map(|a| (record.runtime.intern(&a.name), record.runtime.intern(&store)))
+        .collect();
+    let execution = &record.runtime.executions[index];
+    let input_artifacts = action
+        .input_artifacts
+        .iter()
+        .flatten()
+        .filter_map(|a| execution.running.as_ref().and_then(|r| r.artifacts.get(&a.name)).cloned())
+        .collect();
+    let output_artifacts = names
+        .into_iter()
+        .map(|(name, bucket)| {
+            let key = artifact_key(env.pipeline, &name).into_boxed_str();
+            Arc::new(ArtifactInstance { name, bucket, key })
         })
         .collect();
     let (status, pending, error) = match unresolved {
@@ -376,14 +395,16 @@ fn start_action(
         ),
         None => {
             let behavior = behaviors::for_action(env.behaviors, env.pipeline, &stage_declared.name, &action.name);
+            let action_execution_id = id.to_string();
+            let execution_id = execution.id.to_string();
             let pending = providers::start(&ActionStart {
                 action,
                 configuration: &resolved,
                 account: &env.scope.account,
-                region: &region,
+                region,
                 pipeline: env.pipeline,
-                execution_id: &execution.id,
-                action_execution_id: &id,
+                execution_id: &execution_id,
+                action_execution_id: &action_execution_id,
                 now,
                 duration_ms: env.duration_ms,
                 overrides: &execution.overrides,
@@ -394,37 +415,35 @@ fn start_action(
     };
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
+    let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
+    let resolved_configuration = (&resolved != declared_config).then_some(resolved);
+    let region = action.region.clone().filter(|r| r != &env.scope.region);
+    let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
+        .then(|| Box::new(RunExtra { error, resolved_configuration, region, ..RunExtra::default() }));
     let run = ActionRun {
-        token: (is_approval && waits).then(|| id.clone()),
+        token: is_approval && waits,
         id,
-        seq,
-        stage_index: stage,
-        action_index,
-        stage_name: Arc::from(stage_declared.name.as_str()),
-        action_name: Arc::from(action.name.as_str()),
+        seq: u32::try_from(seq).unwrap_or(u32::MAX),
+        stage_index: u32::try_from(stage).unwrap_or(u32::MAX),
+        action_index: u32::try_from(action_index).unwrap_or(u32::MAX),
         status,
         summary: None,
         external_execution_id: None,
-        external_execution_url: None,
         last_status_change: (status != ActionStatus::InProgress).then_some(now),
-        error,
-        percent_complete: None,
         start_time: now,
         last_update_time: now,
-        updated_by: None,
-        resolved_configuration: (resolved != declared_config).then_some(resolved),
-        region,
         input_artifacts,
         output_artifacts,
-        output_variables: BTreeMap::new(),
+        output_variables: Box::default(),
         pending,
+        extra,
     };
     let execution = &mut record.runtime.executions[index];
     let run_index = execution.actions.len();
     execution.actions.push(run);
     execution.last_update_time = now;
     if let Some(stage_run) = execution.stages[stage].as_mut() {
-        stage_run.runs.push(run_index);
+        stage_run.runs.push(u32::try_from(run_index).unwrap_or(u32::MAX));
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
@@ -439,33 +458,48 @@ pub fn finish_action(
     now: Timestamp,
     updated_by: Option<String>,
 ) {
+    // Variable names repeat across executions: share them.
+    let mut variables_out: Option<crate::state::execution::Variables> = match &outcome {
+        Outcome::Succeed(success) => Some(
+            success
+                .output_variables
+                .iter()
+                .map(|(k, v)| (record.runtime.intern(k), v.clone().into_boxed_str()))
+                .collect(),
+        ),
+        Outcome::Fail(_) => None,
+    };
     let execution = &mut record.runtime.executions[index];
     let declaration = Arc::clone(&execution.declaration);
     let Some(run) = execution.actions.get_mut(run_index) else { return };
     if run.status != ActionStatus::InProgress {
         return;
     }
-    let action = declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let action = declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let mut revision = None;
     match outcome {
         Outcome::Succeed(success) => {
             run.status = ActionStatus::Succeeded;
-            run.summary = success.summary;
-            run.external_execution_id = success.external_execution_id;
-            run.external_execution_url = success.external_execution_url;
-            run.output_variables = success.output_variables;
+            run.summary = success.summary.map(String::into_boxed_str);
+            run.external_execution_id = success.external_execution_id.map(String::into_boxed_str);
+            if success.external_execution_url.is_some() {
+                run.extra_mut().external_execution_url = success.external_execution_url;
+            }
+            run.output_variables = variables_out.take().unwrap_or_default();
             revision = success.revision;
         }
         Outcome::Fail(error) => {
             run.status = ActionStatus::Failed;
-            run.error = Some(error);
+            run.extra_mut().error = Some(error);
         }
     }
-    run.pending = Pending::Nothing;
-    run.token = None;
+    run.pending = None;
+    run.token = false;
     run.last_status_change = Some(now);
     run.last_update_time = now;
-    run.updated_by = updated_by;
+    if updated_by.is_some() {
+        run.extra_mut().updated_by = updated_by;
+    }
     let succeeded = run.status == ActionStatus::Succeeded;
     let outputs = run.output_artifacts.clone();
     let variables = run.output_variables.clone();
@@ -473,15 +507,19 @@ pub fn finish_action(
     if !succeeded {
         return;
     }
+    let action_index = run.action_index;
+    let running = execution.running_mut();
     if let Some(namespace) = action.and_then(|a| a.namespace.clone()) {
-        execution.namespaces.insert(namespace, variables);
+        running.namespaces.insert(namespace, variables);
     }
-    for artifact in outputs {
-        execution.artifacts.insert(artifact.name.clone(), artifact);
+    for artifact in outputs.iter() {
+        running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
     }
-    if let (Some(revision), Some(action)) = (revision, action) {
-        let artifact = action.output_artifacts.iter().flatten().next().map(|a| a.name.clone());
-        execution.sources.push((action.name.clone(), artifact, revision.clone()));
+    if let (Some(mut revision), Some(action)) = (revision, action) {
+        if revision.change_id.as_deref() == Some(revision.revision_id.as_str()) {
+            revision.change_id = None;
+        }
+        execution.sources.push((action_index, revision.clone()));
         record.runtime.current_revisions.insert(action.name.clone(), revision);
     }
 }
@@ -493,20 +531,21 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     if !run.status.holds_lock() {
         return false;
     }
-    let group: BTreeSet<usize> = run.groups.get(run.group).cloned().unwrap_or_default().into_iter().collect();
+    let Some(declared) = execution.declaration.stages.get(stage) else { return false };
+    let group: BTreeSet<usize> = group_members(declared, run.group).into_iter().collect();
     // The latest attempt of each action of the current group.
     let mut latest: BTreeMap<usize, ActionStatus> = BTreeMap::new();
     for &r in &run.runs {
-        let action_run = &execution.actions[r];
-        if group.contains(&action_run.action_index) {
-            latest.insert(action_run.action_index, action_run.status);
+        let action_run = &execution.actions[r as usize];
+        if group.contains(&action_run.action()) {
+            latest.insert(action_run.action(), action_run.status);
         }
     }
     if latest.len() < group.len() || latest.values().any(|s| *s == ActionStatus::InProgress) {
         return false;
     }
     let failed = latest.values().any(|s| *s == ActionStatus::Failed);
-    let last_group = run.group + 1 >= run.groups.len();
+    let last_group = run.group as usize + 1 >= orders(declared).len();
     let stopping = execution.stop.is_some();
     let last_stage = stage + 1 >= execution.declaration.stages.len();
 
@@ -555,7 +594,7 @@ pub fn stop(
     reason: Option<String>,
     now: Timestamp,
 ) -> Result<(), StopRefusal> {
-    let Some(&index) = record.runtime.index.get(id) else { return Err(StopRefusal::NotStoppable) };
+    let Some(index) = record.runtime.position(id) else { return Err(StopRefusal::NotStoppable) };
     let execution = &mut record.runtime.executions[index];
     let previous = execution.stop.clone();
     match (execution.status, &previous) {
@@ -564,10 +603,10 @@ pub fn stop(
         (ExecutionStatus::Stopping, _) => return Err(StopRefusal::Duplicated),
         _ => return Err(StopRefusal::NotStoppable),
     }
-    let reason = reason.or_else(|| previous.and_then(|p| p.reason));
-    execution.stop = Some(StopRequest { abandon, reason: reason.clone() });
-    if reason.is_some() {
-        execution.status_summary = reason;
+    let reason = reason.or_else(|| previous.and_then(|p| p.reason.clone()));
+    execution.stop = Some(Box::new(StopRequest { abandon, reason: reason.clone() }));
+    if let Some(reason) = reason {
+        execution.status_summary = Some(reason.into_boxed_str());
     }
     match execution.place {
         Place::InStage { stage } => {
@@ -579,7 +618,7 @@ pub fn stop(
             if abandon {
                 let runs = execution.stages[stage].as_ref().map(|r| r.runs.clone()).unwrap_or_default();
                 for r in runs {
-                    abandon_action(execution, r, now);
+                    abandon_action(execution, r as usize, now);
                 }
             }
         }
@@ -599,16 +638,16 @@ fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
     }
     let is_approval = declaration
         .stages
-        .get(run.stage_index)
-        .and_then(|s| s.actions.get(run.action_index))
+        .get(run.stage())
+        .and_then(|s| s.actions.get(run.action()))
         .is_some_and(|a| a.action_type_id.category == ActionCategory::Approval);
     run.status = ActionStatus::Abandoned;
-    run.pending = Pending::Nothing;
-    run.token = None;
+    run.pending = None;
+    run.token = false;
     run.last_status_change = Some(now);
     run.last_update_time = now;
     if is_approval {
-        run.summary = Some(APPROVAL_CANCELED.to_string());
+        run.summary = Some(APPROVAL_CANCELED.into());
     }
 }
 

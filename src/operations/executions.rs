@@ -142,13 +142,13 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
         if let Some(token) = &input.client_request_token
             && let Some(existing) = record.runtime.client_tokens.get(token)
         {
-            return Ok(existing.clone());
+            return Ok(existing.to_string());
         }
         check_overrides(&record.current().declaration, &overrides)?;
         let request = StartRequest {
             trigger: ExecutionTrigger {
-                trigger_type: "StartPipelineExecution".into(),
-                trigger_detail: Some(ctx.scope.caller_arn()),
+                trigger_type: "StartPipelineExecution",
+                trigger_detail: Some(ctx.scope.caller_arn().into()),
             },
             variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
             overrides: overrides
@@ -161,8 +161,8 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
                 .collect(),
         };
         let id = start(ctx, record, &input.name, request);
-        if let Some(token) = input.client_request_token {
-            record.runtime.client_tokens.insert(token, id.clone());
+        if let (Some(token), Ok(uuid)) = (input.client_request_token, uuid::Uuid::parse_str(&id)) {
+            record.runtime.client_tokens.insert(token, uuid);
         }
         Ok::<_, ApiError>(id)
     })?;
@@ -349,7 +349,7 @@ fn execution_url(
     settings: Option<&ActionTypeSettings>,
     scope: &Scope,
 ) -> Option<String> {
-    run.external_execution_url.clone().or_else(|| {
+    run.external_execution_url().map(str::to_string).or_else(|| {
         let external = run.external_execution_id.as_deref()?;
         let template = settings?.execution_url_template.as_deref()?;
         render(template, action?, scope, &[("ExternalExecutionId", external)])
@@ -364,20 +364,20 @@ fn action_execution_out(
     run: &ActionRun,
     outdated: bool,
 ) -> ActionExecutionOut {
-    let action = execution.declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let settings = action.and_then(|a| settings(data, catalogue, a));
     ActionExecutionOut {
-        action_execution_id: run.id.clone(),
+        action_execution_id: run.id.to_string(),
         status: run.status,
-        summary: run.summary.clone(),
+        summary: run.summary.as_deref().map(str::to_string),
         last_status_change: run.last_status_change,
         // An approval of an execution overtaken by an update cannot be answered; its token is not shown.
-        token: if outdated { None } else { run.token.clone() },
-        last_updated_by: run.updated_by.clone(),
-        external_execution_id: run.external_execution_id.clone(),
+        token: if outdated { None } else { run.approval_token() },
+        last_updated_by: run.updated_by().map(str::to_string),
+        external_execution_id: run.external_execution_id.as_deref().map(str::to_string),
         external_execution_url: execution_url(run, action, settings.as_ref(), scope),
-        percent_complete: run.percent_complete,
-        error_details: run.error.clone(),
+        percent_complete: run.percent_complete(),
+        error_details: run.error().cloned(),
     }
 }
 
@@ -402,7 +402,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                         Some((
                             since,
                             StageExecutionOut {
-                                pipeline_execution_id: e.id.clone(),
+                                pipeline_execution_id: e.id.to_string(),
                                 status: status_name(e.status),
                                 execution_type: None,
                             },
@@ -418,7 +418,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                     let index = e.declaration.stages.iter().position(|s| s.name == stage.name)?;
                     let run = e.stages.get(index)?.as_ref()?;
                     Some(StageExecutionOut {
-                        pipeline_execution_id: e.id.clone(),
+                        pipeline_execution_id: e.id.to_string(),
                         status: status_name(run.status),
                         execution_type: (e.execution_type == ExecutionType::Rollback).then_some(e.execution_type),
                     })
@@ -444,7 +444,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                         action_name: action.name.clone(),
                         current_revision: revision.map(|r| CurrentRevisionOut {
                             revision_id: r.revision_id.clone(),
-                            revision_change_id: r.change_id.clone(),
+                            revision_change_id: Some(r.change().to_string()),
                             created: r.created,
                         }),
                         latest_execution,
@@ -506,7 +506,7 @@ struct ArtifactRevisionOut {
 struct PipelineExecutionOut<'a> {
     pipeline_name: &'a str,
     pipeline_version: i32,
-    pipeline_execution_id: &'a str,
+    pipeline_execution_id: String,
     status: ExecutionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     status_summary: Option<&'a str>,
@@ -555,13 +555,16 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
         let artifact_revisions = execution
             .sources
             .iter()
-            .map(|(action, artifact, r)| ArtifactRevisionOut {
-                name: artifact.clone(),
-                revision_id: r.revision_id.clone(),
-                revision_change_identifier: r.change_id.clone(),
-                revision_summary: r.summary.clone(),
-                created: r.created,
-                revision_url: revision_url(data, ctx.catalogue, &ctx.scope, execution, action, &r.revision_id),
+            .map(|(index, r)| {
+                let (action, artifact) = execution.source_names(*index);
+                ArtifactRevisionOut {
+                    name: artifact.map(str::to_string),
+                    revision_id: r.revision_id.clone(),
+                    revision_change_identifier: Some(r.change().to_string()),
+                    revision_summary: r.summary.clone(),
+                    created: r.created,
+                    revision_url: revision_url(data, ctx.catalogue, &ctx.scope, execution, action, &r.revision_id),
+                }
             })
             .collect();
         let declared_variables = execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty());
@@ -569,11 +572,11 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
             pipeline_execution: PipelineExecutionOut {
                 pipeline_name: &input.pipeline_name,
                 pipeline_version: execution.pipeline_version,
-                pipeline_execution_id: &execution.id,
+                pipeline_execution_id: execution.id.to_string(),
                 status: execution.status,
                 status_summary: execution.status_summary.as_deref(),
                 artifact_revisions,
-                variables: declared_variables.then_some(execution.variables.as_slice()),
+                variables: declared_variables.then_some(&execution.variables[..]),
                 trigger: &execution.trigger,
                 execution_mode: execution.mode,
                 execution_type: execution.execution_type,
@@ -677,19 +680,22 @@ pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -
             .items
             .into_iter()
             .map(|e| PipelineExecutionSummaryOut {
-                pipeline_execution_id: e.id.clone(),
+                pipeline_execution_id: e.id.to_string(),
                 status: e.status,
-                status_summary: e.status_summary.clone(),
+                status_summary: e.status_summary.as_deref().map(str::to_string),
                 start_time: e.start_time,
                 last_update_time: e.last_update_time,
                 source_revisions: e
                     .sources
                     .iter()
-                    .map(|(action, _, r)| SourceRevisionOut {
-                        action_name: action.clone(),
-                        revision_id: r.revision_id.clone(),
-                        revision_summary: r.summary.clone(),
-                        revision_url: revision_url(data, ctx.catalogue, &ctx.scope, e, action, &r.revision_id),
+                    .map(|(index, r)| {
+                        let (action, _) = e.source_names(*index);
+                        SourceRevisionOut {
+                            action_name: action.to_string(),
+                            revision_id: r.revision_id.clone(),
+                            revision_summary: r.summary.clone(),
+                            revision_url: revision_url(data, ctx.catalogue, &ctx.scope, e, action, &r.revision_id),
+                        }
                     })
                     .collect(),
                 trigger: e.trigger.clone(),
@@ -785,14 +791,14 @@ struct ActionExecutionOutputOut<'a> {
     output_artifacts: Vec<ArtifactDetailOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     execution_result: Option<ExecutionResultOut<'a>>,
-    output_variables: &'a BTreeMap<String, String>,
+    output_variables: BTreeMap<&'a str, &'a str>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ActionExecutionDetailOut<'a> {
-    pipeline_execution_id: &'a str,
-    action_execution_id: &'a str,
+    pipeline_execution_id: String,
+    action_execution_id: String,
     pipeline_version: i32,
     stage_name: &'a str,
     action_name: &'a str,
@@ -815,47 +821,48 @@ struct ListActionExecutionsOutput<'a> {
 
 fn action_detail<'a>(
     data: &PartitionData,
-    ctx: &Ctx,
+    ctx: &'a Ctx,
     execution: &'a Execution,
     run: &'a ActionRun,
 ) -> ActionExecutionDetailOut<'a> {
-    let action = execution.declaration.stages.get(run.stage_index).and_then(|s| s.actions.get(run.action_index));
+    let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let configuration = action.and_then(|a| a.configuration.clone()).unwrap_or_default();
     let settings = action.and_then(|a| settings(data, ctx.catalogue, a));
     let finished = run.status != ActionStatus::InProgress;
+    let (stage_name, action_name) = execution.names(run);
     ActionExecutionDetailOut {
-        pipeline_execution_id: &execution.id,
-        action_execution_id: &run.id,
+        pipeline_execution_id: execution.id.to_string(),
+        action_execution_id: run.id.to_string(),
         pipeline_version: execution.pipeline_version,
-        stage_name: &run.stage_name,
-        action_name: &run.action_name,
+        stage_name,
+        action_name,
         start_time: run.start_time,
         last_update_time: run.last_update_time,
-        updated_by: run.updated_by.as_deref(),
+        updated_by: run.updated_by(),
         status: run.status,
         input: ActionExecutionInputOut {
             action_type_id: action_type_of(execution, run),
-            resolved_configuration: run.resolved_configuration.clone().unwrap_or_else(|| configuration.clone()),
+            resolved_configuration: run.resolved_configuration().cloned().unwrap_or_else(|| configuration.clone()),
             configuration,
             role_arn: action.and_then(|a| a.role_arn.as_deref()),
-            region: &run.region,
-            input_artifacts: run.input_artifacts.iter().map(ArtifactDetailOut::of).collect(),
+            region: run.region().unwrap_or(&ctx.scope.region),
+            input_artifacts: run.input_artifacts.iter().map(|a| ArtifactDetailOut::of(a)).collect(),
             namespace: action.and_then(|a| a.namespace.as_deref()),
         },
         output: ActionExecutionOutputOut {
             output_artifacts: if run.status == ActionStatus::Succeeded {
-                run.output_artifacts.iter().map(ArtifactDetailOut::of).collect()
+                run.output_artifacts.iter().map(|a| ArtifactDetailOut::of(a)).collect()
             } else {
                 Vec::new()
             },
             execution_result: finished.then(|| ExecutionResultOut {
                 external_execution_id: run.external_execution_id.as_deref(),
                 // The summary, or for failures the error message, as AWS reports them [NATIVE].
-                external_execution_summary: run.summary.as_deref().or(run.error.as_ref().map(|e| e.message.as_str())),
+                external_execution_summary: run.summary.as_deref().or(run.error().map(|e| e.message.as_str())),
                 external_execution_url: execution_url(run, action, settings.as_ref(), &ctx.scope),
-                error_details: run.error.as_ref().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
+                error_details: run.error().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
             }),
-            output_variables: &run.output_variables,
+            output_variables: run.output_variables.iter().map(|(k, v)| (&**k, &**v)).collect(),
         },
     }
 }
@@ -887,21 +894,26 @@ pub fn list_action_executions(ctx: &Ctx, input: ListActionExecutionsInput) -> Re
         let mut runs: Vec<(&Execution, &ActionRun)> = runtime
             .executions
             .iter()
-            .filter(|e| by_id.is_none_or(|id| e.id == id))
-            .filter(|e| latest.is_none_or(|l| e.id == l.pipeline_execution_id))
+            .filter(|e| by_id.is_none_or(|id| e.id.to_string() == id))
+            .filter(|e| latest.is_none_or(|l| e.id.to_string() == l.pipeline_execution_id))
             .flat_map(|e| e.actions.iter().map(move |r| (e, r)))
             .collect();
         if latest.is_some_and(|l| l.start_time_range == "Latest") {
-            let mut newest: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+            let mut newest: BTreeMap<(usize, usize), u32> = BTreeMap::new();
             for (_, run) in &runs {
-                let entry = newest.entry((run.stage_index, run.action_index)).or_insert(run.seq);
+                let entry = newest.entry((run.stage(), run.action())).or_insert(run.seq);
                 *entry = (*entry).max(run.seq);
             }
-            runs.retain(|(_, run)| newest.get(&(run.stage_index, run.action_index)) == Some(&run.seq));
+            runs.retain(|(_, run)| newest.get(&(run.stage(), run.action())) == Some(&run.seq));
         }
         runs.sort_by_key(|(_, run)| std::cmp::Reverse(run.seq));
-        let page =
-            paginate("ListActionExecutions", runs, |(_, r)| newest_first(r.seq), input.next_token.as_deref(), max)?;
+        let page = paginate(
+            "ListActionExecutions",
+            runs,
+            |(_, r)| newest_first(u64::from(r.seq)),
+            input.next_token.as_deref(),
+            max,
+        )?;
         let details = page.items.into_iter().map(|(e, r)| action_detail(data, ctx, e, r)).collect();
         Reply::json(&ListActionExecutionsOutput { action_execution_details: details, next_token: page.next_token })
     })
@@ -959,10 +971,13 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
             )
         };
         let version = record.version();
+        let token = uuid::Uuid::parse_str(&input.token).ok();
         let found = record.runtime.executions.iter().enumerate().find_map(|(ei, e)| {
             e.actions
                 .iter()
-                .position(|r| r.id == input.token && *r.stage_name == *input.stage_name && *r.action_name == *input.action_name)
+                .position(|r| {
+                    Some(r.id) == token && e.names(r) == (input.stage_name.as_str(), input.action_name.as_str())
+                })
                 .map(|ri| (ei, ri))
         });
         let Some((ei, ri)) = found else {
@@ -979,7 +994,7 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         match run.status {
             ActionStatus::Abandoned => return Err(out_of_date()),
             ActionStatus::InProgress if execution.pipeline_version != version => return Err(out_of_date()),
-            ActionStatus::InProgress if run.token.is_some() => {}
+            ActionStatus::InProgress if run.token => {}
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::ApprovalAlreadyCompletedException,
@@ -993,7 +1008,7 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         let outcome = if input.result.status == "Approved" {
             Outcome::Succeed(Success {
                 summary: Some(input.result.summary.clone()),
-                external_execution_id: Some(run.id.clone()),
+                external_execution_id: Some(run.id.to_string()),
                 ..Success::default()
             })
         } else {
@@ -1007,8 +1022,8 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         step::finish_action(record, ei, ri, outcome, now, Some(ctx.scope.caller_arn()));
         if is_rejection {
             let run = &mut record.runtime.executions[ei].actions[ri];
-            run.summary = Some(input.result.summary.clone());
-            run.external_execution_id = Some(run.id.clone());
+            run.summary = Some(input.result.summary.clone().into_boxed_str());
+            run.external_execution_id = Some(run.id.to_string().into_boxed_str());
         }
         ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
         Ok(())

@@ -101,8 +101,8 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         // CreatePipeline starts a first execution [NATIVE].
         if let Some(record) = data.pipelines.get_mut(&name) {
             let trigger = ExecutionTrigger {
-                trigger_type: "CreatePipeline".into(),
-                trigger_detail: Some(ctx.scope.caller_arn()),
+                trigger_type: "CreatePipeline",
+                trigger_detail: Some(ctx.scope.caller_arn().into()),
             };
             let request = StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() };
             super::executions::start(ctx, record, &name, request);

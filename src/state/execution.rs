@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::Timestamp;
 use super::declaration::{ActionTypeId, ExecutionMode, PipelineDeclaration};
@@ -66,13 +67,13 @@ pub enum ExecutionType {
     Rollback,
 }
 
-/// `ExecutionTrigger`.
+/// `ExecutionTrigger`. Both strings repeat across executions and are shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTrigger {
-    pub trigger_type: String,
+    pub trigger_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger_detail: Option<String>,
+    pub trigger_detail: Option<Arc<str>>,
 }
 
 /// `ErrorDetails` of a failed action.
@@ -86,10 +87,27 @@ pub struct ErrorDetails {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
     pub revision_id: String,
+    /// The change identifier, when it differs from the revision id.
     pub change_id: Option<String>,
     pub summary: Option<String>,
     pub url: Option<String>,
     pub created: Timestamp,
+}
+
+impl Revision {
+    /// The change identifier (the revision id unless the provider gave another).
+    pub fn change(&self) -> &str {
+        self.change_id.as_deref().unwrap_or(&self.revision_id)
+    }
+}
+
+/// Output variables of an action, sorted by name. A boxed slice rather than a map: most actions have a handful,
+/// and a finished execution keeps them for its whole life.
+pub type Variables = Box<[(Arc<str>, Box<str>)]>;
+
+/// Looks a variable up by name.
+pub fn variable<'a>(variables: &'a Variables, key: &str) -> Option<&'a str> {
+    variables.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
 }
 
 /// What a finished action produced.
@@ -110,68 +128,126 @@ pub enum Outcome {
     Fail(ErrorDetails),
 }
 
-/// What a running action waits for.
+/// What a running action waits for. Boxed payloads keep finished runs (which hold `Nothing`) small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
     /// It ends by itself at a known time (simulated work).
-    At(Timestamp, Outcome),
+    At(Timestamp, Box<Outcome>),
     /// It ends when something outside calls back (an approval, a held action, a job), or fails at `timeout`.
-    External { timeout: Option<Timestamp>, on_timeout: ErrorDetails },
+    External { timeout: Option<Timestamp>, on_timeout: Box<ErrorDetails> },
     /// Nothing: the action is finished.
     Nothing,
 }
 
-/// An artifact version stored in the artifact store.
+/// An artifact version stored in the artifact store. Names and buckets repeat across executions and are shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactInstance {
-    pub name: String,
-    pub bucket: String,
-    pub key: String,
+    pub name: Arc<str>,
+    pub bucket: Arc<str>,
+    pub key: Box<str>,
 }
 
-/// One action execution (one attempt of one action).
+/// One action execution (one attempt of one action). Kept for the life of the pipeline, so it is compact: names
+/// come from the execution's declaration by index, artifacts are shared, and rarely set members are boxed.
 #[derive(Debug, Clone)]
 pub struct ActionRun {
-    pub id: String,
+    pub id: Uuid,
     /// Order of creation within the pipeline; newer runs have higher numbers.
-    pub seq: u64,
-    pub stage_index: usize,
-    pub action_index: usize,
-    pub stage_name: Arc<str>,
-    pub action_name: Arc<str>,
+    pub seq: u32,
+    pub stage_index: u32,
+    pub action_index: u32,
     pub status: ActionStatus,
-    pub summary: Option<String>,
-    pub external_execution_id: Option<String>,
-    pub external_execution_url: Option<String>,
-    pub error: Option<ErrorDetails>,
-    /// The approval token, while an approval waits for an answer.
-    pub token: Option<String>,
-    pub percent_complete: Option<i32>,
+    /// Whether the run is an approval waiting for an answer; its token is then the run id.
+    pub token: bool,
+    pub summary: Option<Box<str>>,
+    pub external_execution_id: Option<Box<str>>,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
     /// When the status last changed after the start (absent while a running approval waits, as on AWS).
     pub last_status_change: Option<Timestamp>,
+    pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
+    pub output_artifacts: Box<[Arc<ArtifactInstance>]>,
+    pub output_variables: Variables,
+    /// What the run waits for; `None` once it has finished.
+    pub pending: Option<Box<Pending>>,
+    /// Members most runs never set.
+    pub extra: Option<Box<RunExtra>>,
+}
+
+/// The rarely set members of an action run.
+#[derive(Debug, Clone, Default)]
+pub struct RunExtra {
+    pub external_execution_url: Option<String>,
+    pub error: Option<ErrorDetails>,
+    pub percent_complete: Option<i32>,
     pub updated_by: Option<String>,
     /// The configuration after variable resolution, when it differs from the declared one.
     pub resolved_configuration: Option<BTreeMap<String, String>>,
-    pub region: String,
-    pub input_artifacts: Vec<ArtifactInstance>,
-    pub output_artifacts: Vec<ArtifactInstance>,
-    pub output_variables: BTreeMap<String, String>,
-    pub pending: Pending,
+    /// The action's region, when it is not the pipeline's.
+    pub region: Option<String>,
+}
+
+impl ActionRun {
+    /// The stage index, for indexing.
+    pub fn stage(&self) -> usize {
+        self.stage_index as usize
+    }
+
+    /// The action index within its stage, for indexing.
+    pub fn action(&self) -> usize {
+        self.action_index as usize
+    }
+
+    /// The approval token, while the approval waits for an answer.
+    pub fn approval_token(&self) -> Option<String> {
+        self.token.then(|| self.id.to_string())
+    }
+
+    /// The rarely set members, created on first use.
+    pub fn extra_mut(&mut self) -> &mut RunExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The error of a failed run.
+    pub fn error(&self) -> Option<&ErrorDetails> {
+        self.extra.as_ref().and_then(|e| e.error.as_ref())
+    }
+
+    /// Who answered the run (an approver), if anyone.
+    pub fn updated_by(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.updated_by.as_deref())
+    }
+
+    /// The provider's link to the external execution.
+    pub fn external_execution_url(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.external_execution_url.as_deref())
+    }
+
+    /// The completion a job worker reported.
+    pub fn percent_complete(&self) -> Option<i32> {
+        self.extra.as_ref().and_then(|e| e.percent_complete)
+    }
+
+    /// The resolved configuration, when it differs from the declared one.
+    pub fn resolved_configuration(&self) -> Option<&BTreeMap<String, String>> {
+        self.extra.as_ref().and_then(|e| e.resolved_configuration.as_ref())
+    }
+
+    /// The action's region, when it is not the pipeline's.
+    pub fn region(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.region.as_deref())
+    }
 }
 
 /// The run of one stage within one execution.
 #[derive(Debug, Clone)]
 pub struct StageRun {
     pub status: StageStatus,
-    /// Action indices grouped by runOrder, ascending.
-    pub groups: Vec<Vec<usize>>,
-    /// The group currently running (or last run).
-    pub group: usize,
-    /// Indices into [`Execution::actions`] of this stage's action runs, oldest first.
-    pub runs: Vec<usize>,
+    /// The runOrder group currently running (or last run), counted from 0 in ascending runOrder.
+    pub group: u32,
+    /// Indices into [`Execution::actions`] of this stage's action runs, oldest first (while it runs).
+    pub runs: Vec<u32>,
 }
 
 /// Where an execution is.
@@ -212,30 +288,70 @@ pub struct RevisionOverride {
 /// One pipeline execution.
 #[derive(Debug, Clone)]
 pub struct Execution {
-    pub id: String,
+    pub id: Uuid,
     pub seq: u64,
     pub pipeline_version: i32,
     /// The definition it runs (the version it started with).
     pub declaration: Arc<PipelineDeclaration>,
     pub status: ExecutionStatus,
-    pub status_summary: Option<String>,
+    pub status_summary: Option<Box<str>>,
     pub trigger: ExecutionTrigger,
     pub mode: ExecutionMode,
     pub execution_type: ExecutionType,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
-    pub variables: Vec<ResolvedVariable>,
-    pub overrides: Vec<RevisionOverride>,
-    pub stop: Option<StopRequest>,
+    pub variables: Box<[ResolvedVariable]>,
+    pub overrides: Box<[RevisionOverride]>,
+    pub stop: Option<Box<StopRequest>>,
     pub place: Place,
-    pub stages: Vec<Option<StageRun>>,
+    pub stages: Box<[Option<StageRun>]>,
     pub actions: Vec<ActionRun>,
+    /// What only a running execution needs; dropped when it finishes.
+    pub running: Option<Box<Running>>,
+    /// Source revisions, in the order the source actions finished: (index of the action in the first stage,
+    /// revision).
+    pub sources: Vec<(u32, Revision)>,
+}
+
+/// The state of a running execution that a finished one no longer needs.
+#[derive(Debug, Clone, Default)]
+pub struct Running {
     /// Output variables by namespace.
-    pub namespaces: HashMap<String, BTreeMap<String, String>>,
+    pub namespaces: HashMap<String, Variables>,
     /// Artifacts produced so far, by name.
-    pub artifacts: HashMap<String, ArtifactInstance>,
-    /// Source revisions, in first-stage action order: (action name, output artifact name, revision).
-    pub sources: Vec<(String, Option<String>, Revision)>,
+    pub artifacts: HashMap<String, Arc<ArtifactInstance>>,
+}
+
+impl Execution {
+    /// The names of a run's stage and action, from the declaration the execution runs.
+    pub fn names(&self, run: &ActionRun) -> (&str, &str) {
+        let stage = self.declaration.stages.get(run.stage());
+        let action = stage.and_then(|s| s.actions.get(run.action()));
+        (stage.map_or("", |s| s.name.as_str()), action.map_or("", |a| a.name.as_str()))
+    }
+
+    /// The source action and output artifact names of a recorded source revision.
+    pub fn source_names(&self, action: u32) -> (&str, Option<&str>) {
+        let action = self.declaration.stages.first().and_then(|s| s.actions.get(action as usize));
+        let artifact =
+            action.and_then(|a| a.output_artifacts.as_ref()).and_then(|o| o.first()).map(|o| o.name.as_str());
+        (action.map_or("", |a| a.name.as_str()), artifact)
+    }
+
+    /// The running state, created on first use.
+    pub fn running_mut(&mut self) -> &mut Running {
+        self.running.get_or_insert_with(Box::default)
+    }
+
+    /// Releases what only a running execution needs, once it has finished.
+    pub fn compact(&mut self) {
+        self.running = None;
+        for stage in self.stages.iter_mut().flatten() {
+            stage.runs = Vec::new();
+        }
+        self.actions.shrink_to_fit();
+        self.sources.shrink_to_fit();
+    }
 }
 
 /// `TransitionState` of a stage's inbound transition.
@@ -263,13 +379,13 @@ pub struct PipelineRuntime {
     /// Every execution, oldest first.
     pub executions: Vec<Execution>,
     /// Execution id to index in `executions`.
-    pub index: HashMap<String, usize>,
+    pub index: HashMap<Uuid, usize>,
     /// The next sequence number (executions, action runs and arrivals share one counter).
     pub next_seq: u64,
     /// Inbound transitions by stage name (absent means enabled and never changed).
     pub transitions: BTreeMap<String, TransitionState>,
     /// StartPipelineExecution idempotency: client request token to execution id.
-    pub client_tokens: HashMap<String, String>,
+    pub client_tokens: HashMap<String, Uuid>,
     /// The latest revision each source action picked up, by action name.
     pub current_revisions: HashMap<String, Revision>,
     /// Indices of the executions that are still InProgress or Stopping.
@@ -280,6 +396,8 @@ pub struct PipelineRuntime {
     pub latest_runs: HashMap<(String, String), (usize, usize)>,
     /// The earliest wake-up already scheduled for this pipeline, so the scheduler holds one timer per due event.
     pub wake: Option<Timestamp>,
+    /// Shared copies of strings that every execution repeats (artifact names, buckets).
+    pub interned: HashMap<String, Arc<str>>,
 }
 
 impl PipelineRuntime {
@@ -289,23 +407,30 @@ impl PipelineRuntime {
         self.next_seq
     }
 
-    /// The execution with this id.
-    pub fn get(&self, id: &str) -> Option<&Execution> {
-        self.index.get(id).and_then(|&i| self.executions.get(i))
+    /// The index of the execution with this id (as a client wrote it).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        Uuid::parse_str(id).ok().and_then(|id| self.index.get(&id).copied())
     }
 
-    /// The execution with this id, mutably.
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Execution> {
-        match self.index.get(id) {
-            Some(&i) => self.executions.get_mut(i),
-            None => None,
-        }
+    /// The execution with this id.
+    pub fn get(&self, id: &str) -> Option<&Execution> {
+        self.position(id).and_then(|i| self.executions.get(i))
     }
 
     /// Adds an execution.
     pub fn push(&mut self, execution: Execution) {
-        self.index.insert(execution.id.clone(), self.executions.len());
+        self.index.insert(execution.id, self.executions.len());
         self.executions.push(execution);
+    }
+
+    /// A shared copy of `text`.
+    pub fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.interned.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.interned.insert(text.to_string(), Arc::clone(&shared));
+        shared
     }
 
     /// The inbound transition of a stage.
@@ -319,7 +444,7 @@ pub fn action_type_of(execution: &Execution, run: &ActionRun) -> Option<ActionTy
     execution
         .declaration
         .stages
-        .get(run.stage_index)
-        .and_then(|s| s.actions.get(run.action_index))
+        .get(run.stage())
+        .and_then(|s| s.actions.get(run.action()))
         .map(|a| a.action_type_id.clone())
 }

@@ -73,7 +73,7 @@ impl Sim {
 
     fn start(&mut self) -> String {
         let request = StartRequest {
-            trigger: ExecutionTrigger { trigger_type: "StartPipelineExecution".into(), trigger_detail: None },
+            trigger: ExecutionTrigger { trigger_type: "StartPipelineExecution", trigger_detail: None },
             variables: Vec::new(),
             overrides: Vec::new(),
         };
@@ -111,16 +111,28 @@ impl Sim {
     }
 
     fn run_of(&self, id: &str, action: &str) -> &ActionRun {
-        self.execution(id).actions.iter().rev().find(|r| &*r.action_name == action).expect("action ran")
+        let execution = self.execution(id);
+        execution.actions.iter().rev().find(|r| execution.names(r).1 == action).expect("action ran")
+    }
+
+    fn ran(&self, id: &str, action: &str) -> bool {
+        let execution = self.execution(id);
+        execution.actions.iter().any(|r| execution.names(r).1 == action)
+    }
+
+    fn variable(&self, id: &str, action: &str, key: &str) -> String {
+        let run = self.run_of(id, action);
+        crate::state::execution::variable(&run.output_variables, key).map(str::to_string).expect("variable")
     }
 
     /// Answers the approval of `id`.
     fn approve(&mut self, id: &str) {
-        let index = self.record.runtime.index[id];
-        let run = self.record.runtime.executions[index]
+        let index = self.record.runtime.position(id).expect("execution exists");
+        let execution = &self.record.runtime.executions[index];
+        let run = execution
             .actions
             .iter()
-            .position(|r| &*r.action_name == "Gate" && r.status == ActionStatus::InProgress)
+            .position(|r| execution.names(r).1 == "Gate" && r.status == ActionStatus::InProgress)
             .expect("approval waiting");
         let success = Success { summary: Some("ok".into()), ..Success::default() };
         finish_action(&mut self.record, index, run, Outcome::Succeed(success), Timestamp::from_millis(self.now), None);
@@ -146,7 +158,7 @@ fn an_execution_runs_stage_by_stage_and_group_by_group() {
     // Build group 1 (A and B, in parallel) started; C (runOrder 2) has not.
     assert_eq!(sim.run_of(&id, "A").status, ActionStatus::InProgress);
     assert_eq!(sim.run_of(&id, "B").status, ActionStatus::InProgress);
-    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"));
+    assert!(!sim.ran(&id, "C"));
 
     sim.run(1);
     assert_eq!(sim.run_of(&id, "C").status, ActionStatus::InProgress, "group 2 starts when group 1 succeeded");
@@ -154,7 +166,7 @@ fn an_execution_runs_stage_by_stage_and_group_by_group() {
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Succeeded));
     assert_eq!(sim.place(&id), Place::InStage { stage: 2 });
     let gate = sim.run_of(&id, "Gate");
-    assert_eq!(gate.token.as_deref(), Some(gate.id.as_str()), "the approval token is the action execution id");
+    assert_eq!(gate.approval_token(), Some(gate.id.to_string()), "the approval token is the action execution id");
 
     sim.approve(&id);
     sim.run(2);
@@ -163,17 +175,17 @@ fn an_execution_runs_stage_by_stage_and_group_by_group() {
     assert!(sim.record.runtime.active.is_empty());
 
     // Variables resolved once, shown as resolved configuration.
-    let version = sim.execution(&id).namespaces["SourceVariables"]["VersionId"].clone();
+    let version = sim.variable(&id, "Src", "VersionId");
     let a = sim.run_of(&id, "A");
-    assert_eq!(a.resolved_configuration.as_ref().map(|c| c["ProjectName"].clone()), Some(format!("a-{version}")));
+    assert_eq!(a.resolved_configuration().map(|c| c["ProjectName"].clone()), Some(format!("a-{version}")));
     assert_eq!(
-        sim.run_of(&id, "C").resolved_configuration.as_ref().map(|c| c["ProjectName"].clone()),
+        sim.run_of(&id, "C").resolved_configuration().map(|c| c["ProjectName"].clone()),
         Some(format!("c-{id}"))
     );
-    assert!(sim.run_of(&id, "B").resolved_configuration.is_none(), "unchanged configuration is not repeated");
+    assert!(sim.run_of(&id, "B").resolved_configuration().is_none(), "unchanged configuration is not repeated");
     // Artifacts flow from producers to consumers, with the artifact store's bucket.
     let out = &sim.run_of(&id, "A").output_artifacts[0];
-    assert_eq!(out.bucket, "artifact-bucket");
+    assert_eq!(&*out.bucket, "artifact-bucket");
     assert!(out.key.starts_with("p/OutA/") && out.key.ends_with(".zip"), "{}", out.key);
     assert_eq!(sim.run_of(&id, "Ship").input_artifacts[0].key, out.key);
     assert_eq!(sim.record.runtime.current_revisions["Src"].revision_id, version);
@@ -199,8 +211,8 @@ fn a_failed_action_fails_its_stage_after_its_group_and_releases_the_lock() {
     sim.run(1);
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Failed));
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
-    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"), "no later group starts");
-    let error = sim.run_of(&id, "A").error.clone().expect("error details");
+    assert!(!sim.ran(&id, "C"), "no later group starts");
+    let error = sim.run_of(&id, "A").error().cloned().expect("error details");
     assert_eq!((error.code.as_str(), error.message.as_str()), ("JobFailed", "compile error"));
     // The lock is free: a new execution goes through the stage.
     sim.rules.clear();
@@ -282,7 +294,7 @@ fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
     assert_eq!(stop(&mut sim.record, &id, false, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::Duplicated));
     sim.run(2);
     assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Succeeded, "in-flight actions end naturally");
-    assert!(sim.execution(&id).actions.iter().all(|r| &*r.action_name != "C"));
+    assert!(!sim.ran(&id, "C"));
     assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopped));
     assert_eq!(sim.execution(&id).status_summary.as_deref(), Some("enough"));
@@ -302,7 +314,7 @@ fn abandon_marks_running_actions_abandoned_at_once() {
     let gate = sim.run_of(&id, "Gate");
     assert_eq!(gate.status, ActionStatus::Abandoned);
     assert_eq!(gate.summary.as_deref(), Some(APPROVAL_CANCELED));
-    assert_eq!(gate.token, None, "the token is invalidated");
+    assert!(!gate.token, "the token is invalidated");
     assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
     assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
 }
@@ -352,7 +364,7 @@ fn an_unresolvable_variable_fails_the_action() {
     sim.run(3);
     let b = sim.run_of(&id, "B");
     assert_eq!(b.status, ActionStatus::Failed);
-    let error = b.error.clone().expect("error");
+    let error = b.error().cloned().expect("error");
     assert_eq!(error.code, "ConfigurationError");
     assert!(error.message.contains("#{SourceVariables.NoSuchKey}"), "{}", error.message);
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
@@ -397,7 +409,9 @@ fn approvals_time_out_after_seven_days_by_default() {
     let id = sim.start();
     sim.run(3);
     let gate = sim.run_of(&id, "Gate");
-    let Pending::External { timeout: Some(timeout), .. } = gate.pending else { panic!("waiting") };
+    let Some(Pending::External { timeout: Some(timeout), .. }) = gate.pending.as_deref().cloned() else {
+        panic!("waiting")
+    };
     assert_eq!(timeout.millis() - gate.start_time.millis(), 7 * 24 * 3_600_000);
     sim.now = timeout.millis();
     sim.advance();
