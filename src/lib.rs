@@ -20,10 +20,12 @@
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match
 //!   pipelines      CreatePipeline ... ListPipelines        structure   pipeline structural validation
 //!   action_types   action and rule types                  tags        tags by ARN
-//!   webhooks       webhook definitions
+//!   webhooks       webhook definitions                    executions  start, stop, state, history, approvals
 //! state/         the in-memory model, partitioned by (account, region), and the emulator clock
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
-//! engine/        the execution scheduler and action providers
+//!   execution      executions, stage and action runs, transitions (runtime state of each pipeline)
+//! engine/        the scheduler task and timers (mod), the pure step function (step), action providers,
+//!                behaviour rules, variable resolution
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //! ```
 //!
