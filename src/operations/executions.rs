@@ -1065,43 +1065,40 @@ fn transition_stage(record: &PipelineRecord, pipeline: &str, stage: &str, kind: 
     })
 }
 
-/// DisableStageTransition: executions wait in front of the stage until the transition is enabled again.
-pub fn disable_stage_transition(ctx: &Ctx, input: DisableStageTransitionInput) -> Result<Reply, ApiError> {
+/// Sets the inbound transition a request names, then lets waiting executions move if it is now enabled.
+fn set_transition(
+    ctx: &Ctx,
+    pipeline: &str,
+    stage: &str,
+    kind: &str,
+    disabled_reason: Option<String>,
+) -> Result<Reply, ApiError> {
     let now = ctx.now();
     ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let stage = transition_stage(record, &input.pipeline_name, &input.stage_name, &input.transition_type)?;
-        record.runtime.transitions.insert(
-            stage,
-            TransitionState {
-                enabled: false,
-                last_changed_by: Some(ctx.scope.caller_arn()),
-                last_changed_at: Some(now),
-                disabled_reason: Some(input.reason.clone()),
-            },
-        );
+        let record = find_mut(data, &ctx.scope.account, pipeline)?;
+        let stage = transition_stage(record, pipeline, stage, kind)?;
+        let enabled = disabled_reason.is_none();
+        let state = TransitionState {
+            enabled,
+            last_changed_by: Some(ctx.scope.caller_arn()),
+            last_changed_at: Some(now),
+            disabled_reason,
+        };
+        record.runtime.transitions.insert(stage, state);
+        if enabled {
+            ctx.engine.advance(&ctx.scope, pipeline, record, now);
+        }
         Ok::<_, ApiError>(())
     })?;
     Ok(Reply::Empty)
 }
 
+/// DisableStageTransition: executions wait in front of the stage until the transition is enabled again.
+pub fn disable_stage_transition(ctx: &Ctx, input: DisableStageTransitionInput) -> Result<Reply, ApiError> {
+    set_transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, Some(input.reason))
+}
+
 /// EnableStageTransition: the newest (SUPERSEDED) or oldest (QUEUED) waiting execution enters.
 pub fn enable_stage_transition(ctx: &Ctx, input: EnableStageTransitionInput) -> Result<Reply, ApiError> {
-    let now = ctx.now();
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let stage = transition_stage(record, &input.pipeline_name, &input.stage_name, &input.transition_type)?;
-        record.runtime.transitions.insert(
-            stage,
-            TransitionState {
-                enabled: true,
-                last_changed_by: Some(ctx.scope.caller_arn()),
-                last_changed_at: Some(now),
-                disabled_reason: None,
-            },
-        );
-        ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
-        Ok::<_, ApiError>(())
-    })?;
-    Ok(Reply::Empty)
+    set_transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, None)
 }
