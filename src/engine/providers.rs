@@ -96,7 +96,10 @@ pub fn start(ctx: &ActionStart) -> Pending {
             }
         };
     }
-    if ctx.action.action_type_id.category == ActionCategory::Approval {
+    // Approvals wait for an answer; custom actions wait for a job worker.
+    if ctx.action.action_type_id.category == ActionCategory::Approval
+        || ctx.action.action_type_id.owner == ActionOwner::Custom
+    {
         return Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) };
     }
     Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Succeed(simulate(ctx))))

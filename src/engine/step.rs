@@ -11,11 +11,11 @@ use std::sync::Arc;
 use super::behaviors::{self, BehaviorRule};
 use super::providers::{self, ActionStart};
 use super::variables;
-use crate::state::declaration::{ActionCategory, ExecutionMode, PipelineDeclaration, StageDeclaration};
+use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra, StageRun, StageStatus,
-    StopRequest, variable,
+    ExecutionType, Job, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra, StageRun,
+    StageStatus, StopRequest, variable,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
@@ -145,6 +145,13 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             .collect();
         for (run, outcome) in due {
             finish_action(record, index, run, outcome, now, None);
+            // A job whose action timed out is TimedOut.
+            if let Some(job) = record.runtime.job_of_run.get(&(index, run)).copied()
+                && let Some(job) = record.runtime.jobs.get_mut(&job)
+                && !job.status.is_terminal()
+            {
+                job.status = JobStatus::TimedOut;
+            }
             changed = true;
         }
     }
@@ -447,6 +454,34 @@ fn start_action(
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
+    if waits && action.action_type_id.owner == ActionOwner::Custom {
+        create_job(record, index, run_index, None, now);
+    }
+}
+
+/// Creates a job for a running custom action (or the next job of one that returned a continuation token).
+pub fn create_job(
+    record: &mut PipelineRecord,
+    execution: usize,
+    run: usize,
+    continuation_token: Option<String>,
+    now: Timestamp,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    let job = Job {
+        id,
+        execution,
+        run,
+        status: JobStatus::Created,
+        nonce: None,
+        visible_at: now,
+        continuation_token,
+        result: None,
+        created: now,
+    };
+    record.runtime.jobs.insert(id, job);
+    record.runtime.job_of_run.insert((execution, run), id);
+    id
 }
 
 /// Ends a running action with `outcome`. `updated_by` is who answered (an approver), if anyone.

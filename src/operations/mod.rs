@@ -7,6 +7,7 @@
 
 pub mod action_types;
 pub mod executions;
+pub mod jobs;
 pub mod pipelines;
 pub mod structure;
 pub mod tags;
@@ -85,13 +86,14 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::DisableStageTransition => executions::disable_stage_transition(ctx, input(body)?),
         Operation::EnableStageTransition => executions::enable_stage_transition(ctx, input(body)?),
 
-        // Job workers and integrations (issue 5).
-        Operation::PollForJobs
-        | Operation::AcknowledgeJob
-        | Operation::GetJobDetails
-        | Operation::PutJobSuccessResult
-        | Operation::PutJobFailureResult
-        | Operation::PollForThirdPartyJobs
+        Operation::PollForJobs => jobs::poll_for_jobs(ctx, input(body)?),
+        Operation::AcknowledgeJob => jobs::acknowledge_job(ctx, input(body)?),
+        Operation::GetJobDetails => jobs::get_job_details(ctx, input(body)?),
+        Operation::PutJobSuccessResult => jobs::put_job_success_result(ctx, input(body)?),
+        Operation::PutJobFailureResult => jobs::put_job_failure_result(ctx, input(body)?),
+
+        // Third-party jobs and other integrations (issue 5, continued).
+        Operation::PollForThirdPartyJobs
         | Operation::AcknowledgeThirdPartyJob
         | Operation::GetThirdPartyJobDetails
         | Operation::PutThirdPartyJobSuccessResult

@@ -398,6 +398,49 @@ pub struct PipelineRuntime {
     pub wake: Option<Timestamp>,
     /// Shared copies of strings that every execution repeats (artifact names, buckets).
     pub interned: HashMap<String, Arc<str>>,
+    /// Jobs of custom actions, by id.
+    pub jobs: HashMap<Uuid, Job>,
+    /// The current job of each action run that has one, by (execution index, run index).
+    pub job_of_run: HashMap<(usize, usize), Uuid>,
+}
+
+/// `JobStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum JobStatus {
+    Created,
+    Queued,
+    Dispatched,
+    InProgress,
+    TimedOut,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::TimedOut | JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// The job of a custom action: one per attempt, and one more per continuation token.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    /// Index of the execution in the pipeline's runtime.
+    pub execution: usize,
+    /// Index of the action run in the execution.
+    pub run: usize,
+    pub status: JobStatus,
+    /// The nonce handed out with the job by the latest poll.
+    pub nonce: Option<String>,
+    /// When a job handed out but not acknowledged may be handed out again.
+    pub visible_at: Timestamp,
+    /// The continuation token this job carries, from the previous job of the same action.
+    pub continuation_token: Option<String>,
+    /// The request that ended the job, for telling identical repeats from conflicting ones.
+    pub result: Option<String>,
+    pub created: Timestamp,
 }
 
 impl PipelineRuntime {

@@ -9,6 +9,7 @@ mod control;
 mod corpus;
 mod executions;
 mod isolation;
+mod jobs;
 mod process;
 mod resources;
 mod sdk;

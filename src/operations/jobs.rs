@@ -1,0 +1,533 @@
+//! Custom-action job workers: PollForJobs, AcknowledgeJob, GetJobDetails, PutJobSuccessResult,
+//! PutJobFailureResult (behaviour.md §7.2).
+//!
+//! A job is created when an action of a custom type starts (see `engine::step`); it lives with its pipeline. A
+//! worker polls for it, acknowledges it with the nonce it got, and reports success (possibly with a continuation
+//! token, which keeps the action running and creates the next job) or failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Ctx;
+use crate::engine::step;
+use crate::protocol::{ApiError, ErrorCode, Reply};
+use crate::state::Timestamp;
+use crate::state::declaration::{ActionOwner, ActionTypeId, EncryptionKey};
+use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Revision, Success};
+use crate::state::{PartitionData, PipelineRecord};
+
+/// How long a job handed out but not acknowledged stays invisible to other polls.
+const VISIBILITY_MILLIS: i64 = 30_000;
+/// Output variables an action may report, in bytes of names and values (Appendix B).
+const MAX_OUTPUT_VARIABLE_BYTES: usize = 122_880;
+
+fn job_not_found(id: &str) -> ApiError {
+    // AWS's wording [NATIVE].
+    ApiError::new(ErrorCode::JobNotFoundException, format!("Job with id '{id}' does not exist"))
+}
+
+/// The pipeline holding a job.
+fn locate(data: &PartitionData, id: Uuid) -> Option<String> {
+    data.pipelines.iter().find(|(_, r)| r.runtime.jobs.contains_key(&id)).map(|(name, _)| name.clone())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct S3LocationOut {
+    bucket_name: String,
+    object_key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationOut {
+    #[serde(rename = "type")]
+    location_type: &'static str,
+    s3_location: S3LocationOut,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactOut {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+    location: LocationOut,
+}
+
+#[derive(Serialize)]
+struct ActionConfigurationOut {
+    configuration: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct NameOut {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionContextOut {
+    name: String,
+    action_execution_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineContextOut {
+    pipeline_name: String,
+    stage: NameOut,
+    action: ActionContextOut,
+    pipeline_arn: String,
+    pipeline_execution_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialsOut {
+    access_key_id: &'static str,
+    secret_access_key: &'static str,
+    session_token: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobDataOut {
+    action_type_id: ActionTypeId,
+    action_configuration: ActionConfigurationOut,
+    pipeline_context: PipelineContextOut,
+    input_artifacts: Vec<ArtifactOut>,
+    output_artifacts: Vec<ArtifactOut>,
+    artifact_credentials: CredentialsOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_key: Option<EncryptionKey>,
+}
+
+/// The job's data: the action's configuration with secrets in clear and variables resolved, its context, and
+/// its artifacts with their artifact-store locations.
+fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<JobDataOut> {
+    let job = record.runtime.jobs.get(&job)?;
+    let execution = record.runtime.executions.get(job.execution)?;
+    let run = execution.actions.get(job.run)?;
+    let (stage_name, action_name) = execution.names(run);
+    let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
+    let configuration =
+        run.resolved_configuration().cloned().or_else(|| action.configuration.clone()).unwrap_or_default();
+    let revision_of = |artifact: &str| {
+        execution
+            .sources
+            .iter()
+            .find(|(index, _)| execution.source_names(*index).1 == Some(artifact))
+            .map(|(_, r)| r.revision_id.clone())
+    };
+    let artifact = |a: &Arc<crate::state::execution::ArtifactInstance>| ArtifactOut {
+        name: a.name.to_string(),
+        revision: revision_of(&a.name),
+        location: LocationOut {
+            location_type: "S3",
+            s3_location: S3LocationOut { bucket_name: a.bucket.to_string(), object_key: a.key.to_string() },
+        },
+    };
+    let store = execution.declaration.artifact_store.as_ref().or_else(|| {
+        let region = run.region().unwrap_or_default();
+        execution.declaration.artifact_stores.as_ref().and_then(|m| m.get(region).or_else(|| m.values().next()))
+    });
+    Some(JobDataOut {
+        action_type_id: action.action_type_id.clone(),
+        action_configuration: ActionConfigurationOut { configuration },
+        pipeline_context: PipelineContextOut {
+            pipeline_name: pipeline.to_string(),
+            stage: NameOut { name: stage_name.to_string() },
+            action: ActionContextOut { name: action_name.to_string(), action_execution_id: run.id.to_string() },
+            pipeline_arn: record.arn.clone(),
+            pipeline_execution_id: execution.id.to_string(),
+        },
+        input_artifacts: run.input_artifacts.iter().map(artifact).collect(),
+        output_artifacts: run.output_artifacts.iter().map(artifact).collect(),
+        // Temporary credentials for the artifact store; the emulator stores no objects, so they are placeholders.
+        artifact_credentials: CredentialsOut {
+            access_key_id: "ASIACODEPIPELINELOCAL",
+            secret_access_key: "codepipeline-local-artifact-secret",
+            session_token: "codepipeline-local-session-token",
+        },
+        continuation_token: job.continuation_token.clone(),
+        encryption_key: store.and_then(|s| s.encryption_key.clone()),
+    })
+}
+
+// --- PollForJobs --------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollForJobsInput {
+    action_type_id: ActionTypeId,
+    max_batch_size: Option<i32>,
+    query_param: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobOut {
+    id: String,
+    data: JobDataOut,
+    nonce: String,
+    account_id: String,
+}
+
+#[derive(Serialize)]
+struct PollForJobsOutput {
+    jobs: Vec<JobOut>,
+}
+
+/// PollForJobs: hands out jobs of a custom action type, each with a fresh nonce. A job handed out but not
+/// acknowledged within the visibility delay is handed out again.
+pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiError> {
+    let id = input.action_type_id;
+    if id.owner != ActionOwner::Custom {
+        // AWS's wording [NATIVE].
+        return Err(ApiError::validation(format!("ActionType with owner '{}' is not supported", id.owner.as_str())));
+    }
+    // The model allows any size from 1; AWS's default when it is absent is UNCONFIRMED.
+    let max = input.max_batch_size.and_then(|m| usize::try_from(m).ok()).unwrap_or(1).max(1);
+    let now = ctx.now();
+    let jobs = ctx.store.write(&ctx.scope, |data| {
+        let Some(custom) = data.custom_action_types.get(&id) else {
+            return Err(ApiError::new(
+                ErrorCode::ActionTypeNotFoundException,
+                format!(
+                    "ActionType (Category: '{}', Owner: 'Custom', Provider: '{}', Version: '{}') is not available",
+                    id.category.as_str(),
+                    id.provider,
+                    id.version
+                ),
+            ));
+        };
+        let queryable = custom
+            .action_type
+            .action_configuration_properties
+            .iter()
+            .find(|p| p.is_queryable())
+            .map(|p| p.name.clone());
+        let wanted = input.query_param.as_ref().and_then(|q| q.iter().next()).map(|(k, v)| (k.clone(), v.clone()));
+        let mut chosen: Vec<(String, Timestamp, Uuid)> = Vec::new();
+        for (name, record) in &data.pipelines {
+            for job in record.runtime.jobs.values() {
+                let available = matches!(job.status, JobStatus::Created | JobStatus::Queued)
+                    || (job.status == JobStatus::Dispatched && job.visible_at <= now);
+                if !available {
+                    continue;
+                }
+                let Some(execution) = record.runtime.executions.get(job.execution) else { continue };
+                let Some(run) = execution.actions.get(job.run) else { continue };
+                let Some(action) =
+                    execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()))
+                else {
+                    continue;
+                };
+                if action.action_type_id != id || run.status != ActionStatus::InProgress {
+                    continue;
+                }
+                if let Some((key, value)) = &wanted {
+                    let config = run.resolved_configuration().or(action.configuration.as_ref());
+                    let matches_query = queryable.as_deref().is_none_or(|q| q == key)
+                        && config.and_then(|c| c.get(key)).is_some_and(|v| v == value);
+                    if !matches_query {
+                        continue;
+                    }
+                }
+                chosen.push((name.clone(), job.created, job.id));
+            }
+        }
+        chosen.sort_by_key(|(_, created, _)| *created);
+        chosen.truncate(max);
+        let mut out = Vec::with_capacity(chosen.len());
+        for (pipeline, _, job_id) in chosen {
+            let Some(record) = data.pipelines.get_mut(&pipeline) else { continue };
+            let nonce = Uuid::new_v4().simple().to_string();
+            if let Some(job) = record.runtime.jobs.get_mut(&job_id) {
+                job.status = JobStatus::Dispatched;
+                job.nonce = Some(nonce.clone());
+                job.visible_at = now.plus_millis(VISIBILITY_MILLIS);
+            }
+            if let Some(data) = job_data(record, &pipeline, job_id) {
+                out.push(JobOut { id: job_id.to_string(), data, nonce, account_id: ctx.scope.account.clone() });
+            }
+        }
+        Ok(out)
+    })?;
+    Reply::json(&PollForJobsOutput { jobs })
+}
+
+// --- AcknowledgeJob / GetJobDetails -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcknowledgeJobInput {
+    job_id: String,
+    nonce: String,
+}
+
+#[derive(Serialize)]
+struct StatusOutput {
+    status: JobStatus,
+}
+
+/// AcknowledgeJob: the worker confirms it took the job, with the nonce of the poll that handed it out.
+pub fn acknowledge_job(ctx: &Ctx, input: AcknowledgeJobInput) -> Result<Reply, ApiError> {
+    let id = Uuid::parse_str(&input.job_id).map_err(|_| job_not_found(&input.job_id))?;
+    let status = ctx.store.write(&ctx.scope, |data| {
+        let pipeline = locate(data, id).ok_or_else(|| job_not_found(&input.job_id))?;
+        let job = data
+            .pipelines
+            .get_mut(&pipeline)
+            .and_then(|r| r.runtime.jobs.get_mut(&id))
+            .ok_or_else(|| job_not_found(&input.job_id))?;
+        if job.nonce.as_deref() != Some(input.nonce.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidNonceException,
+                format!(
+                    "The nonce for job {} does not match; poll for the job again to get its current nonce",
+                    input.job_id
+                ),
+            ));
+        }
+        if job.status == JobStatus::Dispatched {
+            job.status = JobStatus::InProgress;
+        }
+        Ok(job.status)
+    })?;
+    Reply::json(&StatusOutput { status })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetJobDetailsInput {
+    job_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobDetailsOut {
+    id: String,
+    data: JobDataOut,
+    account_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetJobDetailsOutput {
+    job_details: JobDetailsOut,
+}
+
+/// GetJobDetails: the job and its data (with secrets in clear), without a nonce.
+pub fn get_job_details(ctx: &Ctx, input: GetJobDetailsInput) -> Result<Reply, ApiError> {
+    let id = Uuid::parse_str(&input.job_id).map_err(|_| job_not_found(&input.job_id))?;
+    let details = ctx.store.read(&ctx.scope, |data| {
+        let pipeline = locate(data, id).ok_or_else(|| job_not_found(&input.job_id))?;
+        let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(&input.job_id))?;
+        let job_data = job_data(record, &pipeline, id).ok_or_else(|| job_not_found(&input.job_id))?;
+        Ok::<_, ApiError>(JobDetailsOut {
+            id: input.job_id.clone(),
+            data: job_data,
+            account_id: ctx.scope.account.clone(),
+        })
+    })?;
+    Reply::json(&GetJobDetailsOutput { job_details: details })
+}
+
+// --- PutJobSuccessResult / PutJobFailureResult --------------------------------------------------------------------
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentRevisionInput {
+    revision: String,
+    change_identifier: String,
+    created: Option<Timestamp>,
+    revision_summary: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecutionDetailsInput {
+    summary: Option<String>,
+    external_execution_id: Option<String>,
+    percent_complete: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutJobSuccessResultInput {
+    job_id: String,
+    current_revision: Option<CurrentRevisionInput>,
+    continuation_token: Option<String>,
+    execution_details: Option<ExecutionDetailsInput>,
+    output_variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailureDetailsInput {
+    #[serde(rename = "type")]
+    failure_type: String,
+    message: String,
+    external_execution_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutJobFailureResultInput {
+    job_id: String,
+    failure_details: FailureDetailsInput,
+}
+
+/// How a result ends a job.
+enum Report {
+    Success { outcome: Success, continuation: Option<String>, percent: Option<i32> },
+    Failure { error: ErrorDetails, external_execution_id: Option<String> },
+}
+
+/// Applies a result to a job, with AWS's rules for repeats and conflicts (behaviour.md §7.2.7).
+fn report(ctx: &Ctx, job_id: &str, fingerprint: String, report: Report) -> Result<(), ApiError> {
+    let id = Uuid::parse_str(job_id).map_err(|_| job_not_found(job_id))?;
+    let succeeded = matches!(report, Report::Success { .. });
+    let now = ctx.now();
+    ctx.store.write(&ctx.scope, |data| {
+        let pipeline = locate(data, id).ok_or_else(|| job_not_found(job_id))?;
+        let record = data.pipelines.get_mut(&pipeline).ok_or_else(|| job_not_found(job_id))?;
+        let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(job_id))?;
+        if job.status.is_terminal() {
+            let same_status = (job.status == JobStatus::Succeeded) == succeeded;
+            return match (&job.result, same_status) {
+                (Some(previous), true) if *previous == fingerprint => Ok(()),
+                // AWS's wording for both [NATIVE].
+                (_, true) => Err(ApiError::new(
+                    ErrorCode::InvalidJobStateException,
+                    format!(
+                        "The status of job with id {job_id} is already set to the desired value. It cannot be updated \
+                         with the same status, but different result or output variables."
+                    ),
+                )),
+                (_, false) => Err(ApiError::new(
+                    ErrorCode::InvalidJobStateException,
+                    format!("Job with id {job_id} has already terminated"),
+                )),
+            };
+        }
+        let (execution, run) = (job.execution, job.run);
+        let running = record
+            .runtime
+            .executions
+            .get(execution)
+            .and_then(|e| e.actions.get(run))
+            .is_some_and(|r| r.status == ActionStatus::InProgress);
+        if let Some(job) = record.runtime.jobs.get_mut(&id) {
+            job.status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
+            job.result = Some(fingerprint);
+        }
+        if !running {
+            // The action was abandoned (or ended otherwise): AWS answers 200 and changes nothing [NATIVE].
+            return Ok(());
+        }
+        match report {
+            Report::Success { continuation: Some(token), percent, outcome } => {
+                // The action keeps running; the next job carries the token [NATIVE].
+                if let Some(action_run) =
+                    record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
+                {
+                    if percent.is_some() {
+                        action_run.extra_mut().percent_complete = percent;
+                    }
+                    if let Some(summary) = outcome.summary {
+                        action_run.summary = Some(summary.into_boxed_str());
+                    }
+                    if let Some(external) = outcome.external_execution_id {
+                        action_run.external_execution_id = Some(external.into_boxed_str());
+                    }
+                    action_run.last_update_time = now;
+                }
+                step::create_job(record, execution, run, Some(token), now);
+            }
+            Report::Success { outcome, percent, .. } => {
+                step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);
+                if let (Some(percent), Some(r)) =
+                    (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
+                {
+                    r.extra_mut().percent_complete = Some(percent);
+                }
+            }
+            Report::Failure { error, external_execution_id } => {
+                step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+                    r.external_execution_id = external_execution_id.map(String::into_boxed_str);
+                }
+            }
+        }
+        ctx.engine.advance(&ctx.scope, &pipeline, record, now);
+        Ok(())
+    })
+}
+
+/// PutJobSuccessResult: ends the job; the action succeeds, or with a continuation token keeps running and gets a
+/// new job. No output body.
+pub fn put_job_success_result(ctx: &Ctx, input: PutJobSuccessResultInput) -> Result<Reply, ApiError> {
+    let variables = input.output_variables.unwrap_or_default();
+    if input.continuation_token.is_some() && !variables.is_empty() {
+        // AWS's wording; the job is not consumed [NATIVE].
+        return Err(ApiError::validation("A job can not contain both a continuation token and output variables."));
+    }
+    let size: usize = variables.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_OUTPUT_VARIABLE_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::OutputVariablesSizeExceededException,
+            format!("The output variables are {size} bytes, more than the limit of {MAX_OUTPUT_VARIABLE_BYTES} bytes"),
+        ));
+    }
+    let fingerprint = serde_json::json!({
+        "currentRevision": input.current_revision,
+        "continuationToken": input.continuation_token,
+        "executionDetails": input.execution_details,
+        "outputVariables": variables,
+    })
+    .to_string();
+    let details = input.execution_details.unwrap_or(ExecutionDetailsInput {
+        summary: None,
+        external_execution_id: None,
+        percent_complete: None,
+    });
+    let now = ctx.now();
+    let revision = input.current_revision.map(|r| Revision {
+        change_id: Some(r.change_identifier).filter(|c| *c != r.revision),
+        revision_id: r.revision,
+        summary: r.revision_summary,
+        url: None,
+        created: r.created.unwrap_or(now),
+    });
+    let outcome = Success {
+        summary: details.summary,
+        external_execution_id: details.external_execution_id,
+        external_execution_url: None,
+        output_variables: variables,
+        revision,
+    };
+    let report_value =
+        Report::Success { outcome, continuation: input.continuation_token, percent: details.percent_complete };
+    report(ctx, &input.job_id, fingerprint, report_value)?;
+    Ok(Reply::Empty)
+}
+
+/// PutJobFailureResult: ends the job and fails the action with the reported type and message. No output body.
+pub fn put_job_failure_result(ctx: &Ctx, input: PutJobFailureResultInput) -> Result<Reply, ApiError> {
+    let fingerprint = serde_json::to_string(&input.failure_details).unwrap_or_default();
+    let failure = input.failure_details;
+    let report_value = Report::Failure {
+        error: ErrorDetails { code: failure.failure_type, message: failure.message },
+        external_execution_id: failure.external_execution_id,
+    };
+    report(ctx, &input.job_id, fingerprint, report_value)?;
+    Ok(Reply::Empty)
+}

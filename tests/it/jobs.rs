@@ -1,0 +1,300 @@
+//! A job worker for a custom action, written against `aws-sdk-codepipeline`: polling with query parameters,
+//! acknowledging with nonces, continuation, success with output variables, failure, repeats, visibility and
+//! timeouts on the emulator clock.
+
+use std::collections::HashMap;
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionConfigurationProperty, ActionOwner, ActionTypeId, ArtifactDetails, ExecutionDetails,
+    FailureDetails, FailureType, Job, PipelineExecutionStatus,
+};
+use serde_json::json;
+
+use crate::common::{TestServer, eventually};
+use crate::sdk_json;
+
+fn worker_type() -> ActionTypeId {
+    ActionTypeId::builder()
+        .category(ActionCategory::Build)
+        .owner(ActionOwner::Custom)
+        .provider("Worker")
+        .version("1")
+        .build()
+        .expect("id")
+}
+
+async fn setup(server: &TestServer) -> Client {
+    let client = server.client();
+    let property = |name: &str, required: bool, secret: bool, queryable: bool| {
+        ActionConfigurationProperty::builder()
+            .name(name)
+            .required(required)
+            .key(!secret)
+            .secret(secret)
+            .queryable(queryable)
+            .build()
+            .expect("property")
+    };
+    client
+        .create_custom_action_type()
+        .category(ActionCategory::Build)
+        .provider("Worker")
+        .version("1")
+        .configuration_properties(property("ProjectName", true, false, true))
+        .configuration_properties(property("Token", false, true, false))
+        .input_artifact_details(ArtifactDetails::builder().minimum_count(1).maximum_count(1).build())
+        .output_artifact_details(ArtifactDetails::builder().minimum_count(0).maximum_count(1).build())
+        .send()
+        .await
+        .expect("custom type");
+    let at = |c: &str, o: &str, p: &str| json!({"category": c, "owner": o, "provider": p, "version": "1"});
+    let pipeline = json!({
+        "name": "worked", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "AWS", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Job", "namespace": "Worker", "actionTypeId": at("Build", "Custom", "Worker"),
+                "configuration": {"ProjectName": "web", "Token": "s3cret"},
+                "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Built"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "AWS", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "false", "ObjectKey": "build-#{Worker.BuildNumber}.zip"},
+                "inputArtifacts": [{"name": "Built"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+    client
+}
+
+async fn poll(client: &Client, project: &str) -> Vec<Job> {
+    let out = client
+        .poll_for_jobs()
+        .action_type_id(worker_type())
+        .max_batch_size(5)
+        .query_param("ProjectName", project)
+        .send()
+        .await
+        .expect("polls");
+    out.jobs().to_vec()
+}
+
+async fn next_job(client: &Client) -> Job {
+    eventually("a job", || async { poll(client, "web").await.into_iter().next() }).await
+}
+
+async fn execution_status(client: &Client) -> PipelineExecutionStatus {
+    let list = client.list_pipeline_executions().pipeline_name("worked").send().await.expect("lists");
+    list.pipeline_execution_summaries()[0].status().cloned().expect("status")
+}
+
+async fn job_action_state(server: &TestServer) -> serde_json::Value {
+    let state = server.call("GetPipelineState", r#"{"name": "worked"}"#).await.json();
+    state["stageStates"][1]["actionStates"][0]["latestExecution"].clone()
+}
+
+#[tokio::test]
+async fn a_job_worker_polls_acknowledges_continues_and_succeeds() {
+    let server = TestServer::fast().await;
+    let client = setup(&server).await;
+    assert!(poll(&client, "other-project").await.is_empty(), "the query parameter selects jobs");
+    let job = next_job(&client).await;
+    let id = job.id().expect("id").to_string();
+    assert_eq!(job.account_id(), Some("000000000000"));
+    let data = job.data().expect("data");
+    let config = data.action_configuration().and_then(|c| c.configuration()).cloned().unwrap_or_default();
+    assert_eq!(config.get("Token").map(String::as_str), Some("s3cret"), "secrets are in clear in job data");
+    let context = data.pipeline_context().expect("context");
+    assert_eq!(context.pipeline_name(), Some("worked"));
+    assert_eq!(context.stage().and_then(|s| s.name()), Some("Build"));
+    assert_eq!(context.action().and_then(|a| a.name()), Some("Job"));
+    assert_eq!(context.pipeline_arn(), Some("arn:aws:codepipeline:us-east-1:000000000000:worked"));
+    let input = &data.input_artifacts()[0];
+    assert_eq!(input.name(), Some("Code"));
+    let location = input.location().and_then(|l| l.s3_location()).expect("location");
+    assert_eq!(location.bucket_name(), "artifact-bucket");
+    assert!(location.object_key().starts_with("worked/Code/"));
+    assert!(input.revision().is_some(), "the source revision of the input");
+    assert_eq!(data.output_artifacts()[0].name(), Some("Built"));
+    assert!(data.artifact_credentials().is_some());
+    assert_eq!(data.continuation_token(), None);
+
+    // Secrets stay masked everywhere else.
+    let pipeline = server.call("GetPipeline", r#"{"name": "worked"}"#).await.json();
+    assert_eq!(pipeline["pipeline"]["stages"][1]["actions"][0]["configuration"]["Token"], "****");
+
+    let err = client.acknowledge_job().job_id(&id).nonce("wrong").send().await.expect_err("bad nonce");
+    assert!(err.into_service_error().is_invalid_nonce_exception());
+    let ack =
+        client.acknowledge_job().job_id(&id).nonce(job.nonce().expect("nonce")).send().await.expect("acknowledged");
+    assert_eq!(ack.status().map(|s| s.as_str()), Some("InProgress"));
+    let details = client.get_job_details().job_id(&id).send().await.expect("details");
+    assert_eq!(details.job_details().and_then(|d| d.id()), Some(id.as_str()));
+
+    // A continuation token and output variables together are refused, and the job is not consumed.
+    let err = client
+        .put_job_success_result()
+        .job_id(&id)
+        .continuation_token("half")
+        .output_variables("BuildNumber", "1")
+        .send()
+        .await
+        .expect_err("both");
+    assert_eq!(err.message(), Some("A job can not contain both a continuation token and output variables."));
+
+    client
+        .put_job_success_result()
+        .job_id(&id)
+        .continuation_token("half-way")
+        .execution_details(ExecutionDetails::builder().summary("compiling").percent_complete(50).build())
+        .send()
+        .await
+        .expect("continued");
+    let state = job_action_state(&server).await;
+    assert_eq!(state["status"], "InProgress", "a continuation keeps the action running");
+    assert_eq!(state["percentComplete"], 50);
+    let second = next_job(&client).await;
+    assert_ne!(second.id(), Some(id.as_str()), "a new job");
+    assert_eq!(second.data().and_then(|d| d.continuation_token()), Some("half-way"));
+    assert_eq!(
+        second.data().and_then(|d| d.pipeline_context()).and_then(|c| c.action()).and_then(|a| a.action_execution_id()),
+        context.action().and_then(|a| a.action_execution_id()),
+        "for the same action execution"
+    );
+    let second_id = second.id().expect("id").to_string();
+    client.acknowledge_job().job_id(&second_id).nonce(second.nonce().expect("nonce")).send().await.expect("ack");
+    let success =
+        || {
+            client.put_job_success_result().job_id(&second_id).output_variables("BuildNumber", "42").execution_details(
+                ExecutionDetails::builder().summary("built").external_execution_id("build-42").build(),
+            )
+        };
+    success().send().await.expect("succeeded");
+    success().send().await.expect("an identical repeat is accepted");
+    let err = client
+        .put_job_success_result()
+        .job_id(&second_id)
+        .output_variables("BuildNumber", "43")
+        .send()
+        .await
+        .expect_err("conflict");
+    assert_eq!(
+        err.message().map(str::to_string),
+        Some(format!(
+            "The status of job with id {second_id} is already set to the desired value. It cannot be updated with the same status, but different result or output variables."
+        ))
+    );
+    let failure = FailureDetails::builder().r#type(FailureType::JobFailed).message("late").build().expect("details");
+    let err = client
+        .put_job_failure_result()
+        .job_id(&second_id)
+        .failure_details(failure)
+        .send()
+        .await
+        .expect_err("terminated");
+    assert_eq!(err.message().map(str::to_string), Some(format!("Job with id {second_id} has already terminated")));
+
+    eventually("the execution to succeed", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Succeeded).then_some(())
+    })
+    .await;
+    let state = job_action_state(&server).await;
+    assert_eq!((state["summary"].as_str(), state["externalExecutionId"].as_str()), (Some("built"), Some("build-42")));
+    let history = client.list_action_executions().pipeline_name("worked").send().await.expect("history");
+    let ship = history.action_execution_details().iter().find(|d| d.action_name() == Some("Ship")).expect("ship");
+    let resolved: HashMap<String, String> =
+        ship.input().and_then(|i| i.resolved_configuration()).cloned().unwrap_or_default();
+    assert_eq!(
+        resolved.get("ObjectKey").map(String::as_str),
+        Some("build-42.zip"),
+        "output variables feed later actions"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_job_fails_the_action_with_its_details() {
+    let server = TestServer::fast().await;
+    let client = setup(&server).await;
+    let job = next_job(&client).await;
+    let failure = FailureDetails::builder()
+        .r#type(FailureType::ConfigurationError)
+        .message("no such Jenkins job")
+        .external_execution_id("jenkins-7")
+        .build()
+        .expect("details");
+    client
+        .put_job_failure_result()
+        .job_id(job.id().expect("id"))
+        .failure_details(failure)
+        .send()
+        .await
+        .expect("failed");
+    eventually("the execution to fail", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Failed).then_some(())
+    })
+    .await;
+    let state = job_action_state(&server).await;
+    assert_eq!(state["errorDetails"], json!({"code": "ConfigurationError", "message": "no such Jenkins job"}));
+    assert_eq!(state["externalExecutionId"], "jenkins-7");
+}
+
+#[tokio::test]
+async fn unacknowledged_jobs_come_back_and_jobs_time_out_on_the_clock() {
+    let server = TestServer::fast().await;
+    let client = setup(&server).await;
+    let job = next_job(&client).await;
+    assert!(poll(&client, "web").await.is_empty(), "a handed-out job is invisible for a while");
+    let advance = |seconds: f64| {
+        let server = &server;
+        async move {
+            let body = json!({"seconds": seconds}).to_string();
+            server.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await
+        }
+    };
+    advance(31.0).await;
+    let again = poll(&client, "web").await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id(), job.id(), "the same job, handed out again");
+    assert_ne!(again[0].nonce(), job.nonce(), "with a new nonce");
+    let err = client
+        .acknowledge_job()
+        .job_id(job.id().expect("id"))
+        .nonce(job.nonce().expect("nonce"))
+        .send()
+        .await
+        .expect_err("old nonce");
+    assert!(err.into_service_error().is_invalid_nonce_exception());
+
+    // Custom actions time out after 24 hours.
+    advance(24.0 * 3600.0).await;
+    assert_eq!(execution_status(&client).await, PipelineExecutionStatus::Failed);
+    assert_eq!(job_action_state(&server).await["status"], "Failed");
+    let err = client.put_job_success_result().job_id(job.id().expect("id")).send().await.expect_err("timed out");
+    assert!(err.into_service_error().is_invalid_job_state_exception());
+}
+
+#[tokio::test]
+async fn poll_and_job_errors() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    let aws = ActionTypeId::builder()
+        .category(ActionCategory::Build)
+        .owner(ActionOwner::Aws)
+        .provider("CodeBuild")
+        .version("1")
+        .build()
+        .expect("id");
+    let err = client.poll_for_jobs().action_type_id(aws).send().await.expect_err("owner AWS");
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert_eq!(err.message(), Some("ActionType with owner 'AWS' is not supported"));
+    let err = client.poll_for_jobs().action_type_id(worker_type()).send().await.expect_err("no such type");
+    assert!(err.into_service_error().is_action_type_not_found_exception());
+    let unknown = "0d8a7e1c-1d2b-4c1e-9f3a-2b7c6d5e4f3a";
+    let err = client.get_job_details().job_id(unknown).send().await.expect_err("unknown job");
+    assert_eq!(err.message().map(str::to_string), Some(format!("Job with id '{unknown}' does not exist")));
+    let err = client.acknowledge_job().job_id(unknown).nonce("n").send().await.expect_err("unknown job");
+    assert!(err.into_service_error().is_job_not_found_exception());
+    let err = client.put_job_success_result().job_id("not-a-uuid").send().await.expect_err("malformed");
+    assert_eq!(err.code(), Some("ValidationException"));
+}
