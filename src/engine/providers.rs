@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
-use crate::state::execution::{ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success};
+use crate::state::execution::{ACTION_REVISION, ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success};
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
 
@@ -141,6 +141,20 @@ fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 
 /// The AWS-like result of a simulated action of the built-in types.
 pub fn simulate(ctx: &ActionStart) -> Success {
+    let mut success = simulate_provider(ctx);
+    // A revision given by PutActionRevision is the one the source action picks up, whatever its provider.
+    if let Some(given) = override_for(ctx, &[ACTION_REVISION])
+        && let Some(revision) = success.revision.as_mut()
+    {
+        revision.revision_id.clone_from(&given.revision_value);
+        revision.change_id = given.change_id.clone();
+        revision.created = given.created.unwrap_or(revision.created);
+        success.external_execution_id = Some(given.revision_value.clone());
+    }
+    success
+}
+
+fn simulate_provider(ctx: &ActionStart) -> Success {
     let id = &ctx.action.action_type_id;
     let now_text = ctx.now.to_rfc3339();
     match (id.category, id.provider.as_str()) {

@@ -157,6 +157,8 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
                     action_name: o.action_name,
                     revision_type: o.revision_type,
                     revision_value: o.revision_value,
+                    change_id: None,
+                    created: None,
                 })
                 .collect(),
         };
@@ -1101,4 +1103,285 @@ pub fn disable_stage_transition(ctx: &Ctx, input: DisableStageTransitionInput) -
 /// EnableStageTransition: the newest (SUPERSEDED) or oldest (QUEUED) waiting execution enters.
 pub fn enable_stage_transition(ctx: &Ctx, input: EnableStageTransitionInput) -> Result<Reply, ApiError> {
     set_transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, None)
+}
+
+// --- PutActionRevision ----------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionRevisionInput {
+    revision_id: String,
+    revision_change_id: String,
+    created: Timestamp,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutActionRevisionInput {
+    pipeline_name: String,
+    stage_name: String,
+    action_name: String,
+    action_revision: ActionRevisionInput,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PutActionRevisionOutput {
+    new_revision: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline_execution_id: Option<String>,
+}
+
+/// PutActionRevision: a revision a source action has not seen starts an execution that picks it up; the revision
+/// it already has starts nothing.
+pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<Reply, ApiError> {
+    let output = ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
+        let declaration = std::sync::Arc::clone(&record.current().declaration);
+        let stage = declaration
+            .stages
+            .iter()
+            .find(|s| s.name == input.stage_name)
+            .ok_or_else(|| stage_not_found(&input.pipeline_name, &input.stage_name))?;
+        let action = stage.actions.iter().find(|a| a.name == input.action_name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ActionNotFoundException,
+                format!(
+                    "Stage '{}' of pipeline '{}' does not have an action named '{}'",
+                    input.stage_name, input.pipeline_name, input.action_name
+                ),
+            )
+        })?;
+        if action.action_type_id.category != ActionCategory::Source {
+            return Err(ApiError::validation(format!(
+                "Action '{}' is not a source action; only source actions take revisions",
+                input.action_name
+            )));
+        }
+        let revision = &input.action_revision;
+        let known = record
+            .runtime
+            .current_revisions
+            .get(&input.action_name)
+            .is_some_and(|r| r.revision_id == revision.revision_id);
+        if known {
+            // The execution that picked the revision up, newest first.
+            let previous = record.runtime.executions.iter().rev().find(|e| {
+                e.sources
+                    .iter()
+                    .any(|(i, r)| e.source_names(*i).0 == input.action_name && r.revision_id == revision.revision_id)
+            });
+            return Ok(PutActionRevisionOutput {
+                new_revision: false,
+                pipeline_execution_id: previous.map(|e| e.id.to_string()),
+            });
+        }
+        let request = StartRequest {
+            trigger: ExecutionTrigger {
+                trigger_type: "PutActionRevision",
+                trigger_detail: Some(ctx.scope.caller_arn().into()),
+            },
+            variables: Vec::new(),
+            overrides: vec![RevisionOverride {
+                action_name: input.action_name.clone(),
+                revision_type: crate::state::execution::ACTION_REVISION.to_string(),
+                revision_value: revision.revision_id.clone(),
+                change_id: Some(revision.revision_change_id.clone()).filter(|c| *c != revision.revision_id),
+                created: Some(revision.created),
+            }],
+        };
+        let id = start(ctx, record, &input.pipeline_name, request);
+        Ok::<_, ApiError>(PutActionRevisionOutput { new_revision: true, pipeline_execution_id: Some(id) })
+    })?;
+    Reply::json(&output)
+}
+
+// --- ListDeployActionExecutionTargets -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct TargetFilterInput {
+    name: Option<String>,
+    values: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListDeployActionExecutionTargetsInput {
+    pipeline_name: Option<String>,
+    action_execution_id: String,
+    filters: Option<Vec<TargetFilterInput>>,
+    max_results: Option<i32>,
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetEventOut {
+    name: &'static str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeployTargetOut {
+    target_id: String,
+    target_type: &'static str,
+    status: &'static str,
+    start_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<Timestamp>,
+    events: Vec<TargetEventOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListDeployTargetsOutput {
+    targets: Vec<DeployTargetOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// The simulated targets of a deploy action run: EC2 instances for CodeDeploy and EC2 deploys, an ECS service for
+/// ECS and CodeDeployToECS, each with its provider's lifecycle events, spread over the run's time. They are derived
+/// from the run (ids from its id), so they cost nothing to keep.
+fn deploy_targets(
+    provider: &str,
+    run: &ActionRun,
+    config: Option<&BTreeMap<String, String>>,
+    now: Timestamp,
+) -> Vec<DeployTargetOut> {
+    let (target_type, events, count): (&'static str, &[&'static str], usize) = match provider {
+        "CodeDeploy" | "EC2" => (
+            "Instance",
+            &[
+                "ApplicationStop",
+                "DownloadBundle",
+                "BeforeInstall",
+                "Install",
+                "AfterInstall",
+                "ApplicationStart",
+                "ValidateService",
+            ],
+            2,
+        ),
+        "CodeDeployToECS" => (
+            "ECSTarget",
+            &[
+                "BeforeInstall",
+                "Install",
+                "AfterInstall",
+                "AllowTestTraffic",
+                "AfterAllowTestTraffic",
+                "BeforeAllowTraffic",
+                "AllowTraffic",
+                "AfterAllowTraffic",
+            ],
+            1,
+        ),
+        "ECS" => ("ECSTarget", &["Deploy"], 1),
+        _ => return Vec::new(),
+    };
+    let start = run.start_time;
+    let end = run.last_status_change.filter(|_| run.status != ActionStatus::InProgress);
+    let span = end.unwrap_or(now).millis().saturating_sub(start.millis()).max(1);
+    let step = span / i64::try_from(events.len()).unwrap_or(1).max(1);
+    // While running, events up to the middle have finished; a failure stops at the last event.
+    let done = match run.status {
+        ActionStatus::InProgress => events.len() / 2,
+        _ => events.len(),
+    };
+    let bytes = run.id.as_bytes();
+    (0..count)
+        .map(|n| {
+            let target_id = match target_type {
+                "Instance" => format!("i-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{n}", bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]),
+                _ => format!(
+                    "{}:{}",
+                    config.and_then(|c| c.get("ClusterName")).map_or("default", String::as_str),
+                    config.and_then(|c| c.get("ServiceName")).map_or("service", String::as_str)
+                ),
+            };
+            let events = events
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let i64_index = i64::try_from(i).unwrap_or(0);
+                    let (status, started, ended) = if i < done {
+                        let failed_here = run.status == ActionStatus::Failed && i + 1 == events.len();
+                        let status = if failed_here { "Failed" } else { "Succeeded" };
+                        (status, Some(start.plus_millis(step * i64_index)), Some(start.plus_millis(step * (i64_index + 1))))
+                    } else if i == done && run.status == ActionStatus::InProgress {
+                        ("InProgress", Some(start.plus_millis(step * i64_index)), None)
+                    } else if run.status == ActionStatus::Abandoned {
+                        ("Skipped", None, None)
+                    } else {
+                        ("Pending", None, None)
+                    };
+                    let context = (status == "Failed").then(|| serde_json::json!({"message": run.error().map_or("The deployment failed", |e| e.message.as_str())}));
+                    TargetEventOut { name, status, start_time: started, end_time: ended, context }
+                })
+                .collect();
+            let status = match run.status {
+                ActionStatus::Succeeded => "Succeeded",
+                ActionStatus::Failed => "Failed",
+                ActionStatus::Abandoned => "Skipped",
+                ActionStatus::InProgress => "InProgress",
+            };
+            DeployTargetOut { target_id, target_type, status, start_time: start, end_time: end, events }
+        })
+        .collect()
+}
+
+/// ListDeployActionExecutionTargets: the targets of a deploy action execution, filtered by status.
+pub fn list_deploy_action_execution_targets(
+    ctx: &Ctx,
+    input: ListDeployActionExecutionTargetsInput,
+) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    let wanted = uuid::Uuid::parse_str(&input.action_execution_id).ok();
+    let targets = ctx.store.read(&ctx.scope, |data| {
+        if let Some(name) = &input.pipeline_name
+            && !data.pipelines.contains_key(name)
+        {
+            return Err(pipeline_not_found(&ctx.scope.account, name));
+        }
+        let found = data
+            .pipelines
+            .iter()
+            .filter(|(name, _)| input.pipeline_name.as_ref().is_none_or(|p| p == *name))
+            .flat_map(|(_, r)| r.runtime.executions.iter())
+            .find_map(|e| e.actions.iter().find(|r| Some(r.id) == wanted).map(|r| (e, r)));
+        let Some((execution, run)) = found else {
+            return Err(ApiError::new(
+                ErrorCode::ActionExecutionNotFoundException,
+                format!("Action execution with id '{}' does not exist", input.action_execution_id),
+            ));
+        };
+        let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+        let provider = action.map_or("", |a| a.action_type_id.provider.as_str());
+        let config = run.resolved_configuration().or(action.and_then(|a| a.configuration.as_ref()));
+        Ok(deploy_targets(provider, run, config, now))
+    })?;
+    let statuses: Vec<String> = input
+        .filters
+        .iter()
+        .flatten()
+        .filter(|f| f.name.as_deref() == Some("TARGET_STATUS"))
+        .flat_map(|f| f.values.iter().flatten().cloned())
+        .collect();
+    let selected = targets.into_iter().filter(|t| statuses.is_empty() || statuses.iter().any(|s| s == t.status));
+    let page = paginate(
+        "ListDeployActionExecutionTargets",
+        selected,
+        |t| t.target_id.clone(),
+        input.next_token.as_deref(),
+        page_size(input.max_results, 100),
+    )?;
+    Reply::json(&ListDeployTargetsOutput { targets: page.items, next_token: page.next_token })
 }

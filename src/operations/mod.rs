@@ -85,6 +85,10 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::PutApprovalResult => executions::put_approval_result(ctx, input(body)?),
         Operation::DisableStageTransition => executions::disable_stage_transition(ctx, input(body)?),
         Operation::EnableStageTransition => executions::enable_stage_transition(ctx, input(body)?),
+        Operation::PutActionRevision => executions::put_action_revision(ctx, input(body)?),
+        Operation::ListDeployActionExecutionTargets => {
+            executions::list_deploy_action_execution_targets(ctx, input(body)?)
+        }
 
         Operation::PollForJobs => jobs::poll_for_jobs(ctx, input(body)?),
         Operation::AcknowledgeJob => jobs::acknowledge_job(ctx, input(body)?),
@@ -97,9 +101,7 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         | Operation::AcknowledgeThirdPartyJob
         | Operation::GetThirdPartyJobDetails
         | Operation::PutThirdPartyJobSuccessResult
-        | Operation::PutThirdPartyJobFailureResult
-        | Operation::PutActionRevision
-        | Operation::ListDeployActionExecutionTargets => later(),
+        | Operation::PutThirdPartyJobFailureResult => later(),
 
         // Recovery and conditions (issue 6).
         Operation::RetryStageExecution

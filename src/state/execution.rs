@@ -277,13 +277,21 @@ pub struct ResolvedVariable {
     pub resolved_value: String,
 }
 
-/// A source revision override given to StartPipelineExecution.
+/// A source revision override given to StartPipelineExecution (or, with the type [`ACTION_REVISION`], by
+/// PutActionRevision).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionOverride {
     pub action_name: String,
     pub revision_type: String,
     pub revision_value: String,
+    /// The change identifier of a PutActionRevision revision.
+    pub change_id: Option<String>,
+    /// When a PutActionRevision revision was created.
+    pub created: Option<Timestamp>,
 }
+
+/// The override type of a revision given by PutActionRevision, which applies to any source provider.
+pub const ACTION_REVISION: &str = "PutActionRevision";
 
 /// One pipeline execution.
 #[derive(Debug, Clone)]

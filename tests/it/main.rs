@@ -8,6 +8,7 @@ mod concurrency;
 mod control;
 mod corpus;
 mod executions;
+mod integrations;
 mod isolation;
 mod jobs;
 mod process;
