@@ -154,6 +154,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
     let mut spent = Duration::ZERO;
     let mut now = *clock;
     let names: Vec<String> = records.iter().map(|r| r.arn.rsplit(':').next().unwrap_or_default().to_string()).collect();
+    let catalogue = codepipeline_local::state::catalogue::Catalogue::load().expect("catalogue");
     let timer = Instant::now();
     for record in records.iter_mut() {
         for _ in 0..per_pipeline {
@@ -170,7 +171,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
         let mut next: Option<i64> = None;
         let timer = Instant::now();
         for (record, name) in records.iter_mut().zip(&names) {
-            let env = StepEnv { scope: &scope, pipeline: name, behaviors: &[], duration_ms: 1 };
+            let env = StepEnv { scope: &scope, catalogue: &catalogue, pipeline: name, behaviors: &[], duration_ms: 1 };
             if let Some(due) = step::advance(record, &env, Timestamp::from_millis(now)) {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));
             }

@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_BEHAVIORS")]
     pub behaviors: Option<std::path::PathBuf>,
 
+    /// A JSON file of partner (ThirdParty) action types to register at start, in the format
+    /// {"actionTypes": [...]} of POST /_emulator/third-party-action-types bodies.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_THIRD_PARTY_ACTION_TYPES")]
+    pub third_party_action_types: Option<std::path::PathBuf>,
+
     /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
     /// (for container health checks in images without curl). An action, not a setting: it has no variable.
     #[arg(long)]
@@ -74,6 +79,7 @@ impl Default for Config {
             public_url: None,
             action_duration_ms: 200,
             behaviors: None,
+            third_party_action_types: None,
             check_health: false,
         }
     }

@@ -39,9 +39,11 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<Store>,
+    /// Partner action types registered from the start-up file, restored after a reset.
+    partners: Vec<(crate::state::Scope, crate::state::ThirdPartyRecord)>,
     engine: Arc<Engine>,
     model: Model,
-    catalogue: Catalogue,
+    catalogue: Arc<Catalogue>,
     config: Config,
     defaults: Defaults,
     started: Instant,
@@ -52,7 +54,7 @@ impl AppState {
     /// file cannot be used.
     pub fn new(config: Config) -> Result<AppState, StartupError> {
         let model = Model::load()?;
-        let catalogue = Catalogue::load().map_err(ModelError::from)?;
+        let catalogue = Arc::new(Catalogue::load().map_err(ModelError::from)?);
         let behaviors = match &config.behaviors {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -63,12 +65,29 @@ impl AppState {
             }
             None => Vec::new(),
         };
-        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors));
+        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors, Arc::clone(&catalogue)));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
+        let store = Arc::new(Store::new());
+        let mut partners = Vec::new();
+        if let Some(path) = &config.third_party_action_types {
+            let failed = |e: String| StartupError::Partners(path.display().to_string(), e);
+            let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+            let file: control::PartnerTypeFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
+            for spec in file.action_types {
+                let scope = crate::state::Scope {
+                    account: spec.account.clone().unwrap_or_else(|| config.default_account.clone()),
+                    region: spec.region.clone().unwrap_or_else(|| config.default_region.clone()),
+                };
+                let record =
+                    control::register_partner(&store, &catalogue, &scope, spec).map_err(|e| failed(e.message))?;
+                partners.push((scope, record));
+            }
+        }
         Ok(AppState {
             inner: Arc::new(Inner {
-                store: Arc::new(Store::new()),
+                store,
                 engine,
+                partners,
                 model,
                 catalogue,
                 config,
@@ -81,6 +100,16 @@ impl AppState {
     /// All emulator state.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// Drops all state and the clock, keeping what start-up flags configured (partner action types).
+    pub fn reset(&self) {
+        self.inner.store.reset();
+        for (scope, record) in &self.inner.partners {
+            self.inner
+                .store
+                .write(scope, |data| data.third_party_types.insert(record.action_type.id.clone(), record.clone()));
+        }
     }
 
     /// Account and region of requests that do not name them.
@@ -121,6 +150,8 @@ pub enum StartupError {
     Fixture(#[from] ModelError),
     #[error("cannot use the behaviours file {0}: {1}")]
     Behaviors(String, String),
+    #[error("cannot use the partner action types file {0}: {1}")]
+    Partners(String, String),
 }
 
 /// The id of a request, as sent in `x-amzn-RequestId`.

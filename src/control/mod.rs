@@ -8,6 +8,7 @@
 //! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions |
 //! | `POST /_emulator/actions/complete` | end a running (held, waiting) action with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
+//! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -30,8 +31,10 @@ use crate::engine::step;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
-use crate::state::Scope;
+use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
+use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
 use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, Success};
+use crate::state::{Scope, Store, ThirdPartyRecord};
 
 /// The routes of the control endpoints.
 pub fn routes() -> Router<AppState> {
@@ -42,6 +45,94 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
         .route("/_emulator/actions/complete", post(complete_action))
         .route("/_emulator/clock/advance", post(advance_clock))
+        .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
+}
+
+/// A partner (ThirdParty) action type to register, as `POST /_emulator/third-party-action-types` and the
+/// `--third-party-action-types` file take it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartnerTypeSpec {
+    pub category: ActionCategory,
+    pub provider: String,
+    pub version: String,
+    pub settings: Option<ActionTypeSettings>,
+    pub configuration_properties: Option<Vec<ConfigurationProperty>>,
+    pub input_artifact_details: ArtifactDetails,
+    pub output_artifact_details: ArtifactDetails,
+    /// The client token job workers present; a random one when absent.
+    pub client_token: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The file of `--third-party-action-types`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartnerTypeFile {
+    pub action_types: Vec<PartnerTypeSpec>,
+}
+
+fn is_name(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Registers (or replaces) a partner action type in `scope`; its actions are then run by job workers that use the
+/// PollForThirdPartyJobs family of operations with the returned client token.
+pub fn register_partner(
+    store: &Store,
+    catalogue: &Catalogue,
+    scope: &Scope,
+    spec: PartnerTypeSpec,
+) -> Result<ThirdPartyRecord, ApiError> {
+    if !is_name(&spec.provider, 35) || !is_name(&spec.version, 9) {
+        return Err(ApiError::validation("provider (1-35) and version (1-9) must be letters, digits, '_' or '-'"));
+    }
+    let id = ActionTypeId {
+        category: spec.category,
+        owner: ActionOwner::ThirdParty,
+        provider: spec.provider,
+        version: spec.version,
+    };
+    if catalogue.action_type(&id).is_some() {
+        return Err(ApiError::validation(format!("{} is a built-in action type", ActionType::describe(&id))));
+    }
+    let record = ThirdPartyRecord {
+        action_type: ActionType {
+            id: id.clone(),
+            settings: spec.settings,
+            action_configuration_properties: spec.configuration_properties.unwrap_or_default(),
+            input_artifact_details: spec.input_artifact_details,
+            output_artifact_details: spec.output_artifact_details,
+        },
+        client_id: uuid::Uuid::new_v4(),
+        client_token: spec.client_token.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+    };
+    store.write(scope, |data| data.third_party_types.insert(id, record.clone()));
+    Ok(record)
+}
+
+fn partner_json(record: &ThirdPartyRecord) -> Value {
+    json!({"actionType": record.action_type, "clientId": record.client_id.to_string(), "clientToken": record.client_token})
+}
+
+async fn register_partner_type(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let spec: PartnerTypeSpec = body(&bytes)?;
+    let scope = control_scope(&app, &headers, &uri, spec.account.clone(), spec.region.clone());
+    let record = register_partner(app.store(), app.catalogue(), &scope, spec)?;
+    Ok(Json(partner_json(&record)))
+}
+
+async fn list_partner_types(State(app): State<AppState>, headers: HeaderMap, uri: Uri) -> Json<Value> {
+    let scope = control_scope(&app, &headers, &uri, None, None);
+    let types: Vec<Value> =
+        app.store().read(&scope, |data| data.third_party_types.values().map(partner_json).collect());
+    Json(json!({"actionTypes": types}))
 }
 
 /// Parses a control request body, answering a clear 400 when it does not fit.
@@ -201,7 +292,7 @@ async fn localstack_health() -> Json<Value> {
 }
 
 async fn reset(State(app): State<AppState>) -> Json<Value> {
-    app.store().reset();
+    app.reset();
     tracing::info!("all state reset");
     Json(json!({"status": "reset"}))
 }

@@ -21,6 +21,7 @@ use tokio::sync::{Notify, watch};
 
 use self::behaviors::BehaviorRule;
 use self::step::StepEnv;
+use crate::state::catalogue::Catalogue;
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
 
 /// One scheduled wake-up of one pipeline.
@@ -39,16 +40,18 @@ pub struct Engine {
     wake: Notify,
     behaviors: RwLock<Vec<BehaviorRule>>,
     duration_ms: i64,
+    catalogue: Arc<Catalogue>,
 }
 
 impl Engine {
     /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`.
-    pub fn new(duration_ms: u64, behaviors: Vec<BehaviorRule>) -> Engine {
+    pub fn new(duration_ms: u64, behaviors: Vec<BehaviorRule>, catalogue: Arc<Catalogue>) -> Engine {
         Engine {
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             behaviors: RwLock::new(behaviors),
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
+            catalogue,
         }
     }
 
@@ -66,7 +69,8 @@ impl Engine {
     /// schedules its next wake-up.
     pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
         let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
-        let env = StepEnv { scope, pipeline, behaviors: &rules, duration_ms: self.duration_ms };
+        let env =
+            StepEnv { scope, catalogue: &self.catalogue, pipeline, behaviors: &rules, duration_ms: self.duration_ms };
         let next = step::advance(record, &env, now);
         drop(rules);
         if let Some(due) = next {

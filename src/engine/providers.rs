@@ -31,6 +31,8 @@ pub struct ActionStart<'a> {
     pub overrides: &'a [RevisionOverride],
     /// The first matching behaviour rule, if any.
     pub behavior: Option<&'a BehaviorRule>,
+    /// Whether a job worker (a custom action's or a partner's) runs the action.
+    pub job_worker: bool,
 }
 
 /// The default approval timeout: 7 days.
@@ -96,10 +98,8 @@ pub fn start(ctx: &ActionStart) -> Pending {
             }
         };
     }
-    // Approvals wait for an answer; custom actions wait for a job worker.
-    if ctx.action.action_type_id.category == ActionCategory::Approval
-        || ctx.action.action_type_id.owner == ActionOwner::Custom
-    {
+    // Approvals wait for an answer; custom and partner actions wait for a job worker.
+    if ctx.action.action_type_id.category == ActionCategory::Approval || ctx.job_worker {
         return Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) };
     }
     Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Succeed(simulate(ctx))))
@@ -396,6 +396,7 @@ mod tests {
             duration_ms: 5,
             overrides: &[],
             behavior,
+            job_worker: false,
         })
     }
 

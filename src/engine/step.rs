@@ -22,6 +22,8 @@ use crate::state::{PipelineRecord, Scope, Timestamp};
 /// What [`advance`] needs besides the pipeline.
 pub struct StepEnv<'a> {
     pub scope: &'a Scope,
+    /// The built-in action types: a ThirdParty type not among them is a partner integration run by job workers.
+    pub catalogue: &'a crate::state::catalogue::Catalogue,
     pub pipeline: &'a str,
     pub behaviors: &'a [BehaviorRule],
     /// How long a simulated action takes, in milliseconds.
@@ -416,6 +418,7 @@ fn start_action(
                 duration_ms: env.duration_ms,
                 overrides: &execution.overrides,
                 behavior,
+                job_worker: is_job_worker(env, &action.action_type_id),
             });
             (ActionStatus::InProgress, pending, None)
         }
@@ -454,8 +457,21 @@ fn start_action(
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
-    if waits && action.action_type_id.owner == ActionOwner::Custom {
-        create_job(record, index, run_index, None, now);
+    if waits && is_job_worker(env, &action.action_type_id) {
+        let id = create_job(record, index, run_index, None, now);
+        if let Some(job) = record.runtime.jobs.get_mut(&id) {
+            job.third_party = action.action_type_id.owner == ActionOwner::ThirdParty;
+        }
+    }
+}
+
+/// Whether actions of this type are run by job workers: custom types, and partner (ThirdParty) types other than
+/// the built-in ones the emulator simulates.
+fn is_job_worker(env: &StepEnv, id: &crate::state::declaration::ActionTypeId) -> bool {
+    match id.owner {
+        ActionOwner::Custom => true,
+        ActionOwner::ThirdParty => env.catalogue.action_type(id).is_none(),
+        ActionOwner::Aws => false,
     }
 }
 
@@ -478,8 +494,15 @@ pub fn create_job(
         continuation_token,
         result: None,
         created: now,
+        third_party: false,
     };
-    record.runtime.jobs.insert(id, job);
+    let third_party = record
+        .runtime
+        .job_of_run
+        .get(&(execution, run))
+        .and_then(|j| record.runtime.jobs.get(j))
+        .is_some_and(|j| j.third_party);
+    record.runtime.jobs.insert(id, Job { third_party, ..job });
     record.runtime.job_of_run.insert((execution, run), id);
     id
 }

@@ -71,6 +71,7 @@ pub fn list_action_types(ctx: &Ctx, input: ListActionTypesInput) -> Result<Reply
             .action_types()
             .iter()
             .filter_map(|t| data.action_type(ctx.catalogue, &t.id).map(|t| t.into_owned()))
+            .chain(data.third_party_types.values().map(|r| r.action_type.clone()))
             .chain(data.custom_action_types.values().map(|r| r.action_type.clone()))
             .filter(|t| input.action_owner_filter.is_none_or(|owner| t.id.owner == owner))
             .collect()

@@ -96,12 +96,11 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::PutJobSuccessResult => jobs::put_job_success_result(ctx, input(body)?),
         Operation::PutJobFailureResult => jobs::put_job_failure_result(ctx, input(body)?),
 
-        // Third-party jobs and other integrations (issue 5, continued).
-        Operation::PollForThirdPartyJobs
-        | Operation::AcknowledgeThirdPartyJob
-        | Operation::GetThirdPartyJobDetails
-        | Operation::PutThirdPartyJobSuccessResult
-        | Operation::PutThirdPartyJobFailureResult => later(),
+        Operation::PollForThirdPartyJobs => jobs::poll_for_third_party_jobs(ctx, input(body)?),
+        Operation::AcknowledgeThirdPartyJob => jobs::acknowledge_third_party_job(ctx, input(body)?),
+        Operation::GetThirdPartyJobDetails => jobs::get_third_party_job_details(ctx, input(body)?),
+        Operation::PutThirdPartyJobSuccessResult => jobs::put_third_party_job_success_result(ctx, input(body)?),
+        Operation::PutThirdPartyJobFailureResult => jobs::put_third_party_job_failure_result(ctx, input(body)?),
 
         // Recovery and conditions (issue 6).
         Operation::RetryStageExecution

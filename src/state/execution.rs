@@ -449,6 +449,8 @@ pub struct Job {
     /// The request that ended the job, for telling identical repeats from conflicting ones.
     pub result: Option<String>,
     pub created: Timestamp,
+    /// A partner (ThirdParty) job rather than a custom action's.
+    pub third_party: bool,
 }
 
 impl PipelineRuntime {

@@ -104,6 +104,16 @@ pub struct PartitionData {
     pub action_type_updates: BTreeMap<ActionTypeId, ActionTypeDeclaration>,
     /// Webhooks by name.
     pub webhooks: BTreeMap<String, WebhookRecord>,
+    /// Partner (ThirdParty) action types registered through the emulator, run by job workers.
+    pub third_party_types: BTreeMap<ActionTypeId, ThirdPartyRecord>,
+}
+
+/// A partner action type and the credentials its job worker presents.
+#[derive(Debug, Clone)]
+pub struct ThirdPartyRecord {
+    pub action_type: ActionType,
+    pub client_id: uuid::Uuid,
+    pub client_token: String,
 }
 
 impl PartitionData {
@@ -112,6 +122,9 @@ impl PartitionData {
     pub fn action_type<'a>(&'a self, catalogue: &'a Catalogue, id: &ActionTypeId) -> Option<Cow<'a, ActionType>> {
         match id.owner {
             ActionOwner::Custom => self.custom_action_types.get(id).map(|r| Cow::Borrowed(&r.action_type)),
+            ActionOwner::ThirdParty if self.third_party_types.contains_key(id) => {
+                self.third_party_types.get(id).map(|r| Cow::Borrowed(&r.action_type))
+            }
             owner => match self.action_type_updates.get(id) {
                 Some(updated) => Some(Cow::Owned(updated.to_action_type(owner))),
                 None => catalogue.action_type(id).map(Cow::Borrowed),

@@ -298,3 +298,198 @@ async fn poll_and_job_errors() {
     let err = client.put_job_success_result().job_id("not-a-uuid").send().await.expect_err("malformed");
     assert_eq!(err.code(), Some("ValidationException"));
 }
+
+// --- Partner (ThirdParty) jobs ---------------------------------------------------------------------------------------
+
+fn partner_type() -> ActionTypeId {
+    ActionTypeId::builder()
+        .category(ActionCategory::Deploy)
+        .owner(ActionOwner::ThirdParty)
+        .provider("AcmeDeploy")
+        .version("2")
+        .build()
+        .expect("id")
+}
+
+async fn register_partner(server: &TestServer) -> (String, String) {
+    let body = json!({
+        "category": "Deploy", "provider": "AcmeDeploy", "version": "2",
+        "configurationProperties": [{"name": "Environment", "required": true, "key": true, "secret": false},
+                                    {"name": "ApiKey", "required": false, "key": false, "secret": true}],
+        "inputArtifactDetails": {"minimumCount": 1, "maximumCount": 1},
+        "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 0}
+    });
+    let response = server
+        .connect()
+        .await
+        .request("POST", "/_emulator/third-party-action-types", &[], body.to_string().as_bytes())
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let registered = response.json();
+    (
+        registered["clientId"].as_str().expect("client id").to_string(),
+        registered["clientToken"].as_str().expect("token").to_string(),
+    )
+}
+
+async fn partner_pipeline(client: &Client) {
+    let at = |c: &str, o: &str, p: &str, v: &str| json!({"category": c, "owner": o, "provider": p, "version": v});
+    let pipeline = json!({
+        "name": "partnered", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "AWS", "S3", "1"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Acme", "actionTypeId": at("Deploy", "ThirdParty", "AcmeDeploy", "2"),
+                "configuration": {"Environment": "prod", "ApiKey": "k3y"}, "inputArtifacts": [{"name": "Code"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+}
+
+#[tokio::test]
+async fn a_partner_job_worker_uses_its_client_token() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    let (client_id, token) = register_partner(&server).await;
+    let listed = client.list_action_types().action_owner_filter(ActionOwner::ThirdParty).send().await.expect("lists");
+    assert!(
+        listed.action_types().iter().any(|t| t.id().is_some_and(|id| id.provider() == "AcmeDeploy")),
+        "registered types are listed"
+    );
+    partner_pipeline(&client).await;
+
+    let job = eventually("a partner job", || async {
+        let out = client.poll_for_third_party_jobs().action_type_id(partner_type()).send().await.ok()?;
+        out.jobs().first().cloned()
+    })
+    .await;
+    assert_eq!(job.client_id(), Some(client_id.as_str()));
+    let job_id = job.job_id().expect("job id").to_string();
+
+    let err =
+        client.get_third_party_job_details().job_id(&job_id).client_token("wrong").send().await.expect_err("token");
+    assert!(err.into_service_error().is_invalid_client_token_exception());
+    let details =
+        client.get_third_party_job_details().job_id(&job_id).client_token(&token).send().await.expect("details");
+    let details = details.job_details().expect("details");
+    let config = details
+        .data()
+        .and_then(|d| d.action_configuration())
+        .and_then(|c| c.configuration())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(config.get("ApiKey").map(String::as_str), Some("k3y"), "secrets in clear for the partner");
+    let nonce = details.nonce().expect("nonce").to_string();
+    let ack = client
+        .acknowledge_third_party_job()
+        .job_id(&job_id)
+        .nonce(&nonce)
+        .client_token(&token)
+        .send()
+        .await
+        .expect("ack");
+    assert_eq!(ack.status().map(|s| s.as_str()), Some("InProgress"));
+    // The custom-action API does not serve partner jobs.
+    let err = client.get_job_details().job_id(&job_id).send().await.expect_err("not a custom job");
+    assert!(err.into_service_error().is_job_not_found_exception());
+
+    let err = client
+        .put_third_party_job_success_result()
+        .job_id(&job_id)
+        .client_token("wrong")
+        .send()
+        .await
+        .expect_err("token");
+    assert!(err.into_service_error().is_invalid_client_token_exception());
+    client
+        .put_third_party_job_success_result()
+        .job_id(&job_id)
+        .client_token(&token)
+        .execution_details(ExecutionDetails::builder().summary("deployed by Acme").build())
+        .send()
+        .await
+        .expect("succeeded");
+    eventually("the execution to succeed", || async {
+        let list = client.list_pipeline_executions().pipeline_name("partnered").send().await.ok()?;
+        (list.pipeline_execution_summaries()[0].status() == Some(&PipelineExecutionStatus::Succeeded)).then_some(())
+    })
+    .await;
+
+    // A failure through the partner API.
+    client.start_pipeline_execution().name("partnered").send().await.expect("started");
+    let job = eventually("another partner job", || async {
+        let out = client.poll_for_third_party_jobs().action_type_id(partner_type()).send().await.ok()?;
+        out.jobs().first().cloned()
+    })
+    .await;
+    let failure = FailureDetails::builder()
+        .r#type(FailureType::PermissionError)
+        .message("no access to prod")
+        .build()
+        .expect("details");
+    client
+        .put_third_party_job_failure_result()
+        .job_id(job.job_id().expect("id"))
+        .client_token(&token)
+        .failure_details(failure)
+        .send()
+        .await
+        .expect("failed");
+    eventually("the execution to fail", || async {
+        let list = client.list_pipeline_executions().pipeline_name("partnered").send().await.ok()?;
+        (list.pipeline_execution_summaries()[0].status() == Some(&PipelineExecutionStatus::Failed)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn partner_types_load_from_a_file_and_survive_reset() {
+    let path = std::env::temp_dir().join(format!("partners-{}.json", uuid::Uuid::new_v4()));
+    let file = json!({"actionTypes": [{
+        "category": "Deploy", "provider": "AcmeDeploy", "version": "2", "clientToken": "file-token",
+        "configurationProperties": [{"name": "Environment", "required": true, "key": true, "secret": false},
+                                    {"name": "ApiKey", "required": false, "key": false, "secret": true}],
+        "inputArtifactDetails": {"minimumCount": 1, "maximumCount": 1},
+        "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 0}
+    }]});
+    std::fs::write(&path, file.to_string()).expect("written");
+    let config = codepipeline_local::Config {
+        action_duration_ms: 5,
+        third_party_action_types: Some(path.clone()),
+        ..Default::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let response = server.connect().await.request("POST", "/_emulator/reset", &[], b"").await;
+    assert_eq!(response.status, 200);
+    let client = server.client();
+    partner_pipeline(&client).await;
+    let job = eventually("a partner job", || async {
+        let out = client.poll_for_third_party_jobs().action_type_id(partner_type()).send().await.ok()?;
+        out.jobs().first().cloned()
+    })
+    .await;
+    client
+        .get_third_party_job_details()
+        .job_id(job.job_id().expect("id"))
+        .client_token("file-token")
+        .send()
+        .await
+        .expect("the file's token works");
+    let err = client
+        .poll_for_third_party_jobs()
+        .action_type_id(
+            ActionTypeId::builder()
+                .category(ActionCategory::Deploy)
+                .owner(ActionOwner::ThirdParty)
+                .provider("Nobody")
+                .version("1")
+                .build()
+                .expect("id"),
+        )
+        .send()
+        .await
+        .expect_err("unregistered");
+    assert!(err.into_service_error().is_action_type_not_found_exception());
+    let _ = std::fs::remove_file(path);
+}

@@ -83,7 +83,14 @@ impl Sim {
     }
 
     fn advance(&mut self) -> Option<Timestamp> {
-        let env = StepEnv { scope: &self.scope, pipeline: "p", behaviors: &self.rules, duration_ms: DURATION };
+        let catalogue = crate::state::catalogue::Catalogue::load().expect("catalogue");
+        let env = StepEnv {
+            scope: &self.scope,
+            catalogue: &catalogue,
+            pipeline: "p",
+            behaviors: &self.rules,
+            duration_ms: DURATION,
+        };
         advance(&mut self.record, &env, Timestamp::from_millis(self.now))
     }
 
