@@ -171,7 +171,14 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
         let mut next: Option<i64> = None;
         let timer = Instant::now();
         for (record, name) in records.iter_mut().zip(&names) {
-            let env = StepEnv { scope: &scope, catalogue: &catalogue, pipeline: name, behaviors: &[], duration_ms: 1 };
+            let env = StepEnv {
+                scope: &scope,
+                catalogue: &catalogue,
+                pipeline: name,
+                behaviors: &[],
+                duration_ms: 1,
+                lambda: false,
+            };
             if let Some(due) = step::advance(record, &env, Timestamp::from_millis(now)) {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));
             }

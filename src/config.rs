@@ -53,6 +53,20 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_THIRD_PARTY_ACTION_TYPES")]
     pub third_party_action_types: Option<std::path::PathBuf>,
 
+    /// A Lambda endpoint (e.g. LocalStack's http://localhost:4566). When set, Lambda invoke actions call the
+    /// function named in their configuration there, asynchronously, and the function answers with
+    /// PutJobSuccessResult or PutJobFailureResult as on AWS. When unset, Lambda actions are simulated.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ENDPOINT", value_parser = parse_http_url)]
+    pub lambda_endpoint: Option<String>,
+
+    /// The access key id Lambda invocations are signed with.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ACCESS_KEY_ID", default_value = "test")]
+    pub lambda_access_key_id: String,
+
+    /// The secret access key Lambda invocations are signed with.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_SECRET_ACCESS_KEY", default_value = "test", hide_env_values = true)]
+    pub lambda_secret_access_key: String,
+
     /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
     /// (for container health checks in images without curl). An action, not a setting: it has no variable.
     #[arg(long)]
@@ -80,6 +94,9 @@ impl Default for Config {
             action_duration_ms: 200,
             behaviors: None,
             third_party_action_types: None,
+            lambda_endpoint: None,
+            lambda_access_key_id: "test".to_string(),
+            lambda_secret_access_key: "test".to_string(),
             check_health: false,
         }
     }
@@ -99,6 +116,14 @@ fn parse_url(value: &str) -> Result<String, String> {
     match rest {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(trimmed.to_string()),
         _ => Err(format!("'{value}' is not an http:// or https:// URL")),
+    }
+}
+
+/// A plain-HTTP URL: the emulator's outgoing client speaks no TLS (a local Lambda endpoint needs none).
+fn parse_http_url(value: &str) -> Result<String, String> {
+    match parse_url(value) {
+        Ok(url) if url.starts_with("http://") => Ok(url),
+        _ => Err(format!("'{value}' is not an http:// URL (https is not supported for the Lambda endpoint)")),
     }
 }
 

@@ -65,7 +65,12 @@ impl AppState {
             }
             None => Vec::new(),
         };
-        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors, Arc::clone(&catalogue)));
+        let lambda = config.lambda_endpoint.clone().map(|endpoint| crate::engine::lambda::LambdaSettings {
+            endpoint,
+            access_key_id: config.lambda_access_key_id.clone(),
+            secret_access_key: config.lambda_secret_access_key.clone(),
+        });
+        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors, Arc::clone(&catalogue), lambda));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         let store = Arc::new(Store::new());
         let mut partners = Vec::new();

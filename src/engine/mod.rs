@@ -7,6 +7,8 @@
 //! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
 
 pub mod behaviors;
+pub mod jobs;
+pub mod lambda;
 pub mod providers;
 pub mod step;
 pub mod variables;
@@ -17,9 +19,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use self::behaviors::BehaviorRule;
+use self::lambda::{Invocation, LambdaSettings};
 use self::step::StepEnv;
 use crate::state::catalogue::Catalogue;
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
@@ -41,12 +44,27 @@ pub struct Engine {
     behaviors: RwLock<Vec<BehaviorRule>>,
     duration_ms: i64,
     catalogue: Arc<Catalogue>,
+    /// Where Lambda invoke actions call real functions, if anywhere.
+    lambda: Option<LambdaSettings>,
+    /// Invocations for the invoker task, and its end of the channel until [`Engine::run`] takes it.
+    invocations: mpsc::UnboundedSender<Invocation>,
+    invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
 }
 
 impl Engine {
-    /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`.
-    pub fn new(duration_ms: u64, behaviors: Vec<BehaviorRule>, catalogue: Arc<Catalogue>) -> Engine {
+    /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`; with `lambda`, Lambda invoke
+    /// actions call real functions there.
+    pub fn new(
+        duration_ms: u64,
+        behaviors: Vec<BehaviorRule>,
+        catalogue: Arc<Catalogue>,
+        lambda: Option<LambdaSettings>,
+    ) -> Engine {
+        let (invocations, invoker) = mpsc::unbounded_channel();
         Engine {
+            lambda,
+            invocations,
+            invoker: Mutex::new(Some(invoker)),
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             behaviors: RwLock::new(behaviors),
@@ -69,10 +87,22 @@ impl Engine {
     /// schedules its next wake-up.
     pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
         let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
-        let env =
-            StepEnv { scope, catalogue: &self.catalogue, pipeline, behaviors: &rules, duration_ms: self.duration_ms };
+        let env = StepEnv {
+            scope,
+            catalogue: &self.catalogue,
+            pipeline,
+            behaviors: &rules,
+            duration_ms: self.duration_ms,
+            lambda: self.lambda.is_some(),
+        };
         let next = step::advance(record, &env, now);
         drop(rules);
+        if !record.runtime.undelivered.is_empty() {
+            for invocation in lambda::take_invocations(scope, pipeline, record) {
+                // The invoker stops only with the engine; a send after that has nobody to deliver to.
+                let _ = self.invocations.send(invocation);
+            }
+        }
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
         }
@@ -147,6 +177,13 @@ impl Engine {
 
     /// The scheduler loop: runs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+        let receiver = self.invoker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let invoker = match (self.lambda.clone(), receiver) {
+            (Some(settings), Some(receiver)) => {
+                Some(tokio::spawn(lambda::run(Arc::clone(&self), Arc::clone(&store), settings, receiver)))
+            }
+            _ => None,
+        };
         loop {
             if *shutdown.borrow() {
                 break;
@@ -164,6 +201,9 @@ impl Engine {
                 () = self.wake.notified() => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Some(invoker) = invoker {
+            invoker.abort();
         }
         tracing::debug!("scheduler stopped");
     }

@@ -14,8 +14,8 @@ use super::variables;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Job, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra, StageRun,
-    StageStatus, StopRequest, variable,
+    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra,
+    StageRun, StageStatus, StopRequest, variable,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
@@ -28,6 +28,8 @@ pub struct StepEnv<'a> {
     pub behaviors: &'a [BehaviorRule],
     /// How long a simulated action takes, in milliseconds.
     pub duration_ms: i64,
+    /// Whether Lambda invoke actions call real functions (a Lambda endpoint is configured).
+    pub lambda: bool,
 }
 
 /// A request to start an execution.
@@ -418,7 +420,7 @@ fn start_action(
                 duration_ms: env.duration_ms,
                 overrides: &execution.overrides,
                 behavior,
-                job_worker: is_job_worker(env, &action.action_type_id),
+                job_worker: job_kind(env, &action.action_type_id).is_some(),
             });
             (ActionStatus::InProgress, pending, None)
         }
@@ -457,29 +459,31 @@ fn start_action(
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
-    if waits && is_job_worker(env, &action.action_type_id) {
-        let id = create_job(record, index, run_index, None, now);
-        if let Some(job) = record.runtime.jobs.get_mut(&id) {
-            job.third_party = action.action_type_id.owner == ActionOwner::ThirdParty;
+    if waits && let Some(kind) = job_kind(env, &action.action_type_id) {
+        create_job(record, index, run_index, kind, None, now);
+    }
+}
+
+/// Who works actions of this type, if not the emulator's simulation: custom types have job workers, partner
+/// (ThirdParty) types other than the built-in ones the emulator simulates have partner job workers, and Lambda
+/// invoke actions call a real function when a Lambda endpoint is configured.
+fn job_kind(env: &StepEnv, id: &crate::state::declaration::ActionTypeId) -> Option<JobKind> {
+    match id.owner {
+        ActionOwner::Custom => Some(JobKind::Custom),
+        ActionOwner::ThirdParty => env.catalogue.action_type(id).is_none().then_some(JobKind::ThirdParty),
+        ActionOwner::Aws => {
+            (env.lambda && id.category == ActionCategory::Invoke && id.provider == "Lambda").then_some(JobKind::Lambda)
         }
     }
 }
 
-/// Whether actions of this type are run by job workers: custom types, and partner (ThirdParty) types other than
-/// the built-in ones the emulator simulates.
-fn is_job_worker(env: &StepEnv, id: &crate::state::declaration::ActionTypeId) -> bool {
-    match id.owner {
-        ActionOwner::Custom => true,
-        ActionOwner::ThirdParty => env.catalogue.action_type(id).is_none(),
-        ActionOwner::Aws => false,
-    }
-}
-
-/// Creates a job for a running custom action (or the next job of one that returned a continuation token).
+/// Creates a job for a running action worked outside the emulator (or the next job of one that returned a
+/// continuation token).
 pub fn create_job(
     record: &mut PipelineRecord,
     execution: usize,
     run: usize,
+    kind: JobKind,
     continuation_token: Option<String>,
     now: Timestamp,
 ) -> uuid::Uuid {
@@ -494,15 +498,12 @@ pub fn create_job(
         continuation_token,
         result: None,
         created: now,
-        third_party: false,
+        kind,
     };
-    let third_party = record
-        .runtime
-        .job_of_run
-        .get(&(execution, run))
-        .and_then(|j| record.runtime.jobs.get(j))
-        .is_some_and(|j| j.third_party);
-    record.runtime.jobs.insert(id, Job { third_party, ..job });
+    if kind == JobKind::Lambda {
+        record.runtime.undelivered.push(id);
+    }
+    record.runtime.jobs.insert(id, job);
     record.runtime.job_of_run.insert((execution, run), id);
     id
 }
@@ -539,7 +540,10 @@ pub fn finish_action(
         Outcome::Succeed(success) => {
             run.status = ActionStatus::Succeeded;
             run.summary = success.summary.map(String::into_boxed_str);
-            run.external_execution_id = success.external_execution_id.map(String::into_boxed_str);
+            // An id reported earlier (with a continuation, or Lambda's request id) stays unless replaced.
+            if let Some(id) = success.external_execution_id {
+                run.external_execution_id = Some(id.into_boxed_str());
+            }
             if success.external_execution_url.is_some() {
                 run.extra_mut().external_execution_url = success.external_execution_url;
             }

@@ -6,17 +6,17 @@
 //! token, which keeps the action running and creates the next job) or failure.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Ctx;
+use crate::engine::jobs::{JobDataOut, job_data};
 use crate::engine::step;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
-use crate::state::declaration::{ActionOwner, ActionTypeId, EncryptionKey};
-use crate::state::execution::{ActionStatus, ErrorDetails, Job, JobStatus, Outcome, Revision, Success};
+use crate::state::declaration::{ActionOwner, ActionTypeId};
+use crate::state::execution::{ActionStatus, ErrorDetails, Job, JobKind, JobStatus, Outcome, Revision, Success};
 use crate::state::{PartitionData, PipelineRecord};
 
 /// How long a job handed out but not acknowledged stays invisible to other polls.
@@ -36,7 +36,8 @@ enum Api<'a> {
 /// Checks that a job may be used through `api`: custom jobs through the custom API, partner jobs through the
 /// partner API with their type's client token.
 fn check_api(data: &PartitionData, record: &PipelineRecord, job: &Job, api: Api, id: &str) -> Result<(), ApiError> {
-    match (api, job.third_party) {
+    match (api, job.kind == JobKind::ThirdParty) {
+        // Lambda functions answer through the custom job operations, like custom workers.
         (Api::Custom, false) => Ok(()),
         (Api::Custom, true) => Err(job_not_found(id)),
         (Api::ThirdParty(_), false) => Err(ApiError::new(
@@ -73,132 +74,6 @@ fn job_not_found(id: &str) -> ApiError {
 /// The pipeline holding a job.
 fn locate(data: &PartitionData, id: Uuid) -> Option<String> {
     data.pipelines.iter().find(|(_, r)| r.runtime.jobs.contains_key(&id)).map(|(name, _)| name.clone())
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct S3LocationOut {
-    bucket_name: String,
-    object_key: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LocationOut {
-    #[serde(rename = "type")]
-    location_type: &'static str,
-    s3_location: S3LocationOut,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactOut {
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revision: Option<String>,
-    location: LocationOut,
-}
-
-#[derive(Serialize)]
-struct ActionConfigurationOut {
-    configuration: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct NameOut {
-    name: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ActionContextOut {
-    name: String,
-    action_execution_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PipelineContextOut {
-    pipeline_name: String,
-    stage: NameOut,
-    action: ActionContextOut,
-    pipeline_arn: String,
-    pipeline_execution_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CredentialsOut {
-    access_key_id: &'static str,
-    secret_access_key: &'static str,
-    session_token: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JobDataOut {
-    action_type_id: ActionTypeId,
-    action_configuration: ActionConfigurationOut,
-    pipeline_context: PipelineContextOut,
-    input_artifacts: Vec<ArtifactOut>,
-    output_artifacts: Vec<ArtifactOut>,
-    artifact_credentials: CredentialsOut,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    continuation_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    encryption_key: Option<EncryptionKey>,
-}
-
-/// The job's data: the action's configuration with secrets in clear and variables resolved, its context, and
-/// its artifacts with their artifact-store locations.
-fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<JobDataOut> {
-    let job = record.runtime.jobs.get(&job)?;
-    let execution = record.runtime.executions.get(job.execution)?;
-    let run = execution.actions.get(job.run)?;
-    let (stage_name, action_name) = execution.names(run);
-    let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-    let configuration =
-        run.resolved_configuration().cloned().or_else(|| action.configuration.clone()).unwrap_or_default();
-    let revision_of = |artifact: &str| {
-        execution
-            .sources
-            .iter()
-            .find(|(index, _)| execution.source_names(*index).1 == Some(artifact))
-            .map(|(_, r)| r.revision_id.clone())
-    };
-    let artifact = |a: &Arc<crate::state::execution::ArtifactInstance>| ArtifactOut {
-        name: a.name.to_string(),
-        revision: revision_of(&a.name),
-        location: LocationOut {
-            location_type: "S3",
-            s3_location: S3LocationOut { bucket_name: a.bucket.to_string(), object_key: a.key.to_string() },
-        },
-    };
-    let store = execution.declaration.artifact_store.as_ref().or_else(|| {
-        let region = run.region().unwrap_or_default();
-        execution.declaration.artifact_stores.as_ref().and_then(|m| m.get(region).or_else(|| m.values().next()))
-    });
-    Some(JobDataOut {
-        action_type_id: action.action_type_id.clone(),
-        action_configuration: ActionConfigurationOut { configuration },
-        pipeline_context: PipelineContextOut {
-            pipeline_name: pipeline.to_string(),
-            stage: NameOut { name: stage_name.to_string() },
-            action: ActionContextOut { name: action_name.to_string(), action_execution_id: run.id.to_string() },
-            pipeline_arn: record.arn.clone(),
-            pipeline_execution_id: execution.id.to_string(),
-        },
-        input_artifacts: run.input_artifacts.iter().map(artifact).collect(),
-        output_artifacts: run.output_artifacts.iter().map(artifact).collect(),
-        // Temporary credentials for the artifact store; the emulator stores no objects, so they are placeholders.
-        artifact_credentials: CredentialsOut {
-            access_key_id: "ASIACODEPIPELINELOCAL",
-            secret_access_key: "codepipeline-local-artifact-secret",
-            session_token: "codepipeline-local-session-token",
-        },
-        continuation_token: job.continuation_token.clone(),
-        encryption_key: store.and_then(|s| s.encryption_key.clone()),
-    })
 }
 
 // --- PollForJobs --------------------------------------------------------------------------------------------------
@@ -282,8 +157,10 @@ fn available_jobs(
     let mut chosen: Vec<(Timestamp, String, Uuid)> = Vec::new();
     for (name, record) in &data.pipelines {
         for job in record.runtime.jobs.values() {
-            let available = matches!(job.status, JobStatus::Created | JobStatus::Queued)
-                || (job.status == JobStatus::Dispatched && job.visible_at <= now);
+            // A Lambda job is delivered by invocation, never by polling.
+            let available = job.kind != JobKind::Lambda
+                && (matches!(job.status, JobStatus::Created | JobStatus::Queued)
+                    || (job.status == JobStatus::Dispatched && job.visible_at <= now));
             if !available {
                 continue;
             }
@@ -520,7 +397,8 @@ fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: Report
                     }
                     action_run.last_update_time = now;
                 }
-                step::create_job(record, execution, run, Some(token), now);
+                let kind = record.runtime.jobs.get(&id).map_or(JobKind::Custom, |j| j.kind);
+                step::create_job(record, execution, run, kind, Some(token), now);
             }
             Report::Success { outcome, percent, .. } => {
                 step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);

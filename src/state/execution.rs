@@ -410,6 +410,8 @@ pub struct PipelineRuntime {
     pub jobs: HashMap<Uuid, Job>,
     /// The current job of each action run that has one, by (execution index, run index).
     pub job_of_run: HashMap<(usize, usize), Uuid>,
+    /// Lambda jobs created but not yet handed to the invoker.
+    pub undelivered: Vec<Uuid>,
 }
 
 /// `JobStatus`.
@@ -449,8 +451,19 @@ pub struct Job {
     /// The request that ended the job, for telling identical repeats from conflicting ones.
     pub result: Option<String>,
     pub created: Timestamp,
-    /// A partner (ThirdParty) job rather than a custom action's.
-    pub third_party: bool,
+    /// Who works the job.
+    pub kind: JobKind,
+}
+
+/// Who works a job, and so through which API it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A custom action's job worker, through PollForJobs and the other custom job operations.
+    Custom,
+    /// A partner's job worker, through the ThirdParty job operations and the type's client token.
+    ThirdParty,
+    /// A Lambda function the emulator invokes; it answers through PutJobSuccessResult/PutJobFailureResult.
+    Lambda,
 }
 
 impl PipelineRuntime {

@@ -11,6 +11,7 @@ mod executions;
 mod integrations;
 mod isolation;
 mod jobs;
+mod lambda;
 mod process;
 mod resources;
 mod sdk;

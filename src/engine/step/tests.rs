@@ -90,6 +90,7 @@ impl Sim {
             pipeline: "p",
             behaviors: &self.rules,
             duration_ms: DURATION,
+            lambda: false,
         };
         advance(&mut self.record, &env, Timestamp::from_millis(self.now))
     }

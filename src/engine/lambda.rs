@@ -1,0 +1,231 @@
+//! Lambda invoke actions for real: when a Lambda endpoint is configured (`--lambda-endpoint`), an `AWS/Invoke/Lambda`
+//! action gets a job, and the emulator invokes the configured function asynchronously (as AWS does) with the
+//! `CodePipeline.job` event. The function answers with PutJobSuccessResult or PutJobFailureResult against this
+//! emulator; until it does, the action stays in progress (and times out after 20 minutes, as on AWS).
+//!
+//! The invocation is signed with SigV4 (service `lambda`) using the configured keys, so it is accepted by
+//! endpoints that check signatures. An invocation the endpoint refuses, or an endpoint that cannot be reached,
+//! fails the action at once with the reason in its error details.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::Engine;
+use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome};
+use crate::state::{PipelineRecord, Scope, Store};
+
+/// Where Lambda functions are invoked, and the keys invocations are signed with.
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    /// Base URL of the Lambda API, without a trailing slash (e.g. `http://localhost:4566`).
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// One invocation to make: a job of a Lambda action.
+#[derive(Debug)]
+pub struct Invocation {
+    scope: Scope,
+    pipeline: String,
+    job: Uuid,
+    function: String,
+    region: String,
+    payload: Vec<u8>,
+}
+
+/// How long one invocation request may take before it counts as unreachable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Characters kept as they are in a path segment: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Takes the Lambda jobs created since the last call and builds their invocations: the `CodePipeline.job` event
+/// AWS sends (job id, account id, and the job data without the parts only job workers get).
+pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
+    let jobs = std::mem::take(&mut record.runtime.undelivered);
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let Some(data) = super::jobs::job_data(record, pipeline, job) else { continue };
+        let Ok(mut data) = serde_json::to_value(&data) else { continue };
+        if let Value::Object(map) = &mut data {
+            // The Lambda event carries configuration, artifacts, credentials and continuation token only.
+            map.remove("actionTypeId");
+            map.remove("pipelineContext");
+        }
+        let function = data
+            .pointer("/actionConfiguration/configuration/FunctionName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let region = record
+            .runtime
+            .jobs
+            .get(&job)
+            .and_then(|j| record.runtime.executions.get(j.execution).and_then(|e| e.actions.get(j.run)))
+            .and_then(|r| r.region())
+            .unwrap_or(&scope.region)
+            .to_string();
+        let event = json!({"CodePipeline.job": {"id": job.to_string(), "accountId": scope.account, "data": data}});
+        let payload = serde_json::to_vec(&event).unwrap_or_default();
+        out.push(Invocation { scope: scope.clone(), pipeline: pipeline.to_string(), job, function, region, payload });
+    }
+    out
+}
+
+/// The invoker: makes each invocation as it comes, concurrently, until the channel closes.
+pub async fn run(
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    settings: LambdaSettings,
+    mut invocations: mpsc::UnboundedReceiver<Invocation>,
+) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let settings = Arc::new(settings);
+    while let Some(invocation) = invocations.recv().await {
+        let (engine, store, client, settings) =
+            (Arc::clone(&engine), Arc::clone(&store), client.clone(), Arc::clone(&settings));
+        tokio::spawn(async move {
+            let result = invoke(&client, &settings, &invocation).await;
+            record_result(&engine, &store, &invocation, result);
+        });
+    }
+}
+
+/// What came of an invocation: the request id Lambda gave it, or why it failed.
+type InvokeResult = Result<Option<String>, ErrorDetails>;
+
+async fn invoke(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    settings: &LambdaSettings,
+    call: &Invocation,
+) -> InvokeResult {
+    let function = &call.function;
+    let uri =
+        format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
+    let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri(&uri)
+        .header("content-type", "application/json")
+        .header("x-amz-invocation-type", "Event")
+        .body(Full::new(Bytes::from(call.payload.clone())))
+        .map_err(|e| failed(format!("The AWS Lambda function {function} could not be invoked: {e}")))?;
+    sign_request(&mut request, settings, &call.region, &call.payload)
+        .map_err(|e| failed(format!("The AWS Lambda function {function} could not be invoked: {e}")))?;
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, client.request(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return Err(failed(format!("The Lambda endpoint {} could not be reached: {e}", settings.endpoint)));
+        }
+        Err(_) => {
+            return Err(failed(format!("The Lambda endpoint {} did not answer in time", settings.endpoint)));
+        }
+    };
+    let status = response.status();
+    let request_id = response.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if status.is_success() {
+        return Ok(request_id);
+    }
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let detail: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reason = detail
+        .get("message")
+        .or_else(|| detail.get("Message"))
+        .and_then(Value::as_str)
+        .map_or_else(|| String::from_utf8_lossy(&body).chars().take(512).collect(), str::to_string);
+    // UNCONFIRMED wording: AWS reports a missing function as a configuration error of the action; other refusals
+    // (permissions, throttling) fail the job with Lambda's reason.
+    Err(if status == axum::http::StatusCode::NOT_FOUND {
+        ErrorDetails {
+            code: "ConfigurationError".to_string(),
+            message: format!("The AWS Lambda function {function} does not exist. {reason}").trim_end().to_string(),
+        }
+    } else {
+        failed(format!("The AWS Lambda function {function} could not be invoked ({status}): {reason}"))
+    })
+}
+
+fn sign_request(
+    request: &mut axum::http::Request<Full<Bytes>>,
+    settings: &LambdaSettings,
+    region: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    let identity =
+        Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "codepipeline-local").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("lambda")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .collect();
+    let uri = request.uri().to_string();
+    let signable = SignableRequest::new(
+        "POST",
+        &uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}
+
+/// Records what came of an invocation: a failed one fails its action (unless the job was already answered or the
+/// action ended otherwise); a successful one gives the action Lambda's request id as its external execution id.
+fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
+    let now = store.clock().now();
+    store.write(&call.scope, |data| {
+        let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
+        let Some(job) = record.runtime.jobs.get(&call.job) else { return };
+        let (execution, run) = (job.execution, job.run);
+        let open = !job.status.is_terminal()
+            && record
+                .runtime
+                .executions
+                .get(execution)
+                .and_then(|e| e.actions.get(run))
+                .is_some_and(|r| r.status == ActionStatus::InProgress);
+        match result {
+            Ok(request_id) => {
+                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
+                    && r.external_execution_id.is_none()
+                {
+                    r.external_execution_id = request_id.map(String::into_boxed_str);
+                }
+            }
+            Err(error) if open => {
+                tracing::warn!(pipeline = %call.pipeline, function = %call.function, "{}", error.message);
+                if let Some(job) = record.runtime.jobs.get_mut(&call.job) {
+                    job.status = JobStatus::Failed;
+                }
+                super::step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+                engine.advance(&call.scope, &call.pipeline, record, now);
+            }
+            Err(_) => {}
+        }
+    });
+}

@@ -1,0 +1,247 @@
+//! Lambda invoke actions against a Lambda endpoint: a fake Lambda API in the test receives the signed, asynchronous
+//! invocation, and the test plays the function, answering through PutJobSuccessResult/PutJobFailureResult.
+
+use std::collections::HashMap;
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::types::{ActionExecutionStatus, ExecutionDetails, PipelineExecutionStatus};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::common::{TestServer, eventually};
+use crate::sdk_json;
+
+/// One request the fake Lambda API received.
+#[derive(Debug)]
+struct Invoked {
+    function: String,
+    headers: HeaderMap,
+    event: Value,
+}
+
+/// A fake Lambda API: records invocations; the function `missing` does not exist.
+async fn fake_lambda() -> (String, mpsc::UnboundedReceiver<Invoked>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    async fn invoke(
+        State(tx): State<mpsc::UnboundedSender<Invoked>>,
+        Path(function): Path<String>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> impl IntoResponse {
+        if function == "missing" {
+            let body = json!({"Type": "User", "message": "Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing"});
+            return (StatusCode::NOT_FOUND, [("x-amzn-RequestId", "req-missing")], body.to_string());
+        }
+        let count = tx.send(Invoked { function, headers, event: serde_json::from_slice(&body).unwrap_or(Value::Null) });
+        assert!(count.is_ok(), "test gone");
+        (StatusCode::ACCEPTED, [("x-amzn-RequestId", "req-1")], String::new())
+    }
+    let app =
+        Router::new().route("/2015-03-31/functions/{function}/invocations", axum::routing::post(invoke)).with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, rx)
+}
+
+async fn server_with_lambda(endpoint: &str) -> TestServer {
+    TestServer::with_config(codepipeline_local::Config {
+        action_duration_ms: 5,
+        lambda_endpoint: Some(endpoint.to_string()),
+        ..codepipeline_local::Config::default()
+    })
+    .await
+}
+
+/// Source, then a Lambda action (namespace `Fn`), then a deploy whose configuration uses the function's output.
+async fn lambda_pipeline(client: &Client, function: &str) {
+    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    let pipeline = json!({
+        "name": "invoking", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Check", "actions": [{"name": "Fn", "actionTypeId": at("Invoke", "Lambda"), "namespace": "Fn",
+                "configuration": {"FunctionName": function, "UserParameters": "{\"env\": \"prod\"}"},
+                "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Checked"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site-#{Fn.version}", "Extract": "true"},
+                "inputArtifacts": [{"name": "Checked"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+}
+
+async fn execution_status(client: &Client) -> PipelineExecutionStatus {
+    let executions = client.list_pipeline_executions().pipeline_name("invoking").send().await.expect("executions");
+    executions.pipeline_execution_summaries()[0].status().cloned().expect("status")
+}
+
+/// The action executions of the pipeline's one execution, by action name.
+async fn action_executions(client: &Client) -> HashMap<String, aws_sdk_codepipeline::types::ActionExecutionDetail> {
+    let out = client.list_action_executions().pipeline_name("invoking").send().await.expect("action executions");
+    out.action_execution_details()
+        .iter()
+        .map(|d| (d.action_name().unwrap_or_default().to_string(), d.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lambda_action_invokes_its_function_which_continues_and_succeeds_with_variables() {
+    let (endpoint, mut invocations) = fake_lambda().await;
+    let server = server_with_lambda(&endpoint).await;
+    let client = server.client();
+    lambda_pipeline(&client, "deployer").await;
+
+    let first = invocations.recv().await.expect("first invocation");
+    assert_eq!(first.function, "deployer");
+    assert_eq!(first.headers["x-amz-invocation-type"], "Event");
+    let authorization = first.headers["authorization"].to_str().expect("header");
+    assert!(authorization.starts_with("AWS4-HMAC-SHA256 Credential=test/"), "{authorization}");
+    assert!(authorization.contains("/us-east-1/lambda/aws4_request"), "{authorization}");
+    let job = &first.event["CodePipeline.job"];
+    assert_eq!(job["accountId"], "000000000000");
+    let data = &job["data"];
+    assert_eq!(
+        data["actionConfiguration"]["configuration"],
+        json!({"FunctionName": "deployer", "UserParameters": "{\"env\": \"prod\"}"})
+    );
+    assert_eq!(data["inputArtifacts"][0]["name"], "Code");
+    assert_eq!(data["inputArtifacts"][0]["location"]["s3Location"]["bucketName"], "artifact-bucket");
+    assert_eq!(data["outputArtifacts"][0]["name"], "Checked");
+    assert!(data["artifactCredentials"]["accessKeyId"].is_string());
+    assert!(data.get("continuationToken").is_none());
+    assert!(data.get("pipelineContext").is_none(), "the Lambda event has no pipeline context: {data}");
+    let job_id = job["id"].as_str().expect("job id").to_string();
+
+    // The function can read its job like a worker, and asks to be called again.
+    let details = client.get_job_details().job_id(&job_id).send().await.expect("job details");
+    assert_eq!(details.job_details().and_then(|d| d.account_id()), Some("000000000000"));
+    client
+        .put_job_success_result()
+        .job_id(&job_id)
+        .continuation_token("step-2")
+        .execution_details(ExecutionDetails::builder().summary("halfway").percent_complete(50).build())
+        .send()
+        .await
+        .expect("continue");
+
+    let second = invocations.recv().await.expect("second invocation");
+    let job = &second.event["CodePipeline.job"];
+    assert_eq!(job["data"]["continuationToken"], "step-2");
+    let second_id = job["id"].as_str().expect("job id").to_string();
+    assert_ne!(second_id, job_id, "a continuation is a new job");
+    assert_eq!(execution_status(&client).await, PipelineExecutionStatus::InProgress);
+    client
+        .put_job_success_result()
+        .job_id(&second_id)
+        .output_variables("version", "42")
+        .execution_details(ExecutionDetails::builder().summary("checked").build())
+        .send()
+        .await
+        .expect("succeed");
+
+    eventually("the pipeline to succeed", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Succeeded).then_some(())
+    })
+    .await;
+    let actions = action_executions(&client).await;
+    let function = &actions["Fn"];
+    assert_eq!(function.status(), Some(&ActionExecutionStatus::Succeeded));
+    let output = function.output().expect("output");
+    assert_eq!(output.output_variables().and_then(|v| v.get("version")).map(String::as_str), Some("42"));
+    assert_eq!(output.execution_result().and_then(|r| r.external_execution_summary()), Some("checked"));
+    // Lambda's request id becomes the external execution id once the invoker has its answer.
+    eventually("the request id", || async {
+        let actions = action_executions(&client).await;
+        let result = actions.get("Fn")?.output()?.execution_result()?.clone();
+        (result.external_execution_id() == Some("req-1")).then_some(())
+    })
+    .await;
+    let ship = actions["Ship"].input().and_then(|i| i.resolved_configuration()).expect("resolved configuration");
+    assert_eq!(ship.get("BucketName").map(String::as_str), Some("site-42"));
+}
+
+#[tokio::test]
+async fn a_function_that_reports_failure_fails_the_action() {
+    let (endpoint, mut invocations) = fake_lambda().await;
+    let server = server_with_lambda(&endpoint).await;
+    let client = server.client();
+    lambda_pipeline(&client, "deployer").await;
+    let invoked = invocations.recv().await.expect("invocation");
+    let job_id = invoked.event["CodePipeline.job"]["id"].as_str().expect("job id").to_string();
+    client
+        .put_job_failure_result()
+        .job_id(&job_id)
+        .failure_details(
+            aws_sdk_codepipeline::types::FailureDetails::builder()
+                .r#type(aws_sdk_codepipeline::types::FailureType::JobFailed)
+                .message("tests failed")
+                .build()
+                .expect("details"),
+        )
+        .send()
+        .await
+        .expect("fail");
+    eventually("the pipeline to fail", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Failed).then_some(())
+    })
+    .await;
+    let state = client.get_pipeline_state().name("invoking").send().await.expect("state");
+    let check = &state.stage_states()[1].action_states()[0];
+    let latest = check.latest_execution().expect("latest");
+    assert_eq!(latest.error_details().and_then(|e| e.message()), Some("tests failed"));
+}
+
+#[tokio::test]
+async fn a_missing_function_or_an_unreachable_endpoint_fails_the_action_with_the_reason() {
+    let (endpoint, _invocations) = fake_lambda().await;
+    let server = server_with_lambda(&endpoint).await;
+    let client = server.client();
+    lambda_pipeline(&client, "missing").await;
+    let error = eventually("the action to fail", || async {
+        let state = client.get_pipeline_state().name("invoking").send().await.ok()?;
+        let latest = state.stage_states()[1].action_states()[0].latest_execution()?.clone();
+        (latest.status() == Some(&ActionExecutionStatus::Failed)).then(|| latest.error_details().cloned()).flatten()
+    })
+    .await;
+    assert_eq!(error.code(), Some("ConfigurationError"));
+    let message = error.message().unwrap_or_default();
+    assert!(message.starts_with("The AWS Lambda function missing does not exist."), "{message}");
+    assert!(message.contains("Function not found"), "{message}");
+    assert_eq!(execution_status(&client).await, PipelineExecutionStatus::Failed);
+
+    // Nothing listens on this endpoint: the action fails instead of waiting 20 minutes.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let gone = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let server = server_with_lambda(&gone).await;
+    let client = server.client();
+    lambda_pipeline(&client, "deployer").await;
+    let error = eventually("the action to fail", || async {
+        let state = client.get_pipeline_state().name("invoking").send().await.ok()?;
+        let latest = state.stage_states()[1].action_states()[0].latest_execution()?.clone();
+        (latest.status() == Some(&ActionExecutionStatus::Failed)).then(|| latest.error_details().cloned()).flatten()
+    })
+    .await;
+    assert_eq!(error.code(), Some("JobFailed"));
+    assert!(error.message().unwrap_or_default().contains("could not be reached"), "{error:?}");
+}
+
+#[tokio::test]
+async fn without_an_endpoint_lambda_actions_are_simulated() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    lambda_pipeline(&client, "deployer").await;
+    eventually("the simulated function to succeed", || async {
+        let actions = action_executions(&client).await;
+        (actions.get("Fn")?.status() == Some(&ActionExecutionStatus::Succeeded)).then_some(())
+    })
+    .await;
+}
