@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Engine;
-use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome};
-use crate::state::{PipelineRecord, Scope, Store};
+use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Pending};
+use crate::state::{PipelineRecord, Scope, Store, Timestamp};
 
 /// Where Lambda functions are invoked, and the keys invocations are signed with.
 #[derive(Debug, Clone)]
@@ -52,6 +52,29 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Characters kept as they are in a path segment: RFC 3986 unreserved.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// How long a Lambda action waits for its function's answer, from its start or from its latest continuation.
+const ANSWER_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
+/// The longest a Lambda action may keep running by continuing.
+const MAX_RUN_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// The function a Lambda action invokes (its configuration with variables resolved).
+pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> Option<String> {
+    let execution = record.runtime.executions.get(execution)?;
+    let run = execution.actions.get(run)?;
+    let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
+    run.resolved_configuration().or(declared.configuration.as_ref()).and_then(|c| c.get("FunctionName")).cloned()
+}
+
+/// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start [DOC].
+pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize, now: Timestamp) {
+    let Some(run) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) else { return };
+    let limit = run.start_time.millis().saturating_add(MAX_RUN_MILLIS);
+    let due = Timestamp::from_millis(now.millis().saturating_add(ANSWER_WINDOW_MILLIS).min(limit));
+    if let Some(Pending::External { timeout: Some(timeout), .. }) = run.pending.as_deref_mut() {
+        *timeout = due;
+    }
+}
 
 /// Takes the Lambda jobs created since the last call and builds their invocations: the `CodePipeline.job` event
 /// AWS sends (job id, account id, and the job data without the parts only job workers get).
@@ -105,8 +128,8 @@ pub async fn run(
     }
 }
 
-/// What came of an invocation: the request id Lambda gave it, or why it failed.
-type InvokeResult = Result<Option<String>, ErrorDetails>;
+/// What came of an invocation: accepted, or why not.
+type InvokeResult = Result<(), ErrorDetails>;
 
 async fn invoke(
     client: &Client<HttpConnector, Full<Bytes>>,
@@ -136,9 +159,8 @@ async fn invoke(
         }
     };
     let status = response.status();
-    let request_id = response.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).map(str::to_string);
     if status.is_success() {
-        return Ok(request_id);
+        return Ok(());
     }
     let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let detail: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -147,12 +169,12 @@ async fn invoke(
         .or_else(|| detail.get("Message"))
         .and_then(Value::as_str)
         .map_or_else(|| String::from_utf8_lossy(&body).chars().take(512).collect(), str::to_string);
-    // UNCONFIRMED wording: AWS reports a missing function as a configuration error of the action; other refusals
-    // (permissions, throttling) fail the job with Lambda's reason.
+    // A missing function is AWS's configuration error, in its words [NATIVE]; the wording of other refusals
+    // (permissions, throttling) is UNCONFIRMED: they fail the job with Lambda's own reason.
     Err(if status == axum::http::StatusCode::NOT_FOUND {
         ErrorDetails {
             code: "ConfigurationError".to_string(),
-            message: format!("The AWS Lambda function {function} does not exist. {reason}").trim_end().to_string(),
+            message: format!("The AWS Lambda function {function} does not exist."),
         }
     } else {
         failed(format!("The AWS Lambda function {function} could not be invoked ({status}): {reason}"))
@@ -195,7 +217,7 @@ fn sign_request(
 }
 
 /// Records what came of an invocation: a failed one fails its action (unless the job was already answered or the
-/// action ended otherwise); a successful one gives the action Lambda's request id as its external execution id.
+/// action ended otherwise), an accepted one shows the function as the action's external execution id.
 fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
     let now = store.clock().now();
     store.write(&call.scope, |data| {
@@ -210,11 +232,10 @@ fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: Invo
                 .and_then(|e| e.actions.get(run))
                 .is_some_and(|r| r.status == ActionStatus::InProgress);
         match result {
-            Ok(request_id) => {
-                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
-                    && r.external_execution_id.is_none()
-                {
-                    r.external_execution_id = request_id.map(String::into_boxed_str);
+            // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
+            Ok(()) if open => {
+                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+                    r.external_execution_id = Some(call.function.clone().into_boxed_str());
                 }
             }
             Err(error) if open => {
@@ -225,7 +246,7 @@ fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: Invo
                 super::step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
                 engine.advance(&call.scope, &call.pipeline, record, now);
             }
-            Err(_) => {}
+            _ => {}
         }
     });
 }

@@ -398,9 +398,16 @@ fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: Report
                     action_run.last_update_time = now;
                 }
                 let kind = record.runtime.jobs.get(&id).map_or(JobKind::Custom, |j| j.kind);
+                if kind == JobKind::Lambda {
+                    crate::engine::lambda::extend_timeout(record, execution, run, now);
+                }
                 step::create_job(record, execution, run, kind, Some(token), now);
             }
-            Report::Success { outcome, percent, .. } => {
+            Report::Success { mut outcome, percent, .. } => {
+                if record.runtime.jobs.get(&id).is_some_and(|j| j.kind == JobKind::Lambda) {
+                    // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
+                    outcome.external_execution_id = crate::engine::lambda::function_name(record, execution, run);
+                }
                 step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);
                 if let (Some(percent), Some(r)) =
                     (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
