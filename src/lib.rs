@@ -21,11 +21,12 @@
 //!   pipelines      CreatePipeline ... ListPipelines        structure   pipeline structural validation
 //!   action_types   action and rule types                  tags        tags by ARN
 //!   webhooks       webhook definitions                    executions  start, stop, state, history, approvals
+//!   jobs           custom and partner job workers (PutActionRevision and deploy targets live in executions)
 //! state/         the in-memory model, partitioned by (account, region), and the emulator clock
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
 //!   execution      executions, stage and action runs, transitions (runtime state of each pipeline)
 //! engine/        the scheduler task and timers (mod), the pure step function (step), action providers,
-//!                behaviour rules, variable resolution
+//!                behaviour rules, variable resolution, job data (jobs), the Lambda invoker (lambda)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //! ```
 //!
