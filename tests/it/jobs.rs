@@ -493,3 +493,25 @@ async fn partner_types_load_from_a_file_and_survive_reset() {
     assert!(err.into_service_error().is_action_type_not_found_exception());
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test]
+async fn output_variables_over_the_quota_are_refused_and_the_job_stays_open() {
+    let server = TestServer::fast().await;
+    let client = setup(&server).await;
+    let job = next_job(&client).await;
+    let id = job.id().expect("id");
+    let value = "v".repeat(1_000);
+    // 130 variables of about 1 KB: over the 122,880-byte quota of an action's output variables.
+    let mut oversized = client.put_job_success_result().job_id(id);
+    for i in 0..130 {
+        oversized = oversized.output_variables(format!("var{i}"), value.clone());
+    }
+    let err = oversized.send().await.expect_err("too large");
+    assert!(err.into_service_error().is_output_variables_size_exceeded_exception());
+    assert_eq!(job_action_state(&server).await["status"], "InProgress");
+    client.put_job_success_result().job_id(id).output_variables("BuildNumber", "7").send().await.expect("fits");
+    eventually("the execution to succeed", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Succeeded).then_some(())
+    })
+    .await;
+}
