@@ -86,6 +86,19 @@ impl Engine {
     /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
     /// schedules its next wake-up.
     pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
+        self.change(scope, pipeline, record, now, |_, _| ());
+    }
+
+    /// Applies a change that may start actions (it gets the step environment), then advances the pipeline as
+    /// [`Engine::advance`] does. Call it under the partition lock.
+    pub fn change<T>(
+        &self,
+        scope: &Scope,
+        pipeline: &str,
+        record: &mut PipelineRecord,
+        now: Timestamp,
+        change: impl FnOnce(&mut PipelineRecord, &StepEnv) -> T,
+    ) -> T {
         let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
         let env = StepEnv {
             scope,
@@ -95,6 +108,7 @@ impl Engine {
             duration_ms: self.duration_ms,
             lambda: self.lambda.is_some(),
         };
+        let result = change(record, &env);
         let next = step::advance(record, &env, now);
         drop(rules);
         if !record.runtime.undelivered.is_empty() {
@@ -106,6 +120,7 @@ impl Engine {
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
         }
+        result
     }
 
     fn schedule(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, due: Timestamp) {

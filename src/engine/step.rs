@@ -12,6 +12,7 @@ use super::behaviors::{self, BehaviorRule};
 use super::providers::{self, ActionStart};
 use super::variables;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
+use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
     ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra,
@@ -284,7 +285,14 @@ fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv,
     let execution = &mut record.runtime.executions[index];
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
-    execution.stages[stage] = Some(StageRun { status: StageStatus::InProgress, group: 0, runs: Vec::new() });
+    execution.stages[stage] = Some(StageRun {
+        status: StageStatus::InProgress,
+        group: 0,
+        runs: Vec::new(),
+        manual_retries: 0,
+        auto_retries: 0,
+        latest_retry: None,
+    });
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     record.runtime.latest_in_stage.insert(name, index);
@@ -636,6 +644,111 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
         _ => arrive(record, index, stage + 1),
     }
     true
+}
+
+/// Why a stage retry is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// Nothing failed or stopped there, the execution was superseded or is still running, or the pipeline changed.
+    NotRetryable,
+    /// A later execution has run in the stage.
+    NotLatest,
+}
+
+/// RetryStageExecution: the execution resumes in `stage_name`, re-running the failed (or, with `all`, every) action
+/// of it with new action execution ids, and goes on to later stages. Earlier attempts stay in the history.
+pub fn retry_stage(
+    record: &mut PipelineRecord,
+    id: &str,
+    stage_name: &str,
+    all: bool,
+    trigger: RetryTrigger,
+    env: &StepEnv,
+    now: Timestamp,
+) -> Result<(), RetryRefusal> {
+    let version = record.version();
+    let Some(index) = record.runtime.position(id) else { return Err(RetryRefusal::NotRetryable) };
+    let execution = &record.runtime.executions[index];
+    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == stage_name) else {
+        return Err(RetryRefusal::NotRetryable);
+    };
+    let retryable_status = matches!(execution.status, ExecutionStatus::Failed | ExecutionStatus::Stopped);
+    let stage_ended = execution.stages[stage]
+        .as_ref()
+        .is_some_and(|r| matches!(r.status, StageStatus::Failed | StageStatus::Stopped));
+    if !retryable_status || !stage_ended || execution.pipeline_version != version {
+        return Err(RetryRefusal::NotRetryable);
+    }
+    if record.runtime.latest_in_stage.get(stage_name).is_some_and(|&latest| latest != index) {
+        return Err(RetryRefusal::NotLatest);
+    }
+    // Another execution may have taken the stage's lock since (a PARALLEL one does not take it).
+    if execution.mode != ExecutionMode::Parallel && locked(record, stage_name) {
+        return Err(RetryRefusal::NotLatest);
+    }
+
+    let execution = &mut record.runtime.executions[index];
+    rebuild_running(execution, stage, all);
+    execution.status = ExecutionStatus::InProgress;
+    execution.stop = None;
+    execution.status_summary = None;
+    execution.place = Place::InStage { stage };
+    execution.last_update_time = now;
+    // A finished execution dropped its stages' run lists: rebuild this one from the action runs.
+    let runs: Vec<u32> = execution
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.stage() == stage)
+        .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    let Some(run) = execution.stages[stage].as_mut() else { return Err(RetryRefusal::NotRetryable) };
+    run.runs = runs;
+    run.status = StageStatus::InProgress;
+    match trigger {
+        RetryTrigger::ManualStageRetry => run.manual_retries = run.manual_retries.saturating_add(1),
+        RetryTrigger::AutomatedStageRetry => run.auto_retries = run.auto_retries.saturating_add(1),
+    }
+    run.latest_retry = Some(trigger);
+    if all {
+        run.group = 0;
+    }
+    let group = run.group;
+    // The latest attempt of each action of the group to run again.
+    let mut latest: BTreeMap<usize, ActionStatus> = BTreeMap::new();
+    for &r in &run.runs {
+        if let Some(action_run) = execution.actions.get(r as usize) {
+            latest.insert(action_run.action(), action_run.status);
+        }
+    }
+    let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
+    record.runtime.active.insert(index);
+    for action in members {
+        if all || latest.get(&action) != Some(&ActionStatus::Succeeded) {
+            start_action(record, index, stage, action, env, now);
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the variables and artifacts a finished execution dropped, from its successful action runs before the
+/// retried stage (and, when only failed actions are retried, the ones of that stage that succeeded).
+fn rebuild_running(execution: &mut Execution, stage: usize, all: bool) {
+    let mut running = crate::state::execution::Running::default();
+    for run in &execution.actions {
+        let keep = run.stage() < stage || (run.stage() == stage && !all);
+        if run.status != ActionStatus::Succeeded || !keep {
+            continue;
+        }
+        let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+        if let Some(namespace) = action.and_then(|a| a.namespace.clone()) {
+            running.namespaces.insert(namespace, run.output_variables.clone());
+        }
+        for artifact in run.output_artifacts.iter() {
+            running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
+        }
+    }
+    execution.running = Some(Box::new(running));
 }
 
 /// Why a stop request is refused.

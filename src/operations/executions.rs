@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use super::pipelines::{find, page_size, pipeline_not_found};
-use crate::engine::step::{self, StartRequest, StopRefusal};
+use crate::engine::step::{self, RetryRefusal, StartRequest, StopRefusal};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::{ActionTypeSettings, Catalogue};
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ExecutionMode, PipelineDeclaration};
+use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
     ExecutionType, Outcome, Place, ResolvedVariable, RevisionOverride, Success, TransitionState, action_type_of,
@@ -328,6 +329,18 @@ struct StageStateOut {
     action_states: Vec<ActionStateOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latest_execution: Option<StageExecutionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_stage_metadata: Option<RetryStageMetadataOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetryStageMetadataOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_stage_retry_attempt: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manual_stage_retry_attempt: Option<u16>,
+    latest_retry_trigger: RetryTrigger,
 }
 
 #[derive(Serialize)]
@@ -415,16 +428,23 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                 .collect();
             inbound.sort_by_key(|(since, _)| *since);
             let mut inbound: Vec<StageExecutionOut> = inbound.into_iter().map(|(_, e)| e).collect();
-            let latest =
+            let latest_run =
                 runtime.latest_in_stage.get(&stage.name).and_then(|&i| runtime.executions.get(i)).and_then(|e| {
                     let index = e.declaration.stages.iter().position(|s| s.name == stage.name)?;
-                    let run = e.stages.get(index)?.as_ref()?;
-                    Some(StageExecutionOut {
-                        pipeline_execution_id: e.id.to_string(),
-                        status: status_name(run.status),
-                        execution_type: (e.execution_type == ExecutionType::Rollback).then_some(e.execution_type),
-                    })
+                    Some((e, e.stages.get(index)?.as_ref()?))
                 });
+            let latest = latest_run.map(|(e, run)| StageExecutionOut {
+                pipeline_execution_id: e.id.to_string(),
+                status: status_name(run.status),
+                execution_type: (e.execution_type == ExecutionType::Rollback).then_some(e.execution_type),
+            });
+            let retry_stage_metadata = latest_run.and_then(|(_, run)| {
+                Some(RetryStageMetadataOut {
+                    auto_stage_retry_attempt: (run.auto_retries > 0).then_some(run.auto_retries),
+                    manual_stage_retry_attempt: (run.manual_retries > 0).then_some(run.manual_retries),
+                    latest_retry_trigger: run.latest_retry?,
+                })
+            });
             let action_states = stage
                 .actions
                 .iter()
@@ -473,6 +493,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                 inbound_transition_state: runtime.transition(&stage.name),
                 action_states,
                 latest_execution: latest,
+                retry_stage_metadata,
             });
         }
         Ok::<_, ApiError>(GetPipelineStateOutput {
@@ -1384,4 +1405,53 @@ pub fn list_deploy_action_execution_targets(
         page_size(input.max_results, 100),
     )?;
     Reply::json(&ListDeployTargetsOutput { targets: page.items, next_token: page.next_token })
+}
+
+// --- RetryStageExecution --------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryStageExecutionInput {
+    pipeline_name: String,
+    stage_name: String,
+    pipeline_execution_id: String,
+    retry_mode: String,
+}
+
+/// RetryStageExecution: the same execution resumes in the stage where it failed or was stopped (behaviour.md §4.1).
+pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, name)?;
+        if !record.current().declaration.stages.iter().any(|s| &s.name == stage) {
+            return Err(stage_not_found(name, stage));
+        }
+        let all = input.retry_mode == "ALL_ACTIONS";
+        let result = ctx.engine.change(&ctx.scope, name, record, now, |record, env| {
+            step::retry_stage(record, id, stage, all, RetryTrigger::ManualStageRetry, env, now)
+        });
+        match result {
+            Ok(()) => Ok(()),
+            // AWS's wording [NATIVE]; an unknown execution id gets it too (UNCONFIRMED: the operation models no
+            // PipelineExecutionNotFoundException).
+            Err(RetryRefusal::NotRetryable) => Err(ApiError::new(
+                ErrorCode::StageNotRetryableException,
+                format!(
+                    "The stage named {stage} in the {name} pipeline can't be retried now. Either it contains no failed \
+                     actions, the execution '{id}' is already superseded, or the pipeline definition has changed \
+                     since the action(s) failed."
+                ),
+            )),
+            // UNCONFIRMED wording.
+            Err(RetryRefusal::NotLatest) => Err(ApiError::new(
+                ErrorCode::NotLatestPipelineExecutionException,
+                format!(
+                    "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only \
+                     the latest execution of a stage can be retried"
+                ),
+            )),
+        }
+    })?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id.clone() })
 }

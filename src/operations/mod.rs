@@ -103,10 +103,8 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         Operation::PutThirdPartyJobFailureResult => jobs::put_third_party_job_failure_result(ctx, input(body)?),
 
         // Recovery and conditions (issue 6).
-        Operation::RetryStageExecution
-        | Operation::RollbackStage
-        | Operation::OverrideStageCondition
-        | Operation::ListRuleExecutions => later(),
+        Operation::RetryStageExecution => executions::retry_stage_execution(ctx, input(body)?),
+        Operation::RollbackStage | Operation::OverrideStageCondition | Operation::ListRuleExecutions => later(),
     }
 }
 

@@ -248,6 +248,19 @@ pub struct StageRun {
     pub group: u32,
     /// Indices into [`Execution::actions`] of this stage's action runs, oldest first (while it runs).
     pub runs: Vec<u32>,
+    /// Manual retries of the stage in this execution.
+    pub manual_retries: u16,
+    /// Automatic retries of the stage in this execution.
+    pub auto_retries: u16,
+    /// What started the latest retry.
+    pub latest_retry: Option<RetryTrigger>,
+}
+
+/// `RetryTrigger`: what retried a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RetryTrigger {
+    AutomatedStageRetry,
+    ManualStageRetry,
 }
 
 /// Where an execution is.

@@ -13,6 +13,7 @@ mod isolation;
 mod jobs;
 mod lambda;
 mod process;
+mod recovery;
 mod resources;
 mod sdk;
 mod sdk_json;

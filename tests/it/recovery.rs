@@ -1,0 +1,236 @@
+//! Recovery: RetryStageExecution through `aws-sdk-codepipeline`, with behaviour rules causing the failures.
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::{PipelineExecutionStatus, StageRetryMode};
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, eventually};
+use crate::sdk_json;
+
+async fn set_behaviors(server: &TestServer, rules: Value) {
+    let body = json!({"rules": rules}).to_string();
+    let response = server.connect().await.request("PUT", "/_emulator/behaviors", &[], body.as_bytes()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+/// Source, then Build with two parallel actions (Compile, Lint), then Deploy.
+async fn create(client: &Client, name: &str) {
+    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    let pipeline = json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [
+                {"name": "Compile", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "c"},
+                    "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Built"}]},
+                {"name": "Lint", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "l"},
+                    "inputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Built"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+}
+
+async fn status(client: &Client, name: &str, id: &str) -> PipelineExecutionStatus {
+    let out = client.get_pipeline_execution().pipeline_name(name).pipeline_execution_id(id).send().await.expect("get");
+    out.pipeline_execution().and_then(|e| e.status()).cloned().expect("status")
+}
+
+async fn wait_for(client: &Client, name: &str, id: &str, wanted: PipelineExecutionStatus) {
+    eventually(&format!("{id} to be {wanted:?}"), || async {
+        (status(client, name, id).await == wanted).then_some(())
+    })
+    .await;
+}
+
+/// The first execution of the pipeline (the one CreatePipeline started).
+async fn first_execution(client: &Client, name: &str) -> String {
+    eventually("an execution", || async {
+        let out = client.list_pipeline_executions().pipeline_name(name).send().await.ok()?;
+        out.pipeline_execution_summaries().last()?.pipeline_execution_id().map(str::to_string)
+    })
+    .await
+}
+
+/// How many attempts each action of the execution had, in history order.
+async fn attempts(client: &Client, name: &str, id: &str, action: &str) -> Vec<(String, String)> {
+    let filter = aws_sdk_codepipeline::types::ActionExecutionFilter::builder().pipeline_execution_id(id).build();
+    let out = client.list_action_executions().pipeline_name(name).filter(filter).send().await.expect("history");
+    out.action_execution_details()
+        .iter()
+        .filter(|d| d.action_name() == Some(action))
+        .map(|d| {
+            (
+                d.action_execution_id().unwrap_or_default().to_string(),
+                d.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn retry(
+    client: &Client,
+    name: &str,
+    stage: &str,
+    id: &str,
+    mode: StageRetryMode,
+) -> Result<String, (String, String)> {
+    client
+        .retry_stage_execution()
+        .pipeline_name(name)
+        .stage_name(stage)
+        .pipeline_execution_id(id)
+        .retry_mode(mode)
+        .send()
+        .await
+        .map(|o| o.pipeline_execution_id().unwrap_or_default().to_string())
+        .map_err(|e| (e.code().unwrap_or_default().to_string(), e.message().unwrap_or_default().to_string()))
+}
+
+#[tokio::test]
+async fn retrying_failed_actions_resumes_the_same_execution_and_keeps_history() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail", "message": "lint errors"}])).await;
+    create(&client, "app").await;
+    let id = first_execution(&client, "app").await;
+    wait_for(&client, "app", &id, PipelineExecutionStatus::Failed).await;
+    assert_eq!(attempts(&client, "app", &id, "Lint").await.len(), 1);
+
+    set_behaviors(&server, json!([])).await;
+    let retried = retry(&client, "app", "Build", &id, StageRetryMode::FailedActions).await.expect("retry");
+    assert_eq!(retried, id, "a retry resumes the same execution");
+    wait_for(&client, "app", &id, PipelineExecutionStatus::Succeeded).await;
+
+    let lint = attempts(&client, "app", &id, "Lint").await;
+    assert_eq!(lint.len(), 2, "the failed attempt stays in the history: {lint:?}");
+    assert_ne!(lint[0].0, lint[1].0, "a new action execution id");
+    let mut statuses: Vec<&str> = lint.iter().map(|(_, s)| s.as_str()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["Failed", "Succeeded"]);
+    assert_eq!(attempts(&client, "app", &id, "Compile").await.len(), 1, "succeeded actions are not re-run");
+    assert_eq!(attempts(&client, "app", &id, "Ship").await.len(), 1, "the execution went on to Deploy");
+
+    let state = server.call("GetPipelineState", r#"{"name": "app"}"#).await.json();
+    let build = &state["stageStates"][1];
+    assert_eq!(build["latestExecution"]["status"], "Succeeded");
+    assert_eq!(
+        build["retryStageMetadata"],
+        json!({"manualStageRetryAttempt": 1, "latestRetryTrigger": "ManualStageRetry"})
+    );
+    assert!(state["stageStates"][0].get("retryStageMetadata").is_none());
+
+    // A stage that succeeded cannot be retried, in AWS's words.
+    let (code, message) = retry(&client, "app", "Build", &id, StageRetryMode::FailedActions).await.expect_err("done");
+    assert_eq!(code, "StageNotRetryableException");
+    assert_eq!(
+        message,
+        format!(
+            "The stage named Build in the app pipeline can't be retried now. Either it contains no failed actions, the \
+             execution '{id}' is already superseded, or the pipeline definition has changed since the action(s) failed."
+        )
+    );
+}
+
+#[tokio::test]
+async fn retrying_all_actions_reruns_the_whole_stage() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    create(&client, "all").await;
+    let id = first_execution(&client, "all").await;
+    wait_for(&client, "all", &id, PipelineExecutionStatus::Failed).await;
+    set_behaviors(&server, json!([])).await;
+    retry(&client, "all", "Build", &id, StageRetryMode::AllActions).await.expect("retry");
+    wait_for(&client, "all", &id, PipelineExecutionStatus::Succeeded).await;
+    assert_eq!(attempts(&client, "all", &id, "Compile").await.len(), 2);
+    assert_eq!(attempts(&client, "all", &id, "Lint").await.len(), 2);
+}
+
+#[tokio::test]
+async fn retry_refusals() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    create(&client, "refuse").await;
+    let first = first_execution(&client, "refuse").await;
+    wait_for(&client, "refuse", &first, PipelineExecutionStatus::Failed).await;
+
+    let (code, message) =
+        retry(&client, "refuse", "Nope", &first, StageRetryMode::FailedActions).await.expect_err("stage");
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("StageNotFoundException", "Pipeline 'refuse' does not have a stage with name 'Nope'")
+    );
+    let (code, _) =
+        retry(&client, "refuse", "Source", &first, StageRetryMode::FailedActions).await.expect_err("ok stage");
+    assert_eq!(code, "StageNotRetryableException");
+    let (code, _) =
+        retry(&client, "nopipe", "Build", &first, StageRetryMode::FailedActions).await.expect_err("pipeline");
+    assert_eq!(code, "PipelineNotFoundException");
+
+    // A later execution that failed in the same stage makes the first one not the latest there.
+    let second = client.start_pipeline_execution().name("refuse").send().await.expect("start");
+    let second = second.pipeline_execution_id().expect("id").to_string();
+    wait_for(&client, "refuse", &second, PipelineExecutionStatus::Failed).await;
+    let (code, _) =
+        retry(&client, "refuse", "Build", &first, StageRetryMode::FailedActions).await.expect_err("not latest");
+    assert_eq!(code, "NotLatestPipelineExecutionException");
+
+    // A retry in progress cannot be retried again.
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "hold"}])).await;
+    retry(&client, "refuse", "Build", &second, StageRetryMode::FailedActions).await.expect("retry");
+    assert_eq!(status(&client, "refuse", &second).await, PipelineExecutionStatus::InProgress);
+    let (code, _) =
+        retry(&client, "refuse", "Build", &second, StageRetryMode::FailedActions).await.expect_err("running");
+    assert_eq!(code, "StageNotRetryableException");
+
+    // Stop and abandon it, change the pipeline: the stopped stage is no longer retryable.
+    client
+        .stop_pipeline_execution()
+        .pipeline_name("refuse")
+        .pipeline_execution_id(&second)
+        .abandon(true)
+        .send()
+        .await
+        .expect("stop");
+    wait_for(&client, "refuse", &second, PipelineExecutionStatus::Stopped).await;
+    let current = client.get_pipeline().name("refuse").send().await.expect("get");
+    let declaration = current.pipeline().cloned().expect("declaration");
+    client.update_pipeline().pipeline(declaration).send().await.expect("update");
+    let (code, _) =
+        retry(&client, "refuse", "Build", &second, StageRetryMode::FailedActions).await.expect_err("changed");
+    assert_eq!(code, "StageNotRetryableException");
+}
+
+#[tokio::test]
+async fn a_stopped_stage_can_be_retried() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "hold"}])).await;
+    create(&client, "stopped").await;
+    let id = first_execution(&client, "stopped").await;
+    eventually("Lint to hold", || async {
+        let lint = attempts(&client, "stopped", &id, "Lint").await;
+        (lint.first().map(|(_, s)| s.as_str()) == Some("InProgress")).then_some(())
+    })
+    .await;
+    client
+        .stop_pipeline_execution()
+        .pipeline_name("stopped")
+        .pipeline_execution_id(&id)
+        .abandon(true)
+        .send()
+        .await
+        .expect("stop");
+    wait_for(&client, "stopped", &id, PipelineExecutionStatus::Stopped).await;
+    set_behaviors(&server, json!([])).await;
+    retry(&client, "stopped", "Build", &id, StageRetryMode::FailedActions).await.expect("retry");
+    wait_for(&client, "stopped", &id, PipelineExecutionStatus::Succeeded).await;
+    let lint = attempts(&client, "stopped", &id, "Lint").await;
+    assert_eq!(lint.len(), 2, "{lint:?}");
+}
