@@ -12,6 +12,7 @@ use super::behaviors::{self, BehaviorRule};
 use super::providers::{self, ActionStart};
 use super::variables;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
+use crate::state::declaration::{ConditionResult, StageRetryMode};
 use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
@@ -639,7 +640,12 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     match stage_status {
         StageStatus::InProgress => start_group(record, index, stage, env, now),
         StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
-        StageStatus::Failed => set_status(record, index, ExecutionStatus::Failed, now),
+        StageStatus::Failed => {
+            set_status(record, index, ExecutionStatus::Failed, now);
+            if let Some(all) = automatic_retry(&record.runtime.executions[index], stage) {
+                resume_stage(record, index, stage, all, RetryTrigger::AutomatedStageRetry, env, now);
+            }
+        }
         _ if last_stage => set_status(record, index, ExecutionStatus::Succeeded, now),
         _ => arrive(record, index, stage + 1),
     }
@@ -687,6 +693,20 @@ pub fn retry_stage(
         return Err(RetryRefusal::NotLatest);
     }
 
+    resume_stage(record, index, stage, all, trigger, env, now);
+    Ok(())
+}
+
+/// Resumes a finished execution in `stage` (see [`retry_stage`], which checks that it may).
+fn resume_stage(
+    record: &mut PipelineRecord,
+    index: usize,
+    stage: usize,
+    all: bool,
+    trigger: RetryTrigger,
+    env: &StepEnv,
+    now: Timestamp,
+) {
     let execution = &mut record.runtime.executions[index];
     rebuild_running(execution, stage, all);
     execution.status = ExecutionStatus::InProgress;
@@ -702,7 +722,7 @@ pub fn retry_stage(
         .filter(|(_, r)| r.stage() == stage)
         .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
         .collect();
-    let Some(run) = execution.stages[stage].as_mut() else { return Err(RetryRefusal::NotRetryable) };
+    let Some(run) = execution.stages[stage].as_mut() else { return };
     run.runs = runs;
     run.status = StageStatus::InProgress;
     match trigger {
@@ -728,7 +748,18 @@ pub fn retry_stage(
             start_action(record, index, stage, action, env, now);
         }
     }
-    Ok(())
+}
+
+/// The retry mode of a stage that retries itself on failure (`onFailure {result: RETRY}`), if it has not yet: AWS
+/// allows one automatic attempt [MODEL]. A stage whose onFailure has conditions needs its rules to decide, which
+/// the emulator does not evaluate yet, so it does not retry by itself.
+fn automatic_retry(execution: &Execution, stage: usize) -> Option<bool> {
+    let declared = execution.declaration.stages.get(stage)?;
+    let on_failure = declared.on_failure.as_ref()?;
+    let run = execution.stages.get(stage)?.as_ref()?;
+    let unconditional = on_failure.conditions.as_ref().is_none_or(Vec::is_empty);
+    (on_failure.result == Some(ConditionResult::Retry) && unconditional && run.auto_retries == 0)
+        .then(|| on_failure.retry_configuration.as_ref().and_then(|c| c.retry_mode) == Some(StageRetryMode::AllActions))
 }
 
 /// Rebuilds the variables and artifacts a finished execution dropped, from its successful action runs before the

@@ -234,3 +234,45 @@ async fn a_stopped_stage_can_be_retried() {
     let lint = attempts(&client, "stopped", &id, "Lint").await;
     assert_eq!(lint.len(), 2, "{lint:?}");
 }
+
+#[tokio::test]
+async fn a_stage_with_on_failure_retry_retries_itself_once() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    let pipeline = json!({
+        "name": "auto", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "onFailure": {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}},
+                "actions": [
+                {"name": "Compile", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "c"},
+                    "inputArtifacts": [{"name": "Code"}]},
+                {"name": "Lint", "actionTypeId": at("Build", "CodeBuild"), "configuration": {"ProjectName": "l"},
+                    "inputArtifacts": [{"name": "Code"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+    let id = first_execution(&client, "auto").await;
+    wait_for(&client, "auto", &id, PipelineExecutionStatus::Failed).await;
+    assert_eq!(attempts(&client, "auto", &id, "Lint").await.len(), 2, "one automatic retry, then Failed");
+    assert_eq!(attempts(&client, "auto", &id, "Compile").await.len(), 1);
+    let state = server.call("GetPipelineState", r#"{"name": "auto"}"#).await.json();
+    assert_eq!(
+        state["stageStates"][1]["retryStageMetadata"],
+        json!({"autoStageRetryAttempt": 1, "latestRetryTrigger": "AutomatedStageRetry"})
+    );
+
+    // A manual retry is still possible; a failure after it does not retry automatically again.
+    set_behaviors(&server, json!([])).await;
+    retry(&client, "auto", "Build", &id, StageRetryMode::FailedActions).await.expect("manual retry");
+    wait_for(&client, "auto", &id, PipelineExecutionStatus::Succeeded).await;
+    let state = server.call("GetPipelineState", r#"{"name": "auto"}"#).await.json();
+    assert_eq!(
+        state["stageStates"][1]["retryStageMetadata"],
+        json!({"autoStageRetryAttempt": 1, "manualStageRetryAttempt": 1, "latestRetryTrigger": "ManualStageRetry"})
+    );
+}
