@@ -100,6 +100,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, n
         actions: Vec::new(),
         running: None,
         sources: Vec::new(),
+        rollback_target: None,
     };
     let index = runtime.executions.len();
     runtime.push(execution);
@@ -644,9 +645,17 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
             set_status(record, index, ExecutionStatus::Failed, now);
             if let Some(all) = automatic_retry(&record.runtime.executions[index], stage) {
                 resume_stage(record, index, stage, all, RetryTrigger::AutomatedStageRetry, env, now);
+            } else if let Some(target) = automatic_rollback_target(record, index, stage) {
+                let failed = record.runtime.executions[index].id.to_string();
+                let trigger =
+                    ExecutionTrigger { trigger_type: "AutomatedRollback", trigger_detail: Some(failed.into()) };
+                start_rollback(record, target, stage, trigger, now);
             }
         }
-        _ if last_stage => set_status(record, index, ExecutionStatus::Succeeded, now),
+        // A rollback execution runs its one stage and does not go on [NATIVE].
+        _ if last_stage || record.runtime.executions[index].execution_type == ExecutionType::Rollback => {
+            set_status(record, index, ExecutionStatus::Succeeded, now)
+        }
         _ => arrive(record, index, stage + 1),
     }
     true
@@ -765,12 +774,15 @@ fn automatic_retry(execution: &Execution, stage: usize) -> Option<bool> {
 /// Rebuilds the variables and artifacts a finished execution dropped, from its successful action runs before the
 /// retried stage (and, when only failed actions are retried, the ones of that stage that succeeded).
 fn rebuild_running(execution: &mut Execution, stage: usize, all: bool) {
+    let running = outputs_before(execution, |s| s < stage || (s == stage && !all));
+    execution.running = Some(Box::new(running));
+}
+
+/// The variables (by namespace) and artifacts of an execution's successful action runs in the stages `keep`
+/// selects, later attempts winning.
+fn outputs_before(execution: &Execution, keep: impl Fn(usize) -> bool) -> crate::state::execution::Running {
     let mut running = crate::state::execution::Running::default();
-    for run in &execution.actions {
-        let keep = run.stage() < stage || (run.stage() == stage && !all);
-        if run.status != ActionStatus::Succeeded || !keep {
-            continue;
-        }
+    for run in execution.actions.iter().filter(|r| r.status == ActionStatus::Succeeded && keep(r.stage())) {
         let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
         if let Some(namespace) = action.and_then(|a| a.namespace.clone()) {
             running.namespaces.insert(namespace, run.output_variables.clone());
@@ -779,7 +791,135 @@ fn rebuild_running(execution: &mut Execution, stage: usize, all: bool) {
             running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
         }
     }
-    execution.running = Some(Box::new(running));
+    running
+}
+
+/// Why a rollback is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackRefusal {
+    /// No such target execution.
+    TargetNotFound,
+    /// The target ran an older version of the pipeline.
+    Outdated,
+    /// The target did not succeed in the stage, or is itself a rollback.
+    NotCompleted,
+    /// An execution is in the stage.
+    StageBusy,
+    /// The pipeline runs in PARALLEL mode.
+    Parallel,
+}
+
+/// RollbackStage: checks the target and starts a rollback execution of `stage_name` with its revisions and
+/// variables (behaviour.md §4.2). Returns the new execution's id.
+pub fn rollback_stage(
+    record: &mut PipelineRecord,
+    target_id: &str,
+    stage_name: &str,
+    trigger: ExecutionTrigger,
+    now: Timestamp,
+) -> Result<String, RollbackRefusal> {
+    let Some(target) = record.runtime.position(target_id) else { return Err(RollbackRefusal::TargetNotFound) };
+    let execution = &record.runtime.executions[target];
+    if execution.pipeline_version != record.version() {
+        return Err(RollbackRefusal::Outdated);
+    }
+    // UNCONFIRMED: the guide says PARALLEL pipelines cannot roll back; AWS's error for it is unknown.
+    if execution.mode == ExecutionMode::Parallel {
+        return Err(RollbackRefusal::Parallel);
+    }
+    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == stage_name) else {
+        return Err(RollbackRefusal::NotCompleted);
+    };
+    let succeeded = execution.stages[stage].as_ref().is_some_and(|r| r.status == StageStatus::Succeeded);
+    if !succeeded || execution.execution_type == ExecutionType::Rollback {
+        return Err(RollbackRefusal::NotCompleted);
+    }
+    let busy = record.runtime.active.iter().any(|&i| {
+        let e = &record.runtime.executions[i];
+        match e.place {
+            Place::InStage { stage } | Place::Waiting { stage, .. } => stage_name_is(e, stage, stage_name),
+            Place::Done => false,
+        }
+    });
+    if busy {
+        return Err(RollbackRefusal::StageBusy);
+    }
+    Ok(start_rollback(record, target, stage, trigger, now))
+}
+
+fn stage_name_is(execution: &Execution, stage: usize, name: &str) -> bool {
+    stage_name(execution, stage) == Some(name)
+}
+
+/// The most recent standard execution of the current version that succeeded in `stage`, for an automatic rollback
+/// of an execution that failed there (`onFailure {result: ROLLBACK}` without conditions; none: no rollback [DOC]).
+fn automatic_rollback_target(record: &PipelineRecord, failed: usize, stage: usize) -> Option<usize> {
+    let execution = &record.runtime.executions[failed];
+    let on_failure = execution.declaration.stages.get(stage)?.on_failure.as_ref()?;
+    let unconditional = on_failure.conditions.as_ref().is_none_or(Vec::is_empty);
+    if on_failure.result != Some(ConditionResult::Rollback)
+        || !unconditional
+        || execution.mode == ExecutionMode::Parallel
+        || execution.execution_type == ExecutionType::Rollback
+    {
+        return None;
+    }
+    let name = stage_name(execution, stage)?;
+    let version = record.version();
+    record
+        .runtime
+        .executions
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.pipeline_version == version && e.execution_type == ExecutionType::Standard)
+        .filter(|(_, e)| {
+            let index = e.declaration.stages.iter().position(|s| s.name == name);
+            index.and_then(|i| e.stages[i].as_ref()).is_some_and(|r| r.status == StageStatus::Succeeded)
+        })
+        .max_by_key(|(_, e)| e.seq)
+        .map(|(i, _)| i)
+}
+
+/// Starts a rollback execution of stage `stage` to execution `target`: it carries the target's revisions, variables
+/// and the artifacts and namespaces of the stages before, and waits to enter that stage only.
+fn start_rollback(
+    record: &mut PipelineRecord,
+    target: usize,
+    stage: usize,
+    trigger: ExecutionTrigger,
+    now: Timestamp,
+) -> String {
+    let seq = record.runtime.seq();
+    let id = uuid::Uuid::new_v4();
+    let source = &record.runtime.executions[target];
+    let mut execution = Execution {
+        id,
+        seq,
+        pipeline_version: source.pipeline_version,
+        declaration: Arc::clone(&source.declaration),
+        status: ExecutionStatus::InProgress,
+        status_summary: None,
+        trigger,
+        mode: source.mode,
+        execution_type: ExecutionType::Rollback,
+        start_time: now,
+        last_update_time: now,
+        variables: source.variables.clone(),
+        overrides: Box::default(),
+        stop: None,
+        place: Place::Waiting { stage, since: seq },
+        stages: vec![None; source.stages.len()].into_boxed_slice(),
+        actions: Vec::new(),
+        running: None,
+        sources: source.sources.clone(),
+        rollback_target: Some(source.id),
+    };
+    // The target's outputs of the stages before, as a retry of the whole stage would see them.
+    execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));
+    let index = record.runtime.executions.len();
+    record.runtime.push(execution);
+    record.runtime.active.insert(index);
+    id.to_string()
 }
 
 /// Why a stop request is refused.

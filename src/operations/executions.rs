@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use super::pipelines::{find, page_size, pipeline_not_found};
-use crate::engine::step::{self, RetryRefusal, StartRequest, StopRefusal};
+use crate::engine::step::{self, RetryRefusal, RollbackRefusal, StartRequest, StopRefusal};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::{ActionTypeSettings, Catalogue};
@@ -539,6 +539,21 @@ struct PipelineExecutionOut<'a> {
     trigger: &'a ExecutionTrigger,
     execution_mode: ExecutionMode,
     execution_type: ExecutionType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_metadata: Option<RollbackMetadataOut>,
+}
+
+/// `PipelineRollbackMetadata` / `PipelineExecutionSummary.rollbackMetadata`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackMetadataOut {
+    rollback_target_pipeline_execution_id: String,
+}
+
+fn rollback_metadata(execution: &Execution) -> Option<RollbackMetadataOut> {
+    execution
+        .rollback_target
+        .map(|target| RollbackMetadataOut { rollback_target_pipeline_execution_id: target.to_string() })
 }
 
 #[derive(Serialize)]
@@ -603,6 +618,7 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 trigger: &execution.trigger,
                 execution_mode: execution.mode,
                 execution_type: execution.execution_type,
+                rollback_metadata: rollback_metadata(execution),
             },
         };
         Reply::json(&output)
@@ -662,6 +678,8 @@ struct PipelineExecutionSummaryOut {
     stop_trigger: Option<StopTriggerOut>,
     execution_mode: ExecutionMode,
     execution_type: ExecutionType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_metadata: Option<RollbackMetadataOut>,
 }
 
 #[derive(Serialize)]
@@ -725,6 +743,7 @@ pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -
                 stop_trigger: e.stop.as_ref().and_then(|s| s.reason.clone()).map(|reason| StopTriggerOut { reason }),
                 execution_mode: e.mode,
                 execution_type: e.execution_type,
+                rollback_metadata: rollback_metadata(e),
             })
             .collect();
         Ok::<_, ApiError>(ListPipelineExecutionsOutput {
@@ -1454,4 +1473,63 @@ pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Resu
         }
     })?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id.clone() })
+}
+
+// --- RollbackStage --------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStageInput {
+    pipeline_name: String,
+    stage_name: String,
+    target_pipeline_execution_id: String,
+}
+
+/// RollbackStage: a new ROLLBACK execution runs the stage again with the target's revisions and variables
+/// (behaviour.md §4.2).
+pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    let (name, stage, target) = (&input.pipeline_name, &input.stage_name, &input.target_pipeline_execution_id);
+    let id = ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, name)?;
+        if !record.current().declaration.stages.iter().any(|s| &s.name == stage) {
+            return Err(stage_not_found(name, stage));
+        }
+        // AWS's trigger detail form [NATIVE].
+        let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
+        let trigger = ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: Some(detail.into()) };
+        let not_completed = || {
+            ApiError::new(
+                ErrorCode::UnableToRollbackStageException,
+                format!("Target Pipeline Execution with id '{target}' has not completed in stage with name '{stage}'"),
+            )
+        };
+        let id = step::rollback_stage(record, target, stage, trigger, now).map_err(|refusal| match refusal {
+            // AWS's wordings [NATIVE].
+            RollbackRefusal::TargetNotFound => ApiError::new(
+                ErrorCode::PipelineExecutionNotFoundException,
+                format!("Target Pipeline Execution with id '{target}' does not exist in pipeline with name '{name}'"),
+            ),
+            RollbackRefusal::Outdated => ApiError::new(
+                ErrorCode::PipelineExecutionOutdatedException,
+                format!("Pipeline '{name}' has been updated since the rollback request was made."),
+            ),
+            RollbackRefusal::NotCompleted => not_completed(),
+            // UNCONFIRMED wordings.
+            RollbackRefusal::StageBusy => ApiError::new(
+                ErrorCode::UnableToRollbackStageException,
+                format!(
+                    "Stage '{stage}' of pipeline '{name}' has an execution in progress or waiting to enter; it can be \
+                     rolled back when no execution is in it"
+                ),
+            ),
+            RollbackRefusal::Parallel => ApiError::new(
+                ErrorCode::UnableToRollbackStageException,
+                format!("Pipeline '{name}' runs in PARALLEL execution mode, which does not support rollback"),
+            ),
+        })?;
+        ctx.engine.advance(&ctx.scope, name, record, now);
+        Ok(id)
+    })?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }

@@ -104,7 +104,8 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
 
         // Recovery and conditions (issue 6).
         Operation::RetryStageExecution => executions::retry_stage_execution(ctx, input(body)?),
-        Operation::RollbackStage | Operation::OverrideStageCondition | Operation::ListRuleExecutions => later(),
+        Operation::RollbackStage => executions::rollback_stage(ctx, input(body)?),
+        Operation::OverrideStageCondition | Operation::ListRuleExecutions => later(),
     }
 }
 

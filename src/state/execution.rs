@@ -332,6 +332,8 @@ pub struct Execution {
     /// Source revisions, in the order the source actions finished: (index of the action in the first stage,
     /// revision).
     pub sources: Vec<(u32, Revision)>,
+    /// The execution a rollback execution rolls back to.
+    pub rollback_target: Option<Uuid>,
 }
 
 /// The state of a running execution that a finished one no longer needs.
