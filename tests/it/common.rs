@@ -53,6 +53,20 @@ impl TestServer {
         Client::from_conf(config)
     }
 
+    /// Replaces the emulator's behaviour rules (`PUT /_emulator/behaviors`) with `rules`, a JSON array.
+    pub async fn set_behaviors(&self, rules: Value) {
+        let body = serde_json::json!({"rules": rules}).to_string();
+        let response = self.connect().await.request("PUT", "/_emulator/behaviors", &[], body.as_bytes()).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+
+    /// Moves the emulator clock forward (`POST /_emulator/clock/advance`); what became due has happened on return.
+    pub async fn advance_clock(&self, seconds: f64) {
+        let body = serde_json::json!({"seconds": seconds}).to_string();
+        let response = self.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+
     /// A raw connection to the server.
     pub async fn connect(&self) -> Conn {
         Conn::open(&self.server.addr().to_string()).await

@@ -69,10 +69,7 @@ async fn two_hundred_executions_across_twenty_pipelines_keep_the_lock_invariants
     let server = TestServer::fast().await;
     let client = server.client();
     // Vary action durations so executions overtake and queue behind each other.
-    let rules = json!({"rules": [{"action": "A", "delayMs": 12}, {"action": "Ship", "delayMs": 7}]});
-    let response =
-        server.connect().await.request("PUT", "/_emulator/behaviors", &[], rules.to_string().as_bytes()).await;
-    assert_eq!(response.status, 200);
+    server.set_behaviors(json!([{"action": "A", "delayMs": 12}, {"action": "Ship", "delayMs": 7}])).await;
 
     let modes = ["SUPERSEDED", "QUEUED", "PARALLEL"];
     let pipelines: Vec<(String, &str)> = (0..20).map(|i| (format!("load-{i:02}"), modes[i % 3])).collect();

@@ -105,21 +105,6 @@ async fn approve(client: &Client, name: &str, token: &str, status: ApprovalStatu
         .map_err(|e| format!("{}: {}", e.code().unwrap_or_default(), e.message().unwrap_or_default()))
 }
 
-async fn put_behaviors(server: &TestServer, rules: Value) {
-    let response = server
-        .connect()
-        .await
-        .request("PUT", "/_emulator/behaviors", &[], json!({"rules": rules}).to_string().as_bytes())
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text());
-}
-
-async fn advance_clock(server: &TestServer, seconds: f64) {
-    let body = json!({"seconds": seconds}).to_string();
-    let response = server.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-}
-
 async fn complete(server: &TestServer, body: Value) -> crate::common::HttpResponse {
     server.connect().await.request("POST", "/_emulator/actions/complete", &[], body.to_string().as_bytes()).await
 }
@@ -170,7 +155,7 @@ async fn create_pipeline_starts_an_execution_that_runs_to_success() {
 async fn a_stage_never_entered_has_no_latest_execution_and_bare_action_states() {
     let server = TestServer::fast().await;
     let client = server.client();
-    put_behaviors(&server, json!([{"action": "Src", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Src", "outcome": "hold"}])).await;
     let id = create(&client, &pipeline("fresh", "SUPERSEDED")).await;
     let state = server.call("GetPipelineState", r#"{"name": "fresh"}"#).await.json();
     let source = &state["stageStates"][0];
@@ -417,9 +402,9 @@ async fn approvals_time_out_on_the_emulator_clock() {
     p["stages"][2]["actions"][0]["timeoutInMinutes"] = json!(5);
     let id = create(&client, &p).await;
     approval_token(&client, "timeouts", &id).await;
-    advance_clock(&server, 299.0).await;
+    server.advance_clock(299.0).await;
     assert_eq!(status(&client, "timeouts", &id).await, PipelineExecutionStatus::InProgress);
-    advance_clock(&server, 2.0).await;
+    server.advance_clock(2.0).await;
     assert_eq!(
         status(&client, "timeouts", &id).await,
         PipelineExecutionStatus::Failed,
@@ -523,7 +508,7 @@ async fn parallel_mode_runs_executions_side_by_side() {
 async fn stop_and_wait_lets_the_running_action_finish() {
     let server = TestServer::fast().await;
     let client = server.client();
-    put_behaviors(&server, json!([{"action": "Compile", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Compile", "outcome": "hold"}])).await;
     let id = create(&client, &pipeline("stopwait", "SUPERSEDED")).await;
     eventually("Compile to run", || async {
         (stage(&client, "stopwait", "Build").await.1.as_deref() == Some("InProgress")).then_some(())
@@ -727,7 +712,7 @@ async fn behaviours_fail_hold_and_shape_actions() {
         {"pipeline": "steer*", "stage": "Build", "action": "Compile", "outcome": "fail", "errorCode": "ConfigurationError", "message": "no such project"},
         {"pipeline": "steer*", "action": "Src", "outcome": "succeed", "summary": "custom summary", "outputVariables": {"Extra": "1"}}
     ]);
-    put_behaviors(&server, rules.clone()).await;
+    server.set_behaviors(rules.clone()).await;
     let got = server.connect().await.request("GET", "/_emulator/behaviors", &[], b"").await.json();
     assert_eq!(got["rules"][0]["errorCode"], "ConfigurationError");
     let id = create(&client, &pipeline("steered", "SUPERSEDED")).await;
@@ -769,7 +754,7 @@ async fn behaviours_fail_hold_and_shape_actions() {
 async fn held_actions_are_completed_by_the_emulator_endpoint_or_time_out() {
     let server = TestServer::fast().await;
     let client = server.client();
-    put_behaviors(&server, json!([{"action": "Compile", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Compile", "outcome": "hold"}])).await;
     let id = create(&client, &pipeline("held", "SUPERSEDED")).await;
     eventually("Compile held", || async {
         (stage(&client, "held", "Build").await.1.as_deref() == Some("InProgress")).then_some(())
@@ -799,7 +784,7 @@ async fn held_actions_are_completed_by_the_emulator_endpoint_or_time_out() {
         (latest.as_deref() == Some(id.as_str()) && status.as_deref() == Some("InProgress")).then_some(())
     })
     .await;
-    advance_clock(&server, 8.0 * 3600.0 + 1.0).await;
+    server.advance_clock(8.0 * 3600.0 + 1.0).await;
     assert_eq!(status(&client, "held", &id).await, PipelineExecutionStatus::Failed);
 }
 
@@ -822,7 +807,7 @@ async fn the_clock_moves_timestamps() {
     let client = server.client();
     let first = create(&client, &simple("clock")).await;
     wait_status(&client, "clock", &first, PipelineExecutionStatus::Succeeded).await;
-    advance_clock(&server, 86_400.0).await;
+    server.advance_clock(86_400.0).await;
     let second = client.start_pipeline_execution().name("clock").send().await.expect("started");
     let second = second.pipeline_execution_id().expect("id").to_string();
     let listed = client.list_pipeline_executions().pipeline_name("clock").send().await.expect("lists");

@@ -224,10 +224,7 @@ async fn deploy_actions_list_their_targets_with_lifecycle_events() {
 async fn a_failed_ecs_deploy_shows_a_failed_target() {
     let server = TestServer::fast().await;
     let client = server.client();
-    let rules = json!({"rules": [{"action": "Ship", "outcome": "fail", "message": "service did not stabilize"}]});
-    let response =
-        server.connect().await.request("PUT", "/_emulator/behaviors", &[], rules.to_string().as_bytes()).await;
-    assert_eq!(response.status, 200);
+    server.set_behaviors(json!([{"action": "Ship", "outcome": "fail", "message": "service did not stabilize"}])).await;
     let p = deploy_pipeline("ecs", "ECS", json!({"ClusterName": "prod", "ServiceName": "web"}));
     client.create_pipeline().pipeline(sdk_json::pipeline(&p)).send().await.expect("created");
     settle(&client, "ecs").await;

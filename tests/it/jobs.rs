@@ -245,14 +245,7 @@ async fn unacknowledged_jobs_come_back_and_jobs_time_out_on_the_clock() {
     let client = setup(&server).await;
     let job = next_job(&client).await;
     assert!(poll(&client, "web").await.is_empty(), "a handed-out job is invisible for a while");
-    let advance = |seconds: f64| {
-        let server = &server;
-        async move {
-            let body = json!({"seconds": seconds}).to_string();
-            server.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await
-        }
-    };
-    advance(31.0).await;
+    server.advance_clock(31.0).await;
     let again = poll(&client, "web").await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id(), job.id(), "the same job, handed out again");
@@ -267,7 +260,7 @@ async fn unacknowledged_jobs_come_back_and_jobs_time_out_on_the_clock() {
     assert!(err.into_service_error().is_invalid_nonce_exception());
 
     // Custom actions time out after 24 hours.
-    advance(24.0 * 3600.0).await;
+    server.advance_clock(24.0 * 3600.0).await;
     assert_eq!(execution_status(&client).await, PipelineExecutionStatus::Failed);
     assert_eq!(job_action_state(&server).await["status"], "Failed");
     let err = client.put_job_success_result().job_id(job.id().expect("id")).send().await.expect_err("timed out");

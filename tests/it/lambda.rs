@@ -193,18 +193,23 @@ async fn a_function_that_reports_failure_fails_the_action() {
     assert_eq!(latest.error_details().and_then(|e| e.message()), Some("tests failed"));
 }
 
+/// The error details of the Lambda action, once it has failed.
+async fn failed_action_error(client: &Client) -> aws_sdk_codepipeline::types::ErrorDetails {
+    eventually("the action to fail", || async {
+        let state = client.get_pipeline_state().name("invoking").send().await.ok()?;
+        let latest = state.stage_states()[1].action_states()[0].latest_execution()?.clone();
+        (latest.status() == Some(&ActionExecutionStatus::Failed)).then(|| latest.error_details().cloned()).flatten()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_missing_function_or_an_unreachable_endpoint_fails_the_action_with_the_reason() {
     let (endpoint, _invocations) = fake_lambda().await;
     let server = server_with_lambda(&endpoint).await;
     let client = server.client();
     lambda_pipeline(&client, "missing").await;
-    let error = eventually("the action to fail", || async {
-        let state = client.get_pipeline_state().name("invoking").send().await.ok()?;
-        let latest = state.stage_states()[1].action_states()[0].latest_execution()?.clone();
-        (latest.status() == Some(&ActionExecutionStatus::Failed)).then(|| latest.error_details().cloned()).flatten()
-    })
-    .await;
+    let error = failed_action_error(&client).await;
     assert_eq!(error.code(), Some("ConfigurationError"));
     let message = error.message().unwrap_or_default();
     assert_eq!(message, "The AWS Lambda function missing does not exist.");
@@ -217,12 +222,7 @@ async fn a_missing_function_or_an_unreachable_endpoint_fails_the_action_with_the
     let server = server_with_lambda(&gone).await;
     let client = server.client();
     lambda_pipeline(&client, "deployer").await;
-    let error = eventually("the action to fail", || async {
-        let state = client.get_pipeline_state().name("invoking").send().await.ok()?;
-        let latest = state.stage_states()[1].action_states()[0].latest_execution()?.clone();
-        (latest.status() == Some(&ActionExecutionStatus::Failed)).then(|| latest.error_details().cloned()).flatten()
-    })
-    .await;
+    let error = failed_action_error(&client).await;
     assert_eq!(error.code(), Some("JobFailed"));
     assert!(error.message().unwrap_or_default().contains("could not be reached"), "{error:?}");
 }
@@ -247,22 +247,15 @@ async fn a_function_that_stops_answering_times_out_twenty_minutes_after_its_last
     lambda_pipeline(&client, "deployer").await;
     let invoked = invocations.recv().await.expect("invocation");
     let job_id = invoked.event["CodePipeline.job"]["id"].as_str().expect("job id").to_string();
-    let advance = |seconds: f64| {
-        let server = &server;
-        async move {
-            let body = json!({"seconds": seconds}).to_string();
-            server.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await
-        }
-    };
-    advance(19.0 * 60.0).await;
+    server.advance_clock(19.0 * 60.0).await;
     assert_eq!(execution_status(&client).await, PipelineExecutionStatus::InProgress);
     // Continuing gives the function another 20 minutes from now.
     client.put_job_success_result().job_id(&job_id).continuation_token("more").send().await.expect("continue");
     let again = invocations.recv().await.expect("re-invocation");
     let job_id = again.event["CodePipeline.job"]["id"].as_str().expect("job id").to_string();
-    advance(19.0 * 60.0).await;
+    server.advance_clock(19.0 * 60.0).await;
     assert_eq!(execution_status(&client).await, PipelineExecutionStatus::InProgress);
-    advance(61.0).await;
+    server.advance_clock(61.0).await;
     assert_eq!(execution_status(&client).await, PipelineExecutionStatus::Failed);
     let err = client.put_job_success_result().job_id(&job_id).send().await.expect_err("timed out");
     assert!(err.into_service_error().is_invalid_job_state_exception());

@@ -8,12 +8,6 @@ use serde_json::{Value, json};
 use crate::common::{TestServer, eventually};
 use crate::sdk_json;
 
-async fn set_behaviors(server: &TestServer, rules: Value) {
-    let body = json!({"rules": rules}).to_string();
-    let response = server.connect().await.request("PUT", "/_emulator/behaviors", &[], body.as_bytes()).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-}
-
 /// Source, then Build with two parallel actions (Compile, Lint), then Deploy.
 async fn create(client: &Client, name: &str) {
     let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
@@ -95,13 +89,13 @@ async fn retry(
 async fn retrying_failed_actions_resumes_the_same_execution_and_keeps_history() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail", "message": "lint errors"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "fail", "message": "lint errors"}])).await;
     create(&client, "app").await;
     let id = first_execution(&client, "app").await;
     wait_for(&client, "app", &id, PipelineExecutionStatus::Failed).await;
     assert_eq!(attempts(&client, "app", &id, "Lint").await.len(), 1);
 
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     let retried = retry(&client, "app", "Build", &id, StageRetryMode::FailedActions).await.expect("retry");
     assert_eq!(retried, id, "a retry resumes the same execution");
     wait_for(&client, "app", &id, PipelineExecutionStatus::Succeeded).await;
@@ -140,11 +134,11 @@ async fn retrying_failed_actions_resumes_the_same_execution_and_keeps_history() 
 async fn retrying_all_actions_reruns_the_whole_stage() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "fail"}])).await;
     create(&client, "all").await;
     let id = first_execution(&client, "all").await;
     wait_for(&client, "all", &id, PipelineExecutionStatus::Failed).await;
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     retry(&client, "all", "Build", &id, StageRetryMode::AllActions).await.expect("retry");
     wait_for(&client, "all", &id, PipelineExecutionStatus::Succeeded).await;
     assert_eq!(attempts(&client, "all", &id, "Compile").await.len(), 2);
@@ -155,7 +149,7 @@ async fn retrying_all_actions_reruns_the_whole_stage() {
 async fn retry_refusals() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "fail"}])).await;
     create(&client, "refuse").await;
     let first = first_execution(&client, "refuse").await;
     wait_for(&client, "refuse", &first, PipelineExecutionStatus::Failed).await;
@@ -182,7 +176,7 @@ async fn retry_refusals() {
     assert_eq!(code, "NotLatestPipelineExecutionException");
 
     // A retry in progress cannot be retried again.
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "hold"}])).await;
     retry(&client, "refuse", "Build", &second, StageRetryMode::FailedActions).await.expect("retry");
     assert_eq!(status(&client, "refuse", &second).await, PipelineExecutionStatus::InProgress);
     let (code, _) =
@@ -211,7 +205,7 @@ async fn retry_refusals() {
 async fn a_stopped_stage_can_be_retried() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "hold"}])).await;
     create(&client, "stopped").await;
     let id = first_execution(&client, "stopped").await;
     eventually("Lint to hold", || async {
@@ -228,7 +222,7 @@ async fn a_stopped_stage_can_be_retried() {
         .await
         .expect("stop");
     wait_for(&client, "stopped", &id, PipelineExecutionStatus::Stopped).await;
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     retry(&client, "stopped", "Build", &id, StageRetryMode::FailedActions).await.expect("retry");
     wait_for(&client, "stopped", &id, PipelineExecutionStatus::Succeeded).await;
     let lint = attempts(&client, "stopped", &id, "Lint").await;
@@ -239,7 +233,7 @@ async fn a_stopped_stage_can_be_retried() {
 async fn a_stage_with_on_failure_retry_retries_itself_once() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Lint", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Lint", "outcome": "fail"}])).await;
     let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
     let pipeline = json!({
         "name": "auto", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
@@ -267,7 +261,7 @@ async fn a_stage_with_on_failure_retry_retries_itself_once() {
     );
 
     // A manual retry is still possible; a failure after it does not retry automatically again.
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     retry(&client, "auto", "Build", &id, StageRetryMode::FailedActions).await.expect("manual retry");
     wait_for(&client, "auto", &id, PipelineExecutionStatus::Succeeded).await;
     let state = server.call("GetPipelineState", r#"{"name": "auto"}"#).await.json();
@@ -368,7 +362,7 @@ async fn rolling_back_a_stage_reruns_it_with_the_targets_artifacts() {
 async fn rollback_refusals() {
     let server = TestServer::fast().await;
     let client = server.client();
-    set_behaviors(&server, json!([{"action": "Ship", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Ship", "outcome": "fail"}])).await;
     create(&client, "rbx").await;
     let failed = first_execution(&client, "rbx").await;
     wait_for(&client, "rbx", &failed, PipelineExecutionStatus::Failed).await;
@@ -389,7 +383,7 @@ async fn rollback_refusals() {
     assert_eq!(code, "UnableToRollbackStageException");
 
     // A target that succeeded in Build, while another execution holds the stage.
-    set_behaviors(&server, json!([{"action": "Compile", "outcome": "hold"}])).await;
+    server.set_behaviors(json!([{"action": "Compile", "outcome": "hold"}])).await;
     let busy = start(&client, "rbx").await;
     eventually("Compile to hold", || async {
         let runs = attempts(&client, "rbx", &busy, "Compile").await;
@@ -407,7 +401,7 @@ async fn rollback_refusals() {
         .await
         .expect("stop");
     wait_for(&client, "rbx", &busy, PipelineExecutionStatus::Stopped).await;
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     let rolled = rollback(&client, "rbx", "Build", &failed).await.expect("allowed once the stage is free");
     wait_for(&client, "rbx", &rolled, PipelineExecutionStatus::Succeeded).await;
 
@@ -436,7 +430,7 @@ async fn a_stage_with_on_failure_rollback_rolls_back_to_the_last_success() {
         ]
     });
     // The first execution fails with nothing to roll back to: nothing happens.
-    set_behaviors(&server, json!([{"action": "Ship", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Ship", "outcome": "fail"}])).await;
     client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
     let first = first_execution(&client, "autorb").await;
     wait_for(&client, "autorb", &first, PipelineExecutionStatus::Failed).await;
@@ -452,10 +446,10 @@ async fn a_stage_with_on_failure_rollback_rolls_back_to_the_last_success() {
     };
     assert_eq!(count().await, 1);
 
-    set_behaviors(&server, json!([])).await;
+    server.set_behaviors(json!([])).await;
     let good = start(&client, "autorb").await;
     wait_for(&client, "autorb", &good, PipelineExecutionStatus::Succeeded).await;
-    set_behaviors(&server, json!([{"action": "Ship", "pipeline": "autorb", "outcome": "fail"}])).await;
+    server.set_behaviors(json!([{"action": "Ship", "pipeline": "autorb", "outcome": "fail"}])).await;
     let bad = start(&client, "autorb").await;
     wait_for(&client, "autorb", &bad, PipelineExecutionStatus::Failed).await;
     let summaries = client.list_pipeline_executions().pipeline_name("autorb").send().await.expect("list");
