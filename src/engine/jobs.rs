@@ -91,8 +91,7 @@ pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<Jo
     let run = execution.actions.get(job.run)?;
     let (stage_name, action_name) = execution.names(run);
     let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-    let configuration =
-        run.resolved_configuration().cloned().or_else(|| action.configuration.clone()).unwrap_or_default();
+    let configuration = run.configuration(Some(action)).cloned().unwrap_or_default();
     let revision_of = |artifact: &str| {
         execution
             .sources

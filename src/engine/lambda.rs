@@ -63,7 +63,7 @@ pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> O
     let execution = record.runtime.executions.get(execution)?;
     let run = execution.actions.get(run)?;
     let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-    run.resolved_configuration().or(declared.configuration.as_ref()).and_then(|c| c.get("FunctionName")).cloned()
+    run.configuration(Some(declared)).and_then(|c| c.get("FunctionName")).cloned()
 }
 
 /// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start [DOC].
@@ -82,6 +82,7 @@ pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineReco
     let jobs = std::mem::take(&mut record.runtime.undelivered);
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
+        let Some((execution, run)) = record.runtime.jobs.get(&job).map(|j| (j.execution, j.run)) else { continue };
         let Some(data) = super::jobs::job_data(record, pipeline, job) else { continue };
         let Ok(mut data) = serde_json::to_value(&data) else { continue };
         if let Value::Object(map) = &mut data {
@@ -89,16 +90,12 @@ pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineReco
             map.remove("actionTypeId");
             map.remove("pipelineContext");
         }
-        let function = data
-            .pointer("/actionConfiguration/configuration/FunctionName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let function = function_name(record, execution, run).unwrap_or_default();
         let region = record
             .runtime
-            .jobs
-            .get(&job)
-            .and_then(|j| record.runtime.executions.get(j.execution).and_then(|e| e.actions.get(j.run)))
+            .executions
+            .get(execution)
+            .and_then(|e| e.actions.get(run))
             .and_then(|r| r.region())
             .unwrap_or(&scope.region)
             .to_string();

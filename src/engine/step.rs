@@ -364,6 +364,7 @@ fn start_action(
     let Some(stage_declared) = declaration.stages.get(stage) else { return };
     let Some(action) = stage_declared.actions.get(action_index) else { return };
     let id = uuid::Uuid::new_v4();
+    let worker = job_kind(env, &action.action_type_id);
 
     let empty = BTreeMap::new();
     let declared_config = action.configuration.as_ref().unwrap_or(&empty);
@@ -430,7 +431,7 @@ fn start_action(
                 duration_ms: env.duration_ms,
                 overrides: &execution.overrides,
                 behavior,
-                job_worker: job_kind(env, &action.action_type_id).is_some(),
+                job_worker: worker.is_some(),
             });
             (ActionStatus::InProgress, pending, None)
         }
@@ -469,7 +470,7 @@ fn start_action(
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
-    if waits && let Some(kind) = job_kind(env, &action.action_type_id) {
+    if waits && let Some(kind) = worker {
         create_job(record, index, run_index, kind, None, now);
     }
 }
@@ -606,13 +607,8 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     let Some(declared) = execution.declaration.stages.get(stage) else { return false };
     let group: BTreeSet<usize> = group_members(declared, run.group).into_iter().collect();
     // The latest attempt of each action of the current group.
-    let mut latest: BTreeMap<usize, ActionStatus> = BTreeMap::new();
-    for &r in &run.runs {
-        let action_run = &execution.actions[r as usize];
-        if group.contains(&action_run.action()) {
-            latest.insert(action_run.action(), action_run.status);
-        }
-    }
+    let latest: BTreeMap<usize, ActionStatus> =
+        latest_attempts(execution, &run.runs).into_iter().filter(|(action, _)| group.contains(action)).collect();
     if latest.len() < group.len() || latest.values().any(|s| *s == ActionStatus::InProgress) {
         return false;
     }
@@ -659,6 +655,11 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
         _ => arrive(record, index, stage + 1),
     }
     true
+}
+
+/// The status of the latest attempt of each action (by index in its stage) among a stage's runs.
+fn latest_attempts(execution: &Execution, runs: &[u32]) -> BTreeMap<usize, ActionStatus> {
+    runs.iter().filter_map(|&r| execution.actions.get(r as usize)).map(|run| (run.action(), run.status)).collect()
 }
 
 /// Why a stage retry is refused.
@@ -731,6 +732,7 @@ fn resume_stage(
         .filter(|(_, r)| r.stage() == stage)
         .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
         .collect();
+    let latest = latest_attempts(execution, &runs);
     let Some(run) = execution.stages[stage].as_mut() else { return };
     run.runs = runs;
     run.status = StageStatus::InProgress;
@@ -743,13 +745,6 @@ fn resume_stage(
         run.group = 0;
     }
     let group = run.group;
-    // The latest attempt of each action of the group to run again.
-    let mut latest: BTreeMap<usize, ActionStatus> = BTreeMap::new();
-    for &r in &run.runs {
-        if let Some(action_run) = execution.actions.get(r as usize) {
-            latest.insert(action_run.action(), action_run.status);
-        }
-    }
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
     record.runtime.active.insert(index);
     for action in members {
@@ -766,8 +761,7 @@ fn automatic_retry(execution: &Execution, stage: usize) -> Option<bool> {
     let declared = execution.declaration.stages.get(stage)?;
     let on_failure = declared.on_failure.as_ref()?;
     let run = execution.stages.get(stage)?.as_ref()?;
-    let unconditional = on_failure.conditions.as_ref().is_none_or(Vec::is_empty);
-    (on_failure.result == Some(ConditionResult::Retry) && unconditional && run.auto_retries == 0)
+    (on_failure.unconditional_result() == Some(ConditionResult::Retry) && run.auto_retries == 0)
         .then(|| on_failure.retry_configuration.as_ref().and_then(|c| c.retry_mode) == Some(StageRetryMode::AllActions))
 }
 
@@ -809,12 +803,12 @@ pub enum RollbackRefusal {
     Parallel,
 }
 
-/// RollbackStage: checks the target and starts a rollback execution of `stage_name` with its revisions and
+/// RollbackStage: checks the target and starts a rollback execution of stage `name` with its revisions and
 /// variables (behaviour.md §4.2). Returns the new execution's id.
 pub fn rollback_stage(
     record: &mut PipelineRecord,
     target_id: &str,
-    stage_name: &str,
+    name: &str,
     trigger: ExecutionTrigger,
     now: Timestamp,
 ) -> Result<String, RollbackRefusal> {
@@ -827,7 +821,7 @@ pub fn rollback_stage(
     if execution.mode == ExecutionMode::Parallel {
         return Err(RollbackRefusal::Parallel);
     }
-    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == stage_name) else {
+    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == name) else {
         return Err(RollbackRefusal::NotCompleted);
     };
     let succeeded = execution.stages[stage].as_ref().is_some_and(|r| r.status == StageStatus::Succeeded);
@@ -837,7 +831,7 @@ pub fn rollback_stage(
     let busy = record.runtime.active.iter().any(|&i| {
         let e = &record.runtime.executions[i];
         match e.place {
-            Place::InStage { stage } | Place::Waiting { stage, .. } => stage_name_is(e, stage, stage_name),
+            Place::InStage { stage } | Place::Waiting { stage, .. } => stage_name(e, stage) == Some(name),
             Place::Done => false,
         }
     });
@@ -847,18 +841,12 @@ pub fn rollback_stage(
     Ok(start_rollback(record, target, stage, trigger, now))
 }
 
-fn stage_name_is(execution: &Execution, stage: usize, name: &str) -> bool {
-    stage_name(execution, stage) == Some(name)
-}
-
 /// The most recent standard execution of the current version that succeeded in `stage`, for an automatic rollback
 /// of an execution that failed there (`onFailure {result: ROLLBACK}` without conditions; none: no rollback [DOC]).
 fn automatic_rollback_target(record: &PipelineRecord, failed: usize, stage: usize) -> Option<usize> {
     let execution = &record.runtime.executions[failed];
     let on_failure = execution.declaration.stages.get(stage)?.on_failure.as_ref()?;
-    let unconditional = on_failure.conditions.as_ref().is_none_or(Vec::is_empty);
-    if on_failure.result != Some(ConditionResult::Rollback)
-        || !unconditional
+    if on_failure.unconditional_result() != Some(ConditionResult::Rollback)
         || execution.mode == ExecutionMode::Parallel
         || execution.execution_type == ExecutionType::Rollback
     {

@@ -1405,7 +1405,7 @@ pub fn list_deploy_action_execution_targets(
         };
         let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
         let provider = action.map_or("", |a| a.action_type_id.provider.as_str());
-        let config = run.resolved_configuration().or(action.and_then(|a| a.configuration.as_ref()));
+        let config = run.configuration(action);
         Ok(deploy_targets(provider, run, config, now))
     })?;
     let statuses: Vec<String> = input

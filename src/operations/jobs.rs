@@ -129,7 +129,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
         let chosen = available_jobs(data, &id, now, max, |action, run| match &wanted {
             None => true,
             Some((key, value)) => {
-                let config = run.resolved_configuration().or(action.configuration.as_ref());
+                let config = run.configuration(Some(action));
                 queryable.as_deref().is_none_or(|q| q == key)
                     && config.and_then(|c| c.get(key)).is_some_and(|v| v == value)
             }
@@ -365,7 +365,7 @@ fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: Report
                 )),
             };
         }
-        let (execution, run) = (job.execution, job.run);
+        let (execution, run, kind) = (job.execution, job.run, job.kind);
         let running = record
             .runtime
             .executions
@@ -397,14 +397,13 @@ fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: Report
                     }
                     action_run.last_update_time = now;
                 }
-                let kind = record.runtime.jobs.get(&id).map_or(JobKind::Custom, |j| j.kind);
                 if kind == JobKind::Lambda {
                     crate::engine::lambda::extend_timeout(record, execution, run, now);
                 }
                 step::create_job(record, execution, run, kind, Some(token), now);
             }
             Report::Success { mut outcome, percent, .. } => {
-                if record.runtime.jobs.get(&id).is_some_and(|j| j.kind == JobKind::Lambda) {
+                if kind == JobKind::Lambda {
                     // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
                     outcome.external_execution_id = crate::engine::lambda::function_name(record, execution, run);
                 }

@@ -227,6 +227,13 @@ pub struct FailureConditions {
     pub conditions: Option<Vec<Condition>>,
 }
 
+impl FailureConditions {
+    /// The result that applies to every failure: the `result` of an onFailure without conditions.
+    pub fn unconditional_result(&self) -> Option<ConditionResult> {
+        self.conditions.as_ref().is_none_or(Vec::is_empty).then_some(self.result).flatten()
+    }
+}
+
 /// `RetryConfiguration`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Timestamp;
-use super::declaration::{ActionTypeId, ExecutionMode, PipelineDeclaration};
+use super::declaration::{ActionDeclaration, ActionTypeId, ExecutionMode, PipelineDeclaration};
 
 /// `PipelineExecutionStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -232,6 +232,14 @@ impl ActionRun {
     /// The resolved configuration, when it differs from the declared one.
     pub fn resolved_configuration(&self) -> Option<&BTreeMap<String, String>> {
         self.extra.as_ref().and_then(|e| e.resolved_configuration.as_ref())
+    }
+
+    /// The configuration the run used: the resolved one where variables changed it, else `declared`'s.
+    pub fn configuration<'a>(
+        &'a self,
+        declared: Option<&'a ActionDeclaration>,
+    ) -> Option<&'a BTreeMap<String, String>> {
+        self.resolved_configuration().or_else(|| declared.and_then(|a| a.configuration.as_ref()))
     }
 
     /// The action's region, when it is not the pipeline's.
