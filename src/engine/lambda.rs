@@ -44,7 +44,7 @@ pub struct Invocation {
     job: Uuid,
     function: String,
     region: String,
-    payload: Vec<u8>,
+    payload: Bytes,
 }
 
 /// How long one invocation request may take before it counts as unreachable.
@@ -100,7 +100,7 @@ pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineReco
             .unwrap_or(&scope.region)
             .to_string();
         let event = json!({"CodePipeline.job": {"id": job.to_string(), "accountId": scope.account, "data": data}});
-        let payload = serde_json::to_vec(&event).unwrap_or_default();
+        let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         out.push(Invocation { scope: scope.clone(), pipeline: pipeline.to_string(), job, function, region, payload });
     }
     out
@@ -137,15 +137,15 @@ async fn invoke(
     let uri =
         format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
     let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
+    let not_invoked = |e: String| failed(format!("The AWS Lambda function {function} could not be invoked: {e}"));
     let mut request = axum::http::Request::builder()
         .method("POST")
         .uri(&uri)
         .header("content-type", "application/json")
         .header("x-amz-invocation-type", "Event")
-        .body(Full::new(Bytes::from(call.payload.clone())))
-        .map_err(|e| failed(format!("The AWS Lambda function {function} could not be invoked: {e}")))?;
-    sign_request(&mut request, settings, &call.region, &call.payload)
-        .map_err(|e| failed(format!("The AWS Lambda function {function} could not be invoked: {e}")))?;
+        .body(Full::new(call.payload.clone()))
+        .map_err(|e| not_invoked(e.to_string()))?;
+    sign_request(&mut request, settings, &call.region, &call.payload).map_err(not_invoked)?;
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, client.request(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
@@ -195,19 +195,9 @@ fn sign_request(
         .build()
         .map_err(|e| e.to_string())?
         .into();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-        .collect();
     let uri = request.uri().to_string();
-    let signable = SignableRequest::new(
-        "POST",
-        &uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
+    let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+    let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(body)).map_err(|e| e.to_string())?;
     let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
     instructions.apply_to_request_http1x(request);
     Ok(())
