@@ -1,4 +1,4 @@
-//! Behaviour rules: how tests steer simulated actions (and, later, rules) to succeed, fail or hold.
+//! Behaviour rules: how tests steer simulated actions and stage-condition rules to succeed, fail or hold.
 
 use std::collections::BTreeMap;
 
@@ -75,6 +75,11 @@ pub fn for_action<'a>(
     action: &str,
 ) -> Option<&'a BehaviorRule> {
     rules.iter().find(|r| r.matches_action(pipeline, stage, action))
+}
+
+/// The first rule that applies to a stage-condition rule.
+pub fn for_rule<'a>(rules: &'a [BehaviorRule], pipeline: &str, stage: &str, rule: &str) -> Option<&'a BehaviorRule> {
+    rules.iter().find(|r| r.matches_rule(pipeline, stage, rule))
 }
 
 fn matches(pattern: Option<&str>, name: &str) -> bool {

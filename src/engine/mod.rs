@@ -7,9 +7,11 @@
 //! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
 
 pub mod behaviors;
+pub mod conditions;
 pub mod jobs;
 pub mod lambda;
 pub mod providers;
+pub mod rules;
 pub mod step;
 pub mod variables;
 

@@ -9,16 +9,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::behaviors::{self, BehaviorRule};
+use super::conditions;
 use super::providers::{self, ActionStart};
 use super::variables;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, StageRetryMode};
-use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
     ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra,
     StageRun, StageStatus, StopRequest, variable,
 };
+use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 /// What [`advance`] needs besides the pipeline.
@@ -101,6 +102,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, n
         running: None,
         sources: Vec::new(),
         rollback_target: None,
+        rules: Vec::new(),
     };
     let index = runtime.executions.len();
     runtime.push(execution);
@@ -133,7 +135,27 @@ fn active(record: &PipelineRecord) -> Vec<usize> {
     record.runtime.active.iter().copied().collect()
 }
 
-/// Ends every running action whose result (or timeout) is due.
+/// The outcome of a running action or rule whose result (or timeout) is due at `now`.
+pub(super) fn due_outcome(pending: &Pending, now: Timestamp) -> Option<Outcome> {
+    match pending {
+        Pending::At(at, outcome) if *at <= now => Some((**outcome).clone()),
+        Pending::External { timeout: Some(at), on_timeout } if *at <= now => {
+            Some(Outcome::Fail((**on_timeout).clone()))
+        }
+        _ => None,
+    }
+}
+
+/// When a running action or rule is next due: its result, or its timeout.
+fn due_at(pending: &Pending) -> Option<Timestamp> {
+    match pending {
+        Pending::At(at, _) => Some(*at),
+        Pending::External { timeout, .. } => *timeout,
+        Pending::Nothing => None,
+    }
+}
+
+/// Ends every running action and condition rule whose result (or timeout) is due.
 fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
     let mut changed = false;
     for index in active(record) {
@@ -142,13 +164,7 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             .iter()
             .enumerate()
             .filter(|(_, run)| run.status == ActionStatus::InProgress)
-            .filter_map(|(i, run)| match run.pending.as_deref()? {
-                Pending::At(at, outcome) if *at <= now => Some((i, (**outcome).clone())),
-                Pending::External { timeout: Some(at), on_timeout } if *at <= now => {
-                    Some((i, Outcome::Fail((**on_timeout).clone())))
-                }
-                _ => None,
-            })
+            .filter_map(|(i, run)| Some((i, due_outcome(run.pending.as_deref()?, now)?)))
             .collect();
         for (run, outcome) in due {
             finish_action(record, index, run, outcome, now, None);
@@ -161,24 +177,27 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             }
             changed = true;
         }
+        for (rule, outcome) in conditions::due(record, index, now) {
+            conditions::finish_rule(record, index, rule, outcome, now, None);
+            changed = true;
+        }
     }
     changed
 }
 
-/// The earliest time a running action's result or timeout is due.
+/// The earliest time a running action's or rule's result or timeout is due.
 fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
-    record
-        .runtime
-        .active
-        .iter()
-        .flat_map(|&i| record.runtime.executions[i].actions.iter())
+    let executions = record.runtime.active.iter().map(|&i| &record.runtime.executions[i]);
+    let actions = executions
+        .clone()
+        .flat_map(|e| e.actions.iter())
         .filter(|run| run.status == ActionStatus::InProgress)
-        .filter_map(|run| match run.pending.as_deref()? {
-            Pending::At(at, _) => Some(*at),
-            Pending::External { timeout, .. } => *timeout,
-            Pending::Nothing => None,
-        })
-        .min()
+        .filter_map(|run| due_at(run.pending.as_deref()?));
+    let rules = executions
+        .flat_map(|e| e.rules.iter())
+        .filter(|run| run.status == RuleStatus::InProgress)
+        .filter_map(|run| due_at(run.pending.as_deref()?));
+    actions.chain(rules).min()
 }
 
 fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus, now: Timestamp) {
@@ -287,21 +306,19 @@ fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv,
     let execution = &mut record.runtime.executions[index];
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
-    execution.stages[stage] = Some(StageRun {
-        status: StageStatus::InProgress,
-        group: 0,
-        runs: Vec::new(),
-        manual_retries: 0,
-        auto_retries: 0,
-        latest_retry: None,
-    });
+    let entry_condition = declared.condition(ConditionKind::BeforeEntry).is_some();
+    execution.stages[stage] = Some(StageRun::entered());
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     record.runtime.latest_in_stage.insert(name, index);
-    start_group(record, index, stage, env, now);
+    if entry_condition {
+        conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
+    } else {
+        start_group(record, index, stage, env, now);
+    }
 }
 
-fn start_group(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
+pub(super) fn start_group(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
     let execution = &record.runtime.executions[index];
     let actions = match (execution.stages[stage].as_ref(), execution.declaration.stages.get(stage)) {
         (Some(run), Some(declared)) => group_members(declared, run.group),
@@ -335,7 +352,8 @@ fn artifact_key(pipeline: &str, artifact: &str) -> String {
     format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
 }
 
-fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
+/// The value of `#{namespace.key}` in an execution, if it has one.
+pub(super) fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
     match namespace {
         "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.to_string()),
         "variables" if execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty()) => {
@@ -597,12 +615,15 @@ pub fn finish_action(
     }
 }
 
-/// Moves an execution inside `stage`: the next group, the next stage, or the end.
+/// Moves an execution inside `stage`: its condition, the next group, the next stage, or the end.
 fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
     let execution = &record.runtime.executions[index];
     let Some(run) = execution.stages[stage].as_ref() else { return false };
     if !run.status.holds_lock() {
         return false;
+    }
+    if run.condition_in_progress().is_some() {
+        return conditions::check(record, index, stage, env, now);
     }
     let Some(declared) = execution.declaration.stages.get(stage) else { return false };
     let group: BTreeSet<usize> = group_members(declared, run.group).into_iter().collect();
@@ -614,38 +635,72 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     }
     let failed = latest.values().any(|s| *s == ActionStatus::Failed);
     let last_group = run.group as usize + 1 >= orders(declared).len();
-    let stopping = execution.stop.is_some();
-    let last_stage = stage + 1 >= execution.declaration.stages.len();
 
-    let stage_status = if stopping {
-        StageStatus::Stopped
+    let (stage_status, condition) = if execution.stop.is_some() {
+        (StageStatus::Stopped, None)
     } else if failed {
-        StageStatus::Failed
+        (StageStatus::Failed, Some(ConditionKind::OnFailure))
     } else if !last_group {
-        StageStatus::InProgress
+        (StageStatus::InProgress, None)
     } else {
-        StageStatus::Succeeded
+        (StageStatus::Succeeded, Some(ConditionKind::OnSuccess))
     };
-    let execution = &mut record.runtime.executions[index];
-    execution.last_update_time = now;
-    if let Some(run) = execution.stages[stage].as_mut() {
-        run.status = stage_status;
-        if stage_status == StageStatus::InProgress {
+    // A stage with a success or failure condition evaluates it before it ends.
+    if let Some(kind) = condition.filter(|&kind| declared.condition(kind).is_some()) {
+        conditions::start(record, index, stage, kind, env, now);
+        return true;
+    }
+    if stage_status == StageStatus::InProgress {
+        let execution = &mut record.runtime.executions[index];
+        execution.last_update_time = now;
+        if let Some(run) = execution.stages[stage].as_mut() {
             run.group += 1;
         }
+        start_group(record, index, stage, env, now);
+        return true;
     }
-    match stage_status {
-        StageStatus::InProgress => start_group(record, index, stage, env, now),
+    // An onFailure without conditions applies its result to every failure.
+    let then = declared.on_failure.as_ref().and_then(|f| f.unconditional_result());
+    end_stage(record, index, stage, stage_status, then.filter(|_| stage_status == StageStatus::Failed), env, now);
+    true
+}
+
+/// Ends an execution's run of `stage` with `status` (Succeeded, Skipped, Failed or Stopped) and moves the execution
+/// on: to the next stage, or to its end. A failed stage then retries itself or rolls back when `then` says so.
+pub(super) fn end_stage(
+    record: &mut PipelineRecord,
+    index: usize,
+    stage: usize,
+    status: StageStatus,
+    then: Option<ConditionResult>,
+    env: &StepEnv,
+    now: Timestamp,
+) {
+    let execution = &mut record.runtime.executions[index];
+    let last_stage = stage + 1 >= execution.declaration.stages.len();
+    execution.last_update_time = now;
+    if let Some(run) = execution.stages[stage].as_mut() {
+        run.status = status;
+    }
+    match status {
         StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
         StageStatus::Failed => {
             set_status(record, index, ExecutionStatus::Failed, now);
-            if let Some(all) = automatic_retry(&record.runtime.executions[index], stage) {
-                resume_stage(record, index, stage, all, RetryTrigger::AutomatedStageRetry, env, now);
-            } else if let Some(target) = automatic_rollback_target(record, index, stage) {
-                let failed = record.runtime.executions[index].id.to_string();
-                let trigger =
-                    ExecutionTrigger { trigger_type: "AutomatedRollback", trigger_detail: Some(failed.into()) };
-                start_rollback(record, target, stage, trigger, now);
+            match then {
+                Some(ConditionResult::Retry) => {
+                    if let Some(all) = automatic_retry(&record.runtime.executions[index], stage) {
+                        resume_stage(record, index, stage, all, RetryTrigger::AutomatedStageRetry, env, now);
+                    }
+                }
+                Some(ConditionResult::Rollback) => {
+                    if let Some(target) = automatic_rollback_target(record, index, stage) {
+                        let failed = record.runtime.executions[index].id.to_string();
+                        let trigger =
+                            ExecutionTrigger { trigger_type: "AutomatedRollback", trigger_detail: Some(failed.into()) };
+                        start_rollback(record, target, stage, trigger, now);
+                    }
+                }
+                _ => {}
             }
         }
         // A rollback execution runs its one stage and does not go on [NATIVE].
@@ -654,7 +709,6 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
         }
         _ => arrive(record, index, stage + 1),
     }
-    true
 }
 
 /// The status of the latest attempt of each action (by index in its stage) among a stage's runs.
@@ -744,9 +798,17 @@ fn resume_stage(
     if all {
         run.group = 0;
     }
+    // A stage that failed its entry condition evaluates it again; success and failure conditions are evaluated
+    // again when the retried actions end.
+    let entry_failed = run.condition(ConditionKind::BeforeEntry).is_some_and(|c| c.status == ConditionStatus::Failed);
+    run.conditions.retain(|c| c.kind == ConditionKind::BeforeEntry);
     let group = run.group;
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
     record.runtime.active.insert(index);
+    if entry_failed {
+        conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
+        return;
+    }
     for action in members {
         if all || latest.get(&action) != Some(&ActionStatus::Succeeded) {
             start_action(record, index, stage, action, env, now);
@@ -755,14 +817,13 @@ fn resume_stage(
 }
 
 /// The retry mode of a stage that retries itself on failure (`onFailure {result: RETRY}`), if it has not yet: AWS
-/// allows one automatic attempt [MODEL]. A stage whose onFailure has conditions needs its rules to decide, which
-/// the emulator does not evaluate yet, so it does not retry by itself.
+/// allows one automatic attempt [MODEL].
 fn automatic_retry(execution: &Execution, stage: usize) -> Option<bool> {
     let declared = execution.declaration.stages.get(stage)?;
-    let on_failure = declared.on_failure.as_ref()?;
     let run = execution.stages.get(stage)?.as_ref()?;
-    (on_failure.unconditional_result() == Some(ConditionResult::Retry) && run.auto_retries == 0)
-        .then(|| on_failure.retry_configuration.as_ref().and_then(|c| c.retry_mode) == Some(StageRetryMode::AllActions))
+    let all = declared.on_failure.as_ref().and_then(|f| f.retry_configuration.as_ref()).and_then(|c| c.retry_mode)
+        == Some(StageRetryMode::AllActions);
+    (run.auto_retries == 0).then_some(all)
 }
 
 /// Rebuilds the variables and artifacts a finished execution dropped, from its successful action runs before the
@@ -842,14 +903,11 @@ pub fn rollback_stage(
 }
 
 /// The most recent standard execution of the current version that succeeded in `stage`, for an automatic rollback
-/// of an execution that failed there (`onFailure {result: ROLLBACK}` without conditions; none: no rollback [DOC]).
+/// of an execution that failed there (none: no rollback [DOC]). PARALLEL pipelines and rollback executions do not
+/// roll back.
 fn automatic_rollback_target(record: &PipelineRecord, failed: usize, stage: usize) -> Option<usize> {
     let execution = &record.runtime.executions[failed];
-    let on_failure = execution.declaration.stages.get(stage)?.on_failure.as_ref()?;
-    if on_failure.unconditional_result() != Some(ConditionResult::Rollback)
-        || execution.mode == ExecutionMode::Parallel
-        || execution.execution_type == ExecutionType::Rollback
-    {
+    if execution.mode == ExecutionMode::Parallel || execution.execution_type == ExecutionType::Rollback {
         return None;
     }
     let name = stage_name(execution, stage)?;
@@ -901,6 +959,7 @@ fn start_rollback(
         running: None,
         sources: source.sources.clone(),
         rollback_target: Some(source.id),
+        rules: Vec::new(),
     };
     // The target's outputs of the stages before, as a retry of the whole stage would see them.
     execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));
@@ -954,6 +1013,7 @@ pub fn stop(
                 for r in runs {
                     abandon_action(execution, r as usize, now);
                 }
+                conditions::abandon(record, index, stage, now);
             }
         }
         _ => set_status(record, index, ExecutionStatus::Stopped, now),

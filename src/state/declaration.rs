@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::execution::ConditionKind;
+
 /// `PipelineDeclaration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -231,6 +233,18 @@ impl FailureConditions {
     /// The result that applies to every failure: the `result` of an onFailure without conditions.
     pub fn unconditional_result(&self) -> Option<ConditionResult> {
         self.conditions.as_ref().is_none_or(Vec::is_empty).then_some(self.result).flatten()
+    }
+}
+
+impl StageDeclaration {
+    /// The condition of `kind`, if the stage declares one with rules (the model allows exactly one per kind).
+    pub fn condition(&self, kind: ConditionKind) -> Option<&Condition> {
+        let conditions = match kind {
+            ConditionKind::BeforeEntry => self.before_entry.as_ref().map(|c| &c.conditions),
+            ConditionKind::OnSuccess => self.on_success.as_ref().map(|c| &c.conditions),
+            ConditionKind::OnFailure => self.on_failure.as_ref().and_then(|c| c.conditions.as_ref()),
+        };
+        conditions.and_then(|c| c.first()).filter(|c| c.rules.as_ref().is_some_and(|r| !r.is_empty()))
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Timestamp;
-use super::declaration::{ActionDeclaration, ActionTypeId, ExecutionMode, PipelineDeclaration};
+use super::declaration::{ActionDeclaration, ActionTypeId, ExecutionMode, PipelineDeclaration, RuleDeclaration};
 
 /// `PipelineExecutionStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -262,6 +262,100 @@ pub struct StageRun {
     pub auto_retries: u16,
     /// What started the latest retry.
     pub latest_retry: Option<RetryTrigger>,
+    /// The latest evaluation of each of the stage's conditions in this execution, at most one per kind.
+    pub conditions: Vec<ConditionRun>,
+}
+
+impl StageRun {
+    /// A stage run that has just been entered.
+    pub fn entered() -> StageRun {
+        StageRun {
+            status: StageStatus::InProgress,
+            group: 0,
+            runs: Vec::new(),
+            manual_retries: 0,
+            auto_retries: 0,
+            latest_retry: None,
+            conditions: Vec::new(),
+        }
+    }
+
+    /// The latest evaluation of the condition of `kind`.
+    pub fn condition(&self, kind: ConditionKind) -> Option<&ConditionRun> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// The condition being evaluated, if any.
+    pub fn condition_in_progress(&self) -> Option<&ConditionRun> {
+        self.conditions.iter().find(|c| c.status == ConditionStatus::InProgress)
+    }
+}
+
+/// Which of a stage's conditions: the entry condition, or the one checked on success or on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConditionKind {
+    BeforeEntry,
+    OnSuccess,
+    OnFailure,
+}
+
+/// `ConditionExecutionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ConditionStatus {
+    InProgress,
+    Failed,
+    Errored,
+    Succeeded,
+    Cancelled,
+    Abandoned,
+    Overridden,
+}
+
+/// One evaluation of a stage condition: its rules run side by side, and all must succeed for it to pass.
+#[derive(Debug, Clone)]
+pub struct ConditionRun {
+    pub kind: ConditionKind,
+    pub status: ConditionStatus,
+    pub summary: Option<Box<str>>,
+    pub last_status_change: Timestamp,
+    /// Indices into [`Execution::rules`] of this evaluation's rule runs.
+    pub rules: Vec<u32>,
+}
+
+/// `RuleExecutionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RuleStatus {
+    InProgress,
+    Abandoned,
+    Succeeded,
+    Failed,
+}
+
+/// One rule execution: one rule of one condition evaluation. Kept for the life of the pipeline
+/// (ListRuleExecutions), like action runs.
+#[derive(Debug, Clone)]
+pub struct RuleRun {
+    pub id: Uuid,
+    /// Order of creation within the pipeline (shared with action runs).
+    pub seq: u32,
+    pub stage_index: u32,
+    pub kind: ConditionKind,
+    /// The rule's index in its condition's rule list.
+    pub rule_index: u32,
+    pub status: RuleStatus,
+    pub summary: Option<Box<str>>,
+    pub external_execution_id: Option<Box<str>>,
+    pub start_time: Timestamp,
+    pub last_update_time: Timestamp,
+    pub last_status_change: Option<Timestamp>,
+    /// What the run waits for; `None` once it has finished.
+    pub pending: Option<Box<Pending>>,
+    pub error: Option<Box<ErrorDetails>>,
+    /// The configuration after variable resolution, when it differs from the declared one.
+    pub resolved_configuration: Option<Box<BTreeMap<String, String>>>,
+    pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
+    /// Who ended the run from outside (the emulator's control endpoint), if anyone.
+    pub updated_by: Option<Box<str>>,
 }
 
 /// `RetryTrigger`: what retried a stage.
@@ -342,6 +436,8 @@ pub struct Execution {
     pub sources: Vec<(u32, Revision)>,
     /// The execution a rollback execution rolls back to.
     pub rollback_target: Option<Uuid>,
+    /// Rule executions of the stages' conditions, oldest first.
+    pub rules: Vec<RuleRun>,
 }
 
 /// The state of a running execution that a finished one no longer needs.
@@ -359,6 +455,12 @@ impl Execution {
         let stage = self.declaration.stages.get(run.stage());
         let action = stage.and_then(|s| s.actions.get(run.action()));
         (stage.map_or("", |s| s.name.as_str()), action.map_or("", |a| a.name.as_str()))
+    }
+
+    /// The declaration of a rule run's rule.
+    pub fn rule_declaration(&self, run: &RuleRun) -> Option<&RuleDeclaration> {
+        let stage = self.declaration.stages.get(run.stage_index as usize)?;
+        stage.condition(run.kind)?.rules.as_ref()?.get(run.rule_index as usize)
     }
 
     /// The source action and output artifact names of a recorded source revision.
@@ -381,6 +483,7 @@ impl Execution {
             stage.runs = Vec::new();
         }
         self.actions.shrink_to_fit();
+        self.rules.shrink_to_fit();
         self.sources.shrink_to_fit();
     }
 }

@@ -1,0 +1,304 @@
+//! Stage conditions (behaviour.md §5.2): the entry condition checked before a stage's actions run, and the
+//! conditions checked when the stage succeeds or fails. A condition's rules run side by side; it passes when all
+//! succeed, and otherwise its `result` applies:
+//!
+//! | condition   | passes                     | fails                                                  |
+//! |-------------|----------------------------|--------------------------------------------------------|
+//! | beforeEntry | the actions start          | `FAIL`: the stage fails; `SKIP`: it is Skipped         |
+//! | onSuccess   | the stage succeeds         | `FAIL`: the stage fails; `ROLLBACK`: it fails and rolls back |
+//! | onFailure   | the stage fails as it is   | `ROLLBACK`: automatic rollback; `RETRY`: one automatic retry |
+//!
+//! An in-progress entry or success condition can be overridden (OverrideStageCondition): it counts as passed.
+//! Like `step`, these are pure functions of the pipeline's state and the time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::behaviors;
+use super::rules::{self, RuleStart};
+use super::step::{self, StepEnv};
+use super::variables;
+use crate::state::declaration::ConditionResult;
+use crate::state::execution::{
+    ConditionKind, ConditionRun, ConditionStatus, ErrorDetails, Outcome, Pending, RuleRun, RuleStatus, StageStatus,
+};
+use crate::state::{PipelineRecord, Timestamp};
+
+/// Starts evaluating the stage's condition of `kind`: one rule execution per rule, all at once.
+pub(super) fn start(
+    record: &mut PipelineRecord,
+    index: usize,
+    stage: usize,
+    kind: ConditionKind,
+    env: &StepEnv,
+    now: Timestamp,
+) {
+    let declaration = Arc::clone(&record.runtime.executions[index].declaration);
+    let Some(stage_declared) = declaration.stages.get(stage) else { return };
+    let rules = stage_declared.condition(kind).and_then(|c| c.rules.as_deref()).unwrap_or_default();
+    let mut started = Vec::with_capacity(rules.len());
+    for (rule_index, rule) in rules.iter().enumerate() {
+        let seq = record.runtime.seq();
+        let execution = &record.runtime.executions[index];
+        let empty = BTreeMap::new();
+        let declared = rule.configuration.as_ref().unwrap_or(&empty);
+        let mut resolved = BTreeMap::new();
+        let mut unresolved = None;
+        for (key, value) in declared {
+            match variables::resolve(value, |ns, k| step::lookup(execution, ns, k)) {
+                Ok(v) => {
+                    resolved.insert(key.clone(), v);
+                }
+                Err(reference) => {
+                    unresolved.get_or_insert((key.clone(), reference));
+                }
+            }
+        }
+        let pending = match unresolved {
+            Some((key, reference)) => Pending::At(
+                now,
+                Box::new(Outcome::Fail(ErrorDetails {
+                    code: "ConfigurationError".into(),
+                    message: format!(
+                        "The variable reference #{{{reference}}} in configuration '{key}' of rule '{}' could not be \
+                         resolved",
+                        rule.name
+                    ),
+                })),
+            ),
+            None => rules::start(&RuleStart {
+                rule,
+                configuration: &resolved,
+                now,
+                duration_ms: env.duration_ms,
+                behavior: behaviors::for_rule(env.behaviors, env.pipeline, &stage_declared.name, &rule.name),
+            }),
+        };
+        let input_artifacts = rule
+            .input_artifacts
+            .iter()
+            .flatten()
+            .filter_map(|a| execution.running.as_ref().and_then(|r| r.artifacts.get(&a.name)).cloned())
+            .collect();
+        let resolved_configuration = (&resolved != declared).then(|| Box::new(resolved));
+        let run = RuleRun {
+            id: uuid::Uuid::new_v4(),
+            seq: u32::try_from(seq).unwrap_or(u32::MAX),
+            stage_index: u32::try_from(stage).unwrap_or(u32::MAX),
+            kind,
+            rule_index: u32::try_from(rule_index).unwrap_or(u32::MAX),
+            status: RuleStatus::InProgress,
+            summary: None,
+            external_execution_id: None,
+            start_time: now,
+            last_update_time: now,
+            last_status_change: None,
+            pending: Some(Box::new(pending)),
+            error: None,
+            resolved_configuration,
+            input_artifacts,
+            updated_by: None,
+        };
+        let execution = &mut record.runtime.executions[index];
+        started.push(u32::try_from(execution.rules.len()).unwrap_or(u32::MAX));
+        execution.rules.push(run);
+    }
+    let execution = &mut record.runtime.executions[index];
+    execution.last_update_time = now;
+    let Some(stage_run) = execution.stages[stage].as_mut() else { return };
+    stage_run.conditions.retain(|c| c.kind != kind);
+    stage_run.conditions.push(ConditionRun {
+        kind,
+        status: ConditionStatus::InProgress,
+        summary: None,
+        last_status_change: now,
+        rules: started,
+    });
+}
+
+/// Ends a running rule with `outcome`. `updated_by` is who ended it from outside, if anyone.
+pub fn finish_rule(
+    record: &mut PipelineRecord,
+    index: usize,
+    rule: usize,
+    outcome: Outcome,
+    now: Timestamp,
+    updated_by: Option<String>,
+) {
+    let execution = &mut record.runtime.executions[index];
+    let Some(run) = execution.rules.get_mut(rule) else { return };
+    if run.status != RuleStatus::InProgress {
+        return;
+    }
+    match outcome {
+        Outcome::Succeed(success) => {
+            run.status = RuleStatus::Succeeded;
+            run.summary = success.summary.map(String::into_boxed_str);
+            run.external_execution_id = success.external_execution_id.map(String::into_boxed_str);
+        }
+        Outcome::Fail(error) => {
+            run.status = RuleStatus::Failed;
+            run.summary = Some(error.message.clone().into_boxed_str());
+            run.error = Some(Box::new(error));
+        }
+    }
+    run.pending = None;
+    run.last_status_change = Some(now);
+    run.last_update_time = now;
+    run.updated_by = updated_by.map(String::into_boxed_str);
+    execution.last_update_time = now;
+}
+
+/// Abandons a condition's running rules (the execution was abandoned, or the condition overridden).
+fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: Timestamp) {
+    let execution = &mut record.runtime.executions[index];
+    for &rule in rules {
+        if let Some(run) = execution.rules.get_mut(rule as usize)
+            && run.status == RuleStatus::InProgress
+        {
+            run.status = RuleStatus::Abandoned;
+            run.pending = None;
+            run.last_status_change = Some(now);
+            run.last_update_time = now;
+        }
+    }
+}
+
+/// Ends the condition being evaluated in `stage` with `status`.
+fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: ConditionStatus, now: Timestamp) {
+    let Some(run) = record.runtime.executions[index].stages[stage].as_mut() else { return };
+    if let Some(condition) = run.conditions.iter_mut().find(|c| c.status == ConditionStatus::InProgress) {
+        condition.status = status;
+        condition.last_status_change = now;
+        condition.summary = match status {
+            ConditionStatus::Overridden => Some("The condition was overridden.".into()),
+            ConditionStatus::Abandoned => Some("The condition was abandoned.".into()),
+            _ => None,
+        };
+    }
+}
+
+/// Stop-and-abandon: the condition being evaluated in `stage` is abandoned with its running rules.
+pub(super) fn abandon(record: &mut PipelineRecord, index: usize, stage: usize, now: Timestamp) {
+    let rules = record.runtime.executions[index].stages[stage]
+        .as_ref()
+        .and_then(|r| r.condition_in_progress())
+        .map(|c| c.rules.clone())
+        .unwrap_or_default();
+    if rules.is_empty() {
+        return;
+    }
+    abandon_rules(record, index, &rules, now);
+    close(record, index, stage, ConditionStatus::Abandoned, now);
+}
+
+/// Moves a stage whose condition is being evaluated: once every rule has ended, applies the outcome. Returns whether
+/// anything changed.
+pub(super) fn check(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
+    let execution = &record.runtime.executions[index];
+    let Some(condition) = execution.stages[stage].as_ref().and_then(|r| r.condition_in_progress()) else {
+        return false;
+    };
+    let kind = condition.kind;
+    let statuses: Vec<RuleStatus> =
+        condition.rules.iter().filter_map(|&r| execution.rules.get(r as usize)).map(|r| r.status).collect();
+    if statuses.contains(&RuleStatus::InProgress) {
+        return false;
+    }
+    let passed = statuses.iter().all(|s| *s == RuleStatus::Succeeded);
+    let stopping = execution.stop.is_some();
+    let declared = execution.declaration.stages.get(stage);
+    // A condition without a result fails the stage; onFailure may give its result once for all its conditions.
+    let result = declared
+        .and_then(|d| d.condition(kind))
+        .and_then(|c| c.result)
+        .or_else(|| declared.and_then(|d| d.on_failure.as_ref()).filter(|_| kind == ConditionKind::OnFailure)?.result)
+        .unwrap_or(ConditionResult::Fail);
+    close(record, index, stage, if passed { ConditionStatus::Succeeded } else { ConditionStatus::Failed }, now);
+    if stopping {
+        step::end_stage(record, index, stage, StageStatus::Stopped, None, env, now);
+        return true;
+    }
+    proceed(record, index, stage, kind, passed.then_some(()).ok_or(result), env, now);
+    true
+}
+
+/// Goes on after a condition of `kind` has passed (`Ok`) or failed with its result (`Err`).
+fn proceed(
+    record: &mut PipelineRecord,
+    index: usize,
+    stage: usize,
+    kind: ConditionKind,
+    outcome: Result<(), ConditionResult>,
+    env: &StepEnv,
+    now: Timestamp,
+) {
+    let (status, then) = match (kind, outcome) {
+        (ConditionKind::BeforeEntry, Ok(())) => {
+            step::start_group(record, index, stage, env, now);
+            return;
+        }
+        (ConditionKind::OnSuccess, Ok(())) => (StageStatus::Succeeded, None),
+        // The failure handling's rules did not call for its result: the stage just fails.
+        (ConditionKind::OnFailure, Ok(())) => (StageStatus::Failed, None),
+        (ConditionKind::BeforeEntry, Err(ConditionResult::Skip)) => (StageStatus::Skipped, None),
+        // UNCONFIRMED: a stage that fails its entry condition ran no action, so its onFailure handling does not
+        // apply.
+        (ConditionKind::BeforeEntry, Err(_)) => (StageStatus::Failed, None),
+        (_, Err(result)) => (StageStatus::Failed, Some(result)),
+    };
+    step::end_stage(record, index, stage, status, then, env, now);
+}
+
+/// Why an override is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideRefusal {
+    /// No such execution.
+    ExecutionNotFound,
+    /// The condition is not being evaluated, or cannot be overridden (its result is SKIP).
+    NotOverridable,
+    /// A later execution has entered the stage.
+    NotLatest,
+}
+
+/// OverrideStageCondition: the condition of `kind` being evaluated in stage `name` of execution `id` counts as
+/// passed; its running rules are abandoned and its status is `Overridden`.
+pub fn override_condition(
+    record: &mut PipelineRecord,
+    id: &str,
+    name: &str,
+    kind: ConditionKind,
+    env: &StepEnv,
+    now: Timestamp,
+) -> Result<(), OverrideRefusal> {
+    let Some(index) = record.runtime.position(id) else { return Err(OverrideRefusal::ExecutionNotFound) };
+    if record.runtime.latest_in_stage.get(name).is_some_and(|&latest| latest != index) {
+        return Err(OverrideRefusal::NotLatest);
+    }
+    let execution = &record.runtime.executions[index];
+    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == name) else {
+        return Err(OverrideRefusal::NotOverridable);
+    };
+    let skips =
+        execution.declaration.stages[stage].condition(kind).and_then(|c| c.result) == Some(ConditionResult::Skip);
+    let condition = execution.stages[stage].as_ref().and_then(|r| r.condition_in_progress());
+    let Some(condition) = condition.filter(|c| c.kind == kind && !skips && execution.stop.is_none()) else {
+        return Err(OverrideRefusal::NotOverridable);
+    };
+    let rules = condition.rules.clone();
+    abandon_rules(record, index, &rules, now);
+    close(record, index, stage, ConditionStatus::Overridden, now);
+    proceed(record, index, stage, kind, Ok(()), env, now);
+    Ok(())
+}
+
+/// The rule runs whose result or timeout is due at `now`.
+pub(super) fn due(record: &PipelineRecord, index: usize, now: Timestamp) -> Vec<(usize, Outcome)> {
+    record.runtime.executions[index]
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| run.status == RuleStatus::InProgress)
+        .filter_map(|(i, run)| Some((i, step::due_outcome(run.pending.as_deref()?, now)?)))
+        .collect()
+}
