@@ -201,7 +201,7 @@ async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
             reply.into_response()
         }
         Err(error) => {
-            if error.code.status().is_server_error() && error.code != ErrorCode::NotImplemented {
+            if error.code.status().is_server_error() {
                 tracing::error!(operation, request_id, code = %error.code, message = %error.message, "request failed");
             } else {
                 tracing::debug!(operation, request_id, elapsed_us, code = %error.code, message = %error.message, "error");

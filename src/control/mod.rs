@@ -5,8 +5,8 @@
 //! | `GET /health` | 200 with the version and uptime |
 //! | `GET /_localstack/health` | LocalStack's health document, so existing readiness checks work unchanged |
 //! | `POST /_emulator/reset` | drops all state of every account and region, and resets the clock |
-//! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions |
-//! | `POST /_emulator/actions/complete` | end a running (held, waiting) action with a chosen outcome |
+//! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions and rules |
+//! | `POST /_emulator/actions/complete` | end a running (held, waiting) action, or with `ruleName` a rule, with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
 
@@ -27,13 +27,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::engine::behaviors::BehaviorSet;
-use crate::engine::step;
+use crate::engine::{conditions, step};
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
 use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
 use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
-use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, Success};
+use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, RuleStatus, Success};
 use crate::state::{Scope, Store, ThirdPartyRecord};
 
 /// The routes of the control endpoints.
@@ -162,7 +162,9 @@ struct CompleteRequest {
     pipeline_name: String,
     pipeline_execution_id: String,
     stage_name: String,
-    action_name: String,
+    /// The action to end; or, with `rule_name` instead, a rule of the stage's condition being evaluated.
+    action_name: Option<String>,
+    rule_name: Option<String>,
     #[serde(default = "succeed")]
     outcome: String,
     summary: Option<String>,
@@ -224,9 +226,13 @@ async fn complete_action(
     let scope = control_scope(&app, &headers, &uri, request.account, request.region);
     let store = app.store();
     let now = store.clock().now();
-    let (pipeline, execution, stage, action) =
-        (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name, &request.action_name);
-    let action_execution_id = store.write(&scope, |data| {
+    let (pipeline, execution, stage) = (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name);
+    let target = match (&request.action_name, &request.rule_name) {
+        (Some(action), None) => Target::Action(action),
+        (None, Some(rule)) => Target::Rule(rule),
+        _ => return Err(ApiError::validation("give exactly one of actionName and ruleName")),
+    };
+    let completed = store.write(&scope, |data| {
         let record = data.pipelines.get_mut(pipeline).ok_or_else(|| {
             not_running(format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region))
         })?;
@@ -234,21 +240,52 @@ async fn complete_action(
             return Err(not_running(format!("No execution '{execution}' in pipeline '{pipeline}'")));
         };
         let running = &record.runtime.executions[index];
-        let run = running
-            .actions
-            .iter()
-            .rposition(|r| {
-                running.names(r) == (stage.as_str(), action.as_str()) && r.status == ActionStatus::InProgress
-            })
-            .ok_or_else(|| {
-                not_running(format!("Action '{action}' of stage '{stage}' is not running in execution '{execution}'"))
-            })?;
-        let id = record.runtime.executions[index].actions[run].id.to_string();
-        step::finish_action(record, index, run, outcome, now, None);
+        let id = match target {
+            Target::Action(action) => {
+                let run = running
+                    .actions
+                    .iter()
+                    .rposition(|r| running.names(r) == (stage.as_str(), action) && r.status == ActionStatus::InProgress)
+                    .ok_or_else(|| {
+                        not_running(format!(
+                            "Action '{action}' of stage '{stage}' is not running in execution '{execution}'"
+                        ))
+                    })?;
+                let id = running.actions[run].id.to_string();
+                step::finish_action(record, index, run, outcome, now, None);
+                json!({"completed": true, "actionExecutionId": id})
+            }
+            Target::Rule(rule) => {
+                let run = running
+                    .rules
+                    .iter()
+                    .rposition(|r| {
+                        let stage_name =
+                            running.declaration.stages.get(r.stage_index as usize).map(|s| s.name.as_str());
+                        r.status == RuleStatus::InProgress
+                            && stage_name == Some(stage.as_str())
+                            && running.rule_declaration(r).is_some_and(|d| d.name == rule)
+                    })
+                    .ok_or_else(|| {
+                        not_running(format!(
+                            "Rule '{rule}' of stage '{stage}' is not running in execution '{execution}'"
+                        ))
+                    })?;
+                let id = running.rules[run].id.to_string();
+                conditions::finish_rule(record, index, run, outcome, now, None);
+                json!({"completed": true, "ruleExecutionId": id})
+            }
+        };
         app.engine().advance(&scope, pipeline, record, now);
         Ok(id)
     })?;
-    Ok(Json(json!({"completed": true, "actionExecutionId": action_execution_id})))
+    Ok(Json(completed))
+}
+
+/// What `POST /_emulator/actions/complete` ends.
+enum Target<'a> {
+    Action(&'a str),
+    Rule(&'a str),
 }
 
 #[derive(Deserialize)]

@@ -625,6 +625,16 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     if run.condition_in_progress().is_some() {
         return conditions::check(record, index, stage, env, now);
     }
+    // A stopping execution whose actions have all ended stops (also when an abandoned condition ran no action).
+    let idle = run
+        .runs
+        .iter()
+        .filter_map(|&r| execution.actions.get(r as usize))
+        .all(|a| a.status != ActionStatus::InProgress);
+    if execution.stop.is_some() && idle {
+        end_stage(record, index, stage, StageStatus::Stopped, None, env, now);
+        return true;
+    }
     let Some(declared) = execution.declaration.stages.get(stage) else { return false };
     let group: BTreeSet<usize> = group_members(declared, run.group).into_iter().collect();
     // The latest attempt of each action of the current group.
@@ -636,9 +646,7 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     let failed = latest.values().any(|s| *s == ActionStatus::Failed);
     let last_group = run.group as usize + 1 >= orders(declared).len();
 
-    let (stage_status, condition) = if execution.stop.is_some() {
-        (StageStatus::Stopped, None)
-    } else if failed {
+    let (stage_status, condition) = if failed {
         (StageStatus::Failed, Some(ConditionKind::OnFailure))
     } else if !last_group {
         (StageStatus::InProgress, None)

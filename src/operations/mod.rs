@@ -6,6 +6,7 @@
 //! know nothing of HTTP.
 
 pub mod action_types;
+pub mod conditions;
 pub mod executions;
 pub mod jobs;
 pub mod pipelines;
@@ -51,7 +52,6 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
     if let Some(input) = model.operation(op.name()).and_then(|m| m.input) {
         validate(model, input, &body)?;
     }
-    let later = || Err(ApiError::not_implemented(op.name()));
     match op {
         Operation::CreatePipeline => pipelines::create_pipeline(ctx, input(body)?),
         Operation::GetPipeline => pipelines::get_pipeline(ctx, input(body)?),
@@ -105,7 +105,8 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<
         // Recovery and conditions (issue 6).
         Operation::RetryStageExecution => executions::retry_stage_execution(ctx, input(body)?),
         Operation::RollbackStage => executions::rollback_stage(ctx, input(body)?),
-        Operation::OverrideStageCondition | Operation::ListRuleExecutions => later(),
+        Operation::OverrideStageCondition => conditions::override_stage_condition(ctx, input(body)?),
+        Operation::ListRuleExecutions => conditions::list_rule_executions(ctx, input(body)?),
     }
 }
 

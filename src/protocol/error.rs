@@ -103,8 +103,6 @@ error_codes! {
     NotFoundException = 404,
     /// A known path called with the wrong HTTP method.
     MethodNotAllowedException = 405,
-    /// An operation that a later version of the emulator implements.
-    NotImplemented = 501,
     /// A bug in the emulator. Never expected; answered instead of dropping the connection.
     InternalFailure = 500,
 }
@@ -137,14 +135,6 @@ impl ApiError {
     /// A `SerializationException` with the given message.
     pub fn serialization(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::SerializationException, message)
-    }
-
-    /// The answer for an operation this version routes but does not implement yet.
-    pub fn not_implemented(operation: &str) -> ApiError {
-        ApiError::new(
-            ErrorCode::NotImplemented,
-            format!("The operation {operation} is not implemented by codepipeline-local yet"),
-        )
     }
 
     /// Renders the error body.
@@ -190,9 +180,9 @@ mod tests {
 
     #[test]
     fn response_has_status_and_headers() {
-        let response = ApiError::not_implemented("PutWebhook").into_response();
-        assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
-        assert_eq!(response.headers()["x-amzn-errortype"], "NotImplemented");
+        let response = ApiError::new(ErrorCode::PipelineNotFoundException, "none").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["x-amzn-errortype"], "PipelineNotFoundException");
         assert_eq!(response.headers()[header::CONTENT_TYPE], AMZ_JSON);
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 use codepipeline_local::{Config, RunningServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -300,4 +301,32 @@ where
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
+}
+
+/// The status of an execution.
+pub async fn status(client: &Client, name: &str, id: &str) -> PipelineExecutionStatus {
+    let out = client.get_pipeline_execution().pipeline_name(name).pipeline_execution_id(id).send().await.expect("get");
+    out.pipeline_execution().and_then(|e| e.status()).cloned().expect("status")
+}
+
+/// Waits until an execution has the wanted status.
+pub async fn wait_for(client: &Client, name: &str, id: &str, wanted: PipelineExecutionStatus) {
+    eventually(&format!("{id} to be {wanted:?}"), || async {
+        (status(client, name, id).await == wanted).then_some(())
+    })
+    .await;
+}
+
+/// The first execution of the pipeline (the one CreatePipeline started).
+pub async fn first_execution(client: &Client, name: &str) -> String {
+    eventually("an execution", || async {
+        let out = client.list_pipeline_executions().pipeline_name(name).send().await.ok()?;
+        out.pipeline_execution_summaries().last()?.pipeline_execution_id().map(str::to_string)
+    })
+    .await
+}
+
+/// `POST /_emulator/actions/complete`: ends a held action or rule.
+pub async fn complete(server: &TestServer, body: Value) -> HttpResponse {
+    server.connect().await.request("POST", "/_emulator/actions/complete", &[], body.to_string().as_bytes()).await
 }

@@ -10,7 +10,7 @@ use aws_sdk_codepipeline::types::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, eventually};
+use crate::common::{TestServer, complete, eventually, status, wait_for};
 use crate::sdk_json;
 
 fn at(category: &str, provider: &str) -> Value {
@@ -56,16 +56,6 @@ async fn latest_execution(client: &Client, name: &str) -> String {
     list.pipeline_execution_summaries()[0].pipeline_execution_id().expect("id").to_string()
 }
 
-async fn status(client: &Client, name: &str, id: &str) -> PipelineExecutionStatus {
-    let got = client.get_pipeline_execution().pipeline_name(name).pipeline_execution_id(id).send().await.expect("gets");
-    got.pipeline_execution().and_then(|e| e.status()).cloned().expect("status")
-}
-
-async fn wait_status(client: &Client, name: &str, id: &str, want: PipelineExecutionStatus) {
-    eventually(&format!("{id} to be {want:?}"), || async { (status(client, name, id).await == want).then_some(()) })
-        .await
-}
-
 /// The state of a stage: (latest execution id, its status in the stage, inbound execution ids).
 async fn stage(client: &Client, name: &str, stage: &str) -> (Option<String>, Option<String>, Vec<String>) {
     let state = client.get_pipeline_state().name(name).send().await.expect("state");
@@ -105,16 +95,12 @@ async fn approve(client: &Client, name: &str, token: &str, status: ApprovalStatu
         .map_err(|e| format!("{}: {}", e.code().unwrap_or_default(), e.message().unwrap_or_default()))
 }
 
-async fn complete(server: &TestServer, body: Value) -> crate::common::HttpResponse {
-    server.connect().await.request("POST", "/_emulator/actions/complete", &[], body.to_string().as_bytes()).await
-}
-
 #[tokio::test]
 async fn create_pipeline_starts_an_execution_that_runs_to_success() {
     let server = TestServer::fast().await;
     let client = server.client();
     let id = create(&client, &simple("auto")).await;
-    wait_status(&client, "auto", &id, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "auto", &id, PipelineExecutionStatus::Succeeded).await;
 
     let execution =
         client.get_pipeline_execution().pipeline_name("auto").pipeline_execution_id(&id).send().await.expect("gets");
@@ -216,7 +202,7 @@ async fn actions_run_in_runorder_groups_and_variables_flow_between_them() {
     let gate_input = details[0].input().and_then(|i| i.resolved_configuration()).expect("resolved");
     assert_eq!(gate_input["CustomData"], format!("Ship {id}?"));
     approve(&client, "vars", &token, ApprovalStatus::Approved).await.expect("approved");
-    wait_status(&client, "vars", &id, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "vars", &id, PipelineExecutionStatus::Succeeded).await;
 }
 
 #[tokio::test]
@@ -227,7 +213,7 @@ async fn an_unresolvable_variable_fails_the_action_with_a_clear_error() {
     p["stages"][1]["actions"][0]["configuration"]["ObjectKey"] = json!("#{SourceVariables.NoSuchKey}");
     p["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("false");
     let id = create(&client, &p).await;
-    wait_status(&client, "badvar", &id, PipelineExecutionStatus::Failed).await;
+    wait_for(&client, "badvar", &id, PipelineExecutionStatus::Failed).await;
     let state = client.get_pipeline_state().name("badvar").send().await.expect("state");
     let error = state.stage_states()[1].action_states()[0]
         .latest_execution()
@@ -286,7 +272,7 @@ async fn start_pipeline_execution_with_variables_tokens_and_source_revisions() {
         .await
         .expect("replayed");
     assert_eq!(replay.pipeline_execution_id(), Some(id.as_str()), "a replayed token returns the first execution");
-    wait_status(&client, "starts", &id, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "starts", &id, PipelineExecutionStatus::Succeeded).await;
 
     let got =
         client.get_pipeline_execution().pipeline_name("starts").pipeline_execution_id(&id).send().await.expect("gets");
@@ -377,7 +363,7 @@ async fn approvals_are_approved_rejected_and_refused_as_aws_does() {
     assert!(approved.approved_at().is_some());
     let err = approve(&client, "gates", &token, ApprovalStatus::Approved).await.expect_err("answered");
     assert!(err.starts_with("ApprovalAlreadyCompletedException"), "{err}");
-    wait_status(&client, "gates", &first, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "gates", &first, PipelineExecutionStatus::Succeeded).await;
     let state = client.get_pipeline_state().name("gates").send().await.expect("state");
     let gate = state.stage_states()[2].action_states()[0].latest_execution().cloned().expect("ran");
     assert_eq!(gate.summary(), Some("ship it"));
@@ -389,7 +375,7 @@ async fn approvals_are_approved_rejected_and_refused_as_aws_does() {
     let second = second.pipeline_execution_id().expect("id").to_string();
     let token = approval_token(&client, "gates", &second).await;
     approve(&client, "gates", &token, ApprovalStatus::Rejected).await.expect("rejected");
-    wait_status(&client, "gates", &second, PipelineExecutionStatus::Failed).await;
+    wait_for(&client, "gates", &second, PipelineExecutionStatus::Failed).await;
     let (_, stage_status, _) = stage(&client, "gates", "Approve").await;
     assert_eq!(stage_status.as_deref(), Some("Failed"));
 }
@@ -500,7 +486,7 @@ async fn parallel_mode_runs_executions_side_by_side() {
     .await;
     assert_eq!(status(&client, "par", &e1).await, PipelineExecutionStatus::InProgress);
     approve(&client, "par", &token, ApprovalStatus::Approved).await.expect("approved");
-    wait_status(&client, "par", &e2, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "par", &e2, PipelineExecutionStatus::Succeeded).await;
     assert_eq!(status(&client, "par", &e1).await, PipelineExecutionStatus::InProgress);
 }
 
@@ -548,7 +534,7 @@ async fn stop_and_wait_lets_the_running_action_finish() {
     )
     .await;
     assert_eq!(response.status, 200, "{}", response.text());
-    wait_status(&client, "stopwait", &id, PipelineExecutionStatus::Stopped).await;
+    wait_for(&client, "stopwait", &id, PipelineExecutionStatus::Stopped).await;
     let state = client.get_pipeline_state().name("stopwait").send().await.expect("state");
     assert_eq!(state.stage_states()[1].action_states()[0].latest_execution().and_then(|e| e.summary()), Some("built"));
     assert!(state.stage_states()[2].latest_execution().is_none(), "nothing new started");
@@ -587,7 +573,7 @@ async fn stop_and_abandon_abandons_the_approval_and_invalidates_its_token() {
         .send()
         .await
         .expect("stopped");
-    wait_status(&client, "abandon", &id, PipelineExecutionStatus::Stopped).await;
+    wait_for(&client, "abandon", &id, PipelineExecutionStatus::Stopped).await;
     let state = client.get_pipeline_state().name("abandon").send().await.expect("state");
     let gate = state.stage_states()[2].action_states()[0].latest_execution().cloned().expect("ran");
     assert_eq!(gate.status().map(|s| s.as_str()), Some("Abandoned"));
@@ -613,7 +599,7 @@ async fn approvals_can_be_answered_while_stopping_and_the_execution_then_stops()
         .await
         .expect("stopping");
     approve(&client, "stopapprove", &token, ApprovalStatus::Approved).await.expect("allowed while stopping [NATIVE]");
-    wait_status(&client, "stopapprove", &id, PipelineExecutionStatus::Stopped).await;
+    wait_for(&client, "stopapprove", &id, PipelineExecutionStatus::Stopped).await;
     assert!(stage(&client, "stopapprove", "Deploy").await.0.is_none(), "it does not go on");
 }
 
@@ -633,7 +619,7 @@ async fn a_waiting_execution_can_be_stopped() {
     assert_eq!(status(&client, "inbound", &e2).await, PipelineExecutionStatus::Stopped);
     assert!(stage(&client, "inbound", "Approve").await.2.is_empty());
     approve(&client, "inbound", &token, ApprovalStatus::Approved).await.expect("approved");
-    wait_status(&client, "inbound", &e1, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "inbound", &e1, PipelineExecutionStatus::Succeeded).await;
     let deploy = stage(&client, "inbound", "Deploy").await;
     assert_eq!(deploy.0, Some(e1), "the stopped execution never entered");
 }
@@ -645,7 +631,7 @@ async fn disabled_transitions_hold_executions_until_enabled() {
     let p = simple("gated");
     client.create_pipeline().pipeline(sdk_json::pipeline(&p)).send().await.expect("created");
     let first = latest_execution(&client, "gated").await;
-    wait_status(&client, "gated", &first, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "gated", &first, PipelineExecutionStatus::Succeeded).await;
     client
         .disable_stage_transition()
         .pipeline_name("gated")
@@ -678,7 +664,7 @@ async fn disabled_transitions_hold_executions_until_enabled() {
         .send()
         .await
         .expect("enabled");
-    wait_status(&client, "gated", &id, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "gated", &id, PipelineExecutionStatus::Succeeded).await;
     let state = server.call("GetPipelineState", r#"{"name": "gated"}"#).await.json();
     assert_eq!(state["stageStates"][1]["inboundTransitionState"]["enabled"], true);
 
@@ -716,7 +702,7 @@ async fn behaviours_fail_hold_and_shape_actions() {
     let got = server.connect().await.request("GET", "/_emulator/behaviors", &[], b"").await.json();
     assert_eq!(got["rules"][0]["errorCode"], "ConfigurationError");
     let id = create(&client, &pipeline("steered", "SUPERSEDED")).await;
-    wait_status(&client, "steered", &id, PipelineExecutionStatus::Failed).await;
+    wait_for(&client, "steered", &id, PipelineExecutionStatus::Failed).await;
     let state = client.get_pipeline_state().name("steered").send().await.expect("state");
     let source = state.stage_states()[0].action_states()[0].latest_execution().cloned().expect("ran");
     assert_eq!(source.summary(), Some("custom summary"));
@@ -774,7 +760,7 @@ async fn held_actions_are_completed_by_the_emulator_endpoint_or_time_out() {
     )
     .await;
     assert_eq!(response.status, 200);
-    wait_status(&client, "held", &id, PipelineExecutionStatus::Failed).await;
+    wait_for(&client, "held", &id, PipelineExecutionStatus::Failed).await;
 
     // A held CodeBuild action times out after 8 hours of emulator time.
     let id = client.start_pipeline_execution().name("held").send().await.expect("started");
@@ -797,7 +783,7 @@ async fn behaviours_can_be_loaded_at_start_up() {
     let server = TestServer::with_config(config).await;
     let client = server.client();
     let id = create(&client, &simple("fromfile")).await;
-    wait_status(&client, "fromfile", &id, PipelineExecutionStatus::Failed).await;
+    wait_for(&client, "fromfile", &id, PipelineExecutionStatus::Failed).await;
     let _ = std::fs::remove_file(path);
 }
 
@@ -806,7 +792,7 @@ async fn the_clock_moves_timestamps() {
     let server = TestServer::fast().await;
     let client = server.client();
     let first = create(&client, &simple("clock")).await;
-    wait_status(&client, "clock", &first, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "clock", &first, PipelineExecutionStatus::Succeeded).await;
     server.advance_clock(86_400.0).await;
     let second = client.start_pipeline_execution().name("clock").send().await.expect("started");
     let second = second.pipeline_execution_id().expect("id").to_string();
@@ -852,12 +838,12 @@ async fn execution_history_is_paginated_newest_first_and_filtered() {
     let server = TestServer::fast().await;
     let client = server.client();
     let first = create(&client, &simple("history")).await;
-    wait_status(&client, "history", &first, PipelineExecutionStatus::Succeeded).await;
+    wait_for(&client, "history", &first, PipelineExecutionStatus::Succeeded).await;
     let mut ids = vec![first];
     for _ in 0..6 {
         let id = client.start_pipeline_execution().name("history").send().await.expect("started");
         let id = id.pipeline_execution_id().expect("id").to_string();
-        wait_status(&client, "history", &id, PipelineExecutionStatus::Succeeded).await;
+        wait_for(&client, "history", &id, PipelineExecutionStatus::Succeeded).await;
         ids.push(id);
     }
     let mut seen = Vec::new();

@@ -4,6 +4,7 @@
 mod common;
 
 mod concurrency;
+mod conditions;
 
 mod control;
 mod corpus;

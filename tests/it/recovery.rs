@@ -5,7 +5,7 @@ use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{PipelineExecutionStatus, StageRetryMode};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, eventually};
+use crate::common::{TestServer, eventually, first_execution, status, wait_for};
 use crate::sdk_json;
 
 /// Source, then Build with two parallel actions (Compile, Lint), then Deploy.
@@ -27,27 +27,6 @@ async fn create(client: &Client, name: &str) {
         ]
     });
     client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
-}
-
-async fn status(client: &Client, name: &str, id: &str) -> PipelineExecutionStatus {
-    let out = client.get_pipeline_execution().pipeline_name(name).pipeline_execution_id(id).send().await.expect("get");
-    out.pipeline_execution().and_then(|e| e.status()).cloned().expect("status")
-}
-
-async fn wait_for(client: &Client, name: &str, id: &str, wanted: PipelineExecutionStatus) {
-    eventually(&format!("{id} to be {wanted:?}"), || async {
-        (status(client, name, id).await == wanted).then_some(())
-    })
-    .await;
-}
-
-/// The first execution of the pipeline (the one CreatePipeline started).
-async fn first_execution(client: &Client, name: &str) -> String {
-    eventually("an execution", || async {
-        let out = client.list_pipeline_executions().pipeline_name(name).send().await.ok()?;
-        out.pipeline_execution_summaries().last()?.pipeline_execution_id().map(str::to_string)
-    })
-    .await
 }
 
 /// How many attempts each action of the execution had, in history order.

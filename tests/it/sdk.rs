@@ -81,11 +81,3 @@ async fn created_pipeline_reads_back_with_defaults_and_metadata() {
     let err = client.create_pipeline().pipeline(sdk_pipeline("web-app")).send().await.expect_err("name taken");
     assert!(err.into_service_error().is_pipeline_name_in_use_exception());
 }
-
-#[tokio::test]
-async fn operations_of_later_issues_answer_not_implemented_by_name() {
-    let server = TestServer::start().await;
-    let err = server.client().list_rule_executions().pipeline_name("p").send().await.expect_err("not implemented yet");
-    assert_eq!(err.code(), Some("NotImplemented"));
-    assert!(err.message().unwrap_or_default().contains("ListRuleExecutions"));
-}
