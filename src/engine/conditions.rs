@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::behaviors;
+use super::lambda;
 use super::rules::{self, RuleStart};
 use super::step::{self, StepEnv};
 use super::variables;
@@ -44,6 +45,7 @@ pub(super) fn start(
         let declared = rule.configuration.as_ref().unwrap_or(&empty);
         let mut resolved = BTreeMap::new();
         let mut unresolved = None;
+        let mut invoke = false;
         for (key, value) in declared {
             match variables::resolve(value, |ns, k| step::lookup(execution, ns, k)) {
                 Ok(v) => {
@@ -66,13 +68,17 @@ pub(super) fn start(
                     ),
                 })),
             ),
-            None => rules::start(&RuleStart {
-                rule,
-                configuration: &resolved,
-                now,
-                duration_ms: env.duration_ms,
-                behavior: behaviors::for_rule(env.behaviors, env.pipeline, &stage_declared.name, &rule.name),
-            }),
+            None => {
+                let behavior = behaviors::for_rule(env.behaviors, env.pipeline, &stage_declared.name, &rule.name);
+                // With a Lambda endpoint, a LambdaInvoke rule calls its function for real; behaviour rules still win.
+                if behavior.is_none() && env.lambda && rule.rule_type_id.provider == "LambdaInvoke" {
+                    invoke = true;
+                    lambda::rule_pending(now)
+                } else {
+                    let ctx = RuleStart { rule, configuration: &resolved, now, duration_ms: env.duration_ms, behavior };
+                    rules::start(&ctx)
+                }
+            }
         };
         let input_artifacts = rule
             .input_artifacts
@@ -100,8 +106,12 @@ pub(super) fn start(
             updated_by: None,
         };
         let execution = &mut record.runtime.executions[index];
-        started.push(u32::try_from(execution.rules.len()).unwrap_or(u32::MAX));
+        let position = execution.rules.len();
+        started.push(u32::try_from(position).unwrap_or(u32::MAX));
         execution.rules.push(run);
+        if invoke {
+            record.runtime.undelivered_rules.push((index, position));
+        }
     }
     let execution = &mut record.runtime.executions[index];
     execution.last_update_time = now;

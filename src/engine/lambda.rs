@@ -3,6 +3,8 @@
 //! `CodePipeline.job` event. The function answers with PutJobSuccessResult or PutJobFailureResult against this
 //! emulator; until it does, the action stays in progress (and times out after 20 minutes, as on AWS).
 //!
+//! A `LambdaInvoke` rule of a stage condition calls its function too, synchronously: see [`rule_pending`].
+//!
 //! The invocation is signed with SigV4 (service `lambda`) using the configured keys, so it is accepted by
 //! endpoints that check signatures. An invocation the endpoint refuses, or an endpoint that cannot be reached,
 //! fails the action at once with the reason in its error details.
@@ -24,7 +26,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Engine;
-use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Pending};
+use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Pending, RuleStatus, Success};
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
 
 /// Where Lambda functions are invoked, and the keys invocations are signed with.
@@ -36,19 +38,30 @@ pub struct LambdaSettings {
     pub secret_access_key: String,
 }
 
-/// One invocation to make: a job of a Lambda action.
+/// One invocation to make: a job of a Lambda action, or a LambdaInvoke rule.
 #[derive(Debug)]
 pub struct Invocation {
     scope: Scope,
     pipeline: String,
-    job: Uuid,
+    target: Target,
     function: String,
     region: String,
     payload: Bytes,
 }
 
-/// How long one invocation request may take before it counts as unreachable.
+/// What an invocation is for.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// A job of a Lambda action: invoked asynchronously; the function answers through the job API.
+    Job(Uuid),
+    /// A LambdaInvoke rule run: invoked synchronously; what the function returns decides the rule.
+    Rule { execution: usize, rule: usize, id: Uuid },
+}
+
+/// How long an asynchronous invocation request may take before it counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a synchronous (rule) invocation may take: Lambda's longest run, 15 minutes.
+const RULE_REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Characters kept as they are in a path segment: RFC 3986 unreserved.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -76,9 +89,73 @@ pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize,
     }
 }
 
-/// Takes the Lambda jobs created since the last call and builds their invocations: the `CodePipeline.job` event
-/// AWS sends (job id, account id, and the job data without the parts only job workers get).
+/// What a LambdaInvoke rule waits for while its function runs: the function's answer, for at most Lambda's
+/// longest run.
+pub fn rule_pending(now: Timestamp) -> Pending {
+    let timeout = now.plus_millis(RULE_REQUEST_TIMEOUT.as_millis().try_into().unwrap_or(i64::MAX));
+    let on_timeout = ErrorDetails {
+        code: "JobFailed".into(),
+        message: "The AWS Lambda function did not return within 15 minutes.".into(),
+    };
+    Pending::External { timeout: Some(timeout), on_timeout: Box::new(on_timeout) }
+}
+
+/// Takes the Lambda jobs and LambdaInvoke rule runs created since the last call and builds their invocations.
 pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
+    let mut out = job_invocations(scope, pipeline, record);
+    for (execution, rule) in std::mem::take(&mut record.runtime.undelivered_rules) {
+        out.extend(rule_invocation(scope, pipeline, record, execution, rule));
+    }
+    out
+}
+
+/// The invocation of a LambdaInvoke rule. UNCONFIRMED: AWS does not document the event a rule's function gets or
+/// how its answer is read. The emulator invokes it synchronously with the rule's context and resolved
+/// configuration; the rule succeeds when the function returns, and fails with the function's error message when it
+/// raises one.
+fn rule_invocation(
+    scope: &Scope,
+    pipeline: &str,
+    record: &PipelineRecord,
+    execution: usize,
+    rule: usize,
+) -> Option<Invocation> {
+    let running = record.runtime.executions.get(execution)?;
+    let run = running.rules.get(rule)?;
+    let declared = running.rule_declaration(run)?;
+    let configuration = run.resolved_configuration.as_deref().or(declared.configuration.as_ref());
+    let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
+    let artifacts: Vec<Value> = run
+        .input_artifacts
+        .iter()
+        .map(|a| {
+            json!({"name": &*a.name, "location": {"type": "S3",
+            "s3Location": {"bucketName": &*a.bucket, "objectKey": &*a.key}}})
+        })
+        .collect();
+    let event = json!({
+        "pipelineName": pipeline,
+        "pipelineExecutionId": running.id.to_string(),
+        "stageName": stage,
+        "ruleName": declared.name,
+        "ruleExecutionId": run.id.to_string(),
+        "accountId": scope.account,
+        "configuration": configuration,
+        "inputArtifacts": artifacts,
+    });
+    Some(Invocation {
+        scope: scope.clone(),
+        pipeline: pipeline.to_string(),
+        target: Target::Rule { execution, rule, id: run.id },
+        function: configuration.and_then(|c| c.get("FunctionName")).cloned().unwrap_or_default(),
+        region: declared.region.clone().unwrap_or_else(|| scope.region.clone()),
+        payload: Bytes::from(serde_json::to_vec(&event).unwrap_or_default()),
+    })
+}
+
+/// The invocations of Lambda jobs: the `CodePipeline.job` event AWS sends (job id, account id, and the job data
+/// without the parts only job workers get).
+fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
     let jobs = std::mem::take(&mut record.runtime.undelivered);
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -101,7 +178,15 @@ pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineReco
             .to_string();
         let event = json!({"CodePipeline.job": {"id": job.to_string(), "accountId": scope.account, "data": data}});
         let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-        out.push(Invocation { scope: scope.clone(), pipeline: pipeline.to_string(), job, function, region, payload });
+        let target = Target::Job(job);
+        out.push(Invocation {
+            scope: scope.clone(),
+            pipeline: pipeline.to_string(),
+            target,
+            function,
+            region,
+            payload,
+        });
     }
     out
 }
@@ -125,8 +210,16 @@ pub async fn run(
     }
 }
 
-/// What came of an invocation: accepted, or why not.
-type InvokeResult = Result<(), ErrorDetails>;
+/// What came of an invocation: accepted (with the function's answer, for a synchronous one), or why not.
+type InvokeResult = Result<Answer, ErrorDetails>;
+
+/// What a function answered to a synchronous invocation.
+#[derive(Debug, Default)]
+struct Answer {
+    /// Lambda's `X-Amz-Function-Error`: the function raised an error.
+    function_error: bool,
+    body: Bytes,
+}
 
 async fn invoke(
     client: &Client<HttpConnector, Full<Bytes>>,
@@ -138,15 +231,19 @@ async fn invoke(
         format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
     let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
     let not_invoked = |e: String| failed(format!("The AWS Lambda function {function} could not be invoked: {e}"));
+    let (invocation_type, timeout) = match call.target {
+        Target::Job(_) => ("Event", REQUEST_TIMEOUT),
+        Target::Rule { .. } => ("RequestResponse", RULE_REQUEST_TIMEOUT),
+    };
     let mut request = axum::http::Request::builder()
         .method("POST")
         .uri(&uri)
         .header("content-type", "application/json")
-        .header("x-amz-invocation-type", "Event")
+        .header("x-amz-invocation-type", invocation_type)
         .body(Full::new(call.payload.clone()))
         .map_err(|e| not_invoked(e.to_string()))?;
     sign_request(&mut request, settings, &call.region, &call.payload).map_err(not_invoked)?;
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, client.request(request)).await {
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             return Err(failed(format!("The Lambda endpoint {} could not be reached: {e}", settings.endpoint)));
@@ -156,10 +253,11 @@ async fn invoke(
         }
     };
     let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
+    let function_error = response.headers().contains_key("x-amz-function-error");
     let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if status.is_success() {
+        return Ok(Answer { function_error, body });
+    }
     let detail: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let reason = detail
         .get("message")
@@ -203,37 +301,106 @@ fn sign_request(
     Ok(())
 }
 
-/// Records what came of an invocation: a failed one fails its action (unless the job was already answered or the
-/// action ended otherwise), an accepted one shows the function as the action's external execution id.
+/// Records what came of an invocation.
 fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
     let now = store.clock().now();
     store.write(&call.scope, |data| {
         let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
-        let Some(job) = record.runtime.jobs.get(&call.job) else { return };
-        let (execution, run) = (job.execution, job.run);
-        let open = !job.status.is_terminal()
-            && record
-                .runtime
-                .executions
-                .get(execution)
-                .and_then(|e| e.actions.get(run))
-                .is_some_and(|r| r.status == ActionStatus::InProgress);
-        match result {
-            // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
-            Ok(()) if open => {
-                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
-                    r.external_execution_id = Some(call.function.clone().into_boxed_str());
-                }
+        let changed = match call.target {
+            Target::Job(job) => record_job_result(record, call, job, result, now),
+            Target::Rule { execution, rule, id } => {
+                record_rule_result(record, call, (execution, rule, id), result, now)
             }
-            Err(error) if open => {
-                tracing::warn!(pipeline = %call.pipeline, function = %call.function, "{}", error.message);
-                if let Some(job) = record.runtime.jobs.get_mut(&call.job) {
-                    job.status = JobStatus::Failed;
-                }
-                super::step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
-                engine.advance(&call.scope, &call.pipeline, record, now);
-            }
-            _ => {}
+        };
+        if changed {
+            engine.advance(&call.scope, &call.pipeline, record, now);
         }
     });
+}
+
+/// A failed invocation fails its action (unless the job was already answered or the action ended otherwise); an
+/// accepted one shows the function as the action's external execution id. Returns whether the action ended.
+fn record_job_result(
+    record: &mut PipelineRecord,
+    call: &Invocation,
+    job: Uuid,
+    result: InvokeResult,
+    now: Timestamp,
+) -> bool {
+    let Some(found) = record.runtime.jobs.get(&job) else { return false };
+    let (execution, run) = (found.execution, found.run);
+    let open = !found.status.is_terminal()
+        && record
+            .runtime
+            .executions
+            .get(execution)
+            .and_then(|e| e.actions.get(run))
+            .is_some_and(|r| r.status == ActionStatus::InProgress);
+    match result {
+        // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
+        Ok(_) if open => {
+            if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+                r.external_execution_id = Some(call.function.clone().into_boxed_str());
+            }
+            false
+        }
+        Err(error) if open => {
+            tracing::warn!(pipeline = %call.pipeline, function = %call.function, "{}", error.message);
+            if let Some(job) = record.runtime.jobs.get_mut(&job) {
+                job.status = JobStatus::Failed;
+            }
+            super::step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A rule whose function returned succeeds; one whose function raised an error, or that could not be invoked,
+/// fails. Returns whether the rule ended (it may have ended otherwise meanwhile: overridden, abandoned, timed out).
+fn record_rule_result(
+    record: &mut PipelineRecord,
+    call: &Invocation,
+    (execution, rule, id): (usize, usize, Uuid),
+    result: InvokeResult,
+    now: Timestamp,
+) -> bool {
+    let open = record
+        .runtime
+        .executions
+        .get(execution)
+        .and_then(|e| e.rules.get(rule))
+        .is_some_and(|r| r.id == id && r.status == RuleStatus::InProgress);
+    if !open {
+        return false;
+    }
+    let function = &call.function;
+    let outcome = match result {
+        Ok(answer) if answer.function_error => {
+            let detail: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            let message = detail.get("errorMessage").and_then(Value::as_str).map_or_else(
+                || format!("The AWS Lambda function {function} failed: {}", String::from_utf8_lossy(&answer.body)),
+                str::to_string,
+            );
+            Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message })
+        }
+        Ok(answer) => {
+            // A string the function returns is the rule's summary.
+            let returned: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            let summary = returned
+                .as_str()
+                .map_or_else(|| format!("The AWS Lambda function {function} succeeded."), str::to_string);
+            Outcome::Succeed(Success {
+                summary: Some(summary),
+                external_execution_id: Some(function.clone()),
+                ..Success::default()
+            })
+        }
+        Err(error) => {
+            tracing::warn!(pipeline = %call.pipeline, function = %function, "{}", error.message);
+            Outcome::Fail(error)
+        }
+    };
+    super::conditions::finish_rule(record, execution, rule, outcome, now, None);
+    true
 }

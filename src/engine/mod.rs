@@ -113,7 +113,7 @@ impl Engine {
         let result = change(record, &env);
         let next = step::advance(record, &env, now);
         drop(rules);
-        if !record.runtime.undelivered.is_empty() {
+        if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
             for invocation in lambda::take_invocations(scope, pipeline, record) {
                 // The invoker stops only with the engine; a send after that has nobody to deliver to.
                 let _ = self.invocations.send(invocation);

@@ -538,6 +538,8 @@ pub struct PipelineRuntime {
     pub job_of_run: HashMap<(usize, usize), Uuid>,
     /// Lambda jobs created but not yet handed to the invoker.
     pub undelivered: Vec<Uuid>,
+    /// LambdaInvoke rule runs started but not yet handed to the invoker, as (execution index, rule run index).
+    pub undelivered_rules: Vec<(usize, usize)>,
 }
 
 /// `JobStatus`.

@@ -1,5 +1,6 @@
-//! Lambda invoke actions against a Lambda endpoint: a fake Lambda API in the test receives the signed, asynchronous
-//! invocation, and the test plays the function, answering through PutJobSuccessResult/PutJobFailureResult.
+//! Lambda invoke actions and LambdaInvoke rules against a Lambda endpoint: a fake Lambda API in the test receives the
+//! signed invocations. For actions the invocation is asynchronous, and the test plays the function, answering
+//! through PutJobSuccessResult/PutJobFailureResult; for rules it is synchronous, and the fake answers.
 
 use std::collections::HashMap;
 
@@ -35,11 +36,21 @@ async fn fake_lambda() -> (String, mpsc::UnboundedReceiver<Invoked>) {
     ) -> impl IntoResponse {
         if function == "missing" {
             let body = json!({"Type": "User", "message": "Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing"});
-            return (StatusCode::NOT_FOUND, [("x-amzn-RequestId", "req-missing")], body.to_string());
+            return (StatusCode::NOT_FOUND, [("x-amzn-RequestId", "req-missing")], body.to_string()).into_response();
         }
+        let synchronous = headers.get("x-amz-invocation-type").is_some_and(|t| t == "RequestResponse");
+        let raises = function == "raises";
         let count = tx.send(Invoked { function, headers, event: serde_json::from_slice(&body).unwrap_or(Value::Null) });
         assert!(count.is_ok(), "test gone");
-        (StatusCode::ACCEPTED, [("x-amzn-RequestId", "req-1")], String::new())
+        if !synchronous {
+            return (StatusCode::ACCEPTED, [("x-amzn-RequestId", "req-1")], String::new()).into_response();
+        }
+        // A synchronous call returns what the function returned, or the error it raised.
+        if raises {
+            let error = json!({"errorMessage": "the canary is unhealthy", "errorType": "Exception"});
+            return (StatusCode::OK, [("x-amz-function-error", "Unhandled")], error.to_string()).into_response();
+        }
+        (StatusCode::OK, [("x-amzn-RequestId", "req-2")], "\"all clear\"".to_string()).into_response()
     }
     let app =
         Router::new().route("/2015-03-31/functions/{function}/invocations", axum::routing::post(invoke)).with_state(tx);
@@ -259,4 +270,77 @@ async fn a_function_that_stops_answering_times_out_twenty_minutes_after_its_last
     assert_eq!(execution_status(&client).await, PipelineExecutionStatus::Failed);
     let err = client.put_job_success_result().job_id(&job_id).send().await.expect_err("timed out");
     assert!(err.into_service_error().is_invalid_job_state_exception());
+}
+
+/// A pipeline whose Gate stage has a LambdaInvoke entry rule calling `function`.
+async fn rule_pipeline(client: &Client, name: &str, function: &str) -> String {
+    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    let rule = json!({"name": "Canary", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "LambdaInvoke",
+        "version": "1"}, "configuration": {"FunctionName": function, "UserParameters": "#{codepipeline.PipelineExecutionId}"}});
+    let pipeline = json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Gate", "beforeEntry": {"conditions": [{"result": "FAIL", "rules": [rule]}]},
+                "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Code"}]}]}
+        ]
+    });
+    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+    let out = client.list_pipeline_executions().pipeline_name(name).send().await.expect("executions");
+    out.pipeline_execution_summaries()[0].pipeline_execution_id().expect("id").to_string()
+}
+
+/// The summary or error of the pipeline's Gate entry rule, once it has ended.
+async fn rule_result(server: &TestServer, name: &str) -> Value {
+    eventually("the rule to end", || async {
+        let state = server.call("GetPipelineState", &json!({"name": name}).to_string()).await.json();
+        let rule = state["stageStates"][1]["beforeEntryConditionState"]["conditionStates"][0]["ruleStates"][0].clone();
+        (rule["latestExecution"]["status"] != "InProgress" && rule.get("latestExecution").is_some())
+            .then(|| rule["latestExecution"].clone())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_lambda_invoke_rule_calls_its_function_synchronously() {
+    let (endpoint, mut invocations) = fake_lambda().await;
+    let server = server_with_lambda(&endpoint).await;
+    let client = server.client();
+
+    // The function returns: the rule succeeds with what it returned, and the stage runs.
+    let id = rule_pipeline(&client, "canary", "returns").await;
+    let call = invocations.recv().await.expect("invocation");
+    assert_eq!(call.function, "returns");
+    assert_eq!(call.headers["x-amz-invocation-type"], "RequestResponse");
+    assert!(call.headers["authorization"].to_str().unwrap_or_default().contains("/lambda/aws4_request"));
+    assert_eq!(call.event["pipelineName"], "canary");
+    assert_eq!(call.event["pipelineExecutionId"], id.as_str());
+    assert_eq!(call.event["stageName"], "Gate");
+    assert_eq!(call.event["ruleName"], "Canary");
+    assert_eq!(call.event["configuration"]["UserParameters"], id.as_str(), "the configuration is resolved");
+    let result = rule_result(&server, "canary").await;
+    assert_eq!(result["status"], "Succeeded");
+    assert_eq!(result["summary"], "all clear");
+    assert_eq!(result["externalExecutionId"], "returns");
+    eventually("the execution to succeed", || async {
+        let out =
+            client.get_pipeline_execution().pipeline_name("canary").pipeline_execution_id(&id).send().await.ok()?;
+        (out.pipeline_execution()?.status()? == &PipelineExecutionStatus::Succeeded).then_some(())
+    })
+    .await;
+
+    // The function raises: the rule fails with its message.
+    rule_pipeline(&client, "unhealthy", "raises").await;
+    let result = rule_result(&server, "unhealthy").await;
+    assert_eq!(result["status"], "Failed");
+    assert_eq!(result["errorDetails"], json!({"code": "JobFailed", "message": "the canary is unhealthy"}));
+
+    // A missing function is a configuration error, as for actions.
+    rule_pipeline(&client, "absent", "missing").await;
+    let result = rule_result(&server, "absent").await;
+    assert_eq!(result["errorDetails"]["code"], "ConfigurationError");
+    assert_eq!(result["errorDetails"]["message"], "The AWS Lambda function missing does not exist.");
 }
