@@ -55,7 +55,8 @@ pub struct Config {
 
     /// A Lambda endpoint (e.g. LocalStack's http://localhost:4566). When set, Lambda invoke actions call the
     /// function named in their configuration there, asynchronously, and the function answers with
-    /// PutJobSuccessResult or PutJobFailureResult as on AWS. When unset, Lambda actions are simulated.
+    /// PutJobSuccessResult or PutJobFailureResult as on AWS; LambdaInvoke rules of stage conditions call theirs
+    /// synchronously. When unset, Lambda actions and rules are simulated.
     #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ENDPOINT", value_parser = parse_http_url)]
     pub lambda_endpoint: Option<String>,
 

@@ -22,11 +22,13 @@
 //!   action_types   action and rule types                  tags        tags by ARN
 //!   webhooks       webhook definitions                    executions  start, stop, state, history, approvals
 //!   jobs           custom and partner job workers (PutActionRevision and deploy targets live in executions)
+//!   conditions     OverrideStageCondition, ListRuleExecutions, condition states for GetPipelineState
 //! state/         the in-memory model, partitioned by (account, region), and the emulator clock
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
-//!   execution      executions, stage and action runs, transitions (runtime state of each pipeline)
-//! engine/        the scheduler task and timers (mod), the pure step function (step), action providers,
-//!                behaviour rules, variable resolution, job data (jobs), the Lambda invoker (lambda)
+//!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
+//! engine/        the scheduler task and timers (mod), the pure step function (step), stage conditions
+//!                (conditions), action and rule providers (providers, rules), behaviour rules, variable
+//!                resolution, job data (jobs), the Lambda invoker (lambda)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //! ```
 //!
