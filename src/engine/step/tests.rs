@@ -426,3 +426,93 @@ fn approvals_time_out_after_seven_days_by_default() {
     assert_eq!(sim.run_of(&id, "Gate").status, ActionStatus::Failed);
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
 }
+
+/// Source -> Gate (one build action; `gate` merged into the stage) -> Deploy, on a V2 pipeline.
+fn conditional(gate: Value) -> Value {
+    let mut declaration = declaration("QUEUED");
+    let stages = declaration["stages"].as_array_mut().expect("stages");
+    stages.remove(2);
+    for (key, value) in gate.as_object().into_iter().flatten() {
+        stages[1][key] = value.clone();
+    }
+    declaration
+}
+
+fn rule(name: &str, provider: &str, configuration: Value) -> Value {
+    json!({"name": name, "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider, "version": "1"},
+           "configuration": configuration})
+}
+
+fn condition_status(sim: &Sim, id: &str, stage: usize, kind: ConditionKind) -> Option<ConditionStatus> {
+    sim.execution(id).stages[stage].as_ref()?.condition(kind).map(|c| c.status)
+}
+
+#[test]
+fn an_entry_condition_runs_before_the_actions_and_skip_moves_on() {
+    let check = rule(
+        "Check",
+        "VariableCheck",
+        json!({"Variable": "#{SourceVariables.ObjectKey}", "Operator": "EQ", "Value": "other.zip"}),
+    );
+    // FAIL: the stage fails without running an action.
+    let mut sim =
+        Sim::with(conditional(json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [check.clone()]}]}})));
+    let id = sim.start();
+    sim.run(1);
+    assert_eq!(
+        sim.stage_status(&id, 1),
+        Some(StageStatus::InProgress),
+        "the execution holds the stage while it checks"
+    );
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::InProgress));
+    sim.run(1);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Failed));
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Failed));
+    assert!(!sim.ran(&id, "A"));
+    let execution = sim.execution(&id);
+    assert_eq!(execution.rules.len(), 1);
+    assert_eq!(execution.rules[0].status, RuleStatus::Failed);
+    assert_eq!(
+        execution.rules[0].resolved_configuration.as_ref().map(|c| c["Variable"].clone()),
+        Some("k.zip".to_string()),
+        "the rule sees the source's variables"
+    );
+
+    // SKIP: the stage is Skipped and the execution goes on to the end.
+    let mut sim =
+        Sim::with(conditional(json!({"beforeEntry": {"conditions": [{"result": "SKIP", "rules": [check]}]}})));
+    let id = sim.start();
+    sim.run(10);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Skipped));
+    assert_eq!(sim.status(&id), ExecutionStatus::Succeeded);
+    assert!(!sim.ran(&id, "A") && sim.ran(&id, "Ship"));
+}
+
+#[test]
+fn a_deployment_window_is_due_when_it_opens_and_held_rules_time_out() {
+    // The clock starts one second after the epoch; the window opens at 01:00:00 UTC.
+    let window = rule("Window", "DeploymentWindow", json!({"Cron": "0 0 1 * * ? *"}));
+    let mut sim = Sim::with(conditional(json!({"beforeEntry": {"conditions": [{"rules": [window]}]}})));
+    let id = sim.start();
+    sim.run(1);
+    assert_eq!(sim.advance().map(|t| t.millis()), Some(3_600_000), "the scheduler wakes when the window opens");
+    sim.run(1);
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Succeeded));
+    assert!(sim.ran(&id, "A"));
+
+    // A held rule with a timeout fails when it passes.
+    let mut held = rule("Held", "CloudWatchAlarm", json!({"AlarmName": "a"}));
+    held["timeoutInMinutes"] = json!(5);
+    let mut sim = Sim::with(conditional(json!({"onSuccess": {"conditions": [{"result": "FAIL", "rules": [held]}]}})));
+    sim.rules = vec![BehaviorRule { rule: Some("Held".into()), outcome: BehaviorOutcome::Hold, ..Default::default() }];
+    let id = sim.start();
+    sim.run(3);
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::OnSuccess), Some(ConditionStatus::InProgress));
+    let started = sim.execution(&id).rules[0].start_time.millis();
+    assert_eq!(sim.advance().map(|t| t.millis()), Some(started + 5 * 60_000));
+    sim.run(1);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    let error = sim.execution(&id).rules[0].error.as_deref().map(|e| e.message.clone()).unwrap_or_default();
+    assert!(error.contains("timed out after 5 minutes"), "{error}");
+}
