@@ -18,10 +18,9 @@ use super::behaviors;
 use super::lambda;
 use super::rules::{self, RuleStart};
 use super::step::{self, StepEnv};
-use super::variables;
 use crate::state::declaration::ConditionResult;
 use crate::state::execution::{
-    ConditionKind, ConditionRun, ConditionStatus, ErrorDetails, Outcome, Pending, RuleRun, RuleStatus, StageStatus,
+    ConditionKind, ConditionRun, ConditionStatus, Outcome, Pending, RuleRun, RuleStatus, StageStatus,
 };
 use crate::state::{PipelineRecord, Timestamp};
 
@@ -43,41 +42,20 @@ pub(super) fn start(
         let execution = &record.runtime.executions[index];
         let empty = BTreeMap::new();
         let declared = rule.configuration.as_ref().unwrap_or(&empty);
-        let mut resolved = BTreeMap::new();
-        let mut unresolved = None;
         let mut invoke = false;
-        for (key, value) in declared {
-            match variables::resolve(value, |ns, k| step::lookup(execution, ns, k)) {
-                Ok(v) => {
-                    resolved.insert(key.clone(), v);
-                }
-                Err(reference) => {
-                    unresolved.get_or_insert((key.clone(), reference));
-                }
-            }
-        }
-        let pending = match unresolved {
-            Some((key, reference)) => Pending::At(
-                now,
-                Box::new(Outcome::Fail(ErrorDetails {
-                    code: "ConfigurationError".into(),
-                    message: format!(
-                        "The variable reference #{{{reference}}} in configuration '{key}' of rule '{}' could not be \
-                         resolved",
-                        rule.name
-                    ),
-                })),
-            ),
-            None => {
+        let (pending, resolved) = match step::resolve_configuration(execution, declared, "rule", &rule.name) {
+            Err(error) => (Pending::At(now, Box::new(Outcome::Fail(error))), declared.clone()),
+            Ok(resolved) => {
                 let behavior = behaviors::for_rule(env.behaviors, env.pipeline, &stage_declared.name, &rule.name);
                 // With a Lambda endpoint, a LambdaInvoke rule calls its function for real; behaviour rules still win.
-                if behavior.is_none() && env.lambda && rule.rule_type_id.provider == "LambdaInvoke" {
+                let pending = if behavior.is_none() && env.lambda && rule.rule_type_id.provider == "LambdaInvoke" {
                     invoke = true;
                     lambda::rule_pending(now)
                 } else {
                     let ctx = RuleStart { rule, configuration: &resolved, now, duration_ms: env.duration_ms, behavior };
                     rules::start(&ctx)
-                }
+                };
+                (pending, resolved)
             }
         };
         let input_artifacts = rule

@@ -352,6 +352,30 @@ fn artifact_key(pipeline: &str, artifact: &str) -> String {
     format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
 }
 
+/// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule); the first
+/// reference that cannot be resolved is a `ConfigurationError`.
+pub(super) fn resolve_configuration(
+    execution: &Execution,
+    declared: &BTreeMap<String, String>,
+    what: &str,
+    name: &str,
+) -> Result<BTreeMap<String, String>, ErrorDetails> {
+    declared
+        .iter()
+        .map(|(key, value)| {
+            let resolved =
+                variables::resolve(value, |ns, k| lookup(execution, ns, k)).map_err(|reference| ErrorDetails {
+                    code: "ConfigurationError".into(),
+                    message: format!(
+                        "The variable reference #{{{reference}}} in configuration '{key}' of {what} '{name}' could \
+                         not be resolved"
+                    ),
+                })?;
+            Ok((key.clone(), resolved))
+        })
+        .collect()
+}
+
 /// The value of `#{namespace.key}` in an execution, if it has one.
 pub(super) fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
     match namespace {
@@ -386,18 +410,7 @@ fn start_action(
 
     let empty = BTreeMap::new();
     let declared_config = action.configuration.as_ref().unwrap_or(&empty);
-    let mut resolved = BTreeMap::new();
-    let mut unresolved = None;
-    for (key, value) in declared_config {
-        match variables::resolve(value, |ns, k| lookup(execution, ns, k)) {
-            Ok(v) => {
-                resolved.insert(key.clone(), v);
-            }
-            Err(reference) => {
-                unresolved.get_or_insert((key.clone(), reference));
-            }
-        }
-    }
+    let resolved = resolve_configuration(execution, declared_config, "action", &action.name);
     let region = action.region.as_deref().unwrap_or(&env.scope.region);
     let store = bucket(&declaration, region);
     let names: Vec<(Arc<str>, Arc<str>)> = action
@@ -420,20 +433,9 @@ fn start_action(
             Arc::new(ArtifactInstance { name, bucket, key })
         })
         .collect();
-    let (status, pending, error) = match unresolved {
-        Some((key, reference)) => (
-            ActionStatus::Failed,
-            Pending::Nothing,
-            Some(ErrorDetails {
-                code: "ConfigurationError".into(),
-                message: format!(
-                    "The variable reference #{{{reference}}} in configuration '{key}' of action '{}' could not be \
-                     resolved",
-                    action.name
-                ),
-            }),
-        ),
-        None => {
+    let (status, pending, error, resolved) = match resolved {
+        Err(error) => (ActionStatus::Failed, Pending::Nothing, Some(error), declared_config.clone()),
+        Ok(resolved) => {
             let behavior = behaviors::for_action(env.behaviors, env.pipeline, &stage_declared.name, &action.name);
             let action_execution_id = id.to_string();
             let execution_id = execution.id.to_string();
@@ -451,7 +453,7 @@ fn start_action(
                 behavior,
                 job_worker: worker.is_some(),
             });
-            (ActionStatus::InProgress, pending, None)
+            (ActionStatus::InProgress, pending, None, resolved)
         }
     };
     let is_approval = action.action_type_id.category == ActionCategory::Approval;

@@ -6,13 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::executions::{
-    ArtifactDetailOut, ErrorDetailsOut, HistoryFilter, filtered_history, find_mut, history_not_found, newest_first,
-    stage_not_found,
-};
-use super::pipelines::page_size;
+use super::executions::{ArtifactDetailOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, in_stage};
 use crate::engine::conditions::{self, OverrideRefusal};
-use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::RuleTypeId;
@@ -138,11 +133,7 @@ pub fn override_stage_condition(ctx: &Ctx, input: OverrideStageConditionInput) -
         "ON_SUCCESS" => ConditionKind::OnSuccess,
         _ => ConditionKind::BeforeEntry,
     };
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, name)?;
-        if !record.current().declaration.stages.iter().any(|s| &s.name == stage) {
-            return Err(stage_not_found(name, stage));
-        }
+    in_stage(ctx, name, stage, |record| {
         let result = ctx.engine.change(&ctx.scope, name, record, now, |record, env| {
             conditions::override_condition(record, id, stage, kind, env, now)
         });
@@ -275,25 +266,16 @@ fn rule_detail<'a>(ctx: &'a Ctx, execution: &'a Execution, run: &'a RuleRun) -> 
 /// ListRuleExecutions: rule executions newest first, filtered by execution (every evaluation) or by the latest
 /// evaluation of each rule in an execution.
 pub fn list_rule_executions(ctx: &Ctx, input: ListRuleExecutionsInput) -> Result<Reply, ApiError> {
-    let max = page_size(input.max_results, 100);
+    let query = HistoryQuery {
+        operation: "ListRuleExecutions",
+        pipeline: &input.pipeline_name,
+        filter: input.filter.as_ref(),
+        next_token: input.next_token.as_deref(),
+        max_results: input.max_results,
+    };
     ctx.store.read(&ctx.scope, |data| {
-        let record =
-            data.pipelines.get(&input.pipeline_name).ok_or_else(|| history_not_found(ctx, &input.pipeline_name))?;
-        let runs = filtered_history(
-            record,
-            &input.pipeline_name,
-            input.filter.as_ref(),
-            |e| &e.rules,
-            |r| (r.stage_index, r.kind, r.rule_index),
-            |r| r.seq,
-        )?;
-        let page = paginate(
-            "ListRuleExecutions",
-            runs,
-            |(_, r)| newest_first(u64::from(r.seq)),
-            input.next_token.as_deref(),
-            max,
-        )?;
+        let key = |r: &RuleRun| (r.stage_index, r.kind, r.rule_index);
+        let page = history_page(ctx, data, &query, |e| &e.rules, key, |r| r.seq)?;
         let details = page.items.into_iter().map(|(e, r)| rule_detail(ctx, e, r)).collect();
         Reply::json(&ListRuleExecutionsOutput { rule_execution_details: details, next_token: page.next_token })
     })

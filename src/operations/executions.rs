@@ -9,7 +9,7 @@ use super::Ctx;
 use super::conditions::{StageConditionStateOut, condition_state};
 use super::pipelines::{find, page_size, pipeline_not_found};
 use crate::engine::step::{self, RetryRefusal, RollbackRefusal, StartRequest, StopRefusal};
-use crate::protocol::pagination::paginate;
+use crate::protocol::pagination::{Page, paginate};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::{ActionTypeSettings, Catalogue};
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ExecutionMode, PipelineDeclaration};
@@ -28,7 +28,7 @@ pub fn execution_not_found(pipeline: &str, id: &str) -> ApiError {
     )
 }
 
-pub(super) fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
+fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
     // AWS's wording [NATIVE].
     ApiError::new(
         ErrorCode::StageNotFoundException,
@@ -36,11 +36,24 @@ pub(super) fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
     )
 }
 
-pub(super) fn find_mut<'d>(
-    data: &'d mut PartitionData,
-    account: &str,
+/// Applies `change` to pipeline `name` once it is known to have a stage named `stage` in its current version
+/// (PipelineNotFoundException, StageNotFoundException otherwise).
+pub(super) fn in_stage<T>(
+    ctx: &Ctx,
     name: &str,
-) -> Result<&'d mut PipelineRecord, ApiError> {
+    stage: &str,
+    change: impl FnOnce(&mut PipelineRecord) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    ctx.store.write(&ctx.scope, |data| {
+        let record = find_mut(data, &ctx.scope.account, name)?;
+        if !record.current().declaration.stages.iter().any(|s| s.name == stage) {
+            return Err(stage_not_found(name, stage));
+        }
+        change(record)
+    })
+}
+
+fn find_mut<'d>(data: &'d mut PartitionData, account: &str, name: &str) -> Result<&'d mut PipelineRecord, ApiError> {
     data.pipelines.get_mut(name).ok_or_else(|| pipeline_not_found(account, name))
 }
 
@@ -705,7 +718,7 @@ struct ListPipelineExecutionsOutput {
 }
 
 /// A sort key that orders newer items first.
-pub(super) fn newest_first(seq: u64) -> String {
+fn newest_first(seq: u64) -> String {
     format!("{:020}", u64::MAX - seq)
 }
 
@@ -785,22 +798,33 @@ pub(super) struct HistoryFilter {
     latest_in_pipeline_execution: Option<LatestInPipelineExecutionFilter>,
 }
 
-/// The runs (action or rule executions) that a history filter keeps, newest first: every run of one execution, or
+/// What a history listing (ListActionExecutions, ListRuleExecutions) asks for.
+pub(super) struct HistoryQuery<'a> {
+    /// The operation, which names its page tokens.
+    pub operation: &'static str,
+    pub pipeline: &'a str,
+    pub filter: Option<&'a HistoryFilter>,
+    pub next_token: Option<&'a str>,
+    pub max_results: Option<i32>,
+}
+
+/// One page of runs (action or rule executions), newest first: every run of the pipeline or of one execution, or
 /// with `startTimeRange: Latest` only the latest run of each action or rule (`key`) in one.
-pub(super) fn filtered_history<'a, R, K: Ord>(
-    record: &'a PipelineRecord,
-    pipeline: &str,
-    filter: Option<&HistoryFilter>,
+pub(super) fn history_page<'a, R, K: Ord>(
+    ctx: &Ctx,
+    data: &'a PartitionData,
+    query: &HistoryQuery,
     runs: impl Fn(&'a Execution) -> &'a [R],
     key: impl Fn(&R) -> K,
     seq: impl Fn(&R) -> u32,
-) -> Result<Vec<(&'a Execution, &'a R)>, ApiError> {
+) -> Result<Page<(&'a Execution, &'a R)>, ApiError> {
+    let record = data.pipelines.get(query.pipeline).ok_or_else(|| history_not_found(ctx, query.pipeline))?;
     let runtime = &record.runtime;
-    let by_id = filter.and_then(|f| f.pipeline_execution_id.as_deref());
-    let latest = filter.and_then(|f| f.latest_in_pipeline_execution.as_ref());
+    let by_id = query.filter.and_then(|f| f.pipeline_execution_id.as_deref());
+    let latest = query.filter.and_then(|f| f.latest_in_pipeline_execution.as_ref());
     for id in by_id.into_iter().chain(latest.map(|l| l.pipeline_execution_id.as_str())) {
         if runtime.get(id).is_none() {
-            return Err(execution_not_found(pipeline, id));
+            return Err(execution_not_found(query.pipeline, id));
         }
     }
     let mut found: Vec<(&Execution, &R)> = runtime
@@ -819,7 +843,8 @@ pub(super) fn filtered_history<'a, R, K: Ord>(
         found.retain(|(_, run)| newest.get(&key(run)) == Some(&seq(run)));
     }
     found.sort_by_key(|(_, run)| std::cmp::Reverse(seq(run)));
-    Ok(found)
+    let max = page_size(query.max_results, 100);
+    paginate(query.operation, found, |(_, r)| newest_first(u64::from(seq(r))), query.next_token, max)
 }
 
 #[derive(Deserialize)]
@@ -963,7 +988,7 @@ fn action_detail<'a>(
 
 /// The PipelineNotFoundException of ListActionExecutions, which words it differently [NATIVE]. UNCONFIRMED:
 /// ListRuleExecutions is taken to word it the same way.
-pub(super) fn history_not_found(ctx: &Ctx, name: &str) -> ApiError {
+fn history_not_found(ctx: &Ctx, name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::PipelineNotFoundException,
         format!("The account with AWS account ID '{}' does not include a pipeline named '{name}'", ctx.scope.account),
@@ -973,25 +998,15 @@ pub(super) fn history_not_found(ctx: &Ctx, name: &str) -> ApiError {
 /// ListActionExecutions: action executions newest first, filtered by execution (every attempt) or by the latest
 /// attempt of each action in an execution.
 pub fn list_action_executions(ctx: &Ctx, input: ListActionExecutionsInput) -> Result<Reply, ApiError> {
-    let max = page_size(input.max_results, 100);
+    let query = HistoryQuery {
+        operation: "ListActionExecutions",
+        pipeline: &input.pipeline_name,
+        filter: input.filter.as_ref(),
+        next_token: input.next_token.as_deref(),
+        max_results: input.max_results,
+    };
     ctx.store.read(&ctx.scope, |data| {
-        let record =
-            data.pipelines.get(&input.pipeline_name).ok_or_else(|| history_not_found(ctx, &input.pipeline_name))?;
-        let runs = filtered_history(
-            record,
-            &input.pipeline_name,
-            input.filter.as_ref(),
-            |e| &e.actions,
-            |r| (r.stage(), r.action()),
-            |r| r.seq,
-        )?;
-        let page = paginate(
-            "ListActionExecutions",
-            runs,
-            |(_, r)| newest_first(u64::from(r.seq)),
-            input.next_token.as_deref(),
-            max,
-        )?;
+        let page = history_page(ctx, data, &query, |e| &e.actions, |r| (r.stage(), r.action()), |r| r.seq)?;
         let details = page.items.into_iter().map(|(e, r)| action_detail(data, ctx, e, r)).collect();
         Reply::json(&ListActionExecutionsOutput { action_execution_details: details, next_token: page.next_token })
     })
@@ -1477,11 +1492,7 @@ pub struct RetryStageExecutionInput {
 pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, name)?;
-        if !record.current().declaration.stages.iter().any(|s| &s.name == stage) {
-            return Err(stage_not_found(name, stage));
-        }
+    in_stage(ctx, name, stage, |record| {
         let all = input.retry_mode == "ALL_ACTIONS";
         let result = ctx.engine.change(&ctx.scope, name, record, now, |record, env| {
             step::retry_stage(record, id, stage, all, RetryTrigger::ManualStageRetry, env, now)
@@ -1526,11 +1537,7 @@ pub struct RollbackStageInput {
 pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let (name, stage, target) = (&input.pipeline_name, &input.stage_name, &input.target_pipeline_execution_id);
-    let id = ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, name)?;
-        if !record.current().declaration.stages.iter().any(|s| &s.name == stage) {
-            return Err(stage_not_found(name, stage));
-        }
+    let id = in_stage(ctx, name, stage, |record| {
         // AWS's trigger detail form [NATIVE].
         let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
         let trigger = ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: Some(detail.into()) };

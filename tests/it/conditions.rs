@@ -63,6 +63,24 @@ async fn stage_state(server: &TestServer, name: &str, stage: usize) -> Value {
     server.call("GetPipelineState", &json!({"name": name}).to_string()).await.json()["stageStates"][stage].clone()
 }
 
+/// The state of the first rule of a stage state's condition of `key` (e.g. `beforeEntryConditionState`).
+fn first_rule(stage_state: &Value, key: &str) -> Value {
+    stage_state[key]["conditionStates"][0]["ruleStates"][0].clone()
+}
+
+/// Creates the pipeline and checks that its first execution fails on a Gate entry rule with a ConfigurationError
+/// whose message mentions `mention`.
+async fn assert_configuration_error(server: &TestServer, declaration: &Value, mention: &str) {
+    let client = server.client();
+    let name = declaration["name"].as_str().expect("name");
+    let id = create(&client, declaration).await;
+    wait_for(&client, name, &id, PipelineExecutionStatus::Failed).await;
+    let state = stage_state(server, name, 1).await;
+    let execution = &first_rule(&state, "beforeEntryConditionState")["latestExecution"];
+    assert_eq!(execution["errorDetails"]["code"], "ConfigurationError");
+    assert!(execution["errorDetails"]["message"].as_str().unwrap_or_default().contains(mention), "{execution}");
+}
+
 /// Waits until the stage's condition of `key` (e.g. `beforeEntryConditionState`) is in progress.
 async fn wait_condition(server: &TestServer, name: &str, key: &str) {
     eventually(&format!("{key} to be in progress"), || async {
@@ -224,7 +242,7 @@ async fn a_deployment_window_holds_the_stage_until_the_clock_reaches_it() {
     wait_condition(&server, "window", "beforeEntryConditionState").await;
     let state = stage_state(&server, "window", 1).await;
     assert_eq!(state["latestExecution"]["status"], "InProgress", "the execution is in the stage, waiting");
-    let rule_state = &state["beforeEntryConditionState"]["conditionStates"][0]["ruleStates"][0];
+    let rule_state = &first_rule(&state, "beforeEntryConditionState");
     assert_eq!(rule_state["ruleName"], "Window");
     assert_eq!(rule_state["latestExecution"]["status"], "InProgress");
 
@@ -241,15 +259,9 @@ async fn a_deployment_window_holds_the_stage_until_the_clock_reaches_it() {
 #[tokio::test]
 async fn an_invalid_deployment_window_fails_its_rule() {
     let server = TestServer::fast().await;
-    let client = server.client();
     let window = rule("Window", "DeploymentWindow", json!({"Cron": "0 0 9 ? * MON-FRI *", "TimeZone": "Mars/Base"}));
     let declaration = pipeline("badzone", json!({"beforeEntry": {"conditions": [{"rules": [window]}]}}));
-    let id = create(&client, &declaration).await;
-    wait_for(&client, "badzone", &id, PipelineExecutionStatus::Failed).await;
-    let state = stage_state(&server, "badzone", 1).await;
-    let execution = &state["beforeEntryConditionState"]["conditionStates"][0]["ruleStates"][0]["latestExecution"];
-    assert_eq!(execution["errorDetails"]["code"], "ConfigurationError");
-    assert!(execution["errorDetails"]["message"].as_str().unwrap_or_default().contains("Mars/Base"));
+    assert_configuration_error(&server, &declaration, "Mars/Base").await;
 }
 
 #[tokio::test]
@@ -287,7 +299,7 @@ async fn overriding_a_waiting_entry_condition_lets_the_execution_in() {
     let state = stage_state(&server, "gated", 1).await;
     let condition = &state["beforeEntryConditionState"];
     assert_eq!(condition["latestExecution"]["status"], "Overridden");
-    assert_eq!(condition["conditionStates"][0]["ruleStates"][0]["latestExecution"]["status"], "Abandoned");
+    assert_eq!(first_rule(&state, "beforeEntryConditionState")["latestExecution"]["status"], "Abandoned");
     assert_eq!(action_runs(&client, "gated", &id, "Test").await, 1, "the stage's actions ran");
 
     // Once it has ended, the condition can't be overridden again.
@@ -367,7 +379,7 @@ async fn a_held_rule_ends_through_the_control_endpoint() {
     let state = stage_state(&server, "held", 1).await;
     assert_eq!(state["latestExecution"]["status"], "Failed");
     assert_eq!(state["onSuccessConditionState"]["latestExecution"]["status"], "Failed");
-    let execution = &state["onSuccessConditionState"]["conditionStates"][0]["ruleStates"][0]["latestExecution"];
+    let execution = &first_rule(&state, "onSuccessConditionState")["latestExecution"];
     assert_eq!(execution["errorDetails"]["message"], "smoke test failed");
     assert_eq!(action_runs(&client, "held", &id, "Ship").await, 0, "the execution stopped at Gate");
 
@@ -421,7 +433,7 @@ async fn a_cloudwatch_alarm_rule_watches_for_its_wait_time_on_the_clock() {
     server.advance_clock(60.0).await;
     wait_for(&client, "watch", &id, PipelineExecutionStatus::Succeeded).await;
     let state = stage_state(&server, "watch", 1).await;
-    let rule_execution = &state["onSuccessConditionState"]["conditionStates"][0]["ruleStates"][0]["latestExecution"];
+    let rule_execution = &first_rule(&state, "onSuccessConditionState")["latestExecution"];
     assert_eq!(rule_execution["status"], "Succeeded");
     assert_eq!(rule_execution["summary"], "Alarm latency is not in state ALARM.");
 }
@@ -541,7 +553,7 @@ async fn retrying_a_stage_that_failed_its_entry_condition_checks_it_again() {
     );
     assert_eq!(action_runs(&client, "reentry", &id, "Test").await, 1);
     let state = stage_state(&server, "reentry", 1).await;
-    let rule_execution = &state["beforeEntryConditionState"]["conditionStates"][0]["ruleStates"][0]["latestExecution"];
+    let rule_execution = &first_rule(&state, "beforeEntryConditionState")["latestExecution"];
     assert_eq!(rule_execution["summary"], "The AWS Lambda function gatekeeper succeeded.");
 }
 
@@ -610,18 +622,12 @@ async fn rule_execution_history_filters_and_pages() {
 #[tokio::test]
 async fn an_unresolvable_variable_fails_the_rule_with_a_configuration_error() {
     let server = TestServer::fast().await;
-    let client = server.client();
     let check = rule("Check", "VariableCheck", json!({"Variable": "#{Nope.Value}", "Operator": "EQ", "Value": "x"}));
     let declaration = pipeline("unresolved", json!({"beforeEntry": {"conditions": [{"rules": [check]}]}}));
     // Unknown namespaces are refused when the pipeline is created, so reference one that exists but lacks the key.
     let mut declaration = declaration;
     declaration["stages"][0]["actions"][0]["namespace"] = json!("Nope");
-    let id = create(&client, &declaration).await;
-    wait_for(&client, "unresolved", &id, PipelineExecutionStatus::Failed).await;
-    let state = stage_state(&server, "unresolved", 1).await;
-    let execution = &state["beforeEntryConditionState"]["conditionStates"][0]["ruleStates"][0]["latestExecution"];
-    assert_eq!(execution["errorDetails"]["code"], "ConfigurationError");
-    assert!(execution["errorDetails"]["message"].as_str().unwrap_or_default().contains("#{Nope.Value}"));
+    assert_configuration_error(&server, &declaration, "#{Nope.Value}").await;
 }
 
 #[tokio::test]
