@@ -220,9 +220,12 @@ fn zone(name: Option<&str>) -> Result<Zone, String> {
         .ok_or_else(|| format!("The time zone '{name}' is not valid."))
 }
 
-/// Parses a DeploymentWindow cron expression: Quartz-like, seconds first, an optional year, `?`, `L`, `W` and `#`,
-/// and Quartz's day-of-week numbers (1 is Sunday).
+/// Parses a DeploymentWindow cron expression: Quartz-like, seconds first (always `*`: windows are whole minutes
+/// [DOC]), an optional year, `?`, `L`, `W` and `#`, and Quartz's day-of-week numbers (1 is Sunday).
 pub fn parse_cron(expression: &str) -> Result<Cron, String> {
+    if expression.split_whitespace().next() != Some("*") {
+        return Err(format!("The cron expression '{expression}' is not valid: its seconds field must be '*'"));
+    }
     CronParser::builder()
         .seconds(Seconds::Required)
         .alternative_weekdays(true)
@@ -296,16 +299,17 @@ mod tests {
         assert_eq!(window_opens(cron, Some("EST"), at("2026-11-23T10:00:00Z")), Ok(Some(at("2026-11-23T14:00:00Z"))));
         // Quartz's day-of-week numbers: 2 is Monday; L is the last day of the month.
         assert_eq!(
-            window_opens("0 0 12 ? * 2 *", None, at("2026-11-22T00:00:00Z")),
+            window_opens("* 0 12 ? * 2 *", None, at("2026-11-22T00:00:00Z")),
             Ok(Some(at("2026-11-23T12:00:00Z")))
         );
         assert_eq!(
-            window_opens("0 0 0 L * ? *", None, at("2026-11-22T00:00:00Z")),
+            window_opens("* 0 0 L * ? *", None, at("2026-11-22T00:00:00Z")),
             Ok(Some(at("2026-11-30T00:00:00Z")))
         );
         // A year that has passed never opens again.
-        assert_eq!(window_opens("0 0 0 1 1 ? 2020", None, at("2026-11-22T00:00:00Z")), Ok(None));
+        assert_eq!(window_opens("* 0 0 1 1 ? 2020", None, at("2026-11-22T00:00:00Z")), Ok(None));
         assert!(window_opens("not a cron", None, at("2026-11-22T00:00:00Z")).is_err());
+        assert!(window_opens("0 0 9 ? * MON-FRI *", None, at("2026-11-22T00:00:00Z")).is_err(), "seconds must be *");
         assert!(window_opens(cron, Some("Mars/Olympus"), at("2026-11-22T00:00:00Z")).is_err());
     }
 }

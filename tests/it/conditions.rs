@@ -259,7 +259,7 @@ async fn a_deployment_window_holds_the_stage_until_the_clock_reaches_it() {
 #[tokio::test]
 async fn an_invalid_deployment_window_fails_its_rule() {
     let server = TestServer::fast().await;
-    let window = rule("Window", "DeploymentWindow", json!({"Cron": "0 0 9 ? * MON-FRI *", "TimeZone": "Mars/Base"}));
+    let window = rule("Window", "DeploymentWindow", json!({"Cron": "* * 9 ? * MON-FRI *", "TimeZone": "Mars/Base"}));
     let declaration = pipeline("badzone", json!({"beforeEntry": {"conditions": [{"rules": [window]}]}}));
     assert_configuration_error(&server, &declaration, "Mars/Base").await;
 }

@@ -492,7 +492,7 @@ fn an_entry_condition_runs_before_the_actions_and_skip_moves_on() {
 #[test]
 fn a_deployment_window_is_due_when_it_opens_and_held_rules_time_out() {
     // The clock starts one second after the epoch; the window opens at 01:00:00 UTC.
-    let window = rule("Window", "DeploymentWindow", json!({"Cron": "0 0 1 * * ? *"}));
+    let window = rule("Window", "DeploymentWindow", json!({"Cron": "* 0 1 * * ? *"}));
     let mut sim = Sim::with(conditional(json!({"beforeEntry": {"conditions": [{"rules": [window]}]}})));
     let id = sim.start();
     sim.run(1);
