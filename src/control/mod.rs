@@ -257,7 +257,7 @@ async fn complete_action(
             }
             Target::Rule(rule) => {
                 let run = running
-                    .rules
+                    .rules()
                     .iter()
                     .rposition(|r| {
                         let stage_name =
@@ -271,7 +271,7 @@ async fn complete_action(
                             "Rule '{rule}' of stage '{stage}' is not running in execution '{execution}'"
                         ))
                     })?;
-                let id = running.rules[run].id.to_string();
+                let id = running.rules()[run].id.to_string();
                 conditions::finish_rule(record, index, run, outcome, now, None);
                 json!({"completed": true, "ruleExecutionId": id})
             }

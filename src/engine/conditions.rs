@@ -83,19 +83,21 @@ pub(super) fn start(
             input_artifacts,
             updated_by: None,
         };
-        let execution = &mut record.runtime.executions[index];
-        let position = execution.rules.len();
+        let rules = &mut record.runtime.executions[index].conditions_mut().rules;
+        let position = rules.len();
         started.push(u32::try_from(position).unwrap_or(u32::MAX));
-        execution.rules.push(run);
+        rules.push(run);
         if invoke {
             record.runtime.undelivered_rules.push((index, position));
         }
     }
     let execution = &mut record.runtime.executions[index];
     execution.last_update_time = now;
-    let Some(stage_run) = execution.stages[stage].as_mut() else { return };
-    stage_run.conditions.retain(|c| c.kind != kind);
-    stage_run.conditions.push(ConditionRun {
+    let stage_index = u32::try_from(stage).unwrap_or(u32::MAX);
+    let evaluations = &mut execution.conditions_mut().evaluations;
+    evaluations.retain(|c| c.stage != stage_index || c.kind != kind);
+    evaluations.push(ConditionRun {
+        stage: stage_index,
         kind,
         status: ConditionStatus::InProgress,
         summary: None,
@@ -114,7 +116,7 @@ pub fn finish_rule(
     updated_by: Option<String>,
 ) {
     let execution = &mut record.runtime.executions[index];
-    let Some(run) = execution.rules.get_mut(rule) else { return };
+    let Some(run) = execution.conditions.as_mut().and_then(|c| c.rules.get_mut(rule)) else { return };
     if run.status != RuleStatus::InProgress {
         return;
     }
@@ -139,9 +141,9 @@ pub fn finish_rule(
 
 /// Abandons a condition's running rules (the execution was abandoned, or the condition overridden).
 fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: Timestamp) {
-    let execution = &mut record.runtime.executions[index];
+    let Some(conditions) = record.runtime.executions[index].conditions.as_mut() else { return };
     for &rule in rules {
-        if let Some(run) = execution.rules.get_mut(rule as usize)
+        if let Some(run) = conditions.rules.get_mut(rule as usize)
             && run.status == RuleStatus::InProgress
         {
             run.status = RuleStatus::Abandoned;
@@ -154,8 +156,12 @@ fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: 
 
 /// Ends the condition being evaluated in `stage` with `status`.
 fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: ConditionStatus, now: Timestamp) {
-    let Some(run) = record.runtime.executions[index].stages[stage].as_mut() else { return };
-    if let Some(condition) = run.conditions.iter_mut().find(|c| c.status == ConditionStatus::InProgress) {
+    let Some(conditions) = record.runtime.executions[index].conditions.as_mut() else { return };
+    let running = conditions
+        .evaluations
+        .iter_mut()
+        .find(|c| c.stage as usize == stage && c.status == ConditionStatus::InProgress);
+    if let Some(condition) = running {
         condition.status = status;
         condition.last_status_change = now;
         condition.summary = match status {
@@ -168,11 +174,8 @@ fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: Condit
 
 /// Stop-and-abandon: the condition being evaluated in `stage` is abandoned with its running rules.
 pub(super) fn abandon(record: &mut PipelineRecord, index: usize, stage: usize, now: Timestamp) {
-    let rules = record.runtime.executions[index].stages[stage]
-        .as_ref()
-        .and_then(|r| r.condition_in_progress())
-        .map(|c| c.rules.clone())
-        .unwrap_or_default();
+    let rules =
+        record.runtime.executions[index].condition_in_progress(stage).map(|c| c.rules.clone()).unwrap_or_default();
     if rules.is_empty() {
         return;
     }
@@ -184,12 +187,10 @@ pub(super) fn abandon(record: &mut PipelineRecord, index: usize, stage: usize, n
 /// anything changed.
 pub(super) fn check(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
     let execution = &record.runtime.executions[index];
-    let Some(condition) = execution.stages[stage].as_ref().and_then(|r| r.condition_in_progress()) else {
-        return false;
-    };
+    let Some(condition) = execution.condition_in_progress(stage) else { return false };
     let kind = condition.kind;
     let statuses: Vec<RuleStatus> =
-        condition.rules.iter().filter_map(|&r| execution.rules.get(r as usize)).map(|r| r.status).collect();
+        condition.rules.iter().filter_map(|&r| execution.rules().get(r as usize)).map(|r| r.status).collect();
     if statuses.contains(&RuleStatus::InProgress) {
         return false;
     }
@@ -269,7 +270,7 @@ pub fn override_condition(
     };
     let skips =
         execution.declaration.stages[stage].condition(kind).and_then(|c| c.result) == Some(ConditionResult::Skip);
-    let condition = execution.stages[stage].as_ref().and_then(|r| r.condition_in_progress());
+    let condition = execution.condition_in_progress(stage);
     let Some(condition) = condition.filter(|c| c.kind == kind && !skips && execution.stop.is_none()) else {
         return Err(OverrideRefusal::NotOverridable);
     };
@@ -283,7 +284,7 @@ pub fn override_condition(
 /// The rule runs whose result or timeout is due at `now`.
 pub(super) fn due(record: &PipelineRecord, index: usize, now: Timestamp) -> Vec<(usize, Outcome)> {
     record.runtime.executions[index]
-        .rules
+        .rules()
         .iter()
         .enumerate()
         .filter(|(_, run)| run.status == RuleStatus::InProgress)

@@ -121,7 +121,7 @@ fn rule_invocation(
     rule: usize,
 ) -> Option<Invocation> {
     let running = record.runtime.executions.get(execution)?;
-    let run = running.rules.get(rule)?;
+    let run = running.rules().get(rule)?;
     let declared = running.rule_declaration(run)?;
     let configuration = run.resolved_configuration.as_deref().or(declared.configuration.as_ref());
     let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
@@ -369,7 +369,7 @@ fn record_rule_result(
         .runtime
         .executions
         .get(execution)
-        .and_then(|e| e.rules.get(rule))
+        .and_then(|e| e.rules().get(rule))
         .is_some_and(|r| r.id == id && r.status == RuleStatus::InProgress);
     if !open {
         return false;

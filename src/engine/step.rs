@@ -102,7 +102,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, n
         running: None,
         sources: Vec::new(),
         rollback_target: None,
-        rules: Vec::new(),
+        conditions: None,
     };
     let index = runtime.executions.len();
     runtime.push(execution);
@@ -194,7 +194,7 @@ fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
         .filter(|run| run.status == ActionStatus::InProgress)
         .filter_map(|run| due_at(run.pending.as_deref()?));
     let rules = executions
-        .flat_map(|e| e.rules.iter())
+        .flat_map(|e| e.rules().iter())
         .filter(|run| run.status == RuleStatus::InProgress)
         .filter_map(|run| due_at(run.pending.as_deref()?));
     actions.chain(rules).min()
@@ -624,7 +624,7 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
     if !run.status.holds_lock() {
         return false;
     }
-    if run.condition_in_progress().is_some() {
+    if execution.condition_in_progress(stage).is_some() {
         return conditions::check(record, index, stage, env, now);
     }
     // A stopping execution whose actions have all ended stops (also when an abandoned condition ran no action).
@@ -810,9 +810,12 @@ fn resume_stage(
     }
     // A stage that failed its entry condition evaluates it again; success and failure conditions are evaluated
     // again when the retried actions end.
-    let entry_failed = run.condition(ConditionKind::BeforeEntry).is_some_and(|c| c.status == ConditionStatus::Failed);
-    run.conditions.retain(|c| c.kind == ConditionKind::BeforeEntry);
     let group = run.group;
+    let entry_failed =
+        execution.condition(stage, ConditionKind::BeforeEntry).is_some_and(|c| c.status == ConditionStatus::Failed);
+    if let Some(conditions) = execution.conditions.as_mut() {
+        conditions.evaluations.retain(|c| c.stage as usize != stage || c.kind == ConditionKind::BeforeEntry);
+    }
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
     record.runtime.active.insert(index);
     if entry_failed {
@@ -969,7 +972,7 @@ fn start_rollback(
         running: None,
         sources: source.sources.clone(),
         rollback_target: Some(source.id),
-        rules: Vec::new(),
+        conditions: None,
     };
     // The target's outputs of the stages before, as a retry of the whole stage would see them.
     execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));

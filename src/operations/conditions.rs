@@ -11,7 +11,7 @@ use crate::engine::conditions::{self, OverrideRefusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::RuleTypeId;
-use crate::state::execution::{ConditionKind, ConditionStatus, Execution, RuleRun, RuleStatus, StageRun};
+use crate::state::execution::{ConditionKind, ConditionStatus, Execution, RuleRun, RuleStatus};
 
 // --- GetPipelineState -----------------------------------------------------------------------------------------------
 
@@ -76,18 +76,20 @@ pub(super) struct StageConditionStateOut {
     condition_states: Vec<ConditionStateOut>,
 }
 
-/// The state of a stage's condition of `kind` in the latest execution of the stage, if it was evaluated there.
+/// The state of stage `stage`'s condition of `kind` in the stage's latest execution, if it was evaluated there.
 pub(super) fn condition_state(
-    latest: Option<(&Execution, &StageRun)>,
+    latest: Option<&Execution>,
+    stage: &str,
     kind: ConditionKind,
 ) -> Option<StageConditionStateOut> {
-    let (execution, run) = latest?;
-    let condition = run.condition(kind)?;
+    let execution = latest?;
+    let index = execution.declaration.stages.iter().position(|s| s.name == stage)?;
+    let condition = execution.condition(index, kind)?;
     let summary = condition.summary.as_deref().map(str::to_string);
     let rule_states = condition
         .rules
         .iter()
-        .filter_map(|&r| execution.rules.get(r as usize))
+        .filter_map(|&r| execution.rules().get(r as usize))
         .map(|rule| RuleStateOut {
             rule_name: execution.rule_declaration(rule).map(|d| d.name.clone()).unwrap_or_default(),
             latest_execution: RuleExecutionOut {
@@ -275,7 +277,7 @@ pub fn list_rule_executions(ctx: &Ctx, input: ListRuleExecutionsInput) -> Result
     };
     ctx.store.read(&ctx.scope, |data| {
         let key = |r: &RuleRun| (r.stage_index, r.kind, r.rule_index);
-        let page = history_page(ctx, data, &query, |e| &e.rules, key, |r| r.seq)?;
+        let page = history_page(ctx, data, &query, |e| e.rules(), key, |r| r.seq)?;
         let details = page.items.into_iter().map(|(e, r)| rule_detail(ctx, e, r)).collect();
         Reply::json(&ListRuleExecutionsOutput { rule_execution_details: details, next_token: page.next_token })
     })

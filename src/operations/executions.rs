@@ -517,9 +517,21 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                 inbound_transition_state: runtime.transition(&stage.name),
                 action_states,
                 latest_execution: latest,
-                before_entry_condition_state: condition_state(latest_run, ConditionKind::BeforeEntry),
-                on_success_condition_state: condition_state(latest_run, ConditionKind::OnSuccess),
-                on_failure_condition_state: condition_state(latest_run, ConditionKind::OnFailure),
+                before_entry_condition_state: condition_state(
+                    latest_run.map(|(e, _)| e),
+                    &stage.name,
+                    ConditionKind::BeforeEntry,
+                ),
+                on_success_condition_state: condition_state(
+                    latest_run.map(|(e, _)| e),
+                    &stage.name,
+                    ConditionKind::OnSuccess,
+                ),
+                on_failure_condition_state: condition_state(
+                    latest_run.map(|(e, _)| e),
+                    &stage.name,
+                    ConditionKind::OnFailure,
+                ),
                 retry_stage_metadata,
             });
         }

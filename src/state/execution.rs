@@ -262,8 +262,6 @@ pub struct StageRun {
     pub auto_retries: u16,
     /// What started the latest retry.
     pub latest_retry: Option<RetryTrigger>,
-    /// The latest evaluation of each of the stage's conditions in this execution, at most one per kind.
-    pub conditions: Vec<ConditionRun>,
 }
 
 impl StageRun {
@@ -276,18 +274,7 @@ impl StageRun {
             manual_retries: 0,
             auto_retries: 0,
             latest_retry: None,
-            conditions: Vec::new(),
         }
-    }
-
-    /// The latest evaluation of the condition of `kind`.
-    pub fn condition(&self, kind: ConditionKind) -> Option<&ConditionRun> {
-        self.conditions.iter().find(|c| c.kind == kind)
-    }
-
-    /// The condition being evaluated, if any.
-    pub fn condition_in_progress(&self) -> Option<&ConditionRun> {
-        self.conditions.iter().find(|c| c.status == ConditionStatus::InProgress)
     }
 }
 
@@ -311,14 +298,24 @@ pub enum ConditionStatus {
     Overridden,
 }
 
+/// The stage conditions an execution evaluated: the latest evaluation of each (stage, kind), and every rule run.
+/// Kept apart (and boxed) so that executions of pipelines without conditions pay one pointer for them.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    pub evaluations: Vec<ConditionRun>,
+    /// Rule executions, oldest first.
+    pub rules: Vec<RuleRun>,
+}
+
 /// One evaluation of a stage condition: its rules run side by side, and all must succeed for it to pass.
 #[derive(Debug, Clone)]
 pub struct ConditionRun {
+    pub stage: u32,
     pub kind: ConditionKind,
     pub status: ConditionStatus,
     pub summary: Option<Box<str>>,
     pub last_status_change: Timestamp,
-    /// Indices into [`Execution::rules`] of this evaluation's rule runs.
+    /// Indices into [`Conditions::rules`] of this evaluation's rule runs.
     pub rules: Vec<u32>,
 }
 
@@ -436,8 +433,8 @@ pub struct Execution {
     pub sources: Vec<(u32, Revision)>,
     /// The execution a rollback execution rolls back to.
     pub rollback_target: Option<Uuid>,
-    /// Rule executions of the stages' conditions, oldest first.
-    pub rules: Vec<RuleRun>,
+    /// The stage conditions it evaluated, if any.
+    pub conditions: Option<Box<Conditions>>,
 }
 
 /// The state of a running execution that a finished one no longer needs.
@@ -455,6 +452,28 @@ impl Execution {
         let stage = self.declaration.stages.get(run.stage());
         let action = stage.and_then(|s| s.actions.get(run.action()));
         (stage.map_or("", |s| s.name.as_str()), action.map_or("", |a| a.name.as_str()))
+    }
+
+    /// The rule executions of its stage conditions, oldest first.
+    pub fn rules(&self) -> &[RuleRun] {
+        self.conditions.as_ref().map_or(&[], |c| &c.rules)
+    }
+
+    /// Its stage conditions, created on first use.
+    pub fn conditions_mut(&mut self) -> &mut Conditions {
+        self.conditions.get_or_insert_with(Box::default)
+    }
+
+    /// The latest evaluation of stage `stage`'s condition of `kind`.
+    pub fn condition(&self, stage: usize, kind: ConditionKind) -> Option<&ConditionRun> {
+        let evaluations = self.conditions.as_ref().map_or(&[][..], |c| &c.evaluations);
+        evaluations.iter().find(|c| c.stage as usize == stage && c.kind == kind)
+    }
+
+    /// The condition of stage `stage` being evaluated, if any.
+    pub fn condition_in_progress(&self, stage: usize) -> Option<&ConditionRun> {
+        let evaluations = self.conditions.as_ref().map_or(&[][..], |c| &c.evaluations);
+        evaluations.iter().find(|c| c.stage as usize == stage && c.status == ConditionStatus::InProgress)
     }
 
     /// The declaration of a rule run's rule.
@@ -483,7 +502,10 @@ impl Execution {
             stage.runs = Vec::new();
         }
         self.actions.shrink_to_fit();
-        self.rules.shrink_to_fit();
+        if let Some(conditions) = self.conditions.as_mut() {
+            conditions.rules.shrink_to_fit();
+            conditions.evaluations.shrink_to_fit();
+        }
         self.sources.shrink_to_fit();
     }
 }

@@ -444,7 +444,7 @@ fn rule(name: &str, provider: &str, configuration: Value) -> Value {
 }
 
 fn condition_status(sim: &Sim, id: &str, stage: usize, kind: ConditionKind) -> Option<ConditionStatus> {
-    sim.execution(id).stages[stage].as_ref()?.condition(kind).map(|c| c.status)
+    sim.execution(id).condition(stage, kind).map(|c| c.status)
 }
 
 #[test]
@@ -471,10 +471,10 @@ fn an_entry_condition_runs_before_the_actions_and_skip_moves_on() {
     assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Failed));
     assert!(!sim.ran(&id, "A"));
     let execution = sim.execution(&id);
-    assert_eq!(execution.rules.len(), 1);
-    assert_eq!(execution.rules[0].status, RuleStatus::Failed);
+    assert_eq!(execution.rules().len(), 1);
+    assert_eq!(execution.rules()[0].status, RuleStatus::Failed);
     assert_eq!(
-        execution.rules[0].resolved_configuration.as_ref().map(|c| c["Variable"].clone()),
+        execution.rules()[0].resolved_configuration.as_ref().map(|c| c["Variable"].clone()),
         Some("k.zip".to_string()),
         "the rule sees the source's variables"
     );
@@ -509,10 +509,10 @@ fn a_deployment_window_is_due_when_it_opens_and_held_rules_time_out() {
     let id = sim.start();
     sim.run(3);
     assert_eq!(condition_status(&sim, &id, 1, ConditionKind::OnSuccess), Some(ConditionStatus::InProgress));
-    let started = sim.execution(&id).rules[0].start_time.millis();
+    let started = sim.execution(&id).rules()[0].start_time.millis();
     assert_eq!(sim.advance().map(|t| t.millis()), Some(started + 5 * 60_000));
     sim.run(1);
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
-    let error = sim.execution(&id).rules[0].error.as_deref().map(|e| e.message.clone()).unwrap_or_default();
+    let error = sim.execution(&id).rules()[0].error.as_deref().map(|e| e.message.clone()).unwrap_or_default();
     assert!(error.contains("timed out after 5 minutes"), "{error}");
 }
