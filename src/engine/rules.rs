@@ -6,7 +6,8 @@
 //! - `VariableCheck` compares a resolved variable with a value (`EQ`, `NE`, `CONTAINS`, `MATCHES`).
 //! - `DeploymentWindow` waits, on the emulator's clock, until its cron expression matches in its time zone.
 //! - `CloudWatchAlarm`, `Commands` and `LambdaInvoke` are simulated and succeed; a CloudWatchAlarm rule first
-//!   watches its alarm for `WaitTime` minutes.
+//!   watches its alarm for `WaitTime` minutes. (With a Lambda endpoint, `engine::conditions` has LambdaInvoke rules
+//!   call their function instead: see `engine::lambda`.)
 //!
 //! A behaviour rule naming the rule (`"rule": "<name>"`) overrides any provider.
 
