@@ -79,7 +79,7 @@ pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> O
     run.configuration(Some(declared)).and_then(|c| c.get("FunctionName")).cloned()
 }
 
-/// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start [DOC].
+/// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start \[DOC\].
 pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize, now: Timestamp) {
     let Some(run) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) else { return };
     let limit = run.start_time.millis().saturating_add(MAX_RUN_MILLIS);

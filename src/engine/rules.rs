@@ -222,7 +222,7 @@ fn zone(name: Option<&str>) -> Result<Zone, String> {
 }
 
 /// Parses a DeploymentWindow cron expression: Quartz-like, seconds first (always `*`: windows are whole minutes
-/// [DOC]), an optional year, `?`, `L`, `W` and `#`, and Quartz's day-of-week numbers (1 is Sunday).
+/// \[DOC\]), an optional year, `?`, `L`, `W` and `#`, and Quartz's day-of-week numbers (1 is Sunday).
 pub fn parse_cron(expression: &str) -> Result<Cron, String> {
     if expression.split_whitespace().next() != Some("*") {
         return Err(format!("The cron expression '{expression}' is not valid: its seconds field must be '*'"));

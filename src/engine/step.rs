@@ -1034,7 +1034,7 @@ pub fn stop(
     Ok(())
 }
 
-/// The summary AWS gives an approval cancelled by stop-and-abandon [NATIVE].
+/// The summary AWS gives an approval cancelled by stop-and-abandon \[NATIVE\].
 pub const APPROVAL_CANCELED: &str = "The approval action has been canceled.";
 
 fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {

@@ -20,7 +20,7 @@ use crate::state::execution::{
 use crate::state::execution::{ConditionKind, RetryTrigger};
 use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
 
-/// `PipelineExecutionNotFoundException`, in the form AWS uses for rollback targets [NATIVE].
+/// `PipelineExecutionNotFoundException`, in the form AWS uses for rollback targets \[NATIVE\].
 pub fn execution_not_found(pipeline: &str, id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::PipelineExecutionNotFoundException,

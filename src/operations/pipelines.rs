@@ -21,7 +21,7 @@ pub const MAX_PIPELINES: usize = 1000;
 /// documented default of the other CodePipeline list operations.
 const DEFAULT_PAGE_SIZE: usize = 100;
 
-/// `PipelineNotFoundException` with AWS's message [NATIVE].
+/// `PipelineNotFoundException` with AWS's message \[NATIVE\].
 pub fn pipeline_not_found(account: &str, name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::PipelineNotFoundException,
@@ -170,7 +170,7 @@ struct UpdatePipelineOutput {
 
 /// UpdatePipeline: validates the declaration and stores it as the next version. The name is the key; the
 /// `version` a client sends is ignored (AWS numbers versions itself; whether it rejects a stale number is
-/// UNCONFIRMED). An omitted pipelineType keeps the pipeline's type [NATIVE].
+/// UNCONFIRMED). An omitted pipelineType keeps the pipeline's type \[NATIVE\].
 pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let name = input.pipeline.name.clone();

@@ -16,7 +16,7 @@ const SERVICE_MODEL: &str = include_str!("../../fixtures/model/service-2.json");
 /// Corrections where the live service differs from the published model, each with its evidence.
 const OVERRIDES: &str = include_str!("../../fixtures/model/overrides.json");
 
-/// Index of a shape inside [`Model::shapes`].
+/// Index of a shape inside `Model::shapes`.
 pub type ShapeId = usize;
 
 /// A loaded service model.
