@@ -272,7 +272,7 @@ async fn complete_action(
                         ))
                     })?;
                 let id = running.rules()[run].id.to_string();
-                conditions::finish_rule(record, index, run, outcome, now, None);
+                conditions::finish_rule(record, index, run, outcome, now);
                 json!({"completed": true, "ruleExecutionId": id})
             }
         };

@@ -81,7 +81,6 @@ pub(super) fn start(
             error: None,
             resolved_configuration,
             input_artifacts,
-            updated_by: None,
         };
         let rules = &mut record.runtime.executions[index].conditions_mut().rules;
         let position = rules.len();
@@ -106,15 +105,8 @@ pub(super) fn start(
     });
 }
 
-/// Ends a running rule with `outcome`. `updated_by` is who ended it from outside, if anyone.
-pub fn finish_rule(
-    record: &mut PipelineRecord,
-    index: usize,
-    rule: usize,
-    outcome: Outcome,
-    now: Timestamp,
-    updated_by: Option<String>,
-) {
+/// Ends a running rule with `outcome`.
+pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outcome: Outcome, now: Timestamp) {
     let execution = &mut record.runtime.executions[index];
     let Some(run) = execution.conditions.as_mut().and_then(|c| c.rules.get_mut(rule)) else { return };
     if run.status != RuleStatus::InProgress {
@@ -135,7 +127,6 @@ pub fn finish_rule(
     run.pending = None;
     run.last_status_change = Some(now);
     run.last_update_time = now;
-    run.updated_by = updated_by.map(String::into_boxed_str);
     execution.last_update_time = now;
 }
 

@@ -401,6 +401,6 @@ fn record_rule_result(
             Outcome::Fail(error)
         }
     };
-    super::conditions::finish_rule(record, execution, rule, outcome, now, None);
+    super::conditions::finish_rule(record, execution, rule, outcome, now);
     true
 }

@@ -178,7 +178,7 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             changed = true;
         }
         for (rule, outcome) in conditions::due(record, index, now) {
-            conditions::finish_rule(record, index, rule, outcome, now, None);
+            conditions::finish_rule(record, index, rule, outcome, now);
             changed = true;
         }
     }

@@ -45,8 +45,6 @@ struct RuleExecutionOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_status_change: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_updated_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     external_execution_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_details: Option<crate::state::execution::ErrorDetails>,
@@ -97,7 +95,6 @@ pub(super) fn condition_state(
                 status: rule.status,
                 summary: rule.summary.as_deref().map(str::to_string),
                 last_status_change: rule.last_status_change,
-                last_updated_by: rule.updated_by.as_deref().map(str::to_string),
                 external_execution_id: rule.external_execution_id.as_deref().map(str::to_string),
                 error_details: rule.error.as_deref().cloned(),
             },
@@ -212,8 +209,6 @@ struct RuleExecutionDetailOut<'a> {
     rule_name: &'a str,
     start_time: Timestamp,
     last_update_time: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    updated_by: Option<&'a str>,
     status: RuleStatus,
     input: RuleExecutionInputOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,7 +235,6 @@ fn rule_detail<'a>(ctx: &'a Ctx, execution: &'a Execution, run: &'a RuleRun) -> 
         rule_name: rule.map_or("", |r| r.name.as_str()),
         start_time: run.start_time,
         last_update_time: run.last_update_time,
-        updated_by: run.updated_by.as_deref(),
         status: run.status,
         input: RuleExecutionInputOut {
             rule_type_id: rule.map(|r| &r.rule_type_id),

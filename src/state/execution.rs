@@ -351,8 +351,6 @@ pub struct RuleRun {
     /// The configuration after variable resolution, when it differs from the declared one.
     pub resolved_configuration: Option<Box<BTreeMap<String, String>>>,
     pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
-    /// Who ended the run from outside (the emulator's control endpoint), if anyone.
-    pub updated_by: Option<Box<str>>,
 }
 
 /// `RetryTrigger`: what retried a stage.
