@@ -58,12 +58,7 @@ pub(super) fn start(
                 (pending, resolved)
             }
         };
-        let input_artifacts = rule
-            .input_artifacts
-            .iter()
-            .flatten()
-            .filter_map(|a| execution.running.as_ref().and_then(|r| r.artifacts.get(&a.name)).cloned())
-            .collect();
+        let input_artifacts = step::inputs(execution, rule.input_artifacts.as_deref());
         let resolved_configuration = (&resolved != declared).then(|| Box::new(resolved));
         let run = RuleRun {
             id: uuid::Uuid::new_v4(),

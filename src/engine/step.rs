@@ -13,7 +13,7 @@ use super::conditions;
 use super::providers::{self, ActionStart};
 use super::variables;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
-use crate::state::declaration::{ConditionResult, StageRetryMode};
+use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
     ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra,
@@ -352,6 +352,13 @@ fn artifact_key(pipeline: &str, artifact: &str) -> String {
     format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
 }
 
+/// The artifacts an action or rule takes as input, as produced earlier in the execution (names it has not produced
+/// are left out).
+pub(super) fn inputs(execution: &Execution, names: Option<&[InputArtifact]>) -> Box<[Arc<ArtifactInstance>]> {
+    let produced = execution.running.as_ref().map(|r| &r.artifacts);
+    names.unwrap_or_default().iter().filter_map(|a| produced.and_then(|p| p.get(&a.name)).cloned()).collect()
+}
+
 /// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule); the first
 /// reference that cannot be resolved is a `ConfigurationError`.
 pub(super) fn resolve_configuration(
@@ -420,12 +427,7 @@ fn start_action(
         .map(|a| (record.runtime.intern(&a.name), record.runtime.intern(&store)))
         .collect();
     let execution = &record.runtime.executions[index];
-    let input_artifacts = action
-        .input_artifacts
-        .iter()
-        .flatten()
-        .filter_map(|a| execution.running.as_ref().and_then(|r| r.artifacts.get(&a.name)).cloned())
-        .collect();
+    let input_artifacts = inputs(execution, action.input_artifacts.as_deref());
     let output_artifacts = names
         .into_iter()
         .map(|(name, bucket)| {
