@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::state::PipelineRecord;
 use crate::state::declaration::{ActionTypeId, EncryptionKey};
+use crate::state::execution::{ArtifactInstance, Execution};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,6 +84,27 @@ pub struct JobDataOut {
     encryption_key: Option<EncryptionKey>,
 }
 
+/// An artifact as job data (and a LambdaInvoke rule's event) shows it: its artifact-store location, and the
+/// source revision it carries, if a source action of the execution produced it.
+pub fn artifact_out(execution: &Execution, artifact: &ArtifactInstance) -> ArtifactOut {
+    let revision = execution
+        .sources
+        .iter()
+        .find(|(index, _)| execution.source_names(*index).1 == Some(&*artifact.name))
+        .map(|(_, r)| r.revision_id.clone());
+    ArtifactOut {
+        name: artifact.name.to_string(),
+        revision,
+        location: LocationOut {
+            location_type: "S3",
+            s3_location: S3LocationOut {
+                bucket_name: artifact.bucket.to_string(),
+                object_key: artifact.key.to_string(),
+            },
+        },
+    }
+}
+
 /// The job's data: the action's configuration with secrets in clear and variables resolved, its context, and
 /// its artifacts with their artifact-store locations.
 pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<JobDataOut> {
@@ -92,21 +114,7 @@ pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<Jo
     let (stage_name, action_name) = execution.names(run);
     let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
     let configuration = run.configuration(Some(action)).cloned().unwrap_or_default();
-    let revision_of = |artifact: &str| {
-        execution
-            .sources
-            .iter()
-            .find(|(index, _)| execution.source_names(*index).1 == Some(artifact))
-            .map(|(_, r)| r.revision_id.clone())
-    };
-    let artifact = |a: &Arc<crate::state::execution::ArtifactInstance>| ArtifactOut {
-        name: a.name.to_string(),
-        revision: revision_of(&a.name),
-        location: LocationOut {
-            location_type: "S3",
-            s3_location: S3LocationOut { bucket_name: a.bucket.to_string(), object_key: a.key.to_string() },
-        },
-    };
+    let artifact = |a: &Arc<ArtifactInstance>| artifact_out(execution, a);
     let store = execution.declaration.artifact_store.as_ref().or_else(|| {
         let region = run.region().unwrap_or_default();
         execution.declaration.artifact_stores.as_ref().and_then(|m| m.get(region).or_else(|| m.values().next()))

@@ -125,14 +125,7 @@ fn rule_invocation(
     let declared = running.rule_declaration(run)?;
     let configuration = run.resolved_configuration.as_deref().or(declared.configuration.as_ref());
     let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
-    let artifacts: Vec<Value> = run
-        .input_artifacts
-        .iter()
-        .map(|a| {
-            json!({"name": &*a.name, "location": {"type": "S3",
-            "s3Location": {"bucketName": &*a.bucket, "objectKey": &*a.key}}})
-        })
-        .collect();
+    let artifacts: Vec<_> = run.input_artifacts.iter().map(|a| super::jobs::artifact_out(running, a)).collect();
     let event = json!({
         "pipelineName": pipeline,
         "pipelineExecutionId": running.id.to_string(),
