@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::Timestamp;
+use crate::state::execution::ErrorDetails;
+
 /// What a matched action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +67,20 @@ impl BehaviorRule {
             && self.rule.as_deref().is_some_and(|r| glob(r, rule))
             && matches(self.pipeline.as_deref(), pipeline)
             && matches(self.stage.as_deref(), stage)
+    }
+
+    /// When a steered action or rule ends: after the rule's `delayMs`, else after `default_ms`.
+    pub fn due(&self, now: Timestamp, default_ms: i64) -> Timestamp {
+        now.plus_millis(self.delay_ms.map_or(default_ms, |d| i64::try_from(d).unwrap_or(i64::MAX)))
+    }
+
+    /// The error a `fail` outcome gives: the rule's `errorCode` (default `JobFailed`) and `message` (default
+    /// `default_message`).
+    pub fn failure(&self, default_message: &str) -> ErrorDetails {
+        ErrorDetails {
+            code: self.error_code.clone().unwrap_or_else(|| "JobFailed".into()),
+            message: self.message.clone().unwrap_or_else(|| default_message.into()),
+        }
     }
 }
 

@@ -73,19 +73,12 @@ fn timed_out(action: &ActionDeclaration) -> ErrorDetails {
 pub fn start(ctx: &ActionStart) -> Pending {
     let timeout = Some(ctx.now.plus_millis(timeout_minutes(ctx.action).saturating_mul(60_000)));
     if let Some(rule) = ctx.behavior {
-        let at = ctx.now.plus_millis(rule.delay_ms.map_or(ctx.duration_ms, |d| i64::try_from(d).unwrap_or(i64::MAX)));
+        let at = rule.due(ctx.now, ctx.duration_ms);
         return match rule.outcome {
             BehaviorOutcome::Hold => Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) },
-            BehaviorOutcome::Fail => Pending::At(
-                at,
-                Box::new(Outcome::Fail(ErrorDetails {
-                    code: rule.error_code.clone().unwrap_or_else(|| "JobFailed".into()),
-                    message: rule
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| "The action failed (emulator behaviour rule).".into()),
-                })),
-            ),
+            BehaviorOutcome::Fail => {
+                Pending::At(at, Box::new(Outcome::Fail(rule.failure("The action failed (emulator behaviour rule)."))))
+            }
             BehaviorOutcome::Succeed => {
                 let mut success = simulate(ctx);
                 if let Some(summary) = &rule.summary {

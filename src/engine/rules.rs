@@ -71,19 +71,12 @@ fn timed_out(ctx: &RuleStart) -> ErrorDetails {
 pub fn start(ctx: &RuleStart) -> Pending {
     let simulated = ctx.now.plus_millis(ctx.duration_ms);
     if let Some(behavior) = ctx.behavior {
-        let at =
-            ctx.now.plus_millis(behavior.delay_ms.map_or(ctx.duration_ms, |d| i64::try_from(d).unwrap_or(i64::MAX)));
+        let at = behavior.due(ctx.now, ctx.duration_ms);
         let outcome = match behavior.outcome {
             BehaviorOutcome::Hold => {
                 return Pending::External { timeout: timeout(ctx), on_timeout: Box::new(timed_out(ctx)) };
             }
-            BehaviorOutcome::Fail => Outcome::Fail(ErrorDetails {
-                code: behavior.error_code.clone().unwrap_or_else(|| RULE_FAILED.into()),
-                message: behavior
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "The rule failed (emulator behaviour rule).".into()),
-            }),
+            BehaviorOutcome::Fail => Outcome::Fail(behavior.failure("The rule failed (emulator behaviour rule).")),
             BehaviorOutcome::Succeed => {
                 succeeded(behavior.summary.clone().unwrap_or_else(|| format!("Rule {} succeeded.", ctx.rule.name)))
             }
