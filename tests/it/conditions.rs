@@ -90,6 +90,16 @@ async fn wait_condition(server: &TestServer, name: &str, key: &str) {
     .await;
 }
 
+/// Creates pipeline `name` whose Gate stage has a `FAIL` condition of `kind` (`beforeEntry` or `onSuccess`) with the
+/// one rule `held`, which a behaviour rule holds; returns the first execution once the condition is being evaluated.
+async fn holding(server: &TestServer, name: &str, kind: &str, held: Value) -> String {
+    server.set_behaviors(json!([{"rule": held["name"], "outcome": "hold"}])).await;
+    let declaration = pipeline(name, json!({kind: {"conditions": [{"result": "FAIL", "rules": [held]}]}}));
+    let id = create(&server.client(), &declaration).await;
+    wait_condition(server, name, &format!("{kind}ConditionState")).await;
+    id
+}
+
 /// How many times each action ran in the execution.
 async fn action_runs(client: &Client, name: &str, id: &str, action: &str) -> usize {
     let filter = aws_sdk_codepipeline::types::ActionExecutionFilter::builder().pipeline_execution_id(id).build();
@@ -268,11 +278,8 @@ async fn an_invalid_deployment_window_fails_its_rule() {
 async fn overriding_a_waiting_entry_condition_lets_the_execution_in() {
     let server = TestServer::fast().await;
     let client = server.client();
-    server.set_behaviors(json!([{"rule": "Alarm", "outcome": "hold"}])).await;
     let alarm = rule("Alarm", "CloudWatchAlarm", json!({"AlarmName": "errors", "AlarmStates": "ALARM"}));
-    let declaration = pipeline("gated", json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [alarm]}]}}));
-    let id = create(&client, &declaration).await;
-    wait_condition(&server, "gated", "beforeEntryConditionState").await;
+    let id = holding(&server, "gated", "beforeEntry", alarm).await;
 
     // Refusals: no success condition is being evaluated, unknown stage, unknown execution.
     let (code, _) = override_condition(&client, "gated", "Gate", &id, ConditionType::OnSuccess).await.expect_err("no");
@@ -342,13 +349,9 @@ async fn only_the_latest_execution_in_a_stage_can_be_overridden_and_skip_conditi
 async fn a_held_rule_ends_through_the_control_endpoint() {
     let server = TestServer::fast().await;
     let client = server.client();
-    server.set_behaviors(json!([{"rule": "Check", "outcome": "hold"}])).await;
-    let check = rule("Check", "Commands", json!({}));
-    let mut check = check;
+    let mut check = rule("Check", "Commands", json!({}));
     check["commands"] = json!(["./smoke-test.sh"]);
-    let declaration = pipeline("held", json!({"onSuccess": {"conditions": [{"result": "FAIL", "rules": [check]}]}}));
-    let id = create(&client, &declaration).await;
-    wait_condition(&server, "held", "onSuccessConditionState").await;
+    let id = holding(&server, "held", "onSuccess", check).await;
     assert_eq!(stage_state(&server, "held", 1).await["latestExecution"]["status"], "InProgress");
 
     let missing = complete(
@@ -406,11 +409,8 @@ async fn a_held_rule_ends_through_the_control_endpoint() {
 async fn overriding_a_success_condition_completes_the_stage() {
     let server = TestServer::fast().await;
     let client = server.client();
-    server.set_behaviors(json!([{"rule": "Bake", "outcome": "hold"}])).await;
     let bake = rule("Bake", "CloudWatchAlarm", json!({"AlarmName": "latency", "WaitTime": "30"}));
-    let declaration = pipeline("bake", json!({"onSuccess": {"conditions": [{"result": "FAIL", "rules": [bake]}]}}));
-    let id = create(&client, &declaration).await;
-    wait_condition(&server, "bake", "onSuccessConditionState").await;
+    let id = holding(&server, "bake", "onSuccess", bake).await;
     let (code, _) = override_condition(&client, "bake", "Gate", &id, ConditionType::BeforeEntry).await.expect_err("");
     assert_eq!(code, "ConditionNotOverridableException", "the entry condition is not the one in progress");
     override_condition(&client, "bake", "Gate", &id, ConditionType::OnSuccess).await.expect("override");
@@ -634,12 +634,8 @@ async fn an_unresolvable_variable_fails_the_rule_with_a_configuration_error() {
 async fn stop_and_abandon_abandons_a_waiting_condition() {
     let server = TestServer::fast().await;
     let client = server.client();
-    server.set_behaviors(json!([{"rule": "Wait", "outcome": "hold"}])).await;
     let wait = rule("Wait", "LambdaInvoke", json!({"FunctionName": "f"}));
-    let declaration =
-        pipeline("abandon", json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [wait]}]}}));
-    let id = create(&client, &declaration).await;
-    wait_condition(&server, "abandon", "beforeEntryConditionState").await;
+    let id = holding(&server, "abandon", "beforeEntry", wait).await;
     client
         .stop_pipeline_execution()
         .pipeline_name("abandon")
