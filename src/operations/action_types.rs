@@ -223,7 +223,7 @@ pub fn delete_custom_action_type(ctx: &Ctx, input: DeleteCustomActionTypeInput) 
             data.deleted_custom_action_types.insert(id);
         }
     });
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]
@@ -306,7 +306,7 @@ pub fn update_action_type(ctx: &Ctx, input: UpdateActionTypeInput) -> Result<Rep
         data.action_type_updates.insert(id, declaration);
         Ok(())
     })?;
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]

@@ -155,7 +155,7 @@ pub fn override_stage_condition(ctx: &Ctx, input: OverrideStageConditionInput) -
             ),
         })
     })?;
-    Ok(Reply::empty_object())
+    Ok(Reply::Done)
 }
 
 // --- ListRuleExecutions ---------------------------------------------------------------------------------------------

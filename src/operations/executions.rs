@@ -1195,7 +1195,7 @@ fn set_transition(
         }
         Ok::<_, ApiError>(())
     })?;
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 /// DisableStageTransition: executions wait in front of the stage until the transition is enabled again.

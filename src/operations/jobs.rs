@@ -475,7 +475,7 @@ fn success(ctx: &Ctx, api: Api, input: PutJobSuccessResultInput) -> Result<Reply
     let report_value =
         Report::Success { outcome, continuation: input.continuation_token, percent: details.percent_complete };
     report(ctx, api, &input.job_id, fingerprint, report_value)?;
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 /// PutJobFailureResult: ends the job and fails the action with the reported type and message. No output body.
@@ -491,7 +491,7 @@ fn failure(ctx: &Ctx, api: Api, input: PutJobFailureResultInput) -> Result<Reply
         external_execution_id: failure.external_execution_id,
     };
     report(ctx, api, &input.job_id, fingerprint, report_value)?;
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 // --- Partner (ThirdParty) jobs --------------------------------------------------------------------------------------

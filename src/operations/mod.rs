@@ -49,9 +49,16 @@ impl Ctx<'_> {
 
 /// Validates `body` against the operation's input shape, then runs the operation.
 pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<Reply, ApiError> {
-    if let Some(input) = model.operation(op.name()).and_then(|m| m.input) {
+    let shapes = model.operation(op.name());
+    if let Some(input) = shapes.and_then(|m| m.input) {
         validate(model, input, &body)?;
     }
+    let has_output = shapes.is_some_and(|m| m.output.is_some());
+    run(ctx, op, body).map(|reply| reply.for_output(has_output))
+}
+
+/// Runs a validated operation.
+fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
     match op {
         Operation::CreatePipeline => pipelines::create_pipeline(ctx, input(body)?),
         Operation::GetPipeline => pipelines::get_pipeline(ctx, input(body)?),

@@ -197,7 +197,7 @@ pub struct DeletePipelineInput {
 /// DeletePipeline: removes the pipeline; deleting a pipeline that does not exist succeeds.
 pub fn delete_pipeline(ctx: &Ctx, input: DeletePipelineInput) -> Result<Reply, ApiError> {
     ctx.store.write(&ctx.scope, |data| data.pipelines.remove(&input.name));
-    Ok(Reply::Empty)
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]

@@ -145,7 +145,7 @@ pub fn tag_resource(ctx: &Ctx, input: TagResourceInput) -> Result<Reply, ApiErro
         tags.extend(tag_map(&input.tags));
         Ok(())
     })?;
-    Ok(Reply::empty_object())
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]
@@ -166,7 +166,7 @@ pub fn untag_resource(ctx: &Ctx, input: UntagResourceInput) -> Result<Reply, Api
         }
         Ok(())
     })?;
-    Ok(Reply::empty_object())
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]

@@ -197,7 +197,7 @@ pub struct DeleteWebhookInput {
 /// DeleteWebhook: removes the webhook (its URL stops working); deleting one that does not exist succeeds.
 pub fn delete_webhook(ctx: &Ctx, input: DeleteWebhookInput) -> Result<Reply, ApiError> {
     ctx.store.write(&ctx.scope, |data| data.webhooks.remove(&input.name));
-    Ok(Reply::empty_object())
+    Ok(Reply::Done)
 }
 
 #[derive(Deserialize)]
@@ -220,7 +220,7 @@ fn set_registered(ctx: &Ctx, input: WebhookNameInput, registered: bool) -> Resul
             format!("The webhook '{name}' does not exist in account '{}'", ctx.scope.account),
         )),
     })?;
-    Ok(Reply::empty_object())
+    Ok(Reply::Done)
 }
 
 /// RegisterWebhookWithThirdParty: on AWS this creates the hook on GitHub; here it records that it was asked.

@@ -19,9 +19,13 @@ pub use self::router::Operation;
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// A JSON document (operations with an output shape, including empty ones, which answer `{}`).
+    /// A JSON document.
     Json(Vec<u8>),
-    /// No body at all: operations the model declares without an output shape, as AWS answers them.
+    /// Nothing to report. How that goes on the wire depends on the operation's model, and is decided in one place
+    /// (`operations::dispatch`): an operation with an output shape (even one without members) answers `{}`, one
+    /// without an output shape answers an empty body, as AWS does.
+    Done,
+    /// No body at all.
     Empty,
 }
 
@@ -37,13 +41,22 @@ impl Reply {
     pub fn empty_object() -> Reply {
         Reply::Json(b"{}".to_vec())
     }
+
+    /// `Done` as the operation's model says to send it: `{}` when it has an output shape, else an empty body.
+    pub fn for_output(self, has_output: bool) -> Reply {
+        match self {
+            Reply::Done if has_output => Reply::empty_object(),
+            Reply::Done => Reply::Empty,
+            other => other,
+        }
+    }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = match self {
             Reply::Json(body) => (StatusCode::OK, body).into_response(),
-            Reply::Empty => StatusCode::OK.into_response(),
+            Reply::Empty | Reply::Done => StatusCode::OK.into_response(),
         };
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
         response

@@ -54,17 +54,22 @@ impl TestServer {
         Client::from_conf(config)
     }
 
+    /// Sends a JSON request to a control endpoint (`/_emulator/...`) on a fresh connection.
+    pub async fn control(&self, method: &str, path: &str, body: &Value) -> HttpResponse {
+        let body = if body.is_null() { String::new() } else { body.to_string() };
+        let headers = [("Content-Type", "application/json")];
+        self.connect().await.request(method, path, &headers, body.as_bytes()).await
+    }
+
     /// Replaces the emulator's behaviour rules (`PUT /_emulator/behaviors`) with `rules`, a JSON array.
     pub async fn set_behaviors(&self, rules: Value) {
-        let body = serde_json::json!({"rules": rules}).to_string();
-        let response = self.connect().await.request("PUT", "/_emulator/behaviors", &[], body.as_bytes()).await;
+        let response = self.control("PUT", "/_emulator/behaviors", &serde_json::json!({"rules": rules})).await;
         assert_eq!(response.status, 200, "{}", response.text());
     }
 
     /// Moves the emulator clock forward (`POST /_emulator/clock/advance`); what became due has happened on return.
     pub async fn advance_clock(&self, seconds: f64) {
-        let body = serde_json::json!({"seconds": seconds}).to_string();
-        let response = self.connect().await.request("POST", "/_emulator/clock/advance", &[], body.as_bytes()).await;
+        let response = self.control("POST", "/_emulator/clock/advance", &serde_json::json!({"seconds": seconds})).await;
         assert_eq!(response.status, 200, "{}", response.text());
     }
 
@@ -328,5 +333,5 @@ pub async fn first_execution(client: &Client, name: &str) -> String {
 
 /// `POST /_emulator/actions/complete`: ends a held action or rule.
 pub async fn complete(server: &TestServer, body: Value) -> HttpResponse {
-    server.connect().await.request("POST", "/_emulator/actions/complete", &[], body.to_string().as_bytes()).await
+    server.control("POST", "/_emulator/actions/complete", &body).await
 }

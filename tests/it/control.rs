@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::common::{Conn, TestServer, pipeline_json};
 
 #[tokio::test]
@@ -31,7 +33,7 @@ async fn reset_drops_all_state() {
     let other_region = server.client_as("123456789012", "sa-east-1");
     other_region.create_pipeline().pipeline(crate::common::sdk_pipeline("elsewhere")).send().await.expect("created");
 
-    let response = server.connect().await.request("POST", "/_emulator/reset", &[], b"").await;
+    let response = server.control("POST", "/_emulator/reset", &Value::Null).await;
     assert_eq!(response.status, 200, "{}", response.text());
 
     let list = server.call("ListPipelines", "{}").await.json();

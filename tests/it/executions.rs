@@ -720,18 +720,15 @@ async fn behaviours_fail_hold_and_shape_actions() {
     );
 
     // DELETE clears the rules; a pipeline not matched runs normally.
-    let response = server.connect().await.request("DELETE", "/_emulator/behaviors", &[], b"").await;
+    let response = server.control("DELETE", "/_emulator/behaviors", &serde_json::Value::Null).await;
     assert_eq!(response.json(), json!({"rules": []}));
     let id = client.start_pipeline_execution().name("steered").send().await.expect("started");
     let id = id.pipeline_execution_id().expect("id").to_string();
     approval_token(&client, "steered", &id).await;
 
     // Invalid rule sets are refused whole.
-    let response = server
-        .connect()
-        .await
-        .request("PUT", "/_emulator/behaviors", &[], br#"{"rules": [{"outcome": "explode"}]}"#)
-        .await;
+    let response =
+        server.control("PUT", "/_emulator/behaviors", &serde_json::json!({"rules": [{"outcome": "explode"}]})).await;
     assert_eq!(response.status, 400);
     assert_eq!(response.json()["__type"], "ValidationException");
 }

@@ -312,11 +312,7 @@ async fn register_partner(server: &TestServer) -> (String, String) {
         "inputArtifactDetails": {"minimumCount": 1, "maximumCount": 1},
         "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 0}
     });
-    let response = server
-        .connect()
-        .await
-        .request("POST", "/_emulator/third-party-action-types", &[], body.to_string().as_bytes())
-        .await;
+    let response = server.control("POST", "/_emulator/third-party-action-types", &body).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let registered = response.json();
     (
@@ -453,7 +449,7 @@ async fn partner_types_load_from_a_file_and_survive_reset() {
         ..Default::default()
     };
     let server = TestServer::with_config(config).await;
-    let response = server.connect().await.request("POST", "/_emulator/reset", &[], b"").await;
+    let response = server.control("POST", "/_emulator/reset", &serde_json::Value::Null).await;
     assert_eq!(response.status, 200);
     let client = server.client();
     partner_pipeline(&client).await;

@@ -320,3 +320,141 @@ async fn pipelined_requests_on_one_connection_are_answered_in_order() {
         );
     }
 }
+
+/// Every operation the model gives no output shape answers 200 with an empty body, and every operation whose output
+/// shape has no members answers `{}`, each exercised here on a request that succeeds. The lists come from the model,
+/// so an operation added to it without a case here fails the test.
+#[tokio::test]
+async fn operations_answer_an_empty_body_or_an_empty_object_as_their_model_says() {
+    let model: Value = serde_json::from_str(include_str!("../../fixtures/model/service-2.json")).expect("model");
+    let mut no_output = Vec::new();
+    let mut empty_output = Vec::new();
+    for (name, operation) in model["operations"].as_object().expect("operations") {
+        match operation["output"]["shape"].as_str() {
+            None => no_output.push(name.clone()),
+            Some(shape) if model["shapes"][shape]["members"].as_object().is_none_or(|m| m.is_empty()) => {
+                empty_output.push(name.clone())
+            }
+            Some(_) => {}
+        }
+    }
+
+    let server = TestServer::fast().await;
+    server.set_behaviors(json!([{"rule": "Held", "outcome": "hold"}])).await;
+    let ok = |response: HttpResponse, what: &str| {
+        assert_eq!(response.status, 200, "{what}: {}", response.text());
+        response
+    };
+    let at = |c: &str, o: &str, p: &str| json!({"category": c, "owner": o, "provider": p, "version": "1"});
+    let properties = json!([{"name": "Env", "required": true, "key": true, "secret": false}]);
+    let artifacts = json!({"minimumCount": 0, "maximumCount": 0});
+    let custom = json!({"category": "Build", "provider": "Worker", "version": "1",
+        "configurationProperties": properties, "inputArtifactDetails": artifacts, "outputArtifactDetails": artifacts});
+    ok(server.call("CreateCustomActionType", &custom.to_string()).await, "custom type");
+    let mut partner = custom.clone();
+    partner["provider"] = json!("Acme");
+    ok(server.control("POST", "/_emulator/third-party-action-types", &partner).await, "partner type");
+    let token = server.control("GET", "/_emulator/third-party-action-types", &Value::Null).await.json()["actionTypes"]
+        [0]["clientToken"]
+        .as_str()
+        .expect("client token")
+        .to_string();
+    let work = |name: &str, owner: &str, provider: &str| json!({"name": name, "actionTypeId": at("Build", owner, provider), "configuration": {"Env": "prod"}});
+    let pipeline = json!({"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+    "artifactStore": {"type": "S3", "location": "bucket"},
+    "stages": [
+        {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "AWS", "S3"),
+            "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+        {"name": "Gate", "beforeEntry": {"conditions": [{"result": "FAIL", "rules": [{"name": "Held",
+            "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
+            "configuration": {"Variable": "a", "Operator": "EQ", "Value": "a"}}]}]},
+         "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "AWS", "S3"),
+            "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Code"}]}]},
+        {"name": "Work", "actions": [work("W1", "Custom", "Worker"), work("W2", "Custom", "Worker"),
+            work("P1", "ThirdParty", "Acme"), work("P2", "ThirdParty", "Acme")]}
+    ]});
+    let created = ok(server.call("CreatePipeline", &json!({"pipeline": pipeline}).to_string()).await, "pipeline");
+    assert!(created.json()["pipeline"].is_object());
+    let execution = crate::common::eventually("the execution", || async {
+        let list = server.call("ListPipelineExecutions", r#"{"pipelineName": "p"}"#).await.json();
+        list["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().map(str::to_string)
+    })
+    .await;
+    // The held entry condition of Gate is overridden; then the Work stage creates its jobs.
+    let overridden = crate::common::eventually("the held entry condition", || async {
+        let body = json!({"pipelineName": "p", "stageName": "Gate", "pipelineExecutionId": execution,
+            "conditionType": "BEFORE_ENTRY"});
+        let response = server.call("OverrideStageCondition", &body.to_string()).await;
+        (response.status == 200).then_some(response)
+    })
+    .await;
+    let mut seen = vec!["OverrideStageCondition".to_string()];
+    check_empty_answer("OverrideStageCondition", &overridden, &no_output, &empty_output);
+    let custom_jobs = crate::common::eventually("two custom jobs", || async {
+        let body = json!({"actionTypeId": at("Build", "Custom", "Worker"), "maxBatchSize": 2});
+        let jobs = server.call("PollForJobs", &body.to_string()).await.json()["jobs"].clone();
+        let ids: Vec<String> = jobs.as_array()?.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    let partner_jobs = crate::common::eventually("two partner jobs", || async {
+        let body = json!({"actionTypeId": at("Build", "ThirdParty", "Acme"), "maxBatchSize": 2});
+        let jobs = server.call("PollForThirdPartyJobs", &body.to_string()).await.json()["jobs"].clone();
+        let ids: Vec<String> =
+            jobs.as_array()?.iter().filter_map(|j| j["jobId"].as_str().map(str::to_string)).collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    let webhook = json!({"webhook": {"name": "hook", "targetPipeline": "p", "targetAction": "Src", "filters": [],
+        "authentication": "UNAUTHENTICATED", "authenticationConfiguration": {}}});
+    ok(server.call("PutWebhook", &webhook.to_string()).await, "webhook");
+    let github = json!({"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"});
+    let declaration = ok(server.call("GetActionType", &github.to_string()).await, "GetActionType").json();
+    let arn = "arn:aws:codepipeline:us-east-1:000000000000:p";
+
+    let failure = json!({"type": "JobFailed", "message": "no"});
+    let cases: Vec<(&str, Value)> = vec![
+        ("PutJobSuccessResult", json!({"jobId": custom_jobs[0]})),
+        ("PutJobFailureResult", json!({"jobId": custom_jobs[1], "failureDetails": failure})),
+        ("PutThirdPartyJobSuccessResult", json!({"jobId": partner_jobs[0], "clientToken": token})),
+        (
+            "PutThirdPartyJobFailureResult",
+            json!({"jobId": partner_jobs[1], "clientToken": token, "failureDetails": failure}),
+        ),
+        (
+            "DisableStageTransition",
+            json!({"pipelineName": "p", "stageName": "Gate", "transitionType": "Inbound",
+            "reason": "x"}),
+        ),
+        ("EnableStageTransition", json!({"pipelineName": "p", "stageName": "Gate", "transitionType": "Inbound"})),
+        ("UpdateActionType", json!({"actionType": declaration["actionType"]})),
+        ("TagResource", json!({"resourceArn": arn, "tags": [{"key": "k", "value": "v"}]})),
+        ("UntagResource", json!({"resourceArn": arn, "tagKeys": ["k"]})),
+        ("RegisterWebhookWithThirdParty", json!({"webhookName": "hook"})),
+        ("DeregisterWebhookWithThirdParty", json!({"webhookName": "hook"})),
+        ("DeleteWebhook", json!({"name": "hook"})),
+        ("DeleteCustomActionType", json!({"category": "Build", "provider": "Worker", "version": "1"})),
+    ];
+    for (operation, body) in cases {
+        let response = ok(server.call(operation, &body.to_string()).await, operation);
+        check_empty_answer(operation, &response, &no_output, &empty_output);
+        seen.push(operation.to_string());
+    }
+    let response = ok(server.call("DeletePipeline", r#"{"name": "p"}"#).await, "DeletePipeline");
+    check_empty_answer("DeletePipeline", &response, &no_output, &empty_output);
+    seen.push("DeletePipeline".into());
+
+    for operation in no_output.iter().chain(&empty_output) {
+        assert!(seen.contains(operation), "{operation} has no case in this test");
+    }
+}
+
+fn check_empty_answer(operation: &str, response: &HttpResponse, no_output: &[String], empty_output: &[String]) {
+    if no_output.iter().any(|o| o == operation) {
+        assert!(response.body.is_empty(), "{operation} has no output shape, yet answered {}", response.text());
+    } else if empty_output.iter().any(|o| o == operation) {
+        assert_eq!(response.text(), "{}", "{operation} has an empty output shape");
+    } else {
+        panic!("{operation} has an output shape with members");
+    }
+}
