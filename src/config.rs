@@ -27,8 +27,9 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_DEFAULT_ACCOUNT", default_value = "000000000000", value_parser = parse_account)]
     pub default_account: String,
 
-    /// Log filter: error, warn, info, debug or trace, or a tracing directive such as `codepipeline_local=debug`.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_LEVEL", default_value = "info")]
+    /// Log filter: error, warn, info, debug or trace, or tracing directives such as `codepipeline_local=debug,hyper=warn`.
+    /// The `Ready.` line is written at every level.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_LEVEL", default_value = "info", value_parser = parse_log_level)]
     pub log_level: String,
 
     /// Log format: human-readable text, or one JSON object per line.
@@ -128,6 +129,42 @@ fn parse_http_url(value: &str) -> Result<String, String> {
     }
 }
 
+/// The level names a log filter may be, alone or after `target=`.
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level name, or comma-separated tracing directives each naming its level (`target=level`). A bare word that is
+/// no level would be read by tracing as a target name and silence every other line, so it is refused.
+fn parse_log_level(value: &str) -> Result<String, String> {
+    let refuse = || {
+        format!(
+            "'{value}' is not a log level: use one of error, warn, info, debug, trace (or off), or directives such as \
+             codepipeline_local=debug,hyper=warn"
+        )
+    };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(refuse());
+    }
+    for directive in trimmed.split(',').map(str::trim) {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.is_empty() => level,
+            Some(_) => return Err(refuse()),
+            None => directive,
+        };
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim())) {
+            return Err(refuse());
+        }
+        directive.parse::<tracing_subscriber::filter::Directive>().map_err(|e| format!("{}: {e}", refuse()))?;
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Whether log lines get ANSI colours: only on a terminal, and never when `NO_COLOR` is set to anything but the
+/// empty string (no-color.org).
+pub fn use_colour(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
 fn parse_account(value: &str) -> Result<String, String> {
     if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_string())
@@ -176,6 +213,25 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--public-url", "ftp://x"]).is_err());
         let config = Config::try_parse_from(["x", "--public-url", "https://hooks.example.test/"]).expect("valid");
         assert_eq!(config.public_url.as_deref(), Some("https://hooks.example.test"));
+    }
+
+    #[test]
+    fn log_levels_are_levels_or_directives_with_levels() {
+        for ok in ["info", "DEBUG", "warn", "off", "codepipeline_local=debug", "codepipeline_local=debug,hyper=warn"] {
+            assert!(Config::try_parse_from(["x", "--log-level", ok]).is_ok(), "{ok}");
+        }
+        for bad in ["verbose", "", "infoo", "codepipeline_local", "=debug", "a=loud", "info,chatty"] {
+            assert!(Config::try_parse_from(["x", "--log-level", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))), "an empty NO_COLOR does not count");
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None), "files and pipes get no colour codes");
     }
 
     #[test]

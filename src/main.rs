@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use codepipeline_local::config::{Config, LogFormat};
+use codepipeline_local::config::{Config, LogFormat, use_colour};
+use codepipeline_local::server::READY_TARGET;
 use codepipeline_local::{AppState, run};
 use tracing_subscriber::EnvFilter;
 
@@ -22,14 +24,18 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let filter = match EnvFilter::try_new(&config.log_level) {
+    // The Ready. line has its own target, enabled whatever the level, so a supervisor can always wait for it.
+    let filter = EnvFilter::try_new(&config.log_level)
+        .and_then(|f| Ok(f.add_directive(format!("{READY_TARGET}=info").parse()?)));
+    let filter = match filter {
         Ok(filter) => filter,
         Err(e) => {
             eprintln!("invalid --log-level '{}': {e}", config.log_level);
             return ExitCode::from(2);
         }
     };
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let colour = use_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colour);
     match config.log_format {
         LogFormat::Text => subscriber.init(),
         LogFormat::Json => subscriber.json().flatten_event(true).init(),

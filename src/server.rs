@@ -159,6 +159,9 @@ pub enum StartupError {
     Partners(String, String),
 }
 
+/// The log target of the `Ready.` line, which the binary enables at every log level.
+pub const READY_TARGET: &str = "codepipeline_local::ready";
+
 /// The id of a request, as sent in `x-amzn-RequestId`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -280,6 +283,7 @@ where
     let addr = listener.local_addr()?;
     let config = state.config();
     tracing::info!(
+        target: READY_TARGET,
         "codepipeline-local {} listening on http://{addr} (default region {}, default account {}). Ready.",
         env!("CARGO_PKG_VERSION"),
         config.default_region,

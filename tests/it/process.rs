@@ -80,3 +80,53 @@ fn check_health_fails_when_nothing_listens() {
         .expect("probe runs");
     assert!(!status.success());
 }
+
+/// Waits for the line ending in `Ready.` on the child's stdout and returns every line read until then.
+fn lines_until_ready(child: &mut std::process::Child) -> Vec<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "no Ready. line in time: {seen:?}");
+        let line = lines.next().expect("a log line").expect("readable");
+        let ready = line.trim_end().ends_with("Ready.");
+        seen.push(line);
+        if ready {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn text_logs_in_a_pipe_have_no_colour_codes_and_ready_shows_at_every_level() {
+    for level in ["error", "off", "info"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+            .args(["--port", "0", "--log-level", level])
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let lines = lines_until_ready(&mut child);
+        let _ = child.kill();
+        let _ = child.wait();
+        for line in &lines {
+            assert!(!line.contains('\u{1b}'), "an ANSI escape in a piped log line at level {level}: {line:?}");
+        }
+        assert!(lines.last().is_some_and(|l| l.contains("listening on http://")), "{level}: {lines:?}");
+    }
+}
+
+#[test]
+fn an_unknown_log_level_is_a_start_up_error() {
+    for bad in ["verbose", "codepipeline_local"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+            .args(["--port", "0", "--log-level", bad])
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "--log-level {bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("is not a log level"), "{stderr}");
+    }
+}
