@@ -1,5 +1,7 @@
 //! Command-line flags, each with an environment variable of the same meaning.
 
+use std::time::Duration;
+
 use clap::{Parser, ValueEnum};
 
 use crate::protocol::identity::is_plausible_region;
@@ -69,6 +71,32 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_SECRET_ACCESS_KEY", default_value = "test", hide_env_values = true)]
     pub lambda_secret_access_key: String,
 
+    /// Extra origins (e.g. http://dashboard.example.test:8080) whose web pages may call the control endpoints; the
+    /// server's own origin and loopback origins always may. Comma-separated; `*` allows every origin.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Extra host names the control endpoints answer to (e.g. a docker-compose service name); loopback names, IP
+    /// addresses, --host and the --public-url host always work. Comma-separated; `*` allows every name.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// How long a client may take to send a complete request head, from its first byte (e.g. 30s, 500ms).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// How long a request body may stall (no data arriving) before the request is refused and its connection closed.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// How long an open connection may wait for its next request before it is closed.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGTERM or SIGINT, how long requests being answered may take to finish before every connection is closed.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Instead of serving, check that a server on --host/--port answers GET /health, and exit 0 if it does
     /// (for container health checks in images without curl). An action, not a setting: it has no variable.
     #[arg(long)]
@@ -100,6 +128,12 @@ impl Default for Config {
             lambda_access_key_id: "test".to_string(),
             lambda_secret_access_key: "test".to_string(),
             check_health: false,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -165,6 +199,20 @@ pub fn use_colour(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool
     is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
+/// A duration: a number of seconds (`30`, `0.5`) or a number with units (`30s`, `500ms`, `2m`).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let trimmed = value.trim();
+    let parsed = match trimmed.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string()),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err(format!("'{value}' is not a positive duration")),
+        Err(e) => Err(format!("'{value}' is not a duration such as 30s, 500ms or 2m: {e}")),
+    }
+}
+
 fn parse_account(value: &str) -> Result<String, String> {
     if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_string())
@@ -222,6 +270,20 @@ mod tests {
         }
         for bad in ["verbose", "", "infoo", "codepipeline_local", "=debug", "a=loud", "info,chatty"] {
             assert!(Config::try_parse_from(["x", "--log-level", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_take_units_or_seconds() {
+        let config =
+            Config::try_parse_from(["x", "--header-timeout", "500ms", "--idle-timeout", "2m", "--body-timeout", "1.5"])
+                .expect("durations parse");
+        assert_eq!(config.header_timeout, Duration::from_millis(500));
+        assert_eq!(config.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.body_timeout, Duration::from_millis(1500));
+        assert_eq!(config.shutdown_timeout, Config::default().shutdown_timeout);
+        for bad in ["0", "-1", "soon", "10 parsecs", "NaN"] {
+            assert!(Config::try_parse_from(["x", "--shutdown-timeout", bad]).is_err(), "{bad}");
         }
     }
 

@@ -8,7 +8,8 @@
 //! ```text
 //! main.rs        thin binary: flags, logging, signals
 //! config         flags and their CODEPIPELINE_LOCAL_* environment variables
-//! server         HTTP: router, request ids, the AWS JSON endpoint, start-up and graceful shutdown
+//! server         HTTP: router, request ids, the AWS JSON endpoint, start-up
+//! transport      connections: the accept loop, header, body and idle time bounds, a bounded graceful shutdown
 //! protocol/      AWS JSON 1.1, knowing nothing of pipelines
 //!   router         X-Amz-Target -> Operation (one enum, 44 variants)
 //!   body           bounded body reads, content type, JSON parsing
@@ -47,6 +48,7 @@ pub mod operations;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod transport;
 
 pub use config::Config;
 pub use server::{AppState, RunningServer, app, run};

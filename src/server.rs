@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -28,8 +28,9 @@ use crate::protocol::identity::{Defaults, scope_of};
 use crate::protocol::model::{Model, ModelError};
 use crate::protocol::router::route;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
-use crate::state::Store;
 use crate::state::catalogue::Catalogue;
+use crate::state::{Scope, Store};
+use crate::transport::{self, Timeouts};
 
 /// Shared state of one server: cheap to clone.
 #[derive(Clone)]
@@ -40,13 +41,15 @@ pub struct AppState {
 struct Inner {
     store: Arc<Store>,
     /// Partner action types registered from the start-up file, restored after a reset.
-    partners: Vec<(crate::state::Scope, crate::state::ThirdPartyRecord)>,
+    partners: Vec<(Scope, crate::state::ThirdPartyRecord)>,
     engine: Arc<Engine>,
     model: Model,
     catalogue: Arc<Catalogue>,
     config: Config,
     defaults: Defaults,
     started: Instant,
+    /// The address the server listens on, once it does.
+    local_addr: OnceLock<SocketAddr>,
 }
 
 impl AppState {
@@ -79,7 +82,7 @@ impl AppState {
             let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
             let file: control::PartnerTypeFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
             for spec in file.action_types {
-                let scope = crate::state::Scope {
+                let scope = Scope {
                     account: spec.account.clone().unwrap_or_else(|| config.default_account.clone()),
                     region: spec.region.clone().unwrap_or_else(|| config.default_region.clone()),
                 };
@@ -98,6 +101,7 @@ impl AppState {
                 config,
                 defaults,
                 started: Instant::now(),
+                local_addr: OnceLock::new(),
             }),
         })
     }
@@ -110,11 +114,28 @@ impl AppState {
     /// Drops all state and the clock, keeping what start-up flags configured (partner action types).
     pub fn reset(&self) {
         self.inner.store.reset();
-        for (scope, record) in &self.inner.partners {
+        self.restore_partners(|_| true);
+    }
+
+    /// Drops the state of the accounts and regions `selected` picks, keeping what start-up flags configured there;
+    /// the clock, shared by all, is kept. Returns how many partitions held state.
+    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> usize {
+        let dropped = self.inner.store.reset_where(&selected);
+        self.restore_partners(selected);
+        dropped
+    }
+
+    fn restore_partners(&self, selected: impl Fn(&Scope) -> bool) {
+        for (scope, record) in self.inner.partners.iter().filter(|(scope, _)| selected(scope)) {
             self.inner
                 .store
                 .write(scope, |data| data.third_party_types.insert(record.action_type.id.clone(), record.clone()));
         }
+    }
+
+    /// The address the server listens on, once it does.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr.get().copied()
     }
 
     /// Account and region of requests that do not name them.
@@ -170,7 +191,7 @@ pub struct RequestId(pub String);
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", post(aws_json).fallback(method_not_allowed))
-        .merge(control::routes())
+        .merge(control::routes(&state))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_id_layer))
@@ -223,7 +244,7 @@ async fn handle(
     op: Result<Operation, ApiError>,
 ) -> Result<Reply, ApiError> {
     // Read the body before anything can fail, so the connection stays reusable whatever the answer.
-    let bytes = read_limited(headers, body, MAX_BODY_BYTES).await?;
+    let bytes = read_limited(headers, body, MAX_BODY_BYTES, app.config().body_timeout).await?;
     let op = op?;
     check_content_type(headers)?;
     let value = parse_json(&bytes)?;
@@ -233,21 +254,29 @@ async fn handle(
         catalogue: &app.inner.catalogue,
         engine: &app.inner.engine,
         request_id,
-        base_url: base_url(app.config(), headers),
+        base_url: base_url(app, headers),
     };
     operations::dispatch(&ctx, app.model(), op, value)
 }
 
-/// `--public-url`, else the address the client used to reach us.
-fn base_url(config: &Config, headers: &HeaderMap) -> String {
+/// The base of URLs handed out: `--public-url`, else the `Host` the client used when it is a plain `host[:port]`,
+/// else the address the server listens on.
+fn base_url(app: &AppState, headers: &HeaderMap) -> String {
+    let config = app.config();
     if let Some(url) = &config.public_url {
         return url.clone();
     }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| format!("{}:{}", config.host, config.port), str::to_string);
+        .filter(|h| crate::control::guard::split_authority(h).is_some())
+        .map(str::to_string);
+    let host = host.unwrap_or_else(|| match app.local_addr() {
+        // A wildcard address is no place to send anyone; loopback reaches it from this machine.
+        Some(addr) if addr.ip().is_unspecified() => format!("localhost:{}", addr.port()),
+        Some(addr) => addr.to_string(),
+        None => format!("{}:{}", config.host, config.port),
+    });
     format!("http://{host}")
 }
 
@@ -281,6 +310,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let addr = listener.local_addr()?;
+    let _ = state.inner.local_addr.set(addr);
     let config = state.config();
     tracing::info!(
         target: READY_TARGET,
@@ -291,12 +321,13 @@ where
     );
     let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(Arc::clone(state.engine()).run(Arc::clone(state.store()), engine_stopped));
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let timeouts =
+        Timeouts { header: config.header_timeout, idle: config.idle_timeout, shutdown: config.shutdown_timeout };
+    transport::serve(listener, app(state.clone()), timeouts, shutdown).await;
     let _ = stop_engine.send(true);
     if let Err(e) = scheduler.await {
         tracing::error!("the scheduler ended abnormally: {e}");
     }
-    served?;
     tracing::info!("codepipeline-local stopped");
     Ok(())
 }

@@ -4,11 +4,13 @@
 //! |---|---|
 //! | `GET /health` | 200 with the version and uptime |
 //! | `GET /_localstack/health` | LocalStack's health document, so existing readiness checks work unchanged |
-//! | `POST /_emulator/reset` | drops all state of every account and region, and resets the clock |
+//! | `POST /_emulator/reset` | drops all state (and resets the clock), or with `account`/`region` one account's or region's |
 //! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions and rules |
 //! | `POST /_emulator/actions/complete` | end a running (held, waiting) action, or with `ruleName` a rule, with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
+
+pub mod guard;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -18,13 +20,14 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
+use axum::middleware;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+use self::guard::ControlJson;
 
 use crate::engine::behaviors::BehaviorSet;
 use crate::engine::{conditions, step};
@@ -36,16 +39,17 @@ use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
 use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, RuleStatus, Success};
 use crate::state::{Scope, Store, ThirdPartyRecord};
 
-/// The routes of the control endpoints.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/_localstack/health", get(localstack_health))
+/// The routes of the control endpoints. The health checks are open to anyone; the `/_emulator/*` endpoints are
+/// guarded against web pages ([`guard`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let emulator = Router::new()
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
         .route("/_emulator/actions/complete", post(complete_action))
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
+    Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
 }
 
 /// A partner (ThirdParty) action type to register, as `POST /_emulator/third-party-action-types` and the
@@ -120,9 +124,8 @@ async fn register_partner_type(
     State(app): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    bytes: Bytes,
+    ControlJson(spec): ControlJson<PartnerTypeSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let spec: PartnerTypeSpec = body(&bytes)?;
     let scope = control_scope(&app, &headers, &uri, spec.account.clone(), spec.region.clone());
     let record = register_partner(app.store(), app.catalogue(), &scope, spec)?;
     Ok(Json(partner_json(&record)))
@@ -135,20 +138,13 @@ async fn list_partner_types(State(app): State<AppState>, headers: HeaderMap, uri
     Json(json!({"actionTypes": types}))
 }
 
-/// Parses a control request body, answering a clear 400 when it does not fit.
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
-    serde_json::from_slice(bytes).map_err(|e| ApiError::validation(format!("Invalid request body: {e}")))
-}
-
 async fn get_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
     Json(BehaviorSet { rules: app.engine().behaviors() })
 }
 
-async fn put_behaviors(State(app): State<AppState>, bytes: Bytes) -> Result<Json<BehaviorSet>, ApiError> {
-    let set: BehaviorSet = body(&bytes)?;
+async fn put_behaviors(State(app): State<AppState>, ControlJson(set): ControlJson<BehaviorSet>) -> Json<BehaviorSet> {
     app.engine().set_behaviors(set.rules.clone());
-    Ok(Json(set))
+    Json(set)
 }
 
 async fn delete_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
@@ -207,9 +203,8 @@ async fn complete_action(
     State(app): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    bytes: Bytes,
+    ControlJson(request): ControlJson<CompleteRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: CompleteRequest = body(&bytes)?;
     let outcome = match request.outcome.as_str() {
         "succeed" => Outcome::Succeed(Success {
             summary: request.summary,
@@ -294,8 +289,10 @@ struct AdvanceRequest {
     seconds: f64,
 }
 
-async fn advance_clock(State(app): State<AppState>, bytes: Bytes) -> Result<Json<Value>, ApiError> {
-    let request: AdvanceRequest = body(&bytes)?;
+async fn advance_clock(
+    State(app): State<AppState>,
+    ControlJson(request): ControlJson<AdvanceRequest>,
+) -> Result<Json<Value>, ApiError> {
     if !request.seconds.is_finite() || request.seconds < 0.0 || request.seconds > 3.2e9 {
         return Err(ApiError::validation("seconds must be a number between 0 and 3.2e9"));
     }
@@ -328,10 +325,41 @@ async fn localstack_health() -> Json<Value> {
     }))
 }
 
-async fn reset(State(app): State<AppState>) -> Json<Value> {
-    app.reset();
-    tracing::info!("all state reset");
-    Json(json!({"status": "reset"}))
+/// What `POST /_emulator/reset` drops: one account, one region, or one partition; everything when neither is named
+/// (in the body, or by the request's SigV4 credentials).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    account: Option<String>,
+    region: Option<String>,
+}
+
+async fn reset(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ControlJson(request): ControlJson<ResetRequest>,
+) -> Json<Value> {
+    // Signed requests name their partition as they would on the AWS endpoint.
+    let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
+        || uri.query().is_some_and(|q| q.contains("X-Amz-Credential="));
+    let credentials = signed.then(|| scope_of(&headers, uri.query(), app.defaults()));
+    let account = request.account.or_else(|| credentials.as_ref().map(|s| s.account.clone()));
+    let region = request.region.or_else(|| credentials.map(|s| s.region));
+    if account.is_none() && region.is_none() {
+        app.reset();
+        tracing::info!("all state reset");
+        return Json(json!({"status": "reset"}));
+    }
+    let dropped = app.reset_where(|scope| {
+        account.as_ref().is_none_or(|a| *a == scope.account) && region.as_ref().is_none_or(|r| *r == scope.region)
+    });
+    tracing::info!(
+        account = account.as_deref().unwrap_or("*"),
+        region = region.as_deref().unwrap_or("*"),
+        "state reset"
+    );
+    Json(json!({"status": "reset", "account": account, "region": region, "partitions": dropped}))
 }
 
 /// Asks a running server for `GET /health` and tells whether it answered 200. Used by `--check-health`, so a

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::Timestamp;
 use crate::state::execution::ErrorDetails;
+use crate::state::{Scope, Timestamp};
 
 /// What a matched action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,10 +17,15 @@ pub enum BehaviorOutcome {
     Hold,
 }
 
-/// One rule of `PUT /_emulator/behaviors`. A missing name matches anything, as `*` does.
+/// One rule of `PUT /_emulator/behaviors`. A missing name matches anything, as `*` does; a missing account or region
+/// matches every account or region.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BehaviorRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,17 +58,25 @@ pub struct BehaviorSet {
 }
 
 impl BehaviorRule {
+    /// Whether the rule applies in an account and region.
+    pub fn matches_scope(&self, scope: &Scope) -> bool {
+        self.account.as_ref().is_none_or(|a| *a == scope.account)
+            && self.region.as_ref().is_none_or(|r| *r == scope.region)
+    }
+
     /// Whether the rule applies to an action.
-    pub fn matches_action(&self, pipeline: &str, stage: &str, action: &str) -> bool {
+    pub fn matches_action(&self, scope: &Scope, pipeline: &str, stage: &str, action: &str) -> bool {
         self.rule.is_none()
+            && self.matches_scope(scope)
             && matches(self.pipeline.as_deref(), pipeline)
             && matches(self.stage.as_deref(), stage)
             && matches(self.action.as_deref(), action)
     }
 
     /// Whether the rule applies to a stage-condition rule.
-    pub fn matches_rule(&self, pipeline: &str, stage: &str, rule: &str) -> bool {
+    pub fn matches_rule(&self, scope: &Scope, pipeline: &str, stage: &str, rule: &str) -> bool {
         self.action.is_none()
+            && self.matches_scope(scope)
             && self.rule.as_deref().is_some_and(|r| glob(r, rule))
             && matches(self.pipeline.as_deref(), pipeline)
             && matches(self.stage.as_deref(), stage)
@@ -87,16 +100,23 @@ impl BehaviorRule {
 /// The first rule that applies to an action.
 pub fn for_action<'a>(
     rules: &'a [BehaviorRule],
+    scope: &Scope,
     pipeline: &str,
     stage: &str,
     action: &str,
 ) -> Option<&'a BehaviorRule> {
-    rules.iter().find(|r| r.matches_action(pipeline, stage, action))
+    rules.iter().find(|r| r.matches_action(scope, pipeline, stage, action))
 }
 
 /// The first rule that applies to a stage-condition rule.
-pub fn for_rule<'a>(rules: &'a [BehaviorRule], pipeline: &str, stage: &str, rule: &str) -> Option<&'a BehaviorRule> {
-    rules.iter().find(|r| r.matches_rule(pipeline, stage, rule))
+pub fn for_rule<'a>(
+    rules: &'a [BehaviorRule],
+    scope: &Scope,
+    pipeline: &str,
+    stage: &str,
+    rule: &str,
+) -> Option<&'a BehaviorRule> {
+    rules.iter().find(|r| r.matches_rule(scope, pipeline, stage, rule))
 }
 
 fn matches(pattern: Option<&str>, name: &str) -> bool {
@@ -140,6 +160,21 @@ mod tests {
         assert!(!glob("a*c*e", "abcdf"));
     }
 
+    fn scope(account: &str, region: &str) -> Scope {
+        Scope { account: account.into(), region: region.into() }
+    }
+
+    #[test]
+    fn rules_may_be_limited_to_an_account_and_region() {
+        let here = scope("111122223333", "eu-west-1");
+        let limited = BehaviorRule { account: Some("111122223333".into()), ..Default::default() };
+        assert!(limited.matches_action(&here, "p", "s", "a"));
+        assert!(!limited.matches_action(&scope("444455556666", "eu-west-1"), "p", "s", "a"));
+        let regional = BehaviorRule { region: Some("us-west-2".into()), ..Default::default() };
+        assert!(!regional.matches_action(&here, "p", "s", "a"));
+        assert!(BehaviorRule::default().matches_action(&here, "p", "s", "a"), "no account or region: everywhere");
+    }
+
     #[test]
     fn first_matching_rule_wins_and_missing_fields_match_all() {
         let set: BehaviorSet = serde_json::from_str(
@@ -147,8 +182,10 @@ mod tests {
                           {"outcome": "hold"}]}"#,
         )
         .expect("parses");
-        assert_eq!(for_action(&set.rules, "p", "Build", "Build").map(|r| r.outcome), Some(BehaviorOutcome::Fail));
-        assert_eq!(for_action(&set.rules, "q", "Build", "Build").map(|r| r.outcome), Some(BehaviorOutcome::Hold));
+        let here = scope("000000000000", "us-east-1");
+        let outcome = |pipeline| for_action(&set.rules, &here, pipeline, "Build", "Build").map(|r| r.outcome);
+        assert_eq!(outcome("p"), Some(BehaviorOutcome::Fail));
+        assert_eq!(outcome("q"), Some(BehaviorOutcome::Hold));
         assert!(serde_json::from_str::<BehaviorSet>(r#"{"rules": [{"outcome": "explode"}]}"#).is_err());
         assert!(serde_json::from_str::<BehaviorSet>(r#"{"rules": [{"colour": "red"}]}"#).is_err());
     }
@@ -156,7 +193,8 @@ mod tests {
     #[test]
     fn rule_behaviors_do_not_match_actions() {
         let rule = BehaviorRule { rule: Some("Alarm".into()), ..Default::default() };
-        assert!(!rule.matches_action("p", "s", "Alarm"));
-        assert!(rule.matches_rule("p", "s", "Alarm"));
+        let here = scope("000000000000", "us-east-1");
+        assert!(!rule.matches_action(&here, "p", "s", "Alarm"));
+        assert!(rule.matches_rule(&here, "p", "s", "Alarm"));
     }
 }

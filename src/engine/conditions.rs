@@ -46,7 +46,8 @@ pub(super) fn start(
         let (pending, resolved) = match step::resolve_configuration(execution, declared, "rule", &rule.name) {
             Err(error) => (Pending::At(now, Box::new(Outcome::Fail(error))), declared.clone()),
             Ok(resolved) => {
-                let behavior = behaviors::for_rule(env.behaviors, env.pipeline, &stage_declared.name, &rule.name);
+                let behavior =
+                    behaviors::for_rule(env.behaviors, env.scope, env.pipeline, &stage_declared.name, &rule.name);
                 // With a Lambda endpoint, a LambdaInvoke rule calls its function for real; behaviour rules still win.
                 let pending = if behavior.is_none() && env.lambda && rule.rule_type_id.provider == "LambdaInvoke" {
                     invoke = true;

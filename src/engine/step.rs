@@ -438,7 +438,8 @@ fn start_action(
     let (status, pending, error, resolved) = match resolved {
         Err(error) => (ActionStatus::Failed, Pending::Nothing, Some(error), declared_config.clone()),
         Ok(resolved) => {
-            let behavior = behaviors::for_action(env.behaviors, env.pipeline, &stage_declared.name, &action.name);
+            let behavior =
+                behaviors::for_action(env.behaviors, env.scope, env.pipeline, &stage_declared.name, &action.name);
             let action_execution_id = id.to_string();
             let execution_id = execution.id.to_string();
             let pending = providers::start(&ActionStart {

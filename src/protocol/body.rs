@@ -1,5 +1,7 @@
 //! Request bodies: a bounded read, the content type, and JSON parsing into `SerializationException`s.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -16,8 +18,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// the keep-alive connection stays usable. Beyond this the connection is closed after the response.
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads the whole body, refusing more than `limit` bytes with `RequestEntityTooLargeException` (HTTP 413).
-pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body, refusing more than `limit` bytes with `RequestEntityTooLargeException` (HTTP 413), and a
+/// body that stalls (no data for `stall`) with `RequestTimeoutException` (HTTP 408).
+pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, stall: Duration) -> Result<Bytes, ApiError> {
     let too_large = |size: Option<u64>| {
         let size = size.map_or_else(|| "more than the limit".to_string(), |s| format!("{s} bytes"));
         ApiError::new(
@@ -35,7 +38,14 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Resu
     let mut body = body;
     let mut buffer = BytesMut::new();
     let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(frame) = tokio::time::timeout(stall, body.frame()).await else {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeoutException,
+                format!("The request body stalled: no data arrived for {} ms", stall.as_millis()),
+            ));
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             ApiError::new(ErrorCode::SerializationException, format!("Could not read the request body: {e}"))
         })?;
@@ -129,12 +139,34 @@ mod tests {
         assert_eq!(check_content_type(&headers).expect_err("refused").code, ErrorCode::SerializationException);
     }
 
+    const STALL: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_stalled_body_is_refused() {
+        /// A body whose data never comes.
+        struct Silent;
+        impl hyper::body::Body for Silent {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+                std::task::Poll::Pending
+            }
+        }
+        let body = Body::new(Silent);
+        let err = read_limited(&HeaderMap::new(), body, 10, Duration::from_millis(20)).await.expect_err("stalls");
+        assert_eq!(err.code, ErrorCode::RequestTimeoutException);
+        assert_eq!(err.code.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+    }
+
     #[tokio::test]
     async fn bodies_over_the_limit_are_refused() {
         let headers = HeaderMap::new();
-        let ok = read_limited(&headers, Body::from(vec![b'x'; 10]), 10).await.expect("at the limit");
+        let ok = read_limited(&headers, Body::from(vec![b'x'; 10]), 10, STALL).await.expect("at the limit");
         assert_eq!(ok.len(), 10);
-        let err = read_limited(&headers, Body::from(vec![b'x'; 11]), 10).await.expect_err("over");
+        let err = read_limited(&headers, Body::from(vec![b'x'; 11]), 10, STALL).await.expect_err("over");
         assert_eq!(err.code, ErrorCode::RequestEntityTooLargeException);
         assert_eq!(err.code.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
     }

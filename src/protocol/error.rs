@@ -99,6 +99,13 @@ error_codes! {
     // Emulator errors, outside the AWS surface.
     /// The request body is larger than the server accepts.
     RequestEntityTooLargeException = 413,
+    /// The request body stopped arriving.
+    RequestTimeoutException = 408,
+    /// A control request from a web page of another origin, or addressed to a host name the server does not answer
+    /// to.
+    ForbiddenException = 403,
+    /// A control request that changes state without a JSON content type.
+    UnsupportedMediaTypeException = 415,
     /// A path the emulator does not serve.
     NotFoundException = 404,
     /// A known path called with the wrong HTTP method.
@@ -151,6 +158,10 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.code.as_str()));
+        if self.code == ErrorCode::RequestTimeoutException {
+            // The rest of the body may still arrive; the connection cannot be reused.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

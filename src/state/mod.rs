@@ -68,6 +68,14 @@ impl Store {
         self.clock.reset();
     }
 
+    /// Drops every resource of the accounts and regions `selected` picks (the clock, shared by all, stays); returns
+    /// how many partitions were dropped.
+    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> usize {
+        let before = self.partitions.len();
+        self.partitions.retain(|scope, _| !selected(scope));
+        before - self.partitions.len()
+    }
+
     /// How many partitions hold state.
     pub fn partition_count(&self) -> usize {
         self.partitions.len()

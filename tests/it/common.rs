@@ -195,6 +195,20 @@ impl Conn {
         HttpResponse { status, headers, body }
     }
 
+    /// Waits up to `within` for the server to close the connection; returns what it sent before closing, or `None`
+    /// if the connection is still open at the end.
+    pub async fn closed_within(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(std::mem::take(&mut self.buffer)),
+                Ok(Ok(n)) => self.buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
     async fn fill(&mut self) {
         let mut chunk = [0u8; 16 * 1024];
         let n = tokio::time::timeout(Duration::from_secs(20), self.stream.read(&mut chunk))

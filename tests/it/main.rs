@@ -13,6 +13,7 @@ mod integrations;
 mod isolation;
 mod jobs;
 mod lambda;
+mod limits;
 mod process;
 mod recovery;
 mod resources;

@@ -130,3 +130,48 @@ fn an_unknown_log_level_is_a_start_up_error() {
         assert!(stderr.contains("is not a log level"), "{stderr}");
     }
 }
+
+#[test]
+fn sigterm_ends_the_process_within_its_bound_even_with_half_sent_requests() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", "0", "--shutdown-timeout", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let lines = lines_until_ready(&mut child);
+    let addr = lines
+        .last()
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the Ready line names the address")
+        .to_string();
+    // One connection stops in the middle of its head, another in the middle of its body.
+    let mut head = std::net::TcpStream::connect(&addr).expect("connects");
+    head.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Ta").expect("writes");
+    let mut body = std::net::TcpStream::connect(&addr).expect("connects");
+    body.write_all(
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: CodePipeline_20150709.ListPipelines\r\n\
+          Content-Length: 50\r\n\r\n{\"nex",
+    )
+    .expect("writes");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let asked = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("waitable") {
+            break exit;
+        }
+        if asked.elapsed() > Duration::from_secs(8) {
+            let _ = child.kill();
+            panic!("still running 8 s after SIGTERM with a 1 s shutdown bound");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(asked.elapsed() >= Duration::from_millis(900), "the open requests were given their time");
+    drop((head, body));
+}

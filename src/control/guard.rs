@@ -1,0 +1,201 @@
+//! What keeps the control endpoints safe on a developer's laptop, where any web page the developer visits can send
+//! requests to `localhost`:
+//!
+//! - a request that changes state must say `Content-Type: application/json`, which a page can only send after a
+//!   CORS preflight this server never grants (a cross-site `text/plain` or form POST is refused);
+//! - a request carrying an `Origin` must come from this server's own origin, a loopback origin, or one allowed with
+//!   `--allowed-origins`;
+//! - the `Host` must be a loopback name, an IP address, the listen address, the `--public-url` host or one allowed
+//!   with `--allowed-hosts`, so a page whose domain was re-pointed at this machine (DNS rebinding) is refused.
+//!
+//! Refusals are JSON errors like every other answer. Bodies are read with the same size and stall bounds as the AWS
+//! endpoint's.
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::server::AppState;
+
+/// Splits a `host[:port]` authority (a `Host` header, or the authority of an origin) into its lowercase host and its
+/// port. Anything else (a path, user information, a query, spaces) is refused.
+pub fn split_authority(text: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        v6.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        (v6, port)
+    } else {
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        };
+        let valid_name = (1..=253).contains(&host.len())
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !valid_name {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(digits.parse().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// Whether a host name or address is this machine's loopback.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host of an `http(s)://host[:port]` URL.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    split_authority(authority).map(|(host, _)| host)
+}
+
+/// The origin (`scheme://host[:port]`, lowercase, no path) of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    split_authority(authority)?;
+    Some(format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase()))
+}
+
+/// Whether a request addressed to `host` may use the control endpoints.
+fn host_allowed(app: &AppState, host: &str) -> bool {
+    let config = app.config();
+    // An IP address cannot be re-pointed by DNS; only names can be rebound.
+    is_loopback(host)
+        || host.parse::<IpAddr>().is_ok()
+        || host.eq_ignore_ascii_case(&config.host)
+        || config.public_url.as_deref().and_then(url_host).is_some_and(|h| h == host)
+        || config.allowed_hosts.iter().any(|h| h == "*" || h.eq_ignore_ascii_case(host))
+}
+
+/// Whether a request from a page of `origin`, addressed to `host_header`, may use the control endpoints.
+fn origin_allowed(app: &AppState, origin: &str, host_header: Option<&str>) -> bool {
+    let config = app.config();
+    let origin = origin.trim().trim_end_matches('/');
+    if config.allowed_origins.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let Some(normalized) = origin_of(origin).filter(|o| o.starts_with("http://") || o.starts_with("https://")) else {
+        // `null` (sandboxed frames, files) and anything unparsable.
+        return false;
+    };
+    let authority = normalized.split_once("://").map_or("", |(_, a)| a);
+    let own = host_header.is_some_and(|h| h.eq_ignore_ascii_case(authority));
+    let public = config.public_url.as_deref().and_then(origin_of).is_some_and(|o| o == normalized);
+    own || public || split_authority(authority).is_some_and(|(host, _)| is_loopback(&host))
+}
+
+fn forbidden(message: String) -> Response {
+    ApiError::new(ErrorCode::ForbiddenException, message).into_response()
+}
+
+/// Middleware of every `/_emulator/*` route: the Host, Origin and content-type rules above.
+pub async fn protect(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host_header = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = host_header {
+        match split_authority(host) {
+            Some((name, _)) if host_allowed(&app, &name) => {}
+            _ => {
+                return forbidden(format!(
+                    "Control requests addressed to host '{}' are refused; add it with --allowed-hosts",
+                    host.chars().take(100).collect::<String>()
+                ));
+            }
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("\u{fffd}");
+        if !origin_allowed(&app, origin, host_header) {
+            return forbidden(format!(
+                "Control requests from web pages of origin '{}' are refused; add it with --allowed-origins",
+                origin.chars().take(100).collect::<String>()
+            ));
+        }
+    }
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes_state && !is_json(request.headers()) {
+        return ApiError::new(
+            ErrorCode::UnsupportedMediaTypeException,
+            "Control requests that change state must send Content-Type: application/json",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    essence.as_deref() == Some("application/json")
+}
+
+/// A control request's JSON body, read within the AWS endpoint's size and stall bounds; an empty body is `{}`.
+pub struct ControlJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ControlJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request<Body>, app: &AppState) -> Result<ControlJson<T>, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_limited(&parts.headers, body, MAX_BODY_BYTES, app.config().body_timeout).await?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { &bytes };
+        serde_json::from_slice(bytes)
+            .map(ControlJson)
+            .map_err(|e| ApiError::validation(format!("Invalid request body: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_are_host_and_port_only() {
+        assert_eq!(split_authority("localhost:4566"), Some(("localhost".into(), Some(4566))));
+        assert_eq!(split_authority("Example.TEST"), Some(("example.test".into(), None)));
+        assert_eq!(split_authority("[::1]:4566"), Some(("::1".into(), Some(4566))));
+        assert_eq!(split_authority("codepipeline_local:80"), Some(("codepipeline_local".into(), Some(80))));
+        for bad in ["", "user@host", "host/path", "host?x=1", "host:port", "host:99999", "a b", "[::1", "[zz]:1"] {
+            assert_eq!(split_authority(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_names_and_addresses() {
+        for host in ["localhost", "app.localhost", "127.0.0.1", "127.1.2.3", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["example.test", "10.0.0.1", "localhost.example.test"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn origins_are_normalized() {
+        assert_eq!(origin_of("HTTP://LocalHost:4566/"), Some("http://localhost:4566".into()));
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(url_host("https://hooks.example.test:8443/base"), Some("hooks.example.test".into()));
+    }
+}
