@@ -77,7 +77,13 @@ pub fn list_action_types(ctx: &Ctx, input: ListActionTypesInput) -> Result<Reply
             .collect()
     });
     all.sort_by_key(list_key);
-    let page = paginate("ListActionTypes", all, list_key, input.next_token.as_deref(), ACTION_TYPES_PAGE)?;
+    let page = paginate(
+        &ctx.page_kind("ListActionTypes", None),
+        all,
+        list_key,
+        input.next_token.as_deref(),
+        ACTION_TYPES_PAGE,
+    )?;
     Reply::json(&ListActionTypesOutput { action_types: page.items, next_token: page.next_token })
 }
 

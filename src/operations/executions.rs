@@ -754,8 +754,13 @@ pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -
                     })
             }
         });
-        let page =
-            paginate("ListPipelineExecutions", selected, |e| newest_first(e.seq), input.next_token.as_deref(), max)?;
+        let page = paginate(
+            &ctx.page_kind("ListPipelineExecutions", Some(&input.pipeline_name)),
+            selected,
+            |e| newest_first(e.seq),
+            input.next_token.as_deref(),
+            max,
+        )?;
         let summaries = page
             .items
             .into_iter()
@@ -856,7 +861,13 @@ pub(super) fn history_page<'a, R, K: Ord>(
     }
     found.sort_by_key(|(_, run)| std::cmp::Reverse(seq(run)));
     let max = page_size(query.max_results, 100);
-    paginate(query.operation, found, |(_, r)| newest_first(u64::from(seq(r))), query.next_token, max)
+    paginate(
+        &ctx.page_kind(query.operation, Some(query.pipeline)),
+        found,
+        |(_, r)| newest_first(u64::from(seq(r))),
+        query.next_token,
+        max,
+    )
 }
 
 #[derive(Deserialize)]
@@ -1480,7 +1491,7 @@ pub fn list_deploy_action_execution_targets(
         .collect();
     let selected = targets.into_iter().filter(|t| statuses.is_empty() || statuses.iter().any(|s| s == t.status));
     let page = paginate(
-        "ListDeployActionExecutionTargets",
+        &ctx.page_kind("ListDeployActionExecutionTargets", Some(&input.action_execution_id)),
         selected,
         |t| t.target_id.clone(),
         input.next_token.as_deref(),

@@ -45,6 +45,17 @@ impl Ctx<'_> {
     pub fn now(&self) -> Timestamp {
         self.store.clock().now()
     }
+
+    /// What a page token of `operation` is sealed to: the operation and the caller's account and region, and for a
+    /// listing within one resource (a pipeline's executions) that resource, so a token is refused anywhere else.
+    pub fn page_kind(&self, operation: &str, within: Option<&str>) -> String {
+        let mut kind = format!("{operation}\u{0}{}\u{0}{}", self.scope.account, self.scope.region);
+        if let Some(resource) = within {
+            kind.push('\u{0}');
+            kind.push_str(resource);
+        }
+        kind
+    }
 }
 
 /// Validates `body` against the operation's input shape, then runs the operation.

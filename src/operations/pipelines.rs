@@ -241,7 +241,7 @@ pub fn list_pipelines(ctx: &Ctx, input: ListPipelinesInput) -> Result<Reply, Api
                 updated: record.updated,
             }
         });
-        paginate("ListPipelines", summaries, |s| s.name.clone(), input.next_token.as_deref(), max)
+        paginate(&ctx.page_kind("ListPipelines", None), summaries, |s| s.name.clone(), input.next_token.as_deref(), max)
     })?;
     Reply::json(&ListPipelinesOutput { pipelines: page.items, next_token: page.next_token })
 }

@@ -189,7 +189,7 @@ struct ListTagsForResourceOutput {
 pub fn list_tags_for_resource(ctx: &Ctx, input: ListTagsForResourceInput) -> Result<Reply, ApiError> {
     let all = with_tags(ctx, &input.resource_arn, |tags| Ok(tag_list(tags)))?;
     let page = paginate(
-        "ListTagsForResource",
+        &ctx.page_kind("ListTagsForResource", Some(&input.resource_arn)),
         all,
         |t| t.key.clone(),
         input.next_token.as_deref(),

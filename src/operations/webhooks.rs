@@ -184,7 +184,13 @@ pub fn list_webhooks(ctx: &Ctx, input: ListWebhooksInput) -> Result<Reply, ApiEr
     let max = page_size(input.max_results, 100);
     let page = ctx.store.read(&ctx.scope, |data| {
         let items = data.webhooks.values().map(ListWebhookItem::of);
-        paginate("ListWebhooks", items, |w| w.definition.name.clone(), input.next_token.as_deref(), max)
+        paginate(
+            &ctx.page_kind("ListWebhooks", None),
+            items,
+            |w| w.definition.name.clone(),
+            input.next_token.as_deref(),
+            max,
+        )
     })?;
     Reply::json(&ListWebhooksOutput { webhooks: page.items, next_token: page.next_token })
 }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use self::catalogue::{ActionType, ActionTypeDeclaration, Catalogue};
 pub use self::clock::{Clock, Timestamp};
@@ -40,15 +41,33 @@ impl Store {
         &self.clock
     }
 
-    /// Runs `f` with exclusive access to the partition of `scope`, creating the partition if needed.
+    /// Runs `f` with exclusive access to the partition of `scope`. A scope that holds nothing yet gets a partition
+    /// only if `f` leaves something in it, so a request that changes nothing (a no-op delete, a refused write)
+    /// costs no memory.
     pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> R {
         // Clone the Arc out so the DashMap shard lock is released before the partition lock is taken.
-        let partition = match self.partitions.get(scope) {
-            Some(existing) => Arc::clone(existing.value()),
-            None => Arc::clone(self.partitions.entry(scope.clone()).or_default().value()),
-        };
-        let mut data = partition.lock();
-        f(&mut data)
+        let existing = self.partitions.get(scope).map(|p| Arc::clone(p.value()));
+        if let Some(partition) = existing {
+            return f(&mut partition.lock());
+        }
+        match self.partitions.entry(scope.clone()) {
+            Entry::Occupied(entry) => {
+                let partition = Arc::clone(entry.get());
+                drop(entry);
+                f(&mut partition.lock())
+            }
+            // The vacant entry keeps the shard locked while `f` runs, so a concurrent first write to the same
+            // scope waits for this one instead of writing to a copy that would be lost. `f` never touches the
+            // store itself (no method hands a guard out), so this cannot deadlock.
+            Entry::Vacant(entry) => {
+                let mut data = PartitionData::default();
+                let result = f(&mut data);
+                if !data.is_empty() {
+                    entry.insert(Arc::new(Partition { data: Mutex::new(data) }));
+                }
+                result
+            }
+        }
     }
 
     /// Runs `f` with read access to the partition of `scope`. A scope that never stored anything reads as empty
@@ -125,6 +144,16 @@ pub struct ThirdPartyRecord {
 }
 
 impl PartitionData {
+    /// Whether the partition holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.pipelines.is_empty()
+            && self.custom_action_types.is_empty()
+            && self.deleted_custom_action_types.is_empty()
+            && self.action_type_updates.is_empty()
+            && self.webhooks.is_empty()
+            && self.third_party_types.is_empty()
+    }
+
     /// The action type with this id as this account sees it: its custom types, or the built-in catalogue with any
     /// UpdateActionType applied.
     pub fn action_type<'a>(&'a self, catalogue: &'a Catalogue, id: &ActionTypeId) -> Option<Cow<'a, ActionType>> {
@@ -219,13 +248,53 @@ mod tests {
         assert_eq!(count, 0);
         assert_eq!(store.partition_count(), 0);
         store.write(&scope("000000000000", "us-east-1"), |_| ());
+        assert_eq!(store.partition_count(), 0, "a write that leaves nothing creates nothing");
+        store.write(&scope("000000000000", "us-east-1"), |data| data.webhooks.is_empty());
+        assert_eq!(store.partition_count(), 0);
+    }
+
+    #[test]
+    fn a_first_write_that_stores_something_creates_the_partition() {
+        let store = Store::new();
+        let here = scope("000000000000", "us-east-1");
+        store.write(&here, |data| data.deleted_custom_action_types.insert(custom_id()));
         assert_eq!(store.partition_count(), 1);
+        assert!(store.read(&here, |data| !data.deleted_custom_action_types.is_empty()));
+    }
+
+    #[test]
+    fn concurrent_first_writes_to_one_scope_all_land() {
+        let store = Arc::new(Store::new());
+        let here = scope("000000000000", "us-east-1");
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, here) = (Arc::clone(&store), here.clone());
+                std::thread::spawn(move || {
+                    let mut id = custom_id();
+                    id.version = i.to_string();
+                    store.write(&here, |data| data.deleted_custom_action_types.insert(id));
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("joins");
+        }
+        assert_eq!(store.read(&here, |data| data.deleted_custom_action_types.len()), 8);
+    }
+
+    fn custom_id() -> ActionTypeId {
+        ActionTypeId {
+            category: declaration::ActionCategory::Build,
+            owner: ActionOwner::Custom,
+            provider: "P".into(),
+            version: "1".into(),
+        }
     }
 
     #[test]
     fn reset_drops_everything() {
         let store = Store::new();
-        store.write(&scope("000000000000", "us-east-1"), |_| ());
+        store.write(&scope("000000000000", "us-east-1"), |data| data.deleted_custom_action_types.insert(custom_id()));
         store.clock().advance(5_000);
         store.reset();
         assert_eq!(store.partition_count(), 0);

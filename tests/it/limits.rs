@@ -89,3 +89,71 @@ async fn control_bodies_over_the_limit_get_the_json_413() {
     assert_eq!(response.json()["__type"], "RequestEntityTooLargeException");
     assert_eq!(response.header("content-type"), Some("application/x-amz-json-1.1"));
 }
+
+#[tokio::test]
+async fn requests_that_change_nothing_create_no_partition() {
+    let server = TestServer::start().await;
+    let store = server.server.state().store();
+    for (i, region) in
+        ["ap-south-1", "ap-south-2", "eu-south-1", "eu-south-2", "me-south-1", "af-south-1"].iter().enumerate()
+    {
+        let client = server.client_as("111122223333", region);
+        match i {
+            0 => {
+                client.delete_webhook().name("nothing").send().await.expect("a no-op delete succeeds");
+            }
+            1 => {
+                client.delete_pipeline().name("nothing").send().await.expect("a no-op delete succeeds");
+            }
+            2 => {
+                let id = aws_sdk_codepipeline::types::ActionCategory::Build;
+                client.delete_custom_action_type().category(id).provider("P").version("1").send().await.expect("ok");
+            }
+            3 => {
+                let mut declaration = crate::common::sdk_pipeline("refused");
+                declaration.stages.truncate(1);
+                client.create_pipeline().pipeline(declaration).send().await.expect_err("one stage is refused");
+            }
+            4 => {
+                client.start_pipeline_execution().name("nothing").send().await.expect_err("no such pipeline");
+            }
+            _ => {
+                let err = client.deregister_webhook_with_third_party().webhook_name("nothing").send().await;
+                err.expect_err("no such webhook");
+            }
+        }
+    }
+    assert_eq!(store.partition_count(), 0, "a request that changed nothing left a partition behind");
+    let client = server.client_as("111122223333", "ap-south-1");
+    client.create_pipeline().pipeline(crate::common::sdk_pipeline("kept")).send().await.expect("created");
+    assert_eq!(store.partition_count(), 1);
+}
+
+#[tokio::test]
+async fn page_tokens_work_only_where_they_were_issued() {
+    let server = TestServer::start().await;
+    let owner = server.client_as("111122223333", "eu-west-1");
+    for name in ["a", "b", "c"] {
+        owner.create_pipeline().pipeline(crate::common::sdk_pipeline(name)).send().await.expect("created");
+    }
+    let first = owner.list_pipelines().max_results(1).send().await.expect("lists");
+    let token = first.next_token().expect("more pages").to_string();
+    for (key, region) in [("444455556666", "eu-west-1"), ("111122223333", "eu-west-2"), ("AKIDEXAMPLE", "eu-west-1")] {
+        let other = server.client_as(key, region);
+        other.create_pipeline().pipeline(crate::common::sdk_pipeline("a")).send().await.expect("created");
+        other.create_pipeline().pipeline(crate::common::sdk_pipeline("z")).send().await.expect("created");
+        let err = other.list_pipelines().next_token(&token).send().await.expect_err("a foreign token");
+        assert!(err.into_service_error().is_invalid_next_token_exception(), "{key}/{region}");
+    }
+    let second = owner.list_pipelines().max_results(1).next_token(&token).send().await.expect("its own token");
+    assert_eq!(second.pipelines()[0].name(), Some("b"));
+
+    // A pipeline's execution history token does not page through another pipeline's history.
+    for _ in 0..2 {
+        owner.start_pipeline_execution().name("a").send().await.expect("started");
+    }
+    let page = owner.list_pipeline_executions().pipeline_name("a").max_results(1).send().await.expect("lists");
+    let token = page.next_token().expect("more pages").to_string();
+    let err = owner.list_pipeline_executions().pipeline_name("b").next_token(&token).send().await;
+    assert!(err.expect_err("another pipeline").into_service_error().is_invalid_next_token_exception());
+}
