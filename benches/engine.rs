@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use codepipeline_local::engine::step::{self, StartRequest, StepEnv};
 use codepipeline_local::state::declaration::{PipelineDeclaration, PipelineType};
 use codepipeline_local::state::execution::ExecutionTrigger;
-use codepipeline_local::state::{PipelineRecord, PipelineVersion, Scope, Timestamp};
+use codepipeline_local::state::{Definition, PipelineRecord, Scope, Timestamp};
 use codepipeline_local::{Config, RunningServer};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -120,15 +120,9 @@ async fn wall_time() {
 
 fn record(name: &str) -> PipelineRecord {
     let declared: PipelineDeclaration = serde_json::from_value(declaration(name)).expect("declaration");
-    let declared = Arc::new(declared.with_defaults(1, PipelineType::V2));
-    PipelineRecord {
-        arn: format!("arn:aws:codepipeline:us-east-1:123456789012:{name}"),
-        created: Timestamp::from_millis(0),
-        updated: Timestamp::from_millis(0),
-        versions: vec![PipelineVersion { declaration: Arc::clone(&declared), echo: declared }],
-        tags: Default::default(),
-        runtime: Default::default(),
-    }
+    let definition = Arc::new(Definition::new(declared.with_defaults(1, PipelineType::V2), Vec::new(), Vec::new()));
+    let arn = format!("arn:aws:codepipeline:us-east-1:123456789012:{name}");
+    PipelineRecord::new(arn, Timestamp::from_millis(0), definition, Default::default())
 }
 
 /// Runs `per_pipeline` executions on each of `pipelines` pipelines to completion on a virtual clock, `wave` per

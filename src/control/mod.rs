@@ -31,6 +31,7 @@ use self::guard::ControlJson;
 
 use crate::engine::behaviors::BehaviorSet;
 use crate::engine::{conditions, step};
+use crate::operations::action_types::check_url_templates;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
@@ -101,11 +102,13 @@ pub fn register_partner(
     if catalogue.action_type(&id).is_some() {
         return Err(ApiError::validation(format!("{} is a built-in action type", ActionType::describe(&id))));
     }
+    let properties = spec.configuration_properties.unwrap_or_default();
+    check_url_templates(spec.settings.as_ref(), &properties)?;
     let record = ThirdPartyRecord {
         action_type: ActionType {
             id: id.clone(),
             settings: spec.settings,
-            action_configuration_properties: spec.configuration_properties.unwrap_or_default(),
+            action_configuration_properties: properties,
             input_artifact_details: spec.input_artifact_details,
             output_artifact_details: spec.output_artifact_details,
         },

@@ -11,7 +11,6 @@
 //! An in-progress entry or success condition can be overridden (OverrideStageCondition): it counts as passed.
 //! Like `step`, these are pure functions of the pipeline's state and the time.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::behaviors;
@@ -20,7 +19,8 @@ use super::rules::{self, RuleStart};
 use super::step::{self, StepEnv};
 use crate::state::declaration::ConditionResult;
 use crate::state::execution::{
-    ConditionKind, ConditionRun, ConditionStatus, Outcome, Pending, RuleRun, RuleStatus, StageStatus,
+    ConditionKind, ConditionRun, ConditionStatus, ConfigView, Outcome, Pending, Resolved, RuleRun, RuleStatus,
+    StageStatus,
 };
 use crate::state::{PipelineRecord, Timestamp};
 
@@ -40,11 +40,11 @@ pub(super) fn start(
     for (rule_index, rule) in rules.iter().enumerate() {
         let seq = record.runtime.seq();
         let execution = &record.runtime.executions[index];
-        let empty = BTreeMap::new();
-        let declared = rule.configuration.as_ref().unwrap_or(&empty);
+        let declared = rule.configuration.as_ref();
         let mut invoke = false;
-        let (pending, resolved) = match step::resolve_configuration(execution, declared, "rule", &rule.name) {
-            Err(error) => (Pending::At(now, Box::new(Outcome::Fail(error))), declared.clone()),
+        let resolved = step::resolve_configuration(execution, declared, "rule", &rule.name, step::RULE_VALUE_LIMIT);
+        let (pending, resolved) = match resolved {
+            Err(error) => (Pending::At(now, Box::new(Outcome::Fail(error))), Resolved::default()),
             Ok(resolved) => {
                 let behavior =
                     behaviors::for_rule(env.behaviors, env.scope, env.pipeline, &stage_declared.name, &rule.name);
@@ -53,14 +53,21 @@ pub(super) fn start(
                     invoke = true;
                     lambda::rule_pending(now)
                 } else {
-                    let ctx = RuleStart { rule, configuration: &resolved, now, duration_ms: env.duration_ms, behavior };
+                    let ctx = RuleStart {
+                        rule,
+                        configuration: ConfigView::new(declared, Some(&resolved)),
+                        pattern: declaration.pattern(stage, kind, rule_index),
+                        now,
+                        duration_ms: env.duration_ms,
+                        behavior,
+                    };
                     rules::start(&ctx)
                 };
                 (pending, resolved)
             }
         };
         let input_artifacts = step::inputs(execution, rule.input_artifacts.as_deref());
-        let resolved_configuration = (&resolved != declared).then(|| Box::new(resolved));
+        let resolved_configuration = (!resolved.is_empty()).then_some(resolved);
         let run = RuleRun {
             id: uuid::Uuid::new_v4(),
             seq: u32::try_from(seq).unwrap_or(u32::MAX),

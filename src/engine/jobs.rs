@@ -113,7 +113,7 @@ pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<Jo
     let run = execution.actions.get(job.run)?;
     let (stage_name, action_name) = execution.names(run);
     let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-    let configuration = run.configuration(Some(action)).cloned().unwrap_or_default();
+    let configuration = run.configuration(Some(action)).to_map();
     let artifact = |a: &Arc<ArtifactInstance>| artifact_out(execution, a);
     let store = execution.declaration.artifact_store.as_ref().or_else(|| {
         let region = run.region().unwrap_or_default();

@@ -76,7 +76,7 @@ pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> O
     let execution = record.runtime.executions.get(execution)?;
     let run = execution.actions.get(run)?;
     let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-    run.configuration(Some(declared)).and_then(|c| c.get("FunctionName")).cloned()
+    run.configuration(Some(declared)).get("FunctionName").map(str::to_string)
 }
 
 /// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start \[DOC\].
@@ -123,7 +123,7 @@ fn rule_invocation(
     let running = record.runtime.executions.get(execution)?;
     let run = running.rules().get(rule)?;
     let declared = running.rule_declaration(run)?;
-    let configuration = run.resolved_configuration.as_deref().or(declared.configuration.as_ref());
+    let configuration = run.configuration(Some(declared)).to_map();
     let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
     let artifacts: Vec<_> = run.input_artifacts.iter().map(|a| super::jobs::artifact_out(running, a)).collect();
     let event = json!({
@@ -140,7 +140,7 @@ fn rule_invocation(
         scope: scope.clone(),
         pipeline: pipeline.to_string(),
         target: Target::Rule { execution, rule, id: run.id },
-        function: configuration.and_then(|c| c.get("FunctionName")).cloned().unwrap_or_default(),
+        function: configuration.get("FunctionName").cloned().unwrap_or_default(),
         region: declared.region.clone().unwrap_or_else(|| scope.region.clone()),
         payload: Bytes::from(serde_json::to_vec(&event).unwrap_or_default()),
     })

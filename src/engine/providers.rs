@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
-use crate::state::execution::{ACTION_REVISION, ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success};
+use crate::state::execution::{
+    ACTION_REVISION, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success,
+};
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
 
@@ -18,7 +20,7 @@ use super::behaviors::{BehaviorOutcome, BehaviorRule};
 pub struct ActionStart<'a> {
     pub action: &'a ActionDeclaration,
     /// The configuration after variable resolution.
-    pub configuration: &'a BTreeMap<String, String>,
+    pub configuration: ConfigView<'a>,
     pub account: &'a str,
     pub region: &'a str,
     pub pipeline: &'a str,
@@ -120,7 +122,7 @@ fn version_id() -> String {
 }
 
 fn config<'a>(ctx: &'a ActionStart, key: &str) -> Option<&'a str> {
-    ctx.configuration.get(key).map(String::as_str)
+    ctx.configuration.get(key)
 }
 
 /// The revision override of this action, if the execution was started with one of the given types.
@@ -379,7 +381,7 @@ mod tests {
     ) -> Pending {
         start(&ActionStart {
             action,
-            configuration,
+            configuration: ConfigView::new(Some(configuration), None),
             account: "123456789012",
             region: "us-east-1",
             pipeline: "p",

@@ -11,15 +11,14 @@
 //!
 //! A behaviour rule naming the rule (`"rule": "<name>"`) overrides any provider.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
 use crate::state::Timestamp;
 use crate::state::declaration::RuleDeclaration;
-use crate::state::execution::{ErrorDetails, Outcome, Pending, Success};
+use crate::state::execution::{ConfigView, ErrorDetails, Outcome, Pending, Success};
+use regex::Regex;
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
 
@@ -27,7 +26,9 @@ use super::behaviors::{BehaviorOutcome, BehaviorRule};
 pub struct RuleStart<'a> {
     pub rule: &'a RuleDeclaration,
     /// The configuration after variable resolution.
-    pub configuration: &'a BTreeMap<String, String>,
+    pub configuration: ConfigView<'a>,
+    /// A VariableCheck rule's `MATCHES` pattern, compiled when the pipeline version was created.
+    pub pattern: Option<&'a Regex>,
     pub now: Timestamp,
     /// How long simulated work takes.
     pub duration_ms: i64,
@@ -83,9 +84,12 @@ pub fn start(ctx: &RuleStart) -> Pending {
         };
         return Pending::At(at, Box::new(outcome));
     }
-    let config = |key: &str| ctx.configuration.get(key).map(String::as_str);
+    let config = |key: &str| ctx.configuration.get(key);
     let (at, outcome) = match ctx.rule.rule_type_id.provider.as_str() {
-        "VariableCheck" => (simulated, variable_check(config("Variable"), config("Operator"), config("Value"))),
+        "VariableCheck" => {
+            let outcome = variable_check(config("Variable"), config("Operator"), config("Value"), ctx.pattern);
+            (simulated, outcome)
+        }
         "DeploymentWindow" => {
             return match window_opens(config("Cron").unwrap_or_default(), config("TimeZone"), ctx.now) {
                 Err(message) => Pending::At(simulated, Box::new(configuration_error(message))),
@@ -130,8 +134,14 @@ pub fn start(ctx: &RuleStart) -> Pending {
 }
 
 /// `VariableCheck`: compares the resolved `Variable` with `Value`. `MATCHES` takes a regular expression that must
-/// match the whole value, as Java's `String.matches` does (AWS documents Java regular expressions).
-pub fn variable_check(variable: Option<&str>, operator: Option<&str>, value: Option<&str>) -> Outcome {
+/// match the whole value, as Java's `String.matches` does (AWS documents Java regular expressions); it is the
+/// `pattern` compiled when the pipeline version was created ([`compile_pattern`]), never compiled here.
+pub fn variable_check(
+    variable: Option<&str>,
+    operator: Option<&str>,
+    value: Option<&str>,
+    pattern: Option<&Regex>,
+) -> Outcome {
     let (Some(variable), Some(operator), Some(value)) = (variable, operator, value) else {
         return configuration_error("A VariableCheck rule needs Variable, Operator and Value.".into());
     };
@@ -139,9 +149,13 @@ pub fn variable_check(variable: Option<&str>, operator: Option<&str>, value: Opt
         "EQ" => variable == value,
         "NE" => variable != value,
         "CONTAINS" => variable.contains(value),
-        "MATCHES" => match regex::Regex::new(&format!("^(?:{value})$")) {
-            Ok(pattern) => pattern.is_match(variable),
-            Err(_) => return configuration_error(format!("The pattern '{value}' is not a valid regular expression.")),
+        "MATCHES" => match pattern {
+            Some(pattern) => pattern.is_match(variable),
+            None => {
+                return configuration_error(format!(
+                    "The MATCHES pattern '{value}' was not a literal regular expression when the pipeline was created."
+                ));
+            }
         },
         other => {
             return configuration_error(format!("The operator '{other}' is not one of EQ, NE, CONTAINS and MATCHES."));
@@ -152,6 +166,18 @@ pub fn variable_check(variable: Option<&str>, operator: Option<&str>, value: Opt
     } else {
         failed(format!("The variable value '{variable}' {operator} '{value}': the check did not pass."))
     }
+}
+
+/// The largest compiled form a `MATCHES` pattern may take, which keeps its compilation short.
+const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Compiles a VariableCheck `MATCHES` pattern to match a whole value, as Java's `String.matches` does. Done when a
+/// pipeline version is created, never while an execution runs.
+pub fn compile_pattern(value: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{value})$"))
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .dfa_size_limit(PATTERN_SIZE_LIMIT)
+        .build()
 }
 
 /// A DeploymentWindow time zone: an IANA name (`Europe/Paris`), `UTC±HH:MM`, or a common abbreviation.
@@ -256,7 +282,10 @@ mod tests {
 
     #[test]
     fn variable_checks() {
-        let pass = |v, op, val| matches!(variable_check(Some(v), Some(op), Some(val)), Outcome::Succeed(_));
+        let pass = |v, op, val: &str| {
+            let pattern = compile_pattern(val).ok();
+            matches!(variable_check(Some(v), Some(op), Some(val), pattern.as_ref()), Outcome::Succeed(_))
+        };
         assert!(pass("main", "EQ", "main"));
         assert!(!pass("main", "EQ", "dev"));
         assert!(pass("main", "NE", "dev"));
@@ -264,9 +293,11 @@ mod tests {
         assert!(pass("release/1.2", "MATCHES", "release/[0-9.]+"));
         // MATCHES matches the whole value, as Java's String.matches does.
         assert!(!pass("xrelease/1.2", "MATCHES", "release/[0-9.]+"));
-        let bad = variable_check(Some("a"), Some("MATCHES"), Some("("));
-        assert!(matches!(bad, Outcome::Fail(ref e) if e.code == "ConfigurationError"));
-        let bad = variable_check(Some("a"), Some("GT"), Some("b"));
+        assert!(compile_pattern("(").is_err());
+        assert!(compile_pattern("(a{1000}){1000}").is_err(), "too large to compile");
+        let uncompiled = variable_check(Some("a"), Some("MATCHES"), Some("a"), None);
+        assert!(matches!(uncompiled, Outcome::Fail(ref e) if e.code == "ConfigurationError"));
+        let bad = variable_check(Some("a"), Some("GT"), Some("b"), None);
         assert!(matches!(bad, Outcome::Fail(ref e) if e.code == "ConfigurationError"));
     }
 

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use super::behaviors::{self, BehaviorRule};
 use super::conditions;
 use super::providers::{self, ActionStart};
-use super::variables;
+use super::variables::{self, Unresolvable};
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, ResolvedVariable, RevisionOverride, RunExtra,
-    StageRun, StageStatus, StopRequest, variable,
+    ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
+    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable, RevisionOverride,
+    RunExtra, StageRun, StageStatus, StopRequest, variable,
 };
 use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -53,7 +53,7 @@ fn missing_variables_summary(names: &[String]) -> String {
 /// first stage; [`advance`] lets it in.
 pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, now: Timestamp) -> String {
     let version = record.version();
-    let declaration = Arc::clone(&record.current().declaration);
+    let declaration = Arc::clone(record.current());
     let runtime = &mut record.runtime;
     request.trigger.trigger_detail = request.trigger.trigger_detail.map(|d| runtime.intern(&d));
     let seq = runtime.seq();
@@ -359,28 +359,63 @@ pub(super) fn inputs(execution: &Execution, names: Option<&[InputArtifact]>) -> 
     names.unwrap_or_default().iter().filter_map(|a| produced.and_then(|p| p.get(&a.name)).cloned()).collect()
 }
 
-/// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule); the first
-/// reference that cannot be resolved is a `ConfigurationError`.
+/// The longest an action's configuration value may be once its variables are resolved: the model's limit for
+/// configuration values as the live service enforces it (`fixtures/model/overrides.json`).
+pub const ACTION_VALUE_LIMIT: usize = 50_000;
+/// The longest a rule's configuration value may be once its variables are resolved: the model's limit
+/// (`RuleConfigurationValue`).
+pub const RULE_VALUE_LIMIT: usize = 10_000;
+/// How many characters the values variables changed may hold in all, in one action or rule run. An emulator bound,
+/// not AWS's: it keeps what a small StartPipelineExecution can make the server store in proportion to the pipeline.
+pub const RESOLVED_TOTAL_LIMIT: usize = 256 * 1024;
+
+/// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule) and
+/// returns the values that changed. A reference that cannot be resolved is a `ConfigurationError`; a value longer
+/// than `value_limit` characters once resolved, or changed values over [`RESOLVED_TOTAL_LIMIT`] in all, fail the run
+/// with `JobFailed` instead of being stored.
 pub(super) fn resolve_configuration(
     execution: &Execution,
-    declared: &BTreeMap<String, String>,
+    declared: Option<&BTreeMap<String, String>>,
     what: &str,
     name: &str,
-) -> Result<BTreeMap<String, String>, ErrorDetails> {
-    declared
-        .iter()
-        .map(|(key, value)| {
-            let resolved =
-                variables::resolve(value, |ns, k| lookup(execution, ns, k)).map_err(|reference| ErrorDetails {
+    value_limit: usize,
+) -> Result<Resolved, ErrorDetails> {
+    let mut changed = Vec::new();
+    let mut total = 0usize;
+    for (key, value) in declared.into_iter().flatten().filter(|(_, v)| v.contains("#{")) {
+        let resolved =
+            variables::resolve(value, value_limit, |ns, k| lookup(execution, ns, k)).map_err(|e| match e {
+                Unresolvable::Unknown(reference) => ErrorDetails {
                     code: "ConfigurationError".into(),
                     message: format!(
-                        "The variable reference #{{{reference}}} in configuration '{key}' of {what} '{name}' could \
-                         not be resolved"
+                        "The variable reference #{{{reference}}} in configuration '{key}' of {what} '{name}' could not \
+                     be resolved"
                     ),
-                })?;
-            Ok((key.clone(), resolved))
-        })
-        .collect()
+                },
+                Unresolvable::TooLong => ErrorDetails {
+                    code: "JobFailed".into(),
+                    message: format!(
+                        "The configuration '{key}' of {what} '{name}' is longer than {value_limit} characters once its \
+                     variables are resolved"
+                    ),
+                },
+            })?;
+        if resolved == *value {
+            continue;
+        }
+        total = total.saturating_add(resolved.len());
+        if total > RESOLVED_TOTAL_LIMIT {
+            return Err(ErrorDetails {
+                code: "JobFailed".into(),
+                message: format!(
+                    "The variables in the configuration of {what} '{name}' resolve to more than \
+                     {RESOLVED_TOTAL_LIMIT} characters in all"
+                ),
+            });
+        }
+        changed.push((key.as_str().into(), resolved.into_boxed_str()));
+    }
+    Ok(Resolved::new(changed))
 }
 
 /// The value of `#{namespace.key}` in an execution, if it has one.
@@ -415,9 +450,8 @@ fn start_action(
     let id = uuid::Uuid::new_v4();
     let worker = job_kind(env, &action.action_type_id);
 
-    let empty = BTreeMap::new();
-    let declared_config = action.configuration.as_ref().unwrap_or(&empty);
-    let resolved = resolve_configuration(execution, declared_config, "action", &action.name);
+    let declared_config = action.configuration.as_ref();
+    let resolved = resolve_configuration(execution, declared_config, "action", &action.name, ACTION_VALUE_LIMIT);
     let region = action.region.as_deref().unwrap_or(&env.scope.region);
     let store = bucket(&declaration, region);
     let names: Vec<(Arc<str>, Arc<str>)> = action
@@ -436,7 +470,7 @@ fn start_action(
         })
         .collect();
     let (status, pending, error, resolved) = match resolved {
-        Err(error) => (ActionStatus::Failed, Pending::Nothing, Some(error), declared_config.clone()),
+        Err(error) => (ActionStatus::Failed, Pending::Nothing, Some(error), Resolved::default()),
         Ok(resolved) => {
             let behavior =
                 behaviors::for_action(env.behaviors, env.scope, env.pipeline, &stage_declared.name, &action.name);
@@ -444,7 +478,7 @@ fn start_action(
             let execution_id = execution.id.to_string();
             let pending = providers::start(&ActionStart {
                 action,
-                configuration: &resolved,
+                configuration: ConfigView::new(declared_config, Some(&resolved)),
                 account: &env.scope.account,
                 region,
                 pipeline: env.pipeline,
@@ -462,7 +496,7 @@ fn start_action(
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
     let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
-    let resolved_configuration = (&resolved != declared_config).then_some(resolved);
+    let resolved_configuration = (!resolved.is_empty()).then_some(resolved);
     let region = action.region.clone().filter(|r| r != &env.scope.region);
     let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
         .then(|| Box::new(RunExtra { error, resolved_configuration, region, ..RunExtra::default() }));

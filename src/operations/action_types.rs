@@ -143,6 +143,43 @@ fn check_properties(properties: &[ConfigurationProperty]) -> Result<(), ApiError
     Ok(())
 }
 
+/// URL templates may name only required, non-secret configuration properties (`{Config:Name}`) [UG,
+/// behaviour.md §7.1]: a secret must never end up in a URL, and an optional one may be missing. A template that
+/// names anything else is refused.
+pub fn check_url_templates(
+    settings: Option<&ActionTypeSettings>,
+    properties: &[ConfigurationProperty],
+) -> Result<(), ApiError> {
+    let Some(settings) = settings else { return Ok(()) };
+    let templates = [
+        ("entityUrlTemplate", &settings.entity_url_template),
+        ("executionUrlTemplate", &settings.execution_url_template),
+        ("revisionUrlTemplate", &settings.revision_url_template),
+    ];
+    for (member, template) in templates {
+        let Some(template) = template else { continue };
+        let mut rest = template.as_str();
+        while let Some(start) = rest.find("{Config:") {
+            let after = &rest[start + "{Config:".len()..];
+            let name = after.split('}').next().unwrap_or_default();
+            let why = match properties.iter().find(|p| p.name == name) {
+                None => Some("which the action type does not declare"),
+                Some(p) if p.secret => Some("which is secret"),
+                Some(p) if !p.required => Some("which is not required"),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                return Err(ApiError::validation(format!(
+                    "The {member} names configuration property '{name}', {why}; URL templates may name only \
+                     required, non-secret configuration properties"
+                )));
+            }
+            rest = after;
+        }
+    }
+    Ok(())
+}
+
 /// CreateCustomActionType: registers an action type with owner `Custom` in this account and region.
 pub fn create_custom_action_type(ctx: &Ctx, input: CreateCustomActionTypeInput) -> Result<Reply, ApiError> {
     let id = ActionTypeId {
@@ -156,6 +193,7 @@ pub fn create_custom_action_type(ctx: &Ctx, input: CreateCustomActionTypeInput) 
         property.queryable.get_or_insert(false);
     }
     check_properties(&properties)?;
+    check_url_templates(input.settings.as_ref(), &properties)?;
     check_artifact_details(&input.input_artifact_details, "inputArtifactDetails")?;
     check_artifact_details(&input.output_artifact_details, "outputArtifactDetails")?;
     let tags = input.tags;
@@ -262,7 +300,9 @@ pub fn get_action_type(ctx: &Ctx, input: GetActionTypeInput) -> Result<Reply, Ap
         if let Some(updated) = data.action_type_updates.get(&id) {
             return Some(updated.clone());
         }
-        ctx.catalogue.action_type(&id).map(ActionTypeDeclaration::from_action_type)
+        // Partner types registered through the emulator, then the built-in catalogue.
+        let registered = data.third_party_types.get(&id).map(|r| &r.action_type);
+        registered.or_else(|| ctx.catalogue.action_type(&id)).map(ActionTypeDeclaration::from_action_type)
     });
     let declaration = declaration.ok_or_else(|| not_available(&id))?;
     Reply::json(&GetActionTypeOutput { action_type: declaration })
@@ -274,8 +314,9 @@ pub struct UpdateActionTypeInput {
     action_type: ActionTypeDeclaration,
 }
 
-/// UpdateActionType: replaces the definition of a ThirdParty action type in this account and region; pipelines
-/// created or updated afterwards are validated against it. AWS-owned types cannot be changed.
+/// UpdateActionType: replaces the definition of a ThirdParty action type (built-in, or a partner type registered
+/// through the emulator) in this account and region; pipelines created or updated afterwards are validated against
+/// it, and a partner type keeps its client token. AWS-owned types cannot be changed.
 pub fn update_action_type(ctx: &Ctx, input: UpdateActionTypeInput) -> Result<Reply, ApiError> {
     let declaration = input.action_type;
     let id = ActionTypeId {
@@ -304,10 +345,17 @@ pub fn update_action_type(ctx: &Ctx, input: UpdateActionTypeInput) -> Result<Rep
             executor.executor_type
         )));
     }
+    let updated = declaration.to_action_type(id.owner);
+    check_url_templates(updated.settings.as_ref(), &updated.action_configuration_properties)?;
     ctx.store.write(&ctx.scope, |data| {
-        let known = data.action_type_updates.contains_key(&id) || ctx.catalogue.action_type(&id).is_some();
+        let known = data.action_type_updates.contains_key(&id)
+            || data.third_party_types.contains_key(&id)
+            || ctx.catalogue.action_type(&id).is_some();
         if !known {
             return Err(not_available(&id));
+        }
+        if let Some(partner) = data.third_party_types.get_mut(&id) {
+            partner.action_type = updated;
         }
         data.action_type_updates.insert(id, declaration);
         Ok(())

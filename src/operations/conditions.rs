@@ -1,17 +1,17 @@
 //! Stage conditions: OverrideStageCondition, ListRuleExecutions, and the condition states GetPipelineState shows
 //! (behaviour.md §5.2). The engine evaluates the conditions (`engine::conditions`).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::executions::{ArtifactDetailOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, in_stage};
+use super::executions::{
+    ArtifactDetailOut, ConfigOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, in_stage,
+};
 use crate::engine::conditions::{self, OverrideRefusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::RuleTypeId;
-use crate::state::execution::{ConditionKind, ConditionStatus, Execution, RuleRun, RuleStatus};
+use crate::state::execution::{ConditionKind, ConditionStatus, ConfigView, Execution, RuleRun, RuleStatus};
 
 // --- GetPipelineState -----------------------------------------------------------------------------------------------
 
@@ -174,8 +174,8 @@ pub struct ListRuleExecutionsInput {
 struct RuleExecutionInputOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_type_id: Option<&'a RuleTypeId>,
-    configuration: BTreeMap<String, String>,
-    resolved_configuration: BTreeMap<String, String>,
+    configuration: ConfigOut<'a>,
+    resolved_configuration: ConfigOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     role_arn: Option<&'a str>,
     region: &'a str,
@@ -225,7 +225,6 @@ struct ListRuleExecutionsOutput<'a> {
 
 fn rule_detail<'a>(ctx: &'a Ctx, execution: &'a Execution, run: &'a RuleRun) -> RuleExecutionDetailOut<'a> {
     let rule = execution.rule_declaration(run);
-    let configuration = rule.and_then(|r| r.configuration.clone()).unwrap_or_default();
     let stage_name = execution.declaration.stages.get(run.stage_index as usize).map_or("", |s| s.name.as_str());
     RuleExecutionDetailOut {
         pipeline_execution_id: execution.id.to_string(),
@@ -238,12 +237,8 @@ fn rule_detail<'a>(ctx: &'a Ctx, execution: &'a Execution, run: &'a RuleRun) -> 
         status: run.status,
         input: RuleExecutionInputOut {
             rule_type_id: rule.map(|r| &r.rule_type_id),
-            resolved_configuration: run
-                .resolved_configuration
-                .as_deref()
-                .cloned()
-                .unwrap_or_else(|| configuration.clone()),
-            configuration,
+            configuration: ConfigOut::rule(ConfigView::new(rule.and_then(|r| r.configuration.as_ref()), None)),
+            resolved_configuration: ConfigOut::rule(run.configuration(rule)),
             role_arn: rule.and_then(|r| r.role_arn.as_deref()),
             region: rule.and_then(|r| r.region.as_deref()).unwrap_or(&ctx.scope.region),
             input_artifacts: run.input_artifacts.iter().map(|a| ArtifactDetailOut::of(a)).collect(),

@@ -14,11 +14,11 @@ use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::{ActionTypeSettings, Catalogue};
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ExecutionMode, PipelineDeclaration};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Outcome, Place, ResolvedVariable, RevisionOverride, Success, TransitionState, action_type_of,
+    ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
+    ExecutionType, Outcome, Place, ResolvedVariable, RevisionOverride, Success, TransitionState,
 };
 use crate::state::execution::{ConditionKind, RetryTrigger};
-use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
+use crate::state::{Definition, PartitionData, PipelineRecord, SECRET_MASK, Scope, Timestamp};
 
 /// `PipelineExecutionNotFoundException`, in the form AWS uses for rollback targets \[NATIVE\].
 pub fn execution_not_found(pipeline: &str, id: &str) -> ApiError {
@@ -46,7 +46,7 @@ pub(super) fn in_stage<T>(
 ) -> Result<T, ApiError> {
     ctx.store.write(&ctx.scope, |data| {
         let record = find_mut(data, &ctx.scope.account, name)?;
-        if !record.current().declaration.stages.iter().any(|s| s.name == stage) {
+        if !record.current().stages.iter().any(|s| s.name == stage) {
             return Err(stage_not_found(name, stage));
         }
         change(record)
@@ -163,7 +163,7 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
         {
             return Ok(existing.to_string());
         }
-        check_overrides(&record.current().declaration, &overrides)?;
+        check_overrides(record.current(), &overrides)?;
         let request = StartRequest {
             trigger: ExecutionTrigger {
                 trigger_type: "StartPipelineExecution",
@@ -238,8 +238,16 @@ pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> 
 
 // --- URL templates --------------------------------------------------------------------------------------------------
 
-/// Expands an action type URL template; `None` when it names configuration the action does not have.
-fn render(template: &str, action: &ActionDeclaration, scope: &Scope, values: &[(&str, &str)]) -> Option<String> {
+/// Expands an action type URL template for action `index` of stage `stage`; `None` when it names configuration the
+/// action does not have, or a secret one: a secret never appears in a URL.
+fn render(
+    template: &str,
+    definition: &Definition,
+    (stage, index): (usize, usize),
+    scope: &Scope,
+    values: &[(&str, &str)],
+) -> Option<String> {
+    let action = definition.stages.get(stage)?.actions.get(index)?;
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -247,6 +255,9 @@ fn render(template: &str, action: &ActionDeclaration, scope: &Scope, values: &[(
         let end = after.find('}')?;
         let name = &after[..end];
         let value = if let Some(key) = name.strip_prefix("Config:") {
+            if definition.is_secret(stage, index, key) {
+                return None;
+            }
             action.configuration.as_ref().and_then(|c| c.get(key)).cloned()?
         } else {
             match name {
@@ -384,14 +395,15 @@ pub(super) fn status_name<T: Serialize>(status: T) -> String {
 /// The external execution URL of a run: the provider's, else the action type's template.
 fn execution_url(
     run: &ActionRun,
-    action: Option<&ActionDeclaration>,
+    execution: &Execution,
     settings: Option<&ActionTypeSettings>,
     scope: &Scope,
 ) -> Option<String> {
     run.external_execution_url().map(str::to_string).or_else(|| {
         let external = run.external_execution_id.as_deref()?;
         let template = settings?.execution_url_template.as_deref()?;
-        render(template, action?, scope, &[("ExternalExecutionId", external)])
+        let at = (run.stage(), run.action());
+        render(template, &execution.declaration, at, scope, &[("ExternalExecutionId", external)])
     })
 }
 
@@ -414,7 +426,7 @@ fn action_execution_out(
         token: if outdated { None } else { run.approval_token() },
         last_updated_by: run.updated_by().map(str::to_string),
         external_execution_id: run.external_execution_id.as_deref().map(str::to_string),
-        external_execution_url: execution_url(run, action, settings.as_ref(), scope),
+        external_execution_url: execution_url(run, execution, settings.as_ref(), scope),
         percent_complete: run.percent_complete(),
         error_details: run.error().cloned(),
     }
@@ -425,11 +437,11 @@ fn action_execution_out(
 pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Reply, ApiError> {
     let output = ctx.store.read(&ctx.scope, |data| {
         let record = find(data, &ctx.scope.account, &input.name)?;
-        let declaration = &record.current().declaration;
+        let declaration = record.current();
         let runtime = &record.runtime;
         let version = record.version();
         let mut stage_states = Vec::with_capacity(declaration.stages.len());
-        for stage in &declaration.stages {
+        for (stage_index, stage) in declaration.stages.iter().enumerate() {
             let mut inbound: Vec<(u64, StageExecutionOut)> = runtime
                 .active
                 .iter()
@@ -472,7 +484,9 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
             let action_states = stage
                 .actions
                 .iter()
-                .map(|action| {
+                .enumerate()
+                .map(|(action_index, action)| {
+                    let at = (stage_index, action_index);
                     let settings = settings(data, ctx.catalogue, action);
                     let revision = runtime
                         .current_revisions
@@ -497,10 +511,10 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                         entity_url: settings
                             .as_ref()
                             .and_then(|s| s.entity_url_template.as_deref())
-                            .and_then(|t| render(t, action, &ctx.scope, &[])),
+                            .and_then(|t| render(t, declaration, at, &ctx.scope, &[])),
                         revision_url: revision.and_then(|r| {
                             let template = settings.as_ref()?.revision_url_template.as_deref()?;
-                            render(template, action, &ctx.scope, &[("RevisionId", &r.revision_id)])
+                            render(template, declaration, at, &ctx.scope, &[("RevisionId", &r.revision_id)])
                         }),
                     }
                 })
@@ -616,9 +630,10 @@ fn revision_url(
     action_name: &str,
     revision: &str,
 ) -> Option<String> {
-    let action = execution.declaration.stages.first()?.actions.iter().find(|a| a.name == action_name)?;
+    let index = execution.declaration.stages.first()?.actions.iter().position(|a| a.name == action_name)?;
+    let action = execution.declaration.stages.first()?.actions.get(index)?;
     let template = settings(data, catalogue, action)?.revision_url_template?;
-    render(&template, action, scope, &[("RevisionId", revision)])
+    render(&template, &execution.declaration, (0, index), scope, &[("RevisionId", revision)])
 }
 
 /// GetPipelineExecution: one execution with its artifact revisions, variables and trigger.
@@ -900,12 +915,38 @@ impl<'a> ArtifactDetailOut<'a> {
     }
 }
 
+/// A run's configuration, serialized in place: no copy per read, and the secret values of an action masked.
+pub(super) struct ConfigOut<'a> {
+    view: ConfigView<'a>,
+    /// The version and (stage index, action index) of the action whose secret values are masked.
+    secrets: Option<(&'a Definition, usize, usize)>,
+}
+
+impl<'a> ConfigOut<'a> {
+    /// An action's configuration: its secret values show as `****`.
+    pub(super) fn action(view: ConfigView<'a>, definition: &'a Definition, run: &ActionRun) -> ConfigOut<'a> {
+        ConfigOut { view, secrets: Some((definition, run.stage(), run.action())) }
+    }
+
+    /// A rule's configuration (rule types have no secret properties).
+    pub(super) fn rule(view: ConfigView<'a>) -> ConfigOut<'a> {
+        ConfigOut { view, secrets: None }
+    }
+}
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let secret = |key: &str| self.secrets.is_some_and(|(d, stage, action)| d.is_secret(stage, action, key));
+        serializer.collect_map(self.view.iter().map(|(k, v)| (k, if secret(k) { SECRET_MASK } else { v })))
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ActionExecutionInputOut<'a> {
-    action_type_id: Option<crate::state::declaration::ActionTypeId>,
-    configuration: BTreeMap<String, String>,
-    resolved_configuration: BTreeMap<String, String>,
+    action_type_id: Option<&'a crate::state::declaration::ActionTypeId>,
+    configuration: ConfigOut<'a>,
+    resolved_configuration: ConfigOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     role_arn: Option<&'a str>,
     region: &'a str,
@@ -968,9 +1009,9 @@ fn action_detail<'a>(
     run: &'a ActionRun,
 ) -> ActionExecutionDetailOut<'a> {
     let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
-    let configuration = action.and_then(|a| a.configuration.clone()).unwrap_or_default();
     let settings = action.and_then(|a| settings(data, ctx.catalogue, a));
     let finished = run.status != ActionStatus::InProgress;
+    let declared = ConfigView::new(action.and_then(|a| a.configuration.as_ref()), None);
     let (stage_name, action_name) = execution.names(run);
     ActionExecutionDetailOut {
         pipeline_execution_id: execution.id.to_string(),
@@ -983,9 +1024,9 @@ fn action_detail<'a>(
         updated_by: run.updated_by(),
         status: run.status,
         input: ActionExecutionInputOut {
-            action_type_id: action_type_of(execution, run),
-            resolved_configuration: run.resolved_configuration().cloned().unwrap_or_else(|| configuration.clone()),
-            configuration,
+            action_type_id: action.map(|a| &a.action_type_id),
+            configuration: ConfigOut::action(declared, &execution.declaration, run),
+            resolved_configuration: ConfigOut::action(run.configuration(action), &execution.declaration, run),
             role_arn: action.and_then(|a| a.role_arn.as_deref()),
             region: run.region().unwrap_or(&ctx.scope.region),
             input_artifacts: run.input_artifacts.iter().map(|a| ArtifactDetailOut::of(a)).collect(),
@@ -1001,7 +1042,7 @@ fn action_detail<'a>(
                 external_execution_id: run.external_execution_id.as_deref(),
                 // The summary, or for failures the error message, as AWS reports them [NATIVE].
                 external_execution_summary: run.summary.as_deref().or(run.error().map(|e| e.message.as_str())),
-                external_execution_url: execution_url(run, action, settings.as_ref(), &ctx.scope),
+                external_execution_url: execution_url(run, execution, settings.as_ref(), &ctx.scope),
                 error_details: run.error().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
             }),
             output_variables: run.output_variables.iter().map(|(k, v)| (&**k, &**v)).collect(),
@@ -1064,7 +1105,7 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
     let now = ctx.now();
     ctx.store.write(&ctx.scope, |data| {
         let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let declaration = std::sync::Arc::clone(&record.current().declaration);
+        let declaration = std::sync::Arc::clone(record.current());
         let stage = declaration
             .stages
             .iter()
@@ -1168,7 +1209,7 @@ pub struct EnableStageTransitionInput {
 
 /// The stage whose inbound transition a request names: the stage itself (Inbound) or the next one (Outbound).
 fn transition_stage(record: &PipelineRecord, pipeline: &str, stage: &str, kind: &str) -> Result<String, ApiError> {
-    let stages = &record.current().declaration.stages;
+    let stages = &record.current().stages;
     let index = stages.iter().position(|s| s.name == stage).ok_or_else(|| stage_not_found(pipeline, stage))?;
     if kind == "Inbound" {
         return Ok(stage.to_string());
@@ -1251,7 +1292,7 @@ struct PutActionRevisionOutput {
 pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<Reply, ApiError> {
     let output = ctx.store.write(&ctx.scope, |data| {
         let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let declaration = std::sync::Arc::clone(&record.current().declaration);
+        let declaration = std::sync::Arc::clone(record.current());
         let stage = declaration
             .stages
             .iter()
@@ -1364,12 +1405,7 @@ struct ListDeployTargetsOutput {
 /// The simulated targets of a deploy action run: EC2 instances for CodeDeploy and EC2 deploys, an ECS service for
 /// ECS and CodeDeployToECS, each with its provider's lifecycle events, spread over the run's time. They are derived
 /// from the run (ids from its id), so they cost nothing to keep.
-fn deploy_targets(
-    provider: &str,
-    run: &ActionRun,
-    config: Option<&BTreeMap<String, String>>,
-    now: Timestamp,
-) -> Vec<DeployTargetOut> {
+fn deploy_targets(provider: &str, run: &ActionRun, config: ConfigView, now: Timestamp) -> Vec<DeployTargetOut> {
     let (target_type, events, count): (&'static str, &[&'static str], usize) = match provider {
         "CodeDeploy" | "EC2" => (
             "Instance",
@@ -1417,8 +1453,8 @@ fn deploy_targets(
                 "Instance" => format!("i-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{n}", bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]),
                 _ => format!(
                     "{}:{}",
-                    config.and_then(|c| c.get("ClusterName")).map_or("default", String::as_str),
-                    config.and_then(|c| c.get("ServiceName")).map_or("service", String::as_str)
+                    config.get("ClusterName").unwrap_or("default"),
+                    config.get("ServiceName").unwrap_or("service")
                 ),
             };
             let events = events
@@ -1598,4 +1634,28 @@ pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, Api
         Ok(id)
     })?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::declaration::PipelineType;
+
+    #[test]
+    fn url_templates_never_substitute_a_secret() {
+        let declared: PipelineDeclaration = serde_json::from_value(serde_json::json!({
+            "name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+            "stages": [{"name": "S", "actions": [{"name": "A",
+                "actionTypeId": {"category": "Build", "owner": "Custom", "provider": "W", "version": "1"},
+                "configuration": {"Project": "web", "Token": "s3cret"}}]}]
+        }))
+        .expect("declaration");
+        let secrets = vec![(0, 0, "Token".to_string())];
+        let definition = Definition::new(declared.with_defaults(1, PipelineType::V1), secrets, Vec::new());
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let url = |template: &str| render(template, &definition, (0, 0), &scope, &[("ExternalExecutionId", "x")]);
+        assert_eq!(url("https://ci/{Config:Project}/{ExternalExecutionId}"), Some("https://ci/web/x".into()));
+        assert_eq!(url("https://ci/{Config:Token}"), None);
+        assert_eq!(url("https://ci/{Config:Missing}"), None);
+    }
 }

@@ -130,8 +130,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
             None => true,
             Some((key, value)) => {
                 let config = run.configuration(Some(action));
-                queryable.as_deref().is_none_or(|q| q == key)
-                    && config.and_then(|c| c.get(key)).is_some_and(|v| v == value)
+                queryable.as_deref().is_none_or(|q| q == key) && config.get(key).is_some_and(|v| v == value)
             }
         });
         let mut out = Vec::with_capacity(chosen.len());

@@ -1,5 +1,6 @@
 //! Pipelines: CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline, ListPipelines.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ExecutionMode, PipelineDeclaration, PipelineType, Tag};
 use crate::state::execution::ExecutionTrigger;
-use crate::state::{PartitionData, PipelineRecord, PipelineVersion, Timestamp};
+use crate::state::{Definition, PartitionData, PipelineRecord, Timestamp};
 
 /// Pipelines per account and region (Appendix B).
 pub const MAX_PIPELINES: usize = 1000;
@@ -35,22 +36,21 @@ pub fn find<'d>(data: &'d PartitionData, account: &str, name: &str) -> Result<&'
 }
 
 /// Validates a declaration and builds the version to store: defaults filled, secrets restored from the previous
-/// version where they were sent back masked, and a masked copy for echoes.
+/// version where they were sent back masked (and nothing else of their action changed), patterns compiled.
 fn build_version(
     ctx: &Ctx,
     data: &PartitionData,
     declared: PipelineDeclaration,
-    previous: Option<(&PipelineVersion, PipelineType)>,
+    previous: Option<(&Definition, PipelineType)>,
     version: i32,
-) -> Result<PipelineVersion, ApiError> {
+) -> Result<Definition, ApiError> {
     let env = Env { scope: &ctx.scope, catalogue: ctx.catalogue, data };
     let checked = structure::check(&declared, previous.map(|(_, t)| t), &env)?;
     let mut declaration = declared.with_defaults(version, checked.pipeline_type);
     if let Some((previous, _)) = previous {
-        structure::restore_secrets(&mut declaration, &checked.secrets, &previous.declaration);
+        structure::restore_secrets(&mut declaration, &checked.secrets, previous.declaration())?;
     }
-    let echo = structure::masked(&declaration, &checked.secrets);
-    Ok(PipelineVersion { declaration: Arc::new(declaration), echo: Arc::new(echo) })
+    Ok(Definition::new(declaration, checked.secrets, checked.patterns))
 }
 
 #[derive(Deserialize)]
@@ -61,7 +61,7 @@ pub struct CreatePipelineInput {
 
 #[derive(Serialize)]
 struct CreatePipelineOutput<'a> {
-    pipeline: &'a PipelineDeclaration,
+    pipeline: Cow<'a, PipelineDeclaration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tags: Option<&'a [Tag]>,
 }
@@ -86,18 +86,9 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
                 format!("The account already has {MAX_PIPELINES} pipelines in this region, the maximum allowed"),
             ));
         }
-        let version = build_version(ctx, data, input.pipeline, None, 1)?;
-        data.pipelines.insert(
-            name.clone(),
-            PipelineRecord {
-                arn: ctx.scope.arn(&name),
-                created: now,
-                updated: now,
-                versions: vec![version.clone()],
-                tags: tag_map(tags.as_deref().unwrap_or_default()),
-                runtime: Default::default(),
-            },
-        );
+        let version = Arc::new(build_version(ctx, data, input.pipeline, None, 1)?);
+        let tags = tag_map(tags.as_deref().unwrap_or_default());
+        data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
         // CreatePipeline starts a first execution [NATIVE].
         if let Some(record) = data.pipelines.get_mut(&name) {
             let trigger = ExecutionTrigger {
@@ -109,7 +100,7 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         }
         Ok(version)
     })?;
-    Reply::json(&CreatePipelineOutput { pipeline: &version.echo, tags: tags.as_deref() })
+    Reply::json(&CreatePipelineOutput { pipeline: version.echo(), tags: tags.as_deref() })
 }
 
 #[derive(Deserialize)]
@@ -127,17 +118,22 @@ struct PipelineMetadata {
 }
 
 #[derive(Serialize)]
-struct GetPipelineOutput {
-    pipeline: Arc<PipelineDeclaration>,
+struct GetPipelineOutput<'a> {
+    pipeline: Cow<'a, PipelineDeclaration>,
     metadata: PipelineMetadata,
 }
 
-/// GetPipeline: the current version, or any earlier one, with secrets masked.
+/// GetPipeline: the current version, or one of the [`crate::state::KEPT_VERSIONS`] latest, with secrets masked.
 pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiError> {
-    let output = ctx.store.read(&ctx.scope, |data| {
+    ctx.store.read(&ctx.scope, |data| {
         let record = find(data, &ctx.scope.account, &input.name)?;
         let version = match input.version {
             None => record.current(),
+            // AWS answers PipelineNotFoundException for a version older than the ones it keeps [PEER,
+            // aws/aws-sdk#558]; its message is UNCONFIRMED.
+            Some(number) if number >= 1 && number < record.version() => {
+                record.at_version(number).ok_or_else(|| pipeline_not_found(&ctx.scope.account, &input.name))?
+            }
             Some(number) => record.at_version(number).ok_or_else(|| {
                 // AWS's message is UNCONFIRMED.
                 ApiError::new(
@@ -146,16 +142,16 @@ pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiErro
                 )
             })?,
         };
-        Ok(GetPipelineOutput {
-            pipeline: Arc::clone(&version.echo),
+        // Serialized under the lock, so the declaration is read in place rather than copied.
+        Reply::json(&GetPipelineOutput {
+            pipeline: version.echo(),
             metadata: PipelineMetadata {
                 pipeline_arn: record.arn.clone(),
                 created: record.created,
                 updated: record.updated,
             },
         })
-    })?;
-    Reply::json(&output)
+    })
 }
 
 #[derive(Deserialize)]
@@ -164,8 +160,8 @@ pub struct UpdatePipelineInput {
 }
 
 #[derive(Serialize)]
-struct UpdatePipelineOutput {
-    pipeline: Arc<PipelineDeclaration>,
+struct UpdatePipelineOutput<'a> {
+    pipeline: Cow<'a, PipelineDeclaration>,
 }
 
 /// UpdatePipeline: validates the declaration and stores it as the next version. The name is the key; the
@@ -174,19 +170,17 @@ struct UpdatePipelineOutput {
 pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let name = input.pipeline.name.clone();
-    let echo = ctx.store.write(&ctx.scope, |data| {
+    let version = ctx.store.write(&ctx.scope, |data| {
         let record = find(data, &ctx.scope.account, &name)?;
-        let current = record.current();
-        let current_type = current.declaration.pipeline_type.unwrap_or(PipelineType::V1);
+        let current = Arc::clone(record.current());
+        let current_type = current.pipeline_type.unwrap_or(PipelineType::V1);
         let number = record.version().saturating_add(1);
-        let version = build_version(ctx, data, input.pipeline, Some((current, current_type)), number)?;
-        let echo = Arc::clone(&version.echo);
+        let version = Arc::new(build_version(ctx, data, input.pipeline, Some((&current, current_type)), number)?);
         let record = data.pipelines.get_mut(&name).ok_or_else(|| pipeline_not_found(&ctx.scope.account, &name))?;
-        record.versions.push(version);
-        record.updated = now;
-        Ok::<_, ApiError>(echo)
+        record.push_version(Arc::clone(&version), now);
+        Ok::<_, ApiError>(version)
     })?;
-    Reply::json(&UpdatePipelineOutput { pipeline: echo })
+    Reply::json(&UpdatePipelineOutput { pipeline: version.echo() })
 }
 
 #[derive(Deserialize)]
@@ -231,7 +225,7 @@ pub fn list_pipelines(ctx: &Ctx, input: ListPipelinesInput) -> Result<Reply, Api
     let max = page_size(input.max_results, DEFAULT_PAGE_SIZE);
     let page = ctx.store.read(&ctx.scope, |data| {
         let summaries = data.pipelines.iter().map(|(name, record)| {
-            let current = &record.current().declaration;
+            let current = record.current();
             PipelineSummary {
                 name: name.clone(),
                 version: record.version(),

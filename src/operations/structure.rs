@@ -15,7 +15,8 @@ use crate::state::declaration::{
     ActionCategory, ActionDeclaration, ActionOwner, Condition, ConditionResult, ExecutionMode, GitConfiguration,
     PipelineDeclaration, PipelineType, StageDeclaration,
 };
-use crate::state::{PartitionData, Scope};
+use crate::state::execution::ConditionKind;
+use crate::state::{PartitionData, PatternRef, SECRET_MASK, Scope, SecretRef};
 
 /// Stages per pipeline (Appendix B).
 pub const MAX_STAGES: usize = 50;
@@ -23,8 +24,6 @@ pub const MAX_STAGES: usize = 50;
 pub const MAX_ACTIONS_PER_STAGE: usize = 50;
 /// Actions per pipeline (Appendix B).
 pub const MAX_ACTIONS: usize = 500;
-/// How secret configuration values are shown outside job data.
-pub const SECRET_MASK: &str = "****";
 
 /// What validation needs besides the declaration.
 pub struct Env<'a> {
@@ -42,12 +41,14 @@ impl Env<'_> {
 }
 
 /// The outcome of a successful check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Checked {
     /// The pipeline's type: as declared, else implied by V2 features, else the previous version's, else V1.
     pub pipeline_type: PipelineType,
     /// `(stage index, action index, configuration key)` of every secret configuration value.
-    pub secrets: Vec<(usize, usize, String)>,
+    pub secrets: Vec<SecretRef>,
+    /// The compiled `MATCHES` patterns of VariableCheck rules.
+    pub patterns: Vec<PatternRef>,
 }
 
 /// Validates the structure of `pipeline`. `previous_type` is the current type of the pipeline being updated.
@@ -65,7 +66,7 @@ pub fn check(
         walk.stage(index, stage)?;
     }
     check_triggers(pipeline)?;
-    Ok(Checked { pipeline_type, secrets: walk.secrets })
+    Ok(Checked { pipeline_type, secrets: walk.secrets, patterns: walk.patterns })
 }
 
 fn structure(message: impl Into<String>) -> ApiError {
@@ -283,7 +284,8 @@ struct Walk<'a> {
     namespaces: HashMap<&'a str, (&'a str, &'a str)>,
     /// Names of declared pipeline-level variables.
     variables: HashSet<&'a str>,
-    secrets: Vec<(usize, usize, String)>,
+    secrets: Vec<SecretRef>,
+    patterns: Vec<PatternRef>,
 }
 
 impl<'a> Walk<'a> {
@@ -297,6 +299,7 @@ impl<'a> Walk<'a> {
             namespaces: HashMap::new(),
             variables: pipeline.variables.iter().flatten().map(|v| v.name.as_str()).collect(),
             secrets: Vec::new(),
+            patterns: Vec::new(),
         }
     }
 
@@ -331,7 +334,8 @@ impl<'a> Walk<'a> {
         }
         self.source_placement(stage_index, stage)?;
         if let Some(before) = &stage.before_entry {
-            self.conditions(stage, "beforeEntry", &before.conditions, &[ConditionResult::Fail, ConditionResult::Skip])?;
+            let allowed = [ConditionResult::Fail, ConditionResult::Skip];
+            self.conditions(stage_index, stage, ConditionKind::BeforeEntry, &before.conditions, &allowed)?;
         }
 
         // runOrder groups, in ascending order; actions of one group run in parallel and cannot see each other.
@@ -355,15 +359,11 @@ impl<'a> Walk<'a> {
         }
 
         if let Some(success) = &stage.on_success {
-            self.conditions(
-                stage,
-                "onSuccess",
-                &success.conditions,
-                &[ConditionResult::Rollback, ConditionResult::Fail],
-            )?;
+            let allowed = [ConditionResult::Rollback, ConditionResult::Fail];
+            self.conditions(stage_index, stage, ConditionKind::OnSuccess, &success.conditions, &allowed)?;
         }
         if let Some(failure) = &stage.on_failure {
-            self.on_failure(stage, failure)?;
+            self.on_failure(stage_index, stage, failure)?;
         }
         Ok(())
     }
@@ -595,12 +595,18 @@ impl<'a> Walk<'a> {
     }
 
     fn conditions(
-        &self,
+        &mut self,
+        stage_index: usize,
         stage: &StageDeclaration,
-        kind: &str,
+        condition_kind: ConditionKind,
         conditions: &[Condition],
         allowed: &[ConditionResult],
     ) -> Result<(), ApiError> {
+        let kind = match condition_kind {
+            ConditionKind::BeforeEntry => "beforeEntry",
+            ConditionKind::OnSuccess => "onSuccess",
+            ConditionKind::OnFailure => "onFailure",
+        };
         for condition in conditions {
             let result = condition.result.unwrap_or(ConditionResult::Fail);
             if !allowed.contains(&result) {
@@ -615,11 +621,20 @@ impl<'a> Walk<'a> {
             }
             self.rules(stage, condition, result)?;
         }
+        // The engine evaluates the first condition of each kind (the model allows one).
+        if let Some(rules) = conditions.first().and_then(|c| c.rules.as_deref()) {
+            for (rule_index, rule) in rules.iter().enumerate() {
+                if let Some(pattern) = matches_pattern(stage, rule)? {
+                    self.patterns.push((stage_index, condition_kind, rule_index, pattern));
+                }
+            }
+        }
         Ok(())
     }
 
     fn on_failure(
-        &self,
+        &mut self,
+        stage_index: usize,
         stage: &StageDeclaration,
         failure: &crate::state::declaration::FailureConditions,
     ) -> Result<(), ApiError> {
@@ -640,7 +655,8 @@ impl<'a> Walk<'a> {
             self.rollback_allowed(stage)?;
         }
         let allowed = [ConditionResult::Rollback, ConditionResult::Fail, ConditionResult::Retry];
-        self.conditions(stage, "onFailure", failure.conditions.as_deref().unwrap_or_default(), &allowed)
+        let conditions = failure.conditions.as_deref().unwrap_or_default();
+        self.conditions(stage_index, stage, ConditionKind::OnFailure, conditions, &allowed)
     }
 
     fn rollback_allowed(&self, stage: &StageDeclaration) -> Result<(), ApiError> {
@@ -842,48 +858,107 @@ pub fn variable_references(text: &str) -> Vec<&str> {
     out
 }
 
-/// The declaration with every secret configuration value replaced by [`SECRET_MASK`], as GetPipeline shows it.
-pub fn masked(pipeline: &PipelineDeclaration, secrets: &[(usize, usize, String)]) -> PipelineDeclaration {
-    let mut copy = pipeline.clone();
-    for (stage, action, key) in secrets {
-        let value = copy
-            .stages
-            .get_mut(*stage)
-            .and_then(|s| s.actions.get_mut(*action))
-            .and_then(|a| a.configuration.as_mut())
-            .and_then(|c| c.get_mut(key));
-        if let Some(value) = value {
-            *value = SECRET_MASK.to_string();
-        }
+/// The compiled `MATCHES` pattern of a VariableCheck rule, when the rule has one known in advance. The pattern must
+/// be valid and small when the operator is `MATCHES`; when the operator is itself a variable, a pattern that
+/// compiles is kept for the case it resolves to `MATCHES`. UNCONFIRMED: whether AWS allows variables in a MATCHES
+/// pattern; here it does not, so that no pattern is compiled while an execution runs.
+fn matches_pattern(
+    stage: &StageDeclaration,
+    rule: &crate::state::declaration::RuleDeclaration,
+) -> Result<Option<regex::Regex>, ApiError> {
+    if rule.rule_type_id.provider != "VariableCheck" {
+        return Ok(None);
     }
-    copy
+    let config = rule.configuration.as_ref();
+    let operator = config.and_then(|c| c.get("Operator")).map_or("", String::as_str);
+    let Some(value) = config.and_then(|c| c.get("Value")) else { return Ok(None) };
+    let operator_is_variable = operator.contains("#{");
+    if operator != "MATCHES" && !operator_is_variable {
+        return Ok(None);
+    }
+    let refuse = |why: String| {
+        Err(stage_error(format!(
+            "The MATCHES pattern of VariableCheck rule '{}' in stage '{}' {why}",
+            rule.name, stage.name
+        )))
+    };
+    if value.contains("#{") {
+        return if operator_is_variable {
+            Ok(None)
+        } else {
+            refuse("contains a variable reference; a MATCHES pattern must be a literal regular expression".into())
+        };
+    }
+    match crate::engine::rules::compile_pattern(value) {
+        Ok(pattern) => Ok(Some(pattern)),
+        Err(_) if operator_is_variable => Ok(None),
+        Err(e) => refuse(format!("is not a regular expression this emulator accepts: {e}")),
+    }
 }
 
-/// On update, a secret sent back masked keeps the stored value (model documentation of `secret`).
+/// Whether a configuration value is the mask a secret is shown as.
+fn is_mask(value: &str) -> bool {
+    value.trim() == SECRET_MASK
+}
+
+/// On update, a secret sent back masked keeps the stored value, but only when nothing else of its action changed
+/// ("passing **** without changing any other values of the action preserves the previous value", model
+/// documentation of `secret`). The action is found by stage and action name; if its type, any other configuration
+/// value or any other member differs, the stored secret does not carry over and the update is refused, so that a
+/// caller who only ever saw **** cannot move a secret somewhere it can read it back. A masked value for an action
+/// that is new is kept as it is.
 pub fn restore_secrets(
     pipeline: &mut PipelineDeclaration,
-    secrets: &[(usize, usize, String)],
+    secrets: &[SecretRef],
     previous: &PipelineDeclaration,
-) {
-    for (stage_index, action_index, key) in secrets {
-        let Some(stage) = pipeline.stages.get_mut(*stage_index) else { continue };
-        let stage_name = stage.name.clone();
-        let Some(action) = stage.actions.get_mut(*action_index) else { continue };
-        let Some(value) = action.configuration.as_mut().and_then(|c| c.get_mut(key)) else { continue };
-        if value.trim() != SECRET_MASK && value.replace(' ', "") != "*****" {
-            continue;
-        }
-        let stored = previous
-            .stages
-            .iter()
-            .find(|s| s.name == stage_name)
-            .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
-            .and_then(|a| a.configuration.as_ref())
-            .and_then(|c| c.get(key));
-        if let Some(stored) = stored {
-            value.clone_from(stored);
+) -> Result<(), ApiError> {
+    for (stage_index, stage) in pipeline.stages.iter_mut().enumerate() {
+        for (action_index, action) in stage.actions.iter_mut().enumerate() {
+            let masked: Vec<&String> = action
+                .configuration
+                .iter()
+                .flatten()
+                .filter(|(key, value)| {
+                    is_mask(value)
+                        && secrets.iter().any(|(s, a, k)| (*s, *a) == (stage_index, action_index) && k == *key)
+                })
+                .map(|(key, _)| key)
+                .collect();
+            if masked.is_empty() {
+                continue;
+            }
+            let Some(stored) = previous
+                .stages
+                .iter()
+                .find(|s| s.name == stage.name)
+                .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
+            else {
+                continue;
+            };
+            let mut restored = action.clone();
+            let stored_config = stored.configuration.as_ref();
+            let mut complete = true;
+            for key in &masked {
+                match (
+                    restored.configuration.as_mut().and_then(|c| c.get_mut(*key)),
+                    stored_config.and_then(|c| c.get(*key)),
+                ) {
+                    (Some(value), Some(secret)) => value.clone_from(secret),
+                    _ => complete = false,
+                }
+            }
+            if !complete || &restored != stored {
+                return Err(action_error(format!(
+                    "Action '{}' in stage '{}' sends back the masked value {SECRET_MASK} for its secret configuration \
+                     '{}' but changes other values of the action; a masked secret is kept only when nothing else of \
+                     the action changes. Send the secret's value itself.",
+                    action.name, stage.name, masked[0]
+                )));
+            }
+            *action = restored;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,12 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use super::pipelines::{find, page_size};
-use super::structure::SECRET_MASK;
 use super::tags::{check_new_tags, tag_list, tag_map};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ActionCategory, Tag, WebhookAuthenticationType, WebhookDefinition};
-use crate::state::{Timestamp, WebhookRecord};
+use crate::state::{SECRET_MASK, Timestamp, WebhookRecord};
 
 /// Webhooks per account and region (Appendix B).
 pub const MAX_WEBHOOKS: usize = 300;
@@ -116,7 +115,7 @@ pub fn put_webhook(ctx: &Ctx, input: PutWebhookInput) -> Result<Reply, ApiError>
     check_new_tags(input.tags.as_deref().unwrap_or_default(), None)?;
     let item = ctx.store.write(&ctx.scope, |data| {
         let pipeline = find(data, &ctx.scope.account, &definition.target_pipeline)?;
-        let first_stage = pipeline.current().declaration.stages.first();
+        let first_stage = pipeline.current().stages.first();
         let is_source = first_stage.is_some_and(|stage| {
             stage
                 .actions

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Timestamp;
-use super::declaration::{ActionDeclaration, ActionTypeId, ExecutionMode, PipelineDeclaration, RuleDeclaration};
+use super::declaration::{ActionDeclaration, ExecutionMode, RuleDeclaration};
+use super::{Definition, Timestamp};
 
 /// `PipelineExecutionStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -182,8 +182,8 @@ pub struct RunExtra {
     pub error: Option<ErrorDetails>,
     pub percent_complete: Option<i32>,
     pub updated_by: Option<String>,
-    /// The configuration after variable resolution, when it differs from the declared one.
-    pub resolved_configuration: Option<BTreeMap<String, String>>,
+    /// The configuration values variable resolution changed, if any.
+    pub resolved_configuration: Option<Resolved>,
     /// The action's region, when it is not the pipeline's.
     pub region: Option<String>,
 }
@@ -229,17 +229,14 @@ impl ActionRun {
         self.extra.as_ref().and_then(|e| e.percent_complete)
     }
 
-    /// The resolved configuration, when it differs from the declared one.
-    pub fn resolved_configuration(&self) -> Option<&BTreeMap<String, String>> {
-        self.extra.as_ref().and_then(|e| e.resolved_configuration.as_ref())
+    /// The configuration the run used: the declared one (`declared`'s), with the values variables changed.
+    pub fn configuration<'a>(&'a self, declared: Option<&'a ActionDeclaration>) -> ConfigView<'a> {
+        ConfigView::new(declared.and_then(|a| a.configuration.as_ref()), self.resolved())
     }
 
-    /// The configuration the run used: the resolved one where variables changed it, else `declared`'s.
-    pub fn configuration<'a>(
-        &'a self,
-        declared: Option<&'a ActionDeclaration>,
-    ) -> Option<&'a BTreeMap<String, String>> {
-        self.resolved_configuration().or_else(|| declared.and_then(|a| a.configuration.as_ref()))
+    /// The configuration values variables changed, if any.
+    pub fn resolved(&self) -> Option<&Resolved> {
+        self.extra.as_ref().and_then(|e| e.resolved_configuration.as_ref())
     }
 
     /// The action's region, when it is not the pipeline's.
@@ -348,9 +345,78 @@ pub struct RuleRun {
     /// What the run waits for; `None` once it has finished.
     pub pending: Option<Box<Pending>>,
     pub error: Option<Box<ErrorDetails>>,
-    /// The configuration after variable resolution, when it differs from the declared one.
-    pub resolved_configuration: Option<Box<BTreeMap<String, String>>>,
+    /// The configuration values variable resolution changed, if any.
+    pub resolved_configuration: Option<Resolved>,
     pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
+}
+
+impl RuleRun {
+    /// The configuration the run used: the declared one (`declared`'s), with the values variables changed.
+    pub fn configuration<'a>(&'a self, declared: Option<&'a RuleDeclaration>) -> ConfigView<'a> {
+        ConfigView::new(declared.and_then(|r| r.configuration.as_ref()), self.resolved_configuration.as_ref())
+    }
+}
+
+/// The configuration values of a run that variable resolution changed, sorted by key. The other values are the
+/// declared ones, which the run shares with its pipeline version rather than copying.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved(Box<[(Box<str>, Box<str>)]>);
+
+impl Resolved {
+    /// The changed values, given in key order.
+    pub fn new(changed: Vec<(Box<str>, Box<str>)>) -> Resolved {
+        Resolved(changed.into_boxed_slice())
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The changed value of `key`, if variables changed it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
+    }
+}
+
+/// A run's configuration as it ran: the declared values, with those variables changed replaced. Cheap to copy;
+/// reads in place.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigView<'a> {
+    declared: Option<&'a BTreeMap<String, String>>,
+    changed: Option<&'a Resolved>,
+}
+
+impl<'a> ConfigView<'a> {
+    /// The view of `declared` with `changed` applied.
+    pub fn new(declared: Option<&'a BTreeMap<String, String>>, changed: Option<&'a Resolved>) -> ConfigView<'a> {
+        ConfigView { declared, changed }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        let changed = self.changed;
+        changed.and_then(|c| c.get(key)).or_else(|| self.declared.and_then(|d| d.get(key)).map(String::as_str))
+    }
+
+    /// Every (key, value), in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let changed = self.changed;
+        self.declared
+            .into_iter()
+            .flatten()
+            .map(move |(k, v)| (k.as_str(), changed.and_then(|c| c.get(k)).unwrap_or(v.as_str())))
+    }
+
+    /// Whether variables changed any value.
+    pub fn is_resolved(&self) -> bool {
+        self.changed.is_some_and(|c| !c.is_empty())
+    }
+
+    /// An owned copy, for job data.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 }
 
 /// `RetryTrigger`: what retried a stage.
@@ -409,8 +475,8 @@ pub struct Execution {
     pub id: Uuid,
     pub seq: u64,
     pub pipeline_version: i32,
-    /// The definition it runs (the version it started with).
-    pub declaration: Arc<PipelineDeclaration>,
+    /// The definition it runs (the version it started with), shared with the pipeline while that keeps it.
+    pub declaration: Arc<Definition>,
     pub status: ExecutionStatus,
     pub status_summary: Option<Box<str>>,
     pub trigger: ExecutionTrigger,
@@ -651,14 +717,4 @@ impl PipelineRuntime {
     pub fn transition(&self, stage: &str) -> TransitionState {
         self.transitions.get(stage).cloned().unwrap_or_default()
     }
-}
-
-/// The action type of an action run, for history.
-pub fn action_type_of(execution: &Execution, run: &ActionRun) -> Option<ActionTypeId> {
-    execution
-        .declaration
-        .stages
-        .get(run.stage())
-        .and_then(|s| s.actions.get(run.action()))
-        .map(|a| a.action_type_id.clone())
 }

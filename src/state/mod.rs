@@ -12,7 +12,7 @@ pub mod declaration;
 pub mod execution;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use dashmap::DashMap;
@@ -170,45 +170,141 @@ impl PartitionData {
     }
 }
 
-/// A pipeline and all its versions.
+/// How many versions of a pipeline GetPipeline can read: AWS keeps the 10 latest (boto/boto3#3760). An older
+/// version lives on only while an execution still holds it.
+pub const KEPT_VERSIONS: usize = 10;
+
+/// A pipeline and its latest versions.
 #[derive(Debug, Clone)]
 pub struct PipelineRecord {
     pub arn: String,
     pub created: Timestamp,
     pub updated: Timestamp,
-    /// Every version, oldest first: `versions[n - 1]` is version `n`.
-    pub versions: Vec<PipelineVersion>,
+    /// The latest versions, oldest first, at most [`KEPT_VERSIONS`]; the last is the current one. Never empty.
+    versions: VecDeque<Arc<Definition>>,
     pub tags: Tags,
     /// Executions, transitions and everything else that runs.
     pub runtime: execution::PipelineRuntime,
 }
 
-/// One version of a pipeline.
-#[derive(Debug, Clone)]
-pub struct PipelineVersion {
-    /// The declaration with AWS's defaults filled, secrets in clear (what runs).
-    pub declaration: Arc<PipelineDeclaration>,
-    /// The same with secret configuration values masked (what GetPipeline shows).
-    pub echo: Arc<PipelineDeclaration>,
-}
-
 impl PipelineRecord {
+    /// A new pipeline whose version 1 is `first`.
+    pub fn new(arn: String, now: Timestamp, first: Arc<Definition>, tags: Tags) -> PipelineRecord {
+        PipelineRecord {
+            arn,
+            created: now,
+            updated: now,
+            versions: VecDeque::from([first]),
+            tags,
+            runtime: execution::PipelineRuntime::default(),
+        }
+    }
+
     /// The current (latest) version.
-    pub fn current(&self) -> &PipelineVersion {
-        // A record is created with its first version and versions are never removed.
+    pub fn current(&self) -> &Arc<Definition> {
+        // A record is created with its first version, and the latest version is never dropped.
         &self.versions[self.versions.len() - 1]
     }
 
     /// The number of the current version.
     pub fn version(&self) -> i32 {
-        i32::try_from(self.versions.len()).unwrap_or(i32::MAX)
+        self.current().number()
     }
 
-    /// A given version, if it exists.
-    pub fn at_version(&self, version: i32) -> Option<&PipelineVersion> {
-        usize::try_from(version).ok()?.checked_sub(1).and_then(|i| self.versions.get(i))
+    /// Makes `next` the current version; beyond [`KEPT_VERSIONS`], the oldest is forgotten.
+    pub fn push_version(&mut self, next: Arc<Definition>, now: Timestamp) {
+        self.versions.push_back(next);
+        while self.versions.len() > KEPT_VERSIONS {
+            self.versions.pop_front();
+        }
+        self.updated = now;
+    }
+
+    /// A given version, if it is one of the kept ones.
+    pub fn at_version(&self, version: i32) -> Option<&Arc<Definition>> {
+        self.versions.iter().find(|v| v.number() == version)
     }
 }
+
+/// Where a secret configuration value sits: (stage index, action index, configuration key).
+pub type SecretRef = (usize, usize, String);
+
+/// A compiled `MATCHES` pattern of a VariableCheck rule: (stage index, condition, rule index, pattern).
+pub type PatternRef = (usize, execution::ConditionKind, usize, regex::Regex);
+
+/// One version of a pipeline as stored and run, shared by the pipeline and every execution of it: the declaration
+/// with AWS's defaults filled and secrets in clear, and what checking it found out. It reads as the declaration.
+#[derive(Debug)]
+pub struct Definition {
+    declaration: PipelineDeclaration,
+    /// Every secret configuration value: masked wherever the declaration is shown outside job data.
+    secrets: Box<[SecretRef]>,
+    /// The `MATCHES` patterns of its VariableCheck rules, compiled once when the version was created.
+    patterns: Box<[PatternRef]>,
+}
+
+impl std::ops::Deref for Definition {
+    type Target = PipelineDeclaration;
+
+    fn deref(&self) -> &PipelineDeclaration {
+        &self.declaration
+    }
+}
+
+impl Definition {
+    /// A version: `declaration` with its defaults filled, its secrets, and its compiled patterns.
+    pub fn new(declaration: PipelineDeclaration, secrets: Vec<SecretRef>, patterns: Vec<PatternRef>) -> Definition {
+        Definition { declaration, secrets: secrets.into_boxed_slice(), patterns: patterns.into_boxed_slice() }
+    }
+
+    /// The version's number.
+    pub fn number(&self) -> i32 {
+        self.declaration.version.unwrap_or(1)
+    }
+
+    /// The declaration, secrets in clear.
+    pub fn declaration(&self) -> &PipelineDeclaration {
+        &self.declaration
+    }
+
+    /// Whether configuration `key` of action `action` in stage `stage` holds a secret.
+    pub fn is_secret(&self, stage: usize, action: usize, key: &str) -> bool {
+        self.secrets.iter().any(|(s, a, k)| *s == stage && *a == action && k == key)
+    }
+
+    /// Whether any configuration value is secret.
+    pub fn has_secrets(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// The declaration as GetPipeline shows it: secret values masked. Shared, not copied, when there are none.
+    pub fn echo(&self) -> Cow<'_, PipelineDeclaration> {
+        if self.secrets.is_empty() {
+            return Cow::Borrowed(&self.declaration);
+        }
+        let mut copy = self.declaration.clone();
+        for (stage, action, key) in self.secrets.iter() {
+            let value = copy
+                .stages
+                .get_mut(*stage)
+                .and_then(|s| s.actions.get_mut(*action))
+                .and_then(|a| a.configuration.as_mut())
+                .and_then(|c| c.get_mut(key));
+            if let Some(value) = value {
+                *value = SECRET_MASK.to_string();
+            }
+        }
+        Cow::Owned(copy)
+    }
+
+    /// The compiled `MATCHES` pattern of rule `rule` of stage `stage`'s condition of `kind`.
+    pub fn pattern(&self, stage: usize, kind: execution::ConditionKind, rule: usize) -> Option<&regex::Regex> {
+        self.patterns.iter().find(|(s, k, r, _)| *s == stage && *k == kind && *r == rule).map(|(_, _, _, p)| p)
+    }
+}
+
+/// How secret configuration values are shown outside job data.
+pub const SECRET_MASK: &str = "****";
 
 /// A custom action type of the account.
 #[derive(Debug, Clone)]

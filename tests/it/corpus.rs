@@ -132,7 +132,8 @@ async fn every_corpus_declaration_round_trips() {
         let scope = codepipeline_local::state::Scope { account: "000000000000".into(), region: "us-east-1".into() };
         let (before, after) = server.server.state().store().read(&scope, |data| {
             let record = &data.pipelines[name];
-            (record.versions[0].declaration.clone(), record.versions[1].declaration.clone())
+            let at = |n| record.at_version(n).expect("kept").declaration().clone();
+            (at(1), at(2))
         });
         for (stage_before, stage_after) in before.stages.iter().zip(&after.stages) {
             for (action_before, action_after) in stage_before.actions.iter().zip(&stage_after.actions) {

@@ -19,6 +19,7 @@ mod recovery;
 mod resources;
 mod sdk;
 mod sdk_json;
+mod secrets;
 mod structure;
 mod validation;
 mod wire;

@@ -175,3 +175,111 @@ fn sigterm_ends_the_process_within_its_bound_even_with_half_sent_requests() {
     assert!(asked.elapsed() >= Duration::from_millis(900), "the open requests were given their time");
     drop((head, body));
 }
+
+/// One request on its own connection (`Connection: close`); returns the response body.
+fn exchange(addr: &str, method: &str, path: &str, target: Option<&str>, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    let target = target.map(|t| format!("X-Amz-Target: CodePipeline_20150709.{t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         {target}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn no_secret_token_or_nonce_reaches_the_logs_at_any_level() {
+    use serde_json::json;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", "0", "--log-level", "trace", "--action-duration-ms", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let lines = lines_until_ready(&mut child);
+    let addr = lines
+        .last()
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the Ready line names the address")
+        .to_string();
+    let mut stdout = child.stdout.take();
+    let aws =
+        |operation: &str, body: serde_json::Value| exchange(&addr, "POST", "/", Some(operation), &body.to_string());
+    let at = |c: &str, o: &str, p: &str| json!({"category": c, "owner": o, "provider": p, "version": "1"});
+    let none = json!({"minimumCount": 0, "maximumCount": 1});
+    aws(
+        "CreateCustomActionType",
+        json!({"category": "Build", "provider": "Worker", "version": "1",
+        "configurationProperties": [{"name": "Project", "required": true, "key": true, "secret": false, "queryable": true},
+            {"name": "Token", "required": true, "key": false, "secret": true}],
+        "inputArtifactDetails": none, "outputArtifactDetails": none}),
+    );
+    let pipeline = json!({"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "ThirdParty", "GitHub"),
+                "configuration": {"Owner": "o", "Repo": "r", "Branch": "main", "OAuthToken": "OAUTH-SECRET-1"},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Work", "actionTypeId": at("Build", "Custom", "Worker"),
+                "configuration": {"Project": "web", "Token": "TOKEN-SECRET-2"}, "inputArtifacts": [{"name": "Code"}]}]}]});
+    aws("CreatePipeline", json!({"pipeline": pipeline}));
+    aws(
+        "PutWebhook",
+        json!({"webhook": {"name": "h", "targetPipeline": "p", "targetAction": "Src", "filters": [],
+        "authentication": "GITHUB_HMAC", "authenticationConfiguration": {"SecretToken": "WEBHOOK-SECRET-3"}}}),
+    );
+    let partner = json!({"category": "Deploy", "provider": "Acme", "version": "1", "clientToken": "CLIENT-SECRET-4",
+        "inputArtifactDetails": none, "outputArtifactDetails": none});
+    exchange(&addr, "POST", "/_emulator/third-party-action-types", None, &partner.to_string());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let job = loop {
+        let polled: serde_json::Value =
+            serde_json::from_str(&aws("PollForJobs", json!({"actionTypeId": at("Build", "Custom", "Worker")})))
+                .expect("JSON");
+        if let Some(job) = polled["jobs"].as_array().and_then(|j| j.first()).cloned() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "no job");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (id, nonce) = (job["id"].as_str().expect("id"), job["nonce"].as_str().expect("nonce").to_string());
+    aws("AcknowledgeJob", json!({"jobId": id, "nonce": "not-the-nonce"}));
+    aws("AcknowledgeJob", json!({"jobId": id, "nonce": nonce}));
+    aws("AcknowledgeThirdPartyJob", json!({"jobId": id, "nonce": nonce, "clientToken": "CLIENT-SECRET-4"}));
+    aws("GetThirdPartyJobDetails", json!({"jobId": id, "clientToken": "CLIENT-SECRET-4"}));
+    aws("PutJobSuccessResult", json!({"jobId": id}));
+    // A refused update that names the secret's key, and a malformed request carrying a secret.
+    let mut moved = pipeline.clone();
+    moved["stages"][0]["actions"][0]["configuration"]["OAuthToken"] = json!("****");
+    moved["stages"][0]["actions"][0]["configuration"]["Branch"] = json!("other");
+    aws("UpdatePipeline", json!({"pipeline": moved}));
+    aws(
+        "PutWebhook",
+        json!({"webhook": {"name": "h2", "targetPipeline": "nope", "targetAction": "Src", "filters": [],
+        "authentication": "GITHUB_HMAC", "authenticationConfiguration": {"SecretToken": "WEBHOOK-SECRET-3"}}}),
+    );
+
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let mut logs = lines.join("\n");
+    if let Some(out) = stdout.as_mut() {
+        use std::io::Read;
+        out.read_to_string(&mut logs).expect("reads the log");
+    }
+    let mut errors = String::new();
+    if let Some(err) = child.stderr.as_mut() {
+        use std::io::Read;
+        err.read_to_string(&mut errors).expect("reads stderr");
+    }
+    let _ = child.wait();
+    logs.push_str(&errors);
+    assert!(logs.lines().count() > 10, "trace logging is on: {logs}");
+    for secret in ["OAUTH-SECRET-1", "TOKEN-SECRET-2", "WEBHOOK-SECRET-3", "CLIENT-SECRET-4", nonce.as_str()] {
+        assert!(!logs.contains(secret), "{secret} was logged:\n{logs}");
+    }
+}

@@ -8,7 +8,7 @@ use super::*;
 use crate::engine::behaviors::{BehaviorOutcome, BehaviorRule};
 use crate::state::declaration::PipelineType;
 use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
-use crate::state::{PipelineRecord, PipelineVersion, Scope, Timestamp};
+use crate::state::{Definition, PipelineRecord, Scope, Timestamp};
 
 const DURATION: i64 = 10;
 
@@ -39,15 +39,9 @@ fn declaration(mode: &str) -> Value {
 
 fn record(declaration: Value) -> PipelineRecord {
     let declared: PipelineDeclaration = serde_json::from_value(declaration).expect("declaration");
-    let declared = Arc::new(declared.with_defaults(1, PipelineType::V2));
-    PipelineRecord {
-        arn: "arn:aws:codepipeline:us-east-1:123456789012:p".into(),
-        created: Timestamp::from_millis(0),
-        updated: Timestamp::from_millis(0),
-        versions: vec![PipelineVersion { declaration: Arc::clone(&declared), echo: declared }],
-        tags: Default::default(),
-        runtime: Default::default(),
-    }
+    let definition = Arc::new(Definition::new(declared.with_defaults(1, PipelineType::V2), Vec::new(), Vec::new()));
+    let arn = "arn:aws:codepipeline:us-east-1:123456789012:p".to_string();
+    PipelineRecord::new(arn, Timestamp::from_millis(0), definition, Default::default())
 }
 
 struct Sim {
@@ -185,12 +179,12 @@ fn an_execution_runs_stage_by_stage_and_group_by_group() {
     // Variables resolved once, shown as resolved configuration.
     let version = sim.variable(&id, "Src", "VersionId");
     let a = sim.run_of(&id, "A");
-    assert_eq!(a.resolved_configuration().map(|c| c["ProjectName"].clone()), Some(format!("a-{version}")));
+    assert_eq!(a.resolved().and_then(|c| c.get("ProjectName")), Some(format!("a-{version}").as_str()));
     assert_eq!(
-        sim.run_of(&id, "C").resolved_configuration().map(|c| c["ProjectName"].clone()),
+        sim.run_of(&id, "C").resolved().and_then(|c| c.get("ProjectName")).map(str::to_string),
         Some(format!("c-{id}"))
     );
-    assert!(sim.run_of(&id, "B").resolved_configuration().is_none(), "unchanged configuration is not repeated");
+    assert!(sim.run_of(&id, "B").resolved().is_none(), "unchanged configuration is not repeated");
     // Artifacts flow from producers to consumers, with the artifact store's bucket.
     let out = &sim.run_of(&id, "A").output_artifacts[0];
     assert_eq!(&*out.bucket, "artifact-bucket");
@@ -474,7 +468,7 @@ fn an_entry_condition_runs_before_the_actions_and_skip_moves_on() {
     assert_eq!(execution.rules().len(), 1);
     assert_eq!(execution.rules()[0].status, RuleStatus::Failed);
     assert_eq!(
-        execution.rules()[0].resolved_configuration.as_ref().map(|c| c["Variable"].clone()),
+        execution.rules()[0].resolved_configuration.as_ref().and_then(|c| c.get("Variable")).map(str::to_string),
         Some("k.zip".to_string()),
         "the rule sees the source's variables"
     );
