@@ -322,6 +322,10 @@ async fn register_partner(server: &TestServer) -> (String, String) {
 }
 
 async fn partner_pipeline(client: &Client) {
+    client.create_pipeline().pipeline(partner_pipeline_declaration()).send().await.expect("pipeline");
+}
+
+fn partner_pipeline_declaration() -> aws_sdk_codepipeline::types::PipelineDeclaration {
     let at = |c: &str, o: &str, p: &str, v: &str| json!({"category": c, "owner": o, "provider": p, "version": v});
     let pipeline = json!({
         "name": "partnered", "roleArn": "arn:aws:iam::123456789012:role/r",
@@ -333,7 +337,7 @@ async fn partner_pipeline(client: &Client) {
                 "configuration": {"Environment": "prod", "ApiKey": "k3y"}, "inputArtifacts": [{"name": "Code"}]}]}
         ]
     });
-    client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
+    sdk_json::pipeline(&pipeline)
 }
 
 #[tokio::test]
@@ -503,4 +507,37 @@ async fn output_variables_over_the_quota_are_refused_and_the_job_stays_open() {
         (execution_status(&client).await == PipelineExecutionStatus::Succeeded).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn registered_partner_types_can_be_read_and_updated() {
+    let server = TestServer::fast().await;
+    let (_, token) = register_partner(&server).await;
+    let id = json!({"category": "Deploy", "owner": "ThirdParty", "provider": "AcmeDeploy", "version": "2"});
+    let got = server.call("GetActionType", &id.to_string()).await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    let mut declaration = got.json()["actionType"].clone();
+    assert_eq!(declaration["id"], id);
+    let names: Vec<_> =
+        declaration["properties"].as_array().expect("properties").iter().map(|p| p["name"].clone()).collect();
+    assert_eq!(names, [json!("Environment"), json!("ApiKey")]);
+    assert_eq!(declaration["properties"][1]["noEcho"], true, "the secret property is noEcho");
+
+    // An update adds a required property: pipelines are validated against it, and the worker keeps its token.
+    declaration["properties"]
+        .as_array_mut()
+        .expect("properties")
+        .push(json!({"name": "Region", "optional": false, "key": false, "noEcho": false}));
+    declaration["description"] = json!("Acme deployments");
+    let response = server.call("UpdateActionType", &json!({"actionType": declaration}).to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let got = server.call("GetActionType", &id.to_string()).await.json();
+    assert_eq!(got["actionType"]["description"], "Acme deployments");
+    let client = server.client();
+    let err =
+        client.create_pipeline().pipeline(partner_pipeline_declaration()).send().await.expect_err("missing Region");
+    let message = err.into_service_error().meta().message().unwrap_or_default().to_string();
+    assert!(message.contains("missing required configuration 'Region'"), "{message}");
+    let listed = server.control("GET", "/_emulator/third-party-action-types", &serde_json::Value::Null).await.json();
+    assert_eq!(listed["actionTypes"][0]["clientToken"], token.as_str(), "the client token survives the update");
 }

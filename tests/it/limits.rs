@@ -157,3 +157,153 @@ async fn page_tokens_work_only_where_they_were_issued() {
     let err = owner.list_pipeline_executions().pipeline_name("b").next_token(&token).send().await;
     assert!(err.expect_err("another pipeline").into_service_error().is_invalid_next_token_exception());
 }
+
+fn at(category: &str, provider: &str) -> serde_json::Value {
+    serde_json::json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"})
+}
+
+/// A V2 pipeline: S3 source, then a CodeBuild action `Build` with `configuration`; the pipeline variable `Big`
+/// defaults to 1,000 characters.
+fn amplifying(name: &str, configuration: serde_json::Value, gate: serde_json::Value) -> serde_json::Value {
+    let mut build = serde_json::json!({"name": "Build", "actions": [{"name": "Build", "actionTypeId": at("Build", "CodeBuild"),
+        "configuration": configuration, "inputArtifacts": [{"name": "Code"}]}]});
+    for (key, value) in gate.as_object().into_iter().flatten() {
+        build[key] = value.clone();
+    }
+    serde_json::json!({"name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+        "variables": [{"name": "Big", "defaultValue": "x".repeat(1000)}],
+        "artifactStore": {"type": "S3", "location": "bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            build]})
+}
+
+async fn finished_history(server: &TestServer, name: &str) -> serde_json::Value {
+    let client = server.client();
+    let id = crate::common::first_execution(&client, name).await;
+    crate::common::wait_for(&client, name, &id, aws_sdk_codepipeline::types::PipelineExecutionStatus::Failed).await;
+    let body = serde_json::json!({"pipelineName": name}).to_string();
+    server.call("ListActionExecutions", &body).await.json()
+}
+
+#[tokio::test]
+async fn variables_may_not_grow_a_value_past_the_models_limit() {
+    let server = TestServer::fast().await;
+    // 51 references to a 1,000-character variable: 51,000 characters once resolved, from a 714-character value.
+    let value = "#{variables.Big}".repeat(51);
+    let pipeline = amplifying("grows", serde_json::json!({"ProjectName": value}), serde_json::json!({}));
+    let response = server.call("CreatePipeline", &serde_json::json!({"pipeline": pipeline}).to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let history = finished_history(&server, "grows").await;
+    let build = history["actionExecutionDetails"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .find(|d| d["actionName"] == "Build")
+        .cloned();
+    let build = build.expect("the build ran");
+    assert_eq!(build["status"], "Failed");
+    let error = &build["output"]["executionResult"]["errorDetails"];
+    assert_eq!(error["code"], "JobFailed", "{build}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("ProjectName") && m.contains("50000")), "{error}");
+    assert_eq!(build["input"]["resolvedConfiguration"]["ProjectName"], value, "the resolved value was not stored");
+    assert!(history.to_string().len() < 20_000, "the history carries no amplified value");
+
+    // Just under the limit is fine.
+    let fits =
+        amplifying("fits", serde_json::json!({"ProjectName": "#{variables.Big}".repeat(50)}), serde_json::json!({}));
+    server.call("CreatePipeline", &serde_json::json!({"pipeline": fits}).to_string()).await;
+    let client = server.client();
+    let id = crate::common::first_execution(&client, "fits").await;
+    crate::common::wait_for(&client, "fits", &id, aws_sdk_codepipeline::types::PipelineExecutionStatus::Succeeded)
+        .await;
+}
+
+#[tokio::test]
+async fn variables_may_not_grow_a_configuration_past_its_total_bound() {
+    let server = TestServer::fast().await;
+    // Six values of 49,000 characters each once resolved: every one within the limit, 294,000 in all.
+    let value = serde_json::json!("#{variables.Big}".repeat(49));
+    let keys = ["ActionMode", "StackName", "ChangeSetName", "TemplatePath", "ParameterOverrides", "RoleArn"];
+    let configuration: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| (k.to_string(), value.clone())).collect();
+    let mut pipeline = amplifying("wide", serde_json::json!({}), serde_json::json!({}));
+    pipeline["stages"][1]["actions"][0]["actionTypeId"] = at("Deploy", "CloudFormation");
+    pipeline["stages"][1]["actions"][0]["configuration"] = serde_json::Value::Object(configuration);
+    let response = server.call("CreatePipeline", &serde_json::json!({"pipeline": pipeline}).to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let history = finished_history(&server, "wide").await;
+    let details = history["actionExecutionDetails"].as_array().expect("details");
+    let build = details.iter().find(|d| d["actionName"] == "Build").expect("the action ran");
+    let error = &build["output"]["executionResult"]["errorDetails"];
+    assert_eq!(error["code"], "JobFailed", "{error}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("in all")), "{error}");
+}
+
+#[tokio::test]
+async fn a_rule_value_may_not_grow_past_the_rule_limit() {
+    let server = TestServer::fast().await;
+    let gate = serde_json::json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [{"name": "Check",
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
+        "configuration": {"Variable": "#{variables.Big}".repeat(11), "Operator": "EQ", "Value": "x"}}]}]}});
+    let pipeline = amplifying("ruled", serde_json::json!({"ProjectName": "p"}), gate);
+    let response = server.call("CreatePipeline", &serde_json::json!({"pipeline": pipeline}).to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let client = server.client();
+    let id = crate::common::first_execution(&client, "ruled").await;
+    crate::common::wait_for(&client, "ruled", &id, aws_sdk_codepipeline::types::PipelineExecutionStatus::Failed).await;
+    let rules = server.call("ListRuleExecutions", r#"{"pipelineName": "ruled"}"#).await.json();
+    let error = &rules["ruleExecutionDetails"][0]["output"]["executionResult"]["errorDetails"];
+    assert_eq!(error["code"], "JobFailed", "{rules}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("10000")), "{error}");
+}
+
+#[tokio::test]
+async fn only_the_ten_latest_versions_are_readable() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    client.create_pipeline().pipeline(crate::common::sdk_pipeline("versioned")).send().await.expect("created");
+    let first = crate::common::first_execution(&client, "versioned").await;
+    for _ in 0..12 {
+        client.update_pipeline().pipeline(crate::common::sdk_pipeline("versioned")).send().await.expect("updated");
+    }
+    for version in 1..=3 {
+        let err = client.get_pipeline().name("versioned").version(version).send().await.expect_err("forgotten");
+        assert!(err.into_service_error().is_pipeline_not_found_exception(), "version {version}");
+    }
+    for version in 4..=13 {
+        let got = client.get_pipeline().name("versioned").version(version).send().await.expect("kept");
+        assert_eq!(got.pipeline().and_then(|p| p.version()), Some(version));
+    }
+    let err = client.get_pipeline().name("versioned").version(14).send().await.expect_err("not yet");
+    assert!(err.into_service_error().is_pipeline_version_not_found_exception());
+    // The first execution still reads its own version's names.
+    let history = client.list_action_executions().pipeline_name("versioned").send().await.expect("history");
+    let of_first: Vec<_> = history
+        .action_execution_details()
+        .iter()
+        .filter(|d| d.pipeline_execution_id() == Some(first.as_str()))
+        .map(|d| (d.stage_name().unwrap_or_default(), d.pipeline_version()))
+        .collect();
+    assert!(of_first.contains(&("Source", Some(1))), "{of_first:?}");
+}
+
+#[tokio::test]
+async fn matches_patterns_are_checked_when_the_pipeline_is_created() {
+    let server = TestServer::start().await;
+    for (pattern, why) in [
+        ("release/(", "not a regular expression"),
+        ("(a{1000}){1000}", "not a regular expression"),
+        ("#{variables.Big}", "variable reference"),
+    ] {
+        let gate = serde_json::json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [{"name": "Check",
+            "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
+            "configuration": {"Variable": "#{variables.Big}", "Operator": "MATCHES", "Value": pattern}}]}]}});
+        let pipeline = amplifying("patterned", serde_json::json!({"ProjectName": "p"}), gate);
+        let body = serde_json::json!({"pipeline": pipeline}).to_string();
+        let message = server.error("CreatePipeline", &body, "InvalidStageDeclarationException").await;
+        assert!(message.contains(why) && message.contains("Check"), "{pattern}: {message}");
+    }
+    assert_eq!(server.server.state().store().partition_count(), 0, "nothing was created");
+}

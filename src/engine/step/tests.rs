@@ -510,3 +510,12 @@ fn a_deployment_window_is_due_when_it_opens_and_held_rules_time_out() {
     let error = sim.execution(&id).rules()[0].error.as_deref().map(|e| e.message.clone()).unwrap_or_default();
     assert!(error.contains("timed out after 5 minutes"), "{error}");
 }
+
+#[test]
+fn resolution_limits_are_the_models() {
+    let model = crate::protocol::model::Model::load().expect("model");
+    let max =
+        |name: &str| model.shape_id(name).and_then(|id| model.shape(id).max).and_then(|m| usize::try_from(m).ok());
+    assert_eq!(max("ActionConfigurationValue"), Some(ACTION_VALUE_LIMIT));
+    assert_eq!(max("RuleConfigurationValue"), Some(RULE_VALUE_LIMIT));
+}
