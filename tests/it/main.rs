@@ -8,6 +8,7 @@ mod conditions;
 
 mod control;
 mod corpus;
+mod examples;
 mod executions;
 mod integrations;
 mod isolation;
