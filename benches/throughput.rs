@@ -15,10 +15,12 @@ use tokio::net::TcpStream;
 struct Options {
     connections: usize,
     seconds: u64,
+    /// Another build of the server to measure (e.g. an earlier commit's), instead of this one.
+    binary: Option<String>,
 }
 
 fn options() -> Options {
-    let mut options = Options { connections: 8, seconds: 5 };
+    let mut options = Options { connections: 8, seconds: 5, binary: None };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -30,6 +32,10 @@ fn options() -> Options {
             }
             ("--seconds", Some(v)) => {
                 options.seconds = v.max(1);
+                i += 1;
+            }
+            ("--binary", _) if i + 1 < args.len() => {
+                options.binary = Some(args[i + 1].clone());
                 i += 1;
             }
             _ => {} // cargo passes --bench; ignore what we do not know
@@ -162,10 +168,10 @@ fn main() {
     let options = options();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let binary = env!("CARGO_BIN_EXE_codepipeline-local");
+    let binary = options.binary.clone().unwrap_or_else(|| env!("CARGO_BIN_EXE_codepipeline-local").to_string());
 
     let spawned = Instant::now();
-    let mut child = Command::new(binary)
+    let mut child = Command::new(&binary)
         .args(["--port", &port.to_string(), "--log-level", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -248,13 +248,14 @@ async fn handle(
     let op = op?;
     check_content_type(headers)?;
     let value = parse_json(&bytes)?;
+    let base = || base_url(app, headers);
     let ctx = Ctx {
         store: app.store(),
         scope: scope_of(headers, uri.query(), &app.inner.defaults),
         catalogue: &app.inner.catalogue,
         engine: &app.inner.engine,
         request_id,
-        base_url: base_url(app, headers),
+        base_url: &base,
     };
     operations::dispatch(&ctx, app.model(), op, value)
 }

@@ -18,20 +18,20 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -47,73 +47,71 @@ pub struct Timeouts {
     pub shutdown: Duration,
 }
 
-/// What a connection is doing, for its time bounds.
-#[derive(Debug)]
-struct WatchState {
-    /// Requests handed to the router whose responses have not been sent completely.
-    in_flight: u32,
-    /// Since when the connection has been idle (opened, or its last response sent), if it is.
-    idle_since: Option<Instant>,
-    /// When the first byte of the request head now arriving was read, if one is arriving.
-    head_since: Option<Instant>,
-}
-
-/// The state of one connection, shared by its socket wrapper, its requests and its task.
+/// What one connection is doing, for its time bounds; shared by its socket wrapper, its requests and its task.
+/// Atomics rather than a lock: the socket reports every read, so the common path is two relaxed loads.
 #[derive(Debug)]
 struct Watch {
-    state: Mutex<WatchState>,
-    /// Woken when a response has been sent, so the task arms the idle bound.
-    changed: Notify,
+    /// When the connection was opened; the times below count milliseconds from it, plus one (0 is "none").
+    opened: Instant,
+    /// Requests handed to the router whose responses have not been sent completely.
+    in_flight: AtomicU32,
+    /// Since when the connection has been idle (opened, or its last response sent), if it is.
+    idle_since: AtomicU64,
+    /// When the first byte of the request head now arriving was read, if one is arriving.
+    head_since: AtomicU64,
 }
 
 impl Watch {
     fn new() -> Watch {
-        let state = WatchState { in_flight: 0, idle_since: Some(Instant::now()), head_since: None };
-        Watch { state: Mutex::new(state), changed: Notify::new() }
+        Watch {
+            opened: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            idle_since: AtomicU64::new(1),
+            head_since: AtomicU64::new(0),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Now, as a time of this connection (never 0).
+    fn now(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1).saturating_add(1)
+    }
+
+    fn at(&self, time: u64) -> Instant {
+        self.opened + Duration::from_millis(time.saturating_sub(1))
     }
 
     /// Bytes arrived from the client.
     fn read(&self) {
-        let mut state = self.lock();
-        if state.in_flight == 0 && state.head_since.is_none() {
-            state.head_since = Some(Instant::now());
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.head_since.load(Ordering::Relaxed) == 0 {
+            self.head_since.store(self.now(), Ordering::Relaxed);
         }
     }
 
     /// A request's head is complete and the request goes to the router.
     fn request_started(&self) {
-        let mut state = self.lock();
-        state.in_flight += 1;
-        state.idle_since = None;
-        state.head_since = None;
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.idle_since.store(0, Ordering::Relaxed);
+        self.head_since.store(0, Ordering::Relaxed);
     }
 
     /// A response has been sent (or given up).
     fn request_ended(&self) {
-        let mut state = self.lock();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        if state.in_flight == 0 {
-            state.idle_since = Some(Instant::now());
-            state.head_since = None;
+        if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.head_since.store(0, Ordering::Relaxed);
+            self.idle_since.store(self.now(), Ordering::Relaxed);
         }
-        drop(state);
-        self.changed.notify_one();
     }
 
-    /// When the connection is to be closed if nothing happens before, and why.
+    /// When the connection is to be closed if nothing happens before, and why; `None` while a request is being
+    /// answered.
     fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, &'static str)> {
-        let state = self.lock();
-        if state.in_flight > 0 {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        match (state.head_since, state.idle_since) {
-            (Some(head), _) => Some((head + timeouts.header, "the request head was not complete in time")),
-            (None, Some(idle)) => Some((idle + timeouts.idle, "the connection was idle too long")),
-            (None, None) => None,
+        match (self.head_since.load(Ordering::Relaxed), self.idle_since.load(Ordering::Relaxed)) {
+            (0, 0) => None,
+            (0, idle) => Some((self.at(idle) + timeouts.idle, "the connection was idle too long")),
+            (head, _) => Some((self.at(head) + timeouts.header, "the request head was not complete in time")),
         }
     }
 }
@@ -194,11 +192,10 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
-/// Hands a connection's requests to the router, with the peer's address and in-flight tracking.
+/// Hands a connection's requests to the router, tracking which are in flight.
 #[derive(Clone)]
 struct ConnectionService {
     router: Router,
-    peer: SocketAddr,
     watch: Arc<Watch>,
 }
 
@@ -210,8 +207,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.watch.request_started();
         let in_flight = InFlight(Arc::clone(&self.watch));
-        let mut request = request.map(Body::new);
-        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let request = request.map(Body::new);
         let router = self.router.clone();
         Box::pin(async move {
             let response = match router.oneshot(request).await {
@@ -234,45 +230,46 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let watch = Arc::new(Watch::new());
     let io = TokioIo::new(Watched { stream, watch: Arc::clone(&watch) });
-    let service = ConnectionService { router, peer, watch: Arc::clone(&watch) };
+    let service = ConnectionService { router, watch: Arc::clone(&watch) };
     let connection = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service);
     tokio::pin!(connection);
-    let mut draining = false;
-    if *stopping.borrow() {
+    let mut draining = *stopping.borrow();
+    if draining {
         connection.as_mut().graceful_shutdown();
-        draining = true;
     }
+    let stop = stopping.changed();
+    tokio::pin!(stop);
+    // One timer, checked when it fires rather than re-armed on every request: while requests are answered it comes
+    // back every `idle`, and once the connection is idle it fires at the real deadline.
+    let check_every = timeouts.idle.min(timeouts.header);
+    let timer = tokio::time::sleep(check_every);
+    tokio::pin!(timer);
     loop {
-        let deadline = watch.deadline(&timeouts);
         tokio::select! {
+            biased;
             served = connection.as_mut() => {
                 if let Err(e) = served {
                     tracing::debug!(%peer, "connection ended: {e}");
                 }
                 return;
             }
-            () = sleep_until(deadline.map(|(at, _)| at)), if deadline.is_some() => {
-                if let Some((at, why)) = watch.deadline(&timeouts)
-                    && at <= Instant::now()
-                {
-                    tracing::debug!(%peer, "closing a connection: {why}");
-                    return;
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                match watch.deadline(&timeouts) {
+                    Some((at, why)) if at <= now => {
+                        tracing::debug!(%peer, "closing a connection: {why}");
+                        return;
+                    }
+                    Some((at, _)) => timer.as_mut().reset(at),
+                    None => timer.as_mut().reset(now + check_every),
                 }
             }
-            () = watch.changed.notified() => {}
-            _ = stopping.changed(), if !draining => {
+            _ = &mut stop, if !draining => {
                 // Idle connections close at once; one answering a request closes after its response.
                 connection.as_mut().graceful_shutdown();
                 draining = true;
             }
         }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -36,8 +36,9 @@ pub struct Ctx<'a> {
     pub engine: &'a Engine,
     /// The request id, for log lines.
     pub request_id: &'a str,
-    /// The base of URLs this server hands out (webhook URLs): `--public-url`, else `http://<Host header>`.
-    pub base_url: String,
+    /// The base of URLs this server hands out (webhook URLs): `--public-url`, else `http://<Host header>`. Worked
+    /// out only by the operations that hand URLs out.
+    pub base_url: &'a (dyn Fn() -> String + 'a),
 }
 
 impl Ctx<'_> {

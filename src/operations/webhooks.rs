@@ -147,7 +147,7 @@ pub fn put_webhook(ctx: &Ctx, input: PutWebhookInput) -> Result<Reply, ApiError>
                 }
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 let record = WebhookRecord {
-                    url: format!("{}/webhooks/{}/{id}", ctx.base_url, ctx.scope.region),
+                    url: format!("{}/webhooks/{}/{id}", (ctx.base_url)(), ctx.scope.region),
                     arn: ctx.scope.arn(&format!("webhook:{name}")),
                     id,
                     definition,

@@ -1,5 +1,7 @@
 //! Request bodies: a bounded read, the content type, and JSON parsing into `SerializationException`s.
 
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -39,11 +41,17 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, stall: 
     let mut buffer = BytesMut::new();
     let mut total: u64 = 0;
     loop {
-        let Ok(frame) = tokio::time::timeout(stall, body.frame()).await else {
-            return Err(ApiError::new(
-                ErrorCode::RequestTimeoutException,
-                format!("The request body stalled: no data arrived for {} ms", stall.as_millis()),
-            ));
+        let mut next = std::pin::pin!(body.frame());
+        // Data that has already arrived is taken without arming a timer; only a wait is bounded.
+        let ready = next.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let frame = match ready {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => tokio::time::timeout(stall, next).await.map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RequestTimeoutException,
+                    format!("The request body stalled: no data arrived for {} ms", stall.as_millis()),
+                )
+            })?,
         };
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
