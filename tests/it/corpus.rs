@@ -11,7 +11,8 @@ use crate::sdk_json;
 /// Secret properties of the built-in types (ThirdParty GitHub v1, Alexa Skills Kit).
 const BUILT_IN_SECRETS: &[&str] = &["OAuthToken", "ClientSecret", "RefreshToken"];
 
-fn corpus() -> Vec<(String, Value)> {
+/// Every example of `fixtures/pipelines/`, as (file name, document), in file order.
+pub fn corpus() -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pipelines");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("corpus folder")

@@ -2,30 +2,11 @@
 //! played by the test (approvals approved, custom jobs answered, the emulator clock advanced when nothing else
 //! moves), its first execution ends with the status the example expects (`expectedStatus`, default `Succeeded`).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common::TestServer;
-
-fn examples() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pipelines");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples folder")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            (name, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        })
-        .collect()
-}
 
 const TERMINAL: &[&str] = &["Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"];
 
@@ -63,7 +44,7 @@ async fn play_the_world(server: &TestServer, name: &str, custom_types: &[Value])
 
 #[tokio::test]
 async fn every_example_pipeline_runs_to_the_status_it_expects() {
-    let examples = examples();
+    let examples = crate::corpus::corpus();
     assert!(examples.len() >= 14, "the examples are all here");
     let server = TestServer::fast().await;
     let mut rules = Vec::new();

@@ -81,6 +81,25 @@ fn check_health_fails_when_nothing_listens() {
     assert!(!status.success());
 }
 
+/// Starts the binary with `args` (stdout piped), waits for its `Ready.` line, and returns the child, the lines read
+/// until then, and the address it listens on.
+fn start_binary(args: &[&str], stderr: Stdio) -> (std::process::Child, Vec<String>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("binary starts");
+    let lines = lines_until_ready(&mut child);
+    let addr = lines
+        .last()
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the Ready line names the address")
+        .to_string();
+    (child, lines, addr)
+}
+
 /// Waits for the line ending in `Ready.` on the child's stdout and returns every line read until then.
 fn lines_until_ready(child: &mut std::process::Child) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout piped");
@@ -134,19 +153,7 @@ fn an_unknown_log_level_is_a_start_up_error() {
 #[test]
 fn sigterm_ends_the_process_within_its_bound_even_with_half_sent_requests() {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
-        .args(["--port", "0", "--shutdown-timeout", "1s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let lines = lines_until_ready(&mut child);
-    let addr = lines
-        .last()
-        .and_then(|l| l.split("http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the Ready line names the address")
-        .to_string();
+    let (mut child, _, addr) = start_binary(&["--port", "0", "--shutdown-timeout", "1s"], Stdio::null());
     // One connection stops in the middle of its head, another in the middle of its body.
     let mut head = std::net::TcpStream::connect(&addr).expect("connects");
     head.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Ta").expect("writes");
@@ -195,19 +202,8 @@ fn exchange(addr: &str, method: &str, path: &str, target: Option<&str>, body: &s
 #[test]
 fn no_secret_token_or_nonce_reaches_the_logs_at_any_level() {
     use serde_json::json;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
-        .args(["--port", "0", "--log-level", "trace", "--action-duration-ms", "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let lines = lines_until_ready(&mut child);
-    let addr = lines
-        .last()
-        .and_then(|l| l.split("http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the Ready line names the address")
-        .to_string();
+    let args = ["--port", "0", "--log-level", "trace", "--action-duration-ms", "5"];
+    let (mut child, lines, addr) = start_binary(&args, Stdio::piped());
     let mut stdout = child.stdout.take();
     let aws =
         |operation: &str, body: serde_json::Value| exchange(&addr, "POST", "/", Some(operation), &body.to_string());
