@@ -38,7 +38,7 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Base URL of webhook URLs this server hands out (e.g. http://codepipeline.test:4566). When unset, the Host
+    /// Base URL of webhook URLs this server hands out (e.g. `http://codepipeline.test:4566`). When unset, the Host
     /// header of the request that creates the webhook is used.
     #[arg(long, env = "CODEPIPELINE_LOCAL_PUBLIC_URL", value_parser = parse_url)]
     pub public_url: Option<String>,
@@ -71,7 +71,7 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_SECRET_ACCESS_KEY", default_value = "test", hide_env_values = true)]
     pub lambda_secret_access_key: String,
 
-    /// Extra origins (e.g. http://dashboard.example.test:8080) whose web pages may call the control endpoints; the
+    /// Extra origins (e.g. `http://dashboard.example.test:8080`) whose web pages may call the control endpoints; the
     /// server's own origin and loopback origins always may. Comma-separated; `*` allows every origin.
     #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -318,6 +318,18 @@ mod tests {
             "CODEPIPELINE_LOCAL_ACTION_DURATION_MS",
             "--behaviors",
             "CODEPIPELINE_LOCAL_BEHAVIORS",
+            "--allowed-origins",
+            "CODEPIPELINE_LOCAL_ALLOWED_ORIGINS",
+            "--allowed-hosts",
+            "CODEPIPELINE_LOCAL_ALLOWED_HOSTS",
+            "--header-timeout",
+            "CODEPIPELINE_LOCAL_HEADER_TIMEOUT",
+            "--body-timeout",
+            "CODEPIPELINE_LOCAL_BODY_TIMEOUT",
+            "--idle-timeout",
+            "CODEPIPELINE_LOCAL_IDLE_TIMEOUT",
+            "--shutdown-timeout",
+            "CODEPIPELINE_LOCAL_SHUTDOWN_TIMEOUT",
         ] {
             assert!(help.contains(needle), "--help lacks {needle}");
         }

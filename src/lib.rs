@@ -24,18 +24,21 @@
 //!   webhooks       webhook definitions                    executions  start, stop, state, history, approvals
 //!   jobs           custom and partner job workers (PutActionRevision and deploy targets live in executions)
 //!   conditions     OverrideStageCondition, ListRuleExecutions, condition states for GetPipelineState
-//! state/         the in-memory model, partitioned by (account, region), and the emulator clock
+//! state/         the in-memory model, partitioned by (account, region), and the emulator clock; a pipeline version
+//!                is a shared Definition (declaration, where its secrets are, compiled patterns)
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
 //!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
 //! engine/        the scheduler task and timers (mod), the pure step function (step), stage conditions
 //!                (conditions), action and rule providers (providers, rules), behaviour rules, variable
 //!                resolution, job data (jobs), the Lambda invoker (lambda)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
+//!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //! ```
 //!
-//! A request flows `server` -> `protocol::router` -> `protocol::body` -> `protocol::identity` ->
-//! `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a reply or an
-//! `ApiError`, which `protocol::error` renders.
+//! A request flows `transport` (time bounds) -> `server` -> `protocol::router` -> `protocol::body` ->
+//! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a
+//! reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
+//! `protocol::error` renders.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 connection layer: the accept loop, per-connection time bounds, and a graceful shutdown that ends
 //! within a bound.
 //!
-//! Each connection is served by hyper in its own task, watched by a small state machine ([`Watch`]):
+//! Each connection is served by hyper in its own task, watched by a small state machine (`Watch`):
 //!
 //! | the connection is ...                              | it is closed when ...                                |
 //! |----------------------------------------------------|------------------------------------------------------|
