@@ -365,14 +365,17 @@ pub const ACTION_VALUE_LIMIT: usize = 50_000;
 /// The longest a rule's configuration value may be once its variables are resolved: the model's limit
 /// (`RuleConfigurationValue`).
 pub const RULE_VALUE_LIMIT: usize = 10_000;
-/// How many characters the values variables changed may hold in all, in one action or rule run. An emulator bound,
-/// not AWS's: it keeps what a small StartPipelineExecution can make the server store in proportion to the pipeline.
+/// How many bytes the values variables changed may hold in all, in one action or rule run. An emulator bound, not
+/// AWS's: with [`RESOLVED_EXECUTION_LIMIT`] it keeps what a small StartPipelineExecution can make the server store
+/// small, whatever the pipeline.
 pub const RESOLVED_TOTAL_LIMIT: usize = 256 * 1024;
+/// How many bytes the values variables changed may hold in all, in the runs of one execution (an emulator bound).
+pub const RESOLVED_EXECUTION_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule) and
 /// returns the values that changed. A reference that cannot be resolved is a `ConfigurationError`; a value longer
-/// than `value_limit` characters once resolved, or changed values over [`RESOLVED_TOTAL_LIMIT`] in all, fail the run
-/// with `JobFailed` instead of being stored.
+/// than `value_limit` characters once resolved, or changed values over [`RESOLVED_TOTAL_LIMIT`] in the run or over
+/// [`RESOLVED_EXECUTION_LIMIT`] in the execution, fail the run with `JobFailed` instead of being stored.
 pub(super) fn resolve_configuration(
     execution: &Execution,
     declared: Option<&BTreeMap<String, String>>,
@@ -382,6 +385,8 @@ pub(super) fn resolve_configuration(
 ) -> Result<Resolved, ErrorDetails> {
     let mut changed = Vec::new();
     let mut total = 0usize;
+    let used = execution.running.as_ref().map_or(0, |r| r.resolved_bytes);
+    let left = RESOLVED_EXECUTION_LIMIT.saturating_sub(used);
     for (key, value) in declared.into_iter().flatten().filter(|(_, v)| v.contains("#{")) {
         let resolved =
             variables::resolve(value, value_limit, |ns, k| lookup(execution, ns, k)).map_err(|e| match e {
@@ -410,6 +415,15 @@ pub(super) fn resolve_configuration(
                 message: format!(
                     "The variables in the configuration of {what} '{name}' resolve to more than \
                      {RESOLVED_TOTAL_LIMIT} characters in all"
+                ),
+            });
+        }
+        if total > left {
+            return Err(ErrorDetails {
+                code: "JobFailed".into(),
+                message: format!(
+                    "The variables in the configurations of this execution's actions and rules resolve to more \
+                     than {RESOLVED_EXECUTION_LIMIT} characters in all; {what} '{name}' cannot start"
                 ),
             });
         }
@@ -496,6 +510,7 @@ fn start_action(
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
     let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
+    let resolved_bytes = resolved.bytes();
     let resolved_configuration = (!resolved.is_empty()).then_some(resolved);
     let region = action.region.clone().filter(|r| r != &env.scope.region);
     let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
@@ -519,6 +534,9 @@ fn start_action(
         extra,
     };
     let execution = &mut record.runtime.executions[index];
+    if resolved_bytes > 0 {
+        execution.running_mut().resolved_bytes += resolved_bytes;
+    }
     let run_index = execution.actions.len();
     execution.actions.push(run);
     execution.last_update_time = now;

@@ -373,6 +373,11 @@ impl Resolved {
         self.0.is_empty()
     }
 
+    /// The bytes of the changed values.
+    pub fn bytes(&self) -> usize {
+        self.0.iter().map(|(_, v)| v.len()).sum()
+    }
+
     /// The changed value of `key`, if variables changed it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
@@ -508,6 +513,8 @@ pub struct Running {
     pub namespaces: HashMap<String, Variables>,
     /// Artifacts produced so far, by name.
     pub artifacts: HashMap<String, Arc<ArtifactInstance>>,
+    /// Bytes of configuration values its variables changed so far, in all its action and rule runs.
+    pub resolved_bytes: usize,
 }
 
 impl Execution {

@@ -307,3 +307,36 @@ async fn matches_patterns_are_checked_when_the_pipeline_is_created() {
     }
     assert_eq!(server.server.state().store().partition_count(), 0, "nothing was created");
 }
+
+#[tokio::test]
+async fn variables_may_not_grow_one_executions_configurations_past_their_bound() {
+    let server = TestServer::fast().await;
+    // 25 actions, each changing five values of 40,000 characters: 5,000,000 in all, over the 4 MiB an execution
+    // may hold, though each action is within its own bounds.
+    let value = serde_json::json!("#{variables.Big}".repeat(40));
+    let action = |i: usize| {
+        let configuration: serde_json::Map<String, serde_json::Value> =
+            ["ActionMode", "StackName", "ChangeSetName", "TemplatePath", "ParameterOverrides"]
+                .iter()
+                .map(|k| (k.to_string(), value.clone()))
+                .collect();
+        serde_json::json!({"name": format!("Stack{i:02}"), "actionTypeId": at("Deploy", "CloudFormation"),
+            "configuration": configuration, "inputArtifacts": [{"name": "Code"}]})
+    };
+    let mut pipeline = amplifying("many", serde_json::json!({}), serde_json::json!({}));
+    pipeline["stages"][1]["actions"] = serde_json::Value::Array((0..25).map(action).collect());
+    let response = server.call("CreatePipeline", &serde_json::json!({"pipeline": pipeline}).to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let history = finished_history(&server, "many").await;
+    let details = history["actionExecutionDetails"].as_array().expect("details");
+    let refused: Vec<_> = details
+        .iter()
+        .filter(|d| {
+            d["output"]["executionResult"]["errorDetails"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("this execution's actions and rules"))
+        })
+        .collect();
+    assert_eq!(refused.len(), 5, "the actions past the bound fail: {history}");
+    assert_eq!(details.iter().filter(|d| d["status"] == "Succeeded").count(), 21, "the source and 20 stacks");
+}
