@@ -67,8 +67,7 @@ pub(super) fn start(
             }
         };
         let input_artifacts = step::inputs(execution, rule.input_artifacts.as_deref());
-        let resolved_bytes = resolved.bytes();
-        let resolved_configuration = (!resolved.is_empty()).then_some(resolved);
+        let resolved_configuration = record.runtime.executions[index].keep_resolved(resolved);
         let run = RuleRun {
             id: uuid::Uuid::new_v4(),
             seq: u32::try_from(seq).unwrap_or(u32::MAX),
@@ -86,9 +85,6 @@ pub(super) fn start(
             resolved_configuration,
             input_artifacts,
         };
-        if resolved_bytes > 0 {
-            record.runtime.executions[index].running_mut().resolved_bytes += resolved_bytes;
-        }
         let rules = &mut record.runtime.executions[index].conditions_mut().rules;
         let position = rules.len();
         started.push(u32::try_from(position).unwrap_or(u32::MAX));

@@ -414,7 +414,7 @@ pub(super) fn resolve_configuration(
                 code: "JobFailed".into(),
                 message: format!(
                     "The variables in the configuration of {what} '{name}' resolve to more than \
-                     {RESOLVED_TOTAL_LIMIT} characters in all"
+                     {RESOLVED_TOTAL_LIMIT} bytes in all"
                 ),
             });
         }
@@ -423,7 +423,7 @@ pub(super) fn resolve_configuration(
                 code: "JobFailed".into(),
                 message: format!(
                     "The variables in the configurations of this execution's actions and rules resolve to more \
-                     than {RESOLVED_EXECUTION_LIMIT} characters in all; {what} '{name}' cannot start"
+                     than {RESOLVED_EXECUTION_LIMIT} bytes in all; {what} '{name}' cannot start"
                 ),
             });
         }
@@ -510,8 +510,7 @@ fn start_action(
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
     let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
-    let resolved_bytes = resolved.bytes();
-    let resolved_configuration = (!resolved.is_empty()).then_some(resolved);
+    let resolved_configuration = record.runtime.executions[index].keep_resolved(resolved);
     let region = action.region.clone().filter(|r| r != &env.scope.region);
     let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
         .then(|| Box::new(RunExtra { error, resolved_configuration, region, ..RunExtra::default() }));
@@ -534,9 +533,6 @@ fn start_action(
         extra,
     };
     let execution = &mut record.runtime.executions[index];
-    if resolved_bytes > 0 {
-        execution.running_mut().resolved_bytes += resolved_bytes;
-    }
     let run_index = execution.actions.len();
     execution.actions.push(run);
     execution.last_update_time = now;

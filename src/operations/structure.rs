@@ -16,7 +16,7 @@ use crate::state::declaration::{
     PipelineDeclaration, PipelineType, StageDeclaration,
 };
 use crate::state::execution::ConditionKind;
-use crate::state::{PartitionData, PatternRef, SECRET_MASK, Scope, SecretRef};
+use crate::state::{PartitionData, PatternRef, SECRET_MASK, Scope, SecretRef, is_secret};
 
 /// Stages per pipeline (Appendix B).
 pub const MAX_STAGES: usize = 50;
@@ -918,10 +918,7 @@ pub fn restore_secrets(
                 .configuration
                 .iter()
                 .flatten()
-                .filter(|(key, value)| {
-                    is_mask(value)
-                        && secrets.iter().any(|(s, a, k)| (*s, *a) == (stage_index, action_index) && k == *key)
-                })
+                .filter(|(key, value)| is_mask(value) && is_secret(secrets, stage_index, action_index, key))
                 .map(|(key, _)| key)
                 .collect();
             if masked.is_empty() {

@@ -413,11 +413,6 @@ impl<'a> ConfigView<'a> {
             .map(move |(k, v)| (k.as_str(), changed.and_then(|c| c.get(k)).unwrap_or(v.as_str())))
     }
 
-    /// Whether variables changed any value.
-    pub fn is_resolved(&self) -> bool {
-        self.changed.is_some_and(|c| !c.is_empty())
-    }
-
     /// An owned copy, for job data.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -559,6 +554,16 @@ impl Execution {
         let artifact =
             action.and_then(|a| a.output_artifacts.as_ref()).and_then(|o| o.first()).map(|o| o.name.as_str());
         (action.map_or("", |a| a.name.as_str()), artifact)
+    }
+
+    /// Keeps what variables changed in a run's configuration: counts it against the execution's bound, and returns
+    /// it for the run to store, or `None` when nothing changed.
+    pub fn keep_resolved(&mut self, resolved: Resolved) -> Option<Resolved> {
+        if resolved.is_empty() {
+            return None;
+        }
+        self.running_mut().resolved_bytes += resolved.bytes();
+        Some(resolved)
     }
 
     /// The running state, created on first use.

@@ -229,6 +229,11 @@ impl PipelineRecord {
 /// Where a secret configuration value sits: (stage index, action index, configuration key).
 pub type SecretRef = (usize, usize, String);
 
+/// Whether `secrets` names configuration `key` of action `action` in stage `stage`.
+pub fn is_secret(secrets: &[SecretRef], stage: usize, action: usize, key: &str) -> bool {
+    secrets.iter().any(|(s, a, k)| *s == stage && *a == action && k == key)
+}
+
 /// A compiled `MATCHES` pattern of a VariableCheck rule: (stage index, condition, rule index, pattern).
 pub type PatternRef = (usize, execution::ConditionKind, usize, regex::Regex);
 
@@ -269,12 +274,7 @@ impl Definition {
 
     /// Whether configuration `key` of action `action` in stage `stage` holds a secret.
     pub fn is_secret(&self, stage: usize, action: usize, key: &str) -> bool {
-        self.secrets.iter().any(|(s, a, k)| *s == stage && *a == action && k == key)
-    }
-
-    /// Whether any configuration value is secret.
-    pub fn has_secrets(&self) -> bool {
-        !self.secrets.is_empty()
+        is_secret(&self.secrets, stage, action, key)
     }
 
     /// The declaration as GetPipeline shows it: secret values masked. Shared, not copied, when there are none.
