@@ -54,37 +54,42 @@ struct ListActionTypesOutput {
     next_token: Option<String>,
 }
 
-/// The order ListActionTypes returns types in: AWS, then ThirdParty, then Custom; each by id.
-fn list_key(t: &ActionType) -> String {
-    let rank = match t.id.owner {
-        ActionOwner::Aws => 0,
-        ActionOwner::ThirdParty => 1,
-        ActionOwner::Custom => 2,
-    };
-    format!("{rank}/{}/{}/{}", t.id.category.as_str(), t.id.provider, t.id.version)
+fn id_key(id: &ActionTypeId) -> String {
+    format!("{}/{}/{}", id.category.as_str(), id.provider, id.version)
 }
 
-/// ListActionTypes: built-in types (as updated in this account) and the account's custom types.
+/// ListActionTypes: built-in types (as updated in this account) in AWS's order, then partner types registered
+/// through the emulator, then the account's custom types, each of those by id. Each comes with the key that
+/// orders it, which page tokens remember.
 pub fn list_action_types(ctx: &Ctx, input: ListActionTypesInput) -> Result<Reply, ApiError> {
-    let mut all: Vec<ActionType> = ctx.store.read(&ctx.scope, |data| {
-        ctx.catalogue
-            .action_types()
-            .iter()
-            .filter_map(|t| data.action_type(ctx.catalogue, &t.id).map(|t| t.into_owned()))
-            .chain(data.third_party_types.values().map(|r| r.action_type.clone()))
-            .chain(data.custom_action_types.values().map(|r| r.action_type.clone()))
-            .filter(|t| input.action_owner_filter.is_none_or(|owner| t.id.owner == owner))
+    let all: Vec<(String, ActionType)> = ctx.store.read(&ctx.scope, |data| {
+        let built_in = ctx.catalogue.action_types().iter().enumerate().filter_map(|(i, t)| {
+            let found = data.action_type_in(ctx.catalogue, &t.id, &ctx.scope.region)?;
+            Some((format!("0/{i:05}"), found.into_owned()))
+        });
+        built_in
+            .chain(
+                data.third_party_types
+                    .values()
+                    .map(|r| (format!("1/{}", id_key(&r.action_type.id)), r.action_type.clone())),
+            )
+            .chain(
+                data.custom_action_types
+                    .values()
+                    .map(|r| (format!("2/{}", id_key(&r.action_type.id)), r.action_type.clone())),
+            )
+            .filter(|(_, t)| input.action_owner_filter.is_none_or(|owner| t.id.owner == owner))
             .collect()
     });
-    all.sort_by_key(list_key);
     let page = paginate(
         &ctx.page_kind("ListActionTypes", None),
         all,
-        list_key,
+        |(key, _)| key.clone(),
         input.next_token.as_deref(),
         ACTION_TYPES_PAGE,
     )?;
-    Reply::json(&ListActionTypesOutput { action_types: page.items, next_token: page.next_token })
+    let action_types = page.items.into_iter().map(|(_, t)| t).collect();
+    Reply::json(&ListActionTypesOutput { action_types, next_token: page.next_token })
 }
 
 #[derive(Deserialize)]
@@ -302,7 +307,13 @@ pub fn get_action_type(ctx: &Ctx, input: GetActionTypeInput) -> Result<Reply, Ap
         }
         // Partner types registered through the emulator, then the built-in catalogue.
         let registered = data.third_party_types.get(&id).map(|r| &r.action_type);
-        registered.or_else(|| ctx.catalogue.action_type(&id)).map(ActionTypeDeclaration::from_action_type)
+        match registered {
+            Some(registered) => Some(ActionTypeDeclaration::from_action_type(registered)),
+            None => ctx
+                .catalogue
+                .action_type(&id)
+                .map(|t| ActionTypeDeclaration::from_action_type(&t.in_region(&ctx.scope.region))),
+        }
     });
     let declaration = declaration.ok_or_else(|| not_available(&id))?;
     Reply::json(&GetActionTypeOutput { action_type: declaration })

@@ -238,6 +238,9 @@ pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> 
 
 // --- URL templates --------------------------------------------------------------------------------------------------
 
+/// What `{Console}` stands for in an action type's URL template.
+const CONSOLE: &str = "https://console.aws.amazon.com";
+
 /// Expands an action type URL template for action `index` of stage `stage`; `None` when it names configuration the
 /// action does not have, or a secret one: a secret never appears in a URL.
 fn render(
@@ -262,6 +265,8 @@ fn render(
         } else {
             match name {
                 "Region" => action.region.clone().unwrap_or_else(|| scope.region.clone()),
+                // AWS's newer templates (Lambda deploy, EKS) start with the console's address.
+                "Console" => CONSOLE.to_string(),
                 "AccountId" => scope.account.clone(),
                 other => values.iter().find(|(k, _)| *k == other).map(|(_, v)| (*v).to_string())?,
             }
@@ -274,8 +279,15 @@ fn render(
     Some(out)
 }
 
-fn settings(data: &PartitionData, catalogue: &Catalogue, action: &ActionDeclaration) -> Option<ActionTypeSettings> {
-    data.action_type(catalogue, &action.action_type_id).and_then(|t| t.settings.clone())
+/// The URL templates of an action's type, as AWS serves them in the action's region.
+fn settings(
+    data: &PartitionData,
+    catalogue: &Catalogue,
+    action: &ActionDeclaration,
+    scope: &Scope,
+) -> Option<ActionTypeSettings> {
+    let region = action.region.as_deref().unwrap_or(&scope.region);
+    data.action_type_in(catalogue, &action.action_type_id, region).and_then(|t| t.settings.clone())
 }
 
 // --- GetPipelineState ---------------------------------------------------------------------------------------------
@@ -416,7 +428,7 @@ fn action_execution_out(
     outdated: bool,
 ) -> ActionExecutionOut {
     let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
-    let settings = action.and_then(|a| settings(data, catalogue, a));
+    let settings = action.and_then(|a| settings(data, catalogue, a, scope));
     ActionExecutionOut {
         action_execution_id: run.id.to_string(),
         status: run.status,
@@ -487,7 +499,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                 .enumerate()
                 .map(|(action_index, action)| {
                     let at = (stage_index, action_index);
-                    let settings = settings(data, ctx.catalogue, action);
+                    let settings = settings(data, ctx.catalogue, action, &ctx.scope);
                     let revision = runtime
                         .current_revisions
                         .get(&action.name)
@@ -632,7 +644,7 @@ fn revision_url(
 ) -> Option<String> {
     let index = execution.declaration.stages.first()?.actions.iter().position(|a| a.name == action_name)?;
     let action = execution.declaration.stages.first()?.actions.get(index)?;
-    let template = settings(data, catalogue, action)?.revision_url_template?;
+    let template = settings(data, catalogue, action, scope)?.revision_url_template?;
     render(&template, &execution.declaration, (0, index), scope, &[("RevisionId", revision)])
 }
 
@@ -1009,7 +1021,7 @@ fn action_detail<'a>(
     run: &'a ActionRun,
 ) -> ActionExecutionDetailOut<'a> {
     let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
-    let settings = action.and_then(|a| settings(data, ctx.catalogue, a));
+    let settings = action.and_then(|a| settings(data, ctx.catalogue, a, &ctx.scope));
     let finished = run.status != ActionStatus::InProgress;
     let declared = ConfigView::new(action.and_then(|a| a.configuration.as_ref()), None);
     let (stage_name, action_name) = execution.names(run);

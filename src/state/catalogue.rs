@@ -87,6 +87,24 @@ impl ActionType {
     }
 }
 
+/// The region the catalogue's URL templates were recorded in. AWS writes the serving region into most of its
+/// templates (`https://console.aws.amazon.com/s3/home?region=us-east-1#`), so a catalogue served in another region
+/// has this region replaced by that one; AWS's own placeholders (`{Console}`, `{Region}`) are kept as they are.
+pub const RECORDED_REGION: &str = "us-east-1";
+
+impl ActionType {
+    /// This built-in type as AWS serves it in `region`: its URL templates name that region.
+    pub fn in_region(&self, region: &str) -> ActionType {
+        let mut out = self.clone();
+        if region != RECORDED_REGION
+            && let Some(settings) = out.settings.as_mut()
+        {
+            *settings = settings.in_region(region);
+        }
+        out
+    }
+}
+
 /// `ActionTypeSettings` (also `RuleTypeSettings`, which has the same members).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,6 +117,19 @@ pub struct ActionTypeSettings {
     pub execution_url_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_url_template: Option<String>,
+}
+
+impl ActionTypeSettings {
+    /// These built-in settings as served in `region` (see [`RECORDED_REGION`]).
+    pub fn in_region(&self, region: &str) -> ActionTypeSettings {
+        let regional = |t: &Option<String>| t.as_ref().map(|t| t.replace(RECORDED_REGION, region));
+        ActionTypeSettings {
+            third_party_configuration_url: regional(&self.third_party_configuration_url),
+            entity_url_template: regional(&self.entity_url_template),
+            execution_url_template: regional(&self.execution_url_template),
+            revision_url_template: regional(&self.revision_url_template),
+        }
+    }
 }
 
 /// `ActionConfigurationProperty` (also `RuleConfigurationProperty`, which has the same members).

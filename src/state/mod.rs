@@ -168,6 +168,20 @@ impl PartitionData {
             },
         }
     }
+
+    /// The action type with this id as served in `region`: a built-in type's URL templates name that region
+    /// ([`ActionType::in_region`]); custom, partner and updated types are as their owner wrote them.
+    pub fn action_type_in<'a>(
+        &'a self,
+        catalogue: &'a Catalogue,
+        id: &ActionTypeId,
+        region: &str,
+    ) -> Option<Cow<'a, ActionType>> {
+        let found = self.action_type(catalogue, id)?;
+        let built_in =
+            matches!(&found, Cow::Borrowed(t) if catalogue.action_type(id).is_some_and(|c| std::ptr::eq(*t, c)));
+        Some(if built_in && region != catalogue::RECORDED_REGION { Cow::Owned(found.in_region(region)) } else { found })
+    }
 }
 
 /// How many versions of a pipeline GetPipeline can read: AWS keeps the 10 latest (boto/boto3#3760). An older

@@ -10,6 +10,7 @@ mod control;
 mod corpus;
 mod examples;
 mod executions;
+mod fidelity;
 mod integrations;
 mod isolation;
 mod jobs;
