@@ -110,15 +110,28 @@ fn hex(len: usize) -> String {
     out
 }
 
-/// A random string of letters, digits, dots and underscores, like an S3 version id.
-fn version_id() -> String {
+/// Names the emulator's S3 objects: the version id and ETag of an object derive from these (UUID v5) so that the
+/// same object reads the same on every run.
+const S3_OBJECTS: uuid::Uuid = uuid::Uuid::from_u128(0x7c1f_52d4_9a0e_4c55_b1f3_2d6e_8a90_c4b7);
+
+/// The version id the emulated S3 gives the current version of an object: 32 letters, digits, dots and
+/// underscores like a real one, the same for the same object until a source change replaces it.
+pub fn s3_version_id(account: &str, region: &str, bucket: &str, key: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-    uuid::Uuid::new_v4()
+    let name = format!("{account}/{region}/{bucket}/{key}");
+    let first = uuid::Uuid::new_v5(&S3_OBJECTS, name.as_bytes());
+    let second = uuid::Uuid::new_v5(&first, b"version");
+    first
         .as_bytes()
         .iter()
-        .chain(uuid::Uuid::new_v4().as_bytes().iter())
+        .chain(second.as_bytes().iter())
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
         .collect()
+}
+
+/// The ETag of one version of an object: 32 hex digits, the same for the same version.
+pub fn s3_etag(bucket: &str, key: &str, version: &str) -> String {
+    uuid::Uuid::new_v5(&S3_OBJECTS, format!("{bucket}/{key}?versionId={version}").as_bytes()).simple().to_string()
 }
 
 fn config<'a>(ctx: &'a ActionStart, key: &str) -> Option<&'a str> {
@@ -143,7 +156,7 @@ pub fn simulate(ctx: &ActionStart) -> Success {
     {
         revision.revision_id.clone_from(&given.revision_value);
         revision.change_id = given.change_id.clone();
-        revision.created = given.created.unwrap_or(revision.created);
+        revision.created = given.created.or(revision.created);
         success.external_execution_id = Some(given.revision_value.clone());
     }
     success
@@ -154,14 +167,16 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
     let now_text = ctx.now.to_rfc3339();
     match (id.category, id.provider.as_str()) {
         (ActionCategory::Source, "S3") => {
+            // The object's current version, unless the execution asked for another object or version.
             let key_override = override_for(ctx, &["S3_OBJECT_KEY"]).map(|o| o.revision_value.clone());
-            let version =
-                override_for(ctx, &["S3_OBJECT_VERSION_ID"]).map_or_else(version_id, |o| o.revision_value.clone());
             let bucket = config(ctx, "S3Bucket").unwrap_or_default().to_string();
             let key = key_override.unwrap_or_else(|| config(ctx, "S3ObjectKey").unwrap_or_default().to_string());
-            let etag = hex(32);
+            let version = override_for(ctx, &["S3_OBJECT_VERSION_ID"])
+                .map_or_else(|| s3_version_id(ctx.account, ctx.region, &bucket, &key), |o| o.revision_value.clone());
+            let etag = s3_etag(&bucket, &key, &version);
+            let summary = format!("Amazon S3 version id: {version}");
             Success {
-                summary: Some(format!("Amazon S3 version id: {version}")),
+                summary: Some(summary.clone()),
                 external_execution_id: Some(version.clone()),
                 external_execution_url: None,
                 output_variables: vars(&[
@@ -170,12 +185,13 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     ("ObjectKey", key),
                     ("VersionId", version.clone()),
                 ]),
+                // AWS shows an S3 revision with its summary only: no change identifier, no creation time.
                 revision: Some(Revision {
-                    revision_id: version.clone(),
-                    change_id: Some(version),
-                    summary: None,
+                    revision_id: version,
+                    change_id: None,
+                    summary: Some(summary),
                     url: None,
-                    created: ctx.now,
+                    created: None,
                 }),
             }
         }
@@ -223,7 +239,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     change_id: Some(commit),
                     summary: Some(summary),
                     url: None,
-                    created: ctx.now,
+                    created: Some(ctx.now),
                 }),
             }
         }
@@ -249,7 +265,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     change_id: Some(digest),
                     summary: None,
                     url: None,
-                    created: ctx.now,
+                    created: Some(ctx.now),
                 }),
             }
         }
@@ -263,7 +279,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     change_id: Some(revision),
                     summary: None,
                     url: None,
-                    created: ctx.now,
+                    created: Some(ctx.now),
                 }),
                 ..Success::default()
             }

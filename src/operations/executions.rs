@@ -290,6 +290,11 @@ fn settings(
     data.action_type_in(catalogue, &action.action_type_id, region).and_then(|t| t.settings.clone())
 }
 
+/// The `executionType` AWS shows: `ROLLBACK` on rollback executions, nothing on standard ones.
+fn shown_type(execution_type: ExecutionType) -> Option<ExecutionType> {
+    (execution_type == ExecutionType::Rollback).then_some(execution_type)
+}
+
 // --- GetPipelineState ---------------------------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -342,7 +347,8 @@ struct CurrentRevisionOut {
     revision_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     revision_change_id: Option<String>,
-    created: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -484,7 +490,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
             let latest = latest_run.map(|(e, run)| StageExecutionOut {
                 pipeline_execution_id: e.id.to_string(),
                 status: status_name(run.status),
-                execution_type: (e.execution_type == ExecutionType::Rollback).then_some(e.execution_type),
+                execution_type: shown_type(e.execution_type),
             });
             let retry_stage_metadata = latest_run.and_then(|(_, run)| {
                 Some(RetryStageMetadataOut {
@@ -516,7 +522,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                         action_name: action.name.clone(),
                         current_revision: revision.map(|r| CurrentRevisionOut {
                             revision_id: r.revision_id.clone(),
-                            revision_change_id: Some(r.change().to_string()),
+                            revision_change_id: r.change_id.clone(),
                             created: r.created,
                         }),
                         latest_execution,
@@ -584,7 +590,8 @@ struct ArtifactRevisionOut {
     revision_change_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revision_summary: Option<String>,
-    created: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revision_url: Option<String>,
 }
@@ -603,7 +610,9 @@ struct PipelineExecutionOut<'a> {
     variables: Option<&'a [ResolvedVariable]>,
     trigger: &'a ExecutionTrigger,
     execution_mode: ExecutionMode,
-    execution_type: ExecutionType,
+    /// AWS names the type of rollback executions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_type: Option<ExecutionType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollback_metadata: Option<RollbackMetadataOut>,
 }
@@ -664,7 +673,7 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 ArtifactRevisionOut {
                     name: artifact.map(str::to_string),
                     revision_id: r.revision_id.clone(),
-                    revision_change_identifier: Some(r.change().to_string()),
+                    revision_change_identifier: r.change_id.clone(),
                     revision_summary: r.summary.clone(),
                     created: r.created,
                     revision_url: revision_url(data, ctx.catalogue, &ctx.scope, execution, action, &r.revision_id),
@@ -683,7 +692,7 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 variables: declared_variables.then_some(&execution.variables[..]),
                 trigger: &execution.trigger,
                 execution_mode: execution.mode,
-                execution_type: execution.execution_type,
+                execution_type: shown_type(execution.execution_type),
                 rollback_metadata: rollback_metadata(execution),
             },
         };
@@ -743,7 +752,9 @@ struct PipelineExecutionSummaryOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_trigger: Option<StopTriggerOut>,
     execution_mode: ExecutionMode,
-    execution_type: ExecutionType,
+    /// AWS names the type of rollback executions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_type: Option<ExecutionType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollback_metadata: Option<RollbackMetadataOut>,
 }
@@ -813,7 +824,7 @@ pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -
                 trigger: e.trigger.clone(),
                 stop_trigger: e.stop.as_ref().and_then(|s| s.reason.clone()).map(|reason| StopTriggerOut { reason }),
                 execution_mode: e.mode,
-                execution_type: e.execution_type,
+                execution_type: shown_type(e.execution_type),
                 rollback_metadata: rollback_metadata(e),
             })
             .collect();
@@ -1353,7 +1364,7 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
                 action_name: input.action_name.clone(),
                 revision_type: crate::state::execution::ACTION_REVISION.to_string(),
                 revision_value: revision.revision_id.clone(),
-                change_id: Some(revision.revision_change_id.clone()).filter(|c| *c != revision.revision_id),
+                change_id: Some(revision.revision_change_id.clone()),
                 created: Some(revision.created),
             }],
         };

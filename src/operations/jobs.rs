@@ -458,11 +458,11 @@ fn success(ctx: &Ctx, api: Api, input: PutJobSuccessResultInput) -> Result<Reply
     });
     let now = ctx.now();
     let revision = input.current_revision.map(|r| Revision {
-        change_id: Some(r.change_identifier).filter(|c| *c != r.revision),
+        change_id: Some(r.change_identifier),
         revision_id: r.revision,
         summary: r.revision_summary,
         url: None,
-        created: r.created.unwrap_or(now),
+        created: Some(r.created.unwrap_or(now)),
     });
     let outcome = Success {
         summary: details.summary,

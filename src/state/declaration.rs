@@ -138,13 +138,28 @@ impl ActionDeclaration {
     }
 }
 
-/// `ActionTypeId`: category, owner, provider and version of an action type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `ActionTypeId`: category, owner, provider and version of an action type. AWS writes it with a
+/// `"__type": "ActionTypeId"` member on the wire (raw responses of GetPipeline, CreatePipeline, UpdatePipeline and
+/// ListActionExecutions show it; SDKs ignore it), and so does the emulator; requests may carry it too.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 pub struct ActionTypeId {
     pub category: ActionCategory,
     pub owner: ActionOwner,
     pub provider: String,
     pub version: String,
+}
+
+impl Serialize for ActionTypeId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("ActionTypeId", 5)?;
+        out.serialize_field("__type", "ActionTypeId")?;
+        out.serialize_field("category", &self.category)?;
+        out.serialize_field("owner", &self.owner)?;
+        out.serialize_field("provider", &self.provider)?;
+        out.serialize_field("version", &self.version)?;
+        out.end()
+    }
 }
 
 /// `ActionCategory`.
@@ -472,7 +487,7 @@ mod tests {
                 "name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
                 "artifactStore": {"type": "S3", "location": "bucket"},
                 "stages": [{"name": "Source", "actions": [{"name": "S", "actionTypeId":
-                    {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                    {"__type": "ActionTypeId", "category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
                     "runOrder": 1, "configuration": {}, "outputArtifacts": [], "inputArtifacts": []}]}],
                 "version": 1, "executionMode": "SUPERSEDED", "pipelineType": "V1"
             })

@@ -87,18 +87,13 @@ pub struct ErrorDetails {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
     pub revision_id: String,
-    /// The change identifier, when it differs from the revision id.
+    /// The change identifier (`revisionChangeIdentifier`, `revisionChangeId`), for providers that have one: a
+    /// commit or image digest has one, an S3 object version has none.
     pub change_id: Option<String>,
     pub summary: Option<String>,
     pub url: Option<String>,
-    pub created: Timestamp,
-}
-
-impl Revision {
-    /// The change identifier (the revision id unless the provider gave another).
-    pub fn change(&self) -> &str {
-        self.change_id.as_deref().unwrap_or(&self.revision_id)
-    }
+    /// When the revision was made, for providers that tell (S3 does not).
+    pub created: Option<Timestamp>,
 }
 
 /// Output variables of an action, sorted by name. A boxed slice rather than a map: most actions have a handful,

@@ -45,6 +45,8 @@ fn expected_echo(pipeline: &Value, pipeline_type: &str, version: i64, secrets: &
             object.entry("configuration").or_insert(json!({}));
             object.entry("inputArtifacts").or_insert(json!([]));
             object.entry("outputArtifacts").or_insert(json!([]));
+            // AWS writes the shape's name into every action type id it sends.
+            object["actionTypeId"]["__type"] = json!("ActionTypeId");
             if let Some(config) = object.get_mut("configuration").and_then(Value::as_object_mut) {
                 for (key, value) in config.iter_mut() {
                     if secrets.iter().any(|s| s == key) {

@@ -4,7 +4,9 @@
 use aws_sdk_codepipeline::types::ActionOwner;
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+
+use crate::common::{TestServer, first_execution, pipeline_json, wait_for};
 
 /// (category, provider) of each AWS-owned type, in the order AWS's ListActionTypes returns them.
 const AWS_ORDER: [(&str, &str); 28] = [
@@ -137,4 +139,115 @@ async fn action_type_templates_name_the_region_that_serves_them() {
         template("Lambda", "Deploy").as_deref(),
         Some("{Console}/lambda/home?region={Region}#/functions/{Config:FunctionName}")
     );
+}
+
+/// Starts an execution of `name` with the given extra request members and waits until it succeeds.
+async fn run_to_success(server: &TestServer, name: &str, extra: Value) -> String {
+    let mut request = json!({"name": name});
+    if let (Some(request), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+        request.extend(extra.clone());
+    }
+    let started = server.call("StartPipelineExecution", &request.to_string()).await.json();
+    let id = started["pipelineExecutionId"].as_str().expect("started").to_string();
+    wait_for(&server.client(), name, &id, PipelineExecutionStatus::Succeeded).await;
+    id
+}
+
+async fn execution(server: &TestServer, name: &str, id: &str) -> Value {
+    let body = json!({"pipelineName": name, "pipelineExecutionId": id}).to_string();
+    server.call("GetPipelineExecution", &body).await.json()["pipelineExecution"].clone()
+}
+
+/// The source action's output variables in an execution.
+async fn source_variables(server: &TestServer, name: &str, id: &str) -> Value {
+    let body = json!({"pipelineName": name, "filter": {"pipelineExecutionId": id}}).to_string();
+    let listed = server.call("ListActionExecutions", &body).await.json();
+    let details = listed["actionExecutionDetails"].as_array().cloned().unwrap_or_default();
+    let source = details.iter().find(|d| d["actionName"] == "Source").expect("source ran");
+    source["output"]["outputVariables"].clone()
+}
+
+#[tokio::test]
+async fn s3_source_revisions_have_aws_members_and_stay_the_same_until_the_object_changes() {
+    let server = TestServer::fast().await;
+    server
+        .call(
+            "CreatePipeline",
+            &json!({"pipeline": serde_json::from_str::<Value>(&pipeline_json("s3src")).expect("json")}).to_string(),
+        )
+        .await;
+    let first = first_execution(&server.client(), "s3src").await;
+    wait_for(&server.client(), "s3src", &first, PipelineExecutionStatus::Succeeded).await;
+    let second = run_to_success(&server, "s3src", json!({})).await;
+
+    let one = execution(&server, "s3src", &first).await;
+    let version = one["artifactRevisions"][0]["revisionId"].as_str().expect("a version").to_string();
+    assert_eq!(version.len(), 32, "{version}");
+    let summary = format!("Amazon S3 version id: {version}");
+    // Exactly AWS's members: no change identifier, no creation time.
+    assert_eq!(
+        one["artifactRevisions"],
+        json!([{"name": "SourceOutput", "revisionId": version, "revisionSummary": summary}])
+    );
+    // Ordinary executions carry no executionType.
+    assert!(one.get("executionType").is_none(), "{one}");
+    let two = execution(&server, "s3src", &second).await;
+    assert_eq!(two["artifactRevisions"], one["artifactRevisions"], "the same object, the same revision");
+    let (vars_one, vars_two) =
+        (source_variables(&server, "s3src", &first).await, source_variables(&server, "s3src", &second).await);
+    assert_eq!(vars_one["VersionId"], version.as_str());
+    assert!(vars_one["ETag"].as_str().is_some_and(|e| e.len() == 32 && e.chars().all(|c| c.is_ascii_hexdigit())));
+    assert_eq!(vars_one, vars_two, "the same version and ETag on every run");
+
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "s3src"}"#).await.json();
+    for summary_out in listed["pipelineExecutionSummaries"].as_array().expect("summaries") {
+        assert_eq!(
+            summary_out["sourceRevisions"],
+            json!([{"actionName": "Source", "revisionId": version, "revisionSummary": summary}])
+        );
+        assert!(summary_out.get("executionType").is_none(), "{summary_out}");
+    }
+    let state = server.call("GetPipelineState", r#"{"name": "s3src"}"#).await.json();
+    assert_eq!(state["stageStates"][0]["actionStates"][0]["currentRevision"], json!({"revisionId": version}));
+
+    // Another version by override is that execution's only; the object's current version comes back after it.
+    let overridden = run_to_success(
+        &server,
+        "s3src",
+        json!({"sourceRevisions": [{"actionName": "Source", "revisionType": "S3_OBJECT_VERSION_ID", "revisionValue": "older.version"}]}),
+    )
+    .await;
+    let older = execution(&server, "s3src", &overridden).await;
+    assert_eq!(older["artifactRevisions"][0]["revisionSummary"], "Amazon S3 version id: older.version");
+    let other_etag = source_variables(&server, "s3src", &overridden).await["ETag"].clone();
+    assert_ne!(other_etag, vars_one["ETag"], "another version, another ETag");
+    let after = run_to_success(&server, "s3src", json!({})).await;
+    assert_eq!(execution(&server, "s3src", &after).await["artifactRevisions"], one["artifactRevisions"]);
+}
+
+#[tokio::test]
+async fn action_type_ids_carry_their_shape_name_on_the_wire() {
+    let server = TestServer::fast().await;
+    let created = server
+        .call(
+            "CreatePipeline",
+            &json!({"pipeline": serde_json::from_str::<Value>(&pipeline_json("typed")).expect("json")}).to_string(),
+        )
+        .await
+        .json();
+    let id = &created["pipeline"]["stages"][0]["actions"][0]["actionTypeId"];
+    assert_eq!(
+        id,
+        &json!({"__type": "ActionTypeId", "category": "Source", "owner": "AWS", "provider": "S3", "version": "1"})
+    );
+    let first = first_execution(&server.client(), "typed").await;
+    wait_for(&server.client(), "typed", &first, PipelineExecutionStatus::Succeeded).await;
+    let body = json!({"pipelineName": "typed", "filter": {"pipelineExecutionId": first}}).to_string();
+    let listed = server.call("ListActionExecutions", &body).await.json();
+    assert_eq!(listed["actionExecutionDetails"][0]["input"]["actionTypeId"]["__type"], "ActionTypeId");
+    // A declaration read back with the member is accepted as it is.
+    let mut pipeline = server.call("GetPipeline", r#"{"name": "typed"}"#).await.json()["pipeline"].clone();
+    pipeline["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("false");
+    let updated = server.call("UpdatePipeline", &json!({"pipeline": pipeline}).to_string()).await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
 }
