@@ -17,7 +17,7 @@ use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
     ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable, RevisionOverride,
-    RunExtra, StageRun, StageStatus, StopRequest, variable,
+    RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
 use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -659,10 +659,7 @@ pub fn finish_action(
     for artifact in outputs.iter() {
         running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
     }
-    if let (Some(mut revision), Some(action)) = (revision, action) {
-        if revision.change_id.as_deref() == Some(revision.revision_id.as_str()) {
-            revision.change_id = None;
-        }
+    if let (Some(revision), Some(action)) = (revision, action) {
         execution.sources.push((action_index, revision.clone()));
         record.runtime.current_revisions.insert(action.name.clone(), revision);
     }
@@ -1102,10 +1099,46 @@ fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
     run.status = ActionStatus::Abandoned;
     run.pending = None;
     run.token = false;
-    run.last_status_change = Some(now);
     run.last_update_time = now;
     if is_approval {
+        // AWS shows a cancelled approval with its summary and no status change time [NATIVE].
         run.summary = Some(APPROVAL_CANCELED.into());
+        run.last_status_change = None;
+    } else {
+        run.last_status_change = Some(now);
+    }
+}
+
+/// Answers a waiting manual approval: approved, it succeeds; rejected, it fails. Either way the approver's summary
+/// is the run's summary, its token (the action execution id) its external execution id, and the approver the one
+/// who updated it; a rejection carries no error details \[NATIVE\]. UNCONFIRMED: an empty summary is shown as none.
+pub fn answer_approval(
+    record: &mut PipelineRecord,
+    index: usize,
+    run_index: usize,
+    approved: bool,
+    summary: &str,
+    by: String,
+    now: Timestamp,
+) {
+    let Some(id) = record.runtime.executions.get(index).and_then(|e| e.actions.get(run_index)).map(|r| r.id) else {
+        return;
+    };
+    let shown = (!summary.is_empty()).then(|| summary.to_string());
+    let outcome = if approved {
+        Outcome::Succeed(Success {
+            summary: shown.clone(),
+            external_execution_id: Some(id.to_string()),
+            ..Success::default()
+        })
+    } else {
+        Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message: summary.to_string() })
+    };
+    finish_action(record, index, run_index, outcome, now, Some(by));
+    if !approved && let Some(run) = record.runtime.executions[index].actions.get_mut(run_index) {
+        run.summary = shown.map(String::into_boxed_str);
+        run.external_execution_id = Some(id.to_string().into_boxed_str());
+        run.extra_mut().error = None;
     }
 }
 

@@ -15,7 +15,7 @@ use crate::state::catalogue::{ActionTypeSettings, Catalogue};
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ExecutionMode, PipelineDeclaration};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Outcome, Place, ResolvedVariable, RevisionOverride, Success, TransitionState,
+    ExecutionType, Place, ResolvedVariable, RevisionOverride, TransitionState,
 };
 use crate::state::execution::{ConditionKind, RetryTrigger};
 use crate::state::{Definition, PartitionData, PipelineRecord, SECRET_MASK, Scope, Timestamp};
@@ -443,7 +443,12 @@ fn action_execution_out(
         // An approval of an execution overtaken by an update cannot be answered; its token is not shown.
         token: if outdated { None } else { run.approval_token() },
         last_updated_by: run.updated_by().map(str::to_string),
-        external_execution_id: run.external_execution_id.as_deref().map(str::to_string),
+        // An approval's external id (its token) shows in its history, not in the pipeline state [NATIVE].
+        external_execution_id: run
+            .external_execution_id
+            .as_deref()
+            .filter(|_| action.is_none_or(|a| a.action_type_id.category != ActionCategory::Approval))
+            .map(str::to_string),
         external_execution_url: execution_url(run, execution, settings.as_ref(), scope),
         percent_complete: run.percent_complete(),
         error_details: run.error().cloned(),
@@ -1033,7 +1038,8 @@ fn action_detail<'a>(
 ) -> ActionExecutionDetailOut<'a> {
     let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let settings = action.and_then(|a| settings(data, ctx.catalogue, a, &ctx.scope));
-    let finished = run.status != ActionStatus::InProgress;
+    // Running and abandoned actions have no result [NATIVE].
+    let finished = !matches!(run.status, ActionStatus::InProgress | ActionStatus::Abandoned);
     let declared = ConfigView::new(action.and_then(|a| a.configuration.as_ref()), None);
     let (stage_name, action_name) = execution.names(run);
     ActionExecutionDetailOut {
@@ -1185,26 +1191,24 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
                 ));
             }
         }
-        let outcome = if input.result.status == "Approved" {
-            Outcome::Succeed(Success {
-                summary: Some(input.result.summary.clone()),
-                external_execution_id: Some(run.id.to_string()),
-                ..Success::default()
-            })
-        } else {
-            // Whether AWS sets errorDetails on a rejection is UNCONFIRMED; a reason helps whoever reads the state.
-            Outcome::Fail(ErrorDetails {
-                code: "JobFailed".into(),
-                message: if input.result.summary.is_empty() { "Rejected".into() } else { input.result.summary.clone() },
-            })
-        };
-        let is_rejection = matches!(outcome, Outcome::Fail(_));
-        step::finish_action(record, ei, ri, outcome, now, Some(ctx.scope.caller_arn()));
-        if is_rejection {
-            let run = &mut record.runtime.executions[ei].actions[ri];
-            run.summary = Some(input.result.summary.clone().into_boxed_str());
-            run.external_execution_id = Some(run.id.to_string().into_boxed_str());
+        // A gate declared with IsSummaryRequired refuses an answer without a summary [NATIVE]. UNCONFIRMED: a
+        // summary of spaces only is taken as none.
+        let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+        let summary_required = declared
+            .and_then(|a| a.configuration.as_ref())
+            .and_then(|c| c.get("IsSummaryRequired"))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if summary_required && input.result.summary.trim().is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidApprovalTokenException,
+                format!(
+                    "Action '{}' in stage '{}' requires a summary. Provide a summary in the approval result and try again.",
+                    input.action_name, input.stage_name
+                ),
+            ));
         }
+        let approved = input.result.status == "Approved";
+        step::answer_approval(record, ei, ri, approved, &input.result.summary, ctx.scope.caller_arn(), now);
         ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
         Ok(())
     })?;

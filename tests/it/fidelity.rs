@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 
-use crate::common::{TestServer, first_execution, pipeline_json, wait_for};
+use crate::common::{TestServer, eventually, first_execution, pipeline_json, wait_for};
 
 /// (category, provider) of each AWS-owned type, in the order AWS's ListActionTypes returns them.
 const AWS_ORDER: [(&str, &str); 28] = [
@@ -250,4 +250,129 @@ async fn action_type_ids_carry_their_shape_name_on_the_wire() {
     pipeline["stages"][1]["actions"][0]["configuration"]["Extract"] = json!("false");
     let updated = server.call("UpdatePipeline", &json!({"pipeline": pipeline}).to_string()).await;
     assert_eq!(updated.status, 200, "{}", updated.text());
+}
+
+/// A pipeline with an S3 source and one stage of manual approvals, each `(name, configuration)`.
+fn approvals_pipeline(name: &str, approvals: &[(&str, Value)]) -> String {
+    let mut pipeline: Value = serde_json::from_str(&pipeline_json(name)).expect("json");
+    let actions: Vec<Value> = approvals
+        .iter()
+        .map(|(action, configuration)| {
+            json!({"name": action, "configuration": configuration,
+                   "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}})
+        })
+        .collect();
+    pipeline["stages"][1] = json!({"name": "Review", "actions": actions});
+    json!({"pipeline": pipeline}).to_string()
+}
+
+/// The latest execution of each action of stage `stage` in GetPipelineState, once every one has one.
+async fn latest_executions(server: &TestServer, name: &str, stage: usize) -> Vec<Value> {
+    eventually("every action of the stage to run", || async {
+        let state = server.call("GetPipelineState", &json!({"name": name}).to_string()).await.json();
+        let actions = state["stageStates"][stage]["actionStates"].as_array()?.clone();
+        let latest: Vec<Value> = actions.iter().map(|a| a["latestExecution"].clone()).collect();
+        latest.iter().all(Value::is_object).then_some(latest)
+    })
+    .await
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    value.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
+}
+
+async fn answer(
+    server: &TestServer,
+    name: &str,
+    action: &str,
+    token: &Value,
+    status: &str,
+    summary: &str,
+) -> crate::common::HttpResponse {
+    let body = json!({"pipelineName": name, "stageName": "Review", "actionName": action, "token": token,
+                      "result": {"status": status, "summary": summary}});
+    server.call("PutApprovalResult", &body.to_string()).await
+}
+
+#[tokio::test]
+async fn approvals_answer_and_show_as_aws_does() {
+    let server = TestServer::fast().await;
+    let required = json!({"IsSummaryRequired": "true", "CustomData": "Review it"});
+    server.call("CreatePipeline", &approvals_pipeline("gates", &[("One", required), ("Two", json!({}))])).await;
+    let waiting = latest_executions(&server, "gates", 1).await;
+    let (one, two) = (&waiting[0], &waiting[1]);
+    assert_eq!(keys(one), ["actionExecutionId", "status", "token"], "{one}");
+
+    // A required summary: an empty or blank one is refused, and the approval still waits.
+    for summary in ["", "   "] {
+        let refused = answer(&server, "gates", "One", &one["token"], "Approved", summary).await;
+        assert_eq!(refused.status, 400, "{}", refused.text());
+        assert_eq!(refused.json()["__type"], "InvalidApprovalTokenException");
+        assert_eq!(
+            refused.json()["message"],
+            "Action 'One' in stage 'Review' requires a summary. Provide a summary in the approval result and try again."
+        );
+    }
+    assert_eq!(latest_executions(&server, "gates", 1).await[0]["status"], "InProgress");
+    // Without the requirement an empty summary is fine.
+    assert_eq!(answer(&server, "gates", "Two", &two["token"], "Approved", "").await.status, 200);
+    let rejected = answer(&server, "gates", "One", &one["token"], "Rejected", "Review/One/Rejected").await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text());
+
+    // In the state: summary, time and approver; neither the token as an external id nor error details.
+    let answered = latest_executions(&server, "gates", 1).await;
+    let wanted = ["actionExecutionId", "lastStatusChange", "lastUpdatedBy", "status", "summary"];
+    assert_eq!(keys(&answered[0]), wanted, "{}", answered[0]);
+    assert_eq!(
+        (answered[0]["status"].as_str(), answered[0]["summary"].as_str()),
+        (Some("Failed"), Some("Review/One/Rejected"))
+    );
+    // An empty summary is shown as none.
+    assert_eq!(
+        keys(&answered[1]),
+        ["actionExecutionId", "lastStatusChange", "lastUpdatedBy", "status"],
+        "{}",
+        answered[1]
+    );
+    assert_eq!(answered[1]["status"], "Succeeded");
+
+    // In the history: the token and summary as the result, no error details.
+    let id = first_execution(&server.client(), "gates").await;
+    let body = json!({"pipelineName": "gates", "filter": {"pipelineExecutionId": id}}).to_string();
+    let listed = server.call("ListActionExecutions", &body).await.json();
+    let detail = |action: &str| {
+        listed["actionExecutionDetails"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["actionName"] == action))
+            .cloned()
+            .expect("listed")
+    };
+    assert_eq!(
+        detail("One")["output"],
+        json!({"outputArtifacts": [], "executionResult": {"externalExecutionId": one["token"], "externalExecutionSummary": "Review/One/Rejected"}, "outputVariables": {}})
+    );
+    assert_eq!(detail("Two")["output"]["executionResult"], json!({"externalExecutionId": two["token"]}));
+    wait_for(&server.client(), "gates", &id, PipelineExecutionStatus::Failed).await;
+}
+
+#[tokio::test]
+async fn an_abandoned_approval_shows_only_that_it_was_canceled() {
+    let server = TestServer::fast().await;
+    server.call("CreatePipeline", &approvals_pipeline("dropped", &[("Gate", json!({}))])).await;
+    latest_executions(&server, "dropped", 1).await;
+    let id = first_execution(&server.client(), "dropped").await;
+    let body = json!({"pipelineName": "dropped", "pipelineExecutionId": id, "abandon": true, "reason": "no"});
+    assert_eq!(server.call("StopPipelineExecution", &body.to_string()).await.status, 200);
+    wait_for(&server.client(), "dropped", &id, PipelineExecutionStatus::Stopped).await;
+    let latest = latest_executions(&server, "dropped", 1).await;
+    let run_id = latest[0]["actionExecutionId"].clone();
+    assert_eq!(
+        latest[0],
+        json!({"actionExecutionId": run_id, "status": "Abandoned", "summary": "The approval action has been canceled."})
+    );
+    let body = json!({"pipelineName": "dropped", "filter": {"pipelineExecutionId": id}}).to_string();
+    let listed = server.call("ListActionExecutions", &body).await.json();
+    let gate = &listed["actionExecutionDetails"][0];
+    assert_eq!((gate["actionName"].as_str(), gate["status"].as_str()), (Some("Gate"), Some("Abandoned")));
+    assert_eq!(gate["output"], json!({"outputArtifacts": [], "outputVariables": {}}), "no execution result");
 }
