@@ -334,6 +334,7 @@ fn record_job_result(
         Ok(_) if open => {
             if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
                 r.external_execution_id = Some(call.function.clone().into_boxed_str());
+                r.last_status_change = Some(now);
             }
             false
         }

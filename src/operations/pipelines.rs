@@ -190,7 +190,11 @@ pub struct DeletePipelineInput {
 
 /// DeletePipeline: removes the pipeline; deleting a pipeline that does not exist succeeds.
 pub fn delete_pipeline(ctx: &Ctx, input: DeletePipelineInput) -> Result<Reply, ApiError> {
-    ctx.store.write(&ctx.scope, |data| data.pipelines.remove(&input.name));
+    ctx.store.write(&ctx.scope, |data| {
+        if let Some(record) = data.pipelines.remove(&input.name) {
+            data.retired_jobs.retire(record.runtime.jobs.keys().copied());
+        }
+    });
     Ok(Reply::Done)
 }
 

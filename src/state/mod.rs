@@ -133,6 +133,44 @@ pub struct PartitionData {
     pub webhooks: BTreeMap<String, WebhookRecord>,
     /// Partner (ThirdParty) action types registered through the emulator, run by job workers.
     pub third_party_types: BTreeMap<ActionTypeId, ThirdPartyRecord>,
+    /// Jobs of deleted pipelines.
+    pub retired_jobs: RetiredJobs,
+}
+
+/// The ids of jobs whose pipeline was deleted: AWS accepts (and ignores) a result for one \[NATIVE\], where an id
+/// it never handed out is refused. The newest [`RetiredJobs::LIMIT`] are remembered.
+#[derive(Debug, Default, Clone)]
+pub struct RetiredJobs {
+    order: VecDeque<uuid::Uuid>,
+    ids: std::collections::HashSet<uuid::Uuid>,
+}
+
+impl RetiredJobs {
+    /// How many retired job ids a partition remembers.
+    pub const LIMIT: usize = 10_000;
+
+    /// Remembers these jobs as retired, forgetting the oldest beyond the limit.
+    pub fn retire(&mut self, jobs: impl IntoIterator<Item = uuid::Uuid>) {
+        for id in jobs {
+            if self.ids.insert(id) {
+                self.order.push_back(id);
+            }
+        }
+        while self.order.len() > Self::LIMIT {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    /// Whether this job belonged to a deleted pipeline.
+    pub fn contains(&self, id: &uuid::Uuid) -> bool {
+        self.ids.contains(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 /// A partner action type and the credentials its job worker presents.
@@ -152,6 +190,7 @@ impl PartitionData {
             && self.action_type_updates.is_empty()
             && self.webhooks.is_empty()
             && self.third_party_types.is_empty()
+            && self.retired_jobs.is_empty()
     }
 
     /// The action type with this id as this account sees it: its custom types, or the built-in catalogue with any

@@ -344,3 +344,69 @@ async fn a_lambda_invoke_rule_calls_its_function_synchronously() {
     assert_eq!(result["errorDetails"]["code"], "ConfigurationError");
     assert_eq!(result["errorDetails"]["message"], "The AWS Lambda function missing does not exist.");
 }
+
+#[tokio::test]
+async fn a_waiting_lambda_action_shows_its_function_and_its_abandoned_job_is_still_answerable() {
+    let (endpoint, mut invoked) = fake_lambda().await;
+    let server = server_with_lambda(&endpoint).await;
+    let client = server.client();
+    lambda_pipeline(&client, "silent").await;
+    let job = invoked.recv().await.expect("invoked").event["CodePipeline.job"]["id"].as_str().expect("job").to_string();
+    // While the function works: its name, its log URL and the time it was invoked, no result yet [NATIVE].
+    let running = eventually("the invocation to be recorded", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "invoking"}"#).await.json();
+        let latest = state["stageStates"][1]["actionStates"][0]["latestExecution"].clone();
+        latest.get("externalExecutionId").is_some().then_some(latest)
+    })
+    .await;
+    assert_eq!(running["status"], "InProgress");
+    assert_eq!(running["externalExecutionId"], "silent");
+    assert_eq!(
+        running["externalExecutionUrl"],
+        "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logStream:group=%252Faws%252Flambda%252Fsilent"
+    );
+    assert!(running["lastStatusChange"].is_number(), "{running}");
+
+    // Abandoned: it keeps what it showed, and its history has no result.
+    let id = crate::common::first_execution(&client, "invoking").await;
+    let stop = json!({"pipelineName": "invoking", "pipelineExecutionId": id, "abandon": true, "reason": "done"});
+    assert_eq!(server.call("StopPipelineExecution", &stop.to_string()).await.status, 200);
+    crate::common::wait_for(&client, "invoking", &id, PipelineExecutionStatus::Stopped).await;
+    let listed = server
+        .call(
+            "ListActionExecutions",
+            &json!({"pipelineName": "invoking", "filter": {"pipelineExecutionId": id}}).to_string(),
+        )
+        .await
+        .json();
+    let action = &listed["actionExecutionDetails"][0];
+    assert_eq!((action["actionName"].as_str(), action["status"].as_str()), (Some("Fn"), Some("Abandoned")));
+    assert_eq!(action["output"], json!({"outputArtifacts": [], "outputVariables": {}}));
+
+    // The function answers late: accepted, nothing changes; after the pipeline is deleted, still accepted.
+    let late = json!({"jobId": job}).to_string();
+    assert_eq!(server.call("PutJobSuccessResult", &late).await.status, 200);
+    assert_eq!(crate::common::status(&client, "invoking", &id).await, PipelineExecutionStatus::Stopped);
+    assert_eq!(server.call("DeletePipeline", r#"{"name": "invoking"}"#).await.status, 200);
+    let after = server.call("PutJobSuccessResult", &late).await;
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(
+        server
+            .call(
+                "PutJobFailureResult",
+                &json!({"jobId": job, "failureDetails": {"type": "JobFailed", "message": "x"}}).to_string()
+            )
+            .await
+            .status,
+        200
+    );
+    // A job id never handed out is still unknown.
+    let unknown = server
+        .error(
+            "PutJobSuccessResult",
+            &json!({"jobId": uuid::Uuid::new_v4().to_string()}).to_string(),
+            "JobNotFoundException",
+        )
+        .await;
+    assert!(unknown.starts_with("Job with id '"), "{unknown}");
+}
