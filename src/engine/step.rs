@@ -15,9 +15,9 @@ use super::variables::{self, Unresolvable};
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable, RevisionOverride,
-    RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
+    ACTION_REVISION, ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus,
+    ExecutionTrigger, ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
+    RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
 use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -660,7 +660,11 @@ pub fn finish_action(
         running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
     }
     if let (Some(revision), Some(action)) = (revision, action) {
-        execution.sources.push((action_index, revision.clone()));
+        // An action run again (a retry, a rollback) replaces what it picked up before.
+        match execution.sources.iter_mut().find(|(i, _)| *i == action_index) {
+            Some(known) => known.1 = revision.clone(),
+            None => execution.sources.push((action_index, revision.clone())),
+        }
         record.runtime.current_revisions.insert(action.name.clone(), revision);
     }
 }
@@ -921,8 +925,6 @@ pub enum RollbackRefusal {
     NotCompleted,
     /// An execution is in the stage.
     StageBusy,
-    /// The pipeline runs in PARALLEL mode.
-    Parallel,
 }
 
 /// RollbackStage: checks the target and starts a rollback execution of stage `name` with its revisions and
@@ -939,10 +941,7 @@ pub fn rollback_stage(
     if execution.pipeline_version != record.version() {
         return Err(RollbackRefusal::Outdated);
     }
-    // UNCONFIRMED: the guide says PARALLEL pipelines cannot roll back; AWS's error for it is unknown.
-    if execution.mode == ExecutionMode::Parallel {
-        return Err(RollbackRefusal::Parallel);
-    }
+    // Manual rollbacks work in every execution mode, PARALLEL too [NATIVE].
     let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == name) else {
         return Err(RollbackRefusal::NotCompleted);
     };
@@ -999,6 +998,18 @@ fn start_rollback(
     let seq = record.runtime.seq();
     let id = uuid::Uuid::new_v4();
     let source = &record.runtime.executions[target];
+    // A source action run again picks up the target's revision, not a new one.
+    let overrides = source
+        .sources
+        .iter()
+        .map(|(index, revision)| RevisionOverride {
+            action_name: source.source_names(*index).0.to_string(),
+            revision_type: ACTION_REVISION.to_string(),
+            revision_value: revision.revision_id.clone(),
+            change_id: revision.change_id.clone(),
+            created: revision.created,
+        })
+        .collect();
     let mut execution = Execution {
         id,
         seq,
@@ -1012,7 +1023,7 @@ fn start_rollback(
         start_time: now,
         last_update_time: now,
         variables: source.variables.clone(),
-        overrides: Box::default(),
+        overrides,
         stop: None,
         place: Place::Waiting { stage, since: seq },
         stages: vec![None; source.stages.len()].into_boxed_slice(),

@@ -1644,17 +1644,9 @@ pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, Api
                 format!("Pipeline '{name}' has been updated since the rollback request was made."),
             ),
             RollbackRefusal::NotCompleted => not_completed(),
-            // UNCONFIRMED wordings.
             RollbackRefusal::StageBusy => ApiError::new(
                 ErrorCode::UnableToRollbackStageException,
-                format!(
-                    "Stage '{stage}' of pipeline '{name}' has an execution in progress or waiting to enter; it can be \
-                     rolled back when no execution is in it"
-                ),
-            ),
-            RollbackRefusal::Parallel => ApiError::new(
-                ErrorCode::UnableToRollbackStageException,
-                format!("Pipeline '{name}' runs in PARALLEL execution mode, which does not support rollback"),
+                format!("Pipeline '{name}' cannot start rollback since stage {stage} is in progress."),
             ),
         })?;
         ctx.engine.advance(&ctx.scope, name, record, now);

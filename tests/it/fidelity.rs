@@ -376,3 +376,32 @@ async fn an_abandoned_approval_shows_only_that_it_was_canceled() {
     assert_eq!((gate["actionName"].as_str(), gate["status"].as_str()), (Some("Gate"), Some("Abandoned")));
     assert_eq!(gate["output"], json!({"outputArtifacts": [], "outputVariables": {}}), "no execution result");
 }
+
+#[tokio::test]
+async fn a_source_stage_rollback_lists_only_the_target_revision() {
+    let server = TestServer::fast().await;
+    let declared = serde_json::from_str::<Value>(&pipeline_json("back")).expect("json");
+    server.call("CreatePipeline", &json!({"pipeline": declared}).to_string()).await;
+    let first = first_execution(&server.client(), "back").await;
+    wait_for(&server.client(), "back", &first, PipelineExecutionStatus::Succeeded).await;
+    let target = execution(&server, "back", &first).await["artifactRevisions"].clone();
+    let newer = json!({"sourceRevisions": [{"actionName": "Source", "revisionType": "S3_OBJECT_VERSION_ID", "revisionValue": "newer.version"}]});
+    run_to_success(&server, "back", newer).await;
+
+    let body = json!({"pipelineName": "back", "stageName": "Source", "targetPipelineExecutionId": first});
+    let rolled = server.call("RollbackStage", &body.to_string()).await.json();
+    let id = rolled["pipelineExecutionId"].as_str().expect("rollback").to_string();
+    wait_for(&server.client(), "back", &id, PipelineExecutionStatus::Succeeded).await;
+    let rollback = execution(&server, "back", &id).await;
+    assert_eq!(rollback["artifactRevisions"], target, "the source action picked up the target's revision again");
+    assert_eq!(rollback["executionType"], "ROLLBACK");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "back"}"#).await.json();
+    let summary = &listed["pipelineExecutionSummaries"][0];
+    assert_eq!(summary["pipelineExecutionId"], id.as_str());
+    let version = &target[0]["revisionId"];
+    assert_eq!(
+        summary["sourceRevisions"],
+        json!([{"actionName": "Source", "revisionId": version, "revisionSummary": format!("Amazon S3 version id: {}", version.as_str().unwrap_or_default())}])
+    );
+    assert_eq!(source_variables(&server, "back", &id).await["VersionId"], *version);
+}

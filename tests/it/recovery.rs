@@ -369,8 +369,10 @@ async fn rollback_refusals() {
         (runs.first().map(|(_, s)| s.as_str()) == Some("InProgress")).then_some(())
     })
     .await;
-    let (code, _) = rollback(&client, "rbx", "Build", &failed).await.expect_err("busy");
+    let (code, message) = rollback(&client, "rbx", "Build", &failed).await.expect_err("busy");
     assert_eq!(code, "UnableToRollbackStageException");
+    // AWS's wording [NATIVE].
+    assert_eq!(message, "Pipeline 'rbx' cannot start rollback since stage Build is in progress.");
     client
         .stop_pipeline_execution()
         .pipeline_name("rbx")
@@ -443,7 +445,7 @@ async fn a_stage_with_on_failure_rollback_rolls_back_to_the_last_success() {
 }
 
 #[tokio::test]
-async fn parallel_pipelines_cannot_roll_back() {
+async fn parallel_pipelines_roll_back_too() {
     let server = TestServer::fast().await;
     let client = server.client();
     let mut pipeline: Value = serde_json::from_str(&crate::common::pipeline_json("par")).expect("json");
@@ -452,6 +454,15 @@ async fn parallel_pipelines_cannot_roll_back() {
     client.create_pipeline().pipeline(sdk_json::pipeline(&pipeline)).send().await.expect("pipeline");
     let first = first_execution(&client, "par").await;
     wait_for(&client, "par", &first, PipelineExecutionStatus::Succeeded).await;
-    let (code, _) = rollback(&client, "par", "Deploy", &first).await.expect_err("parallel");
-    assert_eq!(code, "UnableToRollbackStageException");
+    // AWS accepts a manual rollback in every execution mode [NATIVE].
+    let back = rollback(&client, "par", "Deploy", &first).await.expect("rolls back");
+    wait_for(&client, "par", &back, PipelineExecutionStatus::Succeeded).await;
+    let out = client.get_pipeline_execution().pipeline_name("par").pipeline_execution_id(&back).send().await;
+    let execution = out.expect("get").pipeline_execution().cloned().expect("execution");
+    assert_eq!(execution.execution_type().map(|t| t.as_str()), Some("ROLLBACK"));
+    assert_eq!(execution.execution_mode().map(|m| m.as_str()), Some("PARALLEL"));
+    assert_eq!(
+        execution.rollback_metadata().and_then(|m| m.rollback_target_pipeline_execution_id()),
+        Some(first.as_str())
+    );
 }
