@@ -284,7 +284,9 @@ async fn start_pipeline_execution_with_variables_tokens_and_source_revisions() {
     let got =
         client.get_pipeline_execution().pipeline_name("starts").pipeline_execution_id(&id).send().await.expect("gets");
     let execution = got.pipeline_execution().expect("execution");
-    let variables: Vec<_> = execution.variables().iter().map(|v| (v.name(), v.resolved_value())).collect();
+    // (In AWS's order, which fidelity::variables_come_in_the_order_aws_returns_them checks.)
+    let mut variables: Vec<_> = execution.variables().iter().map(|v| (v.name(), v.resolved_value())).collect();
+    variables.sort_unstable();
     assert_eq!(variables, [(Some("Env"), Some("dev")), (Some("Tag"), Some("v1.2"))]);
     assert_eq!(execution.artifact_revisions()[0].revision_id(), Some("pinned-version"));
     assert_eq!(execution.trigger().and_then(|t| t.trigger_type()).map(|t| t.as_str()), Some("StartPipelineExecution"));

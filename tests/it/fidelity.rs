@@ -405,3 +405,28 @@ async fn a_source_stage_rollback_lists_only_the_target_revision() {
     );
     assert_eq!(source_variables(&server, "back", &id).await["VersionId"], *version);
 }
+
+#[tokio::test]
+async fn variables_come_in_the_order_aws_returns_them() {
+    let server = TestServer::fast().await;
+    let mut pipeline: Value = serde_json::from_str(&pipeline_json("ordered")).expect("json");
+    pipeline["pipelineType"] = json!("V2");
+    pipeline["variables"] = json!([
+        {"name": "Middle", "defaultValue": "m"}, {"name": "Alpha", "defaultValue": "a"}, {"name": "Zulu", "defaultValue": "z"}
+    ]);
+    server.call("CreatePipeline", &json!({"pipeline": pipeline}).to_string()).await;
+    let names = |execution: &Value| -> Vec<String> {
+        execution["variables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let overrides = json!({"variables": [{"name": "Middle", "value": "m2"}, {"name": "Alpha", "value": "a2"}]});
+    let id = run_to_success(&server, "ordered", overrides).await;
+    // AWS answered Alpha, Zulu, Middle to this very request [NATIVE].
+    assert_eq!(names(&execution(&server, "ordered", &id).await), ["Alpha", "Zulu", "Middle"]);
+    let id = run_to_success(&server, "ordered", json!({})).await;
+    assert_eq!(names(&execution(&server, "ordered", &id).await), ["Alpha", "Middle", "Zulu"]);
+}
