@@ -206,6 +206,12 @@ fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus
     let execution = &mut record.runtime.executions[index];
     execution.status = status;
     execution.last_update_time = now;
+    // A stop's reason becomes the summary once the execution has stopped; while stopping AWS shows none [NATIVE].
+    if status == ExecutionStatus::Stopped
+        && let Some(reason) = execution.stop.as_ref().and_then(|s| s.reason.as_deref())
+    {
+        execution.status_summary = Some(reason.into());
+    }
     if !status.is_active() {
         execution.place = Place::Done;
         execution.compact();
@@ -1071,10 +1077,7 @@ pub fn stop(
         _ => return Err(StopRefusal::NotStoppable),
     }
     let reason = reason.or_else(|| previous.and_then(|p| p.reason.clone()));
-    execution.stop = Some(Box::new(StopRequest { abandon, reason: reason.clone() }));
-    if let Some(reason) = reason {
-        execution.status_summary = Some(reason.into_boxed_str());
-    }
+    execution.stop = Some(Box::new(StopRequest { abandon, reason }));
     match execution.place {
         Place::InStage { stage } => {
             execution.status = ExecutionStatus::Stopping;

@@ -430,3 +430,33 @@ async fn variables_come_in_the_order_aws_returns_them() {
     let id = run_to_success(&server, "ordered", json!({})).await;
     assert_eq!(names(&execution(&server, "ordered", &id).await), ["Alpha", "Middle", "Zulu"]);
 }
+
+#[tokio::test]
+async fn a_stop_reason_becomes_the_summary_once_stopped() {
+    let server = TestServer::fast().await;
+    server.set_behaviors(json!([{"action": "Deploy", "outcome": "hold"}])).await;
+    server
+        .call(
+            "CreatePipeline",
+            &json!({"pipeline": serde_json::from_str::<Value>(&pipeline_json("halt")).expect("json")}).to_string(),
+        )
+        .await;
+    let id = first_execution(&server.client(), "halt").await;
+    latest_executions(&server, "halt", 1).await;
+    let stop = json!({"pipelineName": "halt", "pipelineExecutionId": id, "abandon": false, "reason": "release freeze"});
+    assert_eq!(server.call("StopPipelineExecution", &stop.to_string()).await.status, 200);
+    // Stopping: no summary yet, as AWS shows it.
+    let stopping = execution(&server, "halt", &id).await;
+    assert_eq!(stopping["status"], "Stopping");
+    assert!(stopping.get("statusSummary").is_none(), "{stopping}");
+    let request = json!({"pipelineName": "halt", "pipelineExecutionId": id, "stageName": "Deploy", "actionName": "Deploy", "outcome": "succeed"});
+    assert_eq!(crate::common::complete(&server, request).await.status, 200);
+    wait_for(&server.client(), "halt", &id, PipelineExecutionStatus::Stopped).await;
+    assert_eq!(execution(&server, "halt", &id).await["statusSummary"], "release freeze");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "halt"}"#).await.json();
+    let summary = &listed["pipelineExecutionSummaries"][0];
+    assert_eq!(
+        (summary["statusSummary"].as_str(), summary["stopTrigger"]["reason"].as_str()),
+        (Some("release freeze"), Some("release freeze"))
+    );
+}
