@@ -460,3 +460,25 @@ async fn a_stop_reason_becomes_the_summary_once_stopped() {
         (Some("release freeze"), Some("release freeze"))
     );
 }
+
+#[tokio::test]
+async fn console_links_follow_aws_templates_in_the_pipeline_region() {
+    let server = TestServer::fast().await;
+    let client = server.client_as("AKIDTESTTEST", "eu-west-1");
+    let mut pipeline: Value = serde_json::from_str(&pipeline_json("links")).expect("json");
+    pipeline["stages"].as_array_mut().expect("stages").push(json!({"name": "Publish", "actions": [{
+        "name": "Fn", "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "Lambda", "version": "1"},
+        "configuration": {"FunctionName": "fn"}, "inputArtifacts": [{"name": "SourceOutput"}]}]}));
+    client.create_pipeline().pipeline(crate::sdk_json::pipeline(&pipeline)).send().await.expect("created");
+    let state = client.get_pipeline_state().name("links").send().await.expect("state");
+    let urls: Vec<Option<&str>> = state.stage_states().iter().map(|s| s.action_states()[0].entity_url()).collect();
+    assert_eq!(
+        urls,
+        [
+            Some("https://console.aws.amazon.com/s3/home?region=eu-west-1#"),
+            Some("https://console.aws.amazon.com/s3/buckets/site-bucket/?region=eu-west-1&tab=overview"),
+            // AWS's newer template: {Console} and {Region} expanded.
+            Some("https://console.aws.amazon.com/lambda/home?region=eu-west-1#/functions/fn"),
+        ]
+    );
+}
