@@ -7,6 +7,7 @@
 //! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
 
 pub mod behaviors;
+pub mod command;
 pub mod conditions;
 pub mod jobs;
 pub mod lambda;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
 use self::behaviors::BehaviorRule;
+use self::command::{Applied, Command, Refusal};
 use self::lambda::{Invocation, LambdaSettings};
 use self::step::StepEnv;
 use crate::state::catalogue::Catalogue;
@@ -83,6 +85,27 @@ impl Engine {
     /// Replaces the behaviour rules; actions that start from now on follow them.
     pub fn set_behaviors(&self, rules: Vec<BehaviorRule>) {
         *self.behaviors.write().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
+
+    /// The one way to change a running pipeline: under the partition lock, finds the pipeline, lets `check` look at
+    /// it (an operation's own read-only checks, whose error it returns as is), carries out `command`, advances the
+    /// pipeline and schedules its next wake-up. A refused command changes nothing and comes back through `refused`.
+    pub fn apply<E>(
+        &self,
+        store: &Store,
+        scope: &Scope,
+        pipeline: &str,
+        command: Command,
+        check: impl FnOnce(&PipelineRecord) -> Result<(), E>,
+        refused: impl FnOnce(Refusal) -> E,
+    ) -> Result<Applied, E> {
+        let now = store.clock().now();
+        store.write(scope, |data| {
+            let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
+            check(record)?;
+            self.change(scope, pipeline, record, now, |record, env| command::execute(record, env, command, now))
+                .map_err(refused)
+        })
     }
 
     /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and

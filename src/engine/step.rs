@@ -22,6 +22,8 @@ use crate::state::execution::{
 use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
+use super::command::{ApprovalAnswer, ApprovalRefusal};
+
 /// What [`advance`] needs besides the pipeline.
 pub struct StepEnv<'a> {
     pub scope: &'a Scope,
@@ -1130,32 +1132,57 @@ fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
 /// who updated it; a rejection carries no error details \[NATIVE\]. UNCONFIRMED: an empty summary is shown as none.
 pub fn answer_approval(
     record: &mut PipelineRecord,
-    index: usize,
-    run_index: usize,
-    approved: bool,
-    summary: &str,
-    by: String,
+    answer: &ApprovalAnswer,
     now: Timestamp,
-) {
-    let Some(id) = record.runtime.executions.get(index).and_then(|e| e.actions.get(run_index)).map(|r| r.id) else {
-        return;
-    };
-    let shown = (!summary.is_empty()).then(|| summary.to_string());
-    let outcome = if approved {
+) -> Result<(), ApprovalRefusal> {
+    let token = uuid::Uuid::parse_str(&answer.token).ok();
+    let found = record.runtime.executions.iter().enumerate().find_map(|(ei, e)| {
+        e.actions
+            .iter()
+            .position(|r| Some(r.id) == token && e.names(r) == (answer.stage.as_str(), answer.action.as_str()))
+            .map(|ri| (ei, ri))
+    });
+    let Some((index, run_index)) = found else { return Err(ApprovalRefusal::UnknownToken) };
+    let execution = &record.runtime.executions[index];
+    let run = &execution.actions[run_index];
+    match run.status {
+        ActionStatus::Abandoned => return Err(ApprovalRefusal::OutOfDate),
+        ActionStatus::InProgress if execution.pipeline_version != record.version() => {
+            return Err(ApprovalRefusal::OutOfDate);
+        }
+        ActionStatus::InProgress if run.token => {}
+        _ => return Err(ApprovalRefusal::AlreadyCompleted),
+    }
+    // A gate declared with IsSummaryRequired refuses an answer without a summary [NATIVE]. UNCONFIRMED: a summary of
+    // spaces only is taken as none.
+    let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+    let summary_required = declared
+        .and_then(|a| a.configuration.as_ref())
+        .and_then(|c| c.get("IsSummaryRequired"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if summary_required && answer.summary.trim().is_empty() {
+        return Err(ApprovalRefusal::SummaryRequired);
+    }
+    let id = run.id;
+    let shown = (!answer.summary.is_empty()).then(|| answer.summary.clone());
+    let outcome = if answer.approved {
         Outcome::Succeed(Success {
             summary: shown.clone(),
             external_execution_id: Some(id.to_string()),
             ..Success::default()
         })
     } else {
-        Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message: summary.to_string() })
+        Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message: answer.summary.clone() })
     };
-    finish_action(record, index, run_index, outcome, now, Some(by));
-    if !approved && let Some(run) = record.runtime.executions[index].actions.get_mut(run_index) {
+    finish_action(record, index, run_index, outcome, now, Some(answer.by.clone()));
+    if !answer.approved
+        && let Some(run) = record.runtime.executions[index].actions.get_mut(run_index)
+    {
         run.summary = shown.map(String::into_boxed_str);
         run.external_execution_id = Some(id.to_string().into_boxed_str());
         run.extra_mut().error = None;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use super::executions::{
-    ArtifactDetailOut, ConfigOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, in_stage,
+    ArtifactDetailOut, ConfigOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, refusal_error,
+    stage_exists,
 };
-use crate::engine::conditions::{self, OverrideRefusal};
+use crate::engine::command::{Command, Refusal};
+use crate::engine::conditions::OverrideRefusal;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::RuleTypeId;
@@ -126,35 +128,32 @@ pub struct OverrideStageConditionInput {
 
 /// OverrideStageCondition: an entry or success condition being evaluated counts as passed, and the execution goes on.
 pub fn override_stage_condition(ctx: &Ctx, input: OverrideStageConditionInput) -> Result<Reply, ApiError> {
-    let now = ctx.now();
     let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
     let kind = match input.condition_type.as_str() {
         "ON_SUCCESS" => ConditionKind::OnSuccess,
         _ => ConditionKind::BeforeEntry,
     };
-    in_stage(ctx, name, stage, |record| {
-        let result = ctx.engine.change(&ctx.scope, name, record, now, |record, env| {
-            conditions::override_condition(record, id, stage, kind, env, now)
-        });
-        // UNCONFIRMED wordings: AWS's messages for these refusals are not public.
-        result.map_err(|refusal| match refusal {
-            OverrideRefusal::ExecutionNotFound | OverrideRefusal::NotOverridable => ApiError::new(
-                ErrorCode::ConditionNotOverridableException,
-                format!(
-                    "The {} condition of stage {stage} in execution '{id}' of pipeline {name} can't be overridden: \
-                     it is not being evaluated, or its result is SKIP",
-                    input.condition_type
-                ),
+    // UNCONFIRMED wordings: AWS's messages for these refusals are not public.
+    let refused = |refusal| match refusal {
+        Refusal::Override(OverrideRefusal::ExecutionNotFound | OverrideRefusal::NotOverridable) => ApiError::new(
+            ErrorCode::ConditionNotOverridableException,
+            format!(
+                "The {} condition of stage {stage} in execution '{id}' of pipeline {name} can't be overridden: it is \
+                 not being evaluated, or its result is SKIP",
+                input.condition_type
             ),
-            OverrideRefusal::NotLatest => ApiError::new(
-                ErrorCode::NotLatestPipelineExecutionException,
-                format!(
-                    "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only \
-                     the latest execution's conditions can be overridden"
-                ),
+        ),
+        Refusal::Override(OverrideRefusal::NotLatest) => ApiError::new(
+            ErrorCode::NotLatestPipelineExecutionException,
+            format!(
+                "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only the \
+                 latest execution's conditions can be overridden"
             ),
-        })
-    })?;
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    let command = Command::OverrideCondition { execution: id.clone(), stage: stage.clone(), kind };
+    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
     Ok(Reply::Done)
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use super::conditions::{StageConditionStateOut, condition_state};
 use super::pipelines::{find, page_size, pipeline_not_found};
-use crate::engine::step::{self, RetryRefusal, RollbackRefusal, StartRequest, StopRefusal};
+use crate::engine::command::{Applied, ApprovalAnswer, ApprovalRefusal, Command, Refusal};
+use crate::engine::step::{RetryRefusal, RollbackRefusal, StartRequest, StopRefusal};
 use crate::protocol::pagination::{Page, paginate};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::{ActionTypeSettings, Catalogue};
@@ -36,25 +37,18 @@ fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
     )
 }
 
-/// Applies `change` to pipeline `name` once it is known to have a stage named `stage` in its current version
-/// (PipelineNotFoundException, StageNotFoundException otherwise).
-pub(super) fn in_stage<T>(
-    ctx: &Ctx,
-    name: &str,
-    stage: &str,
-    change: impl FnOnce(&mut PipelineRecord) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, name)?;
-        if !record.current().stages.iter().any(|s| s.name == stage) {
-            return Err(stage_not_found(name, stage));
-        }
-        change(record)
-    })
+/// StageNotFoundException unless the current version of pipeline `name` has a stage named `stage`.
+pub(super) fn stage_exists(record: &PipelineRecord, name: &str, stage: &str) -> Result<(), ApiError> {
+    if record.current().stages.iter().any(|s| s.name == stage) { Ok(()) } else { Err(stage_not_found(name, stage)) }
 }
 
-fn find_mut<'d>(data: &'d mut PartitionData, account: &str, name: &str) -> Result<&'d mut PipelineRecord, ApiError> {
-    data.pipelines.get_mut(name).ok_or_else(|| pipeline_not_found(account, name))
+/// The error for a refusal every operation that changes a running pipeline can meet; operations word their own
+/// refusals themselves.
+pub(super) fn refusal_error(ctx: &Ctx, name: &str, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        other => ApiError::new(ErrorCode::ValidationException, format!("The request was refused: {other:?}")),
+    }
 }
 
 // --- StartPipelineExecution ---------------------------------------------------------------------------------------
@@ -133,14 +127,6 @@ fn check_overrides(pipeline: &PipelineDeclaration, overrides: &[SourceRevisionIn
     Ok(())
 }
 
-/// Starts an execution of a pipeline (under the partition lock) and advances it; returns its id.
-pub fn start(ctx: &Ctx, record: &mut PipelineRecord, name: &str, request: StartRequest) -> String {
-    let now = ctx.now();
-    let id = step::start_execution(record, request, now);
-    ctx.engine.advance(&ctx.scope, name, record, now);
-    id
-}
-
 /// StartPipelineExecution: a new execution with variable and source revision overrides; a replayed client request
 /// token returns the first execution's id.
 pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -> Result<Reply, ApiError> {
@@ -156,38 +142,42 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
         }
     }
     let overrides = input.source_revisions.unwrap_or_default();
-    let id = ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.name)?;
-        if let Some(token) = &input.client_request_token
-            && let Some(existing) = record.runtime.client_tokens.get(token)
-        {
-            return Ok(existing.to_string());
-        }
-        check_overrides(record.current(), &overrides)?;
-        let request = StartRequest {
-            trigger: ExecutionTrigger {
-                trigger_type: "StartPipelineExecution",
-                trigger_detail: Some(ctx.scope.caller_arn().into()),
-            },
-            variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
-            overrides: overrides
-                .into_iter()
-                .map(|o| RevisionOverride {
-                    action_name: o.action_name,
-                    revision_type: o.revision_type,
-                    revision_value: o.revision_value,
-                    change_id: None,
-                    created: None,
-                })
-                .collect(),
-        };
-        let id = start(ctx, record, &input.name, request);
-        if let (Some(token), Ok(uuid)) = (input.client_request_token, uuid::Uuid::parse_str(&id)) {
-            record.runtime.client_tokens.insert(token, uuid);
-        }
-        Ok::<_, ApiError>(id)
-    })?;
-    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
+    let token = input.client_request_token;
+    // A repeated token answers with its execution before the overrides are looked at.
+    let check = |record: &PipelineRecord| {
+        let repeated = token.as_ref().is_some_and(|t| record.runtime.client_tokens.contains_key(t));
+        if repeated { Ok(()) } else { check_overrides(record.current(), &overrides) }
+    };
+    let request = StartRequest {
+        trigger: ExecutionTrigger {
+            trigger_type: "StartPipelineExecution",
+            trigger_detail: Some(ctx.scope.caller_arn().into()),
+        },
+        variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
+        overrides: overrides
+            .iter()
+            .map(|o| RevisionOverride {
+                action_name: o.action_name.clone(),
+                revision_type: o.revision_type.clone(),
+                revision_value: o.revision_value.clone(),
+                change_id: None,
+                created: None,
+            })
+            .collect(),
+    };
+    let command = Command::Start { request, client_token: token.clone() };
+    let name = &input.name;
+    let applied = ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: execution_id(applied) })
+}
+
+/// The execution a start or rollback command answered with.
+fn execution_id(applied: Applied) -> String {
+    match applied {
+        Applied::Execution(id) => id,
+        Applied::KnownRevision(id) => id.unwrap_or_default(),
+        Applied::Done => String::new(),
+    }
 }
 
 // --- StopPipelineExecution ----------------------------------------------------------------------------------------
@@ -203,36 +193,31 @@ pub struct StopPipelineExecutionInput {
 
 /// StopPipelineExecution: stop and wait, or stop and abandon, with AWS's refusals.
 pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> Result<Reply, ApiError> {
-    let now = ctx.now();
     let id = input.pipeline_execution_id;
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let result = step::stop(record, &id, input.abandon.unwrap_or(false), input.reason, now);
-        let name = &input.pipeline_name;
-        match result {
-            // AWS's wording for both refusals [NATIVE].
-            Err(StopRefusal::NotStoppable) => Err(ApiError::new(
-                ErrorCode::PipelineExecutionNotStoppableException,
-                format!(
-                    "The pipeline execution with ID '{id}' in '{name}' can't be stopped now. Either it does not exist \
-                     in the pipeline, or the pipeline execution has no action executions in progress."
-                ),
-            )),
-            Err(StopRefusal::Duplicated) => Err(ApiError::new(
-                ErrorCode::DuplicatedStopRequestException,
-                format!(
-                    "The execution with ID {id} in {name} is already in a stopping state. If you already chose to \
-                     stop and wait, you cannot make that request again. You can choose to stop and abandon now, but \
-                     be aware that this option can lead to failed actions. If you already chose to stop and abandon, \
-                     you cannot make that request again."
-                ),
-            )),
-            Ok(()) => {
-                ctx.engine.advance(&ctx.scope, name, record, now);
-                Ok(())
-            }
-        }
-    })?;
+    let name = &input.pipeline_name;
+    let refused = |refusal| match refusal {
+        // AWS's wording for both refusals [NATIVE].
+        Refusal::Stop(StopRefusal::NotStoppable) => ApiError::new(
+            ErrorCode::PipelineExecutionNotStoppableException,
+            format!(
+                "The pipeline execution with ID '{id}' in '{name}' can't be stopped now. Either it does not exist \
+                 in the pipeline, or the pipeline execution has no action executions in progress."
+            ),
+        ),
+        Refusal::Stop(StopRefusal::Duplicated) => ApiError::new(
+            ErrorCode::DuplicatedStopRequestException,
+            format!(
+                "The execution with ID {id} in {name} is already in a stopping state. If you already chose to \
+                 stop and wait, you cannot make that request again. You can choose to stop and abandon now, but \
+                 be aware that this option can lead to failed actions. If you already chose to stop and abandon, \
+                 you cannot make that request again."
+            ),
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    let command =
+        Command::Stop { execution: id.clone(), abandon: input.abandon.unwrap_or(false), reason: input.reason };
+    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |_| Ok(()), refused)?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }
 
@@ -1132,86 +1117,60 @@ struct PutApprovalResultOutput {
 /// PutApprovalResult: approves or rejects a waiting manual approval, by its token.
 pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let declaration = std::sync::Arc::clone(record.current());
-        let stage = declaration
-            .stages
-            .iter()
-            .find(|s| s.name == input.stage_name)
-            .ok_or_else(|| stage_not_found(&input.pipeline_name, &input.stage_name))?;
-        if !stage.actions.iter().any(|a| a.name == input.action_name) {
+    let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
+    let check = |record: &PipelineRecord| {
+        let declared = record.current().stages.iter().find(|s| &s.name == stage);
+        let declared = declared.ok_or_else(|| stage_not_found(name, stage))?;
+        if !declared.actions.iter().any(|a| &a.name == action) {
             return Err(ApiError::new(
                 ErrorCode::ActionNotFoundException,
-                format!("Stage '{}' of pipeline '{}' does not have an action named '{}'", input.stage_name, input.pipeline_name, input.action_name),
+                format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
             ));
         }
-        let out_of_date = || {
-            // AWS's wording, for abandoned approvals and for executions overtaken by an update [NATIVE].
-            ApiError::new(
-                ErrorCode::InvalidApprovalTokenException,
-                format!(
-                    "The pipeline {} has been updated, and the approval request you responded to is now out of date.",
-                    input.pipeline_name
-                ),
-            )
-        };
-        let version = record.version();
-        let token = uuid::Uuid::parse_str(&input.token).ok();
-        let found = record.runtime.executions.iter().enumerate().find_map(|(ei, e)| {
-            e.actions
-                .iter()
-                .position(|r| {
-                    Some(r.id) == token && e.names(r) == (input.stage_name.as_str(), input.action_name.as_str())
-                })
-                .map(|ri| (ei, ri))
-        });
-        let Some((ei, ri)) = found else {
-            return Err(ApiError::new(
-                ErrorCode::InvalidApprovalTokenException,
-                format!(
-                    "The approval token '{}' does not match an approval request of action '{}' in stage '{}' of pipeline '{}'",
-                    input.token, input.action_name, input.stage_name, input.pipeline_name
-                ),
-            ));
-        };
-        let execution = &record.runtime.executions[ei];
-        let run = &execution.actions[ri];
-        match run.status {
-            ActionStatus::Abandoned => return Err(out_of_date()),
-            ActionStatus::InProgress if execution.pipeline_version != version => return Err(out_of_date()),
-            ActionStatus::InProgress if run.token => {}
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::ApprovalAlreadyCompletedException,
-                    format!(
-                        "The approval request for action '{}' in stage '{}' of pipeline '{}' has already been completed",
-                        input.action_name, input.stage_name, input.pipeline_name
-                    ),
-                ));
-            }
-        }
-        // A gate declared with IsSummaryRequired refuses an answer without a summary [NATIVE]. UNCONFIRMED: a
-        // summary of spaces only is taken as none.
-        let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
-        let summary_required = declared
-            .and_then(|a| a.configuration.as_ref())
-            .and_then(|c| c.get("IsSummaryRequired"))
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if summary_required && input.result.summary.trim().is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidApprovalTokenException,
-                format!(
-                    "Action '{}' in stage '{}' requires a summary. Provide a summary in the approval result and try again.",
-                    input.action_name, input.stage_name
-                ),
-            ));
-        }
-        let approved = input.result.status == "Approved";
-        step::answer_approval(record, ei, ri, approved, &input.result.summary, ctx.scope.caller_arn(), now);
-        ctx.engine.advance(&ctx.scope, &input.pipeline_name, record, now);
         Ok(())
-    })?;
+    };
+    let refused = |refusal| match refusal {
+        Refusal::Approval(ApprovalRefusal::UnknownToken) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "The approval token '{}' does not match an approval request of action '{action}' in stage '{stage}' \
+                 of pipeline '{name}'",
+                input.token
+            ),
+        ),
+        // AWS's wording, for abandoned approvals and for executions overtaken by an update [NATIVE].
+        Refusal::Approval(ApprovalRefusal::OutOfDate) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "The pipeline {name} has been updated, and the approval request you responded to is now out of date."
+            ),
+        ),
+        Refusal::Approval(ApprovalRefusal::AlreadyCompleted) => ApiError::new(
+            ErrorCode::ApprovalAlreadyCompletedException,
+            format!(
+                "The approval request for action '{action}' in stage '{stage}' of pipeline '{name}' has already been \
+                 completed"
+            ),
+        ),
+        // AWS's wording [NATIVE].
+        Refusal::Approval(ApprovalRefusal::SummaryRequired) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "Action '{action}' in stage '{stage}' requires a summary. Provide a summary in the approval result and \
+                 try again."
+            ),
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    let answer = ApprovalAnswer {
+        stage: stage.clone(),
+        action: action.clone(),
+        token: input.token.clone(),
+        approved: input.result.status == "Approved",
+        summary: input.result.summary.clone(),
+        by: ctx.scope.caller_arn(),
+    };
+    ctx.engine.apply(ctx.store, &ctx.scope, name, Command::AnswerApproval(answer), check, refused)?;
     Reply::json(&PutApprovalResultOutput { approved_at: now })
 }
 
@@ -1258,22 +1217,21 @@ fn set_transition(
     disabled_reason: Option<String>,
 ) -> Result<Reply, ApiError> {
     let now = ctx.now();
-    ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, pipeline)?;
-        let stage = transition_stage(record, pipeline, stage, kind)?;
-        let enabled = disabled_reason.is_none();
-        let state = TransitionState {
-            enabled,
-            last_changed_by: Some(ctx.scope.caller_arn()),
-            last_changed_at: Some(now),
-            disabled_reason,
-        };
-        record.runtime.transitions.insert(stage, state);
-        if enabled {
-            ctx.engine.advance(&ctx.scope, pipeline, record, now);
-        }
-        Ok::<_, ApiError>(())
+    // The stage is looked up first, so that its errors come before anything else.
+    let target = ctx.store.read(&ctx.scope, |data| {
+        let record = data.pipelines.get(pipeline).ok_or_else(|| pipeline_not_found(&ctx.scope.account, pipeline))?;
+        transition_stage(record, pipeline, stage, kind)
     })?;
+    let state = TransitionState {
+        enabled: disabled_reason.is_none(),
+        last_changed_by: Some(ctx.scope.caller_arn()),
+        last_changed_at: Some(now),
+        disabled_reason,
+    };
+    let command = Command::SetTransition { stage: target.clone(), state };
+    // The stage must still be there when the change is made.
+    let check = |record: &PipelineRecord| transition_stage(record, pipeline, stage, kind).map(|_| ());
+    ctx.engine.apply(ctx.store, &ctx.scope, pipeline, command, check, |r| refusal_error(ctx, pipeline, r))?;
     Ok(Reply::Done)
 }
 
@@ -1317,64 +1275,44 @@ struct PutActionRevisionOutput {
 /// PutActionRevision: a revision a source action has not seen starts an execution that picks it up; the revision
 /// it already has starts nothing.
 pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<Reply, ApiError> {
-    let output = ctx.store.write(&ctx.scope, |data| {
-        let record = find_mut(data, &ctx.scope.account, &input.pipeline_name)?;
-        let declaration = std::sync::Arc::clone(record.current());
-        let stage = declaration
-            .stages
-            .iter()
-            .find(|s| s.name == input.stage_name)
-            .ok_or_else(|| stage_not_found(&input.pipeline_name, &input.stage_name))?;
-        let action = stage.actions.iter().find(|a| a.name == input.action_name).ok_or_else(|| {
+    let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
+    let check = |record: &PipelineRecord| {
+        let declared = record.current().stages.iter().find(|s| &s.name == stage);
+        let declared = declared.ok_or_else(|| stage_not_found(name, stage))?;
+        let found = declared.actions.iter().find(|a| &a.name == action).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::ActionNotFoundException,
-                format!(
-                    "Stage '{}' of pipeline '{}' does not have an action named '{}'",
-                    input.stage_name, input.pipeline_name, input.action_name
-                ),
+                format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
             )
         })?;
-        if action.action_type_id.category != ActionCategory::Source {
+        if found.action_type_id.category != ActionCategory::Source {
             return Err(ApiError::validation(format!(
-                "Action '{}' is not a source action; only source actions take revisions",
-                input.action_name
+                "Action '{action}' is not a source action; only source actions take revisions"
             )));
         }
-        let revision = &input.action_revision;
-        let known = record
-            .runtime
-            .current_revisions
-            .get(&input.action_name)
-            .is_some_and(|r| r.revision_id == revision.revision_id);
-        if known {
-            // The execution that picked the revision up, newest first.
-            let previous = record.runtime.executions.iter().rev().find(|e| {
-                e.sources
-                    .iter()
-                    .any(|(i, r)| e.source_names(*i).0 == input.action_name && r.revision_id == revision.revision_id)
-            });
-            return Ok(PutActionRevisionOutput {
-                new_revision: false,
-                pipeline_execution_id: previous.map(|e| e.id.to_string()),
-            });
+        Ok(())
+    };
+    let revision = &input.action_revision;
+    let command = Command::PushRevision {
+        trigger: ExecutionTrigger {
+            trigger_type: "PutActionRevision",
+            trigger_detail: Some(ctx.scope.caller_arn().into()),
+        },
+        revision: RevisionOverride {
+            action_name: action.clone(),
+            revision_type: crate::state::execution::ACTION_REVISION.to_string(),
+            revision_value: revision.revision_id.clone(),
+            change_id: Some(revision.revision_change_id.clone()),
+            created: Some(revision.created),
+        },
+    };
+    let output = match ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))? {
+        Applied::Execution(id) => PutActionRevisionOutput { new_revision: true, pipeline_execution_id: Some(id) },
+        Applied::KnownRevision(previous) => {
+            PutActionRevisionOutput { new_revision: false, pipeline_execution_id: previous }
         }
-        let request = StartRequest {
-            trigger: ExecutionTrigger {
-                trigger_type: "PutActionRevision",
-                trigger_detail: Some(ctx.scope.caller_arn().into()),
-            },
-            variables: Vec::new(),
-            overrides: vec![RevisionOverride {
-                action_name: input.action_name.clone(),
-                revision_type: crate::state::execution::ACTION_REVISION.to_string(),
-                revision_value: revision.revision_id.clone(),
-                change_id: Some(revision.revision_change_id.clone()),
-                created: Some(revision.created),
-            }],
-        };
-        let id = start(ctx, record, &input.pipeline_name, request);
-        Ok::<_, ApiError>(PutActionRevisionOutput { new_revision: true, pipeline_execution_id: Some(id) })
-    })?;
+        Applied::Done => PutActionRevisionOutput { new_revision: false, pipeline_execution_id: None },
+    };
     Reply::json(&output)
 }
 
@@ -1576,35 +1514,31 @@ pub struct RetryStageExecutionInput {
 
 /// RetryStageExecution: the same execution resumes in the stage where it failed or was stopped (behaviour.md §4.1).
 pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Result<Reply, ApiError> {
-    let now = ctx.now();
     let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
-    in_stage(ctx, name, stage, |record| {
-        let all = input.retry_mode == "ALL_ACTIONS";
-        let result = ctx.engine.change(&ctx.scope, name, record, now, |record, env| {
-            step::retry_stage(record, id, stage, all, RetryTrigger::ManualStageRetry, env, now)
-        });
-        match result {
-            Ok(()) => Ok(()),
-            // AWS's wording [NATIVE]; an unknown execution id gets it too (UNCONFIRMED: the operation models no
-            // PipelineExecutionNotFoundException).
-            Err(RetryRefusal::NotRetryable) => Err(ApiError::new(
-                ErrorCode::StageNotRetryableException,
-                format!(
-                    "The stage named {stage} in the {name} pipeline can't be retried now. Either it contains no failed \
-                     actions, the execution '{id}' is already superseded, or the pipeline definition has changed \
-                     since the action(s) failed."
-                ),
-            )),
-            // UNCONFIRMED wording.
-            Err(RetryRefusal::NotLatest) => Err(ApiError::new(
-                ErrorCode::NotLatestPipelineExecutionException,
-                format!(
-                    "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only \
-                     the latest execution of a stage can be retried"
-                ),
-            )),
-        }
-    })?;
+    let all = input.retry_mode == "ALL_ACTIONS";
+    let command = Command::Retry { execution: id.clone(), stage: stage.clone(), all };
+    let refused = |refusal| match refusal {
+        // AWS's wording [NATIVE]; an unknown execution id gets it too (UNCONFIRMED: the operation models no
+        // PipelineExecutionNotFoundException).
+        Refusal::Retry(RetryRefusal::NotRetryable) => ApiError::new(
+            ErrorCode::StageNotRetryableException,
+            format!(
+                "The stage named {stage} in the {name} pipeline can't be retried now. Either it contains no failed \
+                 actions, the execution '{id}' is already superseded, or the pipeline definition has changed \
+                 since the action(s) failed."
+            ),
+        ),
+        // UNCONFIRMED wording.
+        Refusal::Retry(RetryRefusal::NotLatest) => ApiError::new(
+            ErrorCode::NotLatestPipelineExecutionException,
+            format!(
+                "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only the \
+                 latest execution of a stage can be retried"
+            ),
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id.clone() })
 }
 
@@ -1621,37 +1555,34 @@ pub struct RollbackStageInput {
 /// RollbackStage: a new ROLLBACK execution runs the stage again with the target's revisions and variables
 /// (behaviour.md §4.2).
 pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, ApiError> {
-    let now = ctx.now();
     let (name, stage, target) = (&input.pipeline_name, &input.stage_name, &input.target_pipeline_execution_id);
-    let id = in_stage(ctx, name, stage, |record| {
-        // AWS's trigger detail form [NATIVE].
-        let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
-        let trigger = ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: Some(detail.into()) };
-        let not_completed = || {
-            ApiError::new(
-                ErrorCode::UnableToRollbackStageException,
-                format!("Target Pipeline Execution with id '{target}' has not completed in stage with name '{stage}'"),
-            )
-        };
-        let id = step::rollback_stage(record, target, stage, trigger, now).map_err(|refusal| match refusal {
-            // AWS's wordings [NATIVE].
-            RollbackRefusal::TargetNotFound => ApiError::new(
-                ErrorCode::PipelineExecutionNotFoundException,
-                format!("Target Pipeline Execution with id '{target}' does not exist in pipeline with name '{name}'"),
-            ),
-            RollbackRefusal::Outdated => ApiError::new(
-                ErrorCode::PipelineExecutionOutdatedException,
-                format!("Pipeline '{name}' has been updated since the rollback request was made."),
-            ),
-            RollbackRefusal::NotCompleted => not_completed(),
-            RollbackRefusal::StageBusy => ApiError::new(
-                ErrorCode::UnableToRollbackStageException,
-                format!("Pipeline '{name}' cannot start rollback since stage {stage} is in progress."),
-            ),
-        })?;
-        ctx.engine.advance(&ctx.scope, name, record, now);
-        Ok(id)
-    })?;
+    // AWS's trigger detail form [NATIVE].
+    let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
+    let trigger = ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: Some(detail.into()) };
+    let refused = |refusal| match refusal {
+        // AWS's wordings [NATIVE].
+        Refusal::Rollback(RollbackRefusal::TargetNotFound) => ApiError::new(
+            ErrorCode::PipelineExecutionNotFoundException,
+            format!("Target Pipeline Execution with id '{target}' does not exist in pipeline with name '{name}'"),
+        ),
+        Refusal::Rollback(RollbackRefusal::Outdated) => ApiError::new(
+            ErrorCode::PipelineExecutionOutdatedException,
+            format!("Pipeline '{name}' has been updated since the rollback request was made."),
+        ),
+        Refusal::Rollback(RollbackRefusal::NotCompleted) => ApiError::new(
+            ErrorCode::UnableToRollbackStageException,
+            format!("Target Pipeline Execution with id '{target}' has not completed in stage with name '{stage}'"),
+        ),
+        Refusal::Rollback(RollbackRefusal::StageBusy) => ApiError::new(
+            ErrorCode::UnableToRollbackStageException,
+            format!("Pipeline '{name}' cannot start rollback since stage {stage} is in progress."),
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    let command = Command::Rollback { target: target.clone(), stage: stage.clone(), trigger };
+    let applied =
+        ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
+    let id = execution_id(applied);
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }
 

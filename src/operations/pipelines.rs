@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
+use crate::engine::command::Command;
 use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
@@ -89,17 +90,17 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         let version = Arc::new(build_version(ctx, data, input.pipeline, None, 1)?);
         let tags = tag_map(tags.as_deref().unwrap_or_default());
         data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
-        // CreatePipeline starts a first execution [NATIVE].
-        if let Some(record) = data.pipelines.get_mut(&name) {
-            let trigger = ExecutionTrigger {
-                trigger_type: "CreatePipeline",
-                trigger_detail: Some(ctx.scope.caller_arn().into()),
-            };
-            let request = StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() };
-            super::executions::start(ctx, record, &name, request);
-        }
         Ok(version)
     })?;
+    // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating).
+    let trigger =
+        ExecutionTrigger { trigger_type: "CreatePipeline", trigger_detail: Some(ctx.scope.caller_arn().into()) };
+    let command = Command::Start {
+        request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },
+        client_token: None,
+    };
+    // A pipeline deleted in between has nothing to start.
+    let _ = ctx.engine.apply(ctx.store, &ctx.scope, &name, command, |_| Ok::<_, ()>(()), |_| ());
     Reply::json(&CreatePipelineOutput { pipeline: version.echo(), tags: tags.as_deref() })
 }
 

@@ -1,0 +1,142 @@
+//! The engine's one way in: every change to a running pipeline is a [`Command`] that [`Engine::apply`] carries out
+//! under the pipeline's partition lock, through the pure steps, followed by an advance and its timers. Operations and
+//! control endpoints describe what they want and map a [`Refusal`] to their own error; they never change runtime
+//! state themselves.
+//!
+//! [`Engine::apply`]: super::Engine::apply
+
+use crate::state::PipelineRecord;
+use crate::state::Timestamp;
+use crate::state::execution::{ConditionKind, ExecutionTrigger, RevisionOverride, TransitionState};
+
+use super::conditions::{self, OverrideRefusal};
+use super::step::{self, RetryRefusal, RollbackRefusal, StartRequest, StepEnv, StopRefusal};
+
+/// A change to a running pipeline.
+#[derive(Debug)]
+pub enum Command {
+    /// Start an execution. With a client token, a request repeating an earlier token gets that execution instead.
+    Start { request: StartRequest, client_token: Option<String> },
+    /// Stop an execution: wait for its running actions, or abandon them.
+    Stop { execution: String, abandon: bool, reason: Option<String> },
+    /// Resume a failed or stopped stage of an execution, re-running its failed actions or all of them.
+    Retry { execution: String, stage: String, all: bool },
+    /// Start a rollback of a stage to the state a target execution left it in.
+    Rollback { target: String, stage: String, trigger: ExecutionTrigger },
+    /// Let a condition being evaluated count as passed.
+    OverrideCondition { execution: String, stage: String, kind: ConditionKind },
+    /// Answer a waiting manual approval.
+    AnswerApproval(ApprovalAnswer),
+    /// Set the inbound transition of a stage; enabling it lets a waiting execution in.
+    SetTransition { stage: String, state: TransitionState },
+    /// A source action's new revision (PutActionRevision): an execution starts with it, unless the action picked it
+    /// up already.
+    PushRevision { revision: RevisionOverride, trigger: ExecutionTrigger },
+}
+
+/// A PutApprovalResult, as the engine needs it.
+#[derive(Debug)]
+pub struct ApprovalAnswer {
+    pub stage: String,
+    pub action: String,
+    pub token: String,
+    pub approved: bool,
+    pub summary: String,
+    /// Who answered (an ARN).
+    pub by: String,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The execution the command started (or, for a repeated client token, started before).
+    Execution(String),
+    /// A pushed revision the action has already: the newest execution that picked it up, if any.
+    KnownRevision(Option<String>),
+    Done,
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PipelineNotFound,
+    Stop(StopRefusal),
+    Retry(RetryRefusal),
+    Rollback(RollbackRefusal),
+    Override(OverrideRefusal),
+    Approval(ApprovalRefusal),
+}
+
+/// Why an approval answer is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalRefusal {
+    /// The token names no approval of that action.
+    UnknownToken,
+    /// The approval was abandoned, or its execution runs an older version of the pipeline.
+    OutOfDate,
+    /// The approval was answered already, or is not waiting.
+    AlreadyCompleted,
+    /// The approval requires a summary (`IsSummaryRequired`) and none was given.
+    SummaryRequired,
+}
+
+/// Carries out `command` on the pipeline; the caller advances it afterwards.
+pub(super) fn execute(
+    record: &mut PipelineRecord,
+    env: &StepEnv,
+    command: Command,
+    now: Timestamp,
+) -> Result<Applied, Refusal> {
+    match command {
+        Command::Start { request, client_token } => {
+            if let Some(existing) = client_token.as_ref().and_then(|t| record.runtime.client_tokens.get(t)) {
+                return Ok(Applied::Execution(existing.to_string()));
+            }
+            let id = step::start_execution(record, request, now);
+            if let (Some(token), Ok(uuid)) = (client_token, uuid::Uuid::parse_str(&id)) {
+                record.runtime.client_tokens.insert(token, uuid);
+            }
+            Ok(Applied::Execution(id))
+        }
+        Command::Stop { execution, abandon, reason } => {
+            step::stop(record, &execution, abandon, reason, now).map_err(Refusal::Stop)?;
+            Ok(Applied::Done)
+        }
+        Command::Retry { execution, stage, all } => {
+            let trigger = crate::state::execution::RetryTrigger::ManualStageRetry;
+            step::retry_stage(record, &execution, &stage, all, trigger, env, now).map_err(Refusal::Retry)?;
+            Ok(Applied::Done)
+        }
+        Command::Rollback { target, stage, trigger } => step::rollback_stage(record, &target, &stage, trigger, now)
+            .map(Applied::Execution)
+            .map_err(Refusal::Rollback),
+        Command::OverrideCondition { execution, stage, kind } => {
+            conditions::override_condition(record, &execution, &stage, kind, env, now).map_err(Refusal::Override)?;
+            Ok(Applied::Done)
+        }
+        Command::AnswerApproval(answer) => {
+            step::answer_approval(record, &answer, now).map_err(Refusal::Approval)?;
+            Ok(Applied::Done)
+        }
+        Command::SetTransition { stage, state } => {
+            record.runtime.transitions.insert(stage, state);
+            Ok(Applied::Done)
+        }
+        Command::PushRevision { revision, trigger } => {
+            let action = revision.action_name.as_str();
+            let known =
+                record.runtime.current_revisions.get(action).is_some_and(|r| r.revision_id == revision.revision_value);
+            if known {
+                // The execution that picked the revision up, newest first.
+                let previous = record.runtime.executions.iter().rev().find(|e| {
+                    e.sources
+                        .iter()
+                        .any(|(i, r)| e.source_names(*i).0 == action && r.revision_id == revision.revision_value)
+                });
+                return Ok(Applied::KnownRevision(previous.map(|e| e.id.to_string())));
+            }
+            let request = StartRequest { trigger, variables: Vec::new(), overrides: vec![revision] };
+            Ok(Applied::Execution(step::start_execution(record, request, now)))
+        }
+    }
+}
