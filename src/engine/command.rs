@@ -7,9 +7,10 @@
 
 use crate::state::PipelineRecord;
 use crate::state::Timestamp;
-use crate::state::execution::{ConditionKind, ExecutionTrigger, RevisionOverride, TransitionState};
+use crate::state::execution::{ConditionKind, ExecutionTrigger, JobStatus, RevisionOverride, TransitionState};
 
 use super::conditions::{self, OverrideRefusal};
+use super::jobs::{self, JobRefusal, JobReport};
 use super::step::{self, RetryRefusal, RollbackRefusal, StartRequest, StepEnv, StopRefusal};
 
 /// A change to a running pipeline.
@@ -32,6 +33,10 @@ pub enum Command {
     /// A source action's new revision (PutActionRevision): an execution starts with it, unless the action picked it
     /// up already.
     PushRevision { revision: RevisionOverride, trigger: ExecutionTrigger },
+    /// A job worker acknowledges a job with the nonce it got.
+    AcknowledgeJob { job: uuid::Uuid, nonce: String },
+    /// A job worker's result; `fingerprint` identifies it, so that a repeat is told from a conflict.
+    ReportJob { job: uuid::Uuid, fingerprint: String, report: JobReport },
 }
 
 /// A PutApprovalResult, as the engine needs it.
@@ -53,6 +58,8 @@ pub enum Applied {
     Execution(String),
     /// A pushed revision the action has already: the newest execution that picked it up, if any.
     KnownRevision(Option<String>),
+    /// A job's status after an acknowledgement.
+    JobStatus(JobStatus),
     Done,
 }
 
@@ -65,6 +72,7 @@ pub enum Refusal {
     Rollback(RollbackRefusal),
     Override(OverrideRefusal),
     Approval(ApprovalRefusal),
+    Job(JobRefusal),
 }
 
 /// Why an approval answer is refused.
@@ -137,6 +145,13 @@ pub(super) fn execute(
             }
             let request = StartRequest { trigger, variables: Vec::new(), overrides: vec![revision] };
             Ok(Applied::Execution(step::start_execution(record, request, now)))
+        }
+        Command::AcknowledgeJob { job, nonce } => {
+            jobs::acknowledge(record, job, &nonce).map(Applied::JobStatus).map_err(Refusal::Job)
+        }
+        Command::ReportJob { job, fingerprint, report } => {
+            jobs::report(record, job, fingerprint, report, now).map_err(Refusal::Job)?;
+            Ok(Applied::Done)
         }
     }
 }

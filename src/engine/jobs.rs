@@ -6,9 +6,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::state::PipelineRecord;
-use crate::state::declaration::{ActionTypeId, EncryptionKey};
-use crate::state::execution::{ArtifactInstance, Execution};
+use super::step;
+use crate::state::declaration::{ActionDeclaration, ActionTypeId, EncryptionKey};
+use crate::state::execution::{
+    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, JobKind, JobStatus, Outcome, Success,
+};
+use crate::state::{PartitionData, PipelineRecord, Timestamp};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -140,4 +143,182 @@ pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<Jo
         continuation_token: job.continuation_token.clone(),
         encryption_key: store.and_then(|s| s.encryption_key.clone()),
     })
+}
+
+// --- Job state: polling, acknowledgement, results --------------------------------------------------------------------
+
+/// How long a job handed out but not acknowledged stays invisible to other polls.
+pub const VISIBILITY_MILLIS: i64 = 30_000;
+
+/// A job worker's result.
+#[derive(Debug)]
+pub enum JobReport {
+    /// Success; with a continuation token the action keeps running and a new job carries the token.
+    Success {
+        outcome: Success,
+        continuation: Option<String>,
+        percent: Option<i32>,
+    },
+    Failure {
+        error: ErrorDetails,
+        external_execution_id: Option<String>,
+    },
+}
+
+/// Why a job's acknowledgement or result is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobRefusal {
+    /// No job with that id in the pipeline.
+    NotFound,
+    /// The nonce is not the one the job was last handed out with.
+    WrongNonce,
+    /// The job already ended with the same status but another result.
+    SameStatusOtherResult,
+    /// The job already ended with the other status.
+    AlreadyTerminated,
+}
+
+/// Jobs of action type `id` that a poll may hand out (new, or handed out but not acknowledged in time), oldest
+/// first, at most `max`: (pipeline, job id). `select` filters on the action and its run.
+pub fn available(
+    data: &PartitionData,
+    id: &ActionTypeId,
+    now: Timestamp,
+    max: usize,
+    select: impl Fn(&ActionDeclaration, &ActionRun) -> bool,
+) -> Vec<(String, Uuid)> {
+    let mut chosen: Vec<(Timestamp, String, Uuid)> = Vec::new();
+    for (name, record) in &data.pipelines {
+        for job in record.runtime.jobs.values() {
+            // A Lambda job is delivered by invocation, never by polling.
+            let available = job.kind != JobKind::Lambda
+                && (matches!(job.status, JobStatus::Created | JobStatus::Queued)
+                    || (job.status == JobStatus::Dispatched && job.visible_at <= now));
+            if !available {
+                continue;
+            }
+            let Some(execution) = record.runtime.executions.get(job.execution) else { continue };
+            let Some(run) = execution.actions.get(job.run) else { continue };
+            let Some(action) = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()))
+            else {
+                continue;
+            };
+            if &action.action_type_id == id && run.status == ActionStatus::InProgress && select(action, run) {
+                chosen.push((job.created, name.clone(), job.id));
+            }
+        }
+    }
+    chosen.sort();
+    chosen.truncate(max);
+    chosen.into_iter().map(|(_, name, id)| (name, id)).collect()
+}
+
+/// Hands jobs out: each gets a fresh nonce and stays invisible to other polls for a while. Returns
+/// (pipeline, job id, nonce) of each.
+pub(super) fn dispatch(
+    data: &mut PartitionData,
+    chosen: Vec<(String, Uuid)>,
+    now: Timestamp,
+) -> Vec<(String, Uuid, String)> {
+    let mut out = Vec::with_capacity(chosen.len());
+    for (pipeline, job_id) in chosen {
+        let Some(job) = data.pipelines.get_mut(&pipeline).and_then(|r| r.runtime.jobs.get_mut(&job_id)) else {
+            continue;
+        };
+        let nonce = Uuid::new_v4().simple().to_string();
+        job.status = JobStatus::Dispatched;
+        job.nonce = Some(nonce.clone());
+        job.visible_at = now.plus_millis(VISIBILITY_MILLIS);
+        out.push((pipeline, job_id, nonce));
+    }
+    out
+}
+
+/// The worker confirms it took the job, with the nonce it was handed out with.
+pub(super) fn acknowledge(record: &mut PipelineRecord, id: Uuid, nonce: &str) -> Result<JobStatus, JobRefusal> {
+    let job = record.runtime.jobs.get_mut(&id).ok_or(JobRefusal::NotFound)?;
+    if job.nonce.as_deref() != Some(nonce) {
+        return Err(JobRefusal::WrongNonce);
+    }
+    if job.status == JobStatus::Dispatched {
+        job.status = JobStatus::InProgress;
+    }
+    Ok(job.status)
+}
+
+/// Applies a result to a job, with AWS's rules for repeats and conflicts (behaviour.md §7.2.7): the same result
+/// again is accepted and changes nothing; a different one is refused. `fingerprint` identifies the result.
+pub(super) fn report(
+    record: &mut PipelineRecord,
+    id: Uuid,
+    fingerprint: String,
+    report: JobReport,
+    now: Timestamp,
+) -> Result<(), JobRefusal> {
+    let succeeded = matches!(report, JobReport::Success { .. });
+    let job = record.runtime.jobs.get(&id).ok_or(JobRefusal::NotFound)?;
+    if job.status.is_terminal() {
+        let same_status = (job.status == JobStatus::Succeeded) == succeeded;
+        return match (&job.result, same_status) {
+            (Some(previous), true) if *previous == fingerprint => Ok(()),
+            (_, true) => Err(JobRefusal::SameStatusOtherResult),
+            (_, false) => Err(JobRefusal::AlreadyTerminated),
+        };
+    }
+    let (execution, run, kind) = (job.execution, job.run, job.kind);
+    let running = record
+        .runtime
+        .executions
+        .get(execution)
+        .and_then(|e| e.actions.get(run))
+        .is_some_and(|r| r.status == ActionStatus::InProgress);
+    if let Some(job) = record.runtime.jobs.get_mut(&id) {
+        job.status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
+        job.result = Some(fingerprint);
+    }
+    if !running {
+        // The action was abandoned (or ended otherwise): AWS answers 200 and changes nothing [NATIVE].
+        return Ok(());
+    }
+    match report {
+        JobReport::Success { continuation: Some(token), percent, outcome } => {
+            // The action keeps running; the next job carries the token [NATIVE].
+            if let Some(action_run) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
+            {
+                if percent.is_some() {
+                    action_run.extra_mut().percent_complete = percent;
+                }
+                if let Some(summary) = outcome.summary {
+                    action_run.summary = Some(summary.into_boxed_str());
+                }
+                if let Some(external) = outcome.external_execution_id {
+                    action_run.external_execution_id = Some(external.into_boxed_str());
+                }
+                action_run.last_update_time = now;
+            }
+            if kind == JobKind::Lambda {
+                super::lambda::extend_timeout(record, execution, run, now);
+            }
+            step::create_job(record, execution, run, kind, Some(token), now);
+        }
+        JobReport::Success { mut outcome, percent, .. } => {
+            if kind == JobKind::Lambda {
+                // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
+                outcome.external_execution_id = super::lambda::function_name(record, execution, run);
+            }
+            step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);
+            if let (Some(percent), Some(r)) =
+                (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
+            {
+                r.extra_mut().percent_complete = Some(percent);
+            }
+        }
+        JobReport::Failure { error, external_execution_id } => {
+            step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+            if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+                r.external_execution_id = external_execution_id.map(String::into_boxed_str);
+            }
+        }
+    }
+    Ok(())
 }

@@ -108,6 +108,25 @@ impl Engine {
         })
     }
 
+    /// Hands out up to `max` jobs of action type `id` that `select` accepts (oldest first, each with a fresh nonce,
+    /// invisible to other polls for a while), and describes each with `describe` under the same lock.
+    pub fn poll_jobs<T>(
+        &self,
+        store: &Store,
+        scope: &Scope,
+        id: &crate::state::declaration::ActionTypeId,
+        max: usize,
+        select: impl Fn(&crate::state::declaration::ActionDeclaration, &crate::state::execution::ActionRun) -> bool,
+        mut describe: impl FnMut(&crate::state::PartitionData, &str, uuid::Uuid, String) -> Option<T>,
+    ) -> Vec<T> {
+        let now = store.clock().now();
+        store.write(scope, |data| {
+            let chosen = jobs::available(data, id, now, max, select);
+            let handed = jobs::dispatch(data, chosen, now);
+            handed.into_iter().filter_map(|(pipeline, job, nonce)| describe(data, &pipeline, job, nonce)).collect()
+        })
+    }
+
     /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
     /// schedules its next wake-up.
     pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {

@@ -176,7 +176,7 @@ fn execution_id(applied: Applied) -> String {
     match applied {
         Applied::Execution(id) => id,
         Applied::KnownRevision(id) => id.unwrap_or_default(),
-        Applied::Done => String::new(),
+        Applied::JobStatus(_) | Applied::Done => String::new(),
     }
 }
 
@@ -1311,7 +1311,9 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
         Applied::KnownRevision(previous) => {
             PutActionRevisionOutput { new_revision: false, pipeline_execution_id: previous }
         }
-        Applied::Done => PutActionRevisionOutput { new_revision: false, pipeline_execution_id: None },
+        Applied::JobStatus(_) | Applied::Done => {
+            PutActionRevisionOutput { new_revision: false, pipeline_execution_id: None }
+        }
     };
     Reply::json(&output)
 }

@@ -11,16 +11,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Ctx;
-use crate::engine::jobs::{JobDataOut, job_data};
-use crate::engine::step;
+use crate::engine::command::{Applied, Command, Refusal};
+use crate::engine::jobs::{JobDataOut, JobRefusal, JobReport, job_data};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
-use crate::state::declaration::{ActionOwner, ActionTypeId};
-use crate::state::execution::{ActionStatus, ErrorDetails, Job, JobKind, JobStatus, Outcome, Revision, Success};
+use crate::state::declaration::{ActionDeclaration, ActionOwner, ActionTypeId};
+use crate::state::execution::{ActionRun, ErrorDetails, Job, JobKind, JobStatus, Revision, Success};
 use crate::state::{PartitionData, PipelineRecord};
 
-/// How long a job handed out but not acknowledged stays invisible to other polls.
-const VISIBILITY_MILLIS: i64 = 30_000;
 /// Output variables an action may report, in bytes of names and values (Appendix B).
 const MAX_OUTPUT_VARIABLE_BYTES: usize = 122_880;
 
@@ -110,8 +108,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
     }
     // The model allows any size from 1; AWS's default when it is absent is UNCONFIRMED.
     let max = input.max_batch_size.and_then(|m| usize::try_from(m).ok()).unwrap_or(1).max(1);
-    let now = ctx.now();
-    let jobs = ctx.store.write(&ctx.scope, |data| {
+    let queryable = ctx.store.read(&ctx.scope, |data| {
         let Some(custom) = data.custom_action_types.get(&id) else {
             return Err(ApiError::new(
                 ErrorCode::ActionTypeNotFoundException,
@@ -124,75 +121,21 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
             ));
         };
         let queryable = custom.action_type.action_configuration_properties.iter().find(|p| p.is_queryable());
-        let queryable = queryable.map(|p| p.name.clone());
-        let wanted = input.query_param.as_ref().and_then(|q| q.iter().next()).map(|(k, v)| (k.clone(), v.clone()));
-        let chosen = available_jobs(data, &id, now, max, |action, run| match &wanted {
-            None => true,
-            Some((key, value)) => {
-                let config = run.configuration(Some(action));
-                queryable.as_deref().is_none_or(|q| q == key) && config.get(key).is_some_and(|v| v == value)
-            }
-        });
-        let mut out = Vec::with_capacity(chosen.len());
-        for (pipeline, job_id, nonce) in dispatch(data, chosen, now) {
-            if let Some(data) = data.pipelines.get(&pipeline).and_then(|record| job_data(record, &pipeline, job_id)) {
-                out.push(JobOut { id: job_id.to_string(), data, nonce, account_id: ctx.scope.account.clone() });
-            }
-        }
-        Ok(out)
+        Ok(queryable.map(|p| p.name.clone()))
     })?;
-    Reply::json(&PollForJobsOutput { jobs })
-}
-
-/// Jobs of action type `id` that a poll may hand out (new, or handed out but not acknowledged in time), oldest
-/// first, at most `max`: (pipeline, job id).
-fn available_jobs(
-    data: &PartitionData,
-    id: &ActionTypeId,
-    now: Timestamp,
-    max: usize,
-    select: impl Fn(&crate::state::declaration::ActionDeclaration, &crate::state::execution::ActionRun) -> bool,
-) -> Vec<(String, Uuid)> {
-    let mut chosen: Vec<(Timestamp, String, Uuid)> = Vec::new();
-    for (name, record) in &data.pipelines {
-        for job in record.runtime.jobs.values() {
-            // A Lambda job is delivered by invocation, never by polling.
-            let available = job.kind != JobKind::Lambda
-                && (matches!(job.status, JobStatus::Created | JobStatus::Queued)
-                    || (job.status == JobStatus::Dispatched && job.visible_at <= now));
-            if !available {
-                continue;
-            }
-            let Some(execution) = record.runtime.executions.get(job.execution) else { continue };
-            let Some(run) = execution.actions.get(job.run) else { continue };
-            let Some(action) = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()))
-            else {
-                continue;
-            };
-            if &action.action_type_id == id && run.status == ActionStatus::InProgress && select(action, run) {
-                chosen.push((job.created, name.clone(), job.id));
-            }
+    let wanted = input.query_param.as_ref().and_then(|q| q.iter().next()).map(|(k, v)| (k.clone(), v.clone()));
+    let select = |action: &ActionDeclaration, run: &ActionRun| match &wanted {
+        None => true,
+        Some((key, value)) => {
+            let config = run.configuration(Some(action));
+            queryable.as_deref().is_none_or(|q| q == key) && config.get(key).is_some_and(|v| v == value)
         }
-    }
-    chosen.sort();
-    chosen.truncate(max);
-    chosen.into_iter().map(|(_, name, id)| (name, id)).collect()
-}
-
-/// Hands jobs out: each gets a fresh nonce and stays invisible to other polls for a while.
-fn dispatch(data: &mut PartitionData, chosen: Vec<(String, Uuid)>, now: Timestamp) -> Vec<(String, Uuid, String)> {
-    let mut out = Vec::with_capacity(chosen.len());
-    for (pipeline, job_id) in chosen {
-        let Some(job) = data.pipelines.get_mut(&pipeline).and_then(|r| r.runtime.jobs.get_mut(&job_id)) else {
-            continue;
-        };
-        let nonce = Uuid::new_v4().simple().to_string();
-        job.status = JobStatus::Dispatched;
-        job.nonce = Some(nonce.clone());
-        job.visible_at = now.plus_millis(VISIBILITY_MILLIS);
-        out.push((pipeline, job_id, nonce));
-    }
-    out
+    };
+    let jobs = ctx.engine.poll_jobs(ctx.store, &ctx.scope, &id, max, select, |data, pipeline, job, nonce| {
+        let data = data.pipelines.get(pipeline).and_then(|record| job_data(record, pipeline, job))?;
+        Some(JobOut { id: job.to_string(), data, nonce, account_id: ctx.scope.account.clone() })
+    });
+    Reply::json(&PollForJobsOutput { jobs })
 }
 
 // --- AcknowledgeJob / GetJobDetails -------------------------------------------------------------------------------
@@ -218,29 +161,46 @@ pub fn acknowledge_job(ctx: &Ctx, input: AcknowledgeJobInput) -> Result<Reply, A
 /// Acknowledges a job through `api` with the nonce it was handed out with.
 fn acknowledge(ctx: &Ctx, job_id: &str, nonce: &str, api: Api) -> Result<JobStatus, ApiError> {
     let id = Uuid::parse_str(job_id).map_err(|_| job_not_found(job_id))?;
-    ctx.store.write(&ctx.scope, |data| {
-        let pipeline = locate(data, id).ok_or_else(|| job_not_found(job_id))?;
-        {
-            let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(job_id))?;
-            let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(job_id))?;
-            check_api(data, record, job, api, job_id)?;
+    let pipeline = ctx.store.read(&ctx.scope, |data| holder(data, id, api, job_id))?;
+    let pipeline = pipeline.ok_or_else(|| job_not_found(job_id))?;
+    let command = Command::AcknowledgeJob { job: id, nonce: nonce.to_string() };
+    match ctx.engine.apply(ctx.store, &ctx.scope, &pipeline, command, |_| Ok(()), |r| job_error(r, job_id))? {
+        Applied::JobStatus(status) => Ok(status),
+        _ => Err(job_not_found(job_id)),
+    }
+}
+
+/// The pipeline holding a job that `api` may use; `None` if the job belonged to a deleted pipeline.
+fn holder(data: &PartitionData, id: Uuid, api: Api, job_id: &str) -> Result<Option<String>, ApiError> {
+    let Some(pipeline) = locate(data, id) else {
+        return if data.retired_jobs.contains(&id) { Ok(None) } else { Err(job_not_found(job_id)) };
+    };
+    let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(job_id))?;
+    let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(job_id))?;
+    check_api(data, record, job, api, job_id)?;
+    Ok(Some(pipeline))
+}
+
+/// The error for a refused job command.
+fn job_error(refusal: Refusal, job_id: &str) -> ApiError {
+    match refusal {
+        Refusal::Job(JobRefusal::WrongNonce) => ApiError::new(
+            ErrorCode::InvalidNonceException,
+            format!("The nonce for job {job_id} does not match; get the job again for its current nonce"),
+        ),
+        // AWS's wording for both [NATIVE].
+        Refusal::Job(JobRefusal::SameStatusOtherResult) => ApiError::new(
+            ErrorCode::InvalidJobStateException,
+            format!(
+                "The status of job with id {job_id} is already set to the desired value. It cannot be updated with \
+                 the same status, but different result or output variables."
+            ),
+        ),
+        Refusal::Job(JobRefusal::AlreadyTerminated) => {
+            ApiError::new(ErrorCode::InvalidJobStateException, format!("Job with id {job_id} has already terminated"))
         }
-        let job = data
-            .pipelines
-            .get_mut(&pipeline)
-            .and_then(|r| r.runtime.jobs.get_mut(&id))
-            .ok_or_else(|| job_not_found(job_id))?;
-        if job.nonce.as_deref() != Some(nonce) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidNonceException,
-                format!("The nonce for job {job_id} does not match; get the job again for its current nonce"),
-            ));
-        }
-        if job.status == JobStatus::Dispatched {
-            job.status = JobStatus::InProgress;
-        }
-        Ok(job.status)
-    })
+        _ => job_not_found(job_id),
+    }
 }
 
 #[derive(Deserialize)]
@@ -326,106 +286,14 @@ pub struct PutJobFailureResultInput {
     failure_details: FailureDetailsInput,
 }
 
-/// How a result ends a job.
-enum Report {
-    Success { outcome: Success, continuation: Option<String>, percent: Option<i32> },
-    Failure { error: ErrorDetails, external_execution_id: Option<String> },
-}
-
-/// Applies a result to a job, with AWS's rules for repeats and conflicts (behaviour.md §7.2.7).
-fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: Report) -> Result<(), ApiError> {
+/// Applies a result to a job (the engine's rules for repeats and conflicts). The result of a job whose pipeline is
+/// gone is accepted and changes nothing [NATIVE].
+fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: JobReport) -> Result<(), ApiError> {
     let id = Uuid::parse_str(job_id).map_err(|_| job_not_found(job_id))?;
-    let succeeded = matches!(report, Report::Success { .. });
-    let now = ctx.now();
-    ctx.store.write(&ctx.scope, |data| {
-        let Some(pipeline) = locate(data, id) else {
-            // The result of a job whose pipeline is gone is accepted and changes nothing [NATIVE].
-            return if data.retired_jobs.contains(&id) { Ok(()) } else { Err(job_not_found(job_id)) };
-        };
-        {
-            let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(job_id))?;
-            let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(job_id))?;
-            check_api(data, record, job, api, job_id)?;
-        }
-        let record = data.pipelines.get_mut(&pipeline).ok_or_else(|| job_not_found(job_id))?;
-        let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(job_id))?;
-        if job.status.is_terminal() {
-            let same_status = (job.status == JobStatus::Succeeded) == succeeded;
-            return match (&job.result, same_status) {
-                (Some(previous), true) if *previous == fingerprint => Ok(()),
-                // AWS's wording for both [NATIVE].
-                (_, true) => Err(ApiError::new(
-                    ErrorCode::InvalidJobStateException,
-                    format!(
-                        "The status of job with id {job_id} is already set to the desired value. It cannot be updated \
-                         with the same status, but different result or output variables."
-                    ),
-                )),
-                (_, false) => Err(ApiError::new(
-                    ErrorCode::InvalidJobStateException,
-                    format!("Job with id {job_id} has already terminated"),
-                )),
-            };
-        }
-        let (execution, run, kind) = (job.execution, job.run, job.kind);
-        let running = record
-            .runtime
-            .executions
-            .get(execution)
-            .and_then(|e| e.actions.get(run))
-            .is_some_and(|r| r.status == ActionStatus::InProgress);
-        if let Some(job) = record.runtime.jobs.get_mut(&id) {
-            job.status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
-            job.result = Some(fingerprint);
-        }
-        if !running {
-            // The action was abandoned (or ended otherwise): AWS answers 200 and changes nothing [NATIVE].
-            return Ok(());
-        }
-        match report {
-            Report::Success { continuation: Some(token), percent, outcome } => {
-                // The action keeps running; the next job carries the token [NATIVE].
-                if let Some(action_run) =
-                    record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
-                {
-                    if percent.is_some() {
-                        action_run.extra_mut().percent_complete = percent;
-                    }
-                    if let Some(summary) = outcome.summary {
-                        action_run.summary = Some(summary.into_boxed_str());
-                    }
-                    if let Some(external) = outcome.external_execution_id {
-                        action_run.external_execution_id = Some(external.into_boxed_str());
-                    }
-                    action_run.last_update_time = now;
-                }
-                if kind == JobKind::Lambda {
-                    crate::engine::lambda::extend_timeout(record, execution, run, now);
-                }
-                step::create_job(record, execution, run, kind, Some(token), now);
-            }
-            Report::Success { mut outcome, percent, .. } => {
-                if kind == JobKind::Lambda {
-                    // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
-                    outcome.external_execution_id = crate::engine::lambda::function_name(record, execution, run);
-                }
-                step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);
-                if let (Some(percent), Some(r)) =
-                    (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
-                {
-                    r.extra_mut().percent_complete = Some(percent);
-                }
-            }
-            Report::Failure { error, external_execution_id } => {
-                step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
-                if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
-                    r.external_execution_id = external_execution_id.map(String::into_boxed_str);
-                }
-            }
-        }
-        ctx.engine.advance(&ctx.scope, &pipeline, record, now);
-        Ok(())
-    })
+    let Some(pipeline) = ctx.store.read(&ctx.scope, |data| holder(data, id, api, job_id))? else { return Ok(()) };
+    let command = Command::ReportJob { job: id, fingerprint, report };
+    ctx.engine.apply(ctx.store, &ctx.scope, &pipeline, command, |_| Ok(()), |r| job_error(r, job_id))?;
+    Ok(())
 }
 
 /// PutJobSuccessResult: ends the job; the action succeeds, or with a continuation token keeps running and gets a
@@ -475,7 +343,7 @@ fn success(ctx: &Ctx, api: Api, input: PutJobSuccessResultInput) -> Result<Reply
         revision,
     };
     let report_value =
-        Report::Success { outcome, continuation: input.continuation_token, percent: details.percent_complete };
+        JobReport::Success { outcome, continuation: input.continuation_token, percent: details.percent_complete };
     report(ctx, api, &input.job_id, fingerprint, report_value)?;
     Ok(Reply::Done)
 }
@@ -488,7 +356,7 @@ pub fn put_job_failure_result(ctx: &Ctx, input: PutJobFailureResultInput) -> Res
 fn failure(ctx: &Ctx, api: Api, input: PutJobFailureResultInput) -> Result<Reply, ApiError> {
     let fingerprint = serde_json::to_string(&input.failure_details).unwrap_or_default();
     let failure = input.failure_details;
-    let report_value = Report::Failure {
+    let report_value = JobReport::Failure {
         error: ErrorDetails { code: failure.failure_type, message: failure.message },
         external_execution_id: failure.external_execution_id,
     };
@@ -525,8 +393,7 @@ pub fn poll_for_third_party_jobs(ctx: &Ctx, input: PollForThirdPartyJobsInput) -
         return Err(ApiError::validation(format!("ActionType with owner '{}' is not supported", id.owner.as_str())));
     }
     let max = input.max_batch_size.and_then(|m| usize::try_from(m).ok()).unwrap_or(1).max(1);
-    let now = ctx.now();
-    let jobs = ctx.store.write(&ctx.scope, |data| {
+    let client_id = ctx.store.read(&ctx.scope, |data| {
         let Some(client_id) = data.third_party_types.get(&id).map(|r| r.client_id) else {
             return Err(ApiError::new(
                 ErrorCode::ActionTypeNotFoundException,
@@ -538,12 +405,16 @@ pub fn poll_for_third_party_jobs(ctx: &Ctx, input: PollForThirdPartyJobsInput) -
                 ),
             ));
         };
-        let chosen = available_jobs(data, &id, now, max, |_, _| true);
-        Ok(dispatch(data, chosen, now)
-            .into_iter()
-            .map(|(_, job, _)| ThirdPartyJobOut { client_id: client_id.to_string(), job_id: job.to_string() })
-            .collect::<Vec<_>>())
+        Ok(client_id)
     })?;
+    let jobs = ctx.engine.poll_jobs(
+        ctx.store,
+        &ctx.scope,
+        &id,
+        max,
+        |_, _| true,
+        |_, _, job, _| Some(ThirdPartyJobOut { client_id: client_id.to_string(), job_id: job.to_string() }),
+    );
     Reply::json(&PollForThirdPartyJobsOutput { jobs })
 }
 
