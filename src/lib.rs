@@ -28,9 +28,10 @@
 //!                is a shared Definition (declaration, where its secrets are, compiled patterns)
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
 //!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
-//! engine/        the scheduler task and timers (mod), the pure step function (step), stage conditions
-//!                (conditions), action and rule providers (providers, rules), behaviour rules, variable
-//!                resolution, job data (jobs), the Lambda invoker (lambda)
+//! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
+//!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
+//!                providers (providers, rules), behaviour rules, variable resolution, jobs and their data (jobs),
+//!                the Lambda invoker (lambda)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //! ```
@@ -38,7 +39,9 @@
 //! A request flows `transport` (time bounds) -> `server` -> `protocol::router` -> `protocol::body` ->
 //! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a
 //! reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
-//! `protocol::error` renders.
+//! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
+//! under the partition lock) -> the pure step -> advance -> timers and the Lambda invoker; a refusal comes back typed
+//! and the operation words it.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.

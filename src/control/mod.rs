@@ -30,14 +30,14 @@ use serde_json::{Value, json};
 use self::guard::ControlJson;
 
 use crate::engine::behaviors::BehaviorSet;
-use crate::engine::{conditions, step};
+use crate::engine::command::{Applied, Command, CompleteRefusal, Refusal};
 use crate::operations::action_types::check_url_templates;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
 use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
 use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
-use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, RuleStatus, Success};
+use crate::state::execution::{ErrorDetails, Outcome, Success};
 use crate::state::{Scope, Store, ThirdPartyRecord};
 
 /// The routes of the control endpoints. The health checks are open to anyone; the `/_emulator/*` endpoints are
@@ -223,64 +223,54 @@ async fn complete_action(
     };
     let scope = control_scope(&app, &headers, &uri, request.account, request.region);
     let store = app.store();
-    let now = store.clock().now();
     let (pipeline, execution, stage) = (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name);
     let target = match (&request.action_name, &request.rule_name) {
         (Some(action), None) => Target::Action(action),
         (None, Some(rule)) => Target::Rule(rule),
         _ => return Err(ApiError::validation("give exactly one of actionName and ruleName")),
     };
-    let completed = store.write(&scope, |data| {
-        let record = data.pipelines.get_mut(pipeline).ok_or_else(|| {
-            not_running(format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region))
-        })?;
-        let Some(index) = record.runtime.position(execution) else {
-            return Err(not_running(format!("No execution '{execution}' in pipeline '{pipeline}'")));
-        };
-        let running = &record.runtime.executions[index];
-        let id = match target {
-            Target::Action(action) => {
-                let run = running
-                    .actions
-                    .iter()
-                    .rposition(|r| running.names(r) == (stage.as_str(), action) && r.status == ActionStatus::InProgress)
-                    .ok_or_else(|| {
-                        not_running(format!(
-                            "Action '{action}' of stage '{stage}' is not running in execution '{execution}'"
-                        ))
-                    })?;
-                let id = running.actions[run].id.to_string();
-                step::finish_action(record, index, run, outcome, now, None);
-                json!({"completed": true, "actionExecutionId": id})
+    let command = match target {
+        Target::Action(action) => Command::CompleteAction {
+            execution: execution.clone(),
+            stage: stage.clone(),
+            action: action.to_string(),
+            outcome,
+        },
+        Target::Rule(rule) => Command::CompleteRule {
+            execution: execution.clone(),
+            stage: stage.clone(),
+            rule: rule.to_string(),
+            outcome,
+        },
+    };
+    let refused = |refusal| {
+        not_running(match (refusal, target) {
+            (Refusal::PipelineNotFound, _) => {
+                format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region)
             }
-            Target::Rule(rule) => {
-                let run = running
-                    .rules()
-                    .iter()
-                    .rposition(|r| {
-                        let stage_name =
-                            running.declaration.stages.get(r.stage_index as usize).map(|s| s.name.as_str());
-                        r.status == RuleStatus::InProgress
-                            && stage_name == Some(stage.as_str())
-                            && running.rule_declaration(r).is_some_and(|d| d.name == rule)
-                    })
-                    .ok_or_else(|| {
-                        not_running(format!(
-                            "Rule '{rule}' of stage '{stage}' is not running in execution '{execution}'"
-                        ))
-                    })?;
-                let id = running.rules()[run].id.to_string();
-                conditions::finish_rule(record, index, run, outcome, now);
-                json!({"completed": true, "ruleExecutionId": id})
+            (Refusal::Complete(CompleteRefusal::ExecutionNotFound), _) => {
+                format!("No execution '{execution}' in pipeline '{pipeline}'")
             }
-        };
-        app.engine().advance(&scope, pipeline, record, now);
-        Ok(id)
-    })?;
+            (_, Target::Action(action)) => {
+                format!("Action '{action}' of stage '{stage}' is not running in execution '{execution}'")
+            }
+            (_, Target::Rule(rule)) => {
+                format!("Rule '{rule}' of stage '{stage}' is not running in execution '{execution}'")
+            }
+        })
+    };
+    let completed = match app.engine().apply(store, &scope, pipeline, command, |_| Ok(()), refused)? {
+        Applied::Completed(id) if matches!(target, Target::Action(_)) => {
+            json!({"completed": true, "actionExecutionId": id})
+        }
+        Applied::Completed(id) => json!({"completed": true, "ruleExecutionId": id}),
+        _ => json!({"completed": true}),
+    };
     Ok(Json(completed))
 }
 
 /// What `POST /_emulator/actions/complete` ends.
+#[derive(Clone, Copy)]
 enum Target<'a> {
     Action(&'a str),
     Rule(&'a str),

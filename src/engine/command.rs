@@ -7,7 +7,9 @@
 
 use crate::state::PipelineRecord;
 use crate::state::Timestamp;
-use crate::state::execution::{ConditionKind, ExecutionTrigger, JobStatus, RevisionOverride, TransitionState};
+use crate::state::execution::{
+    ActionStatus, ConditionKind, ExecutionTrigger, JobStatus, Outcome, RevisionOverride, RuleStatus, TransitionState,
+};
 
 use super::conditions::{self, OverrideRefusal};
 use super::jobs::{self, JobRefusal, JobReport};
@@ -37,6 +39,10 @@ pub enum Command {
     AcknowledgeJob { job: uuid::Uuid, nonce: String },
     /// A job worker's result; `fingerprint` identifies it, so that a repeat is told from a conflict.
     ReportJob { job: uuid::Uuid, fingerprint: String, report: JobReport },
+    /// End a held simulated action (its latest running attempt in the execution) with an outcome.
+    CompleteAction { execution: String, stage: String, action: String, outcome: Outcome },
+    /// End a held rule of a stage condition (its latest running evaluation) with an outcome.
+    CompleteRule { execution: String, stage: String, rule: String, outcome: Outcome },
 }
 
 /// A PutApprovalResult, as the engine needs it.
@@ -60,6 +66,8 @@ pub enum Applied {
     KnownRevision(Option<String>),
     /// A job's status after an acknowledgement.
     JobStatus(JobStatus),
+    /// The id of the action or rule execution a completion ended.
+    Completed(String),
     Done,
 }
 
@@ -73,6 +81,15 @@ pub enum Refusal {
     Override(OverrideRefusal),
     Approval(ApprovalRefusal),
     Job(JobRefusal),
+    Complete(CompleteRefusal),
+}
+
+/// Why a completion is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteRefusal {
+    ExecutionNotFound,
+    /// No such action or rule is running in the execution.
+    NotRunning,
 }
 
 /// Why an approval answer is refused.
@@ -152,6 +169,39 @@ pub(super) fn execute(
         Command::ReportJob { job, fingerprint, report } => {
             jobs::report(record, job, fingerprint, report, now).map_err(Refusal::Job)?;
             Ok(Applied::Done)
+        }
+        Command::CompleteAction { execution, stage, action, outcome } => {
+            let index =
+                record.runtime.position(&execution).ok_or(Refusal::Complete(CompleteRefusal::ExecutionNotFound))?;
+            let running = &record.runtime.executions[index];
+            let run = running
+                .actions
+                .iter()
+                .rposition(|r| {
+                    running.names(r) == (stage.as_str(), action.as_str()) && r.status == ActionStatus::InProgress
+                })
+                .ok_or(Refusal::Complete(CompleteRefusal::NotRunning))?;
+            let id = running.actions[run].id.to_string();
+            step::finish_action(record, index, run, outcome, now, None);
+            Ok(Applied::Completed(id))
+        }
+        Command::CompleteRule { execution, stage, rule, outcome } => {
+            let index =
+                record.runtime.position(&execution).ok_or(Refusal::Complete(CompleteRefusal::ExecutionNotFound))?;
+            let running = &record.runtime.executions[index];
+            let run = running
+                .rules()
+                .iter()
+                .rposition(|r| {
+                    let stage_name = running.declaration.stages.get(r.stage_index as usize).map(|s| s.name.as_str());
+                    r.status == RuleStatus::InProgress
+                        && stage_name == Some(stage.as_str())
+                        && running.rule_declaration(r).is_some_and(|d| d.name == rule)
+                })
+                .ok_or(Refusal::Complete(CompleteRefusal::NotRunning))?;
+            let id = running.rules()[run].id.to_string();
+            conditions::finish_rule(record, index, run, outcome, now);
+            Ok(Applied::Completed(id))
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The execution engine: the background scheduler that moves pipeline executions through stages and actions, and
 //! the action providers it drives.
 //!
-//! Operations change a pipeline under its partition lock and then call [`Engine::advance`], which runs the pure
-//! [`step::advance`] and schedules one timer for the pipeline's next due event. The background task ([`Engine::run`])
+//! Operations and control endpoints change a running pipeline only through [`Engine::apply`] with a
+//! [`command::Command`] (and hand out jobs through [`Engine::poll_jobs`]). Under the partition lock the engine carries
+//! the command out through the pure steps, runs [`step::advance`] and schedules one timer for the pipeline's next due
+//! event; timers and Lambda answers pass through the same internal function. The background task ([`Engine::run`])
 //! sleeps until the earliest timer (or until woken because an earlier one was added, or the clock was advanced),
 //! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
 
@@ -129,13 +131,15 @@ impl Engine {
 
     /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
     /// schedules its next wake-up.
-    pub fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
+    fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
         self.change(scope, pipeline, record, now, |_, _| ());
     }
 
-    /// Applies a change that may start actions (it gets the step environment), then advances the pipeline as
-    /// [`Engine::advance`] does. Call it under the partition lock.
-    pub fn change<T>(
+    /// The one internal function through which every state change of a running pipeline passes (commands, timers,
+    /// Lambda answers): applies `change` (it gets the step environment), advances the pipeline, hands Lambda
+    /// invocations to the invoker and schedules the next wake-up. Events and persistence attach here. Call it
+    /// under the partition lock.
+    fn change<T>(
         &self,
         scope: &Scope,
         pipeline: &str,

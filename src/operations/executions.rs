@@ -176,7 +176,7 @@ fn execution_id(applied: Applied) -> String {
     match applied {
         Applied::Execution(id) => id,
         Applied::KnownRevision(id) => id.unwrap_or_default(),
-        Applied::JobStatus(_) | Applied::Done => String::new(),
+        Applied::JobStatus(_) | Applied::Completed(_) | Applied::Done => String::new(),
     }
 }
 
@@ -1311,7 +1311,7 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
         Applied::KnownRevision(previous) => {
             PutActionRevisionOutput { new_revision: false, pipeline_execution_id: previous }
         }
-        Applied::JobStatus(_) | Applied::Done => {
+        Applied::JobStatus(_) | Applied::Completed(_) | Applied::Done => {
             PutActionRevisionOutput { new_revision: false, pipeline_execution_id: None }
         }
     };
