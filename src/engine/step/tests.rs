@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::engine::behaviors::{BehaviorOutcome, BehaviorRule};
+use crate::engine::command::{Applied, ApprovalAnswer, ApprovalRefusal, Command, Refusal};
+use crate::engine::jobs::{JobRefusal, JobReport};
 use crate::state::declaration::PipelineType;
 use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
 use crate::state::{Definition, PipelineRecord, Scope, Timestamp};
@@ -143,6 +145,60 @@ impl Sim {
 
     fn place(&self, id: &str) -> Place {
         self.execution(id).place
+    }
+
+    /// Carries out a command as `Engine::apply` does, then advances.
+    fn command(&mut self, command: Command) -> Result<Applied, Refusal> {
+        let catalogue = crate::state::catalogue::Catalogue::load().expect("catalogue");
+        let env = StepEnv {
+            scope: &self.scope,
+            catalogue: &catalogue,
+            pipeline: "p",
+            behaviors: &self.rules,
+            duration_ms: DURATION,
+            lambda: false,
+        };
+        let now = Timestamp::from_millis(self.now);
+        let applied = crate::engine::command::execute(&mut self.record, &env, command, now);
+        advance(&mut self.record, &env, now);
+        applied
+    }
+
+    /// Moves time forward event by event until `done` holds (at most 20 events).
+    fn run_until(&mut self, what: &str, done: impl Fn(&Sim) -> bool) {
+        for _ in 0..20 {
+            if done(self) {
+                return;
+            }
+            self.run(1);
+        }
+        assert!(done(self), "{what}");
+    }
+
+    /// Runs execution `id` until its action `action` is waiting.
+    fn run_to(&mut self, id: &str, action: &str) {
+        self.run_until(&format!("{action} to wait"), |sim| {
+            let execution = sim.execution(id);
+            execution.actions.iter().any(|r| execution.names(r).1 == action && r.status == ActionStatus::InProgress)
+        });
+    }
+
+    /// The token of the waiting approval `action` of execution `id`.
+    fn token(&self, id: &str, action: &str) -> String {
+        let run = self.run_of(id, action);
+        assert_eq!(run.status, ActionStatus::InProgress, "{action} waits");
+        run.id.to_string()
+    }
+
+    fn answer(&mut self, token: &str, approved: bool, summary: &str) -> Result<Applied, Refusal> {
+        self.command(Command::AnswerApproval(ApprovalAnswer {
+            stage: "Approve".into(),
+            action: "Gate".into(),
+            token: token.into(),
+            approved,
+            summary: summary.into(),
+            by: "arn:aws:iam::123456789012:user/approver".into(),
+        }))
     }
 }
 
@@ -518,4 +574,169 @@ fn resolution_limits_are_the_models() {
         |name: &str| model.shape_id(name).and_then(|id| model.shape(id).max).and_then(|m| usize::try_from(m).ok());
     assert_eq!(max("ActionConfigurationValue"), Some(ACTION_VALUE_LIMIT));
     assert_eq!(max("RuleConfigurationValue"), Some(RULE_VALUE_LIMIT));
+}
+
+// --- Commands, as Engine::apply carries them out ------------------------------------------------------------------
+
+#[test]
+fn approval_answers_succeed_fail_and_refuse_as_aws_does() {
+    let mut sim = Sim::new("QUEUED");
+    let id = sim.start();
+    sim.run_to(&id, "Gate");
+    let token = sim.token(&id, "Gate");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(sim.answer(&unknown, true, "ok"), Err(Refusal::Approval(ApprovalRefusal::UnknownToken)));
+    assert_eq!(sim.answer(&token, false, "not today"), Ok(Applied::Done));
+    let run = sim.run_of(&id, "Gate");
+    assert_eq!(run.status, ActionStatus::Failed);
+    assert_eq!((run.summary.as_deref(), run.error()), (Some("not today"), None), "a rejection has no error details");
+    assert_eq!(run.external_execution_id.as_deref(), Some(token.as_str()));
+    assert_eq!(run.updated_by(), Some("arn:aws:iam::123456789012:user/approver"));
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    assert_eq!(sim.answer(&token, true, "after all"), Err(Refusal::Approval(ApprovalRefusal::AlreadyCompleted)));
+
+    // Required summaries; an abandoned approval is out of date.
+    let mut declared = declaration("QUEUED");
+    declared["stages"][2]["actions"][0]["configuration"] = json!({"IsSummaryRequired": "true"});
+    let mut sim = Sim::with(declared);
+    let id = sim.start();
+    sim.run_to(&id, "Gate");
+    let token = sim.token(&id, "Gate");
+    assert_eq!(sim.answer(&token, true, " "), Err(Refusal::Approval(ApprovalRefusal::SummaryRequired)));
+    assert_eq!(sim.run_of(&id, "Gate").status, ActionStatus::InProgress, "nothing changed");
+    let stop = Command::Stop { execution: id.clone(), abandon: true, reason: None };
+    assert_eq!(sim.command(stop), Ok(Applied::Done));
+    assert_eq!(sim.answer(&token, true, "late"), Err(Refusal::Approval(ApprovalRefusal::OutOfDate)));
+}
+
+#[test]
+fn retry_reruns_failed_or_all_actions_of_the_stage() {
+    let mut sim = Sim::new("QUEUED");
+    sim.rules.push(BehaviorRule { action: Some("B".into()), outcome: BehaviorOutcome::Fail, ..Default::default() });
+    let id = sim.start();
+    sim.run(10);
+    assert_eq!(sim.status(&id), ExecutionStatus::Failed);
+    let retry = |all| Command::Retry { execution: id.clone(), stage: "Build".into(), all };
+    assert_eq!(
+        sim.command(Command::Retry { execution: id.clone(), stage: "Source".into(), all: false }),
+        Err(Refusal::Retry(RetryRefusal::NotRetryable)),
+        "a stage that succeeded cannot be retried"
+    );
+    let attempts = |sim: &Sim, action: &str| {
+        let execution = sim.execution(&id);
+        execution.actions.iter().filter(|r| execution.names(r).1 == action).count()
+    };
+    sim.rules.clear();
+    assert_eq!(sim.command(retry(false)), Ok(Applied::Done));
+    assert_eq!(sim.status(&id), ExecutionStatus::InProgress);
+    assert_eq!((attempts(&sim, "A"), attempts(&sim, "B")), (1, 2), "only the failed action runs again");
+    sim.run(10);
+    assert!(sim.ran(&id, "C"), "the stage goes on after the retry");
+
+    // ALL_ACTIONS runs every action of the stage again.
+    let mut sim = Sim::new("QUEUED");
+    sim.rules.push(BehaviorRule { action: Some("B".into()), outcome: BehaviorOutcome::Fail, ..Default::default() });
+    let id = sim.start();
+    sim.run(10);
+    sim.rules.clear();
+    assert_eq!(
+        sim.command(Command::Retry { execution: id.clone(), stage: "Build".into(), all: true }),
+        Ok(Applied::Done)
+    );
+    let execution = sim.execution(&id);
+    assert_eq!(execution.actions.iter().filter(|r| execution.names(r).1 == "A").count(), 2);
+}
+
+#[test]
+fn rollback_reruns_the_stage_with_the_target_and_refuses_as_aws_does() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let first = sim.start();
+    sim.run_to(&first, "Gate");
+    sim.approve(&first);
+    sim.run_until("the first execution to succeed", |sim| sim.status(&first) == ExecutionStatus::Succeeded);
+    let trigger = || ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: None };
+    let rollback = |target: &str, stage: &str| Command::Rollback {
+        target: target.into(),
+        stage: stage.into(),
+        trigger: trigger(),
+    };
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(sim.command(rollback(&unknown, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::TargetNotFound)));
+    let Ok(Applied::Execution(back)) = sim.command(rollback(&first, "Deploy")) else { panic!("rolls back") };
+    // While the rollback holds the stage, another is refused; the rollback itself is no target.
+    assert_eq!(sim.command(rollback(&first, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::StageBusy)));
+    sim.run_until("the rollback to succeed", |sim| sim.status(&back) == ExecutionStatus::Succeeded);
+    assert_eq!(sim.execution(&back).execution_type, ExecutionType::Rollback);
+    assert!(sim.ran(&back, "Ship") && !sim.ran(&back, "A"), "only the named stage runs");
+    assert_eq!(sim.command(rollback(&back, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::NotCompleted)));
+    // The rollback picks up the target's source revision when it reruns the source stage.
+    let Ok(Applied::Execution(source)) = sim.command(rollback(&first, "Source")) else { panic!("rolls back") };
+    sim.run_until("the source rollback to succeed", |sim| sim.status(&source) == ExecutionStatus::Succeeded);
+    assert_eq!(sim.execution(&source).sources, sim.execution(&first).sources);
+}
+
+/// A pipeline whose build is a custom action: its runs wait for a job worker.
+fn custom_build() -> Value {
+    let mut declared = declaration("QUEUED");
+    declared["stages"][1]["actions"] = json!([{"name": "Work",
+        "actionTypeId": {"category": "Build", "owner": "Custom", "provider": "Worker", "version": "1"},
+        "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "OutA"}]}]);
+    declared
+}
+
+fn job_of(sim: &Sim) -> uuid::Uuid {
+    let open = sim.record.runtime.jobs.values().filter(|j| !j.status.is_terminal()).map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(open.len(), 1, "one open job");
+    open[0]
+}
+
+#[test]
+fn job_results_continue_repeat_and_conflict_as_aws_rules_say() {
+    let mut sim = Sim::with(custom_build());
+    let id = sim.start();
+    sim.run_to(&id, "Work");
+    let first = job_of(&sim);
+    let success = |continuation: Option<&str>| JobReport::Success {
+        outcome: Success { summary: Some("step".into()), ..Success::default() },
+        continuation: continuation.map(str::to_string),
+        percent: Some(50),
+    };
+    let report = |job, fingerprint: &str, report| Command::ReportJob { job, fingerprint: fingerprint.into(), report };
+    // A continuation keeps the action running and creates the next job.
+    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(Applied::Done));
+    assert_eq!(sim.run_of(&id, "Work").status, ActionStatus::InProgress);
+    assert_eq!(sim.run_of(&id, "Work").percent_complete(), Some(50));
+    let second = job_of(&sim);
+    assert_ne!(first, second);
+    assert_eq!(sim.record.runtime.jobs[&second].continuation_token.as_deref(), Some("more"));
+    // The same result again is accepted; another with the same status or the other status is refused.
+    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(Applied::Done));
+    assert_eq!(sim.command(report(first, "r2", success(None))), Err(Refusal::Job(JobRefusal::SameStatusOtherResult)));
+    let failure = JobReport::Failure {
+        error: ErrorDetails { code: "JobFailed".into(), message: "x".into() },
+        external_execution_id: None,
+    };
+    assert_eq!(sim.command(report(first, "f", failure)), Err(Refusal::Job(JobRefusal::AlreadyTerminated)));
+    assert_eq!(sim.record.runtime.jobs.values().filter(|j| !j.status.is_terminal()).count(), 1, "nothing changed");
+    // The last job's success ends the action.
+    assert_eq!(sim.command(report(second, "done", success(None))), Ok(Applied::Done));
+    assert_eq!(sim.run_of(&id, "Work").status, ActionStatus::Succeeded);
+    // Acknowledging needs the nonce of the last hand-out.
+    let nonce = Command::AcknowledgeJob { job: second, nonce: "wrong".into() };
+    assert_eq!(sim.command(nonce), Err(Refusal::Job(JobRefusal::WrongNonce)));
+}
+
+#[test]
+fn an_overridden_condition_counts_as_passed() {
+    let held = rule("Held", "CloudWatchAlarm", json!({"AlarmName": "a"}));
+    let mut sim = Sim::with(conditional(json!({"beforeEntry": {"conditions": [{"result": "FAIL", "rules": [held]}]}})));
+    sim.rules = vec![BehaviorRule { rule: Some("Held".into()), outcome: BehaviorOutcome::Hold, ..Default::default() }];
+    let id = sim.start();
+    sim.run(3);
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::InProgress));
+    let over = |kind| Command::OverrideCondition { execution: id.clone(), stage: "Build".into(), kind };
+    assert!(matches!(sim.command(over(ConditionKind::OnSuccess)), Err(Refusal::Override(_))), "not being evaluated");
+    assert_eq!(sim.command(over(ConditionKind::BeforeEntry)), Ok(Applied::Done));
+    assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Overridden));
+    assert!(sim.ran(&id, "A"), "the stage's actions run");
 }
