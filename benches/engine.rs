@@ -149,6 +149,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
     let mut now = *clock;
     let names: Vec<String> = records.iter().map(|r| r.arn.rsplit(':').next().unwrap_or_default().to_string()).collect();
     let catalogue = codepipeline_local::state::catalogue::Catalogue::load().expect("catalogue");
+    let ids = codepipeline_local::engine::ids::Ids::random();
     let timer = Instant::now();
     for record in records.iter_mut() {
         for _ in 0..per_pipeline {
@@ -157,7 +158,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 variables: Vec::new(),
                 overrides: Vec::new(),
             };
-            step::start_execution(record, request, Timestamp::from_millis(now));
+            step::start_execution(record, request, &ids, Timestamp::from_millis(now));
         }
     }
     spent += timer.elapsed();
@@ -172,6 +173,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 behaviors: &[],
                 duration_ms: 1,
                 lambda: false,
+                ids: &ids,
             };
             if let Some(due) = step::advance(record, &env, Timestamp::from_millis(now)) {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));

@@ -117,7 +117,7 @@ pub(super) fn execute(
             if let Some(existing) = client_token.as_ref().and_then(|t| record.runtime.client_tokens.get(t)) {
                 return Ok(Applied::Execution(existing.to_string()));
             }
-            let id = step::start_execution(record, request, now);
+            let id = step::start_execution(record, request, env.ids, now);
             if let (Some(token), Ok(uuid)) = (client_token, uuid::Uuid::parse_str(&id)) {
                 record.runtime.client_tokens.insert(token, uuid);
             }
@@ -132,9 +132,11 @@ pub(super) fn execute(
             step::retry_stage(record, &execution, &stage, all, trigger, env, now).map_err(Refusal::Retry)?;
             Ok(Applied::Done)
         }
-        Command::Rollback { target, stage, trigger } => step::rollback_stage(record, &target, &stage, trigger, now)
-            .map(Applied::Execution)
-            .map_err(Refusal::Rollback),
+        Command::Rollback { target, stage, trigger } => {
+            step::rollback_stage(record, &target, &stage, trigger, env.ids, now)
+                .map(Applied::Execution)
+                .map_err(Refusal::Rollback)
+        }
         Command::OverrideCondition { execution, stage, kind } => {
             conditions::override_condition(record, &execution, &stage, kind, env, now).map_err(Refusal::Override)?;
             Ok(Applied::Done)
@@ -161,13 +163,13 @@ pub(super) fn execute(
                 return Ok(Applied::KnownRevision(previous.map(|e| e.id.to_string())));
             }
             let request = StartRequest { trigger, variables: Vec::new(), overrides: vec![revision] };
-            Ok(Applied::Execution(step::start_execution(record, request, now)))
+            Ok(Applied::Execution(step::start_execution(record, request, env.ids, now)))
         }
         Command::AcknowledgeJob { job, nonce } => {
             jobs::acknowledge(record, job, &nonce).map(Applied::JobStatus).map_err(Refusal::Job)
         }
         Command::ReportJob { job, fingerprint, report } => {
-            jobs::report(record, job, fingerprint, report, now).map_err(Refusal::Job)?;
+            jobs::report(record, job, fingerprint, report, env.ids, now).map_err(Refusal::Job)?;
             Ok(Applied::Done)
         }
         Command::CompleteAction { execution, stage, action, outcome } => {

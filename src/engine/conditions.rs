@@ -69,7 +69,7 @@ pub(super) fn start(
         let input_artifacts = step::inputs(execution, rule.input_artifacts.as_deref());
         let resolved_configuration = record.runtime.executions[index].keep_resolved(resolved);
         let run = RuleRun {
-            id: uuid::Uuid::new_v4(),
+            id: env.ids.uuid(),
             seq: u32::try_from(seq).unwrap_or(u32::MAX),
             stage_index: u32::try_from(stage).unwrap_or(u32::MAX),
             kind,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::ids::Ids;
 use super::step;
 use crate::state::declaration::{ActionDeclaration, ActionTypeId, EncryptionKey};
 use crate::state::execution::{
@@ -218,6 +219,7 @@ pub fn available(
 pub(super) fn dispatch(
     data: &mut PartitionData,
     chosen: Vec<(String, Uuid)>,
+    ids: &Ids,
     now: Timestamp,
 ) -> Vec<(String, Uuid, String)> {
     let mut out = Vec::with_capacity(chosen.len());
@@ -225,7 +227,7 @@ pub(super) fn dispatch(
         let Some(job) = data.pipelines.get_mut(&pipeline).and_then(|r| r.runtime.jobs.get_mut(&job_id)) else {
             continue;
         };
-        let nonce = Uuid::new_v4().simple().to_string();
+        let nonce = ids.uuid().simple().to_string();
         job.status = JobStatus::Dispatched;
         job.nonce = Some(nonce.clone());
         job.visible_at = now.plus_millis(VISIBILITY_MILLIS);
@@ -253,6 +255,7 @@ pub(super) fn report(
     id: Uuid,
     fingerprint: String,
     report: JobReport,
+    ids: &Ids,
     now: Timestamp,
 ) -> Result<(), JobRefusal> {
     let succeeded = matches!(report, JobReport::Success { .. });
@@ -299,7 +302,7 @@ pub(super) fn report(
             if kind == JobKind::Lambda {
                 super::lambda::extend_timeout(record, execution, run, now);
             }
-            step::create_job(record, execution, run, kind, Some(token), now);
+            step::create_job(record, execution, run, kind, Some(token), ids, now);
         }
         JobReport::Success { mut outcome, percent, .. } => {
             if kind == JobKind::Lambda {

@@ -11,6 +11,7 @@
 pub mod behaviors;
 pub mod command;
 pub mod conditions;
+pub mod ids;
 pub mod jobs;
 pub mod lambda;
 pub mod providers;
@@ -55,6 +56,8 @@ pub struct Engine {
     /// Invocations for the invoker task, and its end of the channel until [`Engine::run`] takes it.
     invocations: mpsc::UnboundedSender<Invocation>,
     invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
+    /// Where new ids come from.
+    ids: ids::Ids,
 }
 
 impl Engine {
@@ -76,6 +79,7 @@ impl Engine {
             behaviors: RwLock::new(behaviors),
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
             catalogue,
+            ids: ids::Ids::random(),
         }
     }
 
@@ -124,7 +128,7 @@ impl Engine {
         let now = store.clock().now();
         store.write(scope, |data| {
             let chosen = jobs::available(data, id, now, max, select);
-            let handed = jobs::dispatch(data, chosen, now);
+            let handed = jobs::dispatch(data, chosen, &self.ids, now);
             handed.into_iter().filter_map(|(pipeline, job, nonce)| describe(data, &pipeline, job, nonce)).collect()
         })
     }
@@ -155,6 +159,7 @@ impl Engine {
             behaviors: &rules,
             duration_ms: self.duration_ms,
             lambda: self.lambda.is_some(),
+            ids: &self.ids,
         };
         let result = change(record, &env);
         let next = step::advance(record, &env, now);

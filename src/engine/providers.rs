@@ -35,6 +35,8 @@ pub struct ActionStart<'a> {
     pub behavior: Option<&'a BehaviorRule>,
     /// Whether a job worker (a custom action's or a partner's) runs the action.
     pub job_worker: bool,
+    /// Where simulated external ids come from.
+    pub ids: &'a super::ids::Ids,
 }
 
 /// The default approval timeout: 7 days.
@@ -98,16 +100,6 @@ pub fn start(ctx: &ActionStart) -> Pending {
         return Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) };
     }
     Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Succeed(simulate(ctx))))
-}
-
-/// A random lowercase hex string of `len` characters.
-fn hex(len: usize) -> String {
-    let mut out = String::with_capacity(len);
-    while out.len() < len {
-        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Names the emulator's S3 objects: the version id and ETag of an object derive from these (UUID v5) so that the
@@ -196,7 +188,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "CodeCommit" | "CodeStarSourceConnection" | "GitHub") => {
-            let commit = override_for(ctx, &["COMMIT_ID"]).map_or_else(|| hex(40), |o| o.revision_value.clone());
+            let commit =
+                override_for(ctx, &["COMMIT_ID"]).map_or_else(|| ctx.ids.hex(40), |o| o.revision_value.clone());
             let message = "Simulated commit by codepipeline-local".to_string();
             let branch = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
             let mut output = vec![
@@ -245,7 +238,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
         }
         (ActionCategory::Source, "ECR") => {
             let digest = override_for(ctx, &["IMAGE_DIGEST"])
-                .map_or_else(|| format!("sha256:{}", hex(64)), |o| o.revision_value.clone());
+                .map_or_else(|| format!("sha256:{}", ctx.ids.hex(64)), |o| o.revision_value.clone());
             let repository = config(ctx, "RepositoryName").unwrap_or_default().to_string();
             let tag = config(ctx, "ImageTag").unwrap_or("latest").to_string();
             let uri = format!("{}.dkr.ecr.{}.amazonaws.com/{repository}:{tag}", ctx.account, ctx.region);
@@ -270,7 +263,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, _) => {
-            let revision = hex(40);
+            let revision = ctx.ids.hex(40);
             Success {
                 summary: Some("Source revision picked up by codepipeline-local".into()),
                 external_execution_id: Some(revision.clone()),
@@ -288,12 +281,12 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             external_execution_id: Some(format!(
                 "{}:{}",
                 config(ctx, "ProjectName").unwrap_or_default(),
-                uuid::Uuid::new_v4()
+                ctx.ids.uuid()
             )),
             ..Success::default()
         },
         (ActionCategory::Compute, "Commands") => Success {
-            external_execution_id: Some(format!("codepipeline-commands:{}", uuid::Uuid::new_v4())),
+            external_execution_id: Some(format!("codepipeline-commands:{}", ctx.ids.uuid())),
             // The declared output variables, empty unless a behaviour rule gives values.
             output_variables: ctx
                 .action
@@ -321,32 +314,32 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     "arn:aws:cloudformation:{}:{}:stack/{stack}/{}",
                     ctx.region,
                     ctx.account,
-                    uuid::Uuid::new_v4()
+                    ctx.ids.uuid()
                 )),
                 ..Success::default()
             }
         }
         (ActionCategory::Deploy, "CloudFormationStackSet" | "CloudFormationStackInstances") => {
-            let operation = uuid::Uuid::new_v4().to_string();
+            let operation = ctx.ids.uuid().to_string();
             let stack_set = config(ctx, "StackSetName").unwrap_or_default().to_string();
             Success {
                 summary: Some("Deployment Succeeded".into()),
                 external_execution_id: Some(operation.clone()),
                 output_variables: vars(&[
                     ("OperationId", operation),
-                    ("StackSetId", format!("{stack_set}:{}", uuid::Uuid::new_v4())),
+                    ("StackSetId", format!("{stack_set}:{}", ctx.ids.uuid())),
                 ]),
                 ..Success::default()
             }
         }
         (ActionCategory::Deploy, "CodeDeploy" | "CodeDeployToECS") => Success {
             summary: Some("Deployment Succeeded".into()),
-            external_execution_id: Some(format!("d-{}", hex(9).to_ascii_uppercase())),
+            external_execution_id: Some(format!("d-{}", ctx.ids.hex(9).to_ascii_uppercase())),
             ..Success::default()
         },
         (ActionCategory::Deploy, _) => Success {
             summary: Some("Deployment Succeeded".into()),
-            external_execution_id: Some(uuid::Uuid::new_v4().to_string()),
+            external_execution_id: Some(ctx.ids.uuid().to_string()),
             ..Success::default()
         },
         (ActionCategory::Invoke, "Lambda") => {
@@ -365,7 +358,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
         }
         (ActionCategory::Invoke, "CodePipeline") => Success {
             summary: Some(format!("Started pipeline {}", config(ctx, "PipelineName").unwrap_or_default())),
-            external_execution_id: Some(uuid::Uuid::new_v4().to_string()),
+            external_execution_id: Some(ctx.ids.uuid().to_string()),
             ..Success::default()
         },
         (ActionCategory::Approval, _) => Success {
@@ -373,7 +366,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             external_execution_id: Some(ctx.action_execution_id.to_string()),
             ..Success::default()
         },
-        _ => Success { external_execution_id: Some(uuid::Uuid::new_v4().to_string()), ..Success::default() },
+        _ => Success { external_execution_id: Some(ctx.ids.uuid().to_string()), ..Success::default() },
     }
 }
 
@@ -408,6 +401,7 @@ mod tests {
             overrides: &[],
             behavior,
             job_worker: false,
+            ids: &crate::engine::ids::Ids::sequence(0),
         })
     }
 

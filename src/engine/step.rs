@@ -23,6 +23,7 @@ use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, Rule
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 use super::command::{ApprovalAnswer, ApprovalRefusal};
+use super::ids::Ids;
 
 /// What [`advance`] needs besides the pipeline.
 pub struct StepEnv<'a> {
@@ -35,6 +36,8 @@ pub struct StepEnv<'a> {
     pub duration_ms: i64,
     /// Whether Lambda invoke actions call real functions (a Lambda endpoint is configured).
     pub lambda: bool,
+    /// Where the ids of new executions, runs, jobs and artifacts come from.
+    pub ids: &'a super::ids::Ids,
 }
 
 /// A request to start an execution.
@@ -53,13 +56,13 @@ fn missing_variables_summary(names: &[String]) -> String {
 
 /// Starts an execution of the pipeline's current version and returns its id. The execution waits to enter the
 /// first stage; [`advance`] lets it in.
-pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, now: Timestamp) -> String {
+pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, ids: &Ids, now: Timestamp) -> String {
     let version = record.version();
     let declaration = Arc::clone(record.current());
     let runtime = &mut record.runtime;
     request.trigger.trigger_detail = request.trigger.trigger_detail.map(|d| runtime.intern(&d));
     let seq = runtime.seq();
-    let id = uuid::Uuid::new_v4();
+    let id = ids.uuid();
 
     let mut variables = Vec::new();
     let mut missing = Vec::new();
@@ -350,14 +353,9 @@ fn bucket(declaration: &PipelineDeclaration, region: &str) -> String {
 }
 
 /// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>.zip` [NATIVE].
-fn artifact_key(pipeline: &str, artifact: &str) -> String {
-    let suffix: String = uuid::Uuid::new_v4()
-        .simple()
-        .to_string()
-        .chars()
-        .take(7)
-        .map(|c| if c.is_ascii_digit() { c } else { c.to_ascii_uppercase() })
-        .collect();
+fn artifact_key(pipeline: &str, artifact: &str, ids: &Ids) -> String {
+    let suffix: String =
+        ids.hex(7).chars().take(7).map(|c| if c.is_ascii_digit() { c } else { c.to_ascii_uppercase() }).collect();
     let head = |s: &str, n: usize| s.chars().take(n).collect::<String>();
     format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
 }
@@ -471,7 +469,7 @@ fn start_action(
     let declaration = Arc::clone(&execution.declaration);
     let Some(stage_declared) = declaration.stages.get(stage) else { return };
     let Some(action) = stage_declared.actions.get(action_index) else { return };
-    let id = uuid::Uuid::new_v4();
+    let id = env.ids.uuid();
     let worker = job_kind(env, &action.action_type_id);
 
     let declared_config = action.configuration.as_ref();
@@ -489,7 +487,7 @@ fn start_action(
     let output_artifacts = names
         .into_iter()
         .map(|(name, bucket)| {
-            let key = artifact_key(env.pipeline, &name).into_boxed_str();
+            let key = artifact_key(env.pipeline, &name, env.ids).into_boxed_str();
             Arc::new(ArtifactInstance { name, bucket, key })
         })
         .collect();
@@ -513,6 +511,7 @@ fn start_action(
                 overrides: &execution.overrides,
                 behavior,
                 job_worker: worker.is_some(),
+                ids: env.ids,
             });
             (ActionStatus::InProgress, pending, None, resolved)
         }
@@ -552,7 +551,7 @@ fn start_action(
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.latest_runs.insert(key, (index, run_index));
     if waits && let Some(kind) = worker {
-        create_job(record, index, run_index, kind, None, now);
+        create_job(record, index, run_index, kind, None, env.ids, now);
     }
 }
 
@@ -577,9 +576,10 @@ pub fn create_job(
     run: usize,
     kind: JobKind,
     continuation_token: Option<String>,
+    ids: &Ids,
     now: Timestamp,
 ) -> uuid::Uuid {
-    let id = uuid::Uuid::new_v4();
+    let id = ids.uuid();
     let job = Job {
         id,
         execution,
@@ -769,7 +769,7 @@ pub(super) fn end_stage(
                         let failed = record.runtime.executions[index].id.to_string();
                         let trigger =
                             ExecutionTrigger { trigger_type: "AutomatedRollback", trigger_detail: Some(failed.into()) };
-                        start_rollback(record, target, stage, trigger, now);
+                        start_rollback(record, target, stage, trigger, env.ids, now);
                     }
                 }
                 _ => {}
@@ -944,6 +944,7 @@ pub fn rollback_stage(
     target_id: &str,
     name: &str,
     trigger: ExecutionTrigger,
+    ids: &Ids,
     now: Timestamp,
 ) -> Result<String, RollbackRefusal> {
     let Some(target) = record.runtime.position(target_id) else { return Err(RollbackRefusal::TargetNotFound) };
@@ -969,7 +970,7 @@ pub fn rollback_stage(
     if busy {
         return Err(RollbackRefusal::StageBusy);
     }
-    Ok(start_rollback(record, target, stage, trigger, now))
+    Ok(start_rollback(record, target, stage, trigger, ids, now))
 }
 
 /// The most recent standard execution of the current version that succeeded in `stage`, for an automatic rollback
@@ -1003,10 +1004,11 @@ fn start_rollback(
     target: usize,
     stage: usize,
     trigger: ExecutionTrigger,
+    ids: &Ids,
     now: Timestamp,
 ) -> String {
     let seq = record.runtime.seq();
-    let id = uuid::Uuid::new_v4();
+    let id = ids.uuid();
     let source = &record.runtime.executions[target];
     // A source action run again picks up the target's revision, not a new one.
     let overrides = source

@@ -51,6 +51,7 @@ struct Sim {
     scope: Scope,
     rules: Vec<BehaviorRule>,
     now: i64,
+    ids: crate::engine::ids::Ids,
 }
 
 impl Sim {
@@ -64,6 +65,7 @@ impl Sim {
             scope: Scope { account: "123456789012".into(), region: "us-east-1".into() },
             rules: Vec::new(),
             now: 1_000,
+            ids: crate::engine::ids::Ids::sequence(0),
         }
     }
 
@@ -73,7 +75,7 @@ impl Sim {
             variables: Vec::new(),
             overrides: Vec::new(),
         };
-        let id = start_execution(&mut self.record, request, Timestamp::from_millis(self.now));
+        let id = start_execution(&mut self.record, request, &self.ids, Timestamp::from_millis(self.now));
         self.advance();
         id
     }
@@ -87,6 +89,7 @@ impl Sim {
             behaviors: &self.rules,
             duration_ms: DURATION,
             lambda: false,
+            ids: &self.ids,
         };
         advance(&mut self.record, &env, Timestamp::from_millis(self.now))
     }
@@ -157,6 +160,7 @@ impl Sim {
             behaviors: &self.rules,
             duration_ms: DURATION,
             lambda: false,
+            ids: &self.ids,
         };
         let now = Timestamp::from_millis(self.now);
         let applied = crate::engine::command::execute(&mut self.record, &env, command, now);
@@ -739,4 +743,22 @@ fn an_overridden_condition_counts_as_passed() {
     assert_eq!(sim.command(over(ConditionKind::BeforeEntry)), Ok(Applied::Done));
     assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Overridden));
     assert!(sim.ran(&id, "A"), "the stage's actions run");
+}
+
+#[test]
+fn the_same_input_gives_the_same_output() {
+    let run = || {
+        let mut sim = Sim::with(custom_build());
+        let id = sim.start();
+        sim.run_to(&id, "Work");
+        let job = job_of(&sim);
+        let done = JobReport::Success { outcome: Success::default(), continuation: None, percent: None };
+        let report = Command::ReportJob { job, fingerprint: "done".into(), report: done };
+        assert_eq!(sim.command(report), Ok(Applied::Done));
+        sim.run_to(&id, "Gate");
+        format!("{:?}", sim.record.runtime.executions)
+    };
+    let (first, second) = (run(), run());
+    assert!(first.contains("Work") && first.contains(".zip"), "{first}");
+    assert_eq!(first, second, "ids, artifact names and simulated results repeat");
 }
