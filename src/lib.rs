@@ -31,7 +31,8 @@
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
 //!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
 //!                providers (providers, rules), behaviour rules, variable resolution, jobs and their data (jobs),
-//!                the Lambda invoker (lambda)
+//!                Lambda actions and rules as state (lambda), the id source (ids), and the Lambda invoker, the
+//!                engine's only IO (invoker)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //! ```

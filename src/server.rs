@@ -68,7 +68,7 @@ impl AppState {
             }
             None => Vec::new(),
         };
-        let lambda = config.lambda_endpoint.clone().map(|endpoint| crate::engine::lambda::LambdaSettings {
+        let lambda = config.lambda_endpoint.clone().map(|endpoint| crate::engine::invoker::LambdaSettings {
             endpoint,
             access_key_id: config.lambda_access_key_id.clone(),
             secret_access_key: config.lambda_secret_access_key.clone(),

@@ -1,70 +1,41 @@
-//! Lambda invoke actions for real: when a Lambda endpoint is configured (`--lambda-endpoint`), an `AWS/Invoke/Lambda`
-//! action gets a job, and the emulator invokes the configured function asynchronously (as AWS does) with the
-//! `CodePipeline.job` event. The function answers with PutJobSuccessResult or PutJobFailureResult against this
-//! emulator; until it does, the action stays in progress (and times out after 20 minutes, as on AWS).
+//! Lambda invoke actions and LambdaInvoke rules, as state: when a Lambda endpoint is configured (`--lambda-endpoint`),
+//! an `AWS/Invoke/Lambda` action gets a job, which becomes an [`Invocation`] of the configured function with the
+//! `CodePipeline.job` event; the function answers with PutJobSuccessResult or PutJobFailureResult against this
+//! emulator, and until it does the action stays in progress (and times out after 20 minutes, as on AWS). A
+//! `LambdaInvoke` rule of a stage condition calls its function synchronously: see [`rule_pending`].
 //!
-//! A `LambdaInvoke` rule of a stage condition calls its function too, synchronously: see [`rule_pending`].
-//!
-//! The invocation is signed with SigV4 (service `lambda`) using the configured keys, so it is accepted by
-//! endpoints that check signatures. An invocation the endpoint refuses, or an endpoint that cannot be reached,
-//! fails the action at once with the reason in its error details.
+//! Nothing here does IO: the invoker (`engine::invoker`) makes the calls and hands what came of each back to
+//! [`record_result`].
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::Engine;
 use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Pending, RuleStatus, Success};
-use crate::state::{PipelineRecord, Scope, Store, Timestamp};
-
-/// Where Lambda functions are invoked, and the keys invocations are signed with.
-#[derive(Debug, Clone)]
-pub struct LambdaSettings {
-    /// Base URL of the Lambda API, without a trailing slash (e.g. `http://localhost:4566`).
-    pub endpoint: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
+use crate::state::{PipelineRecord, Scope, Timestamp};
 
 /// One invocation to make: a job of a Lambda action, or a LambdaInvoke rule.
 #[derive(Debug)]
 pub struct Invocation {
-    scope: Scope,
-    pipeline: String,
-    target: Target,
-    function: String,
-    region: String,
-    payload: Bytes,
+    pub(super) scope: Scope,
+    pub(super) pipeline: String,
+    pub(super) target: Target,
+    pub(super) function: String,
+    pub(super) region: String,
+    pub(super) payload: Bytes,
 }
 
 /// What an invocation is for.
 #[derive(Debug, Clone, Copy)]
-enum Target {
+pub(super) enum Target {
     /// A job of a Lambda action: invoked asynchronously; the function answers through the job API.
     Job(Uuid),
     /// A LambdaInvoke rule run: invoked synchronously; what the function returns decides the rule.
     Rule { execution: usize, rule: usize, id: Uuid },
 }
 
-/// How long an asynchronous invocation request may take before it counts as unreachable.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a synchronous (rule) invocation may take: Lambda's longest run, 15 minutes.
-const RULE_REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
-/// Characters kept as they are in a path segment: RFC 3986 unreserved.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+pub(super) const RULE_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// How long a Lambda action waits for its function's answer, from its start or from its latest continuation.
 const ANSWER_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
@@ -184,131 +155,29 @@ fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -
     out
 }
 
-/// The invoker: makes each invocation as it comes, concurrently, until the channel closes.
-pub async fn run(
-    engine: Arc<Engine>,
-    store: Arc<Store>,
-    settings: LambdaSettings,
-    mut invocations: mpsc::UnboundedReceiver<Invocation>,
-) {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let settings = Arc::new(settings);
-    while let Some(invocation) = invocations.recv().await {
-        let (engine, store, client, settings) =
-            (Arc::clone(&engine), Arc::clone(&store), client.clone(), Arc::clone(&settings));
-        tokio::spawn(async move {
-            let result = invoke(&client, &settings, &invocation).await;
-            record_result(&engine, &store, &invocation, result);
-        });
-    }
-}
-
 /// What came of an invocation: accepted (with the function's answer, for a synchronous one), or why not.
-type InvokeResult = Result<Answer, ErrorDetails>;
+pub(super) type InvokeResult = Result<Answer, ErrorDetails>;
 
 /// What a function answered to a synchronous invocation.
 #[derive(Debug, Default)]
-struct Answer {
+pub(super) struct Answer {
     /// Lambda's `X-Amz-Function-Error`: the function raised an error.
-    function_error: bool,
-    body: Bytes,
+    pub(super) function_error: bool,
+    pub(super) body: Bytes,
 }
 
-async fn invoke(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    settings: &LambdaSettings,
+/// Records what came of an invocation in the pipeline; returns whether anything changed (the pipeline must then be
+/// advanced).
+pub(super) fn record_result(
+    record: &mut PipelineRecord,
     call: &Invocation,
-) -> InvokeResult {
-    let function = &call.function;
-    let uri =
-        format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
-    let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
-    let not_invoked = |e: String| failed(format!("The AWS Lambda function {function} could not be invoked: {e}"));
-    let (invocation_type, timeout) = match call.target {
-        Target::Job(_) => ("Event", REQUEST_TIMEOUT),
-        Target::Rule { .. } => ("RequestResponse", RULE_REQUEST_TIMEOUT),
-    };
-    let mut request = axum::http::Request::builder()
-        .method("POST")
-        .uri(&uri)
-        .header("content-type", "application/json")
-        .header("x-amz-invocation-type", invocation_type)
-        .body(Full::new(call.payload.clone()))
-        .map_err(|e| not_invoked(e.to_string()))?;
-    sign_request(&mut request, settings, &call.region, &call.payload).map_err(not_invoked)?;
-    let response = match tokio::time::timeout(timeout, client.request(request)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            return Err(failed(format!("The Lambda endpoint {} could not be reached: {e}", settings.endpoint)));
-        }
-        Err(_) => {
-            return Err(failed(format!("The Lambda endpoint {} did not answer in time", settings.endpoint)));
-        }
-    };
-    let status = response.status();
-    let function_error = response.headers().contains_key("x-amz-function-error");
-    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    if status.is_success() {
-        return Ok(Answer { function_error, body });
+    result: InvokeResult,
+    now: Timestamp,
+) -> bool {
+    match call.target {
+        Target::Job(job) => record_job_result(record, call, job, result, now),
+        Target::Rule { execution, rule, id } => record_rule_result(record, call, (execution, rule, id), result, now),
     }
-    let detail: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reason = detail
-        .get("message")
-        .or_else(|| detail.get("Message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| String::from_utf8_lossy(&body).chars().take(512).collect(), str::to_string);
-    // A missing function is AWS's configuration error, in its words [NATIVE]; the wording of other refusals
-    // (permissions, throttling) is UNCONFIRMED: they fail the job with Lambda's own reason.
-    Err(if status == axum::http::StatusCode::NOT_FOUND {
-        ErrorDetails {
-            code: "ConfigurationError".to_string(),
-            message: format!("The AWS Lambda function {function} does not exist."),
-        }
-    } else {
-        failed(format!("The AWS Lambda function {function} could not be invoked ({status}): {reason}"))
-    })
-}
-
-fn sign_request(
-    request: &mut axum::http::Request<Full<Bytes>>,
-    settings: &LambdaSettings,
-    region: &str,
-    body: &[u8],
-) -> Result<(), String> {
-    let identity =
-        Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "codepipeline-local").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let uri = request.uri().to_string();
-    let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-    let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(body)).map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
-    instructions.apply_to_request_http1x(request);
-    Ok(())
-}
-
-/// Records what came of an invocation.
-fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
-    let now = store.clock().now();
-    store.write(&call.scope, |data| {
-        let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
-        let changed = match call.target {
-            Target::Job(job) => record_job_result(record, call, job, result, now),
-            Target::Rule { execution, rule, id } => {
-                record_rule_result(record, call, (execution, rule, id), result, now)
-            }
-        };
-        if changed {
-            engine.advance(&call.scope, &call.pipeline, record, now);
-        }
-    });
 }
 
 /// A failed invocation fails its action (unless the job was already answered or the action ended otherwise); an

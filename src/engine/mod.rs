@@ -12,6 +12,7 @@ pub mod behaviors;
 pub mod command;
 pub mod conditions;
 pub mod ids;
+pub mod invoker;
 pub mod jobs;
 pub mod lambda;
 pub mod providers;
@@ -29,7 +30,8 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use self::behaviors::BehaviorRule;
 use self::command::{Applied, Command, Refusal};
-use self::lambda::{Invocation, LambdaSettings};
+use self::invoker::LambdaSettings;
+use self::lambda::Invocation;
 use self::step::StepEnv;
 use crate::state::catalogue::Catalogue;
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
@@ -248,7 +250,7 @@ impl Engine {
         let receiver = self.invoker.lock().unwrap_or_else(|p| p.into_inner()).take();
         let invoker = match (self.lambda.clone(), receiver) {
             (Some(settings), Some(receiver)) => {
-                Some(tokio::spawn(lambda::run(Arc::clone(&self), Arc::clone(&store), settings, receiver)))
+                Some(tokio::spawn(invoker::run(Arc::clone(&self), Arc::clone(&store), settings, receiver)))
             }
             _ => None,
         };

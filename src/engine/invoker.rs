@@ -1,0 +1,150 @@
+//! The Lambda invoker: the engine's only IO. It makes each [`Invocation`] the engine hands it (asynchronously for a
+//! Lambda action's job, synchronously for a LambdaInvoke rule), signed with SigV4 (service `lambda`) using the
+//! configured keys so that endpoints that check signatures accept it, and gives what came of it back to the engine.
+//! An invocation the endpoint refuses, or an endpoint that cannot be reached, fails the action at once with the
+//! reason in its error details.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::Engine;
+use super::lambda::{Answer, Invocation, InvokeResult, RULE_REQUEST_TIMEOUT, Target};
+use crate::state::Store;
+use crate::state::execution::ErrorDetails;
+
+/// Where Lambda functions are invoked, and the keys invocations are signed with.
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    /// Base URL of the Lambda API, without a trailing slash (e.g. `http://localhost:4566`).
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// How long an asynchronous invocation request may take before it counts as unreachable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Characters kept as they are in a path segment: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The invoker: makes each invocation as it comes, concurrently, until the channel closes.
+pub async fn run(
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    settings: LambdaSettings,
+    mut invocations: mpsc::UnboundedReceiver<Invocation>,
+) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let settings = Arc::new(settings);
+    while let Some(invocation) = invocations.recv().await {
+        let (engine, store, client, settings) =
+            (Arc::clone(&engine), Arc::clone(&store), client.clone(), Arc::clone(&settings));
+        tokio::spawn(async move {
+            let result = invoke(&client, &settings, &invocation).await;
+            record_result(&engine, &store, &invocation, result);
+        });
+    }
+}
+
+async fn invoke(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    settings: &LambdaSettings,
+    call: &Invocation,
+) -> InvokeResult {
+    let function = &call.function;
+    let uri =
+        format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
+    let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
+    let not_invoked = |e: String| failed(format!("The AWS Lambda function {function} could not be invoked: {e}"));
+    let (invocation_type, timeout) = match call.target {
+        Target::Job(_) => ("Event", REQUEST_TIMEOUT),
+        Target::Rule { .. } => ("RequestResponse", RULE_REQUEST_TIMEOUT),
+    };
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri(&uri)
+        .header("content-type", "application/json")
+        .header("x-amz-invocation-type", invocation_type)
+        .body(Full::new(call.payload.clone()))
+        .map_err(|e| not_invoked(e.to_string()))?;
+    sign_request(&mut request, settings, &call.region, &call.payload).map_err(not_invoked)?;
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            return Err(failed(format!("The Lambda endpoint {} could not be reached: {e}", settings.endpoint)));
+        }
+        Err(_) => {
+            return Err(failed(format!("The Lambda endpoint {} did not answer in time", settings.endpoint)));
+        }
+    };
+    let status = response.status();
+    let function_error = response.headers().contains_key("x-amz-function-error");
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if status.is_success() {
+        return Ok(Answer { function_error, body });
+    }
+    let detail: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reason = detail
+        .get("message")
+        .or_else(|| detail.get("Message"))
+        .and_then(Value::as_str)
+        .map_or_else(|| String::from_utf8_lossy(&body).chars().take(512).collect(), str::to_string);
+    // A missing function is AWS's configuration error, in its words [NATIVE]; the wording of other refusals
+    // (permissions, throttling) is UNCONFIRMED: they fail the job with Lambda's own reason.
+    Err(if status == axum::http::StatusCode::NOT_FOUND {
+        ErrorDetails {
+            code: "ConfigurationError".to_string(),
+            message: format!("The AWS Lambda function {function} does not exist."),
+        }
+    } else {
+        failed(format!("The AWS Lambda function {function} could not be invoked ({status}): {reason}"))
+    })
+}
+
+fn sign_request(
+    request: &mut axum::http::Request<Full<Bytes>>,
+    settings: &LambdaSettings,
+    region: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    let identity =
+        Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "codepipeline-local").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("lambda")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let uri = request.uri().to_string();
+    let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+    let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(body)).map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}
+
+/// Records what came of an invocation, through the engine.
+fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
+    let now = store.clock().now();
+    store.write(&call.scope, |data| {
+        let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
+        engine.change(&call.scope, &call.pipeline, record, now, |record, _| {
+            super::lambda::record_result(record, call, result, now);
+        });
+    });
+}
