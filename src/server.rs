@@ -50,6 +50,30 @@ struct Inner {
     started: Instant,
     /// The address the server listens on, once it does.
     local_addr: OnceLock<SocketAddr>,
+    /// The engine's scheduler, running for as long as this state exists.
+    scheduler: OnceLock<Scheduler>,
+}
+
+/// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
+/// starts with the state (inside a Tokio runtime) and stops when the last handle to the state goes away, or when
+/// the server shuts down.
+struct Scheduler {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Scheduler {
+    fn start(engine: Arc<Engine>, store: Arc<Store>, runtime: &tokio::runtime::Handle) -> Scheduler {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = runtime.spawn(engine.run(store, stopped));
+        Scheduler { stop, task: std::sync::Mutex::new(Some(task)) }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 impl AppState {
@@ -91,7 +115,7 @@ impl AppState {
                 partners.push((scope, record));
             }
         }
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 store,
                 engine,
@@ -102,8 +126,34 @@ impl AppState {
                 defaults,
                 started: Instant::now(),
                 local_addr: OnceLock::new(),
+                scheduler: OnceLock::new(),
             }),
-        })
+        };
+        state.start_scheduler();
+        Ok(state)
+    }
+
+    /// Starts the engine's scheduler if it is not running and a Tokio runtime is at hand (state created outside one
+    /// gets its scheduler when it is first served).
+    fn start_scheduler(&self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let inner = &self.inner;
+            inner
+                .scheduler
+                .get_or_init(|| Scheduler::start(Arc::clone(&inner.engine), Arc::clone(&inner.store), &runtime));
+        }
+    }
+
+    /// Stops the engine's scheduler and waits for it.
+    async fn stop_scheduler(&self) {
+        let Some(scheduler) = self.inner.scheduler.get() else { return };
+        let _ = scheduler.stop.send(true);
+        let task = scheduler.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!("the scheduler ended abnormally: {e}");
+        }
     }
 
     /// All emulator state.
@@ -111,9 +161,11 @@ impl AppState {
         &self.inner.store
     }
 
-    /// Drops all state and the clock, keeping what start-up flags configured (partner action types).
+    /// Drops all state and the clock, and every pending timer, keeping what start-up flags configured (partner
+    /// action types).
     pub fn reset(&self) {
         self.inner.store.reset();
+        self.inner.engine.cancel_timers(|_| true);
         self.restore_partners(|_| true);
     }
 
@@ -121,6 +173,7 @@ impl AppState {
     /// the clock, shared by all, is kept. Returns how many partitions held state.
     pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> usize {
         let dropped = self.inner.store.reset_where(&selected);
+        self.inner.engine.cancel_timers(&selected);
         self.restore_partners(selected);
         dropped
     }
@@ -187,8 +240,10 @@ pub const READY_TARGET: &str = "codepipeline_local::ready";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The whole HTTP surface: the AWS JSON endpoint at `/` and the emulator's own endpoints.
+/// The whole HTTP surface: the AWS JSON endpoint at `/` and the emulator's own endpoints. The state's engine runs
+/// while the router (or any other handle to the state) lives.
 pub fn app(state: AppState) -> Router {
+    state.start_scheduler();
     Router::new()
         .route("/", post(aws_json).fallback(method_not_allowed))
         .merge(control::routes(&state))
@@ -320,15 +375,10 @@ where
         config.default_region,
         config.default_account,
     );
-    let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(Arc::clone(state.engine()).run(Arc::clone(state.store()), engine_stopped));
     let timeouts =
         Timeouts { header: config.header_timeout, idle: config.idle_timeout, shutdown: config.shutdown_timeout };
     transport::serve(listener, app(state.clone()), timeouts, shutdown).await;
-    let _ = stop_engine.send(true);
-    if let Err(e) = scheduler.await {
-        tracing::error!("the scheduler ended abnormally: {e}");
-    }
+    state.stop_scheduler().await;
     tracing::info!("codepipeline-local stopped");
     Ok(())
 }

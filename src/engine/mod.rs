@@ -198,6 +198,11 @@ impl Engine {
         self.wake.notify_one();
     }
 
+    /// Drops the pending wake-ups of the accounts and regions `selected` picks (their state was reset).
+    pub fn cancel_timers(&self, selected: impl Fn(&Scope) -> bool) {
+        self.timers.lock().unwrap_or_else(|p| p.into_inner()).retain(|Reverse(t)| !selected(&t.scope));
+    }
+
     /// How many wake-ups are pending.
     pub fn pending_timers(&self) -> usize {
         self.timers.lock().unwrap_or_else(|p| p.into_inner()).len()

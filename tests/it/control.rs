@@ -263,3 +263,53 @@ async fn webhook_urls_ignore_a_host_header_that_is_not_a_plain_host() {
     let url = response.json()["webhook"]["url"].as_str().unwrap_or_default().to_string();
     assert!(url.starts_with("http://pipelines.example.test:4566/webhooks/us-east-1/"), "{url}");
 }
+
+#[tokio::test]
+async fn the_router_alone_runs_pipelines_and_a_reset_cancels_every_timer() {
+    use tower::ServiceExt;
+    let state = codepipeline_local::AppState::new(codepipeline_local::Config {
+        action_duration_ms: 5,
+        ..codepipeline_local::Config::default()
+    })
+    .expect("state");
+    let call = |target: &str, body: String| {
+        axum::http::Request::post("/")
+            .header("x-amz-target", format!("CodePipeline_20150709.{target}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(axum::body::Body::from(body))
+            .expect("request")
+    };
+    let router = codepipeline_local::app(state.clone());
+    let created = router
+        .clone()
+        .oneshot(call("CreatePipeline", format!(r#"{{"pipeline": {}}}"#, pipeline_json("alone"))))
+        .await
+        .expect("answer");
+    assert_eq!(created.status(), 200);
+    // No listener and no run(): the engine runs because the state does.
+    let status = crate::common::eventually("the first execution to succeed", || {
+        let router = router.clone();
+        async move {
+            let listed =
+                router.oneshot(call("ListPipelineExecutions", r#"{"pipelineName": "alone"}"#.into())).await.ok()?;
+            let body = axum::body::to_bytes(listed.into_body(), 1 << 20).await.ok()?;
+            let listed: Value = serde_json::from_slice(&body).ok()?;
+            let status = listed["pipelineExecutionSummaries"][0]["status"].as_str()?.to_string();
+            (status == "Succeeded").then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(status, "Succeeded");
+
+    // A held action keeps a timeout pending; a reset cancels it with the state.
+    state.engine().set_behaviors(vec![serde_json::from_value(serde_json::json!({"outcome": "hold"})).expect("rule")]);
+    let held =
+        router.clone().oneshot(call("StartPipelineExecution", r#"{"name": "alone"}"#.into())).await.expect("answer");
+    assert_eq!(held.status(), 200);
+    crate::common::eventually("a timeout to be pending", || async {
+        (state.engine().pending_timers() > 0).then_some(())
+    })
+    .await;
+    state.reset();
+    assert_eq!(state.engine().pending_timers(), 0);
+}
