@@ -18,12 +18,16 @@
 //!   identity       account and region from SigV4 credentials
 //!   error          error codes and the one place errors become responses
 //!   pagination     sealed nextToken values and page cutting
-//! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match
-//!   pipelines      CreatePipeline ... ListPipelines        structure   pipeline structural validation
-//!   action_types   action and rule types                  tags        tags by ARN
-//!   webhooks       webhook definitions                    executions  start, stop, state, history, approvals
-//!   jobs           custom and partner job workers (PutActionRevision and deploy targets live in executions)
-//!   conditions     OverrideStageCondition, ListRuleExecutions, condition states for GetPipelineState
+//! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
+//!                errors in mod; operations that change a running pipeline go through Engine::apply
+//!   pipelines      CreatePipeline ... ListPipelines        structure       pipeline structural validation
+//!   action_types   action and rule types                  tags            tags by ARN
+//!   webhooks       webhook definitions                    jobs            custom and partner job workers
+//!   executions     start, stop, get, list executions      pipeline_state  GetPipelineState
+//!   action_history ListActionExecutions, history paging   approvals       PutApprovalResult
+//!   stages         transitions, retry, rollback           revisions       PutActionRevision, deploy targets
+//!   conditions     OverrideStageCondition, ListRuleExecutions, condition states
+//!   urls           console links from action type URL templates (never a secret)
 //! state/         the in-memory model, partitioned by (account, region), and the emulator clock; a pipeline version
 //!                is a shared Definition (declaration, where its secrets are, compiled patterns)
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
 use crate::state::execution::{
-    ACTION_REVISION, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride, Success,
+    ACTION_REVISION, ActionRun, ActionStatus, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride,
+    Success,
 };
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
@@ -368,6 +369,124 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
         },
         _ => Success { external_execution_id: Some(ctx.ids.uuid().to_string()), ..Success::default() },
     }
+}
+
+// --- Deploy targets ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetEvent {
+    pub name: &'static str,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployTarget {
+    pub target_id: String,
+    pub target_type: &'static str,
+    pub status: &'static str,
+    pub start_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    pub events: Vec<TargetEvent>,
+}
+
+/// The simulated targets of a deploy action run: EC2 instances for CodeDeploy and EC2 deploys, an ECS service for
+/// ECS and CodeDeployToECS, each with its provider's lifecycle events, spread over the run's time. They are derived
+/// from the run (ids from its id), so they cost nothing to keep.
+pub fn deploy_targets(provider: &str, run: &ActionRun, config: ConfigView, now: Timestamp) -> Vec<DeployTarget> {
+    let (target_type, events, count): (&'static str, &[&'static str], usize) = match provider {
+        "CodeDeploy" | "EC2" => (
+            "Instance",
+            &[
+                "ApplicationStop",
+                "DownloadBundle",
+                "BeforeInstall",
+                "Install",
+                "AfterInstall",
+                "ApplicationStart",
+                "ValidateService",
+            ],
+            2,
+        ),
+        "CodeDeployToECS" => (
+            "ECSTarget",
+            &[
+                "BeforeInstall",
+                "Install",
+                "AfterInstall",
+                "AllowTestTraffic",
+                "AfterAllowTestTraffic",
+                "BeforeAllowTraffic",
+                "AllowTraffic",
+                "AfterAllowTraffic",
+            ],
+            1,
+        ),
+        "ECS" => ("ECSTarget", &["Deploy"], 1),
+        _ => return Vec::new(),
+    };
+    let start = run.start_time;
+    let end = run.last_status_change.filter(|_| run.status != ActionStatus::InProgress);
+    let span = end.unwrap_or(now).millis().saturating_sub(start.millis()).max(1);
+    let step = span / i64::try_from(events.len()).unwrap_or(1).max(1);
+    // While running, events up to the middle have finished; a failure stops at the last event.
+    let done = match run.status {
+        ActionStatus::InProgress => events.len() / 2,
+        _ => events.len(),
+    };
+    let bytes = run.id.as_bytes();
+    (0..count)
+        .map(|n| {
+            let target_id = match target_type {
+                "Instance" => {
+                    let hex: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                    format!("i-{hex}{n}")
+                }
+                _ => format!(
+                    "{}:{}",
+                    config.get("ClusterName").unwrap_or("default"),
+                    config.get("ServiceName").unwrap_or("service")
+                ),
+            };
+            let events = events
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let i64_index = i64::try_from(i).unwrap_or(0);
+                    let (status, started, ended) = if i < done {
+                        let failed_here = run.status == ActionStatus::Failed && i + 1 == events.len();
+                        let status = if failed_here { "Failed" } else { "Succeeded" };
+                        let (from, to) = (step * i64_index, step * (i64_index + 1));
+                        (status, Some(start.plus_millis(from)), Some(start.plus_millis(to)))
+                    } else if i == done && run.status == ActionStatus::InProgress {
+                        ("InProgress", Some(start.plus_millis(step * i64_index)), None)
+                    } else if run.status == ActionStatus::Abandoned {
+                        ("Skipped", None, None)
+                    } else {
+                        ("Pending", None, None)
+                    };
+                    let message = run.error().map_or("The deployment failed", |e| e.message.as_str());
+                    let context = (status == "Failed").then(|| serde_json::json!({ "message": message }));
+                    TargetEvent { name, status, start_time: started, end_time: ended, context }
+                })
+                .collect();
+            let status = match run.status {
+                ActionStatus::Succeeded => "Succeeded",
+                ActionStatus::Failed => "Failed",
+                ActionStatus::Abandoned => "Skipped",
+                ActionStatus::InProgress => "InProgress",
+            };
+            DeployTarget { target_id, target_type, status, start_time: start, end_time: end, events }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::executions::{
-    ArtifactDetailOut, ConfigOut, ErrorDetailsOut, HistoryFilter, HistoryQuery, history_page, refusal_error,
-    stage_exists,
-};
+use super::action_history::{ArtifactDetailOut, ConfigOut, HistoryFilter, HistoryQuery, history_page};
+use super::{ErrorDetailsOut, refusal_error, stage_exists};
 use crate::engine::command::{Command, Refusal};
 use crate::engine::conditions::OverrideRefusal;
 use crate::protocol::{ApiError, ErrorCode, Reply};

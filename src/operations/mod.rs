@@ -5,24 +5,31 @@
 //! compile until it is routed. Operations are synchronous functions of (context, input) to (reply or error); they
 //! know nothing of HTTP.
 
+pub mod action_history;
 pub mod action_types;
+pub mod approvals;
 pub mod conditions;
 pub mod executions;
 pub mod jobs;
+pub mod pipeline_state;
 pub mod pipelines;
+pub mod revisions;
+pub mod stages;
 pub mod structure;
 pub mod tags;
+pub mod urls;
 pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::Engine;
+use crate::engine::command::Refusal;
 use crate::protocol::model::Model;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
 use crate::state::catalogue::Catalogue;
-use crate::state::{Scope, Store, Timestamp};
+use crate::state::{PartitionData, PipelineRecord, Scope, Store, Timestamp};
 
 /// What an operation may use besides its input.
 pub struct Ctx<'a> {
@@ -97,16 +104,16 @@ fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
 
         Operation::StartPipelineExecution => executions::start_pipeline_execution(ctx, input(body)?),
         Operation::StopPipelineExecution => executions::stop_pipeline_execution(ctx, input(body)?),
-        Operation::GetPipelineState => executions::get_pipeline_state(ctx, input(body)?),
+        Operation::GetPipelineState => pipeline_state::get_pipeline_state(ctx, input(body)?),
         Operation::GetPipelineExecution => executions::get_pipeline_execution(ctx, input(body)?),
         Operation::ListPipelineExecutions => executions::list_pipeline_executions(ctx, input(body)?),
-        Operation::ListActionExecutions => executions::list_action_executions(ctx, input(body)?),
-        Operation::PutApprovalResult => executions::put_approval_result(ctx, input(body)?),
-        Operation::DisableStageTransition => executions::disable_stage_transition(ctx, input(body)?),
-        Operation::EnableStageTransition => executions::enable_stage_transition(ctx, input(body)?),
-        Operation::PutActionRevision => executions::put_action_revision(ctx, input(body)?),
+        Operation::ListActionExecutions => action_history::list_action_executions(ctx, input(body)?),
+        Operation::PutApprovalResult => approvals::put_approval_result(ctx, input(body)?),
+        Operation::DisableStageTransition => stages::disable_stage_transition(ctx, input(body)?),
+        Operation::EnableStageTransition => stages::enable_stage_transition(ctx, input(body)?),
+        Operation::PutActionRevision => revisions::put_action_revision(ctx, input(body)?),
         Operation::ListDeployActionExecutionTargets => {
-            executions::list_deploy_action_execution_targets(ctx, input(body)?)
+            revisions::list_deploy_action_execution_targets(ctx, input(body)?)
         }
 
         Operation::PollForJobs => jobs::poll_for_jobs(ctx, input(body)?),
@@ -122,8 +129,8 @@ fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
         Operation::PutThirdPartyJobFailureResult => jobs::put_third_party_job_failure_result(ctx, input(body)?),
 
         // Recovery and conditions (issue 6).
-        Operation::RetryStageExecution => executions::retry_stage_execution(ctx, input(body)?),
-        Operation::RollbackStage => executions::rollback_stage(ctx, input(body)?),
+        Operation::RetryStageExecution => stages::retry_stage_execution(ctx, input(body)?),
+        Operation::RollbackStage => stages::rollback_stage(ctx, input(body)?),
         Operation::OverrideStageCondition => conditions::override_stage_condition(ctx, input(body)?),
         Operation::ListRuleExecutions => conditions::list_rule_executions(ctx, input(body)?),
     }
@@ -134,4 +141,96 @@ fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     // Validation has checked every modeled member's type, so this fails only if a typed input disagrees with the
     // model; answer as a client error rather than a 500.
     serde_json::from_value(body).map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))
+}
+
+// --- Lookups and errors the operations share ------------------------------------------------------------------------
+
+/// `PipelineNotFoundException`, as AWS words it for most operations.
+pub fn pipeline_not_found(account: &str, name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PipelineNotFoundException,
+        format!("Account '{account}' does not have a pipeline with name '{name}'"),
+    )
+}
+
+/// The pipeline named `name`, or PipelineNotFoundException.
+pub fn find<'d>(data: &'d PartitionData, account: &str, name: &str) -> Result<&'d PipelineRecord, ApiError> {
+    data.pipelines.get(name).ok_or_else(|| pipeline_not_found(account, name))
+}
+
+/// A page size from a request's `maxResults`: the default when absent or not positive.
+pub fn page_size(max_results: Option<i32>, default: usize) -> usize {
+    max_results.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0).unwrap_or(default)
+}
+
+/// `PipelineExecutionNotFoundException`, in the form AWS uses for rollback targets \[NATIVE\].
+pub fn execution_not_found(pipeline: &str, id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PipelineExecutionNotFoundException,
+        format!("Pipeline Execution with id '{id}' does not exist in pipeline with name '{pipeline}'"),
+    )
+}
+
+pub(crate) fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
+    // AWS's wording [NATIVE].
+    ApiError::new(
+        ErrorCode::StageNotFoundException,
+        format!("Pipeline '{pipeline}' does not have a stage with name '{stage}'"),
+    )
+}
+
+/// StageNotFoundException unless the current version of pipeline `name` has a stage named `stage`.
+pub(crate) fn stage_exists(record: &PipelineRecord, name: &str, stage: &str) -> Result<(), ApiError> {
+    if record.current().stages.iter().any(|s| s.name == stage) { Ok(()) } else { Err(stage_not_found(name, stage)) }
+}
+
+/// The error for a refusal every operation that changes a running pipeline can meet; operations word their own
+/// refusals themselves.
+pub(crate) fn refusal_error(ctx: &Ctx, name: &str, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        other => ApiError::new(ErrorCode::ValidationException, format!("The request was refused: {other:?}")),
+    }
+}
+
+/// `ErrorDetails` as the outputs show them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorDetailsOut<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// The wire name of a status enum.
+pub(crate) fn status_name<T: serde::Serialize>(status: T) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// A sort key that orders newer items first.
+pub(super) fn newest_first(seq: u64) -> String {
+    format!("{:020}", u64::MAX - seq)
+}
+
+/// The `executionType` AWS shows: `ROLLBACK` on rollback executions, nothing on standard ones.
+pub(super) fn shown_type(
+    execution_type: crate::state::execution::ExecutionType,
+) -> Option<crate::state::execution::ExecutionType> {
+    (execution_type == crate::state::execution::ExecutionType::Rollback).then_some(execution_type)
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PipelineExecutionIdOutput {
+    pub pipeline_execution_id: String,
+}
+
+/// The execution a start or rollback command answered with.
+pub(crate) fn execution_id(applied: crate::engine::command::Applied) -> String {
+    match applied {
+        crate::engine::command::Applied::Execution(id) => id,
+        crate::engine::command::Applied::KnownRevision(id) => id.unwrap_or_default(),
+        crate::engine::command::Applied::JobStatus(_)
+        | crate::engine::command::Applied::Completed(_)
+        | crate::engine::command::Applied::Done => String::new(),
+    }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
 use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
+use super::{Ctx, find, page_size, pipeline_not_found};
 use crate::engine::command::Command;
 use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
@@ -22,19 +22,6 @@ pub const MAX_PIPELINES: usize = 1000;
 /// Page size of ListPipelines when `maxResults` is not given. AWS's default is UNCONFIRMED; 100 matches the
 /// documented default of the other CodePipeline list operations.
 const DEFAULT_PAGE_SIZE: usize = 100;
-
-/// `PipelineNotFoundException` with AWS's message \[NATIVE\].
-pub fn pipeline_not_found(account: &str, name: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::PipelineNotFoundException,
-        format!("Account '{account}' does not have a pipeline with name '{name}'"),
-    )
-}
-
-/// The pipeline named `name`, or AWS's `PipelineNotFoundException`.
-pub fn find<'d>(data: &'d PartitionData, account: &str, name: &str) -> Result<&'d PipelineRecord, ApiError> {
-    data.pipelines.get(name).ok_or_else(|| pipeline_not_found(account, name))
-}
 
 /// Validates a declaration and builds the version to store: defaults filled, secrets restored from the previous
 /// version where they were sent back masked (and nothing else of their action changed), patterns compiled.
@@ -243,9 +230,4 @@ pub fn list_pipelines(ctx: &Ctx, input: ListPipelinesInput) -> Result<Reply, Api
         paginate(&ctx.page_kind("ListPipelines", None), summaries, |s| s.name.clone(), input.next_token.as_deref(), max)
     })?;
     Reply::json(&ListPipelinesOutput { pipelines: page.items, next_token: page.next_token })
-}
-
-/// A requested page size (already range-checked by the model), or the default.
-pub fn page_size(max_results: Option<i32>, default: usize) -> usize {
-    max_results.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0).unwrap_or(default)
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::pipelines::page_size;
+use super::page_size;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId, Tag};

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::pipelines::{find, page_size};
 use super::tags::{check_new_tags, tag_list, tag_map};
+use super::{find, page_size};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ActionCategory, Tag, WebhookAuthenticationType, WebhookDefinition};

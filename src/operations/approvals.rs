@@ -1,0 +1,92 @@
+//! PutApprovalResult: answering a manual approval, through the engine.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, refusal_error, stage_not_found};
+use crate::engine::command::{ApprovalAnswer, ApprovalRefusal, Command, Refusal};
+use crate::protocol::{ApiError, ErrorCode, Reply};
+use crate::state::{PipelineRecord, Timestamp};
+
+// --- PutApprovalResult ----------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct ApprovalResultInput {
+    summary: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutApprovalResultInput {
+    pipeline_name: String,
+    stage_name: String,
+    action_name: String,
+    result: ApprovalResultInput,
+    token: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PutApprovalResultOutput {
+    approved_at: Timestamp,
+}
+
+/// PutApprovalResult: approves or rejects a waiting manual approval, by its token.
+pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<Reply, ApiError> {
+    let now = ctx.now();
+    let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
+    let check = |record: &PipelineRecord| {
+        let declared = record.current().stages.iter().find(|s| &s.name == stage);
+        let declared = declared.ok_or_else(|| stage_not_found(name, stage))?;
+        if !declared.actions.iter().any(|a| &a.name == action) {
+            return Err(ApiError::new(
+                ErrorCode::ActionNotFoundException,
+                format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
+            ));
+        }
+        Ok(())
+    };
+    let refused = |refusal| match refusal {
+        Refusal::Approval(ApprovalRefusal::UnknownToken) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "The approval token '{}' does not match an approval request of action '{action}' in stage '{stage}' \
+                 of pipeline '{name}'",
+                input.token
+            ),
+        ),
+        // AWS's wording, for abandoned approvals and for executions overtaken by an update [NATIVE].
+        Refusal::Approval(ApprovalRefusal::OutOfDate) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "The pipeline {name} has been updated, and the approval request you responded to is now out of date."
+            ),
+        ),
+        Refusal::Approval(ApprovalRefusal::AlreadyCompleted) => ApiError::new(
+            ErrorCode::ApprovalAlreadyCompletedException,
+            format!(
+                "The approval request for action '{action}' in stage '{stage}' of pipeline '{name}' has already been \
+                 completed"
+            ),
+        ),
+        // AWS's wording [NATIVE].
+        Refusal::Approval(ApprovalRefusal::SummaryRequired) => ApiError::new(
+            ErrorCode::InvalidApprovalTokenException,
+            format!(
+                "Action '{action}' in stage '{stage}' requires a summary. Provide a summary in the approval result and \
+                 try again."
+            ),
+        ),
+        other => refusal_error(ctx, name, other),
+    };
+    let answer = ApprovalAnswer {
+        stage: stage.clone(),
+        action: action.clone(),
+        token: input.token.clone(),
+        approved: input.result.status == "Approved",
+        summary: input.result.summary.clone(),
+        by: ctx.scope.caller_arn(),
+    };
+    ctx.engine.apply(ctx.store, &ctx.scope, name, Command::AnswerApproval(answer), check, refused)?;
+    Reply::json(&PutApprovalResultOutput { approved_at: now })
+}
