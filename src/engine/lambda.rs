@@ -5,7 +5,7 @@
 //! `LambdaInvoke` rule of a stage condition calls its function synchronously: see [`rule_pending`].
 //!
 //! Nothing here does IO: the invoker (`engine::invoker`) makes the calls and hands what came of each back to
-//! [`record_result`].
+//! `record_result`.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
