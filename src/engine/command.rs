@@ -184,7 +184,7 @@ pub(super) fn execute(
                 })
                 .ok_or(Refusal::Complete(CompleteRefusal::NotRunning))?;
             let id = running.actions[run].id.to_string();
-            step::finish_action(record, index, run, outcome, now, None);
+            step::finish_action(record, index, run, outcome, now, step::FinishedBy::Worker);
             Ok(Applied::Completed(id))
         }
         Command::CompleteRule { execution, stage, rule, outcome } => {

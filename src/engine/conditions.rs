@@ -123,7 +123,7 @@ pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outco
         }
         Outcome::Fail(error) => {
             run.status = RuleStatus::Failed;
-            run.summary = Some(error.message.clone().into_boxed_str());
+            run.summary = Some(error.message.as_str().into());
             run.error = Some(Box::new(error));
         }
     }

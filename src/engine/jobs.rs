@@ -292,7 +292,7 @@ pub(super) fn report(
                     action_run.extra_mut().percent_complete = percent;
                 }
                 if let Some(summary) = outcome.summary {
-                    action_run.summary = Some(summary.into_boxed_str());
+                    action_run.summary = Some(summary.into());
                 }
                 if let Some(external) = outcome.external_execution_id {
                     action_run.external_execution_id = Some(external.into_boxed_str());
@@ -309,7 +309,7 @@ pub(super) fn report(
                 // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
                 outcome.external_execution_id = super::lambda::function_name(record, execution, run);
             }
-            step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, None);
+            step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, step::FinishedBy::Worker);
             if let (Some(percent), Some(r)) =
                 (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
             {
@@ -317,7 +317,7 @@ pub(super) fn report(
             }
         }
         JobReport::Failure { error, external_execution_id } => {
-            step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+            step::finish_action(record, execution, run, Outcome::Fail(error), now, step::FinishedBy::Worker);
             if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
                 r.external_execution_id = external_execution_id.map(String::into_boxed_str);
             }

@@ -212,7 +212,14 @@ fn record_job_result(
             if let Some(job) = record.runtime.jobs.get_mut(&job) {
                 job.status = JobStatus::Failed;
             }
-            super::step::finish_action(record, execution, run, Outcome::Fail(error), now, None);
+            super::step::finish_action(
+                record,
+                execution,
+                run,
+                Outcome::Fail(error),
+                now,
+                super::step::FinishedBy::Worker,
+            );
             true
         }
         _ => false,

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
 use crate::state::execution::{
-    ACTION_REVISION, ActionRun, ActionStatus, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride,
-    Success,
+    ACTION_REVISION, ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, Outcome, Pending, Revision,
+    RevisionOverride, Success,
 };
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
@@ -148,7 +148,7 @@ pub fn simulate(ctx: &ActionStart) -> Success {
         && let Some(revision) = success.revision.as_mut()
     {
         revision.revision_id.clone_from(&given.revision_value);
-        revision.change_id = given.change_id.clone();
+        revision.change = ChangeId::of(&given.revision_value, given.change_id.clone());
         revision.created = given.created.or(revision.created);
         success.external_execution_id = Some(given.revision_value.clone());
     }
@@ -181,9 +181,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 // AWS shows an S3 revision with its summary only: no change identifier, no creation time.
                 revision: Some(Revision {
                     revision_id: version,
-                    change_id: None,
-                    summary: Some(summary),
-                    url: None,
+                    change: ChangeId::None,
+                    summary: Some(summary.into()),
                     created: None,
                 }),
             }
@@ -230,9 +229,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 output_variables: vars(&output),
                 revision: Some(Revision {
                     revision_id: commit.clone(),
-                    change_id: Some(commit),
-                    summary: Some(summary),
-                    url: None,
+                    change: ChangeId::Revision,
+                    summary: Some(summary.into()),
                     created: Some(ctx.now),
                 }),
             }
@@ -256,9 +254,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 ]),
                 revision: Some(Revision {
                     revision_id: digest.clone(),
-                    change_id: Some(digest),
+                    change: ChangeId::Revision,
                     summary: None,
-                    url: None,
                     created: Some(ctx.now),
                 }),
             }
@@ -270,9 +267,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 external_execution_id: Some(revision.clone()),
                 revision: Some(Revision {
                     revision_id: revision.clone(),
-                    change_id: Some(revision),
+                    change: ChangeId::Revision,
                     summary: None,
-                    url: None,
                     created: Some(ctx.now),
                 }),
                 ..Success::default()

@@ -174,7 +174,7 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             .filter_map(|(i, run)| Some((i, due_outcome(run.pending.as_deref()?, now)?)))
             .collect();
         for (run, outcome) in due {
-            finish_action(record, index, run, outcome, now, None);
+            finish_action(record, index, run, outcome, now, FinishedBy::Simulation);
             // A job whose action timed out is TimedOut.
             if let Some(job) = record.runtime.job_of_run.get(&(index, run)).copied()
                 && let Some(job) = record.runtime.jobs.get_mut(&job)
@@ -600,15 +600,34 @@ pub fn create_job(
     id
 }
 
-/// Ends a running action with `outcome`. `updated_by` is who answered (an approver), if anyone.
+/// Who ended an action run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishedBy {
+    /// The emulator's simulation (or a timeout): its summaries repeat from execution to execution, so the pipeline
+    /// keeps one copy of each.
+    Simulation,
+    /// A job worker, a Lambda function or a control request.
+    Worker,
+    /// An approver, who shows as the run's `updatedBy`.
+    Approver(String),
+}
+
+/// Ends a running action with `outcome`.
 pub fn finish_action(
     record: &mut PipelineRecord,
     index: usize,
     run_index: usize,
     outcome: Outcome,
     now: Timestamp,
-    updated_by: Option<String>,
+    by: FinishedBy,
 ) {
+    let mut summary: Option<Arc<str>> = match (&outcome, &by) {
+        (Outcome::Succeed(success), FinishedBy::Simulation) => {
+            success.summary.as_deref().map(|s| record.runtime.intern(s))
+        }
+        (Outcome::Succeed(success), _) => success.summary.as_deref().map(Arc::from),
+        (Outcome::Fail(_), _) => None,
+    };
     // Variable names repeat across executions: share them.
     let mut variables_out: Option<crate::state::execution::Variables> = match &outcome {
         Outcome::Succeed(success) => Some(
@@ -631,7 +650,7 @@ pub fn finish_action(
     match outcome {
         Outcome::Succeed(success) => {
             run.status = ActionStatus::Succeeded;
-            run.summary = success.summary.map(String::into_boxed_str);
+            run.summary = summary.take();
             // An id reported earlier (with a continuation, or Lambda's request id) stays unless replaced.
             if let Some(id) = success.external_execution_id {
                 run.external_execution_id = Some(id.into_boxed_str());
@@ -641,6 +660,12 @@ pub fn finish_action(
             }
             run.output_variables = variables_out.take().unwrap_or_default();
             revision = success.revision;
+            // A source's run summary is usually its revision's: keep the text once.
+            if let (Some(r), Some(summary)) = (revision.as_mut(), run.summary.as_ref())
+                && r.summary.as_deref() == Some(&**summary)
+            {
+                r.summary = Some(Arc::clone(summary));
+            }
         }
         Outcome::Fail(error) => {
             run.status = ActionStatus::Failed;
@@ -651,8 +676,8 @@ pub fn finish_action(
     run.token = false;
     run.last_status_change = Some(now);
     run.last_update_time = now;
-    if updated_by.is_some() {
-        run.extra_mut().updated_by = updated_by;
+    if let FinishedBy::Approver(by) = by {
+        run.extra_mut().updated_by = Some(by);
     }
     let succeeded = run.status == ActionStatus::Succeeded;
     let outputs = run.output_artifacts.clone();
@@ -1018,7 +1043,7 @@ fn start_rollback(
             action_name: source.source_names(*index).0.to_string(),
             revision_type: ACTION_REVISION.to_string(),
             revision_value: revision.revision_id.clone(),
-            change_id: revision.change_id.clone(),
+            change_id: revision.change_id().map(str::to_string),
             created: revision.created,
         })
         .collect();
@@ -1176,11 +1201,11 @@ pub fn answer_approval(
     } else {
         Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message: answer.summary.clone() })
     };
-    finish_action(record, index, run_index, outcome, now, Some(answer.by.clone()));
+    finish_action(record, index, run_index, outcome, now, FinishedBy::Approver(answer.by.clone()));
     if !answer.approved
         && let Some(run) = record.runtime.executions[index].actions.get_mut(run_index)
     {
-        run.summary = shown.map(String::into_boxed_str);
+        run.summary = shown.map(Arc::from);
         run.external_execution_id = Some(id.to_string().into_boxed_str());
         run.extra_mut().error = None;
     }

@@ -270,8 +270,8 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 ArtifactRevisionOut {
                     name: artifact.map(str::to_string),
                     revision_id: r.revision_id.clone(),
-                    revision_change_identifier: r.change_id.clone(),
-                    revision_summary: r.summary.clone(),
+                    revision_change_identifier: r.change_id().map(str::to_string),
+                    revision_summary: r.summary.as_deref().map(str::to_string),
                     created: r.created,
                     revision_url: revision_url(data, ctx.catalogue, &ctx.scope, execution, action, &r.revision_id),
                 }
@@ -408,7 +408,7 @@ pub fn list_pipeline_executions(ctx: &Ctx, input: ListPipelineExecutionsInput) -
                         SourceRevisionOut {
                             action_name: action.to_string(),
                             revision_id: r.revision_id.clone(),
-                            revision_summary: r.summary.clone(),
+                            revision_summary: r.summary.as_deref().map(str::to_string),
                             revision_url: revision_url(data, ctx.catalogue, &ctx.scope, e, action, &r.revision_id),
                         }
                     })

@@ -16,7 +16,7 @@ use crate::engine::jobs::{JobDataOut, JobRefusal, JobReport, job_data};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionDeclaration, ActionOwner, ActionTypeId};
-use crate::state::execution::{ActionRun, ErrorDetails, Job, JobKind, JobStatus, Revision, Success};
+use crate::state::execution::{ActionRun, ChangeId, ErrorDetails, Job, JobKind, JobStatus, Revision, Success};
 use crate::state::{PartitionData, PipelineRecord};
 
 /// Output variables an action may report, in bytes of names and values (Appendix B).
@@ -329,10 +329,9 @@ fn success(ctx: &Ctx, api: Api, input: PutJobSuccessResultInput) -> Result<Reply
     });
     let now = ctx.now();
     let revision = input.current_revision.map(|r| Revision {
-        change_id: Some(r.change_identifier),
+        change: ChangeId::of(&r.revision, Some(r.change_identifier)),
         revision_id: r.revision,
-        summary: r.revision_summary,
-        url: None,
+        summary: r.revision_summary.map(Into::into),
         created: Some(r.created.unwrap_or(now)),
     });
     let outcome = Success {

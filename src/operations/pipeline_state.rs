@@ -221,7 +221,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                         action_name: action.name.clone(),
                         current_revision: revision.map(|r| CurrentRevisionOut {
                             revision_id: r.revision_id.clone(),
-                            revision_change_id: r.change_id.clone(),
+                            revision_change_id: r.change_id().map(str::to_string),
                             created: r.created,
                         }),
                         latest_execution,

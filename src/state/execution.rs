@@ -3,7 +3,7 @@
 //! These are plain data; `engine` moves them. Everything an API reads (GetPipelineState, GetPipelineExecution,
 //! ListPipelineExecutions, ListActionExecutions) is derived from here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -88,12 +88,44 @@ pub struct ErrorDetails {
 pub struct Revision {
     pub revision_id: String,
     /// The change identifier (`revisionChangeIdentifier`, `revisionChangeId`), for providers that have one: a
-    /// commit or image digest has one, an S3 object version has none.
-    pub change_id: Option<String>,
-    pub summary: Option<String>,
-    pub url: Option<String>,
+    /// commit or image digest has one, an S3 object version has none. See [`Revision::change_id`].
+    pub change: ChangeId,
+    /// Shared with the summary of the action run that picked the revision up, when they are the same text.
+    pub summary: Option<Arc<str>>,
     /// When the revision was made, for providers that tell (S3 does not).
     pub created: Option<Timestamp>,
+}
+
+/// A revision's change identifier, kept without repeating the revision id when it is the same (a commit is both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeId {
+    /// The provider has none.
+    None,
+    /// The revision id itself.
+    Revision,
+    Other(Box<str>),
+}
+
+impl ChangeId {
+    /// The change identifier `change` of revision `revision_id`.
+    pub fn of(revision_id: &str, change: Option<String>) -> ChangeId {
+        match change {
+            None => ChangeId::None,
+            Some(c) if c == revision_id => ChangeId::Revision,
+            Some(c) => ChangeId::Other(c.into_boxed_str()),
+        }
+    }
+}
+
+impl Revision {
+    /// The change identifier, if the provider has one.
+    pub fn change_id(&self) -> Option<&str> {
+        match &self.change {
+            ChangeId::None => None,
+            ChangeId::Revision => Some(&self.revision_id),
+            ChangeId::Other(c) => Some(c),
+        }
+    }
 }
 
 /// Output variables of an action, sorted by name. A boxed slice rather than a map: most actions have a handful,
@@ -155,7 +187,8 @@ pub struct ActionRun {
     pub status: ActionStatus,
     /// Whether the run is an approval waiting for an answer; its token is then the run id.
     pub token: bool,
-    pub summary: Option<Box<str>>,
+    /// Shared with the revision it picked up, for a source action whose summary is the revision's.
+    pub summary: Option<Arc<str>>,
     pub external_execution_id: Option<Box<str>>,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
@@ -624,7 +657,7 @@ pub struct PipelineRuntime {
     /// The earliest wake-up already scheduled for this pipeline, so the scheduler holds one timer per due event.
     pub wake: Option<Timestamp>,
     /// Shared copies of strings that every execution repeats (artifact names, buckets).
-    pub interned: HashMap<String, Arc<str>>,
+    pub interned: HashSet<Arc<str>>,
     /// Jobs of custom actions, by id.
     pub jobs: HashMap<Uuid, Job>,
     /// The current job of each action run that has one, by (execution index, run index).
@@ -716,7 +749,7 @@ impl PipelineRuntime {
             return Arc::clone(shared);
         }
         let shared: Arc<str> = Arc::from(text);
-        self.interned.insert(text.to_string(), Arc::clone(&shared));
+        self.interned.insert(Arc::clone(&shared));
         shared
     }
 
