@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use codepipeline_local::engine::step::{self, StartRequest, StepEnv};
 use codepipeline_local::state::declaration::{PipelineDeclaration, PipelineType};
-use codepipeline_local::state::execution::ExecutionTrigger;
+use codepipeline_local::state::execution::{ExecutionTrigger, TriggerType};
 use codepipeline_local::state::{Definition, PipelineRecord, Scope, Timestamp};
 use codepipeline_local::{Config, RunningServer};
 use serde_json::json;
@@ -154,7 +154,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
     for record in records.iter_mut() {
         for _ in 0..per_pipeline {
             let request = StartRequest {
-                trigger: ExecutionTrigger { trigger_type: "StartPipelineExecution", trigger_detail: None },
+                trigger: ExecutionTrigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
                 variables: Vec::new(),
                 overrides: Vec::new(),
             };

@@ -19,7 +19,7 @@ use crate::state::execution::{
     ExecutionTrigger, ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
     RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
-use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus};
+use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 use super::command::{ApprovalAnswer, ApprovalRefusal};
@@ -524,7 +524,7 @@ fn start_action(
     let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
         .then(|| Box::new(RunExtra { error, resolved_configuration, region, ..RunExtra::default() }));
     let run = ActionRun {
-        token: is_approval && waits,
+        awaits_approval: is_approval && waits,
         id,
         seq: u32::try_from(seq).unwrap_or(u32::MAX),
         stage_index: u32::try_from(stage).unwrap_or(u32::MAX),
@@ -673,7 +673,7 @@ pub fn finish_action(
         }
     }
     run.pending = None;
-    run.token = false;
+    run.awaits_approval = false;
     run.last_status_change = Some(now);
     run.last_update_time = now;
     if let FinishedBy::Approver(by) = by {
@@ -792,8 +792,10 @@ pub(super) fn end_stage(
                 Some(ConditionResult::Rollback) => {
                     if let Some(target) = automatic_rollback_target(record, index, stage) {
                         let failed = record.runtime.executions[index].id.to_string();
-                        let trigger =
-                            ExecutionTrigger { trigger_type: "AutomatedRollback", trigger_detail: Some(failed.into()) };
+                        let trigger = ExecutionTrigger {
+                            trigger_type: TriggerType::AutomatedRollback,
+                            trigger_detail: Some(failed.into()),
+                        };
                         start_rollback(record, target, stage, trigger, env.ids, now);
                     }
                 }
@@ -1143,7 +1145,7 @@ fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
         .is_some_and(|a| a.action_type_id.category == ActionCategory::Approval);
     run.status = ActionStatus::Abandoned;
     run.pending = None;
-    run.token = false;
+    run.awaits_approval = false;
     run.last_update_time = now;
     if is_approval {
         // AWS shows a cancelled approval with its summary and no status change time [NATIVE].
@@ -1177,7 +1179,7 @@ pub fn answer_approval(
         ActionStatus::InProgress if execution.pipeline_version != record.version() => {
             return Err(ApprovalRefusal::OutOfDate);
         }
-        ActionStatus::InProgress if run.token => {}
+        ActionStatus::InProgress if run.awaits_approval => {}
         _ => return Err(ApprovalRefusal::AlreadyCompleted),
     }
     // A gate declared with IsSummaryRequired refuses an answer without a summary [NATIVE]. UNCONFIRMED: a summary of

@@ -16,7 +16,7 @@ use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::Catalogue;
 use crate::state::declaration::{ActionDeclaration, ExecutionMode, PipelineDeclaration};
 use crate::state::execution::{
-    Execution, ExecutionStatus, ExecutionTrigger, ExecutionType, ResolvedVariable, RevisionOverride,
+    Execution, ExecutionStatus, ExecutionTrigger, ExecutionType, ResolvedVariable, RevisionOverride, TriggerType,
 };
 use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
 
@@ -113,7 +113,7 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
     };
     let request = StartRequest {
         trigger: ExecutionTrigger {
-            trigger_type: "StartPipelineExecution",
+            trigger_type: TriggerType::StartPipelineExecution,
             trigger_detail: Some(ctx.scope.caller_arn().into()),
         },
         variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),

@@ -13,7 +13,7 @@ use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ExecutionMode, PipelineDeclaration, PipelineType, Tag};
-use crate::state::execution::ExecutionTrigger;
+use crate::state::execution::{ExecutionTrigger, TriggerType};
 use crate::state::{Definition, PartitionData, PipelineRecord, Timestamp};
 
 /// Pipelines per account and region (Appendix B).
@@ -80,8 +80,10 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         Ok(version)
     })?;
     // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating).
-    let trigger =
-        ExecutionTrigger { trigger_type: "CreatePipeline", trigger_detail: Some(ctx.scope.caller_arn().into()) };
+    let trigger = ExecutionTrigger {
+        trigger_type: TriggerType::CreatePipeline,
+        trigger_detail: Some(ctx.scope.caller_arn().into()),
+    };
     let command = Command::Start {
         request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },
         client_token: None,

@@ -9,7 +9,7 @@ use crate::engine::providers::{self, DeployTarget};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::ActionCategory;
-use crate::state::execution::{ExecutionTrigger, RevisionOverride};
+use crate::state::execution::{ExecutionTrigger, RevisionOverride, TriggerType};
 use crate::state::{PipelineRecord, Timestamp};
 
 // --- PutActionRevision ----------------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
     let revision = &input.action_revision;
     let command = Command::PushRevision {
         trigger: ExecutionTrigger {
-            trigger_type: "PutActionRevision",
+            trigger_type: TriggerType::PutActionRevision,
             trigger_detail: Some(ctx.scope.caller_arn().into()),
         },
         revision: RevisionOverride {

@@ -10,7 +10,7 @@ use crate::engine::command::{Command, Refusal};
 use crate::engine::step::{RetryRefusal, RollbackRefusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::PipelineRecord;
-use crate::state::execution::{ExecutionTrigger, TransitionState};
+use crate::state::execution::{ExecutionTrigger, TransitionState, TriggerType};
 
 // --- Stage transitions ----------------------------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, Api
     let (name, stage, target) = (&input.pipeline_name, &input.stage_name, &input.target_pipeline_execution_id);
     // AWS's trigger detail form [NATIVE].
     let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
-    let trigger = ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: Some(detail.into()) };
+    let trigger = ExecutionTrigger { trigger_type: TriggerType::ManualRollback, trigger_detail: Some(detail.into()) };
     let refused = |refusal| match refusal {
         // AWS's wordings [NATIVE].
         Refusal::Rollback(RollbackRefusal::TargetNotFound) => ApiError::new(

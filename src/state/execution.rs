@@ -67,11 +67,25 @@ pub enum ExecutionType {
     Rollback,
 }
 
-/// `ExecutionTrigger`. Both strings repeat across executions and are shared.
+/// `TriggerType`: what started an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TriggerType {
+    CreatePipeline,
+    StartPipelineExecution,
+    PollForSourceChanges,
+    Webhook,
+    CloudWatchEvent,
+    PutActionRevision,
+    WebhookV2,
+    ManualRollback,
+    AutomatedRollback,
+}
+
+/// `ExecutionTrigger`. The detail repeats across executions and is shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTrigger {
-    pub trigger_type: &'static str,
+    pub trigger_type: TriggerType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_detail: Option<Arc<str>>,
 }
@@ -186,7 +200,7 @@ pub struct ActionRun {
     pub action_index: u32,
     pub status: ActionStatus,
     /// Whether the run is an approval waiting for an answer; its token is then the run id.
-    pub token: bool,
+    pub awaits_approval: bool,
     /// Shared with the revision it picked up, for a source action whose summary is the revision's.
     pub summary: Option<Arc<str>>,
     pub external_execution_id: Option<Box<str>>,
@@ -229,7 +243,7 @@ impl ActionRun {
 
     /// The approval token, while the approval waits for an answer.
     pub fn approval_token(&self) -> Option<String> {
-        self.token.then(|| self.id.to_string())
+        self.awaits_approval.then(|| self.id.to_string())
     }
 
     /// The rarely set members, created on first use.

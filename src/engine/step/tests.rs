@@ -71,7 +71,7 @@ impl Sim {
 
     fn start(&mut self) -> String {
         let request = StartRequest {
-            trigger: ExecutionTrigger { trigger_type: "StartPipelineExecution", trigger_detail: None },
+            trigger: ExecutionTrigger { trigger_type: TriggerType::StartPipelineExecution, trigger_detail: None },
             variables: Vec::new(),
             overrides: Vec::new(),
         };
@@ -383,7 +383,7 @@ fn abandon_marks_running_actions_abandoned_at_once() {
     let gate = sim.run_of(&id, "Gate");
     assert_eq!(gate.status, ActionStatus::Abandoned);
     assert_eq!(gate.summary.as_deref(), Some(APPROVAL_CANCELED));
-    assert!(!gate.token, "the token is invalidated");
+    assert!(!gate.awaits_approval, "the token is invalidated");
     assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
     assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
 }
@@ -665,7 +665,7 @@ fn rollback_reruns_the_stage_with_the_target_and_refuses_as_aws_does() {
     sim.run_to(&first, "Gate");
     sim.approve(&first);
     sim.run_until("the first execution to succeed", |sim| sim.status(&first) == ExecutionStatus::Succeeded);
-    let trigger = || ExecutionTrigger { trigger_type: "ManualRollback", trigger_detail: None };
+    let trigger = || ExecutionTrigger { trigger_type: TriggerType::ManualRollback, trigger_detail: None };
     let rollback = |target: &str, stage: &str| Command::Rollback {
         target: target.into(),
         stage: stage.into(),
