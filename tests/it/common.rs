@@ -78,9 +78,16 @@ impl TestServer {
         Conn::open(&self.server.addr().to_string()).await
     }
 
-    /// Sends one AWS JSON request on a fresh connection.
+    /// Sends one AWS JSON request on a fresh connection. A successful answer must fit the operation's output shape
+    /// in the service model (see `shapes`).
     pub async fn call(&self, operation: &str, body: &str) -> HttpResponse {
-        self.connect().await.aws(operation, body).await
+        let response = self.connect().await.aws(operation, body).await;
+        if response.status == 200 {
+            let answer: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null);
+            let mismatches = crate::shapes::output_mismatches(operation, &answer);
+            assert!(mismatches.is_empty(), "{operation} answered outside its output shape: {mismatches:#?}");
+        }
+        response
     }
 
     /// Sends one AWS JSON request and expects an error with the given code; returns the message.

@@ -22,6 +22,7 @@ mod resources;
 mod sdk;
 mod sdk_json;
 mod secrets;
+mod shapes;
 mod structure;
 mod validation;
 mod wire;
