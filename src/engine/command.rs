@@ -7,8 +7,9 @@
 
 use crate::state::PipelineRecord;
 use crate::state::Timestamp;
+use crate::state::declaration::ConditionKind;
 use crate::state::execution::{
-    ActionStatus, ConditionKind, ExecutionTrigger, JobStatus, Outcome, RevisionOverride, RuleStatus, TransitionState,
+    ActionStatus, ExecutionTrigger, JobStatus, Outcome, RevisionOverride, RuleStatus, TransitionState,
 };
 
 use super::conditions::{self, OverrideRefusal};

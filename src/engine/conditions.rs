@@ -17,10 +17,10 @@ use super::behaviors;
 use super::lambda;
 use super::rules::{self, RuleStart};
 use super::step::{self, StepEnv};
+use crate::state::declaration::ConditionKind;
 use crate::state::declaration::ConditionResult;
 use crate::state::execution::{
-    ConditionKind, ConditionRun, ConditionStatus, ConfigView, Outcome, Pending, Resolved, RuleRun, RuleStatus,
-    StageStatus,
+    ConditionRun, ConditionStatus, ConfigView, Outcome, Pending, Resolved, RuleRun, RuleStatus, StageStatus,
 };
 use crate::state::{PipelineRecord, Timestamp};
 

@@ -12,6 +12,7 @@ use super::behaviors::{self, BehaviorRule};
 use super::conditions;
 use super::providers::{self, ActionStart};
 use super::variables::{self, Unresolvable};
+use crate::state::declaration::ConditionKind;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
@@ -19,7 +20,7 @@ use crate::state::execution::{
     ExecutionTrigger, ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
     RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
-use crate::state::execution::{ConditionKind, ConditionStatus, RetryTrigger, RuleStatus, TriggerType};
+use crate::state::execution::{ConditionStatus, RetryTrigger, RuleStatus, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 use super::command::{ApprovalAnswer, ApprovalRefusal};

@@ -10,8 +10,9 @@ use crate::engine::command::{Command, Refusal};
 use crate::engine::conditions::OverrideRefusal;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
+use crate::state::declaration::ConditionKind;
 use crate::state::declaration::RuleTypeId;
-use crate::state::execution::{ConditionKind, ConditionStatus, ConfigView, Execution, RuleRun, RuleStatus};
+use crate::state::execution::{ConditionStatus, ConfigView, Execution, RuleRun, RuleStatus};
 
 // --- GetPipelineState -----------------------------------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ use super::{Ctx, find, shown_type, status_name};
 use crate::protocol::{ApiError, Reply};
 use crate::state::catalogue::Catalogue;
 use crate::state::declaration::ActionCategory;
+use crate::state::declaration::ConditionKind;
+use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
     ActionRun, ActionStatus, ErrorDetails, Execution, ExecutionType, Place, TransitionState,
 };
-use crate::state::execution::{ConditionKind, RetryTrigger};
 use crate::state::{PartitionData, Scope, Timestamp};
 
 // --- GetPipelineState ---------------------------------------------------------------------------------------------

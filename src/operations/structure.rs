@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::protocol::{ApiError, ErrorCode};
 use crate::state::catalogue::{ActionType, Catalogue, ConfigurationProperty};
+use crate::state::declaration::ConditionKind;
 use crate::state::declaration::{
     ActionCategory, ActionDeclaration, ActionOwner, Condition, ConditionResult, ExecutionMode, GitConfiguration,
     PipelineDeclaration, PipelineType, StageDeclaration,
 };
-use crate::state::execution::ConditionKind;
 use crate::state::{PartitionData, PatternRef, SECRET_MASK, Scope, SecretRef, is_secret};
 
 /// Stages per pipeline (Appendix B).

@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::execution::ConditionKind;
-
 /// `PipelineDeclaration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,6 +134,14 @@ impl ActionDeclaration {
     pub fn order(&self) -> i32 {
         self.run_order.unwrap_or(1)
     }
+}
+
+/// Which of a stage's conditions: the entry condition, or the one checked on success or on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConditionKind {
+    BeforeEntry,
+    OnSuccess,
+    OnFailure,
 }
 
 /// `ActionTypeId`: category, owner, provider and version of an action type. AWS writes it with a

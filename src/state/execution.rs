@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::declaration::ConditionKind;
 use super::declaration::{ActionDeclaration, ExecutionMode, RuleDeclaration};
 use super::{Definition, Timestamp};
 
@@ -315,14 +316,6 @@ impl StageRun {
             latest_retry: None,
         }
     }
-}
-
-/// Which of a stage's conditions: the entry condition, or the one checked on success or on failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ConditionKind {
-    BeforeEntry,
-    OnSuccess,
-    OnFailure,
 }
 
 /// `ConditionExecutionStatus`.

@@ -288,7 +288,7 @@ pub fn is_secret(secrets: &[SecretRef], stage: usize, action: usize, key: &str) 
 }
 
 /// A compiled `MATCHES` pattern of a VariableCheck rule: (stage index, condition, rule index, pattern).
-pub type PatternRef = (usize, execution::ConditionKind, usize, regex::Regex);
+pub type PatternRef = (usize, declaration::ConditionKind, usize, regex::Regex);
 
 /// One version of a pipeline as stored and run, shared by the pipeline and every execution of it: the declaration
 /// with AWS's defaults filled and secrets in clear, and what checking it found out. It reads as the declaration.
@@ -351,7 +351,7 @@ impl Definition {
     }
 
     /// The compiled `MATCHES` pattern of rule `rule` of stage `stage`'s condition of `kind`.
-    pub fn pattern(&self, stage: usize, kind: execution::ConditionKind, rule: usize) -> Option<&regex::Regex> {
+    pub fn pattern(&self, stage: usize, kind: declaration::ConditionKind, rule: usize) -> Option<&regex::Regex> {
         self.patterns.iter().find(|(s, k, r, _)| *s == stage && *k == kind && *r == rule).map(|(_, _, _, p)| p)
     }
 }
