@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
 use super::tags::{action_type_arn, check_new_tags, tag_map};
+use super::{Ctx, action_type_not_available};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::CustomActionTypeRecord;
@@ -21,20 +21,6 @@ pub const MAX_CUSTOM_ACTION_TYPES: usize = 50;
 /// Page size of ListActionTypes, which has no `maxResults`. The built-in types fit on one page; an account with
 /// many custom types gets a second.
 const ACTION_TYPES_PAGE: usize = 50;
-
-/// The description AWS uses when an action type does not exist [NATIVE, PollForJobs].
-fn not_available(id: &ActionTypeId) -> ApiError {
-    ApiError::new(
-        ErrorCode::ActionTypeNotFoundException,
-        format!(
-            "ActionType (Category: '{}', Owner: '{}', Provider: '{}', Version: '{}') is not available",
-            id.category.as_str(),
-            id.owner.as_str(),
-            id.provider,
-            id.version
-        ),
-    )
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -315,7 +301,7 @@ pub fn get_action_type(ctx: &Ctx, input: GetActionTypeInput) -> Result<Reply, Ap
                 .map(|t| ActionTypeDeclaration::from_action_type(&t.in_region(&ctx.scope.region))),
         }
     });
-    let declaration = declaration.ok_or_else(|| not_available(&id))?;
+    let declaration = declaration.ok_or_else(|| action_type_not_available(&id))?;
     Reply::json(&GetActionTypeOutput { action_type: declaration })
 }
 
@@ -363,7 +349,7 @@ pub fn update_action_type(ctx: &Ctx, input: UpdateActionTypeInput) -> Result<Rep
             || data.third_party_types.contains_key(&id)
             || ctx.catalogue.action_type(&id).is_some();
         if !known {
-            return Err(not_available(&id));
+            return Err(action_type_not_available(&id));
         }
         if let Some(partner) = data.third_party_types.get_mut(&id) {
             partner.action_type = updated;

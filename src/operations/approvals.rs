@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, refusal_error, stage_not_found};
+use super::{Ctx, declared_action, refusal_error};
 use crate::engine::command::{ApprovalAnswer, ApprovalRefusal, Command, Refusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::{PipelineRecord, Timestamp};
@@ -35,17 +35,7 @@ struct PutApprovalResultOutput {
 pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
-    let check = |record: &PipelineRecord| {
-        let declared = record.current().stages.iter().find(|s| &s.name == stage);
-        let declared = declared.ok_or_else(|| stage_not_found(name, stage))?;
-        if !declared.actions.iter().any(|a| &a.name == action) {
-            return Err(ApiError::new(
-                ErrorCode::ActionNotFoundException,
-                format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
-            ));
-        }
-        Ok(())
-    };
+    let check = |record: &PipelineRecord| declared_action(record, name, stage, action).map(|_| ());
     let refused = |refusal| match refusal {
         Refusal::Approval(ApprovalRefusal::UnknownToken) => ApiError::new(
             ErrorCode::InvalidApprovalTokenException,

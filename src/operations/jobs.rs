@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Ctx;
+use super::{Ctx, action_type_not_available};
 use crate::engine::command::{Applied, Command, Refusal};
 use crate::engine::jobs::{JobDataOut, JobRefusal, JobReport, job_data};
 use crate::protocol::{ApiError, ErrorCode, Reply};
@@ -109,17 +109,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
     // The model allows any size from 1; AWS's default when it is absent is UNCONFIRMED.
     let max = input.max_batch_size.and_then(|m| usize::try_from(m).ok()).unwrap_or(1).max(1);
     let queryable = ctx.store.read(&ctx.scope, |data| {
-        let Some(custom) = data.custom_action_types.get(&id) else {
-            return Err(ApiError::new(
-                ErrorCode::ActionTypeNotFoundException,
-                format!(
-                    "ActionType (Category: '{}', Owner: 'Custom', Provider: '{}', Version: '{}') is not available",
-                    id.category.as_str(),
-                    id.provider,
-                    id.version
-                ),
-            ));
-        };
+        let Some(custom) = data.custom_action_types.get(&id) else { return Err(action_type_not_available(&id)) };
         let queryable = custom.action_type.action_configuration_properties.iter().find(|p| p.is_queryable());
         Ok(queryable.map(|p| p.name.clone()))
     })?;
@@ -394,15 +384,7 @@ pub fn poll_for_third_party_jobs(ctx: &Ctx, input: PollForThirdPartyJobsInput) -
     let max = input.max_batch_size.and_then(|m| usize::try_from(m).ok()).unwrap_or(1).max(1);
     let client_id = ctx.store.read(&ctx.scope, |data| {
         let Some(client_id) = data.third_party_types.get(&id).map(|r| r.client_id) else {
-            return Err(ApiError::new(
-                ErrorCode::ActionTypeNotFoundException,
-                format!(
-                    "ActionType (Category: '{}', Owner: 'ThirdParty', Provider: '{}', Version: '{}') is not available",
-                    id.category.as_str(),
-                    id.provider,
-                    id.version
-                ),
-            ));
+            return Err(action_type_not_available(&id));
         };
         Ok(client_id)
     })?;

@@ -234,3 +234,35 @@ pub(crate) fn execution_id(applied: crate::engine::command::Applied) -> String {
         | crate::engine::command::Applied::Done => String::new(),
     }
 }
+
+/// The action `action` of stage `stage` in the current version of pipeline `name`: StageNotFoundException or
+/// ActionNotFoundException when there is none.
+pub(crate) fn declared_action<'r>(
+    record: &'r PipelineRecord,
+    name: &str,
+    stage: &str,
+    action: &str,
+) -> Result<&'r crate::state::declaration::ActionDeclaration, ApiError> {
+    let declared =
+        record.current().stages.iter().find(|s| s.name == stage).ok_or_else(|| stage_not_found(name, stage))?;
+    declared.actions.iter().find(|a| a.name == action).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ActionNotFoundException,
+            format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
+        )
+    })
+}
+
+/// ActionTypeNotFoundException, as AWS words it \[NATIVE, PollForJobs\].
+pub(crate) fn action_type_not_available(id: &crate::state::declaration::ActionTypeId) -> ApiError {
+    ApiError::new(
+        ErrorCode::ActionTypeNotFoundException,
+        format!(
+            "ActionType (Category: '{}', Owner: '{}', Provider: '{}', Version: '{}') is not available",
+            id.category.as_str(),
+            id.owner.as_str(),
+            id.provider,
+            id.version
+        ),
+    )
+}

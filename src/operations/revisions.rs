@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, page_size, pipeline_not_found, refusal_error, stage_not_found};
+use super::{Ctx, declared_action, page_size, pipeline_not_found, refusal_error};
 use crate::engine::command::{Applied, Command};
 use crate::engine::providers::{self, DeployTarget};
 use crate::protocol::pagination::paginate;
@@ -44,14 +44,7 @@ struct PutActionRevisionOutput {
 pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<Reply, ApiError> {
     let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
     let check = |record: &PipelineRecord| {
-        let declared = record.current().stages.iter().find(|s| &s.name == stage);
-        let declared = declared.ok_or_else(|| stage_not_found(name, stage))?;
-        let found = declared.actions.iter().find(|a| &a.name == action).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ActionNotFoundException,
-                format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
-            )
-        })?;
+        let found = declared_action(record, name, stage, action)?;
         if found.action_type_id.category != ActionCategory::Source {
             return Err(ApiError::validation(format!(
                 "Action '{action}' is not a source action; only source actions take revisions"

@@ -80,7 +80,8 @@ impl Sim {
         id
     }
 
-    fn advance(&mut self) -> Option<Timestamp> {
+    /// Runs `f` on the record with this simulation's step environment, at its current time.
+    fn with_env<T>(&mut self, f: impl FnOnce(&mut PipelineRecord, &StepEnv, Timestamp) -> T) -> T {
         let catalogue = crate::state::catalogue::Catalogue::load().expect("catalogue");
         let env = StepEnv {
             scope: &self.scope,
@@ -91,7 +92,11 @@ impl Sim {
             lambda: false,
             ids: &self.ids,
         };
-        advance(&mut self.record, &env, Timestamp::from_millis(self.now))
+        f(&mut self.record, &env, Timestamp::from_millis(self.now))
+    }
+
+    fn advance(&mut self) -> Option<Timestamp> {
+        self.with_env(advance)
     }
 
     /// Moves time forward to each next due event, `steps` times.
@@ -159,20 +164,11 @@ impl Sim {
 
     /// Carries out a command as `Engine::apply` does, then advances.
     fn command(&mut self, command: Command) -> Result<Applied, Refusal> {
-        let catalogue = crate::state::catalogue::Catalogue::load().expect("catalogue");
-        let env = StepEnv {
-            scope: &self.scope,
-            catalogue: &catalogue,
-            pipeline: "p",
-            behaviors: &self.rules,
-            duration_ms: DURATION,
-            lambda: false,
-            ids: &self.ids,
-        };
-        let now = Timestamp::from_millis(self.now);
-        let applied = crate::engine::command::execute(&mut self.record, &env, command, now);
-        advance(&mut self.record, &env, now);
-        applied
+        self.with_env(|record, env, now| {
+            let applied = crate::engine::command::execute(record, env, command, now);
+            advance(record, env, now);
+            applied
+        })
     }
 
     /// Moves time forward event by event until `done` holds (at most 20 events).
