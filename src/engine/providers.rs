@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
 use crate::state::execution::{
-    ACTION_REVISION, ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, Outcome, Pending, Revision,
-    RevisionOverride, Success,
+    ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride,
+    RevisionType, Success,
 };
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
@@ -132,8 +132,8 @@ fn config<'a>(ctx: &'a ActionStart, key: &str) -> Option<&'a str> {
 }
 
 /// The revision override of this action, if the execution was started with one of the given types.
-fn override_for<'a>(ctx: &'a ActionStart, types: &[&str]) -> Option<&'a RevisionOverride> {
-    ctx.overrides.iter().find(|o| o.action_name == ctx.action.name && types.contains(&o.revision_type.as_str()))
+fn override_for<'a>(ctx: &'a ActionStart, types: &[RevisionType]) -> Option<&'a RevisionOverride> {
+    ctx.overrides.iter().find(|o| o.action_name == ctx.action.name && types.contains(&o.revision_type))
 }
 
 fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
@@ -144,7 +144,7 @@ fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 pub fn simulate(ctx: &ActionStart) -> Success {
     let mut success = simulate_provider(ctx);
     // A revision given by PutActionRevision is the one the source action picks up, whatever its provider.
-    if let Some(given) = override_for(ctx, &[ACTION_REVISION])
+    if let Some(given) = override_for(ctx, &[RevisionType::ActionRevision])
         && let Some(revision) = success.revision.as_mut()
     {
         revision.revision_id.clone_from(&given.revision_value);
@@ -161,10 +161,10 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
     match (id.category, id.provider.as_str()) {
         (ActionCategory::Source, "S3") => {
             // The object's current version, unless the execution asked for another object or version.
-            let key_override = override_for(ctx, &["S3_OBJECT_KEY"]).map(|o| o.revision_value.clone());
+            let key_override = override_for(ctx, &[RevisionType::S3ObjectKey]).map(|o| o.revision_value.clone());
             let bucket = config(ctx, "S3Bucket").unwrap_or_default().to_string();
             let key = key_override.unwrap_or_else(|| config(ctx, "S3ObjectKey").unwrap_or_default().to_string());
-            let version = override_for(ctx, &["S3_OBJECT_VERSION_ID"])
+            let version = override_for(ctx, &[RevisionType::S3ObjectVersionId])
                 .map_or_else(|| s3_version_id(ctx.account, ctx.region, &bucket, &key), |o| o.revision_value.clone());
             let etag = s3_etag(&bucket, &key, &version);
             let summary = format!("Amazon S3 version id: {version}");
@@ -188,8 +188,8 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "CodeCommit" | "CodeStarSourceConnection" | "GitHub") => {
-            let commit =
-                override_for(ctx, &["COMMIT_ID"]).map_or_else(|| ctx.ids.hex(40), |o| o.revision_value.clone());
+            let commit = override_for(ctx, &[RevisionType::CommitId])
+                .map_or_else(|| ctx.ids.hex(40), |o| o.revision_value.clone());
             let message = "Simulated commit by codepipeline-local".to_string();
             let branch = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
             let mut output = vec![
@@ -236,7 +236,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "ECR") => {
-            let digest = override_for(ctx, &["IMAGE_DIGEST"])
+            let digest = override_for(ctx, &[RevisionType::ImageDigest])
                 .map_or_else(|| format!("sha256:{}", ctx.ids.hex(64)), |o| o.revision_value.clone());
             let repository = config(ctx, "RepositoryName").unwrap_or_default().to_string();
             let tag = config(ctx, "ImageTag").unwrap_or("latest").to_string();

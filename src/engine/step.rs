@@ -16,11 +16,11 @@ use crate::state::declaration::ConditionKind;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
-    ACTION_REVISION, ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus,
-    ExecutionTrigger, ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
-    RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
+    ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
+    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable, RevisionOverride,
+    RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
-use crate::state::execution::{ConditionStatus, RetryTrigger, RuleStatus, TriggerType};
+use crate::state::execution::{ConditionStatus, RetryTrigger, RevisionType, RuleStatus, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 use super::command::{ApprovalAnswer, ApprovalRefusal};
@@ -1044,7 +1044,7 @@ fn start_rollback(
         .iter()
         .map(|(index, revision)| RevisionOverride {
             action_name: source.source_names(*index).0.to_string(),
-            revision_type: ACTION_REVISION.to_string(),
+            revision_type: RevisionType::ActionRevision,
             revision_value: revision.revision_id.clone(),
             change_id: revision.change_id().map(str::to_string),
             created: revision.created,

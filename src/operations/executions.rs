@@ -16,7 +16,8 @@ use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::Catalogue;
 use crate::state::declaration::{ActionDeclaration, ExecutionMode, PipelineDeclaration};
 use crate::state::execution::{
-    Execution, ExecutionStatus, ExecutionTrigger, ExecutionType, ResolvedVariable, RevisionOverride, TriggerType,
+    Execution, ExecutionStatus, ExecutionTrigger, ExecutionType, ResolvedVariable, RevisionOverride, RevisionType,
+    TriggerType,
 };
 use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
 
@@ -32,7 +33,7 @@ struct VariableOverride {
 #[serde(rename_all = "camelCase")]
 struct SourceRevisionInput {
     action_name: String,
-    revision_type: String,
+    revision_type: RevisionType,
     revision_value: String,
 }
 
@@ -46,13 +47,13 @@ pub struct StartPipelineExecutionInput {
 }
 
 /// Which source providers accept which revision types (behaviour.md §9.3).
-fn revision_type_fits(action: &ActionDeclaration, revision_type: &str) -> bool {
+fn revision_type_fits(action: &ActionDeclaration, revision_type: RevisionType) -> bool {
     let provider = action.action_type_id.provider.as_str();
     match revision_type {
-        "COMMIT_ID" => matches!(provider, "CodeCommit" | "CodeStarSourceConnection" | "GitHub"),
-        "IMAGE_DIGEST" => provider == "ECR",
-        "S3_OBJECT_VERSION_ID" => provider == "S3",
-        "S3_OBJECT_KEY" => {
+        RevisionType::CommitId => matches!(provider, "CodeCommit" | "CodeStarSourceConnection" | "GitHub"),
+        RevisionType::ImageDigest => provider == "ECR",
+        RevisionType::S3ObjectVersionId => provider == "S3",
+        RevisionType::S3ObjectKey => {
             provider == "S3"
                 && action
                     .configuration
@@ -60,7 +61,7 @@ fn revision_type_fits(action: &ActionDeclaration, revision_type: &str) -> bool {
                     .and_then(|c| c.get("AllowOverrideForS3ObjectKey"))
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         }
-        _ => false,
+        RevisionType::ActionRevision => false,
     }
 }
 
@@ -73,13 +74,13 @@ fn check_overrides(pipeline: &PipelineDeclaration, overrides: &[SourceRevisionIn
                 o.action_name, pipeline.name
             )));
         };
-        if !revision_type_fits(action, &o.revision_type) {
+        if !revision_type_fits(action, o.revision_type) {
             return Err(ApiError::validation(format!(
                 "The revision type {} cannot be used with source action '{}' (provider {}){}",
-                o.revision_type,
+                o.revision_type.as_str(),
                 o.action_name,
                 action.action_type_id.provider,
-                if o.revision_type == "S3_OBJECT_KEY" {
+                if o.revision_type == RevisionType::S3ObjectKey {
                     "; S3_OBJECT_KEY needs AllowOverrideForS3ObjectKey set to true on the action"
                 } else {
                     ""
@@ -121,7 +122,7 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
             .iter()
             .map(|o| RevisionOverride {
                 action_name: o.action_name.clone(),
-                revision_type: o.revision_type.clone(),
+                revision_type: o.revision_type,
                 revision_value: o.revision_value.clone(),
                 change_id: None,
                 created: None,

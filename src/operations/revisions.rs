@@ -60,7 +60,7 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
         },
         revision: RevisionOverride {
             action_name: action.clone(),
-            revision_type: crate::state::execution::ACTION_REVISION.to_string(),
+            revision_type: crate::state::execution::RevisionType::ActionRevision,
             revision_value: revision.revision_id.clone(),
             change_id: Some(revision.revision_change_id.clone()),
             created: Some(revision.created),

@@ -488,12 +488,12 @@ pub struct ResolvedVariable {
     pub resolved_value: String,
 }
 
-/// A source revision override given to StartPipelineExecution (or, with the type [`ACTION_REVISION`], by
-/// PutActionRevision).
+/// A source revision override given to StartPipelineExecution (or, with the type [`RevisionType::ActionRevision`],
+/// by PutActionRevision).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionOverride {
     pub action_name: String,
-    pub revision_type: String,
+    pub revision_type: RevisionType,
     pub revision_value: String,
     /// The change identifier of a PutActionRevision revision.
     pub change_id: Option<String>,
@@ -501,8 +501,31 @@ pub struct RevisionOverride {
     pub created: Option<Timestamp>,
 }
 
-/// The override type of a revision given by PutActionRevision, which applies to any source provider.
-pub const ACTION_REVISION: &str = "PutActionRevision";
+/// `SourceRevisionType`, and the revision PutActionRevision gives, which applies to any source provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RevisionType {
+    CommitId,
+    ImageDigest,
+    S3ObjectVersionId,
+    S3ObjectKey,
+    /// A revision given by PutActionRevision (not a wire value).
+    #[serde(skip)]
+    ActionRevision,
+}
+
+impl RevisionType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionType::CommitId => "COMMIT_ID",
+            RevisionType::ImageDigest => "IMAGE_DIGEST",
+            RevisionType::S3ObjectVersionId => "S3_OBJECT_VERSION_ID",
+            RevisionType::S3ObjectKey => "S3_OBJECT_KEY",
+            RevisionType::ActionRevision => "PutActionRevision",
+        }
+    }
+}
 
 /// One pipeline execution.
 #[derive(Debug, Clone)]
