@@ -14,7 +14,7 @@ use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::declaration::{ExecutionMode, PipelineDeclaration, PipelineType, Tag};
 use crate::state::execution::{ExecutionTrigger, TriggerType};
-use crate::state::{Definition, PartitionData, PipelineRecord, Timestamp};
+use crate::state::{Definition, PartitionData, PipelineRecord, SECRET_MASK, Timestamp, restore_secrets};
 
 /// Pipelines per account and region (Appendix B).
 pub const MAX_PIPELINES: usize = 1000;
@@ -36,7 +36,17 @@ fn build_version(
     let checked = structure::check(&declared, previous.map(|(_, t)| t), &env)?;
     let mut declaration = declared.with_defaults(version, checked.pipeline_type);
     if let Some((previous, _)) = previous {
-        structure::restore_secrets(&mut declaration, &checked.secrets, previous.declaration())?;
+        restore_secrets(&mut declaration, &checked.secrets, previous.declaration()).map_err(|moved| {
+            ApiError::new(
+                ErrorCode::InvalidActionDeclarationException,
+                format!(
+                    "Action '{}' in stage '{}' sends back the masked value {SECRET_MASK} for its secret configuration \
+                     '{}' but changes other values of the action; a masked secret is kept only when nothing else of \
+                     the action changes. Send the secret's value itself.",
+                    moved.action, moved.stage, moved.key
+                ),
+            )
+        })?;
     }
     Ok(Definition::new(declaration, checked.secrets, checked.patterns))
 }

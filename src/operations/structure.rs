@@ -16,7 +16,7 @@ use crate::state::declaration::{
     ActionCategory, ActionDeclaration, ActionOwner, Condition, ConditionResult, ExecutionMode, GitConfiguration,
     PipelineDeclaration, PipelineType, StageDeclaration,
 };
-use crate::state::{PartitionData, PatternRef, SECRET_MASK, Scope, SecretRef, is_secret};
+use crate::state::{PartitionData, PatternRef, Scope, SecretRef};
 
 /// Stages per pipeline (Appendix B).
 pub const MAX_STAGES: usize = 50;
@@ -894,68 +894,6 @@ fn matches_pattern(
         Err(_) if operator_is_variable => Ok(None),
         Err(e) => refuse(format!("is not a regular expression this emulator accepts: {e}")),
     }
-}
-
-/// Whether a configuration value is the mask a secret is shown as.
-fn is_mask(value: &str) -> bool {
-    value.trim() == SECRET_MASK
-}
-
-/// On update, a secret sent back masked keeps the stored value, but only when nothing else of its action changed
-/// ("passing **** without changing any other values of the action preserves the previous value", model
-/// documentation of `secret`). The action is found by stage and action name; if its type, any other configuration
-/// value or any other member differs, the stored secret does not carry over and the update is refused, so that a
-/// caller who only ever saw **** cannot move a secret somewhere it can read it back. A masked value for an action
-/// that is new is kept as it is.
-pub fn restore_secrets(
-    pipeline: &mut PipelineDeclaration,
-    secrets: &[SecretRef],
-    previous: &PipelineDeclaration,
-) -> Result<(), ApiError> {
-    for (stage_index, stage) in pipeline.stages.iter_mut().enumerate() {
-        for (action_index, action) in stage.actions.iter_mut().enumerate() {
-            let masked: Vec<&String> = action
-                .configuration
-                .iter()
-                .flatten()
-                .filter(|(key, value)| is_mask(value) && is_secret(secrets, stage_index, action_index, key))
-                .map(|(key, _)| key)
-                .collect();
-            if masked.is_empty() {
-                continue;
-            }
-            let Some(stored) = previous
-                .stages
-                .iter()
-                .find(|s| s.name == stage.name)
-                .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
-            else {
-                continue;
-            };
-            let mut restored = action.clone();
-            let stored_config = stored.configuration.as_ref();
-            let mut complete = true;
-            for key in &masked {
-                match (
-                    restored.configuration.as_mut().and_then(|c| c.get_mut(*key)),
-                    stored_config.and_then(|c| c.get(*key)),
-                ) {
-                    (Some(value), Some(secret)) => value.clone_from(secret),
-                    _ => complete = false,
-                }
-            }
-            if !complete || &restored != stored {
-                return Err(action_error(format!(
-                    "Action '{}' in stage '{}' sends back the masked value {SECRET_MASK} for its secret configuration \
-                     '{}' but changes other values of the action; a masked secret is kept only when nothing else of \
-                     the action changes. Send the secret's value itself.",
-                    action.name, stage.name, masked[0]
-                )));
-            }
-            *action = restored;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

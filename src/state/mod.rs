@@ -359,6 +359,76 @@ impl Definition {
 /// How secret configuration values are shown outside job data.
 pub const SECRET_MASK: &str = "****";
 
+/// A secret sent back masked in an action that changed otherwise: the stored secret does not carry over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedSecret {
+    pub stage: String,
+    pub action: String,
+    /// The secret configuration key sent back masked.
+    pub key: String,
+}
+
+/// Whether a configuration value is the mask a secret is shown as.
+fn is_mask(value: &str) -> bool {
+    value.trim() == SECRET_MASK
+}
+
+/// On update, a secret sent back masked keeps the stored value, but only when nothing else of its action changed
+/// ("passing **** without changing any other values of the action preserves the previous value", model
+/// documentation of `secret`). The action is found by stage and action name; if its type, any other configuration
+/// value or any other member differs, the stored secret does not carry over and the update is refused, so that a
+/// caller who only ever saw **** cannot move a secret somewhere it can read it back. A masked value for an action
+/// that is new is kept as it is.
+pub fn restore_secrets(
+    pipeline: &mut PipelineDeclaration,
+    secrets: &[SecretRef],
+    previous: &PipelineDeclaration,
+) -> Result<(), MovedSecret> {
+    for (stage_index, stage) in pipeline.stages.iter_mut().enumerate() {
+        for (action_index, action) in stage.actions.iter_mut().enumerate() {
+            let masked: Vec<&String> = action
+                .configuration
+                .iter()
+                .flatten()
+                .filter(|(key, value)| is_mask(value) && is_secret(secrets, stage_index, action_index, key))
+                .map(|(key, _)| key)
+                .collect();
+            if masked.is_empty() {
+                continue;
+            }
+            let Some(stored) = previous
+                .stages
+                .iter()
+                .find(|s| s.name == stage.name)
+                .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
+            else {
+                continue;
+            };
+            let mut restored = action.clone();
+            let stored_config = stored.configuration.as_ref();
+            let mut complete = true;
+            for key in &masked {
+                match (
+                    restored.configuration.as_mut().and_then(|c| c.get_mut(*key)),
+                    stored_config.and_then(|c| c.get(*key)),
+                ) {
+                    (Some(value), Some(secret)) => value.clone_from(secret),
+                    _ => complete = false,
+                }
+            }
+            if !complete || &restored != stored {
+                return Err(MovedSecret {
+                    stage: stage.name.clone(),
+                    action: action.name.clone(),
+                    key: masked[0].clone(),
+                });
+            }
+            *action = restored;
+        }
+    }
+    Ok(())
+}
+
 /// A custom action type of the account.
 #[derive(Debug, Clone)]
 pub struct CustomActionTypeRecord {
