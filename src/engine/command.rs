@@ -5,6 +5,7 @@
 //!
 //! [`Engine::apply`]: super::Engine::apply
 
+use crate::engine::Write;
 use crate::state::PipelineRecord;
 use crate::state::Timestamp;
 use crate::state::declaration::ConditionKind;
@@ -120,7 +121,7 @@ pub(super) fn execute(
             }
             let id = step::start_execution(record, request, env.ids, now);
             if let (Some(token), Ok(uuid)) = (client_token, uuid::Uuid::parse_str(&id)) {
-                record.runtime.client_tokens.insert(token, uuid);
+                record.runtime.w().client_tokens.insert(token, uuid);
             }
             Ok(Applied::Execution(id))
         }
@@ -147,7 +148,7 @@ pub(super) fn execute(
             Ok(Applied::Done)
         }
         Command::SetTransition { stage, state } => {
-            record.runtime.transitions.insert(stage, state);
+            record.runtime.w().transitions.insert(stage, state);
             Ok(Applied::Done)
         }
         Command::PushRevision { revision, trigger } => {

@@ -11,6 +11,7 @@
 //! An in-progress entry or success condition can be overridden (OverrideStageCondition): it counts as passed.
 //! Like `step`, these are pure functions of the pipeline's state and the time.
 
+use crate::engine::Write;
 use std::sync::Arc;
 
 use super::behaviors;
@@ -38,7 +39,7 @@ pub(super) fn start(
     let rules = stage_declared.condition(kind).and_then(|c| c.rules.as_deref()).unwrap_or_default();
     let mut started = Vec::with_capacity(rules.len());
     for (rule_index, rule) in rules.iter().enumerate() {
-        let seq = record.runtime.seq();
+        let seq = record.runtime.w().seq();
         let execution = &record.runtime.executions[index];
         let declared = rule.configuration.as_ref();
         let mut invoke = false;
@@ -67,7 +68,7 @@ pub(super) fn start(
             }
         };
         let input_artifacts = step::inputs(execution, rule.input_artifacts.as_deref());
-        let resolved_configuration = record.runtime.executions[index].keep_resolved(resolved);
+        let resolved_configuration = record.runtime.w().executions[index].keep_resolved(resolved);
         let run = RuleRun {
             id: env.ids.uuid(),
             seq: u32::try_from(seq).unwrap_or(u32::MAX),
@@ -85,15 +86,15 @@ pub(super) fn start(
             resolved_configuration,
             input_artifacts,
         };
-        let rules = &mut record.runtime.executions[index].conditions_mut().rules;
+        let rules = &mut record.runtime.w().executions[index].conditions_mut().rules;
         let position = rules.len();
         started.push(u32::try_from(position).unwrap_or(u32::MAX));
         rules.push(run);
         if invoke {
-            record.runtime.undelivered_rules.push((index, position));
+            record.runtime.w().undelivered_rules.push((index, position));
         }
     }
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     execution.last_update_time = now;
     let stage_index = u32::try_from(stage).unwrap_or(u32::MAX);
     let evaluations = &mut execution.conditions_mut().evaluations;
@@ -110,7 +111,7 @@ pub(super) fn start(
 
 /// Ends a running rule with `outcome`.
 pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outcome: Outcome, now: Timestamp) {
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let Some(run) = execution.conditions.as_mut().and_then(|c| c.rules.get_mut(rule)) else { return };
     if run.status != RuleStatus::InProgress {
         return;
@@ -135,7 +136,7 @@ pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outco
 
 /// Abandons a condition's running rules (the execution was abandoned, or the condition overridden).
 fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: Timestamp) {
-    let Some(conditions) = record.runtime.executions[index].conditions.as_mut() else { return };
+    let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     for &rule in rules {
         if let Some(run) = conditions.rules.get_mut(rule as usize)
             && run.status == RuleStatus::InProgress
@@ -150,7 +151,7 @@ fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: 
 
 /// Ends the condition being evaluated in `stage` with `status`.
 fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: ConditionStatus, now: Timestamp) {
-    let Some(conditions) = record.runtime.executions[index].conditions.as_mut() else { return };
+    let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     let running = conditions
         .evaluations
         .iter_mut()

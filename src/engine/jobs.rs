@@ -1,5 +1,6 @@
 //! Jobs: the data a job worker (a custom action's worker, a partner's worker, or a Lambda function) is given.
 
+use crate::engine::Write;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -224,7 +225,7 @@ pub(super) fn dispatch(
 ) -> Vec<(String, Uuid, String)> {
     let mut out = Vec::with_capacity(chosen.len());
     for (pipeline, job_id) in chosen {
-        let Some(job) = data.pipelines.get_mut(&pipeline).and_then(|r| r.runtime.jobs.get_mut(&job_id)) else {
+        let Some(job) = data.pipelines.get_mut(&pipeline).and_then(|r| r.runtime.w().jobs.get_mut(&job_id)) else {
             continue;
         };
         let nonce = ids.uuid().simple().to_string();
@@ -238,7 +239,7 @@ pub(super) fn dispatch(
 
 /// The worker confirms it took the job, with the nonce it was handed out with.
 pub(super) fn acknowledge(record: &mut PipelineRecord, id: Uuid, nonce: &str) -> Result<JobStatus, JobRefusal> {
-    let job = record.runtime.jobs.get_mut(&id).ok_or(JobRefusal::NotFound)?;
+    let job = record.runtime.w().jobs.get_mut(&id).ok_or(JobRefusal::NotFound)?;
     if job.nonce.as_deref() != Some(nonce) {
         return Err(JobRefusal::WrongNonce);
     }
@@ -275,7 +276,7 @@ pub(super) fn report(
         .get(execution)
         .and_then(|e| e.actions.get(run))
         .is_some_and(|r| r.status == ActionStatus::InProgress);
-    if let Some(job) = record.runtime.jobs.get_mut(&id) {
+    if let Some(job) = record.runtime.w().jobs.get_mut(&id) {
         job.status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
         job.result = Some(fingerprint);
     }
@@ -286,7 +287,8 @@ pub(super) fn report(
     match report {
         JobReport::Success { continuation: Some(token), percent, outcome } => {
             // The action keeps running; the next job carries the token [NATIVE].
-            if let Some(action_run) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
+            if let Some(action_run) =
+                record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
             {
                 if percent.is_some() {
                     action_run.extra_mut().percent_complete = percent;
@@ -311,14 +313,14 @@ pub(super) fn report(
             }
             step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, step::FinishedBy::Worker);
             if let (Some(percent), Some(r)) =
-                (percent, record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
+                (percent, record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
             {
                 r.extra_mut().percent_complete = Some(percent);
             }
         }
         JobReport::Failure { error, external_execution_id } => {
             step::finish_action(record, execution, run, Outcome::Fail(error), now, step::FinishedBy::Worker);
-            if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+            if let Some(r) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
                 r.external_execution_id = external_execution_id.map(String::into_boxed_str);
             }
         }

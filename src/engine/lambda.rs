@@ -7,6 +7,7 @@
 //! Nothing here does IO: the invoker (`engine::invoker`) makes the calls and hands what came of each back to
 //! `record_result`.
 
+use crate::engine::Write;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -52,7 +53,9 @@ pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> O
 
 /// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start \[DOC\].
 pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize, now: Timestamp) {
-    let Some(run) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) else { return };
+    let Some(run) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) else {
+        return;
+    };
     let limit = run.start_time.millis().saturating_add(MAX_RUN_MILLIS);
     let due = Timestamp::from_millis(now.millis().saturating_add(ANSWER_WINDOW_MILLIS).min(limit));
     if let Some(Pending::External { timeout: Some(timeout), .. }) = run.pending.as_deref_mut() {
@@ -74,7 +77,7 @@ pub fn rule_pending(now: Timestamp) -> Pending {
 /// Takes the Lambda jobs and LambdaInvoke rule runs created since the last call and builds their invocations.
 pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
     let mut out = job_invocations(scope, pipeline, record);
-    for (execution, rule) in std::mem::take(&mut record.runtime.undelivered_rules) {
+    for (execution, rule) in std::mem::take(&mut record.runtime.w().undelivered_rules) {
         out.extend(rule_invocation(scope, pipeline, record, execution, rule));
     }
     out
@@ -120,7 +123,7 @@ fn rule_invocation(
 /// The invocations of Lambda jobs: the `CodePipeline.job` event AWS sends (job id, account id, and the job data
 /// without the parts only job workers get).
 fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
-    let jobs = std::mem::take(&mut record.runtime.undelivered);
+    let jobs = std::mem::take(&mut record.runtime.w().undelivered);
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some((execution, run)) = record.runtime.jobs.get(&job).map(|j| (j.execution, j.run)) else { continue };
@@ -201,7 +204,7 @@ fn record_job_result(
     match result {
         // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
         Ok(_) if open => {
-            if let Some(r) = record.runtime.executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+            if let Some(r) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
                 r.external_execution_id = Some(call.function.clone().into_boxed_str());
                 r.last_status_change = Some(now);
             }
@@ -209,7 +212,7 @@ fn record_job_result(
         }
         Err(error) if open => {
             tracing::warn!(pipeline = %call.pipeline, function = %call.function, "{}", error.message);
-            if let Some(job) = record.runtime.jobs.get_mut(&job) {
+            if let Some(job) = record.runtime.w().jobs.get_mut(&job) {
                 job.status = JobStatus::Failed;
             }
             super::step::finish_action(

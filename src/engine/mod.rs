@@ -36,6 +36,25 @@ use self::step::StepEnv;
 use crate::state::catalogue::Catalogue;
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
 
+/// The right to change a running pipeline's runtime ([`crate::state::Runtime::write`]). Only the engine can make
+/// one, so nothing outside it changes executions, runs or jobs.
+#[derive(Debug)]
+pub struct Writer(());
+
+/// The engine's writer.
+const WRITER: Writer = Writer(());
+
+/// Write access to a pipeline's runtime, for the engine's own modules.
+trait Write {
+    fn w(&mut self) -> &mut crate::state::execution::PipelineRuntime;
+}
+
+impl Write for crate::state::Runtime {
+    fn w(&mut self) -> &mut crate::state::execution::PipelineRuntime {
+        self.write(&WRITER)
+    }
+}
+
 /// One scheduled wake-up of one pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Timer {
@@ -183,7 +202,7 @@ impl Engine {
         if record.runtime.wake.is_some_and(|w| w <= due) {
             return;
         }
-        record.runtime.wake = Some(due);
+        record.runtime.w().wake = Some(due);
         let mut timers = self.timers.lock().unwrap_or_else(|p| p.into_inner());
         let earliest = timers.peek().is_none_or(|Reverse(t)| due < t.due);
         timers.push(Reverse(Timer { due, scope: scope.clone(), pipeline: pipeline.to_string() }));
@@ -230,7 +249,7 @@ impl Engine {
                 // A pipeline deleted since the timer was set is simply gone.
                 if let Some(record) = data.pipelines.get_mut(&timer.pipeline) {
                     if record.runtime.wake.is_some_and(|w| w <= now) {
-                        record.runtime.wake = None;
+                        record.runtime.w().wake = None;
                     }
                     self.advance(&timer.scope, &timer.pipeline, record, now);
                 }

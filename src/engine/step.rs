@@ -5,6 +5,7 @@
 //! the execution mode, and returns the next time anything is due. Nothing here sleeps, touches a socket or reads a
 //! clock, so plain unit tests cover every transition.
 
+use crate::engine::Write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -61,8 +62,8 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
     let version = record.version();
     let declaration = Arc::clone(record.current());
     let runtime = &mut record.runtime;
-    request.trigger.trigger_detail = request.trigger.trigger_detail.map(|d| runtime.intern(&d));
-    let seq = runtime.seq();
+    request.trigger.trigger_detail = request.trigger.trigger_detail.map(|d| runtime.w().intern(&d));
+    let seq = runtime.w().seq();
     let id = ids.uuid();
 
     let mut variables = Vec::new();
@@ -113,9 +114,9 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
         conditions: None,
     };
     let index = runtime.executions.len();
-    runtime.push(execution);
+    runtime.w().push(execution);
     if status.is_active() {
-        runtime.active.insert(index);
+        runtime.w().active.insert(index);
         arrive(record, index, 0);
     }
     id.to_string()
@@ -178,7 +179,7 @@ fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
             finish_action(record, index, run, outcome, now, FinishedBy::Simulation);
             // A job whose action timed out is TimedOut.
             if let Some(job) = record.runtime.job_of_run.get(&(index, run)).copied()
-                && let Some(job) = record.runtime.jobs.get_mut(&job)
+                && let Some(job) = record.runtime.w().jobs.get_mut(&job)
                 && !job.status.is_terminal()
             {
                 job.status = JobStatus::TimedOut;
@@ -209,7 +210,7 @@ fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
 }
 
 fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus, now: Timestamp) {
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     execution.status = status;
     execution.last_update_time = now;
     // A stop's reason becomes the summary once the execution has stopped; while stopping AWS shows none [NATIVE].
@@ -221,15 +222,15 @@ fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus
     if !status.is_active() {
         execution.place = Place::Done;
         execution.compact();
-        record.runtime.active.remove(&index);
+        record.runtime.w().active.remove(&index);
     }
 }
 
 /// The execution arrives in front of `stage`. In SUPERSEDED mode a newer arrival supersedes the execution already
 /// waiting there (supersession happens only between stages, never inside one).
 fn arrive(record: &mut PipelineRecord, index: usize, stage: usize) {
-    let since = record.runtime.seq();
-    let execution = &mut record.runtime.executions[index];
+    let since = record.runtime.w().seq();
+    let execution = &mut record.runtime.w().executions[index];
     execution.place = Place::Waiting { stage, since };
     if execution.mode != ExecutionMode::Superseded {
         return;
@@ -317,14 +318,14 @@ fn group_members(stage: &StageDeclaration, group: u32) -> Vec<usize> {
 }
 
 fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
     let entry_condition = declared.condition(ConditionKind::BeforeEntry).is_some();
     execution.stages[stage] = Some(StageRun::entered());
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
-    record.runtime.latest_in_stage.insert(name, index);
+    record.runtime.w().latest_in_stage.insert(name, index);
     if entry_condition {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
     } else {
@@ -465,7 +466,7 @@ fn start_action(
     env: &StepEnv,
     now: Timestamp,
 ) {
-    let seq = record.runtime.seq();
+    let seq = record.runtime.w().seq();
     let execution = &record.runtime.executions[index];
     let declaration = Arc::clone(&execution.declaration);
     let Some(stage_declared) = declaration.stages.get(stage) else { return };
@@ -481,7 +482,7 @@ fn start_action(
         .output_artifacts
         .iter()
         .flatten()
-        .map(|a| (record.runtime.intern(&a.name), record.runtime.intern(&store)))
+        .map(|a| (record.runtime.w().intern(&a.name), record.runtime.w().intern(&store)))
         .collect();
     let execution = &record.runtime.executions[index];
     let input_artifacts = inputs(execution, action.input_artifacts.as_deref());
@@ -520,7 +521,7 @@ fn start_action(
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
     let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
-    let resolved_configuration = record.runtime.executions[index].keep_resolved(resolved);
+    let resolved_configuration = record.runtime.w().executions[index].keep_resolved(resolved);
     let region = action.region.clone().filter(|r| r != &env.scope.region);
     let extra = (error.is_some() || resolved_configuration.is_some() || region.is_some())
         .then(|| Box::new(RunExtra { error, resolved_configuration, region, ..RunExtra::default() }));
@@ -542,7 +543,7 @@ fn start_action(
         pending,
         extra,
     };
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let run_index = execution.actions.len();
     execution.actions.push(run);
     execution.last_update_time = now;
@@ -550,7 +551,7 @@ fn start_action(
         stage_run.runs.push(u32::try_from(run_index).unwrap_or(u32::MAX));
     }
     let key = (stage_declared.name.clone(), action.name.clone());
-    record.runtime.latest_runs.insert(key, (index, run_index));
+    record.runtime.w().latest_runs.insert(key, (index, run_index));
     if waits && let Some(kind) = worker {
         create_job(record, index, run_index, kind, None, env.ids, now);
     }
@@ -594,10 +595,10 @@ pub fn create_job(
         kind,
     };
     if kind == JobKind::Lambda {
-        record.runtime.undelivered.push(id);
+        record.runtime.w().undelivered.push(id);
     }
-    record.runtime.jobs.insert(id, job);
-    record.runtime.job_of_run.insert((execution, run), id);
+    record.runtime.w().jobs.insert(id, job);
+    record.runtime.w().job_of_run.insert((execution, run), id);
     id
 }
 
@@ -624,7 +625,7 @@ pub fn finish_action(
 ) {
     let mut summary: Option<Arc<str>> = match (&outcome, &by) {
         (Outcome::Succeed(success), FinishedBy::Simulation) => {
-            success.summary.as_deref().map(|s| record.runtime.intern(s))
+            success.summary.as_deref().map(|s| record.runtime.w().intern(s))
         }
         (Outcome::Succeed(success), _) => success.summary.as_deref().map(Arc::from),
         (Outcome::Fail(_), _) => None,
@@ -635,12 +636,12 @@ pub fn finish_action(
             success
                 .output_variables
                 .iter()
-                .map(|(k, v)| (record.runtime.intern(k), v.clone().into_boxed_str()))
+                .map(|(k, v)| (record.runtime.w().intern(k), v.clone().into_boxed_str()))
                 .collect(),
         ),
         Outcome::Fail(_) => None,
     };
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let declaration = Arc::clone(&execution.declaration);
     let Some(run) = execution.actions.get_mut(run_index) else { return };
     if run.status != ActionStatus::InProgress {
@@ -701,7 +702,7 @@ pub fn finish_action(
             Some(known) => known.1 = revision.clone(),
             None => execution.sources.push((action_index, revision.clone())),
         }
-        record.runtime.current_revisions.insert(action.name.clone(), revision);
+        record.runtime.w().current_revisions.insert(action.name.clone(), revision);
     }
 }
 
@@ -749,7 +750,7 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
         return true;
     }
     if stage_status == StageStatus::InProgress {
-        let execution = &mut record.runtime.executions[index];
+        let execution = &mut record.runtime.w().executions[index];
         execution.last_update_time = now;
         if let Some(run) = execution.stages[stage].as_mut() {
             run.group += 1;
@@ -774,7 +775,7 @@ pub(super) fn end_stage(
     env: &StepEnv,
     now: Timestamp,
 ) {
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let last_stage = stage + 1 >= execution.declaration.stages.len();
     execution.last_update_time = now;
     if let Some(run) = execution.stages[stage].as_mut() {
@@ -871,7 +872,7 @@ fn resume_stage(
     env: &StepEnv,
     now: Timestamp,
 ) {
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     rebuild_running(execution, stage, all);
     execution.status = ExecutionStatus::InProgress;
     execution.stop = None;
@@ -907,7 +908,7 @@ fn resume_stage(
         conditions.evaluations.retain(|c| c.stage as usize != stage || c.kind == ConditionKind::BeforeEntry);
     }
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
-    record.runtime.active.insert(index);
+    record.runtime.w().active.insert(index);
     if entry_failed {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
         return;
@@ -1035,7 +1036,7 @@ fn start_rollback(
     ids: &Ids,
     now: Timestamp,
 ) -> String {
-    let seq = record.runtime.seq();
+    let seq = record.runtime.w().seq();
     let id = ids.uuid();
     let source = &record.runtime.executions[target];
     // A source action run again picks up the target's revision, not a new one.
@@ -1076,8 +1077,8 @@ fn start_rollback(
     // The target's outputs of the stages before, as a retry of the whole stage would see them.
     execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));
     let index = record.runtime.executions.len();
-    record.runtime.push(execution);
-    record.runtime.active.insert(index);
+    record.runtime.w().push(execution);
+    record.runtime.w().active.insert(index);
     id.to_string()
 }
 
@@ -1100,7 +1101,7 @@ pub fn stop(
     now: Timestamp,
 ) -> Result<(), StopRefusal> {
     let Some(index) = record.runtime.position(id) else { return Err(StopRefusal::NotStoppable) };
-    let execution = &mut record.runtime.executions[index];
+    let execution = &mut record.runtime.w().executions[index];
     let previous = execution.stop.clone();
     match (execution.status, &previous) {
         (ExecutionStatus::InProgress, _) => {}
@@ -1206,7 +1207,7 @@ pub fn answer_approval(
     };
     finish_action(record, index, run_index, outcome, now, FinishedBy::Approver(answer.by.clone()));
     if !answer.approved
-        && let Some(run) = record.runtime.executions[index].actions.get_mut(run_index)
+        && let Some(run) = record.runtime.w().executions[index].actions.get_mut(run_index)
     {
         run.summary = shown.map(Arc::from);
         run.external_execution_id = Some(id.to_string().into_boxed_str());

@@ -223,6 +223,33 @@ impl PartitionData {
     }
 }
 
+/// A pipeline's runtime state, readable by all (it dereferences to [`execution::PipelineRuntime`]) and writable
+/// only by the engine, the one writer of running pipelines: [`Runtime::write`] needs a
+/// [`Writer`](crate::engine::Writer), which only the engine can make. Outside the engine, a change does not compile:
+///
+/// ```compile_fail
+/// fn outside_the_engine(record: &mut codepipeline_local::state::PipelineRecord) {
+///     record.runtime.jobs.clear();
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Runtime(execution::PipelineRuntime);
+
+impl Runtime {
+    /// The runtime, to change it.
+    pub fn write(&mut self, _: &crate::engine::Writer) -> &mut execution::PipelineRuntime {
+        &mut self.0
+    }
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = execution::PipelineRuntime;
+
+    fn deref(&self) -> &execution::PipelineRuntime {
+        &self.0
+    }
+}
+
 /// How many versions of a pipeline GetPipeline can read: AWS keeps the 10 latest (boto/boto3#3760). An older
 /// version lives on only while an execution still holds it.
 pub const KEPT_VERSIONS: usize = 10;
@@ -237,7 +264,8 @@ pub struct PipelineRecord {
     versions: VecDeque<Arc<Definition>>,
     pub tags: Tags,
     /// Executions, transitions and everything else that runs.
-    pub runtime: execution::PipelineRuntime,
+    /// Its executions and what they share. Anyone reads them; only the engine changes them ([`Runtime::write`]).
+    pub runtime: Runtime,
 }
 
 impl PipelineRecord {
@@ -249,7 +277,7 @@ impl PipelineRecord {
             updated: now,
             versions: VecDeque::from([first]),
             tags,
-            runtime: execution::PipelineRuntime::default(),
+            runtime: Runtime::default(),
         }
     }
 

@@ -405,7 +405,7 @@ fn a_waiting_execution_can_be_stopped_and_never_enters() {
 #[test]
 fn a_disabled_transition_holds_executions_until_enabled() {
     let mut sim = Sim::new("SUPERSEDED");
-    sim.record.runtime.transitions.insert(
+    sim.record.runtime.w().transitions.insert(
         "Build".into(),
         TransitionState { enabled: false, disabled_reason: Some("freeze".into()), ..TransitionState::default() },
     );
@@ -415,7 +415,7 @@ fn a_disabled_transition_holds_executions_until_enabled() {
     let e2 = sim.start();
     sim.run(3);
     assert_eq!(sim.status(&e1), ExecutionStatus::Superseded, "waiting at a disabled transition can be superseded");
-    sim.record.runtime.transitions.remove("Build");
+    sim.record.runtime.w().transitions.remove("Build");
     sim.advance();
     assert_eq!(sim.place(&e2), Place::InStage { stage: 1 });
 }
