@@ -4,6 +4,9 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# Packed relative relocations (DT_RELR, glibc >= 2.36 here and in the runtime image): the loader touches ~1 MiB
+# less of the binary at start-up, so the idle server is that much smaller.
+ENV RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs"
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
