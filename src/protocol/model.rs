@@ -73,17 +73,27 @@ pub struct Member {
     pub required: bool,
 }
 
-/// A model pattern: the text as AWS prints it in messages, and its compiled whole-string matcher.
+/// A model pattern: the text as AWS prints it in messages, and its whole-string matcher, compiled when first used
+/// (an idle server keeps none; the model's patterns are checked to compile by a unit test).
 #[derive(Debug)]
 pub struct Pattern {
     pub source: String,
-    regex: Regex,
+    regex: std::sync::OnceLock<Option<Regex>>,
 }
 
 impl Pattern {
-    /// AWS (Coral, in Java) matches the whole value against the pattern, as `Matcher.matches()` does.
+    fn new(source: &str) -> Pattern {
+        Pattern { source: source.to_string(), regex: std::sync::OnceLock::new() }
+    }
+
+    fn compile(source: &str) -> Result<Regex, regex::Error> {
+        Regex::new(&format!("^(?:{})$", java_to_rust_regex(source)))
+    }
+
+    /// AWS (Coral, in Java) matches the whole value against the pattern, as `Matcher.matches()` does. A pattern
+    /// that does not compile (a broken fixture, which a unit test rules out) matches everything.
     pub fn matches(&self, value: &str) -> bool {
-        self.regex.is_match(value)
+        self.regex.get_or_init(|| Pattern::compile(&self.source).ok()).as_ref().is_none_or(|r| r.is_match(value))
     }
 }
 
@@ -96,8 +106,6 @@ pub enum ModelError {
     UnknownShape(String, String),
     #[error("shape '{0}' has unsupported type '{1}'")]
     UnsupportedType(String, String),
-    #[error("pattern of shape '{0}' does not compile: {1}")]
-    Pattern(String, regex::Error),
 }
 
 impl Model {
@@ -168,14 +176,7 @@ impl Model {
                     ShapeKind::Map { key, value }
                 }
                 "string" => {
-                    let pattern = match &raw_shape.pattern {
-                        Some(source) => Some(Pattern {
-                            regex: Regex::new(&format!("^(?:{})$", java_to_rust_regex(source)))
-                                .map_err(|e| ModelError::Pattern(name.clone(), e))?,
-                            source: source.clone(),
-                        }),
-                        None => None,
-                    };
+                    let pattern = raw_shape.pattern.as_deref().map(Pattern::new);
                     ShapeKind::String { enum_values: raw_shape.enum_values.clone(), pattern }
                 }
                 "integer" => ShapeKind::Integer,
@@ -399,6 +400,20 @@ mod tests {
         let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["pipelineExecutionId", "startTimeRange"]);
         assert!(members.iter().all(|m| m.required));
+    }
+
+    #[test]
+    fn every_model_pattern_compiles() {
+        // Patterns compile when first used; a broken one must not reach a server.
+        let model = Model::load().expect("embedded model loads");
+        let mut count = 0;
+        for shape in &model.shapes {
+            if let ShapeKind::String { pattern: Some(p), .. } = &shape.kind {
+                assert!(Pattern::compile(&p.source).is_ok(), "pattern {:?} does not compile", p.source);
+                count += 1;
+            }
+        }
+        assert!(count >= 30, "{count} patterns");
     }
 
     #[test]
