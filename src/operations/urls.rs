@@ -57,7 +57,7 @@ pub(super) fn settings(
     scope: &Scope,
 ) -> Option<ActionTypeSettings> {
     let region = action.region.as_deref().unwrap_or(&scope.region);
-    data.action_type_in(catalogue, &action.action_type_id, region).and_then(|t| t.settings.clone())
+    data.settings_in(catalogue, &action.action_type_id, region)
 }
 
 /// The external execution URL of a run: the provider's, else the action type's template.

@@ -18,7 +18,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use self::catalogue::{ActionType, ActionTypeDeclaration, Catalogue};
+use self::catalogue::{ActionType, ActionTypeDeclaration, ActionTypeSettings, Catalogue};
 pub use self::clock::{Clock, Timestamp};
 use self::declaration::{ActionOwner, ActionTypeId, PipelineDeclaration, WebhookDefinition};
 pub use crate::protocol::identity::Scope;
@@ -217,9 +217,27 @@ impl PartitionData {
         region: &str,
     ) -> Option<Cow<'a, ActionType>> {
         let found = self.action_type(catalogue, id)?;
-        let built_in =
-            matches!(&found, Cow::Borrowed(t) if catalogue.action_type(id).is_some_and(|c| std::ptr::eq(*t, c)));
-        Some(if built_in && region != catalogue::RECORDED_REGION { Cow::Owned(found.in_region(region)) } else { found })
+        let regional = self.serves_catalogue_entry(id) && region != catalogue::RECORDED_REGION;
+        Some(if regional { Cow::Owned(found.in_region(region)) } else { found })
+    }
+
+    /// The URL templates of the action type with this id as served in `region` (as [`PartitionData::action_type_in`],
+    /// without copying the rest of the type).
+    pub fn settings_in(&self, catalogue: &Catalogue, id: &ActionTypeId, region: &str) -> Option<ActionTypeSettings> {
+        let found = self.action_type(catalogue, id)?;
+        let settings = found.settings.as_ref()?;
+        let regional = self.serves_catalogue_entry(id) && region != catalogue::RECORDED_REGION;
+        Some(if regional { settings.in_region(region) } else { settings.clone() })
+    }
+
+    /// Whether [`PartitionData::action_type`] answers for this id with the built-in catalogue's entry: not a custom
+    /// type, not a registered partner type, not changed by UpdateActionType.
+    fn serves_catalogue_entry(&self, id: &ActionTypeId) -> bool {
+        match id.owner {
+            ActionOwner::Custom => false,
+            ActionOwner::ThirdParty if self.third_party_types.contains_key(id) => false,
+            _ => !self.action_type_updates.contains_key(id),
+        }
     }
 }
 
