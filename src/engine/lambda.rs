@@ -169,14 +169,8 @@ pub(super) struct Answer {
     pub(super) body: Bytes,
 }
 
-/// Records what came of an invocation in the pipeline; returns whether anything changed (the pipeline must then be
-/// advanced).
-pub(super) fn record_result(
-    record: &mut PipelineRecord,
-    call: &Invocation,
-    result: InvokeResult,
-    now: Timestamp,
-) -> bool {
+/// Records what came of an invocation in the pipeline (the engine advances it afterwards).
+pub(super) fn record_result(record: &mut PipelineRecord, call: &Invocation, result: InvokeResult, now: Timestamp) {
     match call.target {
         Target::Job(job) => record_job_result(record, call, job, result, now),
         Target::Rule { execution, rule, id } => record_rule_result(record, call, (execution, rule, id), result, now),
@@ -184,15 +178,9 @@ pub(super) fn record_result(
 }
 
 /// A failed invocation fails its action (unless the job was already answered or the action ended otherwise); an
-/// accepted one shows the function as the action's external execution id. Returns whether the action ended.
-fn record_job_result(
-    record: &mut PipelineRecord,
-    call: &Invocation,
-    job: Uuid,
-    result: InvokeResult,
-    now: Timestamp,
-) -> bool {
-    let Some(found) = record.runtime.jobs.get(&job) else { return false };
+/// accepted one shows the function as the action's external execution id.
+fn record_job_result(record: &mut PipelineRecord, call: &Invocation, job: Uuid, result: InvokeResult, now: Timestamp) {
+    let Some(found) = record.runtime.jobs.get(&job) else { return };
     let (execution, run) = (found.execution, found.run);
     let open = !found.status.is_terminal()
         && record
@@ -208,7 +196,6 @@ fn record_job_result(
                 r.external_execution_id = Some(call.function.clone().into_boxed_str());
                 r.last_status_change = Some(now);
             }
-            false
         }
         Err(error) if open => {
             tracing::warn!(pipeline = %call.pipeline, function = %call.function, "{}", error.message);
@@ -223,21 +210,20 @@ fn record_job_result(
                 now,
                 super::step::FinishedBy::Worker,
             );
-            true
         }
-        _ => false,
+        _ => {}
     }
 }
 
 /// A rule whose function returned succeeds; one whose function raised an error, or that could not be invoked,
-/// fails. Returns whether the rule ended (it may have ended otherwise meanwhile: overridden, abandoned, timed out).
+/// fails, unless the rule ended otherwise meanwhile (overridden, abandoned, timed out).
 fn record_rule_result(
     record: &mut PipelineRecord,
     call: &Invocation,
     (execution, rule, id): (usize, usize, Uuid),
     result: InvokeResult,
     now: Timestamp,
-) -> bool {
+) {
     let open = record
         .runtime
         .executions
@@ -245,7 +231,7 @@ fn record_rule_result(
         .and_then(|e| e.rules().get(rule))
         .is_some_and(|r| r.id == id && r.status == RuleStatus::InProgress);
     if !open {
-        return false;
+        return;
     }
     let function = &call.function;
     let outcome = match result {
@@ -275,5 +261,4 @@ fn record_rule_result(
         }
     };
     super::conditions::finish_rule(record, execution, rule, outcome, now);
-    true
 }
