@@ -623,6 +623,11 @@ pub fn finish_action(
     now: Timestamp,
     by: FinishedBy,
 ) {
+    // Only a running action ends (a late result for one that ended otherwise changes nothing).
+    let running = record.runtime.executions.get(index).and_then(|e| e.actions.get(run_index));
+    if running.is_none_or(|run| run.status != ActionStatus::InProgress) {
+        return;
+    }
     let mut summary: Option<Arc<str>> = match (&outcome, &by) {
         (Outcome::Succeed(success), FinishedBy::Simulation) => {
             success.summary.as_deref().map(|s| record.runtime.w().intern(s))
@@ -644,9 +649,6 @@ pub fn finish_action(
     let execution = &mut record.runtime.w().executions[index];
     let declaration = Arc::clone(&execution.declaration);
     let Some(run) = execution.actions.get_mut(run_index) else { return };
-    if run.status != ActionStatus::InProgress {
-        return;
-    }
     let action = declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let mut revision = None;
     match outcome {
