@@ -37,7 +37,7 @@ use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
 use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
 use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
-use crate::state::execution::{ErrorDetails, Outcome, Success};
+use crate::state::execution::{ErrorDetails, FailureType, Outcome, Success};
 use crate::state::{Scope, Store, ThirdPartyRecord};
 
 /// The routes of the control endpoints. The health checks are open to anyone; the `/_emulator/*` endpoints are
@@ -168,7 +168,7 @@ struct CompleteRequest {
     outcome: String,
     summary: Option<String>,
     message: Option<String>,
-    error_code: Option<String>,
+    error_code: Option<FailureType>,
     output_variables: Option<BTreeMap<String, String>>,
     external_execution_id: Option<String>,
     /// The account and region, when not taken from the request's credentials or the defaults.
@@ -216,7 +216,7 @@ async fn complete_action(
             ..Success::default()
         }),
         "fail" => Outcome::Fail(ErrorDetails {
-            code: request.error_code.unwrap_or_else(|| "JobFailed".into()),
+            code: request.error_code.unwrap_or(FailureType::JobFailed),
             message: request.message.or(request.summary).unwrap_or_else(|| "The action failed.".into()),
         }),
         other => return Err(ApiError::validation(format!("outcome must be succeed or fail, not '{other}'"))),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::execution::ErrorDetails;
+use crate::state::execution::{ErrorDetails, FailureType};
 use crate::state::{Scope, Timestamp};
 
 /// What a matched action does.
@@ -41,7 +41,7 @@ pub struct BehaviorRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<FailureType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +91,7 @@ impl BehaviorRule {
     /// `default_message`).
     pub fn failure(&self, default_message: &str) -> ErrorDetails {
         ErrorDetails {
-            code: self.error_code.clone().unwrap_or_else(|| "JobFailed".into()),
+            code: self.error_code.unwrap_or(FailureType::JobFailed),
             message: self.message.clone().unwrap_or_else(|| default_message.into()),
         }
     }

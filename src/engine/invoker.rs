@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::Engine;
 use super::lambda::{Answer, Invocation, InvokeResult, RULE_REQUEST_TIMEOUT, Target};
 use crate::state::Store;
-use crate::state::execution::ErrorDetails;
+use crate::state::execution::{ErrorDetails, FailureType};
 
 /// Where Lambda functions are invoked, and the keys invocations are signed with.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ async fn invoke(
     let function = &call.function;
     let uri =
         format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
-    let failed = |message: String| ErrorDetails { code: "JobFailed".to_string(), message };
+    let failed = |message: String| ErrorDetails::job_failed(message);
     let not_invoked = |e: String| failed(format!("The AWS Lambda function {function} could not be invoked: {e}"));
     let (invocation_type, timeout) = match call.target {
         Target::Job(_) => ("Event", REQUEST_TIMEOUT),
@@ -105,7 +105,7 @@ async fn invoke(
     // (permissions, throttling) is UNCONFIRMED: they fail the job with Lambda's own reason.
     Err(if status == axum::http::StatusCode::NOT_FOUND {
         ErrorDetails {
-            code: "ConfigurationError".to_string(),
+            code: FailureType::ConfigurationError,
             message: format!("The AWS Lambda function {function} does not exist."),
         }
     } else {

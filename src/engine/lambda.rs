@@ -12,7 +12,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::state::execution::{ActionStatus, ErrorDetails, JobStatus, Outcome, Pending, RuleStatus, Success};
+use crate::state::execution::{
+    ActionStatus, ErrorDetails, FailureType, JobStatus, Outcome, Pending, RuleStatus, Success,
+};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 /// One invocation to make: a job of a Lambda action, or a LambdaInvoke rule.
@@ -68,7 +70,7 @@ pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize,
 pub fn rule_pending(now: Timestamp) -> Pending {
     let timeout = now.plus_millis(RULE_REQUEST_TIMEOUT.as_millis().try_into().unwrap_or(i64::MAX));
     let on_timeout = ErrorDetails {
-        code: "JobFailed".into(),
+        code: FailureType::JobFailed,
         message: "The AWS Lambda function did not return within 15 minutes.".into(),
     };
     Pending::External { timeout: Some(timeout), on_timeout: Box::new(on_timeout) }
@@ -241,7 +243,7 @@ fn record_rule_result(
                 || format!("The AWS Lambda function {function} failed: {}", String::from_utf8_lossy(&answer.body)),
                 str::to_string,
             );
-            Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message })
+            Outcome::Fail(ErrorDetails::job_failed(message))
         }
         Ok(answer) => {
             // A string the function returns is the rule's summary.

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, Outcome, Pending, Revision, RevisionOverride,
-    RevisionType, Success,
+    ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, FailureType, Outcome, Pending, Revision,
+    RevisionOverride, RevisionType, Success,
 };
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
@@ -63,12 +63,12 @@ pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
 fn timed_out(action: &ActionDeclaration) -> ErrorDetails {
     if action.action_type_id.category == ActionCategory::Approval {
         ErrorDetails {
-            code: "JobFailed".into(),
+            code: FailureType::JobFailed,
             message: "The approval action timed out before it was approved.".into(),
         }
     } else {
         ErrorDetails {
-            code: "JobFailed".into(),
+            code: FailureType::JobFailed,
             message: format!("The action timed out after {} minutes without a result.", timeout_minutes(action)),
         }
     }
@@ -547,7 +547,7 @@ mod tests {
         let build = action(ActionCategory::Build, "CodeBuild");
         let fail = BehaviorRule {
             outcome: BehaviorOutcome::Fail,
-            error_code: Some("ConfigurationError".into()),
+            error_code: Some(FailureType::ConfigurationError),
             delay_ms: Some(50),
             ..Default::default()
         };

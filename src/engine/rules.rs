@@ -17,7 +17,7 @@ use croner::parser::{CronParser, Seconds};
 
 use crate::state::Timestamp;
 use crate::state::declaration::RuleDeclaration;
-use crate::state::execution::{ConfigView, ErrorDetails, Outcome, Pending, Success};
+use crate::state::execution::{ConfigView, ErrorDetails, FailureType, Outcome, Pending, Success};
 use regex::Regex;
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
@@ -38,14 +38,14 @@ pub struct RuleStart<'a> {
 
 /// The error code of a rule whose check did not pass. UNCONFIRMED: AWS's code for a failed rule is not public; the
 /// emulator uses the one failed actions have.
-const RULE_FAILED: &str = "JobFailed";
+const RULE_FAILED: FailureType = FailureType::JobFailed;
 
 fn failed(message: String) -> Outcome {
-    Outcome::Fail(ErrorDetails { code: RULE_FAILED.into(), message })
+    Outcome::Fail(ErrorDetails { code: RULE_FAILED, message })
 }
 
 fn configuration_error(message: String) -> Outcome {
-    Outcome::Fail(ErrorDetails { code: "ConfigurationError".into(), message })
+    Outcome::Fail(ErrorDetails::configuration(message))
 }
 
 fn succeeded(summary: String) -> Outcome {
@@ -59,7 +59,7 @@ fn timeout(ctx: &RuleStart) -> Option<Timestamp> {
 
 fn timed_out(ctx: &RuleStart) -> ErrorDetails {
     ErrorDetails {
-        code: RULE_FAILED.into(),
+        code: RULE_FAILED,
         message: format!(
             "The rule {} timed out after {} minutes without a result.",
             ctx.rule.name,
@@ -296,9 +296,9 @@ mod tests {
         assert!(compile_pattern("(").is_err());
         assert!(compile_pattern("(a{1000}){1000}").is_err(), "too large to compile");
         let uncompiled = variable_check(Some("a"), Some("MATCHES"), Some("a"), None);
-        assert!(matches!(uncompiled, Outcome::Fail(ref e) if e.code == "ConfigurationError"));
+        assert!(matches!(uncompiled, Outcome::Fail(ref e) if e.code == FailureType::ConfigurationError));
         let bad = variable_check(Some("a"), Some("GT"), Some("b"), None);
-        assert!(matches!(bad, Outcome::Fail(ref e) if e.code == "ConfigurationError"));
+        assert!(matches!(bad, Outcome::Fail(ref e) if e.code == FailureType::ConfigurationError));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, Pipe
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable, RevisionOverride,
-    RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
+    ExecutionType, FailureType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
+    RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
 };
 use crate::state::execution::{ConditionStatus, RetryTrigger, RevisionType, RuleStatus, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -401,14 +401,14 @@ pub(super) fn resolve_configuration(
         let resolved =
             variables::resolve(value, value_limit, |ns, k| lookup(execution, ns, k)).map_err(|e| match e {
                 Unresolvable::Unknown(reference) => ErrorDetails {
-                    code: "ConfigurationError".into(),
+                    code: FailureType::ConfigurationError,
                     message: format!(
                         "The variable reference #{{{reference}}} in configuration '{key}' of {what} '{name}' could not \
                      be resolved"
                     ),
                 },
                 Unresolvable::TooLong => ErrorDetails {
-                    code: "JobFailed".into(),
+                    code: FailureType::JobFailed,
                     message: format!(
                         "The configuration '{key}' of {what} '{name}' is longer than {value_limit} characters once its \
                      variables are resolved"
@@ -421,7 +421,7 @@ pub(super) fn resolve_configuration(
         total = total.saturating_add(resolved.len());
         if total > RESOLVED_TOTAL_LIMIT {
             return Err(ErrorDetails {
-                code: "JobFailed".into(),
+                code: FailureType::JobFailed,
                 message: format!(
                     "The variables in the configuration of {what} '{name}' resolve to more than \
                      {RESOLVED_TOTAL_LIMIT} bytes in all"
@@ -430,7 +430,7 @@ pub(super) fn resolve_configuration(
         }
         if total > left {
             return Err(ErrorDetails {
-                code: "JobFailed".into(),
+                code: FailureType::JobFailed,
                 message: format!(
                     "The variables in the configurations of this execution's actions and rules resolve to more \
                      than {RESOLVED_EXECUTION_LIMIT} bytes in all; {what} '{name}' cannot start"
@@ -1205,7 +1205,7 @@ pub fn answer_approval(
             ..Success::default()
         })
     } else {
-        Outcome::Fail(ErrorDetails { code: "JobFailed".into(), message: answer.summary.clone() })
+        Outcome::Fail(ErrorDetails::job_failed(answer.summary.clone()))
     };
     finish_action(record, index, run_index, outcome, now, FinishedBy::Approver(answer.by.clone()));
     if !answer.approved

@@ -243,7 +243,7 @@ fn action_detail<'a>(
                 // The summary, or for failures the error message, as AWS reports them [NATIVE].
                 external_execution_summary: run.summary.as_deref().or(run.error().map(|e| e.message.as_str())),
                 external_execution_url: execution_url(run, execution, settings.as_ref(), &ctx.scope),
-                error_details: run.error().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
+                error_details: run.error().map(|e| ErrorDetailsOut { code: e.code.as_str(), message: &e.message }),
             }),
             output_variables: run.output_variables.iter().map(|(k, v)| (&**k, &**v)).collect(),
         },

@@ -246,7 +246,10 @@ fn rule_detail<'a>(ctx: &'a Ctx, execution: &'a Execution, run: &'a RuleRun) -> 
             execution_result: RuleExecutionResultOut {
                 external_execution_id: run.external_execution_id.as_deref(),
                 external_execution_summary: run.summary.as_deref(),
-                error_details: run.error.as_deref().map(|e| ErrorDetailsOut { code: &e.code, message: &e.message }),
+                error_details: run
+                    .error
+                    .as_deref()
+                    .map(|e| ErrorDetailsOut { code: e.code.as_str(), message: &e.message }),
             },
         }),
     }

@@ -16,7 +16,9 @@ use crate::engine::jobs::{JobDataOut, JobRefusal, JobReport, job_data};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionDeclaration, ActionOwner, ActionTypeId};
-use crate::state::execution::{ActionRun, ChangeId, ErrorDetails, Job, JobKind, JobStatus, Revision, Success};
+use crate::state::execution::{
+    ActionRun, ChangeId, ErrorDetails, FailureType, Job, JobKind, JobStatus, Revision, Success,
+};
 use crate::state::{PartitionData, PipelineRecord};
 
 /// Output variables an action may report, in bytes of names and values (Appendix B).
@@ -264,7 +266,7 @@ pub struct PutJobSuccessResultInput {
 #[serde(rename_all = "camelCase")]
 struct FailureDetailsInput {
     #[serde(rename = "type")]
-    failure_type: String,
+    failure_type: FailureType,
     message: String,
     external_execution_id: Option<String>,
 }

@@ -91,11 +91,49 @@ pub struct ExecutionTrigger {
     pub trigger_detail: Option<Arc<str>>,
 }
 
-/// `ErrorDetails` of a failed action.
+/// `ErrorDetails` of a failed action or rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorDetails {
-    pub code: String,
+    pub code: FailureType,
     pub message: String,
+}
+
+impl ErrorDetails {
+    /// A `JobFailed` error: what a job worker or function reported, or a simulated failure.
+    pub fn job_failed(message: impl Into<String>) -> ErrorDetails {
+        ErrorDetails { code: FailureType::JobFailed, message: message.into() }
+    }
+
+    /// A `ConfigurationError`: the action or rule cannot run as declared.
+    pub fn configuration(message: impl Into<String>) -> ErrorDetails {
+        ErrorDetails { code: FailureType::ConfigurationError, message: message.into() }
+    }
+}
+
+/// `FailureType`: the code of a failed action's or rule's `errorDetails`. Job workers report one of these, and the
+/// emulator's own failures use them too, so a failed run's code is always one AWS can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum FailureType {
+    JobFailed,
+    ConfigurationError,
+    PermissionError,
+    RevisionOutOfSync,
+    RevisionUnavailable,
+    SystemUnavailable,
+}
+
+impl FailureType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureType::JobFailed => "JobFailed",
+            FailureType::ConfigurationError => "ConfigurationError",
+            FailureType::PermissionError => "PermissionError",
+            FailureType::RevisionOutOfSync => "RevisionOutOfSync",
+            FailureType::RevisionUnavailable => "RevisionUnavailable",
+            FailureType::SystemUnavailable => "SystemUnavailable",
+        }
+    }
 }
 
 /// A revision picked up by a source action (`currentRevision`, `artifactRevisions`, `sourceRevisions`).

@@ -710,6 +710,13 @@ async fn behaviours_fail_hold_and_shape_actions() {
     server.set_behaviors(rules.clone()).await;
     let got = server.connect().await.request("GET", "/_emulator/behaviors", &[], b"").await.json();
     assert_eq!(got["rules"][0]["errorCode"], "ConfigurationError");
+    // A failed action's code is one of the model's FailureType values; any other is refused and the rules stay.
+    let bad = json!({"rules": [{"outcome": "fail", "errorCode": "Boom"}]});
+    let refused = server.control("PUT", "/_emulator/behaviors", &bad).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("JobFailed"), "{}", refused.text());
+    let kept = server.connect().await.request("GET", "/_emulator/behaviors", &[], b"").await.json();
+    assert_eq!(kept, got);
     let id = create(&client, &pipeline("steered", "SUPERSEDED")).await;
     wait_for(&client, "steered", &id, PipelineExecutionStatus::Failed).await;
     let state = client.get_pipeline_state().name("steered").send().await.expect("state");

@@ -263,7 +263,7 @@ fn a_failed_action_fails_its_stage_after_its_group_and_releases_the_lock() {
         action: Some("A".into()),
         outcome: BehaviorOutcome::Fail,
         delay_ms: Some(1),
-        error_code: Some("JobFailed".into()),
+        error_code: Some(FailureType::JobFailed),
         message: Some("compile error".into()),
         ..Default::default()
     });
@@ -430,7 +430,7 @@ fn an_unresolvable_variable_fails_the_action() {
     let b = sim.run_of(&id, "B");
     assert_eq!(b.status, ActionStatus::Failed);
     let error = b.error().cloned().expect("error");
-    assert_eq!(error.code, "ConfigurationError");
+    assert_eq!(error.code, FailureType::ConfigurationError);
     assert!(error.message.contains("#{SourceVariables.NoSuchKey}"), "{}", error.message);
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
 }
@@ -720,7 +720,7 @@ fn job_results_continue_repeat_and_conflict_as_aws_rules_say() {
     assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(Applied::Done));
     assert_eq!(sim.command(report(first, "r2", success(None))), Err(Refusal::Job(JobRefusal::SameStatusOtherResult)));
     let failure = JobReport::Failure {
-        error: ErrorDetails { code: "JobFailed".into(), message: "x".into() },
+        error: ErrorDetails { code: FailureType::JobFailed, message: "x".into() },
         external_execution_id: None,
     };
     assert_eq!(sim.command(report(first, "f", failure)), Err(Refusal::Job(JobRefusal::AlreadyTerminated)));
