@@ -10,7 +10,8 @@ use crate::state::PipelineRecord;
 use crate::state::Timestamp;
 use crate::state::declaration::ConditionKind;
 use crate::state::execution::{
-    ActionStatus, ExecutionTrigger, JobStatus, Outcome, RevisionOverride, RuleStatus, TransitionState,
+    ActionStatus, ExecutionTrigger, JobStatus, Outcome, RevisionOverride, RuleRunIndex, RuleStatus, RunIndex,
+    TransitionState,
 };
 
 use super::conditions::{self, OverrideRefusal};
@@ -184,6 +185,7 @@ pub(super) fn execute(
                 .rposition(|r| {
                     running.names(r) == (stage.as_str(), action.as_str()) && r.status == ActionStatus::InProgress
                 })
+                .map(RunIndex::at)
                 .ok_or(Refusal::Complete(CompleteRefusal::NotRunning))?;
             let id = running.actions[run].id.to_string();
             step::finish_action(record, index, run, outcome, now, step::FinishedBy::Worker);
@@ -202,6 +204,7 @@ pub(super) fn execute(
                         && stage_name == Some(stage.as_str())
                         && running.rule_declaration(r).is_some_and(|d| d.name == rule)
                 })
+                .map(RuleRunIndex::at)
                 .ok_or(Refusal::Complete(CompleteRefusal::NotRunning))?;
             let id = running.rules()[run].id.to_string();
             conditions::finish_rule(record, index, run, outcome, now);

@@ -21,14 +21,15 @@ use super::step::{self, StepEnv};
 use crate::state::declaration::ConditionKind;
 use crate::state::declaration::ConditionResult;
 use crate::state::execution::{
-    ConditionRun, ConditionStatus, ConfigView, Outcome, Pending, Resolved, RuleRun, RuleStatus, StageStatus,
+    At, ConditionRun, ConditionStatus, ConfigView, ExecutionIndex, Outcome, Pending, Resolved, RuleRun, RuleRunIndex,
+    RuleStatus, StageStatus,
 };
 use crate::state::{PipelineRecord, Timestamp};
 
 /// Starts evaluating the stage's condition of `kind`: one rule execution per rule, all at once.
 pub(super) fn start(
     record: &mut PipelineRecord,
-    index: usize,
+    index: ExecutionIndex,
     stage: usize,
     kind: ConditionKind,
     env: &StepEnv,
@@ -87,8 +88,8 @@ pub(super) fn start(
             input_artifacts,
         };
         let rules = &mut record.runtime.w().executions[index].conditions_mut().rules;
-        let position = rules.len();
-        started.push(u32::try_from(position).unwrap_or(u32::MAX));
+        let position = RuleRunIndex::next(rules);
+        started.push(position);
         rules.push(run);
         if invoke {
             record.runtime.w().undelivered_rules.push((index, position));
@@ -110,9 +111,15 @@ pub(super) fn start(
 }
 
 /// Ends a running rule with `outcome`.
-pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outcome: Outcome, now: Timestamp) {
+pub fn finish_rule(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    rule: RuleRunIndex,
+    outcome: Outcome,
+    now: Timestamp,
+) {
     let execution = &mut record.runtime.w().executions[index];
-    let Some(run) = execution.conditions.as_mut().and_then(|c| c.rules.get_mut(rule)) else { return };
+    let Some(run) = execution.conditions.as_mut().and_then(|c| c.rules.at_mut(rule)) else { return };
     if run.status != RuleStatus::InProgress {
         return;
     }
@@ -135,10 +142,10 @@ pub fn finish_rule(record: &mut PipelineRecord, index: usize, rule: usize, outco
 }
 
 /// Abandons a condition's running rules (the execution was abandoned, or the condition overridden).
-fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: Timestamp) {
+fn abandon_rules(record: &mut PipelineRecord, index: ExecutionIndex, rules: &[RuleRunIndex], now: Timestamp) {
     let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     for &rule in rules {
-        if let Some(run) = conditions.rules.get_mut(rule as usize)
+        if let Some(run) = conditions.rules.at_mut(rule)
             && run.status == RuleStatus::InProgress
         {
             run.status = RuleStatus::Abandoned;
@@ -150,7 +157,7 @@ fn abandon_rules(record: &mut PipelineRecord, index: usize, rules: &[u32], now: 
 }
 
 /// Ends the condition being evaluated in `stage` with `status`.
-fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: ConditionStatus, now: Timestamp) {
+fn close(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, status: ConditionStatus, now: Timestamp) {
     let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     let running = conditions
         .evaluations
@@ -168,7 +175,7 @@ fn close(record: &mut PipelineRecord, index: usize, stage: usize, status: Condit
 }
 
 /// Stop-and-abandon: the condition being evaluated in `stage` is abandoned with its running rules.
-pub(super) fn abandon(record: &mut PipelineRecord, index: usize, stage: usize, now: Timestamp) {
+pub(super) fn abandon(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, now: Timestamp) {
     let rules =
         record.runtime.executions[index].condition_in_progress(stage).map(|c| c.rules.clone()).unwrap_or_default();
     if rules.is_empty() {
@@ -180,12 +187,18 @@ pub(super) fn abandon(record: &mut PipelineRecord, index: usize, stage: usize, n
 
 /// Moves a stage whose condition is being evaluated: once every rule has ended, applies the outcome. Returns whether
 /// anything changed.
-pub(super) fn check(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
+pub(super) fn check(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    stage: usize,
+    env: &StepEnv,
+    now: Timestamp,
+) -> bool {
     let execution = &record.runtime.executions[index];
     let Some(condition) = execution.condition_in_progress(stage) else { return false };
     let kind = condition.kind;
     let statuses: Vec<RuleStatus> =
-        condition.rules.iter().filter_map(|&r| execution.rules().get(r as usize)).map(|r| r.status).collect();
+        condition.rules.iter().filter_map(|&r| execution.rules().at(r)).map(|r| r.status).collect();
     if statuses.contains(&RuleStatus::InProgress) {
         return false;
     }
@@ -210,7 +223,7 @@ pub(super) fn check(record: &mut PipelineRecord, index: usize, stage: usize, env
 /// Goes on after a condition of `kind` has passed (`Ok`) or failed with its result (`Err`).
 fn proceed(
     record: &mut PipelineRecord,
-    index: usize,
+    index: ExecutionIndex,
     stage: usize,
     kind: ConditionKind,
     outcome: Result<(), ConditionResult>,
@@ -277,12 +290,12 @@ pub fn override_condition(
 }
 
 /// The rule runs whose result or timeout is due at `now`.
-pub(super) fn due(record: &PipelineRecord, index: usize, now: Timestamp) -> Vec<(usize, Outcome)> {
+pub(super) fn due(record: &PipelineRecord, index: ExecutionIndex, now: Timestamp) -> Vec<(RuleRunIndex, Outcome)> {
     record.runtime.executions[index]
         .rules()
         .iter()
         .enumerate()
         .filter(|(_, run)| run.status == RuleStatus::InProgress)
-        .filter_map(|(i, run)| Some((i, step::due_outcome(run.pending.as_deref()?, now)?)))
+        .filter_map(|(i, run)| Some((RuleRunIndex::at(i), step::due_outcome(run.pending.as_deref()?, now)?)))
         .collect()
 }

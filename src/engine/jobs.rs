@@ -11,7 +11,7 @@ use super::ids::Ids;
 use super::step;
 use crate::state::declaration::{ActionDeclaration, ActionTypeId, EncryptionKey};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, ErrorDetails, Execution, JobKind, JobStatus, Outcome, Success,
+    ActionRun, ActionStatus, ArtifactInstance, At, ErrorDetails, Execution, JobKind, JobStatus, Outcome, Success,
 };
 use crate::state::{PartitionData, PipelineRecord, Timestamp};
 
@@ -114,8 +114,8 @@ pub fn artifact_out(execution: &Execution, artifact: &ArtifactInstance) -> Artif
 /// its artifacts with their artifact-store locations.
 pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<JobDataOut> {
     let job = record.runtime.jobs.get(&job)?;
-    let execution = record.runtime.executions.get(job.execution)?;
-    let run = execution.actions.get(job.run)?;
+    let execution = record.runtime.executions.at(job.execution)?;
+    let run = execution.actions.at(job.run)?;
     let (stage_name, action_name) = execution.names(run);
     let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
     let configuration = run.configuration(Some(action)).to_map();
@@ -199,8 +199,8 @@ pub fn available(
             if !available {
                 continue;
             }
-            let Some(execution) = record.runtime.executions.get(job.execution) else { continue };
-            let Some(run) = execution.actions.get(job.run) else { continue };
+            let Some(execution) = record.runtime.executions.at(job.execution) else { continue };
+            let Some(run) = execution.actions.at(job.run) else { continue };
             let Some(action) = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()))
             else {
                 continue;
@@ -273,8 +273,8 @@ pub(super) fn report(
     let running = record
         .runtime
         .executions
-        .get(execution)
-        .and_then(|e| e.actions.get(run))
+        .at(execution)
+        .and_then(|e| e.actions.at(run))
         .is_some_and(|r| r.status == ActionStatus::InProgress);
     if let Some(job) = record.runtime.w().jobs.get_mut(&id) {
         job.status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
@@ -288,7 +288,7 @@ pub(super) fn report(
         JobReport::Success { continuation: Some(token), percent, outcome } => {
             // The action keeps running; the next job carries the token [NATIVE].
             if let Some(action_run) =
-                record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run))
+                record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run))
             {
                 if percent.is_some() {
                     action_run.extra_mut().percent_complete = percent;
@@ -313,14 +313,14 @@ pub(super) fn report(
             }
             step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, step::FinishedBy::Worker);
             if let (Some(percent), Some(r)) =
-                (percent, record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)))
+                (percent, record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)))
             {
                 r.extra_mut().percent_complete = Some(percent);
             }
         }
         JobReport::Failure { error, external_execution_id } => {
             step::finish_action(record, execution, run, Outcome::Fail(error), now, step::FinishedBy::Worker);
-            if let Some(r) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+            if let Some(r) = record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)) {
                 r.external_execution_id = external_execution_id.map(String::into_boxed_str);
             }
         }

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::state::execution::{
-    ActionStatus, ErrorDetails, FailureType, JobStatus, Outcome, Pending, RuleStatus, Success,
+    ActionStatus, At, ErrorDetails, ExecutionIndex, FailureType, JobStatus, Outcome, Pending, RuleRunIndex, RuleStatus,
+    RunIndex, Success,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
@@ -34,7 +35,7 @@ pub(super) enum Target {
     /// A job of a Lambda action: invoked asynchronously; the function answers through the job API.
     Job(Uuid),
     /// A LambdaInvoke rule run: invoked synchronously; what the function returns decides the rule.
-    Rule { execution: usize, rule: usize, id: Uuid },
+    Rule { execution: ExecutionIndex, rule: RuleRunIndex, id: Uuid },
 }
 
 /// How long a synchronous (rule) invocation may take: Lambda's longest run, 15 minutes.
@@ -46,16 +47,16 @@ const ANSWER_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
 const MAX_RUN_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// The function a Lambda action invokes (its configuration with variables resolved).
-pub fn function_name(record: &PipelineRecord, execution: usize, run: usize) -> Option<String> {
-    let execution = record.runtime.executions.get(execution)?;
-    let run = execution.actions.get(run)?;
+pub fn function_name(record: &PipelineRecord, execution: ExecutionIndex, run: RunIndex) -> Option<String> {
+    let execution = record.runtime.executions.at(execution)?;
+    let run = execution.actions.at(run)?;
     let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
     run.configuration(Some(declared)).get("FunctionName").map(str::to_string)
 }
 
 /// A function that continues gets another 20 minutes to answer, up to 24 hours from the action's start \[DOC\].
-pub fn extend_timeout(record: &mut PipelineRecord, execution: usize, run: usize, now: Timestamp) {
-    let Some(run) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) else {
+pub fn extend_timeout(record: &mut PipelineRecord, execution: ExecutionIndex, run: RunIndex, now: Timestamp) {
+    let Some(run) = record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)) else {
         return;
     };
     let limit = run.start_time.millis().saturating_add(MAX_RUN_MILLIS);
@@ -93,11 +94,11 @@ fn rule_invocation(
     scope: &Scope,
     pipeline: &str,
     record: &PipelineRecord,
-    execution: usize,
-    rule: usize,
+    execution: ExecutionIndex,
+    rule: RuleRunIndex,
 ) -> Option<Invocation> {
-    let running = record.runtime.executions.get(execution)?;
-    let run = running.rules().get(rule)?;
+    let running = record.runtime.executions.at(execution)?;
+    let run = running.rules().at(rule)?;
     let declared = running.rule_declaration(run)?;
     let configuration = run.configuration(Some(declared)).to_map();
     let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
@@ -140,8 +141,8 @@ fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -
         let region = record
             .runtime
             .executions
-            .get(execution)
-            .and_then(|e| e.actions.get(run))
+            .at(execution)
+            .and_then(|e| e.actions.at(run))
             .and_then(|r| r.region())
             .unwrap_or(&scope.region)
             .to_string();
@@ -188,13 +189,13 @@ fn record_job_result(record: &mut PipelineRecord, call: &Invocation, job: Uuid, 
         && record
             .runtime
             .executions
-            .get(execution)
-            .and_then(|e| e.actions.get(run))
+            .at(execution)
+            .and_then(|e| e.actions.at(run))
             .is_some_and(|r| r.status == ActionStatus::InProgress);
     match result {
         // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
         Ok(_) if open => {
-            if let Some(r) = record.runtime.w().executions.get_mut(execution).and_then(|e| e.actions.get_mut(run)) {
+            if let Some(r) = record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)) {
                 r.external_execution_id = Some(call.function.clone().into_boxed_str());
                 r.last_status_change = Some(now);
             }
@@ -222,15 +223,15 @@ fn record_job_result(record: &mut PipelineRecord, call: &Invocation, job: Uuid, 
 fn record_rule_result(
     record: &mut PipelineRecord,
     call: &Invocation,
-    (execution, rule, id): (usize, usize, Uuid),
+    (execution, rule, id): (ExecutionIndex, RuleRunIndex, Uuid),
     result: InvokeResult,
     now: Timestamp,
 ) {
     let open = record
         .runtime
         .executions
-        .get(execution)
-        .and_then(|e| e.rules().get(rule))
+        .at(execution)
+        .and_then(|e| e.rules().at(rule))
         .is_some_and(|r| r.id == id && r.status == RuleStatus::InProgress);
     if !open {
         return;

@@ -17,9 +17,10 @@ use crate::state::declaration::ConditionKind;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact, StageRetryMode};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, ConfigView, ErrorDetails, Execution, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, FailureType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
-    RevisionOverride, RunExtra, StageRun, StageStatus, StopRequest, Success, variable,
+    ActionRun, ActionStatus, ArtifactInstance, At, ConfigView, ErrorDetails, Execution, ExecutionIndex,
+    ExecutionStatus, ExecutionTrigger, ExecutionType, FailureType, Job, JobKind, JobStatus, Outcome, Pending, Place,
+    Resolved, ResolvedVariable, RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus, StopRequest, Success,
+    variable,
 };
 use crate::state::execution::{ConditionStatus, RetryTrigger, RevisionType, RuleStatus, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -113,7 +114,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
         rollback_target: None,
         conditions: None,
     };
-    let index = runtime.executions.len();
+    let index = ExecutionIndex::next(&runtime.executions);
     runtime.w().push(execution);
     if status.is_active() {
         runtime.w().active.insert(index);
@@ -140,7 +141,7 @@ pub fn advance(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Op
     next_due(record)
 }
 
-fn active(record: &PipelineRecord) -> Vec<usize> {
+fn active(record: &PipelineRecord) -> Vec<ExecutionIndex> {
     record.runtime.active.iter().copied().collect()
 }
 
@@ -168,12 +169,12 @@ fn due_at(pending: &Pending) -> Option<Timestamp> {
 fn complete_due(record: &mut PipelineRecord, now: Timestamp) -> bool {
     let mut changed = false;
     for index in active(record) {
-        let due: Vec<(usize, Outcome)> = record.runtime.executions[index]
+        let due: Vec<(RunIndex, Outcome)> = record.runtime.executions[index]
             .actions
             .iter()
             .enumerate()
             .filter(|(_, run)| run.status == ActionStatus::InProgress)
-            .filter_map(|(i, run)| Some((i, due_outcome(run.pending.as_deref()?, now)?)))
+            .filter_map(|(i, run)| Some((RunIndex::at(i), due_outcome(run.pending.as_deref()?, now)?)))
             .collect();
         for (run, outcome) in due {
             finish_action(record, index, run, outcome, now, FinishedBy::Simulation);
@@ -209,7 +210,7 @@ fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
     actions.chain(rules).min()
 }
 
-fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus, now: Timestamp) {
+fn set_status(record: &mut PipelineRecord, index: ExecutionIndex, status: ExecutionStatus, now: Timestamp) {
     let execution = &mut record.runtime.w().executions[index];
     execution.status = status;
     execution.last_update_time = now;
@@ -228,7 +229,7 @@ fn set_status(record: &mut PipelineRecord, index: usize, status: ExecutionStatus
 
 /// The execution arrives in front of `stage`. In SUPERSEDED mode a newer arrival supersedes the execution already
 /// waiting there (supersession happens only between stages, never inside one).
-fn arrive(record: &mut PipelineRecord, index: usize, stage: usize) {
+fn arrive(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize) {
     let since = record.runtime.w().seq();
     let execution = &mut record.runtime.w().executions[index];
     execution.place = Place::Waiting { stage, since };
@@ -237,7 +238,7 @@ fn arrive(record: &mut PipelineRecord, index: usize, stage: usize) {
     }
     let stage_name = execution.declaration.stages.get(stage).map(|s| s.name.clone());
     let last_update = execution.last_update_time;
-    let superseded: Vec<usize> = active(record)
+    let superseded: Vec<ExecutionIndex> = active(record)
         .into_iter()
         .filter(|&other| other != index)
         .filter(|&other| {
@@ -267,7 +268,7 @@ fn locked(record: &PipelineRecord, name: &str) -> bool {
 
 /// Lets waiting executions into their stage where the transition is enabled and the mode allows it.
 fn admit(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> bool {
-    let mut waiting: BTreeMap<String, Vec<(u64, usize, usize)>> = BTreeMap::new();
+    let mut waiting: BTreeMap<String, Vec<(u64, ExecutionIndex, usize)>> = BTreeMap::new();
     for index in active(record) {
         let e = &record.runtime.executions[index];
         if let Place::Waiting { stage, since } = e.place
@@ -317,7 +318,7 @@ fn group_members(stage: &StageDeclaration, group: u32) -> Vec<usize> {
     stage.actions.iter().enumerate().filter(|(_, a)| a.order() == order).map(|(i, _)| i).collect()
 }
 
-fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
+fn enter(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, env: &StepEnv, now: Timestamp) {
     let execution = &mut record.runtime.w().executions[index];
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
@@ -333,7 +334,13 @@ fn enter(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv,
     }
 }
 
-pub(super) fn start_group(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) {
+pub(super) fn start_group(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    stage: usize,
+    env: &StepEnv,
+    now: Timestamp,
+) {
     let execution = &record.runtime.executions[index];
     let actions = match (execution.stages[stage].as_ref(), execution.declaration.stages.get(stage)) {
         (Some(run), Some(declared)) => group_members(declared, run.group),
@@ -460,7 +467,7 @@ pub(super) fn lookup(execution: &Execution, namespace: &str, key: &str) -> Optio
 
 fn start_action(
     record: &mut PipelineRecord,
-    index: usize,
+    index: ExecutionIndex,
     stage: usize,
     action_index: usize,
     env: &StepEnv,
@@ -544,11 +551,11 @@ fn start_action(
         extra,
     };
     let execution = &mut record.runtime.w().executions[index];
-    let run_index = execution.actions.len();
+    let run_index = RunIndex::next(&execution.actions);
     execution.actions.push(run);
     execution.last_update_time = now;
     if let Some(stage_run) = execution.stages[stage].as_mut() {
-        stage_run.runs.push(u32::try_from(run_index).unwrap_or(u32::MAX));
+        stage_run.runs.push(run_index);
     }
     let key = (stage_declared.name.clone(), action.name.clone());
     record.runtime.w().latest_runs.insert(key, (index, run_index));
@@ -574,8 +581,8 @@ fn job_kind(env: &StepEnv, id: &crate::state::declaration::ActionTypeId) -> Opti
 /// continuation token).
 pub fn create_job(
     record: &mut PipelineRecord,
-    execution: usize,
-    run: usize,
+    execution: ExecutionIndex,
+    run: RunIndex,
     kind: JobKind,
     continuation_token: Option<String>,
     ids: &Ids,
@@ -617,14 +624,14 @@ pub enum FinishedBy {
 /// Ends a running action with `outcome`.
 pub fn finish_action(
     record: &mut PipelineRecord,
-    index: usize,
-    run_index: usize,
+    index: ExecutionIndex,
+    run_index: RunIndex,
     outcome: Outcome,
     now: Timestamp,
     by: FinishedBy,
 ) {
     // Only a running action ends (a late result for one that ended otherwise changes nothing).
-    let running = record.runtime.executions.get(index).and_then(|e| e.actions.get(run_index));
+    let running = record.runtime.executions.at(index).and_then(|e| e.actions.at(run_index));
     if running.is_none_or(|run| run.status != ActionStatus::InProgress) {
         return;
     }
@@ -648,7 +655,7 @@ pub fn finish_action(
     };
     let execution = &mut record.runtime.w().executions[index];
     let declaration = Arc::clone(&execution.declaration);
-    let Some(run) = execution.actions.get_mut(run_index) else { return };
+    let Some(run) = execution.actions.at_mut(run_index) else { return };
     let action = declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let mut revision = None;
     match outcome {
@@ -709,7 +716,13 @@ pub fn finish_action(
 }
 
 /// Moves an execution inside `stage`: its condition, the next group, the next stage, or the end.
-fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: &StepEnv, now: Timestamp) -> bool {
+fn progress_stage(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    stage: usize,
+    env: &StepEnv,
+    now: Timestamp,
+) -> bool {
     let execution = &record.runtime.executions[index];
     let Some(run) = execution.stages[stage].as_ref() else { return false };
     if !run.status.holds_lock() {
@@ -719,11 +732,7 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
         return conditions::check(record, index, stage, env, now);
     }
     // A stopping execution whose actions have all ended stops (also when an abandoned condition ran no action).
-    let idle = run
-        .runs
-        .iter()
-        .filter_map(|&r| execution.actions.get(r as usize))
-        .all(|a| a.status != ActionStatus::InProgress);
+    let idle = run.runs.iter().filter_map(|&r| execution.actions.at(r)).all(|a| a.status != ActionStatus::InProgress);
     if execution.stop.is_some() && idle {
         end_stage(record, index, stage, StageStatus::Stopped, None, env, now);
         return true;
@@ -770,7 +779,7 @@ fn progress_stage(record: &mut PipelineRecord, index: usize, stage: usize, env: 
 /// on: to the next stage, or to its end. A failed stage then retries itself or rolls back when `then` says so.
 pub(super) fn end_stage(
     record: &mut PipelineRecord,
-    index: usize,
+    index: ExecutionIndex,
     stage: usize,
     status: StageStatus,
     then: Option<ConditionResult>,
@@ -815,8 +824,8 @@ pub(super) fn end_stage(
 }
 
 /// The status of the latest attempt of each action (by index in its stage) among a stage's runs.
-fn latest_attempts(execution: &Execution, runs: &[u32]) -> BTreeMap<usize, ActionStatus> {
-    runs.iter().filter_map(|&r| execution.actions.get(r as usize)).map(|run| (run.action(), run.status)).collect()
+fn latest_attempts(execution: &Execution, runs: &[RunIndex]) -> BTreeMap<usize, ActionStatus> {
+    runs.iter().filter_map(|&r| execution.actions.at(r)).map(|run| (run.action(), run.status)).collect()
 }
 
 /// Why a stage retry is refused.
@@ -867,7 +876,7 @@ pub fn retry_stage(
 /// Resumes a finished execution in `stage` (see [`retry_stage`], which checks that it may).
 fn resume_stage(
     record: &mut PipelineRecord,
-    index: usize,
+    index: ExecutionIndex,
     stage: usize,
     all: bool,
     trigger: RetryTrigger,
@@ -882,12 +891,12 @@ fn resume_stage(
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     // A finished execution dropped its stages' run lists: rebuild this one from the action runs.
-    let runs: Vec<u32> = execution
+    let runs: Vec<RunIndex> = execution
         .actions
         .iter()
         .enumerate()
         .filter(|(_, r)| r.stage() == stage)
-        .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
+        .map(|(i, _)| RunIndex::at(i))
         .collect();
     let latest = latest_attempts(execution, &runs);
     let Some(run) = execution.stages[stage].as_mut() else { return };
@@ -1007,7 +1016,7 @@ pub fn rollback_stage(
 /// The most recent standard execution of the current version that succeeded in `stage`, for an automatic rollback
 /// of an execution that failed there (none: no rollback [DOC]). PARALLEL pipelines and rollback executions do not
 /// roll back.
-fn automatic_rollback_target(record: &PipelineRecord, failed: usize, stage: usize) -> Option<usize> {
+fn automatic_rollback_target(record: &PipelineRecord, failed: ExecutionIndex, stage: usize) -> Option<ExecutionIndex> {
     let execution = &record.runtime.executions[failed];
     if execution.mode == ExecutionMode::Parallel || execution.execution_type == ExecutionType::Rollback {
         return None;
@@ -1025,14 +1034,14 @@ fn automatic_rollback_target(record: &PipelineRecord, failed: usize, stage: usiz
             index.and_then(|i| e.stages[i].as_ref()).is_some_and(|r| r.status == StageStatus::Succeeded)
         })
         .max_by_key(|(_, e)| e.seq)
-        .map(|(i, _)| i)
+        .map(|(i, _)| ExecutionIndex::at(i))
 }
 
 /// Starts a rollback execution of stage `stage` to execution `target`: it carries the target's revisions, variables
 /// and the artifacts and namespaces of the stages before, and waits to enter that stage only.
 fn start_rollback(
     record: &mut PipelineRecord,
-    target: usize,
+    target: ExecutionIndex,
     stage: usize,
     trigger: ExecutionTrigger,
     ids: &Ids,
@@ -1078,7 +1087,7 @@ fn start_rollback(
     };
     // The target's outputs of the stages before, as a retry of the whole stage would see them.
     execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));
-    let index = record.runtime.executions.len();
+    let index = ExecutionIndex::next(&record.runtime.executions);
     record.runtime.w().push(execution);
     record.runtime.w().active.insert(index);
     id.to_string()
@@ -1123,7 +1132,7 @@ pub fn stop(
             if abandon {
                 let runs = execution.stages[stage].as_ref().map(|r| r.runs.clone()).unwrap_or_default();
                 for r in runs {
-                    abandon_action(execution, r as usize, now);
+                    abandon_action(execution, r, now);
                 }
                 conditions::abandon(record, index, stage, now);
             }
@@ -1136,9 +1145,9 @@ pub fn stop(
 /// The summary AWS gives an approval cancelled by stop-and-abandon \[NATIVE\].
 pub const APPROVAL_CANCELED: &str = "The approval action has been canceled.";
 
-fn abandon_action(execution: &mut Execution, run_index: usize, now: Timestamp) {
+fn abandon_action(execution: &mut Execution, run_index: RunIndex, now: Timestamp) {
     let declaration = Arc::clone(&execution.declaration);
-    let Some(run) = execution.actions.get_mut(run_index) else { return };
+    let Some(run) = execution.actions.at_mut(run_index) else { return };
     if run.status != ActionStatus::InProgress {
         return;
     }
@@ -1173,7 +1182,7 @@ pub fn answer_approval(
         e.actions
             .iter()
             .position(|r| Some(r.id) == token && e.names(r) == (answer.stage.as_str(), answer.action.as_str()))
-            .map(|ri| (ei, ri))
+            .map(|ri| (ExecutionIndex::at(ei), RunIndex::at(ri)))
     });
     let Some((index, run_index)) = found else { return Err(ApprovalRefusal::UnknownToken) };
     let execution = &record.runtime.executions[index];
@@ -1209,7 +1218,7 @@ pub fn answer_approval(
     };
     finish_action(record, index, run_index, outcome, now, FinishedBy::Approver(answer.by.clone()));
     if !answer.approved
-        && let Some(run) = record.runtime.w().executions[index].actions.get_mut(run_index)
+        && let Some(run) = record.runtime.w().executions[index].actions.at_mut(run_index)
     {
         run.summary = shown.map(Arc::from);
         run.external_execution_id = Some(id.to_string().into_boxed_str());

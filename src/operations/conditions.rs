@@ -12,7 +12,7 @@ use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::ConditionKind;
 use crate::state::declaration::RuleTypeId;
-use crate::state::execution::{ConditionStatus, ConfigView, Execution, RuleRun, RuleStatus};
+use crate::state::execution::{At, ConditionStatus, ConfigView, Execution, RuleRun, RuleStatus};
 
 // --- GetPipelineState -----------------------------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ pub(super) fn condition_state(
     let rule_states = condition
         .rules
         .iter()
-        .filter_map(|&r| execution.rules().get(r as usize))
+        .filter_map(|&r| execution.rules().at(r))
         .map(|rule| RuleStateOut {
             rule_name: execution.rule_declaration(rule).map(|d| d.name.clone()).unwrap_or_default(),
             latest_execution: RuleExecutionOut {

@@ -17,7 +17,7 @@ use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::{ActionDeclaration, ActionOwner, ActionTypeId};
 use crate::state::execution::{
-    ActionRun, ChangeId, ErrorDetails, FailureType, Job, JobKind, JobStatus, Revision, Success,
+    ActionRun, At, ChangeId, ErrorDetails, FailureType, Job, JobKind, JobStatus, Revision, Success,
 };
 use crate::state::{PartitionData, PipelineRecord};
 
@@ -60,8 +60,8 @@ fn check_api(data: &PartitionData, record: &PipelineRecord, job: &Job, api: Api,
 
 /// The action type of a job's action.
 fn job_action_type(record: &PipelineRecord, job: &Job) -> Option<ActionTypeId> {
-    let execution = record.runtime.executions.get(job.execution)?;
-    let run = execution.actions.get(job.run)?;
+    let execution = record.runtime.executions.at(job.execution)?;
+    let run = execution.actions.at(job.run)?;
     let action = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
     Some(action.action_type_id.clone())
 }

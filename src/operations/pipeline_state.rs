@@ -12,7 +12,7 @@ use crate::state::declaration::ActionCategory;
 use crate::state::declaration::ConditionKind;
 use crate::state::execution::RetryTrigger;
 use crate::state::execution::{
-    ActionRun, ActionStatus, ErrorDetails, Execution, ExecutionType, Place, TransitionState,
+    ActionRun, ActionStatus, At, ErrorDetails, Execution, ExecutionType, Place, TransitionState,
 };
 use crate::state::{PartitionData, Scope, Timestamp};
 
@@ -163,7 +163,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
             let mut inbound: Vec<(u64, StageExecutionOut)> = runtime
                 .active
                 .iter()
-                .filter_map(|&i| runtime.executions.get(i))
+                .filter_map(|&i| runtime.executions.at(i))
                 .filter_map(|e| match e.place {
                     Place::Waiting { stage: s, since }
                         if e.declaration.stages.get(s).map(|d| &d.name) == Some(&stage.name) =>
@@ -183,7 +183,7 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
             inbound.sort_by_key(|(since, _)| *since);
             let mut inbound: Vec<StageExecutionOut> = inbound.into_iter().map(|(_, e)| e).collect();
             let latest_run =
-                runtime.latest_in_stage.get(&stage.name).and_then(|&i| runtime.executions.get(i)).and_then(|e| {
+                runtime.latest_in_stage.get(&stage.name).and_then(|&i| runtime.executions.at(i)).and_then(|e| {
                     let index = e.declaration.stages.iter().position(|s| s.name == stage.name)?;
                     Some((e, e.stages.get(index)?.as_ref()?))
                 });
@@ -213,8 +213,8 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                     let latest_execution = runtime
                         .latest_runs
                         .get(&(stage.name.clone(), action.name.clone()))
-                        .and_then(|&(e, r)| runtime.executions.get(e).map(|e| (e, r)))
-                        .and_then(|(e, r)| e.actions.get(r).map(|run| (e, run)))
+                        .and_then(|&(e, r)| runtime.executions.at(e).map(|e| (e, r)))
+                        .and_then(|(e, r)| e.actions.at(r).map(|run| (e, run)))
                         .map(|(e, run)| {
                             action_execution_out(data, ctx.catalogue, &ctx.scope, e, run, e.pipeline_version != version)
                         });

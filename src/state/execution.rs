@@ -91,6 +91,91 @@ pub struct ExecutionTrigger {
     pub trigger_detail: Option<Arc<str>>,
 }
 
+/// Looks up an item by its typed position, as `get` and `get_mut` do by `usize`.
+pub trait At<P> {
+    type Item;
+    /// The item at `at`, if there is one.
+    fn at(&self, at: P) -> Option<&Self::Item>;
+    /// The item at `at`, if there is one, to change.
+    fn at_mut(&mut self, at: P) -> Option<&mut Self::Item>;
+}
+
+/// Declares a typed position in a vector of the pipeline's runtime state, so that an execution's position cannot be
+/// used where an action run's is meant. Positions are stable: the vectors only grow.
+macro_rules! position {
+    ($(#[$doc:meta])* $name:ident in $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// The position `index` (saturating: no vector here holds 2^32 items).
+            pub fn at(index: usize) -> $name {
+                $name(u32::try_from(index).unwrap_or(u32::MAX))
+            }
+
+            /// The position the next item pushed onto `items` takes.
+            pub fn next(items: &[$item]) -> $name {
+                $name::at(items.len())
+            }
+
+            /// The position as a slice index.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl At<$name> for [$item] {
+            type Item = $item;
+            fn at(&self, at: $name) -> Option<&$item> {
+                self.get(at.index())
+            }
+            fn at_mut(&mut self, at: $name) -> Option<&mut $item> {
+                self.get_mut(at.index())
+            }
+        }
+
+        impl std::ops::Index<$name> for [$item] {
+            type Output = $item;
+            fn index(&self, at: $name) -> &$item {
+                &self[at.index()]
+            }
+        }
+
+        impl std::ops::IndexMut<$name> for [$item] {
+            fn index_mut(&mut self, at: $name) -> &mut $item {
+                &mut self[at.index()]
+            }
+        }
+
+        impl std::ops::Index<$name> for Vec<$item> {
+            type Output = $item;
+            fn index(&self, at: $name) -> &$item {
+                &self[at.index()]
+            }
+        }
+
+        impl std::ops::IndexMut<$name> for Vec<$item> {
+            fn index_mut(&mut self, at: $name) -> &mut $item {
+                &mut self[at.index()]
+            }
+        }
+    };
+}
+
+position!(
+    /// Where an execution is in [`PipelineRuntime::executions`].
+    ExecutionIndex in Execution
+);
+position!(
+    /// Where an action run is in [`Execution::actions`].
+    RunIndex in ActionRun
+);
+position!(
+    /// Where a rule run is in [`Conditions::rules`].
+    RuleRunIndex in RuleRun
+);
+
 /// `ErrorDetails` of a failed action or rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorDetails {
@@ -332,8 +417,8 @@ pub struct StageRun {
     pub status: StageStatus,
     /// The runOrder group currently running (or last run), counted from 0 in ascending runOrder.
     pub group: u32,
-    /// Indices into [`Execution::actions`] of this stage's action runs, oldest first (while it runs).
-    pub runs: Vec<u32>,
+    /// This stage's action runs, oldest first (while it runs).
+    pub runs: Vec<RunIndex>,
     /// Manual retries of the stage in this execution.
     pub manual_retries: u16,
     /// Automatic retries of the stage in this execution.
@@ -385,8 +470,8 @@ pub struct ConditionRun {
     pub status: ConditionStatus,
     pub summary: Option<Box<str>>,
     pub last_status_change: Timestamp,
-    /// Indices into [`Conditions::rules`] of this evaluation's rule runs.
-    pub rules: Vec<u32>,
+    /// This evaluation's rule runs.
+    pub rules: Vec<RuleRunIndex>,
 }
 
 /// `RuleExecutionStatus`.
@@ -707,7 +792,7 @@ pub struct PipelineRuntime {
     /// Every execution, oldest first.
     pub executions: Vec<Execution>,
     /// Execution id to index in `executions`.
-    pub index: HashMap<Uuid, usize>,
+    pub index: HashMap<Uuid, ExecutionIndex>,
     /// The next sequence number (executions, action runs and arrivals share one counter).
     pub next_seq: u64,
     /// Inbound transitions by stage name (absent means enabled and never changed).
@@ -717,23 +802,23 @@ pub struct PipelineRuntime {
     /// The latest revision each source action picked up, by action name.
     pub current_revisions: HashMap<String, Revision>,
     /// Indices of the executions that are still InProgress or Stopping.
-    pub active: BTreeSet<usize>,
+    pub active: BTreeSet<ExecutionIndex>,
     /// The execution that last entered each stage, by stage name (GetPipelineState `latestExecution`).
-    pub latest_in_stage: HashMap<String, usize>,
-    /// The latest action run of each (stage, action), as (execution index, run index).
-    pub latest_runs: HashMap<(String, String), (usize, usize)>,
+    pub latest_in_stage: HashMap<String, ExecutionIndex>,
+    /// The latest action run of each (stage, action).
+    pub latest_runs: HashMap<(String, String), (ExecutionIndex, RunIndex)>,
     /// The earliest wake-up already scheduled for this pipeline, so the scheduler holds one timer per due event.
     pub wake: Option<Timestamp>,
     /// Shared copies of strings that every execution repeats (artifact names, buckets).
     pub interned: HashSet<Arc<str>>,
     /// Jobs of custom actions, by id.
     pub jobs: HashMap<Uuid, Job>,
-    /// The current job of each action run that has one, by (execution index, run index).
-    pub job_of_run: HashMap<(usize, usize), Uuid>,
+    /// The current job of each action run that has one.
+    pub job_of_run: HashMap<(ExecutionIndex, RunIndex), Uuid>,
     /// Lambda jobs created but not yet handed to the invoker.
     pub undelivered: Vec<Uuid>,
-    /// LambdaInvoke rule runs started but not yet handed to the invoker, as (execution index, rule run index).
-    pub undelivered_rules: Vec<(usize, usize)>,
+    /// LambdaInvoke rule runs started but not yet handed to the invoker.
+    pub undelivered_rules: Vec<(ExecutionIndex, RuleRunIndex)>,
 }
 
 /// `JobStatus`.
@@ -759,10 +844,8 @@ impl JobStatus {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: Uuid,
-    /// Index of the execution in the pipeline's runtime.
-    pub execution: usize,
-    /// Index of the action run in the execution.
-    pub run: usize,
+    pub execution: ExecutionIndex,
+    pub run: RunIndex,
     pub status: JobStatus,
     /// The nonce handed out with the job by the latest poll.
     pub nonce: Option<String>,
@@ -796,18 +879,18 @@ impl PipelineRuntime {
     }
 
     /// The index of the execution with this id (as a client wrote it).
-    pub fn position(&self, id: &str) -> Option<usize> {
+    pub fn position(&self, id: &str) -> Option<ExecutionIndex> {
         Uuid::parse_str(id).ok().and_then(|id| self.index.get(&id).copied())
     }
 
     /// The execution with this id.
     pub fn get(&self, id: &str) -> Option<&Execution> {
-        self.position(id).and_then(|i| self.executions.get(i))
+        self.position(id).and_then(|i| self.executions.get(i.index()))
     }
 
     /// Adds an execution.
     pub fn push(&mut self, execution: Execution) {
-        self.index.insert(execution.id, self.executions.len());
+        self.index.insert(execution.id, ExecutionIndex::next(&self.executions));
         self.executions.push(execution);
     }
 

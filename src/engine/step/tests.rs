@@ -145,6 +145,7 @@ impl Sim {
             .actions
             .iter()
             .position(|r| execution.names(r).1 == "Gate" && r.status == ActionStatus::InProgress)
+            .map(crate::state::execution::RunIndex::at)
             .expect("approval waiting");
         let success = Success { summary: Some("ok".into()), ..Success::default() };
         finish_action(
