@@ -74,6 +74,17 @@ pub enum Applied {
     Done,
 }
 
+impl Applied {
+    /// The execution the command started, or that picked up a pushed revision before, if any.
+    pub fn execution(self) -> Option<String> {
+        match self {
+            Applied::Execution(id) => Some(id),
+            Applied::KnownRevision(id) => id,
+            Applied::JobStatus(_) | Applied::Completed(_) | Applied::Done => None,
+        }
+    }
+}
+
 /// Why a command was refused. Nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

@@ -226,13 +226,7 @@ pub(crate) struct PipelineExecutionIdOutput {
 
 /// The execution a start or rollback command answered with.
 pub(crate) fn execution_id(applied: crate::engine::command::Applied) -> String {
-    match applied {
-        crate::engine::command::Applied::Execution(id) => id,
-        crate::engine::command::Applied::KnownRevision(id) => id.unwrap_or_default(),
-        crate::engine::command::Applied::JobStatus(_)
-        | crate::engine::command::Applied::Completed(_)
-        | crate::engine::command::Applied::Done => String::new(),
-    }
+    applied.execution().unwrap_or_default()
 }
 
 /// The action `action` of stage `stage` in the current version of pipeline `name`: StageNotFoundException or

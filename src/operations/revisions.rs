@@ -66,15 +66,9 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
             created: Some(revision.created),
         },
     };
-    let output = match ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))? {
-        Applied::Execution(id) => PutActionRevisionOutput { new_revision: true, pipeline_execution_id: Some(id) },
-        Applied::KnownRevision(previous) => {
-            PutActionRevisionOutput { new_revision: false, pipeline_execution_id: previous }
-        }
-        Applied::JobStatus(_) | Applied::Completed(_) | Applied::Done => {
-            PutActionRevisionOutput { new_revision: false, pipeline_execution_id: None }
-        }
-    };
+    let applied = ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))?;
+    let new_revision = matches!(applied, Applied::Execution(_));
+    let output = PutActionRevisionOutput { new_revision, pipeline_execution_id: applied.execution() };
     Reply::json(&output)
 }
 

@@ -250,10 +250,24 @@ impl PartitionData {
 ///     record.runtime.jobs.clear();
 /// }
 /// ```
-#[derive(Debug, Clone, Default)]
+///
+/// Nor does replacing it whole: only a new pipeline record makes a fresh one.
+///
+/// ```compile_fail
+/// use codepipeline_local::state::{PipelineRecord, Runtime};
+/// fn outside_the_engine(record: &mut PipelineRecord) {
+///     record.runtime = Runtime::default();
+/// }
+/// ```
+#[derive(Debug, Clone)]
 pub struct Runtime(execution::PipelineRuntime);
 
 impl Runtime {
+    /// The runtime of a pipeline that has not run yet.
+    fn fresh() -> Runtime {
+        Runtime(execution::PipelineRuntime::default())
+    }
+
     /// The runtime, to change it.
     pub fn write(&mut self, _: &crate::engine::Writer) -> &mut execution::PipelineRuntime {
         &mut self.0
@@ -295,7 +309,7 @@ impl PipelineRecord {
             updated: now,
             versions: VecDeque::from([first]),
             tags,
-            runtime: Runtime::default(),
+            runtime: Runtime::fresh(),
         }
     }
 
