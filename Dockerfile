@@ -4,8 +4,8 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Packed relative relocations (DT_RELR, glibc >= 2.36 here and in the runtime image): the loader touches ~1 MiB
-# less of the binary at start-up, so the idle server is that much smaller.
+# Packed relative relocations (DT_RELR, glibc >= 2.36 here and in the runtime image): the loader reads a 4 KiB table
+# instead of a 350 KiB one at start-up, so the idle server is about 0.3 MiB smaller.
 ENV RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs"
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

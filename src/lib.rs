@@ -34,7 +34,8 @@
 //!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
 //!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
-//!                providers (providers, rules), behaviour rules, variable resolution, jobs and their data (jobs),
+//!                providers (providers, rules; DeploymentWindow time zones in time_zone), behaviour rules, variable
+//!                resolution, jobs and their data (jobs),
 //!                Lambda actions and rules as state (lambda), the id source (ids), and the Lambda invoker, the
 //!                engine's only IO (invoker)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)

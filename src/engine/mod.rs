@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod providers;
 pub mod rules;
 pub mod step;
+pub mod time_zone;
 pub mod variables;
 
 use std::cmp::Reverse;

@@ -11,7 +11,7 @@
 //!
 //! A behaviour rule naming the rule (`"rule": "<name>"`) overrides any provider.
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
@@ -21,6 +21,7 @@ use crate::state::execution::{ConfigView, ErrorDetails, FailureType, Outcome, Pe
 use regex::Regex;
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
+use super::time_zone::Zone;
 
 /// What a provider knows when a rule starts.
 pub struct RuleStart<'a> {
@@ -180,66 +181,6 @@ pub fn compile_pattern(value: &str) -> Result<Regex, regex::Error> {
         .build()
 }
 
-/// A DeploymentWindow time zone: an IANA name (`Europe/Paris`), `UTC±HH:MM`, or a common abbreviation.
-enum Zone {
-    Named(chrono_tz::Tz),
-    Fixed(FixedOffset),
-}
-
-/// Standard-time offsets (hours) of the abbreviations AWS's examples use. UNCONFIRMED: AWS accepts "3–5 letter
-/// abbreviations" without listing them; these are the usual North American, European and Asian ones.
-const ABBREVIATIONS: &[(&str, i32)] = &[
-    ("UTC", 0),
-    ("GMT", 0),
-    ("WET", 0),
-    ("CET", 1),
-    ("EET", 2),
-    ("MSK", 3),
-    ("IST", 5),
-    ("JST", 9),
-    ("KST", 9),
-    ("AEST", 10),
-    ("NZST", 12),
-    ("HST", -10),
-    ("AKST", -9),
-    ("PST", -8),
-    ("PDT", -7),
-    ("MST", -7),
-    ("MDT", -6),
-    ("CST", -6),
-    ("CDT", -5),
-    ("EST", -5),
-    ("EDT", -4),
-];
-
-fn zone(name: Option<&str>) -> Result<Zone, String> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("UTC");
-    if let Some(offset) = name.strip_prefix("UTC").filter(|o| !o.is_empty()) {
-        let (sign, rest) = match offset.split_at(1) {
-            ("+", rest) => (1, rest),
-            ("-", rest) => (-1, rest),
-            _ => return Err(format!("The time zone '{name}' is not valid.")),
-        };
-        let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "0"));
-        let seconds = match (hours.parse::<i32>(), minutes.parse::<i32>()) {
-            (Ok(h), Ok(m)) if (0..=14).contains(&h) && (0..60).contains(&m) => sign * (h * 3600 + m * 60),
-            _ => return Err(format!("The time zone '{name}' is not valid.")),
-        };
-        return FixedOffset::east_opt(seconds)
-            .map(Zone::Fixed)
-            .ok_or_else(|| format!("The time zone '{name}' is not valid."));
-    }
-    if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
-        return Ok(Zone::Named(tz));
-    }
-    ABBREVIATIONS
-        .iter()
-        .find(|(abbreviation, _)| *abbreviation == name)
-        .and_then(|(_, hours)| FixedOffset::east_opt(hours * 3600))
-        .map(Zone::Fixed)
-        .ok_or_else(|| format!("The time zone '{name}' is not valid."))
-}
-
 /// Parses a DeploymentWindow cron expression: Quartz-like, seconds first (always `*`: windows are whole minutes
 /// \[DOC\]), an optional year, `?`, `L`, `W` and `#`, and Quartz's day-of-week numbers (1 is Sunday).
 pub fn parse_cron(expression: &str) -> Result<Cron, String> {
@@ -266,8 +207,8 @@ pub fn window_opens(expression: &str, time_zone: Option<&str>, now: Timestamp) -
         let millis = found.timestamp_millis();
         Some(Timestamp::from_millis(if found == floor { at.timestamp_millis() } else { millis }))
     }
-    Ok(match zone(time_zone)? {
-        Zone::Named(tz) => next(&cron, utc.with_timezone(&tz)),
+    Ok(match super::time_zone::zone(time_zone)? {
+        Zone::Named(named) => next(&cron, utc.with_timezone(&named)),
         Zone::Fixed(offset) => next(&cron, utc.with_timezone(&offset)),
     })
 }
