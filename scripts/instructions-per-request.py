@@ -22,7 +22,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BODIES = {"GetPipeline": '{"name": "bench"}', "ListPipelines": '{"maxResults": 10}'}
+BODIES = {
+    "GetPipeline": '{"name": "bench"}',
+    "ListPipelines": '{"maxResults": 10}',
+    "StartPipelineExecution": '{"name": "bench"}',
+}
 
 
 def request(sock, operation, body):
