@@ -162,6 +162,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
         }
     }
     spent += timer.elapsed();
+    let sources = codepipeline_local::state::sources::Sources::default();
     loop {
         let mut next: Option<i64> = None;
         let timer = Instant::now();
@@ -174,6 +175,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 duration_ms: 1,
                 lambda: false,
                 ids: &ids,
+                sources: &sources,
             };
             if let Some(due) = step::advance(record, &env, Timestamp::from_millis(now)) {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));

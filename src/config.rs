@@ -81,6 +81,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Take a webhook delivery's client address from its `X-Forwarded-For` header (the first address) when checking
+    /// a webhook's `AllowedIPRange`. Only behind a proxy you trust: anyone can send the header.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
     /// How long a client may take to send a complete request head, from its first byte (e.g. 30s, 500ms).
     #[arg(long, env = "CODEPIPELINE_LOCAL_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub header_timeout: Duration,
@@ -130,6 +135,7 @@ impl Default for Config {
             check_health: false,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            trust_forwarded_for: false,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

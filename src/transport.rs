@@ -197,6 +197,8 @@ impl hyper::body::Body for TrackedBody {
 struct ConnectionService {
     router: Router,
     watch: Arc<Watch>,
+    /// The client's address, given to every request as axum's `ConnectInfo`.
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnectionService {
@@ -207,7 +209,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.watch.request_started();
         let in_flight = InFlight(Arc::clone(&self.watch));
-        let request = request.map(Body::new);
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let router = self.router.clone();
         Box::pin(async move {
             let response = match router.oneshot(request).await {
@@ -230,7 +233,7 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let watch = Arc::new(Watch::new());
     let io = TokioIo::new(Watched { stream, watch: Arc::clone(&watch) });
-    let service = ConnectionService { router, watch: Arc::clone(&watch) };
+    let service = ConnectionService { router, watch: Arc::clone(&watch), peer };
     let connection = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service);
     tokio::pin!(connection);
     let mut draining = *stopping.borrow();

@@ -143,7 +143,7 @@ fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: Invo
     let now = store.clock().now();
     store.write(&call.scope, |data| {
         let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
-        engine.change(&call.scope, &call.pipeline, record, now, |record, _| {
+        engine.change(&call.scope, &call.pipeline, record, &data.sources, now, |record, _| {
             super::lambda::record_result(record, call, result, now);
         });
     });

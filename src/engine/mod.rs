@@ -35,6 +35,7 @@ use self::invoker::LambdaSettings;
 use self::lambda::Invocation;
 use self::step::StepEnv;
 use crate::state::catalogue::Catalogue;
+use crate::state::sources::Sources;
 use crate::state::{PipelineRecord, Scope, Store, Timestamp};
 
 /// The right to change a running pipeline's runtime ([`crate::state::Runtime::write`]). Only the engine can make
@@ -131,8 +132,10 @@ impl Engine {
         store.write(scope, |data| {
             let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
             check(record)?;
-            self.change(scope, pipeline, record, now, |record, env| command::execute(record, env, command, now))
-                .map_err(refused)
+            self.change(scope, pipeline, record, &data.sources, now, |record, env| {
+                command::execute(record, env, command, now)
+            })
+            .map_err(refused)
         })
     }
 
@@ -157,8 +160,8 @@ impl Engine {
 
     /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
     /// schedules its next wake-up.
-    fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, now: Timestamp) {
-        self.change(scope, pipeline, record, now, |_, _| ());
+    fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, sources: &Sources, now: Timestamp) {
+        self.change(scope, pipeline, record, sources, now, |_, _| ());
     }
 
     /// The one internal function through which every state change of a running pipeline passes (commands, timers,
@@ -170,6 +173,7 @@ impl Engine {
         scope: &Scope,
         pipeline: &str,
         record: &mut PipelineRecord,
+        sources: &Sources,
         now: Timestamp,
         change: impl FnOnce(&mut PipelineRecord, &StepEnv) -> T,
     ) -> T {
@@ -182,6 +186,7 @@ impl Engine {
             duration_ms: self.duration_ms,
             lambda: self.lambda.is_some(),
             ids: &self.ids,
+            sources,
         };
         let result = change(record, &env);
         let next = step::advance(record, &env, now);
@@ -252,7 +257,7 @@ impl Engine {
                     if record.runtime.wake.is_some_and(|w| w <= now) {
                         record.runtime.w().wake = None;
                     }
-                    self.advance(&timer.scope, &timer.pipeline, record, now);
+                    self.advance(&timer.scope, &timer.pipeline, record, &data.sources, now);
                 }
             });
         }));

@@ -14,6 +14,7 @@ use crate::state::execution::{
     ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, FailureType, Outcome, Pending, Revision,
     RevisionOverride, RevisionType, Success,
 };
+use crate::state::sources::RepositoryKind;
 
 use super::behaviors::{BehaviorOutcome, BehaviorRule};
 
@@ -38,6 +39,8 @@ pub struct ActionStart<'a> {
     pub job_worker: bool,
     /// Where simulated external ids come from.
     pub ids: &'a super::ids::Ids,
+    /// The emulated world: what a source action picks up when the execution names no revision.
+    pub sources: &'a crate::state::sources::Sources,
 }
 
 /// The default approval timeout: 7 days.
@@ -164,9 +167,19 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             let key_override = override_for(ctx, &[RevisionType::S3ObjectKey]).map(|o| o.revision_value.clone());
             let bucket = config(ctx, "S3Bucket").unwrap_or_default().to_string();
             let key = key_override.unwrap_or_else(|| config(ctx, "S3ObjectKey").unwrap_or_default().to_string());
-            let version = override_for(ctx, &[RevisionType::S3ObjectVersionId])
-                .map_or_else(|| s3_version_id(ctx.account, ctx.region, &bucket, &key), |o| o.revision_value.clone());
-            let etag = s3_etag(&bucket, &key, &version);
+            // Named by the execution, else the object's current version as the last source change left it, else
+            // the emulator's stable version of the object.
+            let current = ctx.sources.object(&bucket, &key);
+            let version = override_for(ctx, &[RevisionType::S3ObjectVersionId]).map_or_else(
+                || {
+                    current
+                        .map_or_else(|| s3_version_id(ctx.account, ctx.region, &bucket, &key), |c| c.version_id.clone())
+                },
+                |o| o.revision_value.clone(),
+            );
+            let etag = current
+                .filter(|c| c.version_id == version)
+                .map_or_else(|| s3_etag(&bucket, &key, &version), |c| c.etag.clone());
             let summary = format!("Amazon S3 version id: {version}");
             Success {
                 summary: Some(summary.clone()),
@@ -188,12 +201,35 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "CodeCommit" | "CodeStarSourceConnection" | "GitHub") => {
-            let commit = override_for(ctx, &[RevisionType::CommitId])
-                .map_or_else(|| ctx.ids.hex(40), |o| o.revision_value.clone());
-            let message = "Simulated commit by codepipeline-local".to_string();
             let branch = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
+            let repository = match id.provider.as_str() {
+                "CodeCommit" => {
+                    ctx.sources.repository(RepositoryKind::CodeCommit, config(ctx, "RepositoryName").unwrap_or(""))
+                }
+                "GitHub" => {
+                    let name = format!(
+                        "{}/{}",
+                        config(ctx, "Owner").unwrap_or_default(),
+                        config(ctx, "Repo").unwrap_or_default()
+                    );
+                    ctx.sources.repository(RepositoryKind::Connection, &name)
+                }
+                _ => ctx
+                    .sources
+                    .repository(RepositoryKind::Connection, config(ctx, "FullRepositoryId").unwrap_or_default()),
+            };
+            // Named by the execution, else the branch's head as the last push left it, else a new commit.
+            let commit = override_for(ctx, &[RevisionType::CommitId]).map_or_else(
+                || repository.and_then(|r| r.head(&branch)).map_or_else(|| ctx.ids.hex(40), str::to_string),
+                |o| o.revision_value.clone(),
+            );
+            let known = repository.and_then(|r| r.commit(&commit));
+            let message =
+                known.map_or_else(|| "Simulated commit by codepipeline-local".to_string(), |c| c.message.clone());
+            let author_date = known.and_then(|c| c.author_date.clone()).unwrap_or_else(|| now_text.clone());
+            let provider_type = repository.and_then(|r| r.provider.clone()).unwrap_or_else(|| "GitHub".into());
             let mut output = vec![
-                ("AuthorDate", now_text.clone()),
+                ("AuthorDate", author_date),
                 ("BranchName", branch),
                 ("CommitId", commit.clone()),
                 ("CommitMessage", message.clone()),
@@ -203,7 +239,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     output.push(("ConnectionArn", config(ctx, "ConnectionArn").unwrap_or_default().to_string()));
                     output
                         .push(("FullRepositoryName", config(ctx, "FullRepositoryId").unwrap_or_default().to_string()));
-                    serde_json::json!({"ProviderType": "GitHub", "CommitMessage": message}).to_string()
+                    serde_json::json!({"ProviderType": provider_type, "CommitMessage": message}).to_string()
                 }
                 "GitHub" => {
                     let repo = format!(
@@ -236,10 +272,17 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "ECR") => {
-            let digest = override_for(ctx, &[RevisionType::ImageDigest])
-                .map_or_else(|| format!("sha256:{}", ctx.ids.hex(64)), |o| o.revision_value.clone());
             let repository = config(ctx, "RepositoryName").unwrap_or_default().to_string();
             let tag = config(ctx, "ImageTag").unwrap_or("latest").to_string();
+            // Named by the execution, else the digest the tag points at after the last push, else a new image.
+            let digest = override_for(ctx, &[RevisionType::ImageDigest]).map_or_else(
+                || {
+                    ctx.sources
+                        .image(&repository, &tag)
+                        .map_or_else(|| format!("sha256:{}", ctx.ids.hex(64)), str::to_string)
+                },
+                |o| o.revision_value.clone(),
+            );
             let uri = format!("{}.dkr.ecr.{}.amazonaws.com/{repository}:{tag}", ctx.account, ctx.region);
             Success {
                 summary: Some(format!("Image digest: {digest}")),
@@ -517,6 +560,7 @@ mod tests {
             behavior,
             job_worker: false,
             ids: &crate::engine::ids::Ids::sequence(0),
+            sources: &crate::state::sources::Sources::default(),
         })
     }
 

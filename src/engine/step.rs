@@ -41,6 +41,8 @@ pub struct StepEnv<'a> {
     pub lambda: bool,
     /// Where the ids of new executions, runs, jobs and artifacts come from.
     pub ids: &'a super::ids::Ids,
+    /// The emulated world source actions read.
+    pub sources: &'a crate::state::sources::Sources,
 }
 
 /// A request to start an execution.
@@ -521,6 +523,7 @@ fn start_action(
                 behavior,
                 job_worker: worker.is_some(),
                 ids: env.ids,
+                sources: env.sources,
             });
             (ActionStatus::InProgress, pending, None, resolved)
         }

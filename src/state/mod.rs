@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod declaration;
 pub mod execution;
+pub mod sources;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -135,6 +136,8 @@ pub struct PartitionData {
     pub third_party_types: BTreeMap<ActionTypeId, ThirdPartyRecord>,
     /// Jobs of deleted pipelines.
     pub retired_jobs: RetiredJobs,
+    /// What source actions read: S3 objects, ECR image tags and git repositories, as source changes left them.
+    pub sources: sources::Sources,
 }
 
 /// The ids of jobs whose pipeline was deleted: AWS accepts (and ignores) a result for one \[NATIVE\], where an id
@@ -191,6 +194,7 @@ impl PartitionData {
             && self.webhooks.is_empty()
             && self.third_party_types.is_empty()
             && self.retired_jobs.is_empty()
+            && self.sources.is_empty()
     }
 
     /// The action type with this id as this account sees it: its custom types, or the built-in catalogue with any

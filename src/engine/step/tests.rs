@@ -52,6 +52,7 @@ struct Sim {
     rules: Vec<BehaviorRule>,
     now: i64,
     ids: crate::engine::ids::Ids,
+    sources: crate::state::sources::Sources,
 }
 
 impl Sim {
@@ -66,6 +67,7 @@ impl Sim {
             rules: Vec::new(),
             now: 1_000,
             ids: crate::engine::ids::Ids::sequence(0),
+            sources: crate::state::sources::Sources::default(),
         }
     }
 
@@ -91,6 +93,7 @@ impl Sim {
             duration_ms: DURATION,
             lambda: false,
             ids: &self.ids,
+            sources: &self.sources,
         };
         f(&mut self.record, &env, Timestamp::from_millis(self.now))
     }
