@@ -61,6 +61,7 @@ pub mod protocol;
 pub mod server;
 pub mod state;
 pub mod transport;
+pub mod triggers;
 
 pub use config::Config;
 pub use server::{AppState, RunningServer, app, run};

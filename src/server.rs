@@ -247,6 +247,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", post(aws_json).fallback(method_not_allowed))
         .merge(control::routes(&state))
+        .merge(crate::triggers::routes(&state))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_id_layer))

@@ -185,7 +185,7 @@ fn not_running(what: String) -> ApiError {
 }
 
 /// The scope of a control request: SigV4 credentials or the defaults, overridden by the body.
-fn control_scope(
+pub(crate) fn control_scope(
     app: &AppState,
     headers: &HeaderMap,
     uri: &Uri,

@@ -38,6 +38,13 @@ impl Ids {
         }
     }
 
+    /// A new S3 object version id: 32 letters, digits, dots and underscores, like the ones S3 makes.
+    pub fn version_id(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+        let bytes = [self.uuid().into_bytes(), self.uuid().into_bytes()].concat();
+        bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+    }
+
     /// `len` lowercase hex digits.
     pub fn hex(&self, len: usize) -> String {
         let mut out = String::with_capacity(len + 32);

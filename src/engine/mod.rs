@@ -139,6 +139,11 @@ impl Engine {
         })
     }
 
+    /// Where the engine's ids come from (also for the ids of source changes made outside it).
+    pub fn ids(&self) -> &ids::Ids {
+        &self.ids
+    }
+
     /// Hands out up to `max` jobs of action type `id` that `select` accepts (oldest first, each with a fresh nonce,
     /// invisible to other polls for a while), and describes each with `describe` under the same lock.
     pub fn poll_jobs<T>(

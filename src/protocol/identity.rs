@@ -25,6 +25,11 @@ impl Scope {
         format!("arn:{}:codepipeline:{}:{}:{resource}", self.partition(), self.region, self.account)
     }
 
+    /// An ARN of another service in this scope: `arn:<partition>:<service>:<region>:<account>:<resource>`.
+    pub fn arn_in(&self, service: &str, resource: &str) -> String {
+        format!("arn:{}:{service}:{}:{}:{resource}", self.partition(), self.region, self.account)
+    }
+
     /// The ARN recorded as the caller of a request (trigger details, `lastChangedBy`, approvers, ...). Requests
     /// are not authenticated, so the caller is the account's root principal.
     pub fn caller_arn(&self) -> String {

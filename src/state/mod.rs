@@ -96,6 +96,11 @@ impl Store {
         before - self.partitions.len()
     }
 
+    /// The accounts and regions that hold state.
+    pub fn scopes(&self) -> Vec<Scope> {
+        self.partitions.iter().map(|entry| entry.key().clone()).collect()
+    }
+
     /// How many partitions hold state.
     pub fn partition_count(&self) -> usize {
         self.partitions.len()

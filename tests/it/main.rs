@@ -24,5 +24,6 @@ mod sdk_json;
 mod secrets;
 mod shapes;
 mod structure;
+mod triggers;
 mod validation;
 mod wire;

@@ -1,0 +1,319 @@
+//! `POST /_emulator/source-changes`: an S3 object, ECR image tag or CodeCommit branch changed (integrations.md §6).
+//!
+//! The body is either the emulator's neutral form or the EventBridge event AWS itself delivers, so a test can forward
+//! a real one unchanged:
+//!
+//! | change | neutral body | EventBridge event |
+//! |---|---|---|
+//! | S3 | `{"provider": "S3", "bucket", "key", "versionId"?, "etag"?}` | `Object Created`; `AWS API Call via CloudTrail` for PutObject, CopyObject, CompleteMultipartUpload |
+//! | ECR | `{"provider": "ECR", "repositoryName", "imageTag"?, "imageDigest"?}` | `ECR Image Action` (PUSH, SUCCESS) |
+//! | CodeCommit | `{"provider": "CodeCommit", "repositoryName", "branch", "commitId", "commitMessage"?}` | `CodeCommit Repository State Change` (branch created or updated) |
+//!
+//! The change is recorded in the emulated world first (the object's current version, the tag's digest, the branch's
+//! head); then every pipeline of the account and region whose source action watches that object, image tag (default
+//! `latest`) or branch starts, running exactly that revision. Its trigger is `PollForSourceChanges` (detail: the
+//! action's name) where the action polls (`PollForSourceChanges` true, AWS's default for S3 and CodeCommit), else
+//! `CloudWatchEvent` (detail: the ARN of the EventBridge rule AWS would have; UNCONFIRMED name). The neutral body
+//! may name an `account` and `region`; an EventBridge event acts in the caller's account and region (its own
+//! `account` is that of the AWS account it came from).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use serde_json::{Value, json};
+
+use super::Outcome;
+use crate::control::guard::ControlJson;
+use crate::engine::providers::s3_etag;
+use crate::protocol::ApiError;
+use crate::server::AppState;
+use crate::state::Scope;
+use crate::state::declaration::{ActionCategory, ActionDeclaration};
+use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};
+use crate::state::sources::{Commit, ObjectVersion, RepositoryKind};
+
+/// A change to something source actions watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    S3 { bucket: String, key: String, version_id: Option<String>, etag: Option<String> },
+    Ecr { repository: String, tag: String, digest: Option<String> },
+    CodeCommit { repository: String, branch: String, commit: String, message: Option<String> },
+}
+
+/// What a body says: a change, or an event that changes nothing a source action watches (and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Change(Change),
+    Ignored(String),
+}
+
+/// `POST /_emulator/source-changes`.
+pub async fn receive(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ControlJson(body): ControlJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
+    let neutral = body.get("detail-type").is_none();
+    let (account, region) = if neutral { (text("account"), text("region")) } else { (None, None) };
+    let scope = crate::control::control_scope(&app, &headers, &uri, account, region);
+    let change = match parse(&body).map_err(ApiError::validation)? {
+        Parsed::Ignored(reason) => return Ok(Json(json!({"started": [], "skipped": [], "ignored": reason}))),
+        Parsed::Change(change) => change,
+    };
+    let outcome = apply(&app, &scope, change);
+    Ok(Json(json!(outcome)))
+}
+
+/// Reads a neutral body or an EventBridge event.
+pub fn parse(body: &Value) -> Result<Parsed, String> {
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let required = |value: &Value, key: &str, what: &str| {
+        text(value, key).filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} needs a non-empty string '{key}'"))
+    };
+    if let Some(detail_type) = body.get("detail-type").and_then(Value::as_str) {
+        let source = text(body, "source").unwrap_or_default();
+        let detail = body.get("detail").unwrap_or(&Value::Null);
+        return match (source.as_str(), detail_type) {
+            ("aws.s3", "Object Created") => {
+                let object = detail.get("object").unwrap_or(&Value::Null);
+                Ok(Parsed::Change(Change::S3 {
+                    bucket: required(detail.get("bucket").unwrap_or(&Value::Null), "name", "detail.bucket")?,
+                    key: required(object, "key", "detail.object")?,
+                    version_id: text(object, "version-id"),
+                    etag: text(object, "etag"),
+                }))
+            }
+            ("aws.s3", "AWS API Call via CloudTrail") => {
+                let event = text(detail, "eventName").unwrap_or_default();
+                if !matches!(event.as_str(), "PutObject" | "CopyObject" | "CompleteMultipartUpload") {
+                    return Ok(Parsed::Ignored(format!("The S3 call {event} does not create an object version")));
+                }
+                let request = detail.get("requestParameters").unwrap_or(&Value::Null);
+                let response = detail.get("responseElements").unwrap_or(&Value::Null);
+                Ok(Parsed::Change(Change::S3 {
+                    bucket: required(request, "bucketName", "detail.requestParameters")?,
+                    key: required(request, "key", "detail.requestParameters")?,
+                    version_id: text(response, "x-amz-version-id"),
+                    etag: None,
+                }))
+            }
+            ("aws.ecr", "ECR Image Action") => {
+                let (action, result) = (text(detail, "action-type"), text(detail, "result"));
+                if action.as_deref() != Some("PUSH") || result.as_deref() != Some("SUCCESS") {
+                    return Ok(Parsed::Ignored("Only a successful image PUSH starts pipelines".into()));
+                }
+                Ok(Parsed::Change(Change::Ecr {
+                    repository: required(detail, "repository-name", "detail")?,
+                    tag: text(detail, "image-tag").unwrap_or_else(|| "latest".into()),
+                    digest: text(detail, "image-digest"),
+                }))
+            }
+            ("aws.codecommit", "CodeCommit Repository State Change") => {
+                let event = text(detail, "event").unwrap_or_default();
+                let branch = text(detail, "referenceType").as_deref() == Some("branch");
+                if !branch || !matches!(event.as_str(), "referenceCreated" | "referenceUpdated") {
+                    return Ok(Parsed::Ignored(
+                        "Only a branch that is created or updated starts pipelines (not a deletion or a tag)".into(),
+                    ));
+                }
+                Ok(Parsed::Change(Change::CodeCommit {
+                    repository: required(detail, "repositoryName", "detail")?,
+                    branch: required(detail, "referenceName", "detail")?,
+                    commit: required(detail, "commitId", "detail")?,
+                    message: None,
+                }))
+            }
+            _ => Err(format!(
+                "The event ({source}, {detail_type}) is not an S3 Object Created, S3 CloudTrail, ECR Image Action or \
+                 CodeCommit Repository State Change event"
+            )),
+        };
+    }
+    match text(body, "provider").as_deref() {
+        Some("S3") => Ok(Parsed::Change(Change::S3 {
+            bucket: required(body, "bucket", "An S3 change")?,
+            key: required(body, "key", "An S3 change")?,
+            version_id: text(body, "versionId"),
+            etag: text(body, "etag"),
+        })),
+        Some("ECR") => Ok(Parsed::Change(Change::Ecr {
+            repository: required(body, "repositoryName", "An ECR change")?,
+            tag: text(body, "imageTag").unwrap_or_else(|| "latest".into()),
+            digest: text(body, "imageDigest"),
+        })),
+        Some("CodeCommit") => Ok(Parsed::Change(Change::CodeCommit {
+            repository: required(body, "repositoryName", "A CodeCommit change")?,
+            branch: required(body, "branch", "A CodeCommit change")?,
+            commit: required(body, "commitId", "A CodeCommit change")?,
+            message: text(body, "commitMessage"),
+        })),
+        other => Err(format!(
+            "provider must be S3, ECR or CodeCommit (or send an EventBridge event), not {}",
+            other.map_or_else(|| "nothing".to_string(), |p| format!("'{p}'"))
+        )),
+    }
+}
+
+/// Records the change in the emulated world and starts every pipeline watching it.
+pub fn apply(app: &AppState, scope: &Scope, change: Change) -> Outcome {
+    let now = app.store().clock().now();
+    // Fill in what the change left out, then record it.
+    let change = match change {
+        Change::S3 { bucket, key, version_id, etag } => {
+            let version_id = version_id.unwrap_or_else(|| app.engine().ids().version_id());
+            let etag =
+                etag.map(|e| e.trim_matches('"').to_string()).unwrap_or_else(|| s3_etag(&bucket, &key, &version_id));
+            Change::S3 { bucket, key, version_id: Some(version_id), etag: Some(etag) }
+        }
+        Change::Ecr { repository, tag, digest } => {
+            let digest = digest.unwrap_or_else(|| format!("sha256:{}", app.engine().ids().hex(64)));
+            Change::Ecr { repository, tag, digest: Some(digest) }
+        }
+        other => other,
+    };
+    let watching = app.store().write(scope, |data| {
+        match &change {
+            Change::S3 { bucket, key, version_id: Some(version_id), etag: Some(etag) } => {
+                let version = ObjectVersion { version_id: version_id.clone(), etag: etag.clone() };
+                data.sources.put_object(bucket, key, version);
+            }
+            Change::Ecr { repository, tag, digest: Some(digest) } => data.sources.put_image(repository, tag, digest),
+            Change::CodeCommit { repository, branch, commit, message } => {
+                let message = message.clone().unwrap_or_default();
+                let recorded = Commit { message, author_date: Some(now.to_rfc3339()) };
+                data.sources.put_commit(RepositoryKind::CodeCommit, repository, None, Some(branch), commit, recorded);
+            }
+            _ => {}
+        }
+        data.pipelines
+            .iter()
+            .filter_map(|(name, record)| {
+                let first = record.current().stages.first()?;
+                let actions: Vec<(String, bool)> =
+                    first.actions.iter().filter(|a| watches(a, &change)).map(|a| (a.name.clone(), polls(a))).collect();
+                (!actions.is_empty()).then(|| (name.clone(), actions))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut outcome = Outcome::default();
+    for (pipeline, actions) in watching {
+        let (first, polling) = &actions[0];
+        let trigger = if *polling {
+            ExecutionTrigger {
+                trigger_type: TriggerType::PollForSourceChanges,
+                trigger_detail: Some(first.as_str().into()),
+            }
+        } else {
+            let rule = scope.arn_in("events", &format!("rule/codepipeline-local-{pipeline}"));
+            ExecutionTrigger { trigger_type: TriggerType::CloudWatchEvent, trigger_detail: Some(rule.into()) }
+        };
+        let overrides = actions.iter().map(|(action, _)| revision(action, &change)).collect();
+        outcome.start(app, scope, &pipeline, trigger, overrides);
+    }
+    outcome
+}
+
+/// Whether a source action watches what changed.
+fn watches(action: &ActionDeclaration, change: &Change) -> bool {
+    let id = &action.action_type_id;
+    let config = |key: &str| action.configuration.as_ref().and_then(|c| c.get(key)).map(String::as_str);
+    if id.category != ActionCategory::Source || id.owner != crate::state::declaration::ActionOwner::Aws {
+        return false;
+    }
+    match change {
+        Change::S3 { bucket, key, .. } => {
+            id.provider == "S3" && config("S3Bucket") == Some(bucket) && config("S3ObjectKey") == Some(key)
+        }
+        Change::Ecr { repository, tag, .. } => {
+            id.provider == "ECR"
+                && config("RepositoryName") == Some(repository)
+                && config("ImageTag").unwrap_or("latest") == tag
+        }
+        Change::CodeCommit { repository, branch, .. } => {
+            id.provider == "CodeCommit"
+                && config("RepositoryName") == Some(repository)
+                && config("BranchName") == Some(branch)
+        }
+    }
+}
+
+/// Whether the action detects changes by polling: `PollForSourceChanges` true or absent (AWS's default for S3 and
+/// CodeCommit); ECR never polls.
+fn polls(action: &ActionDeclaration) -> bool {
+    let value = action.configuration.as_ref().and_then(|c| c.get("PollForSourceChanges"));
+    action.action_type_id.provider != "ECR" && value.is_none_or(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The revision a watching action runs: exactly the one the change made.
+fn revision(action: &str, change: &Change) -> RevisionOverride {
+    let (revision_type, value) = match change {
+        Change::S3 { version_id, .. } => (RevisionType::S3ObjectVersionId, version_id.clone().unwrap_or_default()),
+        Change::Ecr { digest, .. } => (RevisionType::ImageDigest, digest.clone().unwrap_or_default()),
+        Change::CodeCommit { commit, .. } => (RevisionType::CommitId, commit.clone()),
+    };
+    RevisionOverride {
+        action_name: action.to_string(),
+        revision_type,
+        revision_value: value,
+        change_id: None,
+        created: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventbridge_events_and_neutral_bodies_read_the_same() {
+        let s3 = Change::S3 {
+            bucket: "web-app-source".into(),
+            key: "web-app/source.zip".into(),
+            version_id: Some("Qx7pL2vN9kRt4".into()),
+            etag: Some("4d65f7ee".into()),
+        };
+        let object_created = json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {
+            "bucket": {"name": "web-app-source"},
+            "object": {"key": "web-app/source.zip", "etag": "4d65f7ee", "version-id": "Qx7pL2vN9kRt4"}}});
+        assert_eq!(parse(&object_created), Ok(Parsed::Change(s3.clone())));
+        let neutral = json!({"provider": "S3", "bucket": "web-app-source", "key": "web-app/source.zip",
+            "versionId": "Qx7pL2vN9kRt4", "etag": "4d65f7ee"});
+        assert_eq!(parse(&neutral), Ok(Parsed::Change(s3)));
+        let cloudtrail = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": {
+            "eventName": "PutObject", "requestParameters": {"bucketName": "b", "key": "k"},
+            "responseElements": {"x-amz-version-id": "v"}}});
+        let expected = Change::S3 { bucket: "b".into(), key: "k".into(), version_id: Some("v".into()), etag: None };
+        assert_eq!(parse(&cloudtrail), Ok(Parsed::Change(expected)));
+        let read = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": {"eventName": "GetObject"}});
+        assert!(matches!(parse(&read), Ok(Parsed::Ignored(_))));
+        let ecr = json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {"result": "SUCCESS",
+            "repository-name": "web-app", "action-type": "PUSH", "image-tag": "v2", "image-digest": "sha256:ab"}});
+        let expected = Change::Ecr { repository: "web-app".into(), tag: "v2".into(), digest: Some("sha256:ab".into()) };
+        assert_eq!(parse(&ecr), Ok(Parsed::Change(expected)));
+        let deleted = json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {"result": "SUCCESS",
+            "repository-name": "web-app", "action-type": "DELETE"}});
+        assert!(matches!(parse(&deleted), Ok(Parsed::Ignored(_))));
+        let codecommit = json!({"detail-type": "CodeCommit Repository State Change", "source": "aws.codecommit",
+            "detail": {"event": "referenceUpdated", "repositoryName": "web-app", "referenceType": "branch",
+            "referenceName": "main", "commitId": "9f2c"}});
+        let expected = Change::CodeCommit {
+            repository: "web-app".into(),
+            branch: "main".into(),
+            commit: "9f2c".into(),
+            message: None,
+        };
+        assert_eq!(parse(&codecommit), Ok(Parsed::Change(expected)));
+        for bad in [
+            json!({"provider": "GCS"}),
+            json!({}),
+            json!({"provider": "S3", "bucket": "b"}),
+            json!({"provider": "S3", "bucket": 1, "key": "k"}),
+            json!({"detail-type": "Object Created", "source": "aws.s3"}),
+            json!({"detail-type": "Something", "source": "aws.other"}),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad}");
+        }
+    }
+}
