@@ -10,6 +10,7 @@
 //! A change to the emulated world (an object's new version, a branch's new head) is recorded in
 //! [`crate::state::sources`] first, so that the source action of the execution picks it up.
 
+pub mod glob;
 pub mod source_changes;
 pub mod webhooks;
 
