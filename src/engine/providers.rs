@@ -201,7 +201,7 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             }
         }
         (ActionCategory::Source, "CodeCommit" | "CodeStarSourceConnection" | "GitHub") => {
-            let branch = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
+            let configured = config(ctx, "BranchName").or_else(|| config(ctx, "Branch")).unwrap_or("main").to_string();
             let repository = match id.provider.as_str() {
                 "CodeCommit" => {
                     ctx.sources.repository(RepositoryKind::CodeCommit, config(ctx, "RepositoryName").unwrap_or(""))
@@ -220,10 +220,12 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
             };
             // Named by the execution, else the branch's head as the last push left it, else a new commit.
             let commit = override_for(ctx, &[RevisionType::CommitId]).map_or_else(
-                || repository.and_then(|r| r.head(&branch)).map_or_else(|| ctx.ids.hex(40), str::to_string),
+                || repository.and_then(|r| r.head(&configured)).map_or_else(|| ctx.ids.hex(40), str::to_string),
                 |o| o.revision_value.clone(),
             );
             let known = repository.and_then(|r| r.commit(&commit));
+            // The branch the commit came from (a trigger may start the pipeline for another branch than its own).
+            let branch = known.and_then(|c| c.branch.clone()).unwrap_or(configured);
             let message =
                 known.map_or_else(|| "Simulated commit by codepipeline-local".to_string(), |c| c.message.clone());
             let author_date = known.and_then(|c| c.author_date.clone()).unwrap_or_else(|| now_text.clone());

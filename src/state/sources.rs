@@ -21,6 +21,8 @@ pub struct Commit {
     pub message: String,
     /// When it was authored, as the provider wrote it (ISO 8601).
     pub author_date: Option<String>,
+    /// The branch it was pushed to (or, for a pull request, its source branch), when an event said.
+    pub branch: Option<String>,
 }
 
 /// Which kind of repository a name refers to: the two share no names.
@@ -175,7 +177,7 @@ mod tests {
         sources.put_object("b", "k", version("2"));
         assert_eq!(sources.object("b", "k"), Some(&version("2")));
         assert_eq!(sources.object("b", "other"), None);
-        let commit = Commit { message: "m".into(), author_date: None };
+        let commit = Commit { message: "m".into(), author_date: None, branch: None };
         sources.put_commit(RepositoryKind::Connection, "o/r", Some("GitLab"), Some("main"), "c1", commit.clone());
         sources.put_commit(RepositoryKind::Connection, "o/r", None, Some("main"), "c2", commit.clone());
         let repository = sources.repository(RepositoryKind::Connection, "o/r").expect("known");

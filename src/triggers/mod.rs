@@ -1,15 +1,19 @@
-//! What starts pipelines from outside the API: deliveries to V1 webhook URLs ([`webhooks`]) and source changes of
-//! S3 objects, ECR images and CodeCommit branches ([`source_changes`]).
+//! What starts pipelines from outside the API: deliveries to V1 webhook URLs ([`webhooks`]), git pushes and pull
+//! requests through an emulated connection ([`git`], with AWS's glob syntax in [`glob`]) and source changes of S3
+//! objects, ECR images and CodeCommit branches ([`source_changes`]).
 //!
 //! | endpoint | what it does |
 //! |---|---|
 //! | `POST /webhooks/{region}/{id}` | a delivery to the URL PutWebhook returned: authenticated, filtered, starts the target |
+//! | `POST /_emulator/git/push`, `/_emulator/git/pull-request` | a push or pull request in a neutral form |
+//! | `POST /_emulator/git/webhook` | a GitHub, GitLab or Bitbucket Cloud delivery, unchanged |
 //! | `POST /_emulator/source-changes` | an S3, ECR or CodeCommit change (neutral or AWS's EventBridge event) |
 //!
 //! Every start goes through the engine's one writer (`Engine::apply`, `Command::Start`), like StartPipelineExecution.
 //! A change to the emulated world (an object's new version, a branch's new head) is recorded in
 //! [`crate::state::sources`] first, so that the source action of the execution picks it up.
 
+pub mod git;
 pub mod glob;
 pub mod source_changes;
 pub mod webhooks;
@@ -30,6 +34,9 @@ use crate::state::execution::{ExecutionTrigger, RevisionOverride};
 pub fn routes(state: &AppState) -> Router<AppState> {
     let control = Router::new()
         .route("/_emulator/source-changes", post(source_changes::receive))
+        .route("/_emulator/git/push", post(git::push))
+        .route("/_emulator/git/pull-request", post(git::pull_request))
+        .route("/_emulator/git/webhook", post(git::webhook))
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::control::guard::protect));
     Router::new().route("/webhooks/{region}/{id}", post(webhooks::deliver)).merge(control)
 }

@@ -182,7 +182,7 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change) -> Outcome {
             Change::Ecr { repository, tag, digest: Some(digest) } => data.sources.put_image(repository, tag, digest),
             Change::CodeCommit { repository, branch, commit, message } => {
                 let message = message.clone().unwrap_or_default();
-                let recorded = Commit { message, author_date: Some(now.to_rfc3339()) };
+                let recorded = Commit { message, author_date: Some(now.to_rfc3339()), branch: Some(branch.clone()) };
                 data.sources.put_commit(RepositoryKind::CodeCommit, repository, None, Some(branch), commit, recorded);
             }
             _ => {}

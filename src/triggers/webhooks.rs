@@ -99,8 +99,9 @@ pub async fn deliver(
     let mut overrides = Vec::new();
     if let Some(push) = push.filter(|_| matches!(provider.as_str(), "GitHub" | "CodeStarSourceConnection")) {
         app.store().write(&found.scope, |data| {
-            let commit = Commit { message: push.message.clone(), author_date: push.date.clone() };
             let branch = push.branch.as_deref();
+            let commit =
+                Commit { message: push.message.clone(), author_date: push.date.clone(), branch: push.branch.clone() };
             data.sources.put_commit(RepositoryKind::Connection, &push.repository, None, branch, &push.commit, commit);
         });
         overrides.push(RevisionOverride {

@@ -315,3 +315,210 @@ async fn ecr_pushes_and_codecommit_commits_start_their_pipelines() {
     assert_eq!(ignored["started"], json!([]));
     assert!(ignored["ignored"].is_string(), "{ignored}");
 }
+
+const CONNECTION: &str =
+    "arn:aws:codeconnections:us-east-1:000000000000:connection/6d3a8b0e-1f2c-4d5e-9a7b-0c1d2e3f4a5b";
+
+/// A V2 pipeline whose source reads example-org/web-app (branch main) through a connection.
+fn connection_pipeline(name: &str, configuration: Value, triggers: Option<Value>) -> String {
+    let mut config =
+        json!({"ConnectionArn": CONNECTION, "FullRepositoryId": "example-org/web-app", "BranchName": "main"});
+    if let (Some(target), Some(extra)) = (config.as_object_mut(), configuration.as_object()) {
+        target.extend(extra.clone());
+    }
+    let mut pipeline = json!({
+        "name": name, "pipelineType": "V2",
+        "roleArn": "arn:aws:iam::123456789012:role/pipeline-role",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+                "configuration": config, "outputArtifacts": [{"name": "Code"}]
+            }]},
+            {"name": "Deploy", "actions": [{
+                "name": "Deploy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": "site-bucket", "Extract": "true"},
+                "inputArtifacts": [{"name": "Code"}]
+            }]}
+        ]
+    });
+    if let Some(triggers) = triggers {
+        pipeline["triggers"] = triggers;
+    }
+    json!({"pipeline": pipeline}).to_string()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> =
+        list.as_array().into_iter().flatten().filter_map(|s| s["pipelineName"].as_str().map(str::to_string)).collect();
+    names.sort();
+    names
+}
+
+async fn git(server: &TestServer, path: &str, body: Value) -> Value {
+    let response = server.control("POST", path, &body).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()
+}
+
+/// The output variables of the source action of an execution, once it has run.
+async fn source_variables(client: &Client, pipeline: &str, id: &str) -> std::collections::HashMap<String, String> {
+    eventually("the source action's output", || async {
+        let filter = aws_sdk_codepipeline::types::ActionExecutionFilter::builder().pipeline_execution_id(id).build();
+        let listed = client.list_action_executions().pipeline_name(pipeline).filter(filter).send().await.ok()?;
+        let source = listed.action_execution_details().iter().find(|d| d.action_name() == Some("Source"))?;
+        source.output()?.output_variables().filter(|v| !v.is_empty()).cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn git_pushes_and_pull_requests_start_the_pipelines_that_take_them() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    let triggers = json!([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Source",
+        "push": [{"branches": {"includes": ["main", "release/*"]}, "filePaths": {"includes": ["src/**"], "excludes": ["**/*.md"]}}],
+        "pullRequest": [{"events": ["OPEN", "UPDATED"], "branches": {"includes": ["main"]}}]}}]);
+    for (name, configuration, triggers) in [
+        ("default", json!({}), None),
+        ("filtered", json!({}), Some(triggers)),
+        ("quiet", json!({"DetectChanges": "false"}), None),
+        ("elsewhere", json!({"FullRepositoryId": "example-org/other"}), None),
+    ] {
+        let created = server.call("CreatePipeline", &connection_pipeline(name, configuration, triggers)).await;
+        assert_eq!(created.status, 200, "{}", created.text());
+    }
+
+    // A push to main that changes source files: both the default detection and the trigger take it.
+    let push = json!({"repository": "example-org/web-app", "branch": "main", "commitId": COMMIT,
+        "commitMessage": "Tune cache headers", "filePaths": ["src/cache.rs", "README.md"]});
+    let answer = git(&server, "/_emulator/git/push", push).await;
+    assert_eq!(names(&answer["started"]), ["default", "filtered"], "{answer}");
+    assert_eq!(names(&answer["skipped"]), ["quiet"], "{answer}");
+    let reason = answer["skipped"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("DetectChanges is false"), "{reason}");
+    for started in answer["started"].as_array().into_iter().flatten() {
+        let (pipeline, id) =
+            (started["pipelineName"].as_str().expect("name"), started["pipelineExecutionId"].as_str().expect("id"));
+        let execution = source_revision(&client, pipeline, id).await;
+        let trigger = execution.trigger().expect("trigger");
+        let expected = if pipeline == "default" { "Webhook" } else { "WebhookV2" };
+        assert_eq!(trigger.trigger_type().map(|t| t.as_str()), Some(expected), "{pipeline}");
+        assert_eq!(trigger.trigger_detail(), Some(CONNECTION));
+        let revision = &execution.artifact_revisions()[0];
+        assert_eq!(revision.revision_id(), Some(COMMIT));
+        let summary: Value = serde_json::from_str(revision.revision_summary().unwrap_or("{}")).expect("JSON summary");
+        assert_eq!(summary["CommitMessage"], "Tune cache headers");
+        let variables = source_variables(&client, pipeline, id).await;
+        assert_eq!(variables.get("CommitId").map(String::as_str), Some(COMMIT));
+        assert_eq!(variables.get("BranchName").map(String::as_str), Some("main"));
+        assert_eq!(variables.get("ConnectionArn").map(String::as_str), Some(CONNECTION));
+    }
+
+    // Documentation only: the trigger's file filter refuses it; a feature branch is nobody's.
+    let docs = json!({"repository": "example-org/web-app", "branch": "main", "commitId": "1111111111111111111111111111111111111111",
+        "filePaths": ["src/guide.md"]});
+    let answer = git(&server, "/_emulator/git/push", docs).await;
+    assert_eq!(names(&answer["started"]), ["default"], "{answer}");
+    let feature = json!({"repository": "example-org/web-app", "branch": "feature/x", "commitId": "2222222222222222222222222222222222222222"});
+    let answer = git(&server, "/_emulator/git/push", feature).await;
+    assert_eq!(answer["started"], json!([]), "{answer}");
+    let release = json!({"repository": "example-org/web-app", "branch": "release/2", "commitId": "3333333333333333333333333333333333333333",
+        "filePaths": ["src/lib.rs"]});
+    assert_eq!(names(&git(&server, "/_emulator/git/push", release).await["started"]), ["filtered"]);
+
+    // A pull request into main runs its source branch's head, only where a pull-request trigger takes it.
+    let head = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d";
+    let opened = json!({"repository": "example-org/web-app", "event": "OPEN", "sourceBranch": "feature/cache",
+        "destinationBranch": "main", "commitId": head, "pullRequestId": "42"});
+    let answer = git(&server, "/_emulator/git/pull-request", opened).await;
+    assert_eq!(names(&answer["started"]), ["filtered"], "{answer}");
+    let id = answer["started"][0]["pipelineExecutionId"].as_str().expect("id").to_string();
+    let variables = source_variables(&client, "filtered", &id).await;
+    assert_eq!(variables.get("CommitId").map(String::as_str), Some(head));
+    assert_eq!(variables.get("BranchName").map(String::as_str), Some("feature/cache"));
+    let closed = json!({"repository": "example-org/web-app", "event": "CLOSED", "sourceBranch": "feature/cache",
+        "destinationBranch": "main", "commitId": head});
+    assert_eq!(git(&server, "/_emulator/git/pull-request", closed).await["started"], json!([]));
+
+    // Bad bodies are 400s.
+    for (path, bad) in [
+        ("/_emulator/git/push", json!({"repository": "example-org/web-app", "commitId": COMMIT})),
+        (
+            "/_emulator/git/push",
+            json!({"repository": "example-org/web-app", "branch": "main", "tag": "v1", "commitId": COMMIT}),
+        ),
+        ("/_emulator/git/push", json!({"repository": "example-org/web-app", "branch": "main"})),
+        (
+            "/_emulator/git/pull-request",
+            json!({"repository": "r", "event": "MERGED", "sourceBranch": "a",
+            "destinationBranch": "b", "commitId": "c"}),
+        ),
+    ] {
+        let response = server.control("POST", path, &bad).await;
+        assert_eq!(response.status, 400, "{bad}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn provider_deliveries_replay_unchanged() {
+    let server = TestServer::fast().await;
+    let triggers = json!([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Source",
+        "push": [{"tags": {"includes": ["v*"]}}, {"branches": {"includes": ["main"]}}],
+        "pullRequest": [{"branches": {"includes": ["main"]}}]}}]);
+    let created = server.call("CreatePipeline", &connection_pipeline("web", json!({}), Some(triggers))).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let deliver = |headers: Vec<(&'static str, &'static str)>, body: Value| {
+        let server = &server;
+        async move {
+            let mut all = vec![("Content-Type", "application/json")];
+            all.extend(headers);
+            server.connect().await.request("POST", "/_emulator/git/webhook", &all, body.to_string().as_bytes()).await
+        }
+    };
+    // GitHub push (integrations.md §5.1, own values).
+    let github_push = json!({"ref": "refs/heads/main", "before": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+        "after": COMMIT, "created": false, "deleted": false, "forced": false, "base_ref": null,
+        "commits": [{"id": COMMIT, "message": "Tune cache headers", "timestamp": "2026-03-02T10:14:55+01:00",
+            "author": {"name": "Alice Doe", "email": "alice@example.com", "username": "alice"},
+            "added": [], "removed": [], "modified": ["web/nginx.conf"]}],
+        "head_commit": {"id": COMMIT, "message": "Tune cache headers", "timestamp": "2026-03-02T10:14:55+01:00"},
+        "repository": {"full_name": "example-org/web-app", "default_branch": "main"},
+        "pusher": {"name": "alice", "email": "alice@example.com"}});
+    let response = deliver(vec![("X-GitHub-Event", "push")], github_push).await;
+    assert_eq!(names(&response.json()["started"]), ["web"], "{}", response.text());
+    let ping = json!({"zen": "Keep calm and ship.", "hook_id": 1, "repository": {"full_name": "example-org/web-app"}});
+    let response = deliver(vec![("X-GitHub-Event", "ping")], ping).await;
+    assert_eq!((response.status, response.json()["started"].clone()), (200, json!([])));
+    // GitLab tag push and merge request.
+    let tag = json!({"object_kind": "tag_push", "ref": "refs/tags/v1.4.0",
+        "before": "0000000000000000000000000000000000000000", "after": COMMIT, "checkout_sha": COMMIT,
+        "project": {"path_with_namespace": "example-org/web-app"}, "commits": [], "total_commits_count": 0});
+    let response = deliver(vec![("X-Gitlab-Event", "Tag Push Hook")], tag).await;
+    assert_eq!(names(&response.json()["started"]), ["web"], "{}", response.text());
+    let merge_request = json!({"object_kind": "merge_request", "project": {"path_with_namespace": "example-org/web-app"},
+        "object_attributes": {"iid": 42, "action": "update", "state": "opened", "source_branch": "feature/cache",
+            "target_branch": "main", "oldrev": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f",
+            "last_commit": {"id": "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d", "message": "Add cache tests"}}});
+    let response = deliver(vec![("X-Gitlab-Event", "Merge Request Hook")], merge_request).await;
+    assert_eq!(names(&response.json()["started"]), ["web"], "{}", response.text());
+    // Bitbucket push and a declined pull request.
+    let bitbucket = json!({"actor": {"display_name": "Alice Doe"}, "repository": {"full_name": "example-org/web-app"},
+        "push": {"changes": [{"created": false, "closed": false,
+            "new": {"type": "branch", "name": "main", "target": {"type": "commit", "hash": COMMIT, "message": "Tune\n"}}}]}});
+    let response = deliver(vec![("X-Event-Key", "repo:push")], bitbucket).await;
+    assert_eq!(names(&response.json()["started"]), ["web"], "{}", response.text());
+    let declined = json!({"repository": {"full_name": "example-org/web-app"}, "pullrequest": {"id": 42}});
+    let response = deliver(vec![("X-Event-Key", "pullrequest:rejected")], declined).await;
+    assert_eq!(response.json()["started"], json!([]));
+    assert!(response.json()["ignored"].is_string());
+    // No provider header, or a delivery missing what it needs: 400.
+    let response = deliver(vec![], json!({"ref": "refs/heads/main"})).await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    let response = deliver(vec![("X-GitHub-Event", "push")], json!({"ref": "refs/heads/main"})).await;
+    assert_eq!(response.status, 400, "{}", response.text());
+}

@@ -1,0 +1,692 @@
+//! Git pushes and pull requests, as an emulated connection would see them (V2 triggers, integrations.md §4-§5).
+//!
+//! | endpoint | body |
+//! |---|---|
+//! | `POST /_emulator/git/push` | `{"repository", "branch" \| "tag", "commitId", "commitMessage"?, "filePaths"?, "connectionArn"?}` |
+//! | `POST /_emulator/git/pull-request` | `{"repository", "event": OPEN \| UPDATED \| CLOSED, "sourceBranch", "destinationBranch", "commitId", "filePaths"?, "pullRequestId"?, "connectionArn"?}` |
+//! | `POST /_emulator/git/webhook` | a GitHub, GitLab or Bitbucket Cloud delivery, unchanged (recognised by its event header) |
+//!
+//! Every pipeline whose first stage has a `CodeStarSourceConnection` action on that repository (and connection, when
+//! the event names one) is considered:
+//! - with a trigger for that action, a push is matched against its push filters and a pull request against its
+//!   pull-request filters: any filter of the list may match, every criterion inside one must; within a criterion a
+//!   value must match an include (when there are includes) and no exclude. Push branches are the pushed branch, tags
+//!   the tag, pull-request branches the destination branch; file paths pass when one changed file does (an event
+//!   that lists no files passes no file-path criterion). The start has trigger `WebhookV2`.
+//! - without one, a push to the action's `BranchName` starts it unless `DetectChanges` is `false`; trigger `Webhook`.
+//!
+//! The execution runs exactly the event's commit (a pull request's is its source branch's head); the commit's message,
+//! date and branch are recorded so that the source action reports them. The trigger detail is the action's
+//! connection ARN (UNCONFIRMED: AWS does not document it).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Outcome;
+use super::glob::Glob;
+use crate::control::guard::ControlJson;
+use crate::protocol::ApiError;
+use crate::server::AppState;
+use crate::state::Scope;
+use crate::state::declaration::{
+    ActionCategory, ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter, PipelineDeclaration,
+};
+use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};
+use crate::state::sources::{Commit, RepositoryKind};
+
+/// A pushed ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ref {
+    Branch(String),
+    Tag(String),
+}
+
+/// `GitPullRequestEventType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PullRequestEvent {
+    Open,
+    Updated,
+    Closed,
+}
+
+impl PullRequestEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            PullRequestEvent::Open => "OPEN",
+            PullRequestEvent::Updated => "UPDATED",
+            PullRequestEvent::Closed => "CLOSED",
+        }
+    }
+}
+
+/// What happened in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Push(Ref),
+    PullRequest { event: PullRequestEvent, source: String, destination: String },
+}
+
+/// A push or pull request, in a provider-neutral form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitEvent {
+    /// `owner/repo`, as `FullRepositoryId` names it.
+    pub repository: String,
+    pub connection: Option<String>,
+    /// `GitHub`, `GitLab` or `Bitbucket` (as CodeConnections names providers), when the event came from one.
+    pub provider: Option<&'static str>,
+    pub kind: Kind,
+    pub commit: String,
+    pub message: Option<String>,
+    pub author_date: Option<String>,
+    /// The changed files, when the event lists them.
+    pub files: Option<Vec<String>>,
+}
+
+/// `POST /_emulator/git/push`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PushBody {
+    repository: String,
+    branch: Option<String>,
+    tag: Option<String>,
+    commit_id: String,
+    commit_message: Option<String>,
+    file_paths: Option<Vec<String>>,
+    connection_arn: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+}
+
+/// `POST /_emulator/git/pull-request`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestBody {
+    repository: String,
+    event: PullRequestEvent,
+    source_branch: String,
+    destination_branch: String,
+    commit_id: String,
+    commit_message: Option<String>,
+    file_paths: Option<Vec<String>>,
+    pull_request_id: Option<String>,
+    connection_arn: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+}
+
+fn non_empty(value: &str, what: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() { Err(ApiError::validation(format!("{what} must not be empty"))) } else { Ok(()) }
+}
+
+/// `POST /_emulator/git/push`.
+pub async fn push(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ControlJson(body): ControlJson<PushBody>,
+) -> Result<Json<Value>, ApiError> {
+    non_empty(&body.repository, "repository")?;
+    non_empty(&body.commit_id, "commitId")?;
+    let reference = match (body.branch, body.tag) {
+        (Some(branch), None) if !branch.is_empty() => Ref::Branch(branch),
+        (None, Some(tag)) if !tag.is_empty() => Ref::Tag(tag),
+        _ => return Err(ApiError::validation("give exactly one of branch and tag")),
+    };
+    let scope = crate::control::control_scope(&app, &headers, &uri, body.account, body.region);
+    let event = GitEvent {
+        repository: body.repository,
+        connection: body.connection_arn,
+        provider: None,
+        kind: Kind::Push(reference),
+        commit: body.commit_id,
+        message: body.commit_message,
+        author_date: None,
+        files: body.file_paths,
+    };
+    Ok(Json(json!(apply(&app, &scope, event))))
+}
+
+/// `POST /_emulator/git/pull-request`.
+pub async fn pull_request(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ControlJson(body): ControlJson<PullRequestBody>,
+) -> Result<Json<Value>, ApiError> {
+    non_empty(&body.repository, "repository")?;
+    non_empty(&body.commit_id, "commitId")?;
+    non_empty(&body.source_branch, "sourceBranch")?;
+    non_empty(&body.destination_branch, "destinationBranch")?;
+    // Accepted so that the body can say which pull request it is; nothing AWS shows carries it.
+    let _ = body.pull_request_id;
+    let scope = crate::control::control_scope(&app, &headers, &uri, body.account, body.region);
+    let event = GitEvent {
+        repository: body.repository,
+        connection: body.connection_arn,
+        provider: None,
+        kind: Kind::PullRequest { event: body.event, source: body.source_branch, destination: body.destination_branch },
+        commit: body.commit_id,
+        message: body.commit_message,
+        author_date: None,
+        files: body.file_paths,
+    };
+    Ok(Json(json!(apply(&app, &scope, event))))
+}
+
+/// `POST /_emulator/git/webhook`: a provider's own delivery.
+pub async fn webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ControlJson(body): ControlJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let parsed = if let Some(event) = header("x-github-event") {
+        github(event, &body)
+    } else if let Some(event) = header("x-gitlab-event") {
+        gitlab(event, &body)
+    } else if let Some(event) = header("x-event-key") {
+        bitbucket(event, &body)
+    } else {
+        return Err(ApiError::validation(
+            "The delivery names no provider event: send X-GitHub-Event, X-Gitlab-Event or (Bitbucket) X-Event-Key",
+        ));
+    };
+    let scope = crate::control::control_scope(&app, &headers, &uri, None, None);
+    let (events, ignored) = parsed.map_err(ApiError::validation)?;
+    let mut outcome = Outcome::default();
+    for event in events {
+        let one = apply(&app, &scope, event);
+        outcome.started.extend(one.started);
+        outcome.skipped.extend(one.skipped);
+    }
+    let mut answer = json!(outcome);
+    if let Some(reason) = ignored {
+        answer["ignored"] = json!(reason);
+    }
+    Ok(Json(answer))
+}
+
+/// The events of a delivery, and why (part of) it was ignored.
+type Parsed = Result<(Vec<GitEvent>, Option<String>), String>;
+
+fn text(value: &Value, path: &[&str]) -> Option<String> {
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str().map(str::to_string)
+}
+
+fn required(value: &Value, path: &[&str]) -> Result<String, String> {
+    text(value, path).filter(|t| !t.is_empty()).ok_or_else(|| format!("The delivery has no '{}'", path.join(".")))
+}
+
+fn ignored(reason: impl Into<String>) -> Parsed {
+    Ok((Vec::new(), Some(reason.into())))
+}
+
+/// A ref (`refs/heads/x`, `refs/tags/y`).
+fn reference(full: &str) -> Option<Ref> {
+    if let Some(branch) = full.strip_prefix("refs/heads/") {
+        Some(Ref::Branch(branch.to_string()))
+    } else {
+        full.strip_prefix("refs/tags/").map(|tag| Ref::Tag(tag.to_string()))
+    }
+}
+
+fn deleted_commit(commit: &str) -> bool {
+    commit.bytes().all(|b| b == b'0')
+}
+
+/// The files a push's commits added, changed or removed (GitHub and GitLab list them per commit).
+fn changed_files(commits: Option<&Value>) -> Option<Vec<String>> {
+    let commits = commits?.as_array()?;
+    let mut files: Vec<String> = commits
+        .iter()
+        .flat_map(|c| ["added", "modified", "removed"].into_iter().filter_map(move |k| c.get(k)?.as_array()))
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    Some(files)
+}
+
+fn github(event: &str, body: &Value) -> Parsed {
+    let repository = || required(body, &["repository", "full_name"]);
+    match event {
+        "ping" => ignored("A GitHub ping: the connection is reachable; nothing to start"),
+        "push" => {
+            let after = required(body, &["after"])?;
+            if body.get("deleted").and_then(Value::as_bool).unwrap_or(false) || deleted_commit(&after) {
+                return ignored("The push deletes its ref: there is nothing to build");
+            }
+            let full = required(body, &["ref"])?;
+            let reference = reference(&full).ok_or_else(|| format!("The ref '{full}' is not a branch or a tag"))?;
+            Ok((
+                vec![GitEvent {
+                    repository: repository()?,
+                    connection: None,
+                    provider: Some("GitHub"),
+                    kind: Kind::Push(reference),
+                    commit: after,
+                    message: text(body, &["head_commit", "message"]),
+                    author_date: text(body, &["head_commit", "timestamp"]),
+                    files: changed_files(body.get("commits")),
+                }],
+                None,
+            ))
+        }
+        "pull_request" => {
+            let action = required(body, &["action"])?;
+            let merged = body.pointer("/pull_request/merged").and_then(Value::as_bool).unwrap_or(false);
+            let event = match action.as_str() {
+                "opened" | "reopened" => PullRequestEvent::Open,
+                "synchronize" => PullRequestEvent::Updated,
+                "closed" if merged => PullRequestEvent::Closed,
+                other => return ignored(format!("The pull request action '{other}' starts nothing")),
+            };
+            Ok((
+                vec![GitEvent {
+                    repository: repository()?,
+                    connection: None,
+                    provider: Some("GitHub"),
+                    kind: Kind::PullRequest {
+                        event,
+                        source: required(body, &["pull_request", "head", "ref"])?,
+                        destination: required(body, &["pull_request", "base", "ref"])?,
+                    },
+                    commit: required(body, &["pull_request", "head", "sha"])?,
+                    message: text(body, &["pull_request", "title"]),
+                    author_date: None,
+                    files: None,
+                }],
+                None,
+            ))
+        }
+        other => ignored(format!("The GitHub event '{other}' starts nothing")),
+    }
+}
+
+fn gitlab(event: &str, body: &Value) -> Parsed {
+    let repository = || required(body, &["project", "path_with_namespace"]);
+    match event {
+        "Push Hook" | "Tag Push Hook" => {
+            let commit = text(body, &["checkout_sha"])
+                .filter(|c| !c.is_empty())
+                .map_or_else(|| required(body, &["after"]), Ok)?;
+            if deleted_commit(&commit) || text(body, &["after"]).is_some_and(|a| deleted_commit(&a)) {
+                return ignored("The push deletes its ref: there is nothing to build");
+            }
+            let full = required(body, &["ref"])?;
+            let reference = reference(&full).ok_or_else(|| format!("The ref '{full}' is not a branch or a tag"))?;
+            let head = body
+                .get("commits")
+                .and_then(Value::as_array)
+                .and_then(|commits| commits.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(&commit)));
+            Ok((
+                vec![GitEvent {
+                    repository: repository()?,
+                    connection: None,
+                    provider: Some("GitLab"),
+                    kind: Kind::Push(reference),
+                    message: head.and_then(|h| text(h, &["message"])).map(|m| m.trim_end().to_string()),
+                    author_date: head.and_then(|h| text(h, &["timestamp"])),
+                    commit,
+                    files: changed_files(body.get("commits")),
+                }],
+                None,
+            ))
+        }
+        "Merge Request Hook" => {
+            let attributes = body.get("object_attributes").unwrap_or(&Value::Null);
+            let action = required(attributes, &["action"])?;
+            let event = match action.as_str() {
+                "open" | "reopen" => PullRequestEvent::Open,
+                "update" if attributes.get("oldrev").is_some_and(|o| !o.is_null()) => PullRequestEvent::Updated,
+                "merge" => PullRequestEvent::Closed,
+                other => return ignored(format!("The merge request action '{other}' starts nothing")),
+            };
+            Ok((
+                vec![GitEvent {
+                    repository: repository()?,
+                    connection: None,
+                    provider: Some("GitLab"),
+                    kind: Kind::PullRequest {
+                        event,
+                        source: required(attributes, &["source_branch"])?,
+                        destination: required(attributes, &["target_branch"])?,
+                    },
+                    commit: required(attributes, &["last_commit", "id"])?,
+                    message: text(attributes, &["last_commit", "message"]).map(|m| m.trim_end().to_string()),
+                    author_date: text(attributes, &["last_commit", "timestamp"]),
+                    files: None,
+                }],
+                None,
+            ))
+        }
+        other => ignored(format!("The GitLab event '{other}' starts nothing")),
+    }
+}
+
+fn bitbucket(event: &str, body: &Value) -> Parsed {
+    let repository = || required(body, &["repository", "full_name"]);
+    if event == "repo:push" {
+        let changes =
+            body.pointer("/push/changes").and_then(Value::as_array).ok_or("The delivery has no 'push.changes'")?;
+        let mut events = Vec::new();
+        let mut skipped = None;
+        for change in changes {
+            let Some(new) = change.get("new").filter(|n| !n.is_null()) else {
+                skipped = Some("A change deletes its ref: there is nothing to build".to_string());
+                continue;
+            };
+            let name = required(new, &["name"])?;
+            let reference = match text(new, &["type"]).as_deref() {
+                Some("tag") => Ref::Tag(name),
+                _ => Ref::Branch(name),
+            };
+            events.push(GitEvent {
+                repository: repository()?,
+                connection: None,
+                provider: Some("Bitbucket"),
+                kind: Kind::Push(reference),
+                commit: required(new, &["target", "hash"])?,
+                message: text(new, &["target", "message"]).map(|m| m.trim_end().to_string()),
+                author_date: text(new, &["target", "date"]),
+                // Bitbucket's push payload lists no changed files.
+                files: None,
+            });
+        }
+        return Ok((events, skipped));
+    }
+    let pr_event = match event {
+        "pullrequest:created" => PullRequestEvent::Open,
+        "pullrequest:updated" => PullRequestEvent::Updated,
+        "pullrequest:fulfilled" => PullRequestEvent::Closed,
+        other => return ignored(format!("The Bitbucket event '{other}' starts nothing")),
+    };
+    let pr = body.get("pullrequest").ok_or("The delivery has no 'pullrequest'")?;
+    Ok((
+        vec![GitEvent {
+            repository: repository()?,
+            connection: None,
+            provider: Some("Bitbucket"),
+            kind: Kind::PullRequest {
+                event: pr_event,
+                source: required(pr, &["source", "branch", "name"])?,
+                destination: required(pr, &["destination", "branch", "name"])?,
+            },
+            commit: required(pr, &["source", "commit", "hash"])?,
+            message: text(pr, &["title"]),
+            author_date: None,
+            files: None,
+        }],
+        None,
+    ))
+}
+
+/// How one source action takes an event.
+enum Decision {
+    Start(TriggerType),
+    Skip(String),
+}
+
+/// Records the event's commit, then starts every pipeline whose connection source watches the repository and takes
+/// the event.
+pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Outcome {
+    let now = app.store().clock().now();
+    let branch = match &event.kind {
+        Kind::Push(Ref::Branch(branch)) => Some(branch.clone()),
+        Kind::Push(Ref::Tag(_)) => None,
+        Kind::PullRequest { source, .. } => Some(source.clone()),
+    };
+    let head = matches!(event.kind, Kind::Push(Ref::Branch(_))).then_some(branch.as_deref()).flatten();
+    let plans = app.store().write(scope, |data| {
+        let commit = Commit {
+            message: event.message.clone().unwrap_or_default(),
+            author_date: Some(event.author_date.clone().unwrap_or_else(|| now.to_rfc3339())),
+            branch: branch.clone(),
+        };
+        let repository = &event.repository;
+        data.sources.put_commit(RepositoryKind::Connection, repository, event.provider, head, &event.commit, commit);
+        data.pipelines
+            .iter()
+            .filter_map(|(name, record)| plan(record.current(), &event).map(|plan| (name.clone(), plan)))
+            .collect::<Vec<_>>()
+    });
+    let mut outcome = Outcome::default();
+    for (pipeline, plan) in plans {
+        let starting: Vec<&(String, String, Decision)> =
+            plan.iter().filter(|(_, _, d)| matches!(d, Decision::Start(_))).collect();
+        if starting.is_empty() {
+            let reasons: Vec<String> = plan
+                .iter()
+                .filter_map(|(action, _, d)| match d {
+                    Decision::Skip(reason) => Some(format!("{action}: {reason}")),
+                    Decision::Start(_) => None,
+                })
+                .collect();
+            outcome.skip(&pipeline, reasons.join("; "));
+            continue;
+        }
+        let declared = starting.iter().any(|(_, _, d)| matches!(d, Decision::Start(TriggerType::WebhookV2)));
+        let trigger_type = if declared { TriggerType::WebhookV2 } else { TriggerType::Webhook };
+        let detail = starting.first().map(|(_, connection, _)| connection.as_str()).filter(|c| !c.is_empty());
+        let trigger = ExecutionTrigger { trigger_type, trigger_detail: detail.map(Into::into) };
+        let overrides = starting
+            .iter()
+            .map(|(action, _, _)| RevisionOverride {
+                action_name: action.clone(),
+                revision_type: RevisionType::CommitId,
+                revision_value: event.commit.clone(),
+                change_id: None,
+                created: None,
+            })
+            .collect();
+        outcome.start(app, scope, &pipeline, trigger, overrides);
+    }
+    outcome
+}
+
+/// For each connection source action of the pipeline that watches the event's repository: (action, connection ARN,
+/// decision). `None` when no action watches it.
+fn plan(pipeline: &PipelineDeclaration, event: &GitEvent) -> Option<Vec<(String, String, Decision)>> {
+    let first = pipeline.stages.first()?;
+    let decisions: Vec<(String, String, Decision)> = first
+        .actions
+        .iter()
+        .filter(|action| watches(action, event))
+        .map(|action| {
+            let connection = config(action, "ConnectionArn").unwrap_or_default().to_string();
+            let trigger =
+                pipeline.triggers.iter().flatten().find(|t| t.git_configuration.source_action_name == action.name);
+            let decision = match trigger {
+                Some(trigger) => {
+                    declared(&trigger.git_configuration.push, &trigger.git_configuration.pull_request, event)
+                }
+                None => default_detection(action, event),
+            };
+            (action.name.clone(), connection, decision)
+        })
+        .collect();
+    (!decisions.is_empty()).then_some(decisions)
+}
+
+fn config<'a>(action: &'a ActionDeclaration, key: &str) -> Option<&'a str> {
+    action.configuration.as_ref().and_then(|c| c.get(key)).map(String::as_str)
+}
+
+/// Whether a source action reads the event's repository (and its connection, when the event names one).
+fn watches(action: &ActionDeclaration, event: &GitEvent) -> bool {
+    let id = &action.action_type_id;
+    id.category == ActionCategory::Source
+        && id.provider == "CodeStarSourceConnection"
+        && config(action, "FullRepositoryId").is_some_and(|r| r.eq_ignore_ascii_case(&event.repository))
+        && event.connection.as_deref().is_none_or(|c| config(action, "ConnectionArn") == Some(c))
+}
+
+/// Without a trigger: a push to the action's branch, unless `DetectChanges` is false.
+fn default_detection(action: &ActionDeclaration, event: &GitEvent) -> Decision {
+    if config(action, "DetectChanges").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+        return Decision::Skip("DetectChanges is false and no trigger is declared".into());
+    }
+    let branch = config(action, "BranchName").unwrap_or_default();
+    match &event.kind {
+        Kind::Push(Ref::Branch(pushed)) if pushed == branch => Decision::Start(TriggerType::Webhook),
+        Kind::Push(Ref::Branch(pushed)) => {
+            Decision::Skip(format!("the push is to branch {pushed}, not to the action's branch {branch}"))
+        }
+        Kind::Push(Ref::Tag(_)) => Decision::Skip("a tag push starts only a pipeline with a tag trigger".into()),
+        Kind::PullRequest { .. } => {
+            Decision::Skip("a pull request starts only a pipeline with a pull-request trigger".into())
+        }
+    }
+}
+
+/// With a trigger: the event's own filter list, any filter of which may match.
+fn declared(push: &Option<Vec<GitPushFilter>>, pull: &Option<Vec<GitPullRequestFilter>>, event: &GitEvent) -> Decision {
+    let files = event.files.as_deref();
+    match &event.kind {
+        Kind::Push(reference) => {
+            let Some(filters) = push else { return Decision::Skip("its trigger has no push filter".into()) };
+            if filters.iter().any(|f| push_matches(f, reference, files)) {
+                Decision::Start(TriggerType::WebhookV2)
+            } else {
+                let what = match reference {
+                    Ref::Branch(b) => format!("branch {b}"),
+                    Ref::Tag(t) => format!("tag {t}"),
+                };
+                Decision::Skip(format!("no push filter of its trigger matches the push to {what}{}", files_note(files)))
+            }
+        }
+        Kind::PullRequest { event: kind, destination, .. } => {
+            let Some(filters) = pull else { return Decision::Skip("its trigger has no pull-request filter".into()) };
+            if filters.iter().any(|f| pull_request_matches(f, *kind, destination, files)) {
+                Decision::Start(TriggerType::WebhookV2)
+            } else {
+                Decision::Skip(format!(
+                    "no pull-request filter of its trigger matches the {} event into {destination}{}",
+                    kind.as_str(),
+                    files_note(files)
+                ))
+            }
+        }
+    }
+}
+
+fn files_note(files: Option<&[String]>) -> &'static str {
+    if files.is_none() { " (the event lists no changed files)" } else { "" }
+}
+
+fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>) -> bool {
+    match reference {
+        Ref::Tag(tag) => filter.tags.as_ref().is_some_and(|c| criteria_match(c, tag)),
+        Ref::Branch(branch) => {
+            filter.branches.as_ref().is_some_and(|c| criteria_match(c, branch))
+                && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files))
+        }
+    }
+}
+
+fn pull_request_matches(
+    filter: &GitPullRequestFilter,
+    event: PullRequestEvent,
+    destination: &str,
+    files: Option<&[String]>,
+) -> bool {
+    // Without events, all three (UNCONFIRMED default).
+    let event_ok = filter.events.as_ref().is_none_or(|events| events.iter().any(|e| e == event.as_str()));
+    event_ok
+        && filter.branches.as_ref().is_some_and(|c| criteria_match(c, destination))
+        && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files))
+}
+
+/// A value passes a criterion when it matches an include (or there are none) and no exclude: excludes win.
+pub fn criteria_match(criteria: &GitFilterCriteria, value: &str) -> bool {
+    let any = |patterns: &Option<Vec<String>>| {
+        patterns.iter().flatten().any(|p| Glob::new(p).is_ok_and(|g| g.is_match(value)))
+    };
+    (criteria.includes.is_none() || any(&criteria.includes)) && !any(&criteria.excludes)
+}
+
+/// Changed files pass a criterion when one of them does (UNCONFIRMED); an event that lists none passes nothing.
+fn files_match(criteria: &GitFilterCriteria, files: Option<&[String]>) -> bool {
+    files.is_some_and(|files| files.iter().any(|f| criteria_match(criteria, f)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn criteria(includes: &[&str], excludes: &[&str]) -> GitFilterCriteria {
+        let list = |l: &[&str]| (!l.is_empty()).then(|| l.iter().map(|s| s.to_string()).collect());
+        GitFilterCriteria { includes: list(includes), excludes: list(excludes) }
+    }
+
+    #[test]
+    fn criteria_follow_aws_rules() {
+        // Includes: any may match. Excludes win. Only excludes: everything else passes.
+        assert!(criteria_match(&criteria(&["main", "release/*"], &[]), "release/1.2"));
+        assert!(!criteria_match(&criteria(&["main", "release/*"], &[]), "dev"));
+        assert!(!criteria_match(&criteria(&["release/*"], &["release/*"]), "release/1"));
+        assert!(!criteria_match(&criteria(&["release/**"], &["release/old/**"]), "release/old/1"));
+        assert!(criteria_match(&criteria(&["release/**"], &["release/old/**"]), "release/new/1"));
+        assert!(criteria_match(&criteria(&[], &["wip/*"]), "main"));
+        assert!(!criteria_match(&criteria(&[], &["wip/*"]), "wip/x"));
+    }
+
+    #[test]
+    fn filters_combine_criteria() {
+        let filter = GitPushFilter {
+            tags: None,
+            branches: Some(criteria(&["main"], &[])),
+            file_paths: Some(criteria(&["src/**"], &["src/**/*.md"])),
+        };
+        let main = Ref::Branch("main".into());
+        let files = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(push_matches(&filter, &main, Some(&files(&["README.md", "src/app/main.rs"]))));
+        assert!(!push_matches(&filter, &main, Some(&files(&["src/docs/guide.md"]))));
+        assert!(!push_matches(&filter, &main, None), "no file list, no file-path match");
+        assert!(!push_matches(&filter, &Ref::Branch("dev".into()), Some(&files(&["src/a.rs"]))));
+        let tags = GitPushFilter { tags: Some(criteria(&["v*"], &["v*-rc*"])), branches: None, file_paths: None };
+        assert!(push_matches(&tags, &Ref::Tag("v1.4.0".into()), None));
+        assert!(!push_matches(&tags, &Ref::Tag("v1.4.0-rc1".into()), None));
+        assert!(!push_matches(&tags, &main, None));
+        let pr = GitPullRequestFilter {
+            events: Some(vec!["OPEN".into(), "UPDATED".into()]),
+            branches: Some(criteria(&["main"], &[])),
+            file_paths: None,
+        };
+        assert!(pull_request_matches(&pr, PullRequestEvent::Updated, "main", None));
+        assert!(!pull_request_matches(&pr, PullRequestEvent::Closed, "main", None));
+        assert!(!pull_request_matches(&pr, PullRequestEvent::Open, "dev", None));
+        let all_events = GitPullRequestFilter { events: None, ..pr };
+        assert!(pull_request_matches(&all_events, PullRequestEvent::Closed, "main", None));
+    }
+
+    #[test]
+    fn provider_deliveries_read_as_neutral_events() {
+        let push = json!({"ref": "refs/heads/main", "after": "9f2c", "deleted": false,
+            "head_commit": {"message": "Tune", "timestamp": "2026-03-02T10:14:55+01:00"},
+            "commits": [{"added": [], "modified": ["web/nginx.conf"], "removed": []}],
+            "repository": {"full_name": "example-org/web-app"}});
+        let (events, _) = github("push", &push).expect("push");
+        assert_eq!(events[0].kind, Kind::Push(Ref::Branch("main".into())));
+        assert_eq!(events[0].files.as_deref(), Some(&["web/nginx.conf".to_string()][..]));
+        let pr = json!({"action": "closed", "pull_request": {"merged": false,
+            "head": {"ref": "f", "sha": "0c1d"}, "base": {"ref": "main"}}, "repository": {"full_name": "o/r"}});
+        assert!(github("pull_request", &pr).expect("parsed").0.is_empty(), "an unmerged close starts nothing");
+        let gitlab_update = json!({"project": {"path_with_namespace": "o/r"}, "object_attributes": {"action": "update",
+            "source_branch": "f", "target_branch": "main", "last_commit": {"id": "0c1d"}}});
+        assert!(gitlab("Merge Request Hook", &gitlab_update).expect("parsed").0.is_empty(), "no new commits");
+        let bitbucket_push = json!({"repository": {"full_name": "o/r"}, "push": {"changes": [
+            {"new": {"type": "tag", "name": "v1", "target": {"hash": "9f2c"}}},
+            {"new": null, "closed": true}]}});
+        let (events, skipped) = bitbucket("repo:push", &bitbucket_push).expect("parsed");
+        assert_eq!((events.len(), events[0].kind.clone()), (1, Kind::Push(Ref::Tag("v1".into()))));
+        assert!(skipped.is_some());
+        assert!(github("push", &json!({"ref": "refs/heads/main"})).is_err(), "no commit");
+    }
+}
