@@ -142,9 +142,14 @@ pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiErro
                 )
             })?,
         };
-        // Serialized under the lock, so the declaration is read in place rather than copied.
+        // Serialized under the lock, so the declaration is read in place rather than copied (unless AWS's default
+        // triggers are added).
+        let mut pipeline = version.echo();
+        if let Some(defaults) = pipeline.default_triggers() {
+            pipeline.to_mut().triggers = Some(defaults);
+        }
         Reply::json(&GetPipelineOutput {
-            pipeline: version.echo(),
+            pipeline,
             metadata: PipelineMetadata {
                 pipeline_arn: record.arn.clone(),
                 created: record.created,

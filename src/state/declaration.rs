@@ -33,6 +33,38 @@ pub struct PipelineDeclaration {
 }
 
 impl PipelineDeclaration {
+    /// The triggers AWS adds to a V2 pipeline that declares none (integrations.md §4.6): for each connection source
+    /// action that detects changes, a push trigger on its `BranchName`. UNCONFIRMED shape; GetPipeline shows them
+    /// so that tools reading the computed triggers (Terraform's `trigger_all`) see what AWS would add. `None` when
+    /// the pipeline declares triggers, is V1, or has no such action.
+    pub fn default_triggers(&self) -> Option<Vec<PipelineTriggerDeclaration>> {
+        if self.triggers.as_ref().is_some_and(|t| !t.is_empty()) || self.pipeline_type != Some(PipelineType::V2) {
+            return None;
+        }
+        let first = self.stages.first()?;
+        let defaults: Vec<PipelineTriggerDeclaration> = first
+            .actions
+            .iter()
+            .filter(|a| a.action_type_id.category == ActionCategory::Source)
+            .filter(|a| a.action_type_id.provider == "CodeStarSourceConnection")
+            .filter_map(|a| {
+                let config = a.configuration.as_ref()?;
+                let detects = config.get("DetectChanges").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+                let branch = config.get("BranchName").filter(|b| detects && !b.is_empty())?;
+                let branches = GitFilterCriteria { includes: Some(vec![branch.clone()]), excludes: None };
+                Some(PipelineTriggerDeclaration {
+                    provider_type: "CodeStarSourceConnection".into(),
+                    git_configuration: GitConfiguration {
+                        source_action_name: a.name.clone(),
+                        push: Some(vec![GitPushFilter { tags: None, branches: Some(branches), file_paths: None }]),
+                        pull_request: None,
+                    },
+                })
+            })
+            .collect();
+        (!defaults.is_empty()).then_some(defaults)
+    }
+
     /// The declaration as AWS echoes it: `runOrder: 1`, `configuration: {}`, `inputArtifacts: []` and
     /// `outputArtifacts: []` on every action, and the pipeline's `version`, `executionMode` and `pipelineType`.
     pub fn with_defaults(mut self, version: i32, pipeline_type: PipelineType) -> PipelineDeclaration {

@@ -56,6 +56,26 @@ fn expected_echo(pipeline: &Value, pipeline_type: &str, version: i64, secrets: &
             }
         }
     }
+    // A V2 pipeline that declares no trigger shows the push trigger AWS adds for each connection source that
+    // detects changes (on its BranchName).
+    let declares = echo.get("triggers").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    if pipeline_type == "V2" && !declares {
+        let defaults: Vec<Value> = echo["stages"][0]["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["actionTypeId"]["provider"] == "CodeStarSourceConnection")
+            .filter(|a| a["configuration"]["DetectChanges"].as_str().is_none_or(|d| !d.eq_ignore_ascii_case("false")))
+            .filter_map(|a| {
+                let branch = a["configuration"]["BranchName"].as_str()?;
+                Some(json!({"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+                    "sourceActionName": a["name"], "push": [{"branches": {"includes": [branch]}}]}}))
+            })
+            .collect();
+        if !defaults.is_empty() {
+            echo["triggers"] = json!(defaults);
+        }
+    }
     echo
 }
 

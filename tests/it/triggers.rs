@@ -392,6 +392,20 @@ async fn git_pushes_and_pull_requests_start_the_pipelines_that_take_them() {
         assert_eq!(created.status, 200, "{}", created.text());
     }
 
+    // GetPipeline shows the push trigger AWS adds to a V2 pipeline that declares none, on the action's branch.
+    let shown = |name: &str| {
+        let server = &server;
+        let name = name.to_string();
+        async move {
+            server.call("GetPipeline", &json!({"name": name}).to_string()).await.json()["pipeline"]["triggers"].clone()
+        }
+    };
+    let default_trigger = json!([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Source", "push": [{"branches": {"includes": ["main"]}}]}}]);
+    assert_eq!(shown("default").await, default_trigger);
+    assert_eq!(shown("quiet").await, Value::Null, "DetectChanges false: no default trigger");
+    assert_eq!(shown("filtered").await[0]["gitConfiguration"]["pullRequest"][0]["events"], json!(["OPEN", "UPDATED"]));
+
     // A push to main that changes source files: both the default detection and the trigger take it.
     let push = json!({"repository": "example-org/web-app", "branch": "main", "commitId": COMMIT,
         "commitMessage": "Tune cache headers", "filePaths": ["src/cache.rs", "README.md"]});
