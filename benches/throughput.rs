@@ -2,7 +2,8 @@
 //!
 //! Run with `cargo bench --bench throughput` (add `-- --connections 8 --seconds 10` to change the load).
 //! It starts the optimized `codepipeline-local` binary as a separate process, measures the time from spawning it to
-//! the first answered request, reads its resident memory once idle, then drives `GetPipeline` and `ListPipelines`
+//! the first answered request, reads its resident memory once idle, then drives `GetPipeline`, `ListPipelines` and
+//! signed webhook deliveries (HMAC, three filters; matching ones start an execution, the others are filtered out)
 //! over concurrent keep-alive connections and reports throughput and latency percentiles.
 
 use std::net::TcpListener;
@@ -143,6 +144,41 @@ async fn load(addr: &str, request: Vec<u8>, connections: usize, duration: Durati
     Run { requests: latencies_us.len(), errors, elapsed, latencies_us }
 }
 
+/// Creates a webhook on pipeline `bench` (HMAC, three filters) and returns two signed deliveries: a push to `main`,
+/// which matches, and a push to another branch, which the first filter stops.
+async fn webhook_deliveries(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    use hmac::{Hmac, KeyInit, Mac};
+    const SECRET: &str = "bench-secret";
+    let definition = r#"{"webhook": {"name": "bench", "targetPipeline": "bench", "targetAction": "Source",
+        "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/{BranchName}"},
+                    {"jsonPath": "$.repository.full_name", "matchEquals": "{FullRepositoryId}"},
+                    {"jsonPath": "$.head_commit.author.username", "matchEquals": "alice"}],
+        "authentication": "GITHUB_HMAC", "authenticationConfiguration": {"SecretToken": "bench-secret"}}}"#;
+    assert_eq!(exchange(stream, buffer, &request("PutWebhook", definition)).await.expect("webhook"), 200);
+    let text = String::from_utf8_lossy(buffer).to_string();
+    let path = text
+        .split("\"url\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|url| url.find("/webhooks/").map(|at| url[at..].to_string()));
+    let path = path.expect("the webhook's URL");
+    let delivery = |branch: &str| {
+        let body = format!(
+            r#"{{"ref":"refs/heads/{branch}","before":"1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d","after":"9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e","created":false,"deleted":false,"forced":false,"commits":[{{"id":"9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e","message":"Tune cache headers","timestamp":"2026-03-02T10:14:55+01:00","author":{{"name":"Alice Doe","email":"alice@example.com","username":"alice"}},"added":[],"removed":[],"modified":["web/nginx.conf"]}}],"head_commit":{{"id":"9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e","message":"Tune cache headers","timestamp":"2026-03-02T10:14:55+01:00","author":{{"name":"Alice Doe","email":"alice@example.com","username":"alice"}}}},"repository":{{"full_name":"org/app","default_branch":"main"}},"pusher":{{"name":"alice","email":"alice@example.com"}}}}"#
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+        mac.update(body.as_bytes());
+        let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n\
+             X-Hub-Signature-256: sha256={signature}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    (delivery("main"), delivery("feature/other"))
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -217,6 +253,13 @@ fn main() {
         report("GetPipeline", &get, connections);
         let list = load(&addr, request("ListPipelines", r#"{"maxResults": 10}"#), connections, duration).await;
         report("ListPipelines", &list, connections);
+        // Webhook deliveries: GitHub pushes signed with HMAC-SHA256 through three JSONPath filters. Matching ones
+        // each start an execution; the others are answered after the filters.
+        let (matching, filtered) = webhook_deliveries(&mut stream, &mut buffer).await;
+        let run = load(&addr, matching, connections, duration).await;
+        report("Webhook start", &run, connections);
+        let run = load(&addr, filtered, connections, duration).await;
+        report("Webhook filter", &run, connections);
         let rss = rss_kib(&child).unwrap_or(0);
         println!("resident memory after load: {:.1} MiB", rss as f64 / 1024.0);
     });
