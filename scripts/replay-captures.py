@@ -6,7 +6,8 @@ Usage: scripts/replay-captures.py CAPTURES_DIR [--binary PATH] [--only NAME] [--
 CAPTURES_DIR holds `.jsonl` captures in the format of the project's reference captures: a `{"meta": ...}` line, then
 one call a line with `op` (operation), `l` (label), `p` (request), `s` (status), `o` (response body) or
 `e` (`{"code", "msg"}`), `dup` (same answer as an earlier label), `skip` (setup, not evidence) and `svc` (another
-service's call, context only). Nothing from the captures is kept in this repository; this script only reads them.
+service's call, context only; an S3 PutObject of the pipeline's source object is told to the emulator through
+`POST /_emulator/source-changes`, so that later executions pick up the new version). Nothing from the captures is kept in this repository; this script only reads them.
 
 Each capture runs against a fresh server. Ids (execution ids, tokens, S3 version ids, ETags, artifact keys) differ
 between AWS and the emulator: the first time a response shows an id where the capture shows one, the two are paired,
@@ -171,6 +172,13 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
+    def control(self, path, body):
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
     def stop(self):
         self.process.terminate()
         self.process.wait(5)
@@ -197,6 +205,19 @@ def actual_of(status, body):
     return body
 
 
+def s3_source(lines):
+    """The (bucket, key) of the first S3 source action the capture's pipelines declare."""
+    for line in lines:
+        if line.get("op") != "CreatePipeline" or "svc" in line:
+            continue
+        for stage in line.get("p", {}).get("pipeline", {}).get("stages", [])[:1]:
+            for action in stage.get("actions", []):
+                if action.get("actionTypeId", {}).get("provider") == "S3":
+                    config = action.get("configuration", {})
+                    return config.get("S3Bucket"), config.get("S3ObjectKey")
+    return None
+
+
 def replay(path, binary, verbose):
     lines = [json.loads(l) for l in open(path)]
     meta = lines[0].get("meta", {})
@@ -219,6 +240,16 @@ def replay(path, binary, verbose):
                 continue
             if "l" in line:
                 by_label[line["l"]] = line
+            if line.get("svc") == "s3" and line.get("op") == "PutObject":
+                # An upload to the pipeline's S3 source object: the emulator learns the object's new version (the
+                # capture's own id), without starting anything, since no poll or EventBridge rule reports it there.
+                version = (line.get("n") or {}).get("VersionId")
+                source = s3_source(lines)
+                if version and source:
+                    bucket, key = source
+                    server.control("/_emulator/source-changes", {"provider": "S3", "bucket": bucket, "key": key,
+                                                                 "versionId": version, "startPipelines": False})
+                continue
             if "svc" in line or "op" not in line:
                 # The job id the fake Lambda received is the one the capture's function saw.
                 note = line.get("n")

@@ -14,7 +14,8 @@
 //! `latest`) or branch starts, running exactly that revision. Its trigger is `PollForSourceChanges` (detail: the
 //! action's name) where the action polls (`PollForSourceChanges` true, AWS's default for S3 and CodeCommit), else
 //! `CloudWatchEvent` (detail: the ARN of the EventBridge rule AWS would have; UNCONFIRMED name). The neutral body
-//! may name an `account` and `region`; an EventBridge event acts in the caller's account and region (its own
+//! may say `"startPipelines": false` to record the change only (an upload nothing reports, so that later executions
+//! pick it up), and may name an `account` and `region`; an EventBridge event acts in the caller's account and region (its own
 //! `account` is that of the AWS account it came from).
 
 use axum::Json;
@@ -62,7 +63,9 @@ pub async fn receive(
         Parsed::Ignored(reason) => return Ok(Json(json!({"started": [], "skipped": [], "ignored": reason}))),
         Parsed::Change(change) => change,
     };
-    let outcome = apply(&app, &scope, change);
+    // `"startPipelines": false` records the change only: an upload that no poll or EventBridge rule reports.
+    let start = !neutral || body.get("startPipelines").and_then(Value::as_bool).unwrap_or(true);
+    let outcome = apply(&app, &scope, change, start);
     Ok(Json(json!(outcome)))
 }
 
@@ -156,8 +159,8 @@ pub fn parse(body: &Value) -> Result<Parsed, String> {
     }
 }
 
-/// Records the change in the emulated world and starts every pipeline watching it.
-pub fn apply(app: &AppState, scope: &Scope, change: Change) -> Outcome {
+/// Records the change in the emulated world and, with `start`, starts every pipeline watching it.
+pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Outcome {
     let now = app.store().clock().now();
     // Fill in what the change left out, then record it.
     let change = match change {
@@ -189,6 +192,7 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change) -> Outcome {
         }
         data.pipelines
             .iter()
+            .filter(|_| start)
             .filter_map(|(name, record)| {
                 let first = record.current().stages.first()?;
                 let actions: Vec<(String, bool)> =

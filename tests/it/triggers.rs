@@ -266,6 +266,14 @@ async fn an_s3_upload_starts_every_pipeline_watching_the_object() {
     let version = execution.artifact_revisions()[0].revision_id().unwrap_or_default().to_string();
     assert_eq!(version.len(), 32, "{version}");
 
+    // An upload nothing reports only changes what later executions pick up.
+    let quiet = json!({"provider": "S3", "bucket": "source-bucket", "key": "app.zip", "versionId": "v3", "startPipelines": false});
+    let answer = source_change(&server, quiet).await.json();
+    assert_eq!((answer["started"].clone(), answer["skipped"].clone()), (json!([]), json!([])), "{answer}");
+    let manual = client.start_pipeline_execution().name("events").send().await.expect("starts");
+    let id = manual.pipeline_execution_id().expect("id").to_string();
+    assert_eq!(source_revision(&client, "events", &id).await.artifact_revisions()[0].revision_id(), Some("v3"));
+
     // Bad bodies are 400s and start nothing.
     for bad in [json!({"provider": "S3", "bucket": "source-bucket"}), json!({"provider": "GCS"}), json!([1])] {
         let response = source_change(&server, bad.clone()).await;
