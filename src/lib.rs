@@ -32,6 +32,7 @@
 //!                is a shared Definition (declaration, where its secrets are, compiled patterns)
 //!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
 //!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
+//!   sources        the emulated world source actions read: S3 object versions, ECR tags, git heads and commits
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
 //!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
 //!                providers (providers, rules; DeploymentWindow time zones in time_zone), behaviour rules, variable
@@ -40,6 +41,10 @@
 //!                engine's only IO (invoker)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
+//! triggers/      what starts pipelines from outside the API, each start a Command::Start through Engine::apply
+//!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
+//!   git            pushes and pull requests (neutral, or GitHub/GitLab/Bitbucket deliveries) against V2 triggers
+//!   glob           AWS's trigger glob syntax         source_changes  S3, ECR and CodeCommit changes
 //! ```
 //!
 //! A request flows `transport` (time bounds) -> `server` -> `protocol::router` -> `protocol::body` ->

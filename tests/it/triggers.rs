@@ -10,29 +10,25 @@ use crate::common::{HttpResponse, TestServer, eventually, pipeline_json};
 const SECRET: &str = "2f9c0c1e6b7d4a58";
 const COMMIT: &str = "9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e";
 
+/// The test pipeline (`pipeline_json`) with its source action replaced: `provider` (owner `owner`) and
+/// `configuration`; its other members are added as given.
+fn with_source(name: &str, owner: &str, provider: &str, configuration: Value, extra: Value) -> String {
+    let mut pipeline: Value = serde_json::from_str(&pipeline_json(name)).expect("json");
+    let source = &mut pipeline["stages"][0]["actions"][0];
+    source["actionTypeId"]["owner"] = json!(owner);
+    source["actionTypeId"]["provider"] = json!(provider);
+    source["configuration"] = configuration;
+    if let (Some(target), Some(extra)) = (pipeline.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
+    json!({"pipeline": pipeline}).to_string()
+}
+
 /// A V1 pipeline whose source is a GitHub (OAuth) action on acme/web, branch main.
 fn github_pipeline(name: &str) -> String {
-    json!({"pipeline": {
-        "name": name,
-        "roleArn": "arn:aws:iam::123456789012:role/pipeline-role",
-        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Source",
-                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"},
-                "configuration": {"Owner": "acme", "Repo": "web", "Branch": "main", "OAuthToken": "gh-token",
-                                  "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "Code"}]
-            }]},
-            {"name": "Deploy", "actions": [{
-                "name": "Deploy",
-                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"BucketName": "site-bucket", "Extract": "true"},
-                "inputArtifacts": [{"name": "Code"}]
-            }]}
-        ]
-    }})
-    .to_string()
+    let configuration = json!({"Owner": "acme", "Repo": "web", "Branch": "main", "OAuthToken": "gh-token",
+        "PollForSourceChanges": "false"});
+    with_source(name, "ThirdParty", "GitHub", configuration, json!({}))
 }
 
 /// Creates a webhook on pipeline `site` and returns its URL's path.
@@ -144,6 +140,16 @@ async fn a_signed_github_push_starts_the_webhook_target_with_its_commit() {
     let sha1 =
         deliver(&server, &path, &[("X-GitHub-Event", "push"), ("X-Hub-Signature", &sign_sha1(&body))], &body).await;
     assert_eq!((sha1.status, sha1.json()["started"].clone()), (200, json!(true)), "{}", sha1.text());
+
+    // GitHub's form-encoded deliveries (`payload=<JSON>`) are signed over the form body.
+    let form = format!("payload={}", percent_encoding::utf8_percent_encode(&body, percent_encoding::NON_ALPHANUMERIC));
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", &sign(&form)),
+    ];
+    let posted = server.connect().await.request("POST", &path, &headers, form.as_bytes()).await;
+    assert_eq!((posted.status, posted.json()["started"].clone()), (200, json!(true)), "{}", posted.text());
 
     // A signed body that is not JSON is a 400; an unknown webhook a 404; neither starts anything.
     let count = execution_count(&client, "site").await;
@@ -285,15 +291,11 @@ async fn an_s3_upload_starts_every_pipeline_watching_the_object() {
 async fn ecr_pushes_and_codecommit_commits_start_their_pipelines() {
     let server = TestServer::fast().await;
     let client = server.client();
-    let mut declaration: Value = serde_json::from_str(&pipeline_json("images")).expect("json");
-    declaration["stages"][0]["actions"][0]["actionTypeId"]["provider"] = json!("ECR");
-    declaration["stages"][0]["actions"][0]["configuration"] = json!({"RepositoryName": "web-app"});
-    assert_eq!(server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await.status, 200);
-    let mut declaration: Value = serde_json::from_str(&pipeline_json("repo")).expect("json");
-    declaration["stages"][0]["actions"][0]["actionTypeId"]["provider"] = json!("CodeCommit");
-    declaration["stages"][0]["actions"][0]["configuration"] =
-        json!({"RepositoryName": "web-app", "BranchName": "main", "PollForSourceChanges": "false"});
-    assert_eq!(server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await.status, 200);
+    let images = with_source("images", "AWS", "ECR", json!({"RepositoryName": "web-app"}), json!({}));
+    assert_eq!(server.call("CreatePipeline", &images).await.status, 200);
+    let configuration = json!({"RepositoryName": "web-app", "BranchName": "main", "PollForSourceChanges": "false"});
+    let repo = with_source("repo", "AWS", "CodeCommit", configuration, json!({}));
+    assert_eq!(server.call("CreatePipeline", &repo).await.status, 200);
 
     let digest = "sha256:3b6f1c0a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
     let push = json!({"version": "0", "detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {
@@ -334,28 +336,11 @@ fn connection_pipeline(name: &str, configuration: Value, triggers: Option<Value>
     if let (Some(target), Some(extra)) = (config.as_object_mut(), configuration.as_object()) {
         target.extend(extra.clone());
     }
-    let mut pipeline = json!({
-        "name": name, "pipelineType": "V2",
-        "roleArn": "arn:aws:iam::123456789012:role/pipeline-role",
-        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Source",
-                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
-                "configuration": config, "outputArtifacts": [{"name": "Code"}]
-            }]},
-            {"name": "Deploy", "actions": [{
-                "name": "Deploy",
-                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"BucketName": "site-bucket", "Extract": "true"},
-                "inputArtifacts": [{"name": "Code"}]
-            }]}
-        ]
-    });
+    let mut extra = json!({"pipelineType": "V2"});
     if let Some(triggers) = triggers {
-        pipeline["triggers"] = triggers;
+        extra["triggers"] = triggers;
     }
-    json!({"pipeline": pipeline}).to_string()
+    with_source(name, "AWS", "CodeStarSourceConnection", config, extra)
 }
 
 fn names(list: &Value) -> Vec<String> {
