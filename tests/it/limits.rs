@@ -91,6 +91,18 @@ async fn control_bodies_over_the_limit_get_the_json_413() {
 }
 
 #[tokio::test]
+async fn trigger_bodies_over_the_limit_get_the_json_413() {
+    let server = TestServer::start().await;
+    let body = format!(r#"{{"ref": "refs/heads/main", "padding": "{}"}}"#, "x".repeat(9 * 1024 * 1024));
+    for path in ["/webhooks/us-east-1/anything", "/_emulator/git/webhook", "/_emulator/source-changes"] {
+        let headers = [("Content-Type", "application/json"), ("X-GitHub-Event", "push")];
+        let response: HttpResponse = server.connect().await.request("POST", path, &headers, body.as_bytes()).await;
+        assert_eq!(response.status, 413, "{path}: {}", response.text());
+        assert_eq!(response.json()["__type"], "RequestEntityTooLargeException", "{path}");
+    }
+}
+
+#[tokio::test]
 async fn requests_that_change_nothing_create_no_partition() {
     let server = TestServer::start().await;
     let store = server.server.state().store();

@@ -417,6 +417,9 @@ async fn git_pushes_and_pull_requests_start_the_pipelines_that_take_them() {
         assert_eq!(trigger.trigger_detail(), Some(CONNECTION));
         let revision = &execution.artifact_revisions()[0];
         assert_eq!(revision.revision_id(), Some(COMMIT));
+        let url = revision.revision_url().unwrap_or_default();
+        assert!(url.contains("referenceType=COMMIT&FullRepositoryId=example-org/web-app"), "{url}");
+        assert!(url.ends_with(&format!("&Commit={COMMIT}")), "{url}");
         let summary: Value = serde_json::from_str(revision.revision_summary().unwrap_or("{}")).expect("JSON summary");
         assert_eq!(summary["CommitMessage"], "Tune cache headers");
         let variables = source_variables(&client, pipeline, id).await;
