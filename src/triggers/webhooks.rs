@@ -163,17 +163,22 @@ fn authenticate(
         WebhookAuthenticationType::Unauthenticated => Ok(()),
         WebhookAuthenticationType::GithubHmac => {
             let secret = config.secret_token.as_deref().unwrap_or_default().as_bytes();
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            let sha256 = header("x-hub-signature-256").and_then(|v| v.strip_prefix("sha256="));
-            let sha1 = header("x-hub-signature").and_then(|v| v.strip_prefix("sha1="));
-            if sha256.is_none() && sha1.is_none() {
+            // Each header says its algorithm (Bitbucket, too, sends `sha256=` in X-Hub-Signature).
+            let signatures: Vec<&str> = ["x-hub-signature-256", "x-hub-signature"]
+                .iter()
+                .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+                .collect();
+            if signatures.is_empty() {
                 return Err(forbidden(
                     "The delivery is not signed: GITHUB_HMAC needs X-Hub-Signature-256 (sha256=...) or X-Hub-Signature \
                      (sha1=...)",
                 ));
             }
-            let valid = sha256.is_some_and(|s| verify::<sha2::Sha256>(secret, body, s))
-                || sha1.is_some_and(|s| verify::<sha1::Sha1>(secret, body, s));
+            let valid = signatures.iter().any(|signature| match signature.split_once('=') {
+                Some(("sha256", hex)) => verify::<sha2::Sha256>(secret, body, hex),
+                Some(("sha1", hex)) => verify::<sha1::Sha1>(secret, body, hex),
+                _ => false,
+            });
             if valid { Ok(()) } else { Err(forbidden("The delivery's signature does not match the webhook's secret")) }
         }
         WebhookAuthenticationType::Ip => {
