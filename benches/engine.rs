@@ -163,6 +163,8 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
     }
     spent += timer.elapsed();
     let sources = codepipeline_local::state::sources::Sources::default();
+    // The events of every state change are rendered and published as the engine does.
+    let events = codepipeline_local::engine::events::EventHub::new(10_000);
     loop {
         let mut next: Option<i64> = None;
         let timer = Instant::now();
@@ -177,7 +179,10 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 ids: &ids,
                 sources: &sources,
             };
-            if let Some(due) = step::advance(record, &env, Timestamp::from_millis(now)) {
+            let due = step::advance(record, &env, Timestamp::from_millis(now));
+            let changes = step::take_changes(record);
+            events.publish_changes(&scope, name, record, changes, &ids);
+            if let Some(due) = due {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));
             }
         }

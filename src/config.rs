@@ -81,6 +81,10 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// How many events `GET /_emulator/events` keeps (the newest); 0 keeps none (the live stream still works).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_HISTORY", default_value_t = 10_000)]
+    pub event_history: usize,
+
     /// Take a webhook delivery's client address from its `X-Forwarded-For` header (the first address) when checking
     /// a webhook's `AllowedIPRange`. Only behind a proxy you trust: anyone can send the header.
     #[arg(long, env = "CODEPIPELINE_LOCAL_TRUST_FORWARDED_FOR")]
@@ -136,6 +140,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             trust_forwarded_for: false,
+            event_history: 10_000,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

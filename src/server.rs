@@ -97,7 +97,13 @@ impl AppState {
             access_key_id: config.lambda_access_key_id.clone(),
             secret_access_key: config.lambda_secret_access_key.clone(),
         });
-        let engine = Arc::new(Engine::new(config.action_duration_ms, behaviors, Arc::clone(&catalogue), lambda));
+        let engine = Arc::new(Engine::new(
+            config.action_duration_ms,
+            behaviors,
+            Arc::clone(&catalogue),
+            lambda,
+            config.event_history,
+        ));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         let store = Arc::new(Store::new());
         let mut partners = Vec::new();

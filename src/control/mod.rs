@@ -9,6 +9,7 @@
 //! | `POST /_emulator/actions/complete` | end a running (held, waiting) action, or with `ruleName` a rule, with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
+//! | `GET /_emulator/events` | the latest EventBridge events of state changes, filtered by pipeline, execution, type and sequence |
 
 pub mod guard;
 
@@ -23,6 +24,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,6 +51,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/actions/complete", post(complete_action))
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
+        .route("/_emulator/events", get(list_events))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
 }
@@ -382,4 +385,48 @@ pub fn probe_health(host: &str, port: u16) -> Result<(), String> {
     } else {
         Err(format!("unexpected answer from {addr}: {}", String::from_utf8_lossy(&head[..n])))
     }
+}
+
+/// The query of `GET /_emulator/events`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventsQuery {
+    pipeline: Option<String>,
+    execution_id: Option<String>,
+    detail_type: Option<String>,
+    /// Only events after this sequence id.
+    after: Option<u64>,
+    account: Option<String>,
+    region: Option<String>,
+}
+
+/// `GET /_emulator/events`: `{"events": [{"sequence": <sequence id>, "event": <EventBridge event>}, ...]}`, oldest first,
+/// of the caller's account and region.
+async fn list_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
+    let scope = control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
+    let events = app.engine().events().history(|e| {
+        e.account == scope.account
+            && e.region == scope.region
+            && query.pipeline.as_ref().is_none_or(|p| *p == e.pipeline)
+            && query.execution_id.as_ref().is_none_or(|x| *x == e.execution_id)
+            && query.detail_type.as_ref().is_none_or(|t| t == e.detail_type)
+            && query.after.is_none_or(|after| e.seq > after)
+    });
+    // The events are kept as JSON text: the answer is put together from it rather than parsed again.
+    let mut body = String::with_capacity(16 + events.iter().map(|e| e.event.len() + 32).sum::<usize>());
+    body.push_str("{\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!("{{\"sequence\":{},\"event\":{}}}", e.seq, e.event));
+    }
+    body.push_str("]}");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -11,6 +11,7 @@
 pub mod behaviors;
 pub mod command;
 pub mod conditions;
+pub mod events;
 pub mod ids;
 pub mod invoker;
 pub mod jobs;
@@ -81,16 +82,19 @@ pub struct Engine {
     invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
     /// Where new ids come from.
     ids: ids::Ids,
+    /// Where the events of state changes are published.
+    events: events::EventHub,
 }
 
 impl Engine {
     /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`; with `lambda`, Lambda invoke
-    /// actions call real functions there.
+    /// actions call real functions there. It keeps the latest `event_history` events.
     pub fn new(
         duration_ms: u64,
         behaviors: Vec<BehaviorRule>,
         catalogue: Arc<Catalogue>,
         lambda: Option<LambdaSettings>,
+        event_history: usize,
     ) -> Engine {
         let (invocations, invoker) = mpsc::unbounded_channel();
         Engine {
@@ -103,7 +107,13 @@ impl Engine {
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
             catalogue,
             ids: ids::Ids::random(),
+            events: events::EventHub::new(event_history),
         }
+    }
+
+    /// The events of state changes: their history and live subscribers.
+    pub fn events(&self) -> &events::EventHub {
+        &self.events
     }
 
     /// The behaviour rules in force.
@@ -196,6 +206,10 @@ impl Engine {
         let result = change(record, &env);
         let next = step::advance(record, &env, now);
         drop(rules);
+        if !record.runtime.changes.is_empty() {
+            let changes = step::take_changes(record);
+            self.events.publish_changes(scope, pipeline, record, changes, &self.ids);
+        }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
             for invocation in lambda::take_invocations(scope, pipeline, record) {
                 // The invoker stops only with the engine; a send after that has nobody to deliver to.

@@ -22,7 +22,9 @@ use crate::state::execution::{
     Resolved, ResolvedVariable, RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus, StopRequest, Success,
     variable,
 };
-use crate::state::execution::{ConditionStatus, RetryTrigger, RevisionType, RuleStatus, TriggerType};
+use crate::state::execution::{
+    ConditionStatus, Entity, EventState, RetryTrigger, RevisionType, RuleStatus, StateChange, TriggerType,
+};
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 use super::command::{ApprovalAnswer, ApprovalRefusal};
@@ -118,9 +120,13 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
     };
     let index = ExecutionIndex::next(&runtime.executions);
     runtime.w().push(execution);
+    changed(record, index, Entity::Pipeline, EventState::Started, now);
     if status.is_active() {
-        runtime.w().active.insert(index);
+        record.runtime.w().active.insert(index);
         arrive(record, index, 0);
+    } else if let Some(state) = pipeline_event(status) {
+        // It failed at once (required variables without values): it started and failed.
+        changed(record, index, Entity::Pipeline, state, now);
     }
     id.to_string()
 }
@@ -212,7 +218,40 @@ fn next_due(record: &PipelineRecord) -> Option<Timestamp> {
     actions.chain(rules).min()
 }
 
+/// Takes the state changes recorded since the last call, oldest first (the engine publishes them as events; a
+/// caller driving the step directly, like the engine benchmark, drops them).
+pub fn take_changes(record: &mut PipelineRecord) -> Vec<StateChange> {
+    std::mem::take(&mut record.runtime.w().changes)
+}
+
+/// Records a state change for the engine to publish as an event (see `engine::events`).
+pub(super) fn changed(
+    record: &mut PipelineRecord,
+    execution: ExecutionIndex,
+    entity: Entity,
+    state: EventState,
+    at: Timestamp,
+) {
+    record.runtime.w().changes.push(StateChange { execution, entity, state, at });
+}
+
+/// The event state of an execution's status, for the statuses that end it or stop it.
+fn pipeline_event(status: ExecutionStatus) -> Option<EventState> {
+    match status {
+        ExecutionStatus::Succeeded => Some(EventState::Succeeded),
+        ExecutionStatus::Failed => Some(EventState::Failed),
+        ExecutionStatus::Stopped => Some(EventState::Stopped),
+        ExecutionStatus::Stopping => Some(EventState::Stopping),
+        ExecutionStatus::Superseded => Some(EventState::Superseded),
+        ExecutionStatus::Cancelled => Some(EventState::Canceled),
+        ExecutionStatus::InProgress => None,
+    }
+}
+
 fn set_status(record: &mut PipelineRecord, index: ExecutionIndex, status: ExecutionStatus, now: Timestamp) {
+    if let Some(state) = pipeline_event(status) {
+        changed(record, index, Entity::Pipeline, state, now);
+    }
     let execution = &mut record.runtime.w().executions[index];
     execution.status = status;
     execution.last_update_time = now;
@@ -325,10 +364,11 @@ fn enter(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, env: 
     let Some(declared) = execution.declaration.stages.get(stage) else { return };
     let name = declared.name.clone();
     let entry_condition = declared.condition(ConditionKind::BeforeEntry).is_some();
-    execution.stages[stage] = Some(StageRun::entered());
+    execution.stages[stage] = Some(StageRun::entered(now));
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     record.runtime.w().latest_in_stage.insert(name, index);
+    changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), EventState::Started, now);
     if entry_condition {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
     } else {
@@ -555,7 +595,13 @@ fn start_action(
     };
     let execution = &mut record.runtime.w().executions[index];
     let run_index = RunIndex::next(&execution.actions);
+    let failed_at_once = run.status == ActionStatus::Failed;
     execution.actions.push(run);
+    changed(record, index, Entity::Action(run_index), EventState::Started, now);
+    if failed_at_once {
+        changed(record, index, Entity::Action(run_index), EventState::Failed, now);
+    }
+    let execution = &mut record.runtime.w().executions[index];
     execution.last_update_time = now;
     if let Some(stage_run) = execution.stages[stage].as_mut() {
         stage_run.runs.push(run_index);
@@ -696,11 +742,14 @@ pub fn finish_action(
     let succeeded = run.status == ActionStatus::Succeeded;
     let outputs = run.output_artifacts.clone();
     let variables = run.output_variables.clone();
+    let action_index = run.action_index;
     execution.last_update_time = now;
+    let state = if succeeded { EventState::Succeeded } else { EventState::Failed };
+    changed(record, index, Entity::Action(run_index), state, now);
     if !succeeded {
         return;
     }
-    let action_index = run.action_index;
+    let execution = &mut record.runtime.w().executions[index];
     let running = execution.running_mut();
     if let Some(namespace) = action.and_then(|a| a.namespace.clone()) {
         running.namespaces.insert(namespace, variables);
@@ -794,6 +843,17 @@ pub(super) fn end_stage(
     execution.last_update_time = now;
     if let Some(run) = execution.stages[stage].as_mut() {
         run.status = status;
+    }
+    // UNCONFIRMED: AWS documents no event for a skipped stage; none is sent.
+    let state = match status {
+        StageStatus::Succeeded => Some(EventState::Succeeded),
+        StageStatus::Failed => Some(EventState::Failed),
+        StageStatus::Stopped => Some(EventState::Stopped),
+        StageStatus::Cancelled => Some(EventState::Canceled),
+        StageStatus::InProgress | StageStatus::Stopping | StageStatus::Skipped => None,
+    };
+    if let Some(state) = state {
+        changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), state, now);
     }
     match status {
         StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
@@ -923,6 +983,8 @@ fn resume_stage(
     }
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
     record.runtime.w().active.insert(index);
+    changed(record, index, Entity::Pipeline, EventState::Resumed, now);
+    changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), EventState::Resumed, now);
     if entry_failed {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
         return;
@@ -1093,6 +1155,7 @@ fn start_rollback(
     let index = ExecutionIndex::next(&record.runtime.executions);
     record.runtime.w().push(execution);
     record.runtime.w().active.insert(index);
+    changed(record, index, Entity::Pipeline, EventState::Started, now);
     id.to_string()
 }
 
@@ -1123,6 +1186,7 @@ pub fn stop(
         (ExecutionStatus::Stopping, _) => return Err(StopRefusal::Duplicated),
         _ => return Err(StopRefusal::NotStoppable),
     }
+    let already_stopping = execution.status == ExecutionStatus::Stopping;
     let reason = reason.or_else(|| previous.and_then(|p| p.reason.clone()));
     execution.stop = Some(Box::new(StopRequest { abandon, reason }));
     match execution.place {
@@ -1132,15 +1196,28 @@ pub fn stop(
             if let Some(run) = execution.stages[stage].as_mut() {
                 run.status = StageStatus::Stopping;
             }
+            let mut abandoned = Vec::new();
             if abandon {
                 let runs = execution.stages[stage].as_ref().map(|r| r.runs.clone()).unwrap_or_default();
-                for r in runs {
-                    abandon_action(execution, r, now);
-                }
+                abandoned = runs.into_iter().filter(|r| abandon_action(execution, *r, now)).collect();
+            }
+            if !already_stopping {
+                let stage_entity = Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX));
+                changed(record, index, Entity::Pipeline, EventState::Stopping, now);
+                changed(record, index, stage_entity, EventState::Stopping, now);
+            }
+            for run in abandoned {
+                changed(record, index, Entity::Action(run), EventState::Abandoned, now);
+            }
+            if abandon {
                 conditions::abandon(record, index, stage, now);
             }
         }
-        _ => set_status(record, index, ExecutionStatus::Stopped, now),
+        // A waiting execution stops at once: it stops and has stopped.
+        _ => {
+            changed(record, index, Entity::Pipeline, EventState::Stopping, now);
+            set_status(record, index, ExecutionStatus::Stopped, now);
+        }
     }
     Ok(())
 }
@@ -1148,11 +1225,12 @@ pub fn stop(
 /// The summary AWS gives an approval cancelled by stop-and-abandon \[NATIVE\].
 pub const APPROVAL_CANCELED: &str = "The approval action has been canceled.";
 
-fn abandon_action(execution: &mut Execution, run_index: RunIndex, now: Timestamp) {
+/// Abandons a running action; whether it was running.
+fn abandon_action(execution: &mut Execution, run_index: RunIndex, now: Timestamp) -> bool {
     let declaration = Arc::clone(&execution.declaration);
-    let Some(run) = execution.actions.at_mut(run_index) else { return };
+    let Some(run) = execution.actions.at_mut(run_index) else { return false };
     if run.status != ActionStatus::InProgress {
-        return;
+        return false;
     }
     let is_approval = declaration
         .stages
@@ -1170,6 +1248,7 @@ fn abandon_action(execution: &mut Execution, run_index: RunIndex, now: Timestamp
     } else {
         run.last_status_change = Some(now);
     }
+    true
 }
 
 /// Answers a waiting manual approval: approved, it succeeds; rejected, it fails. Either way the approver's summary

@@ -414,6 +414,8 @@ impl ActionRun {
 /// The run of one stage within one execution.
 #[derive(Debug, Clone)]
 pub struct StageRun {
+    /// When the execution entered the stage.
+    pub entered: Timestamp,
     pub status: StageStatus,
     /// The runOrder group currently running (or last run), counted from 0 in ascending runOrder.
     pub group: u32,
@@ -429,8 +431,9 @@ pub struct StageRun {
 
 impl StageRun {
     /// A stage run that has just been entered.
-    pub fn entered() -> StageRun {
+    pub fn entered(now: Timestamp) -> StageRun {
         StageRun {
+            entered: now,
             status: StageStatus::InProgress,
             group: 0,
             runs: Vec::new(),
@@ -819,6 +822,56 @@ pub struct PipelineRuntime {
     pub undelivered: Vec<Uuid>,
     /// LambdaInvoke rule runs started but not yet handed to the invoker.
     pub undelivered_rules: Vec<(ExecutionIndex, RuleRunIndex)>,
+    /// State changes made since the engine last published them as events, oldest first.
+    pub changes: Vec<StateChange>,
+}
+
+/// A state an execution, stage or action entered, as AWS spells it in its events (`CANCELED`, `RESUMED`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventState {
+    Started,
+    Resumed,
+    Stopping,
+    Stopped,
+    Succeeded,
+    Failed,
+    Superseded,
+    Canceled,
+    Abandoned,
+}
+
+impl EventState {
+    /// The event's `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Started => "STARTED",
+            EventState::Resumed => "RESUMED",
+            EventState::Stopping => "STOPPING",
+            EventState::Stopped => "STOPPED",
+            EventState::Succeeded => "SUCCEEDED",
+            EventState::Failed => "FAILED",
+            EventState::Superseded => "SUPERSEDED",
+            EventState::Canceled => "CANCELED",
+            EventState::Abandoned => "ABANDONED",
+        }
+    }
+}
+
+/// What changed state: the execution, one of its stages (by index), or one of its action runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Pipeline,
+    Stage(u32),
+    Action(RunIndex),
+}
+
+/// A state change the engine made, to be published as an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub execution: ExecutionIndex,
+    pub entity: Entity,
+    pub state: EventState,
+    pub at: Timestamp,
 }
 
 /// `JobStatus`.

@@ -8,6 +8,7 @@ mod conditions;
 
 mod control;
 mod corpus;
+mod events;
 mod examples;
 mod executions;
 mod fidelity;

@@ -1,0 +1,341 @@
+//! The EventBridge events AWS emits for pipeline, stage and action state changes (integrations.md §1).
+//!
+//! The step records each state change it makes ([`StateChange`]) in the pipeline's runtime; at the end of every
+//! change, the engine's one writer renders them here, in the order they happened, and publishes them to the
+//! [`EventHub`]: a bounded history (read by `GET /_emulator/events`) and a broadcast to live subscribers.
+//!
+//! The envelope and detail follow AWS's: `version` "0", a fresh `id`, the three `detail-type`s, `source`
+//! `aws.codepipeline`, the account and region, `time` at second precision on the emulator clock, the pipeline ARN as
+//! the one resource; in the detail the pipeline version and attempt as `N.0` numbers, `start-time` with
+//! milliseconds, the execution trigger on a pipeline's `STARTED`, the action's type, region, artifacts and result.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use std::sync::Arc;
+
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::state::declaration::{ActionCategory, ActionOwner};
+use crate::state::execution::{
+    ActionStatus, ArtifactInstance, Entity, EventState, Execution, StateChange, TriggerType,
+};
+use crate::state::{PipelineRecord, Scope, Timestamp};
+
+/// The three detail types.
+pub const PIPELINE: &str = "CodePipeline Pipeline Execution State Change";
+pub const STAGE: &str = "CodePipeline Stage Execution State Change";
+pub const ACTION: &str = "CodePipeline Action Execution State Change";
+
+/// An event as published: its sequence number, what filters select it by, and its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// Increasing across the server; `after` and `Last-Event-ID` name it.
+    pub seq: u64,
+    pub account: String,
+    pub region: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub detail_type: &'static str,
+    /// The EventBridge event, as JSON text (rendered once; history and subscribers share it).
+    pub event: Box<str>,
+}
+
+/// Where published events go: a bounded history and live subscribers.
+#[derive(Debug)]
+pub struct EventHub {
+    history: Mutex<VecDeque<Arc<Published>>>,
+    capacity: usize,
+    next: AtomicU64,
+    live: broadcast::Sender<Arc<Published>>,
+}
+
+impl EventHub {
+    /// How many events a live subscriber may fall behind before it is dropped.
+    pub const SUBSCRIBER_BACKLOG: usize = 4096;
+
+    /// A hub keeping the latest `capacity` events.
+    pub fn new(capacity: usize) -> EventHub {
+        let (live, _) = broadcast::channel(Self::SUBSCRIBER_BACKLOG);
+        EventHub { history: Mutex::new(VecDeque::new()), capacity, next: AtomicU64::new(1), live }
+    }
+
+    fn publish(&self, mut event: Published) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        // Numbered under the history's lock, so the history is in sequence order.
+        event.seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let event = Arc::new(event);
+        if self.capacity > 0 {
+            history.push_back(Arc::clone(&event));
+            while history.len() > self.capacity {
+                history.pop_front();
+            }
+        }
+        // Nobody listening is fine.
+        let _ = self.live.send(event);
+    }
+
+    /// The kept events that `keep` selects, oldest first.
+    pub fn history(&self, keep: impl Fn(&Published) -> bool) -> Vec<Arc<Published>> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.iter().filter(|e| keep(e)).cloned().collect()
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.live.subscribe()
+    }
+
+    /// Drops the history (the sequence goes on).
+    pub fn clear(&self) {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Renders and publishes the state changes a pipeline recorded, in order.
+    pub fn publish_changes(
+        &self,
+        scope: &Scope,
+        pipeline: &str,
+        record: &PipelineRecord,
+        changes: Vec<StateChange>,
+        ids: &super::ids::Ids,
+    ) {
+        for change in changes {
+            if let Some(event) = render(scope, pipeline, record, &change, ids) {
+                self.publish(event);
+            }
+        }
+    }
+}
+
+fn seconds(at: Timestamp) -> String {
+    Utc.timestamp_millis_opt(at.millis())
+        .single()
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn millis(at: Timestamp) -> String {
+    Utc.timestamp_millis_opt(at.millis())
+        .single()
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// The execution's attempt: 1, plus one per stage retry.
+fn attempt(execution: &Execution) -> u32 {
+    let retries: u32 =
+        execution.stages.iter().flatten().map(|s| u32::from(s.manual_retries) + u32::from(s.auto_retries)).sum();
+    1 + retries
+}
+
+/// The EventBridge envelope, serialized in AWS's member order.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    version: &'static str,
+    id: String,
+    #[serde(rename = "detail-type")]
+    detail_type: &'static str,
+    source: &'static str,
+    account: &'a str,
+    time: String,
+    region: &'a str,
+    resources: [&'a str; 1],
+    detail: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    pipeline: &'a str,
+    #[serde(rename = "execution-id")]
+    execution_id: String,
+    #[serde(rename = "execution-trigger", skip_serializing_if = "Option::is_none")]
+    execution_trigger: Option<Trigger<'a>>,
+    #[serde(rename = "stop-execution-comments", skip_serializing_if = "Option::is_none")]
+    stop_execution_comments: Option<&'a str>,
+    #[serde(rename = "start-time")]
+    start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+    #[serde(rename = "action-execution-id", skip_serializing_if = "Option::is_none")]
+    action_execution_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'a str>,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    action_type: Option<TypeOut<'a>>,
+    #[serde(rename = "input-artifacts", skip_serializing_if = "Option::is_none")]
+    input_artifacts: Option<Vec<ArtifactOut<'a>>>,
+    #[serde(rename = "execution-result", skip_serializing_if = "Option::is_none")]
+    execution_result: Option<ResultOut<'a>>,
+    #[serde(rename = "output-artifacts", skip_serializing_if = "Option::is_none")]
+    output_artifacts: Option<Vec<ArtifactOut<'a>>>,
+    version: f64,
+    #[serde(rename = "pipeline-execution-attempt")]
+    attempt: f64,
+}
+
+#[derive(Serialize)]
+struct Trigger<'a> {
+    #[serde(rename = "trigger-type")]
+    trigger_type: TriggerType,
+    #[serde(rename = "trigger-detail", skip_serializing_if = "Option::is_none")]
+    trigger_detail: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TypeOut<'a> {
+    owner: ActionOwner,
+    provider: &'a str,
+    category: ActionCategory,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ArtifactOut<'a> {
+    name: &'a str,
+    s3location: Location<'a>,
+}
+
+#[derive(Serialize)]
+struct Location<'a> {
+    bucket: &'a str,
+    key: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResultOut<'a> {
+    #[serde(rename = "external-execution-id", skip_serializing_if = "Option::is_none")]
+    external_execution_id: Option<&'a str>,
+    #[serde(rename = "external-execution-summary", skip_serializing_if = "Option::is_none")]
+    external_execution_summary: Option<&'a str>,
+    #[serde(rename = "external-execution-url", skip_serializing_if = "Option::is_none")]
+    external_execution_url: Option<&'a str>,
+    #[serde(rename = "error-code", skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+}
+
+fn artifacts(list: &[Arc<ArtifactInstance>]) -> Option<Vec<ArtifactOut<'_>>> {
+    (!list.is_empty()).then(|| {
+        list.iter()
+            .map(|a| ArtifactOut { name: &a.name, s3location: Location { bucket: &a.bucket, key: &a.key } })
+            .collect()
+    })
+}
+
+/// One event, or `None` when what changed is gone.
+fn render(
+    scope: &Scope,
+    pipeline: &str,
+    record: &PipelineRecord,
+    change: &StateChange,
+    ids: &super::ids::Ids,
+) -> Option<Published> {
+    let execution = record.runtime.executions.get(change.execution.index())?;
+    let attempt = attempt(execution);
+    let mut detail = Detail {
+        pipeline,
+        execution_id: execution.id.to_string(),
+        execution_trigger: None,
+        stop_execution_comments: None,
+        start_time: String::new(),
+        stage: None,
+        action_execution_id: None,
+        action: None,
+        state: change.state.as_str(),
+        region: None,
+        action_type: None,
+        input_artifacts: None,
+        execution_result: None,
+        output_artifacts: None,
+        version: f64::from(execution.pipeline_version),
+        attempt: f64::from(attempt),
+    };
+    let detail_type = match change.entity {
+        Entity::Pipeline => {
+            if change.state == EventState::Started {
+                detail.execution_trigger = Some(Trigger {
+                    trigger_type: execution.trigger.trigger_type,
+                    trigger_detail: execution.trigger.trigger_detail.as_deref(),
+                });
+            }
+            if change.state == EventState::Stopping {
+                detail.stop_execution_comments = execution.stop.as_ref().and_then(|s| s.reason.as_deref());
+            }
+            detail.start_time = millis(execution.start_time);
+            PIPELINE
+        }
+        Entity::Stage(stage) => {
+            detail.stage = Some(execution.declaration.stages.get(stage as usize)?.name.as_str());
+            let entered = execution.stages.get(stage as usize)?.as_ref().map_or(change.at, |s| s.entered);
+            detail.start_time = millis(entered);
+            // A first run's stage events count from 0; after a retry every event carries the attempt.
+            if attempt == 1 {
+                detail.attempt = 0.0;
+            }
+            STAGE
+        }
+        Entity::Action(run_index) => {
+            let run = execution.actions.get(run_index.index())?;
+            let (stage, action) = execution.names(run);
+            let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
+            detail.start_time = millis(run.start_time);
+            detail.stage = Some(stage);
+            detail.action_execution_id = Some(run.id.to_string());
+            detail.action = Some(action);
+            detail.region = Some(run.extra.as_ref().and_then(|e| e.region.as_deref()).unwrap_or(&scope.region));
+            let id = &declared.action_type_id;
+            detail.action_type =
+                Some(TypeOut { owner: id.owner, provider: &id.provider, category: id.category, version: &id.version });
+            if change.state == EventState::Started {
+                detail.input_artifacts = artifacts(&run.input_artifacts);
+            }
+            if change.state == EventState::Succeeded {
+                detail.output_artifacts = artifacts(&run.output_artifacts);
+            }
+            if matches!(change.state, EventState::Succeeded | EventState::Failed) {
+                let failed = change.state == EventState::Failed;
+                let summary = match (run.status, run.error()) {
+                    (ActionStatus::Failed, Some(error)) => Some(error.message.as_str()),
+                    _ => run.summary.as_deref(),
+                };
+                let result = ResultOut {
+                    external_execution_id: run.external_execution_id.as_deref(),
+                    external_execution_summary: summary,
+                    external_execution_url: run.extra.as_ref().and_then(|e| e.external_execution_url.as_deref()),
+                    error_code: failed.then(|| run.error().map_or("JobFailed", |e| e.code.as_str())),
+                };
+                let empty = result.external_execution_id.is_none()
+                    && result.external_execution_summary.is_none()
+                    && result.external_execution_url.is_none()
+                    && result.error_code.is_none();
+                detail.execution_result = (!empty).then_some(result);
+            }
+            ACTION
+        }
+    };
+    let envelope = Envelope {
+        version: "0",
+        id: ids.uuid().to_string(),
+        detail_type,
+        source: "aws.codepipeline",
+        account: &scope.account,
+        time: seconds(change.at),
+        region: &scope.region,
+        resources: [&record.arn],
+        detail,
+    };
+    let event = serde_json::to_string(&envelope).ok()?.into_boxed_str();
+    Some(Published {
+        seq: 0,
+        account: scope.account.clone(),
+        region: scope.region.clone(),
+        pipeline: pipeline.to_string(),
+        execution_id: execution.id.to_string(),
+        detail_type,
+        event,
+    })
+}

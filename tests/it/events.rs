@@ -1,0 +1,103 @@
+//! EventBridge events of state changes (issue 14): what `GET /_emulator/events` shows.
+
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, eventually, first_execution, pipeline_json, wait_for};
+
+/// The events of a pipeline, as (detail type's first word after CodePipeline, stage/action, state).
+async fn events(server: &TestServer, query: &str) -> Vec<Value> {
+    let response = server.control("GET", &format!("/_emulator/events?{query}"), &Value::Null).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn summary(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let event = &e["event"];
+            let kind = event["detail-type"].as_str().unwrap_or("").split(' ').nth(1).unwrap_or("").to_string();
+            let detail = &event["detail"];
+            let what = match (detail["stage"].as_str(), detail["action"].as_str()) {
+                (Some(stage), Some(action)) => format!(" {stage}/{action}"),
+                (Some(stage), None) => format!(" {stage}"),
+                _ => String::new(),
+            };
+            format!("{kind}{what} {}", detail["state"].as_str().unwrap_or(""))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_successful_run_emits_aws_events_in_order() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    let created = server
+        .call(
+            "CreatePipeline",
+            &json!({"pipeline": serde_json::from_str::<Value>(&pipeline_json("web")).expect("json")}).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let id = first_execution(&client, "web").await;
+    wait_for(&client, "web", &id, PipelineExecutionStatus::Succeeded).await;
+    let all = eventually("the last event", || async {
+        let all = events(&server, "pipeline=web").await;
+        (all.len() >= 10).then_some(all)
+    })
+    .await;
+    assert_eq!(
+        summary(&all),
+        [
+            "Pipeline STARTED",
+            "Stage Source STARTED",
+            "Action Source/Source STARTED",
+            "Action Source/Source SUCCEEDED",
+            "Stage Source SUCCEEDED",
+            "Stage Deploy STARTED",
+            "Action Deploy/Deploy STARTED",
+            "Action Deploy/Deploy SUCCEEDED",
+            "Stage Deploy SUCCEEDED",
+            "Pipeline SUCCEEDED",
+        ]
+    );
+    let started = &all[0]["event"];
+    assert_eq!(started["version"], "0");
+    assert_eq!(started["source"], "aws.codepipeline");
+    assert_eq!(started["account"], "000000000000");
+    assert_eq!(started["region"], "us-east-1");
+    assert_eq!(started["resources"], json!(["arn:aws:codepipeline:us-east-1:000000000000:web"]));
+    let time = started["time"].as_str().unwrap_or_default();
+    assert!(time.len() == 20 && time.ends_with('Z'), "second precision: {time}");
+    let detail = &started["detail"];
+    assert_eq!(detail["execution-id"], id.as_str());
+    assert_eq!(detail["execution-trigger"]["trigger-type"], "CreatePipeline");
+    assert_eq!(
+        (detail["version"].to_string(), detail["pipeline-execution-attempt"].to_string()),
+        ("1.0".into(), "1.0".into())
+    );
+    assert_eq!(detail["start-time"].as_str().map(str::len), Some(24), "milliseconds: {}", detail["start-time"]);
+    assert_eq!(
+        all[1]["event"]["detail"]["pipeline-execution-attempt"].to_string(),
+        "0.0",
+        "a first stage run counts 0"
+    );
+    let source_done = &all[3]["event"]["detail"];
+    assert_eq!(source_done["type"], json!({"owner": "AWS", "provider": "S3", "category": "Source", "version": "1"}));
+    assert_eq!(source_done["output-artifacts"][0]["name"], "SourceOutput");
+    let summary_text = source_done["execution-result"]["external-execution-summary"].as_str().unwrap_or_default();
+    assert!(summary_text.starts_with("Amazon S3 version id: "), "{summary_text}");
+    assert_eq!(all[6]["event"]["detail"]["input-artifacts"][0]["name"], "SourceOutput");
+    // Sequence ids increase; filters select.
+    let sequences: Vec<u64> = all.iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    let after = events(&server, &format!("pipeline=web&after={}", sequences[7])).await;
+    assert_eq!(summary(&after), ["Stage Deploy SUCCEEDED", "Pipeline SUCCEEDED"]);
+    let stages = events(&server, "detailType=CodePipeline%20Stage%20Execution%20State%20Change").await;
+    assert_eq!(stages.len(), 4);
+    assert!(events(&server, "pipeline=web&region=eu-west-1").await.is_empty(), "another region");
+    assert_eq!(events(&server, &format!("executionId={id}")).await.len(), 10);
+    let bad = server.control("GET", "/_emulator/events?after=x", &Value::Null).await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+}
