@@ -101,3 +101,114 @@ async fn a_successful_run_emits_aws_events_in_order() {
     let bad = server.control("GET", "/_emulator/events?after=x", &Value::Null).await;
     assert_eq!(bad.status, 400, "{}", bad.text());
 }
+
+async fn create(server: &TestServer, name: &str) {
+    let declaration: Value = serde_json::from_str(&pipeline_json(name)).expect("json");
+    let created = server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+}
+
+/// Waits until the execution's events end with `last`, and returns its summary.
+async fn until(server: &TestServer, id: &str, last: &str) -> (Vec<String>, Vec<Value>) {
+    eventually(&format!("{id} to emit {last}"), || async {
+        let all = events(server, &format!("executionId={id}")).await;
+        let summary = summary(&all);
+        (summary.last().map(String::as_str) == Some(last)).then_some((summary, all))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn failures_retries_and_stops_emit_their_events() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    server
+        .set_behaviors(json!([{"pipeline": "retry", "action": "Deploy", "outcome": "fail", "message": "boom"}]))
+        .await;
+    create(&server, "retry").await;
+    let id = first_execution(&client, "retry").await;
+    let (summary, all) = until(&server, &id, "Pipeline FAILED").await;
+    assert_eq!(
+        &summary[summary.len() - 3..],
+        ["Action Deploy/Deploy FAILED", "Stage Deploy FAILED", "Pipeline FAILED"]
+    );
+    let failed = &all[all.len() - 3]["event"]["detail"];
+    assert_eq!(failed["execution-result"]["error-code"], "JobFailed");
+    assert_eq!(failed["execution-result"]["external-execution-summary"], "boom");
+    assert!(failed.get("input-artifacts").is_none(), "a FAILED event carries no input artifacts");
+
+    // A retry resumes the execution and the stage; every later event carries attempt 2.
+    server.set_behaviors(json!([])).await;
+    client
+        .retry_stage_execution()
+        .pipeline_name("retry")
+        .stage_name("Deploy")
+        .pipeline_execution_id(&id)
+        .retry_mode(aws_sdk_codepipeline::types::StageRetryMode::FailedActions)
+        .send()
+        .await
+        .expect("retried");
+    let (summary, all) = until(&server, &id, "Pipeline SUCCEEDED").await;
+    let resumed = summary.iter().position(|s| s == "Pipeline RESUMED").expect("resumed");
+    assert_eq!(
+        &summary[resumed..],
+        [
+            "Pipeline RESUMED",
+            "Stage Deploy RESUMED",
+            "Action Deploy/Deploy STARTED",
+            "Action Deploy/Deploy SUCCEEDED",
+            "Stage Deploy SUCCEEDED",
+            "Pipeline SUCCEEDED"
+        ]
+    );
+    for event in &all[resumed..] {
+        assert_eq!(event["event"]["detail"]["pipeline-execution-attempt"].to_string(), "2.0", "{event}");
+    }
+
+    // Stop and abandon a held action: stopping, abandoned, stopped.
+    server.set_behaviors(json!([{"pipeline": "held", "action": "Deploy", "outcome": "hold"}])).await;
+    create(&server, "held").await;
+    let id = first_execution(&client, "held").await;
+    until(&server, &id, "Action Deploy/Deploy STARTED").await;
+    client
+        .stop_pipeline_execution()
+        .pipeline_name("held")
+        .pipeline_execution_id(&id)
+        .abandon(true)
+        .reason("enough")
+        .send()
+        .await
+        .expect("stopped");
+    let (summary, all) = until(&server, &id, "Pipeline STOPPED").await;
+    assert_eq!(
+        &summary[summary.len() - 5..],
+        [
+            "Pipeline STOPPING",
+            "Stage Deploy STOPPING",
+            "Action Deploy/Deploy ABANDONED",
+            "Stage Deploy STOPPED",
+            "Pipeline STOPPED"
+        ]
+    );
+    assert_eq!(all[all.len() - 5]["event"]["detail"]["stop-execution-comments"], "enough");
+}
+
+#[tokio::test]
+async fn a_superseded_execution_says_so() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    server.set_behaviors(json!([{"pipeline": "busy", "action": "Deploy", "outcome": "hold"}])).await;
+    create(&server, "busy").await;
+    let first = first_execution(&client, "busy").await;
+    until(&server, &first, "Action Deploy/Deploy STARTED").await;
+    // The second waits in front of Deploy; the third overtakes it there.
+    let second = client.start_pipeline_execution().name("busy").send().await.expect("starts");
+    let second = second.pipeline_execution_id().expect("id").to_string();
+    until(&server, &second, "Stage Source SUCCEEDED").await;
+    let third = client.start_pipeline_execution().name("busy").send().await.expect("starts");
+    let third = third.pipeline_execution_id().expect("id").to_string();
+    let (summary, _) = until(&server, &second, "Pipeline SUPERSEDED").await;
+    assert_eq!(summary.first().map(String::as_str), Some("Pipeline STARTED"));
+    let third_events = events(&server, &format!("executionId={third}")).await;
+    assert_eq!(third_events[0]["event"]["detail"]["execution-trigger"]["trigger-type"], "StartPipelineExecution");
+}
