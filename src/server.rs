@@ -52,6 +52,8 @@ struct Inner {
     local_addr: OnceLock<SocketAddr>,
     /// The engine's scheduler, running for as long as this state exists.
     scheduler: OnceLock<Scheduler>,
+    /// Turns true when the server starts shutting down, so that endless answers (event streams) end.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
@@ -133,6 +135,7 @@ impl AppState {
                 started: Instant::now(),
                 local_addr: OnceLock::new(),
                 scheduler: OnceLock::new(),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         };
         state.start_scheduler();
@@ -160,6 +163,11 @@ impl AppState {
         {
             tracing::error!("the scheduler ended abnormally: {e}");
         }
+    }
+
+    /// Turns true when the server starts shutting down.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     /// All emulator state.
@@ -384,6 +392,11 @@ where
     );
     let timeouts =
         Timeouts { header: config.header_timeout, idle: config.idle_timeout, shutdown: config.shutdown_timeout };
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.inner.closing.send_replace(true);
+    };
     transport::serve(listener, app(state.clone()), timeouts, shutdown).await;
     state.stop_scheduler().await;
     tracing::info!("codepipeline-local stopped");

@@ -10,6 +10,7 @@
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
 //! | `GET /_emulator/events` | the latest EventBridge events of state changes, filtered by pipeline, execution, type and sequence |
+//! | `GET /_emulator/events/stream` | the same events live, as Server-Sent Events; `Last-Event-ID` resumes |
 
 pub mod guard;
 
@@ -52,6 +53,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
         .route("/_emulator/events", get(list_events))
+        .route("/_emulator/events/stream", get(stream_events))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
 }
@@ -410,14 +412,8 @@ async fn list_events(
 ) -> Result<axum::response::Response, ApiError> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
     let scope = control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
-    let events = app.engine().events().history(|e| {
-        e.account == scope.account
-            && e.region == scope.region
-            && query.pipeline.as_ref().is_none_or(|p| *p == e.pipeline)
-            && query.execution_id.as_ref().is_none_or(|x| *x == e.execution_id)
-            && query.detail_type.as_ref().is_none_or(|t| t == e.detail_type)
-            && query.after.is_none_or(|after| e.seq > after)
-    });
+    let after = query.after;
+    let events = app.engine().events().history(|e| query.selects(&scope, e) && after.is_none_or(|a| e.seq > a));
     // The events are kept as JSON text: the answer is put together from it rather than parsed again.
     let mut body = String::with_capacity(16 + events.iter().map(|e| e.event.len() + 32).sum::<usize>());
     body.push_str("{\"events\":[");
@@ -429,4 +425,70 @@ async fn list_events(
     }
     body.push_str("]}");
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+impl EventsQuery {
+    /// Whether an event of the scope passes the filters (all but `after`).
+    fn selects(&self, scope: &Scope, e: &crate::engine::events::Published) -> bool {
+        e.account == scope.account
+            && e.region == scope.region
+            && self.pipeline.as_ref().is_none_or(|p| *p == e.pipeline)
+            && self.execution_id.as_ref().is_none_or(|x| *x == e.execution_id)
+            && self.detail_type.as_ref().is_none_or(|t| t == e.detail_type)
+    }
+}
+
+/// `GET /_emulator/events/stream`: the events as Server-Sent Events (`id:` the sequence id, `event:` the detail
+/// type, `data:` the event), with the filters of `GET /_emulator/events`. With `Last-Event-ID` (or `after`) the
+/// kept events after that one come first. A comment every 15 s keeps the connection open; a reader that falls
+/// more than [`EventHub::SUBSCRIBER_BACKLOG`](crate::engine::events::EventHub::SUBSCRIBER_BACKLOG) events behind is
+/// dropped (it can resume with `Last-Event-ID`); the engine never waits for a reader.
+async fn stream_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
+    let scope = control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let resume = resume.or(query.after);
+    // Subscribed before the history is read, so nothing falls between the two.
+    let receiver = app.engine().events().subscribe();
+    let backlog: std::collections::VecDeque<_> = match resume {
+        Some(after) => app.engine().events().history(|e| query.selects(&scope, e) && e.seq > after).into(),
+        None => std::collections::VecDeque::new(),
+    };
+    let last = resume.unwrap_or(0);
+    let state = (backlog, receiver, last, app.closing(), query, scope);
+    let stream = futures_util::stream::unfold(state, |mut state| async move {
+        let (backlog, receiver, last, closing, query, scope) = &mut state;
+        let event = loop {
+            if let Some(event) = backlog.pop_front() {
+                break event;
+            }
+            if *closing.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = closing.changed() => return None,
+            };
+            match received {
+                Ok(event) if event.seq > *last && query.selects(scope, &event) => break event,
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(last = *last, missed, "an event stream reader fell too far behind; dropping it");
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        };
+        *last = event.seq;
+        let sse = Event::default().id(event.seq.to_string()).event(event.detail_type).data(&*event.event);
+        Some((Ok::<_, std::convert::Infallible>(sse), state))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
 }

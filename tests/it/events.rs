@@ -212,3 +212,58 @@ async fn a_superseded_execution_says_so() {
     let third_events = events(&server, &format!("executionId={third}")).await;
     assert_eq!(third_events[0]["event"]["detail"]["execution-trigger"]["trigger-type"], "StartPipelineExecution");
 }
+
+/// Opens the event stream and reads until `done` holds for what arrived (at most 10 s); returns the text.
+async fn read_stream(server: &TestServer, query: &str, headers: &str, done: impl Fn(&str) -> bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+    let request = format!("GET /_emulator/events/stream?{query} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    let mut text = String::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&text) {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
+        match read {
+            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            _ => panic!("the stream ended or stalled before it was done: {text}"),
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_stream_delivers_live_and_resumes_with_last_event_id() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    // `after=0`: whatever happened before the stream subscribed comes from the history, so nothing is missed.
+    let watcher = read_stream(&server, "pipeline=live&after=0", "", |t| {
+        t.contains("\"state\":\"SUCCEEDED\"") && t.contains("Pipeline Execution")
+    });
+    let create = async {
+        create(&server, "live").await;
+        create(&server, "other").await;
+    };
+    let (text, ()) = tokio::join!(watcher, create);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("content-type: text/event-stream"), "{text}");
+    assert!(text.contains("event: CodePipeline Pipeline Execution State Change\n"), "{text}");
+    assert!(text.contains("\"pipeline\":\"live\""), "{text}");
+    assert!(!text.contains("\"pipeline\":\"other\""), "filtered: {text}");
+    let id = first_execution(&client, "live").await;
+    wait_for(&client, "live", &id, PipelineExecutionStatus::Succeeded).await;
+
+    // Resuming after the 5th event of the pipeline replays the rest, in order.
+    let kept = events(&server, "pipeline=live").await;
+    let fifth = kept[4]["sequence"].as_u64().expect("sequence");
+    let expected = kept.len() - 5;
+    let resumed = read_stream(&server, "pipeline=live", &format!("Last-Event-ID: {fifth}\r\n"), |t| {
+        t.matches("\ndata: ").count() >= expected
+    })
+    .await;
+    let ids: Vec<u64> =
+        resumed.lines().filter_map(|l| l.strip_prefix("id: ")).filter_map(|v| v.trim().parse().ok()).collect();
+    let wanted: Vec<u64> = kept[5..].iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert_eq!(ids, wanted);
+}
