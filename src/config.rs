@@ -81,6 +81,27 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// An `http://` EventBridge API (LocalStack, moto's server, ...): every event is also sent there with PutEvents.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_EVENTBRIDGE_ENDPOINT", value_parser = parse_http_url)]
+    pub eventbridge_endpoint: Option<String>,
+
+    /// The event bus events are sent to.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_BUS_NAME", default_value = "default")]
+    pub event_bus_name: String,
+
+    /// One LocalStack-style edge URL for every AWS service the emulator calls (Lambda, EventBridge); each service's
+    /// own flag wins over it.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ENDPOINT", value_parser = parse_http_url)]
+    pub aws_endpoint: Option<String>,
+
+    /// The access key id calls to EventBridge are signed with.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ACCESS_KEY_ID", default_value = "test")]
+    pub aws_access_key_id: String,
+
+    /// Its secret key.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_SECRET_ACCESS_KEY", default_value = "test")]
+    pub aws_secret_access_key: String,
+
     /// How many events `GET /_emulator/events` keeps (the newest); 0 keeps none (the live stream still works).
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_HISTORY", default_value_t = 10_000)]
     pub event_history: usize,
@@ -141,6 +162,11 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             trust_forwarded_for: false,
             event_history: 10_000,
+            eventbridge_endpoint: None,
+            event_bus_name: "default".to_string(),
+            aws_endpoint: None,
+            aws_access_key_id: "test".to_string(),
+            aws_secret_access_key: "test".to_string(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

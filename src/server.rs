@@ -94,10 +94,20 @@ impl AppState {
             }
             None => Vec::new(),
         };
-        let lambda = config.lambda_endpoint.clone().map(|endpoint| crate::engine::invoker::LambdaSettings {
-            endpoint,
-            access_key_id: config.lambda_access_key_id.clone(),
-            secret_access_key: config.lambda_secret_access_key.clone(),
+        let eventbridge = config.eventbridge_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
+            crate::engine::delivery::EventBridgeSettings {
+                endpoint,
+                bus: config.event_bus_name.clone(),
+                access_key_id: config.aws_access_key_id.clone(),
+                secret_access_key: config.aws_secret_access_key.clone(),
+            }
+        });
+        let lambda = config.lambda_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
+            crate::engine::invoker::LambdaSettings {
+                endpoint,
+                access_key_id: config.lambda_access_key_id.clone(),
+                secret_access_key: config.lambda_secret_access_key.clone(),
+            }
         });
         let engine = Arc::new(Engine::new(
             config.action_duration_ms,
@@ -105,6 +115,7 @@ impl AppState {
             Arc::clone(&catalogue),
             lambda,
             config.event_history,
+            eventbridge,
         ));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         let store = Arc::new(Store::new());

@@ -51,6 +51,9 @@ pub struct EventHub {
     capacity: usize,
     next: AtomicU64,
     live: broadcast::Sender<Arc<Published>>,
+    /// The queue to the EventBridge delivery task, when an endpoint is configured.
+    outbox: Option<tokio::sync::mpsc::Sender<Arc<Published>>>,
+    stats: Arc<super::delivery::DeliveryStats>,
 }
 
 impl EventHub {
@@ -60,7 +63,26 @@ impl EventHub {
     /// A hub keeping the latest `capacity` events.
     pub fn new(capacity: usize) -> EventHub {
         let (live, _) = broadcast::channel(Self::SUBSCRIBER_BACKLOG);
-        EventHub { history: Mutex::new(VecDeque::new()), capacity, next: AtomicU64::new(1), live }
+        EventHub {
+            history: Mutex::new(VecDeque::new()),
+            capacity,
+            next: AtomicU64::new(1),
+            live,
+            outbox: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The hub, also handing every event to an EventBridge delivery task; returns the task's end of the queue.
+    pub fn delivering(mut self) -> (EventHub, tokio::sync::mpsc::Receiver<Arc<Published>>) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(super::delivery::QUEUE);
+        self.outbox = Some(sender);
+        (self, receiver)
+    }
+
+    /// What came of deliveries to EventBridge, when an endpoint is configured.
+    pub fn delivery_stats(&self) -> Option<&Arc<super::delivery::DeliveryStats>> {
+        self.outbox.as_ref().map(|_| &self.stats)
     }
 
     fn publish(&self, mut event: Published) {
@@ -72,6 +94,15 @@ impl EventHub {
             history.push_back(Arc::clone(&event));
             while history.len() > self.capacity {
                 history.pop_front();
+            }
+        }
+        if let Some(outbox) = &self.outbox
+            && outbox.try_send(Arc::clone(&event)).is_err()
+        {
+            // Never wait for delivery: a full queue (or a stopped task) loses the event, counted.
+            let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped = dropped + 1, "the EventBridge delivery queue is full; events are dropped");
             }
         }
         // Nobody listening is fine.

@@ -119,12 +119,23 @@ fn sign_request(
     region: &str,
     body: &[u8],
 ) -> Result<(), String> {
-    let identity =
-        Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "codepipeline-local").into();
+    let keys = (settings.access_key_id.as_str(), settings.secret_access_key.as_str());
+    sign_for(request, keys, "lambda", region, body)
+}
+
+/// Signs a request to an AWS API with SigV4 (header signing) for `service` in `region`.
+pub(super) fn sign_for(
+    request: &mut axum::http::Request<Full<Bytes>>,
+    (access_key_id, secret_access_key): (&str, &str),
+    service: &str,
+    region: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    let identity = Credentials::new(access_key_id, secret_access_key, None, None, "codepipeline-local").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("lambda")
+        .name(service)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()

@@ -11,6 +11,7 @@
 pub mod behaviors;
 pub mod command;
 pub mod conditions;
+pub mod delivery;
 pub mod events;
 pub mod ids;
 pub mod invoker;
@@ -84,6 +85,9 @@ pub struct Engine {
     ids: ids::Ids,
     /// Where the events of state changes are published.
     events: events::EventHub,
+    /// Where events are delivered, and the delivery task's end of the queue until [`Engine::run`] takes it.
+    eventbridge: Option<delivery::EventBridgeSettings>,
+    delivery: Mutex<Option<mpsc::Receiver<Arc<events::Published>>>>,
 }
 
 impl Engine {
@@ -95,8 +99,17 @@ impl Engine {
         catalogue: Arc<Catalogue>,
         lambda: Option<LambdaSettings>,
         event_history: usize,
+        eventbridge: Option<delivery::EventBridgeSettings>,
     ) -> Engine {
         let (invocations, invoker) = mpsc::unbounded_channel();
+        let hub = events::EventHub::new(event_history);
+        let (events, delivery) = match eventbridge {
+            Some(_) => {
+                let (hub, queue) = hub.delivering();
+                (hub, Some(queue))
+            }
+            None => (hub, None),
+        };
         Engine {
             lambda,
             invocations,
@@ -107,7 +120,9 @@ impl Engine {
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
             catalogue,
             ids: ids::Ids::random(),
-            events: events::EventHub::new(event_history),
+            events,
+            eventbridge,
+            delivery: Mutex::new(delivery),
         }
     }
 
@@ -303,6 +318,13 @@ impl Engine {
             }
             _ => None,
         };
+        let queue = self.delivery.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let delivery = match (self.eventbridge.clone(), queue, self.events.delivery_stats()) {
+            (Some(settings), Some(queue), Some(stats)) => {
+                Some(tokio::spawn(delivery::run(settings, Arc::clone(stats), queue)))
+            }
+            _ => None,
+        };
         loop {
             if *shutdown.borrow() {
                 break;
@@ -323,6 +345,9 @@ impl Engine {
         }
         if let Some(invoker) = invoker {
             invoker.abort();
+        }
+        if let Some(delivery) = delivery {
+            delivery.abort();
         }
         tracing::debug!("scheduler stopped");
     }

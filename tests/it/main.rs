@@ -8,6 +8,7 @@ mod conditions;
 
 mod control;
 mod corpus;
+mod delivery;
 mod events;
 mod examples;
 mod executions;

@@ -1,0 +1,148 @@
+//! Events delivered to a real EventBridge implementation: moto's server, with a rule that sends CodePipeline's
+//! events to an SQS queue (issue 14). `.ci/run` installs moto's server.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use codepipeline_local::Config;
+use serde_json::{Value, json};
+
+use crate::common::{Conn, TestServer, eventually, first_execution, pipeline_json, wait_for};
+
+/// moto's server on a free port, stopped when dropped.
+struct Moto {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let child = Command::new("python3")
+            .args(["-c", "import sys; from moto.server import main; sys.exit(main())", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto's server starts (pip install 'moto[server]')");
+        let addr = format!("127.0.0.1:{port}");
+        let moto = Moto { child, addr };
+        eventually("moto's server to listen", || async {
+            tokio::net::TcpStream::connect(&moto.addr).await.ok().map(|_| ())
+        })
+        .await;
+        moto
+    }
+
+    /// One AWS JSON call.
+    async fn call(&self, target: &str, json_version: &str, body: Value) -> Value {
+        let content_type = format!("application/x-amz-json-{json_version}");
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0",
+            if target.starts_with("AmazonSQS") { "sqs" } else { "events" }
+        );
+        let headers =
+            [("X-Amz-Target", target), ("Content-Type", content_type.as_str()), ("Authorization", &authorization)];
+        let response = Conn::open(&self.addr).await.request("POST", "/", &headers, body.to_string().as_bytes()).await;
+        assert_eq!(response.status, 200, "{target}: {}", response.text());
+        response.json()
+    }
+}
+
+#[tokio::test]
+async fn events_reach_an_sqs_queue_through_eventbridge() {
+    let moto = Moto::start().await;
+    let queue = moto.call("AmazonSQS.CreateQueue", "1.0", json!({"QueueName": "pipeline-events"})).await;
+    let queue_url = queue["QueueUrl"].as_str().expect("queue url").to_string();
+    let attributes = moto
+        .call("AmazonSQS.GetQueueAttributes", "1.0", json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}))
+        .await;
+    let queue_arn = attributes["Attributes"]["QueueArn"].as_str().expect("queue arn").to_string();
+    let pattern = json!({"source": ["aws.codepipeline"]}).to_string();
+    moto.call("AWSEvents.PutRule", "1.1", json!({"Name": "pipelines", "EventPattern": pattern})).await;
+    moto.call(
+        "AWSEvents.PutTargets",
+        "1.1",
+        json!({"Rule": "pipelines", "Targets": [{"Id": "queue", "Arn": queue_arn}]}),
+    )
+    .await;
+
+    let config = Config {
+        action_duration_ms: 5,
+        eventbridge_endpoint: Some(format!("http://{}", moto.addr)),
+        ..Config::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let client = server.client();
+    let declaration: Value = serde_json::from_str(&pipeline_json("shipped")).expect("json");
+    assert_eq!(server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await.status, 200);
+    let id = first_execution(&client, "shipped").await;
+    wait_for(&client, "shipped", &id, PipelineExecutionStatus::Succeeded).await;
+
+    let mut received: Vec<Value> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while received.len() < 10 && std::time::Instant::now() < deadline {
+        let batch = moto
+            .call(
+                "AmazonSQS.ReceiveMessage",
+                "1.0",
+                json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+            )
+            .await;
+        for message in batch["Messages"].as_array().into_iter().flatten() {
+            received.push(serde_json::from_str(message["Body"].as_str().unwrap_or("{}")).expect("an event"));
+        }
+    }
+    assert_eq!(received.len(), 10, "{received:#?}");
+    let mut states: Vec<String> = received
+        .iter()
+        .map(|e| {
+            let detail = &e["detail"];
+            format!(
+                "{} {} {}",
+                e["detail-type"].as_str().unwrap_or(""),
+                detail["stage"].as_str().unwrap_or("-"),
+                detail["state"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    states.sort();
+    assert!(states.contains(&"CodePipeline Pipeline Execution State Change - SUCCEEDED".to_string()), "{states:?}");
+    assert!(states.contains(&"CodePipeline Action Execution State Change Deploy STARTED".to_string()), "{states:?}");
+    let done =
+        received.iter().find(|e| e["detail"]["state"] == "SUCCEEDED" && e["detail"]["stage"].is_null()).expect("done");
+    assert_eq!(done["source"], "aws.codepipeline");
+    assert_eq!(done["resources"], json!(["arn:aws:codepipeline:us-east-1:000000000000:shipped"]));
+    assert_eq!(done["detail"]["execution-id"], id.as_str());
+    assert_eq!(done["detail"]["version"].as_f64(), Some(1.0));
+    let health = server.control("GET", "/health", &Value::Null).await.json();
+    assert_eq!(health["eventDelivery"]["delivered"], 10, "{health}");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_slows_nothing() {
+    let config =
+        Config { action_duration_ms: 5, eventbridge_endpoint: Some("http://127.0.0.1:1".into()), ..Config::default() };
+    let server = TestServer::with_config(config).await;
+    let client = server.client();
+    let declaration: Value = serde_json::from_str(&pipeline_json("alone")).expect("json");
+    let started = std::time::Instant::now();
+    assert_eq!(server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await.status, 200);
+    let id = first_execution(&client, "alone").await;
+    wait_for(&client, "alone", &id, PipelineExecutionStatus::Succeeded).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the pipeline ran at its own pace: {:?}", started.elapsed());
+    let failed = eventually("the failures to be counted", || async {
+        let health = server.control("GET", "/health", &Value::Null).await.json();
+        let failed = health["eventDelivery"]["failed"].as_u64().unwrap_or(0);
+        (failed == 10).then_some(failed)
+    })
+    .await;
+    assert_eq!(failed, 10);
+}
