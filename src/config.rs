@@ -85,16 +85,20 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENTBRIDGE_ENDPOINT", value_parser = parse_http_url)]
     pub eventbridge_endpoint: Option<String>,
 
+    /// An `http://` SNS API: approvals with a NotificationArn publish AWS's approval-needed message there.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_SNS_ENDPOINT", value_parser = parse_http_url)]
+    pub sns_endpoint: Option<String>,
+
     /// The event bus events are sent to.
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_BUS_NAME", default_value = "default")]
     pub event_bus_name: String,
 
-    /// One LocalStack-style edge URL for every AWS service the emulator calls (Lambda, EventBridge); each service's
-    /// own flag wins over it.
+    /// One LocalStack-style edge URL for every AWS service the emulator calls (Lambda, EventBridge, SNS); each
+    /// service's own flag wins over it.
     #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ENDPOINT", value_parser = parse_http_url)]
     pub aws_endpoint: Option<String>,
 
-    /// The access key id calls to EventBridge are signed with.
+    /// The access key id calls to EventBridge and SNS are signed with.
     #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ACCESS_KEY_ID", default_value = "test")]
     pub aws_access_key_id: String,
 
@@ -163,6 +167,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             event_history: 10_000,
             eventbridge_endpoint: None,
+            sns_endpoint: None,
             event_bus_name: "default".to_string(),
             aws_endpoint: None,
             aws_access_key_id: "test".to_string(),

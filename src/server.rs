@@ -102,6 +102,13 @@ impl AppState {
                 secret_access_key: config.aws_secret_access_key.clone(),
             }
         });
+        let sns = config.sns_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
+            crate::engine::notifications::SnsSettings {
+                endpoint,
+                access_key_id: config.aws_access_key_id.clone(),
+                secret_access_key: config.aws_secret_access_key.clone(),
+            }
+        });
         let lambda = config.lambda_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
             crate::engine::invoker::LambdaSettings {
                 endpoint,
@@ -116,6 +123,7 @@ impl AppState {
             lambda,
             config.event_history,
             eventbridge,
+            sns,
         ));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
         let store = Arc::new(Store::new());

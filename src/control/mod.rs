@@ -313,6 +313,7 @@ async fn health(State(app): State<AppState>) -> Json<Value> {
         "uptimeSeconds": app.uptime().as_secs_f64(),
         "serviceModel": {"apiVersion": "2015-07-09", "botocoreVersion": app.model().source_version},
         "eventDelivery": app.engine().events().delivery_stats().map(|s| s.to_json()),
+        "approvalNotifications": app.engine().events().notification_stats().map(|s| s.to_json()),
     }))
 }
 

@@ -54,6 +54,9 @@ pub struct EventHub {
     /// The queue to the EventBridge delivery task, when an endpoint is configured.
     outbox: Option<tokio::sync::mpsc::Sender<Arc<Published>>>,
     stats: Arc<super::delivery::DeliveryStats>,
+    /// The queue to the SNS publishing task, when an endpoint is configured.
+    notifier: Option<tokio::sync::mpsc::Sender<super::notifications::Notification>>,
+    notified: Arc<super::delivery::DeliveryStats>,
 }
 
 impl EventHub {
@@ -70,7 +73,21 @@ impl EventHub {
             live,
             outbox: None,
             stats: Arc::default(),
+            notifier: None,
+            notified: Arc::default(),
         }
+    }
+
+    /// The hub, also handing approval notifications to an SNS publishing task; returns the task's end of the queue.
+    pub fn notifying(mut self) -> (EventHub, tokio::sync::mpsc::Receiver<super::notifications::Notification>) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(super::notifications::QUEUE);
+        self.notifier = Some(sender);
+        (self, receiver)
+    }
+
+    /// What came of approval notifications, when an SNS endpoint is configured.
+    pub fn notification_stats(&self) -> Option<&Arc<super::delivery::DeliveryStats>> {
+        self.notifier.as_ref().map(|_| &self.notified)
     }
 
     /// The hub, also handing every event to an EventBridge delivery task; returns the task's end of the queue.
@@ -137,6 +154,14 @@ impl EventHub {
         for change in changes {
             if let Some(event) = render(scope, pipeline, record, &change, ids) {
                 self.publish(event);
+            }
+            if let (Some(notifier), Entity::Action(run), EventState::Started) =
+                (&self.notifier, change.entity, change.state)
+                && let Some(notification) =
+                    approval_notification(scope, pipeline, record, change.execution, run, change.at)
+                && notifier.try_send(notification).is_err()
+            {
+                self.notified.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -255,6 +280,42 @@ fn artifacts(list: &[Arc<ArtifactInstance>]) -> Option<Vec<ArtifactOut<'_>>> {
             .map(|a| ArtifactOut { name: &a.name, s3location: Location { bucket: &a.bucket, key: &a.key } })
             .collect()
     })
+}
+
+/// The notification of an approval that starts waiting, when it names a topic.
+fn approval_notification(
+    scope: &Scope,
+    pipeline: &str,
+    record: &PipelineRecord,
+    execution: crate::state::execution::ExecutionIndex,
+    run: crate::state::execution::RunIndex,
+    at: Timestamp,
+) -> Option<super::notifications::Notification> {
+    let execution = record.runtime.executions.get(execution.index())?;
+    let run = execution.actions.get(run.index())?;
+    if !run.awaits_approval {
+        return None;
+    }
+    let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
+    // The configuration as the run resolved it (variables in CustomData and the link are resolved).
+    let resolved = run.extra.as_ref().and_then(|e| e.resolved_configuration.as_ref());
+    let config = crate::state::execution::ConfigView::new(declared.configuration.as_ref(), resolved);
+    let topic = config.get("NotificationArn").filter(|t| !t.is_empty())?;
+    let (stage, action) = execution.names(run);
+    let token = run.id.to_string();
+    let timeout = super::providers::timeout_minutes(declared).saturating_mul(60_000);
+    let waiting = super::notifications::Waiting {
+        region: &scope.region,
+        pipeline,
+        stage,
+        action,
+        token: &token,
+        topic_arn: topic,
+        custom_data: config.get("CustomData"),
+        external_entity_link: config.get("ExternalEntityLink"),
+        expires: at.plus_millis(timeout),
+    };
+    Some(super::notifications::approval_needed(&waiting))
 }
 
 /// One event, or `None` when what changed is gone.

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod invoker;
 pub mod jobs;
 pub mod lambda;
+pub mod notifications;
 pub mod providers;
 pub mod rules;
 pub mod step;
@@ -88,6 +89,9 @@ pub struct Engine {
     /// Where events are delivered, and the delivery task's end of the queue until [`Engine::run`] takes it.
     eventbridge: Option<delivery::EventBridgeSettings>,
     delivery: Mutex<Option<mpsc::Receiver<Arc<events::Published>>>>,
+    /// Where approval notifications are published, and the publishing task's end of the queue.
+    sns: Option<notifications::SnsSettings>,
+    notifications: Mutex<Option<mpsc::Receiver<notifications::Notification>>>,
 }
 
 impl Engine {
@@ -100,6 +104,7 @@ impl Engine {
         lambda: Option<LambdaSettings>,
         event_history: usize,
         eventbridge: Option<delivery::EventBridgeSettings>,
+        sns: Option<notifications::SnsSettings>,
     ) -> Engine {
         let (invocations, invoker) = mpsc::unbounded_channel();
         let hub = events::EventHub::new(event_history);
@@ -109,6 +114,13 @@ impl Engine {
                 (hub, Some(queue))
             }
             None => (hub, None),
+        };
+        let (events, notifications) = match sns {
+            Some(_) => {
+                let (hub, queue) = events.notifying();
+                (hub, Some(queue))
+            }
+            None => (events, None),
         };
         Engine {
             lambda,
@@ -123,6 +135,8 @@ impl Engine {
             events,
             eventbridge,
             delivery: Mutex::new(delivery),
+            sns,
+            notifications: Mutex::new(notifications),
         }
     }
 
@@ -325,6 +339,13 @@ impl Engine {
             }
             _ => None,
         };
+        let queue = self.notifications.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let notifier = match (self.sns.clone(), queue, self.events.notification_stats()) {
+            (Some(settings), Some(queue), Some(stats)) => {
+                Some(tokio::spawn(notifications::run(settings, Arc::clone(stats), queue)))
+            }
+            _ => None,
+        };
         loop {
             if *shutdown.borrow() {
                 break;
@@ -346,8 +367,8 @@ impl Engine {
         if let Some(invoker) = invoker {
             invoker.abort();
         }
-        if let Some(delivery) = delivery {
-            delivery.abort();
+        for task in [delivery, notifier].into_iter().flatten() {
+            task.abort();
         }
         tracing::debug!("scheduler stopped");
     }

@@ -146,3 +146,117 @@ async fn an_unreachable_endpoint_slows_nothing() {
     .await;
     assert_eq!(failed, 10);
 }
+
+impl Moto {
+    /// One AWS query-protocol call (SNS); the XML answer.
+    async fn query(&self, form: &str) -> String {
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0";
+        let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", authorization)];
+        let response = Conn::open(&self.addr).await.request("POST", "/", &headers, form.as_bytes()).await;
+        assert_eq!(response.status, 200, "{form}: {}", response.text());
+        response.text()
+    }
+
+    /// A new SQS queue: (URL, ARN).
+    async fn queue(&self, name: &str) -> (String, String) {
+        let queue = self.call("AmazonSQS.CreateQueue", "1.0", json!({"QueueName": name})).await;
+        let url = queue["QueueUrl"].as_str().expect("queue url").to_string();
+        let attributes = self
+            .call("AmazonSQS.GetQueueAttributes", "1.0", json!({"QueueUrl": url, "AttributeNames": ["QueueArn"]}))
+            .await;
+        (url, attributes["Attributes"]["QueueArn"].as_str().expect("queue arn").to_string())
+    }
+
+    /// The messages of a queue, waiting up to 10 s for the first `wanted`.
+    async fn receive(&self, url: &str, wanted: usize) -> Vec<Value> {
+        let mut received = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while received.len() < wanted && std::time::Instant::now() < deadline {
+            let batch = self
+                .call(
+                    "AmazonSQS.ReceiveMessage",
+                    "1.0",
+                    json!({"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+                )
+                .await;
+            for message in batch["Messages"].as_array().into_iter().flatten() {
+                received.push(serde_json::from_str(message["Body"].as_str().unwrap_or("{}")).expect("JSON"));
+            }
+        }
+        received
+    }
+}
+
+#[tokio::test]
+async fn approvals_publish_aws_s_message_to_their_topic() {
+    let moto = Moto::start().await;
+    let (queue_url, queue_arn) = moto.queue("approvals").await;
+    let created = moto.query("Action=CreateTopic&Name=release-approvals").await;
+    let topic =
+        created.split("<TopicArn>").nth(1).and_then(|r| r.split("</TopicArn>").next()).expect("topic").to_string();
+    let subscribe = format!(
+        "Action=Subscribe&TopicArn={}&Protocol=sqs&Endpoint={}",
+        percent_encoding::utf8_percent_encode(&topic, percent_encoding::NON_ALPHANUMERIC),
+        percent_encoding::utf8_percent_encode(&queue_arn, percent_encoding::NON_ALPHANUMERIC)
+    );
+    moto.query(&subscribe).await;
+
+    // --aws-endpoint sets the SNS endpoint too.
+    let config =
+        Config { action_duration_ms: 5, aws_endpoint: Some(format!("http://{}", moto.addr)), ..Config::default() };
+    let server = TestServer::with_config(config).await;
+    let client = server.client();
+    let mut declaration: Value = serde_json::from_str(&pipeline_json("gated")).expect("json");
+    declaration["variables"] = json!([{"name": "Ticket", "defaultValue": "REL-42"}]);
+    declaration["pipelineType"] = json!("V2");
+    declaration["stages"].as_array_mut().expect("stages").insert(
+        1,
+        json!({"name": "Approve", "actions": [{
+            "name": "Gate",
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+            "configuration": {"NotificationArn": topic, "CustomData": "Check #{variables.Ticket} first."}
+        }]}),
+    );
+    assert_eq!(server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await.status, 200);
+    let id = first_execution(&client, "gated").await;
+
+    let received = moto.receive(&queue_url, 1).await;
+    assert_eq!(received.len(), 1, "{received:#?}");
+    let envelope = &received[0];
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["Subject"], "APPROVAL NEEDED: AWS CodePipeline gated for action Gate");
+    let message: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or("{}")).expect("message");
+    let approval = &message["approval"];
+    assert_eq!((approval["pipelineName"].clone(), approval["stageName"].clone()), (json!("gated"), json!("Approve")));
+    assert_eq!(approval["customData"], "Check REL-42 first.", "variables are resolved");
+    assert_eq!(approval["externalEntityLink"], Value::Null);
+    let token = approval["token"].as_str().expect("token").to_string();
+    assert!(
+        approval["approvalReviewLink"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!("#/Approve/Gate/approve/{token}"))
+    );
+    assert_eq!(approval["expires"].as_str().map(str::len), Some(17), "minute precision: {}", approval["expires"]);
+
+    // The token in the message answers the approval.
+    let result = aws_sdk_codepipeline::types::ApprovalResult::builder()
+        .summary("ok")
+        .status(aws_sdk_codepipeline::types::ApprovalStatus::Approved)
+        .build()
+        .expect("result");
+    client
+        .put_approval_result()
+        .pipeline_name("gated")
+        .stage_name("Approve")
+        .action_name("Gate")
+        .token(&token)
+        .result(result)
+        .send()
+        .await
+        .expect("approved");
+    wait_for(&client, "gated", &id, PipelineExecutionStatus::Succeeded).await;
+    let health = server.control("GET", "/health", &Value::Null).await.json();
+    assert_eq!(health["approvalNotifications"]["delivered"], 1, "{health}");
+}
