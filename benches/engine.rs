@@ -85,6 +85,39 @@ async fn wall_time() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let store = Arc::clone(server.state().store());
     let scope = Scope { account: "000000000000".into(), region: "us-east-1".into() };
+    // A live event-stream reader, counting what it receives.
+    let mut events_stream = TcpStream::connect(server.addr()).await.expect("connect");
+    events_stream
+        .write_all(b"GET /_emulator/events/stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("subscribe");
+    // The answer's head comes once the stream has subscribed: nothing after it is missed.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = events_stream.read(&mut byte).await.expect("the stream's head");
+        assert!(n == 1, "the stream closed");
+        head.push(byte[0]);
+    }
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = {
+        let received = Arc::clone(&received);
+        tokio::spawn(async move {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut tail: Vec<u8> = b"\n".to_vec();
+            while let Ok(n) = events_stream.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&chunk[..n]);
+                let found = tail.windows(6).filter(|w| w == b"\ndata:").count();
+                received.fetch_add(found, std::sync::atomic::Ordering::Relaxed);
+                let keep = tail.len().saturating_sub(5);
+                tail.drain(..keep);
+            }
+        })
+    };
+    let before = received.load(std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     for i in 0..1000 {
         let body = json!({"name": format!("bench-{}", i % 10)}).to_string();
@@ -115,6 +148,21 @@ async fn wall_time() {
         all_started.as_secs_f64() * 1000.0,
         finished.as_secs_f64() * 1000.0
     );
+    // Every execution emits 14 events (pipeline 2, three stages 2 each, three actions 2 each).
+    let expected = 1000 * 14;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(std::sync::atomic::Ordering::Relaxed) - before < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let delivered = received.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let streamed = started.elapsed();
+    println!(
+        "events: {delivered} of {expected} delivered to a live event-stream reader within {:.0} ms of the first start \
+         ({:.0} events/s)",
+        streamed.as_secs_f64() * 1000.0,
+        delivered as f64 / streamed.as_secs_f64()
+    );
+    reader.abort();
     let _ = server.shutdown().await;
 }
 

@@ -179,6 +179,29 @@ async fn webhook_deliveries(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> (Ve
     (delivery("main"), delivery("feature/other"))
 }
 
+/// Reads `GET /_emulator/events/stream` until `stop`; returns how many events arrived.
+async fn read_events(addr: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> usize {
+    let mut stream = TcpStream::connect(&addr).await.expect("connects");
+    let request = "GET /_emulator/events/stream HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("subscribes");
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut events = 0;
+    let mut tail: Vec<u8> = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                tail.extend_from_slice(&chunk[..n]);
+                events += tail.windows(6).filter(|w| w == b"\ndata:").count();
+                let keep = tail.len().saturating_sub(5);
+                tail.drain(..keep);
+            }
+            Err(_) => {}
+        }
+    }
+    events
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -256,10 +279,28 @@ fn main() {
         // Webhook deliveries: GitHub pushes signed with HMAC-SHA256 through three JSONPath filters. Matching ones
         // each start an execution; the others are answered after the filters.
         let (matching, filtered) = webhook_deliveries(&mut stream, &mut buffer).await;
+        let matching_again = matching.clone();
         let run = load(&addr, matching, connections, duration).await;
         report("Webhook start", &run, connections);
         let run = load(&addr, filtered, connections, duration).await;
         report("Webhook filter", &run, connections);
+        // The same starts with 10 event-stream readers attached: what live subscribers cost the server.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> =
+            (0..10).map(|_| tokio::spawn(read_events(addr.clone(), std::sync::Arc::clone(&stop)))).collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let run = load(&addr, matching_again, connections, duration).await;
+        report("Webhook +10 SSE", &run, connections);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut events = 0;
+        for reader in readers {
+            events += reader.await.unwrap_or(0);
+        }
+        println!(
+            "event stream: {} events to each of 10 readers ({:.0} events/s per reader)",
+            events / 10,
+            (events / 10) as f64 / run.elapsed.as_secs_f64()
+        );
         let rss = rss_kib(&child).unwrap_or(0);
         println!("resident memory after load: {:.1} MiB", rss as f64 / 1024.0);
     });
