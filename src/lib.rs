@@ -36,9 +36,10 @@
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
 //!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
 //!                providers (providers, rules; DeploymentWindow time zones in time_zone), behaviour rules, variable
-//!                resolution, jobs and their data (jobs),
-//!                Lambda actions and rules as state (lambda), the id source (ids), and the Lambda invoker, the
-//!                engine's only IO (invoker)
+//!                resolution, jobs and their data (jobs), Lambda actions and rules as state (lambda), the id
+//!                source (ids), the EventBridge events of every state change and their hub (events); and the IO
+//!                at its edge, in tasks the engine never waits for: the Lambda invoker (invoker), event delivery
+//!                to EventBridge (delivery), approval notifications to SNS (notifications)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //! triggers/      what starts pipelines from outside the API, each start a Command::Start through Engine::apply
@@ -51,8 +52,8 @@
 //! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a
 //! reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
 //! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
-//! under the partition lock) -> the pure step -> advance -> timers and the Lambda invoker; a refusal comes back typed
-//! and the operation words it.
+//! under the partition lock) -> the pure step -> advance -> the state changes become events (history, live stream,
+//! EventBridge, SNS) -> timers and the Lambda invoker; a refusal comes back typed and the operation words it.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.
