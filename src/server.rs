@@ -199,6 +199,8 @@ impl AppState {
     pub fn reset(&self) {
         self.inner.store.reset();
         self.inner.engine.cancel_timers(|_| true);
+        // The kept events go too; the sequence goes on, so a stream reader's Last-Event-ID stays meaningful.
+        self.inner.engine.events().clear();
         self.restore_partners(|_| true);
     }
 

@@ -100,6 +100,9 @@ async fn a_successful_run_emits_aws_events_in_order() {
     assert_eq!(events(&server, &format!("executionId={id}")).await.len(), 10);
     let bad = server.control("GET", "/_emulator/events?after=x", &Value::Null).await;
     assert_eq!(bad.status, 400, "{}", bad.text());
+    // A full reset forgets the kept events.
+    assert_eq!(server.control("POST", "/_emulator/reset", &json!({})).await.status, 200);
+    assert!(events(&server, "").await.is_empty());
 }
 
 async fn create(server: &TestServer, name: &str) {
@@ -266,4 +269,40 @@ async fn the_stream_delivers_live_and_resumes_with_last_event_id() {
         resumed.lines().filter_map(|l| l.strip_prefix("id: ")).filter_map(|v| v.trim().parse().ok()).collect();
     let wanted: Vec<u64> = kept[5..].iter().filter_map(|e| e["sequence"].as_u64()).collect();
     assert_eq!(ids, wanted);
+}
+
+#[tokio::test]
+async fn a_rollback_starts_its_own_execution_with_its_trigger() {
+    let server = TestServer::fast().await;
+    let client = server.client();
+    create(&server, "rolled").await;
+    let first = first_execution(&client, "rolled").await;
+    wait_for(&client, "rolled", &first, PipelineExecutionStatus::Succeeded).await;
+    let second = client.start_pipeline_execution().name("rolled").send().await.expect("starts");
+    let second = second.pipeline_execution_id().expect("id").to_string();
+    wait_for(&client, "rolled", &second, PipelineExecutionStatus::Succeeded).await;
+    let rollback = client
+        .rollback_stage()
+        .pipeline_name("rolled")
+        .stage_name("Deploy")
+        .target_pipeline_execution_id(&first)
+        .send()
+        .await
+        .expect("rolls back");
+    let id = rollback.pipeline_execution_id().to_string();
+    let (summary, all) = until(&server, &id, "Pipeline SUCCEEDED").await;
+    assert_eq!(
+        summary,
+        [
+            "Pipeline STARTED",
+            "Stage Deploy STARTED",
+            "Action Deploy/Deploy STARTED",
+            "Action Deploy/Deploy SUCCEEDED",
+            "Stage Deploy SUCCEEDED",
+            "Pipeline SUCCEEDED"
+        ]
+    );
+    let trigger = &all[0]["event"]["detail"]["execution-trigger"];
+    assert_eq!(trigger["trigger-type"], "ManualRollback");
+    assert_eq!(all[0]["event"]["detail"]["execution-id"], id.as_str());
 }
