@@ -229,7 +229,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
             };
             let due = step::advance(record, &env, Timestamp::from_millis(now));
             let changes = step::take_changes(record);
-            events.publish_changes(&scope, name, record, changes, &ids);
+            events.publish_changes(&scope, name, record, &sources, changes, &ids);
             if let Some(due) = due {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));
             }

@@ -237,7 +237,7 @@ impl Engine {
         drop(rules);
         if !record.runtime.changes.is_empty() {
             let changes = step::take_changes(record);
-            self.events.publish_changes(scope, pipeline, record, changes, &self.ids);
+            self.events.publish_changes(scope, pipeline, record, sources, changes, &self.ids);
         }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
             for invocation in lambda::take_invocations(scope, pipeline, record) {

@@ -426,6 +426,14 @@ async fn git_pushes_and_pull_requests_start_the_pipelines_that_take_them() {
         assert_eq!(variables.get("CommitId").map(String::as_str), Some(COMMIT));
         assert_eq!(variables.get("BranchName").map(String::as_str), Some("main"));
         assert_eq!(variables.get("ConnectionArn").map(String::as_str), Some(CONNECTION));
+        // The STARTED event's trigger tells the commit, as AWS's git-triggered events do.
+        let events = server.control("GET", &format!("/_emulator/events?executionId={id}"), &Value::Null).await.json();
+        let trigger = &events["events"][0]["event"]["detail"]["execution-trigger"];
+        assert_eq!(trigger["trigger-type"], expected, "{trigger}");
+        assert_eq!((trigger["commit-id"].clone(), trigger["branch-name"].clone()), (json!(COMMIT), json!("main")));
+        assert_eq!(trigger["commit-message"], "Tune cache headers");
+        assert_eq!(trigger["connection-arn"], CONNECTION);
+        assert_eq!(trigger["full-repository-name"], "example-org/web-app");
     }
 
     // Documentation only: the trigger's file filter refuses it; a feature branch is nobody's.
