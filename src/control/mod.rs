@@ -410,10 +410,9 @@ async fn list_events(
     State(app): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult,
 ) -> Result<axum::response::Response, ApiError> {
-    let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
-    let scope = control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
+    let (query, scope) = EventsQuery::read(&app, &headers, &uri, query)?;
     let after = query.after;
     let events = app.engine().events().history(|e| query.selects(&scope, e) && after.is_none_or(|a| e.seq > a));
     // The events are kept as JSON text: the answer is put together from it rather than parsed again.
@@ -429,7 +428,22 @@ async fn list_events(
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// The events query as axum extracts it (a bad one is answered by the handler, as a JSON error).
+type QueryResult = Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>;
+
 impl EventsQuery {
+    /// The query, and the account and region it reads.
+    fn read(
+        app: &AppState,
+        headers: &HeaderMap,
+        uri: &Uri,
+        query: QueryResult,
+    ) -> Result<(EventsQuery, Scope), ApiError> {
+        let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
+        let scope = control_scope(app, headers, uri, query.account.clone(), query.region.clone());
+        Ok((query, scope))
+    }
+
     /// Whether an event of the scope passes the filters (all but `after`).
     fn selects(&self, scope: &Scope, e: &crate::engine::events::Published) -> bool {
         e.account == scope.account
@@ -449,12 +463,11 @@ async fn stream_events(
     State(app): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
-    let scope = control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
+    let (query, scope) = EventsQuery::read(&app, &headers, &uri, query)?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let resume = resume.or(query.after);
     // Subscribed before the history is read, so nothing falls between the two.
