@@ -214,6 +214,10 @@ struct Detail<'a> {
     stop_execution_comments: Option<&'a str>,
     #[serde(rename = "start-time")]
     start_time: String,
+    #[serde(rename = "last-retry-attempt-time", skip_serializing_if = "Option::is_none")]
+    last_retry_attempt_time: Option<String>,
+    #[serde(rename = "stage-last-retry-attempt-time", skip_serializing_if = "Option::is_none")]
+    stage_last_retry_attempt_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stage: Option<&'a str>,
     #[serde(rename = "action-execution-id", skip_serializing_if = "Option::is_none")]
@@ -386,6 +390,8 @@ fn render(
         execution_trigger: None,
         stop_execution_comments: None,
         start_time: String::new(),
+        last_retry_attempt_time: None,
+        stage_last_retry_attempt_time: None,
         stage: None,
         action_execution_id: None,
         action: None,
@@ -411,12 +417,19 @@ fn render(
                 detail.stop_execution_comments = execution.stop.as_ref().and_then(|s| s.reason.as_deref());
             }
             detail.start_time = millis(execution.start_time);
+            // After a retry: when the latest one was made (its stage started again then).
+            let retried = execution.stages.iter().flatten().filter(|s| s.manual_retries + s.auto_retries > 0);
+            detail.last_retry_attempt_time = retried.map(|s| s.entered).max().map(millis);
             PIPELINE
         }
         Entity::Stage(stage) => {
             detail.stage = Some(execution.declaration.stages.get(stage as usize)?.name.as_str());
-            let entered = execution.stages.get(stage as usize)?.as_ref().map_or(change.at, |s| s.entered);
+            let run = execution.stages.get(stage as usize)?.as_ref();
+            let entered = run.map_or(change.at, |s| s.entered);
             detail.start_time = millis(entered);
+            if run.is_some_and(|s| s.manual_retries + s.auto_retries > 0) {
+                detail.stage_last_retry_attempt_time = Some(millis(entered));
+            }
             // A first run's stage events count from 0; after a retry every event carries the attempt.
             if attempt == 1 {
                 detail.attempt = 0.0;

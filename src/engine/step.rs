@@ -965,6 +965,9 @@ fn resume_stage(
     let Some(run) = execution.stages[stage].as_mut() else { return };
     run.runs = runs;
     run.status = StageStatus::InProgress;
+    // The retried stage starts again: its events' start-time and last retry time (UNCONFIRMED: AWS may keep the
+    // first start-time).
+    run.entered = now;
     match trigger {
         RetryTrigger::ManualStageRetry => run.manual_retries = run.manual_retries.saturating_add(1),
         RetryTrigger::AutomatedStageRetry => run.auto_retries = run.auto_retries.saturating_add(1),

@@ -167,6 +167,11 @@ async fn failures_retries_and_stops_emit_their_events() {
     for event in &all[resumed..] {
         assert_eq!(event["event"]["detail"]["pipeline-execution-attempt"].to_string(), "2.0", "{event}");
     }
+    let retried_at =
+        all[resumed]["event"]["detail"]["last-retry-attempt-time"].as_str().unwrap_or_default().to_string();
+    assert_eq!(retried_at.len(), 24, "milliseconds: {retried_at}");
+    assert_eq!(all[resumed + 1]["event"]["detail"]["stage-last-retry-attempt-time"], retried_at.as_str());
+    assert!(all[0]["event"]["detail"].get("last-retry-attempt-time").is_none(), "not before the retry");
 
     // Stop and abandon a held action: stopping, abandoned, stopped.
     server.set_behaviors(json!([{"pipeline": "held", "action": "Deploy", "outcome": "hold"}])).await;
