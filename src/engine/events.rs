@@ -51,7 +51,8 @@ pub struct EventHub {
     history: Mutex<VecDeque<Arc<Published>>>,
     capacity: usize,
     next: AtomicU64,
-    live: broadcast::Sender<Arc<Published>>,
+    /// Live subscribers; the channel (and its buffer) is made by the first subscription.
+    live: std::sync::OnceLock<broadcast::Sender<Arc<Published>>>,
     /// The queue to the EventBridge delivery task, when an endpoint is configured.
     outbox: Option<tokio::sync::mpsc::Sender<Arc<Published>>>,
     stats: Arc<super::delivery::DeliveryStats>,
@@ -66,12 +67,11 @@ impl EventHub {
 
     /// A hub keeping the latest `capacity` events.
     pub fn new(capacity: usize) -> EventHub {
-        let (live, _) = broadcast::channel(Self::SUBSCRIBER_BACKLOG);
         EventHub {
             history: Mutex::new(VecDeque::new()),
             capacity,
             next: AtomicU64::new(1),
-            live,
+            live: std::sync::OnceLock::new(),
             outbox: None,
             stats: Arc::default(),
             notifier: None,
@@ -124,7 +124,9 @@ impl EventHub {
             }
         }
         // Nobody listening is fine.
-        let _ = self.live.send(event);
+        if let Some(live) = self.live.get() {
+            let _ = live.send(event);
+        }
     }
 
     /// The kept events that `keep` selects, oldest first.
@@ -135,7 +137,7 @@ impl EventHub {
 
     /// Live events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
-        self.live.subscribe()
+        self.live.get_or_init(|| broadcast::channel(Self::SUBSCRIBER_BACKLOG).0).subscribe()
     }
 
     /// Drops the history (the sequence goes on).
