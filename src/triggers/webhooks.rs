@@ -201,18 +201,10 @@ where
     D: hmac::EagerHash,
     Hmac<D>: KeyInit + Mac,
 {
-    let Some(expected) = decode_hex(signature) else { return false };
+    let Some(expected) = crate::protocol::pagination::hex_decode(signature.trim()) else { return false };
     let Ok(mut mac) = <Hmac<D> as KeyInit>::new_from_slice(secret) else { return false };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// Whether `address` is inside `range` (`address/prefix`); an IPv4 address also matches its IPv4-mapped IPv6 form.
