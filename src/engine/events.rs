@@ -177,12 +177,6 @@ fn seconds(at: Timestamp) -> String {
         .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-fn millis(at: Timestamp) -> String {
-    Utc.timestamp_millis_opt(at.millis())
-        .single()
-        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
-
 /// The execution's attempt: 1, plus one per stage retry.
 fn attempt(execution: &Execution) -> u32 {
     let retries: u32 =
@@ -386,9 +380,10 @@ fn render(
 ) -> Option<Published> {
     let execution = record.runtime.executions.get(change.execution.index())?;
     let attempt = attempt(execution);
+    let execution_id = execution.id.to_string();
     let mut detail = Detail {
         pipeline,
-        execution_id: execution.id.to_string(),
+        execution_id: execution_id.clone(),
         execution_trigger: None,
         stop_execution_comments: None,
         start_time: String::new(),
@@ -418,19 +413,19 @@ fn render(
             if change.state == EventState::Stopping {
                 detail.stop_execution_comments = execution.stop.as_ref().and_then(|s| s.reason.as_deref());
             }
-            detail.start_time = millis(execution.start_time);
+            detail.start_time = execution.start_time.to_rfc3339();
             // After a retry: when the latest one was made (its stage started again then).
             let retried = execution.stages.iter().flatten().filter(|s| s.manual_retries + s.auto_retries > 0);
-            detail.last_retry_attempt_time = retried.map(|s| s.entered).max().map(millis);
+            detail.last_retry_attempt_time = retried.map(|s| s.entered).max().map(Timestamp::to_rfc3339);
             PIPELINE
         }
         Entity::Stage(stage) => {
             detail.stage = Some(execution.declaration.stages.get(stage as usize)?.name.as_str());
             let run = execution.stages.get(stage as usize)?.as_ref();
             let entered = run.map_or(change.at, |s| s.entered);
-            detail.start_time = millis(entered);
+            detail.start_time = entered.to_rfc3339();
             if run.is_some_and(|s| s.manual_retries + s.auto_retries > 0) {
-                detail.stage_last_retry_attempt_time = Some(millis(entered));
+                detail.stage_last_retry_attempt_time = Some(entered.to_rfc3339());
             }
             // A first run's stage events count from 0; after a retry every event carries the attempt.
             if attempt == 1 {
@@ -442,7 +437,7 @@ fn render(
             let run = execution.actions.get(run_index.index())?;
             let (stage, action) = execution.names(run);
             let declared = execution.declaration.stages.get(run.stage())?.actions.get(run.action())?;
-            detail.start_time = millis(run.start_time);
+            detail.start_time = run.start_time.to_rfc3339();
             detail.stage = Some(stage);
             detail.action_execution_id = Some(run.id.to_string());
             detail.action = Some(action);
@@ -494,7 +489,7 @@ fn render(
         account: scope.account.clone(),
         region: scope.region.clone(),
         pipeline: pipeline.to_string(),
-        execution_id: execution.id.to_string(),
+        execution_id,
         detail_type,
         event,
     })

@@ -368,7 +368,7 @@ fn enter(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, env: 
     execution.place = Place::InStage { stage };
     execution.last_update_time = now;
     record.runtime.w().latest_in_stage.insert(name, index);
-    changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), EventState::Started, now);
+    changed(record, index, Entity::stage(stage), EventState::Started, now);
     if entry_condition {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
     } else {
@@ -853,7 +853,7 @@ pub(super) fn end_stage(
         StageStatus::InProgress | StageStatus::Stopping | StageStatus::Skipped => None,
     };
     if let Some(state) = state {
-        changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), state, now);
+        changed(record, index, Entity::stage(stage), state, now);
     }
     match status {
         StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
@@ -987,7 +987,7 @@ fn resume_stage(
     let members = execution.declaration.stages.get(stage).map(|d| group_members(d, group)).unwrap_or_default();
     record.runtime.w().active.insert(index);
     changed(record, index, Entity::Pipeline, EventState::Resumed, now);
-    changed(record, index, Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX)), EventState::Resumed, now);
+    changed(record, index, Entity::stage(stage), EventState::Resumed, now);
     if entry_failed {
         conditions::start(record, index, stage, ConditionKind::BeforeEntry, env, now);
         return;
@@ -1205,7 +1205,7 @@ pub fn stop(
                 abandoned = runs.into_iter().filter(|r| abandon_action(execution, *r, now)).collect();
             }
             if !already_stopping {
-                let stage_entity = Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX));
+                let stage_entity = Entity::stage(stage);
                 changed(record, index, Entity::Pipeline, EventState::Stopping, now);
                 changed(record, index, stage_entity, EventState::Stopping, now);
             }

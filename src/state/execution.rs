@@ -865,6 +865,13 @@ pub enum Entity {
     Action(RunIndex),
 }
 
+impl Entity {
+    /// Stage `stage` (by index in the declaration).
+    pub fn stage(stage: usize) -> Entity {
+        Entity::Stage(u32::try_from(stage).unwrap_or(u32::MAX))
+    }
+}
+
 /// A state change the engine made, to be published as an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateChange {
