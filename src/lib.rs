@@ -39,7 +39,8 @@
 //!                resolution, jobs and their data (jobs), Lambda actions and rules as state (lambda), the id
 //!                source (ids), the EventBridge events of every state change and their hub (events); and the IO
 //!                at its edge, in tasks the engine never waits for: the Lambda invoker (invoker), event delivery
-//!                to EventBridge (delivery), approval notifications to SNS (notifications)
+//!                to EventBridge (delivery), approval notifications to SNS (notifications), sharing one signed,
+//!                retried HTTP call (outbound)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //! triggers/      what starts pipelines from outside the API, each start a Command::Start through Engine::apply

@@ -3,35 +3,23 @@
 //!
 //! The engine never waits for delivery: events go into a bounded queue ([`QUEUE`] events) with `try_send`; a full
 //! queue drops the event and counts it. The delivery task sends batches, retrying a call that could not be made or
-//! that the endpoint refused (5xx) with backoff; entries the endpoint rejects, and calls that still fail, are logged
+//! that the endpoint refused (5xx) with backoff (`engine::outbound`); entries the endpoint rejects, and calls that still fail, are logged
 //! and counted. `GET /health` shows the counts.
 
+use bytes::Bytes;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::events::Published;
+use super::outbound::{Call, HttpClient, post_with_retries};
 
 /// How many events may wait for delivery.
 pub const QUEUE: usize = 10_000;
 
 /// How many entries one PutEvents call carries (EventBridge's limit).
 const BATCH: usize = 10;
-
-/// Attempts of one call, and the wait before the first retry (doubled, then doubled again).
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-
-/// How long one call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where events are delivered, and the keys calls are signed with.
 #[derive(Debug, Clone)]
@@ -64,7 +52,7 @@ impl DeliveryStats {
 
 /// The delivery task: sends what the queue holds until it closes.
 pub async fn run(settings: EventBridgeSettings, stats: Arc<DeliveryStats>, mut queue: mpsc::Receiver<Arc<Published>>) {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = super::outbound::client();
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = queue.recv().await {
         batch.clear();
@@ -96,7 +84,7 @@ pub async fn run(settings: EventBridgeSettings, stats: Arc<DeliveryStats>, mut q
 
 /// One PutEvents call, retried; how many entries the endpoint rejected, or why the call failed.
 async fn deliver(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     settings: &EventBridgeSettings,
     region: &str,
     events: &[Arc<Published>],
@@ -119,60 +107,20 @@ async fn deliver(
         })
         .collect();
     let body = Bytes::from(json!({ "Entries": entries }).to_string());
-    let mut backoff = FIRST_BACKOFF;
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        match call(client, settings, region, body.clone()).await {
-            Ok(answer) => {
-                let rejected = answer["FailedEntryCount"].as_u64().unwrap_or(0);
-                if rejected > 0 {
-                    let reasons: Vec<&str> = answer["Entries"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["ErrorMessage"].as_str())
-                        .collect();
-                    tracing::warn!(rejected, "EventBridge rejected events: {}", reasons.join("; "));
-                }
-                return Ok(usize::try_from(rejected).unwrap_or(usize::MAX).min(events.len()));
-            }
-            Err((retryable, reason)) => {
-                last = reason;
-                if !retryable || attempt == ATTEMPTS {
-                    break;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-        }
+    let call = Call {
+        url: format!("{}/", settings.endpoint),
+        headers: &[("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "AWSEvents.PutEvents")],
+        keys: (&settings.access_key_id, &settings.secret_access_key),
+        service: "events",
+        region,
+    };
+    let answer = post_with_retries(client, &call, body).await?;
+    let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+    let rejected = answer["FailedEntryCount"].as_u64().unwrap_or(0);
+    if rejected > 0 {
+        let reasons: Vec<&str> =
+            answer["Entries"].as_array().into_iter().flatten().filter_map(|e| e["ErrorMessage"].as_str()).collect();
+        tracing::warn!(rejected, "EventBridge rejected events: {}", reasons.join("; "));
     }
-    Err(last)
-}
-
-/// Makes one call: the answer, or (whether to retry, why not).
-async fn call(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    settings: &EventBridgeSettings,
-    region: &str,
-    body: Bytes,
-) -> Result<Value, (bool, String)> {
-    let uri = format!("{}/", settings.endpoint);
-    let mut request = axum::http::Request::post(&uri)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "AWSEvents.PutEvents")
-        .body(Full::new(body.clone()))
-        .map_err(|e| (false, e.to_string()))?;
-    let keys = (settings.access_key_id.as_str(), settings.secret_access_key.as_str());
-    super::invoker::sign_for(&mut request, keys, "events", region, &body).map_err(|e| (false, e))?;
-    let response = tokio::time::timeout(CALL_TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| (true, "the call timed out".to_string()))?
-        .map_err(|e| (true, format!("the endpoint cannot be reached: {e}")))?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>();
-        return Err((status.is_server_error(), format!("the endpoint answered {status}: {text}")));
-    }
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    Ok(usize::try_from(rejected).unwrap_or(usize::MAX).min(events.len()))
 }

@@ -5,16 +5,10 @@
 //! reason in its error details.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -46,7 +40,7 @@ pub async fn run(
     settings: LambdaSettings,
     mut invocations: mpsc::UnboundedReceiver<Invocation>,
 ) {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = super::outbound::client();
     let settings = Arc::new(settings);
     while let Some(invocation) = invocations.recv().await {
         let (engine, store, client, settings) =
@@ -58,11 +52,7 @@ pub async fn run(
     }
 }
 
-async fn invoke(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    settings: &LambdaSettings,
-    call: &Invocation,
-) -> InvokeResult {
+async fn invoke(client: &super::outbound::HttpClient, settings: &LambdaSettings, call: &Invocation) -> InvokeResult {
     let function = &call.function;
     let uri =
         format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
@@ -120,33 +110,7 @@ fn sign_request(
     body: &[u8],
 ) -> Result<(), String> {
     let keys = (settings.access_key_id.as_str(), settings.secret_access_key.as_str());
-    sign_for(request, keys, "lambda", region, body)
-}
-
-/// Signs a request to an AWS API with SigV4 (header signing) for `service` in `region`.
-pub(super) fn sign_for(
-    request: &mut axum::http::Request<Full<Bytes>>,
-    (access_key_id, secret_access_key): (&str, &str),
-    service: &str,
-    region: &str,
-    body: &[u8],
-) -> Result<(), String> {
-    let identity = Credentials::new(access_key_id, secret_access_key, None, None, "codepipeline-local").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let uri = request.uri().to_string();
-    let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-    let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(body)).map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
-    instructions.apply_to_request_http1x(request);
-    Ok(())
+    super::outbound::sign_for(request, keys, "lambda", region, body)
 }
 
 /// Records what came of an invocation, through the engine.

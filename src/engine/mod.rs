@@ -18,6 +18,7 @@ pub mod invoker;
 pub mod jobs;
 pub mod lambda;
 pub mod notifications;
+pub mod outbound;
 pub mod providers;
 pub mod rules;
 pub mod step;

@@ -6,21 +6,16 @@
 //! them, and failures are logged and counted (`GET /health`). UNCONFIRMED choice: a topic the endpoint refuses does
 //! not fail the approval here (on AWS a missing permission or topic would).
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 use super::delivery::DeliveryStats;
+use super::outbound::{Call, HttpClient, post_with_retries};
 use crate::state::Timestamp;
 
 /// How many notifications may wait to be published.
@@ -133,7 +128,7 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_')
 
 /// The publishing task: publishes what the queue holds until it closes.
 pub async fn run(settings: SnsSettings, stats: Arc<DeliveryStats>, mut queue: mpsc::Receiver<Notification>) {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = super::outbound::client();
     while let Some(notification) = queue.recv().await {
         match publish(&client, &settings, &notification).await {
             Ok(()) => stats.delivered.fetch_add(1, Ordering::Relaxed),
@@ -145,11 +140,7 @@ pub async fn run(settings: SnsSettings, stats: Arc<DeliveryStats>, mut queue: mp
     }
 }
 
-async fn publish(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    settings: &SnsSettings,
-    notification: &Notification,
-) -> Result<(), String> {
+async fn publish(client: &HttpClient, settings: &SnsSettings, notification: &Notification) -> Result<(), String> {
     let field = |v: &str| utf8_percent_encode(v, FORM).to_string();
     let body = Bytes::from(format!(
         "Action=Publish&Version=2010-03-31&TopicArn={}&Subject={}&Message={}",
@@ -157,42 +148,14 @@ async fn publish(
         field(&notification.subject),
         field(&notification.message)
     ));
-    let mut backoff = Duration::from_millis(200);
-    let mut last = String::new();
-    for attempt in 1..=3 {
-        let mut request = axum::http::Request::post(format!("{}/", settings.endpoint))
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-            .body(Full::new(body.clone()))
-            .map_err(|e| e.to_string())?;
-        let keys = (settings.access_key_id.as_str(), settings.secret_access_key.as_str());
-        super::invoker::sign_for(&mut request, keys, "sns", &notification.region, &body)?;
-        let retryable = match tokio::time::timeout(Duration::from_secs(10), client.request(request)).await {
-            Ok(Ok(response)) if response.status().is_success() => return Ok(()),
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                last = format!(
-                    "the endpoint answered {status}: {}",
-                    String::from_utf8_lossy(&bytes).chars().take(300).collect::<String>()
-                );
-                status.is_server_error()
-            }
-            Ok(Err(e)) => {
-                last = format!("the endpoint cannot be reached: {e}");
-                true
-            }
-            Err(_) => {
-                last = "the call timed out".into();
-                true
-            }
-        };
-        if !retryable || attempt == 3 {
-            break;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
-    }
-    Err(last)
+    let call = Call {
+        url: format!("{}/", settings.endpoint),
+        headers: &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+        keys: (&settings.access_key_id, &settings.secret_access_key),
+        service: "sns",
+        region: &notification.region,
+    };
+    post_with_retries(client, &call, body).await.map(|_| ())
 }
 
 #[cfg(test)]
