@@ -212,7 +212,7 @@ pub async fn webhook(
 }
 
 /// The events of a delivery, and why (part of) it was ignored.
-type Parsed = Result<(Vec<GitEvent>, Option<String>), String>;
+pub(super) type Parsed = Result<(Vec<GitEvent>, Option<String>), String>;
 
 fn text(value: &Value, path: &[&str]) -> Option<String> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str().map(str::to_string)
@@ -253,7 +253,8 @@ fn changed_files(commits: Option<&Value>) -> Option<Vec<String>> {
     Some(files)
 }
 
-fn github(event: &str, body: &Value) -> Parsed {
+/// A GitHub delivery of `event` (its `X-GitHub-Event`): the events it carries, and why (part of) it is ignored.
+pub(super) fn github(event: &str, body: &Value) -> Parsed {
     let repository = || required(body, &["repository", "full_name"]);
     match event {
         "ping" => ignored("A GitHub ping: the connection is reachable; nothing to start"),

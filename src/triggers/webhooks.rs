@@ -10,8 +10,8 @@
 //!    nothing does not match; a string is compared as it is, another value as its JSON text; of several values one
 //!    must match; without `matchEquals` the path only has to select something (all UNCONFIRMED on AWS).
 //! 3. **Start** the target pipeline with trigger `Webhook` and the webhook's ARN as detail, and set `lastTriggered`.
-//!    A GitHub push names its commit (`after`): the source action picks up exactly that commit, with the pushed
-//!    message. A GitHub `ping` and a push that deletes a branch start nothing.
+//!    A GitHub push names its commit (`after`, read as `triggers::git` reads GitHub pushes): the source action picks
+//!    up exactly that commit, with the pushed message. A GitHub `ping` and a push that deletes a branch start nothing.
 //!
 //! The answer is 200 JSON saying what happened, 404 for an unknown webhook, 400 for a body that is not JSON.
 
@@ -92,17 +92,29 @@ pub async fn deliver(
             return Ok(answer(None, Some(format!("Filter {} ({}) did not match: {why}", index + 1, filter.json_path))));
         }
     }
-    let push = GitHubPush::of(&payload);
-    if push.as_ref().is_some_and(|p| p.deleted) {
-        return Ok(answer(None, Some("The push deletes its branch: there is nothing to build".into())));
-    }
+    // A GitHub push names its commit; it is read as the emulated connection reads one (`git::github`). Anything
+    // else (the filters decided it) names none.
+    let push = match super::git::github("push", &payload) {
+        // The one push that is answered without an event deletes its ref.
+        Ok((events, _)) if events.is_empty() => {
+            return Ok(answer(None, Some("The push deletes its branch: there is nothing to build".into())));
+        }
+        Ok((mut events, _)) => {
+            events.pop().filter(|e| e.commit.len() == 40 && e.commit.bytes().all(|b| b.is_ascii_hexdigit()))
+        }
+        Err(_) => None,
+    };
     let mut overrides = Vec::new();
     if let Some(push) = push.filter(|_| matches!(provider.as_str(), "GitHub" | "CodeStarSourceConnection")) {
+        let branch = match &push.kind {
+            super::git::Kind::Push(super::git::Ref::Branch(branch)) => Some(branch.clone()),
+            _ => None,
+        };
         app.store().write(&found.scope, |data| {
-            let branch = push.branch.as_deref();
-            let commit =
-                Commit { message: push.message.clone(), author_date: push.date.clone(), branch: push.branch.clone() };
-            data.sources.put_commit(RepositoryKind::Connection, &push.repository, None, branch, &push.commit, commit);
+            let message = push.message.clone().unwrap_or_default();
+            let commit = Commit { message, author_date: push.author_date.clone(), branch: branch.clone() };
+            let (repository, id) = (&push.repository, &push.commit);
+            data.sources.put_commit(RepositoryKind::Connection, repository, None, branch.as_deref(), id, commit);
         });
         overrides.push(RevisionOverride {
             action_name: definition.target_action.clone(),
@@ -291,43 +303,6 @@ fn resolve(template: &str, configuration: &std::collections::BTreeMap<String, St
     }
     out.push_str(rest);
     out
-}
-
-/// What a GitHub push delivery says of its commit.
-struct GitHubPush {
-    repository: String,
-    branch: Option<String>,
-    commit: String,
-    message: String,
-    date: Option<String>,
-    deleted: bool,
-}
-
-impl GitHubPush {
-    fn of(payload: &Value) -> Option<GitHubPush> {
-        let commit = payload.get("after")?.as_str()?;
-        let hex = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex {
-            return None;
-        }
-        let deleted =
-            payload.get("deleted").and_then(Value::as_bool).unwrap_or(false) || commit.bytes().all(|b| b == b'0');
-        let head = payload.get("head_commit");
-        let text =
-            |v: Option<&Value>, key: &str| v.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string);
-        Some(GitHubPush {
-            repository: text(payload.get("repository"), "full_name").unwrap_or_default(),
-            branch: payload
-                .get("ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix("refs/heads/"))
-                .map(str::to_string),
-            commit: commit.to_string(),
-            message: text(head, "message").unwrap_or_default(),
-            date: text(head, "timestamp"),
-            deleted,
-        })
-    }
 }
 
 #[cfg(test)]
