@@ -67,6 +67,7 @@ pub mod operations;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod transport;
 pub mod triggers;
 

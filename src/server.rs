@@ -29,7 +29,7 @@ use crate::protocol::model::{Model, ModelError};
 use crate::protocol::router::route;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
 use crate::state::catalogue::Catalogue;
-use crate::state::{Scope, Store};
+use crate::state::{Scope, Store, Unavailable};
 use crate::transport::{self, Timeouts};
 
 /// Shared state of one server: cheap to clone.
@@ -196,29 +196,30 @@ impl AppState {
 
     /// Drops all state and the clock, and every pending timer, keeping what start-up flags configured (partner
     /// action types).
-    pub fn reset(&self) {
-        self.inner.store.reset();
+    pub fn reset(&self) -> Result<(), Unavailable> {
+        self.inner.store.reset()?;
         self.inner.engine.cancel_timers(|_| true);
         // The kept events go too; the sequence goes on, so a stream reader's Last-Event-ID stays meaningful.
         self.inner.engine.events().clear();
-        self.restore_partners(|_| true);
+        self.restore_partners(|_| true)
     }
 
     /// Drops the state of the accounts and regions `selected` picks, keeping what start-up flags configured there;
     /// the clock, shared by all, is kept. Returns how many partitions held state.
-    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> usize {
-        let dropped = self.inner.store.reset_where(&selected);
+    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> Result<usize, Unavailable> {
+        let dropped = self.inner.store.reset_where(&selected)?;
         self.inner.engine.cancel_timers(&selected);
-        self.restore_partners(selected);
-        dropped
+        self.restore_partners(selected)?;
+        Ok(dropped)
     }
 
-    fn restore_partners(&self, selected: impl Fn(&Scope) -> bool) {
+    fn restore_partners(&self, selected: impl Fn(&Scope) -> bool) -> Result<(), Unavailable> {
         for (scope, record) in self.inner.partners.iter().filter(|(scope, _)| selected(scope)) {
             self.inner
                 .store
-                .write(scope, |data| data.third_party_types.insert(record.action_type.id.clone(), record.clone()));
+                .write(scope, |data| data.third_party_types.insert(record.action_type.id.clone(), record.clone()))?;
         }
+        Ok(())
     }
 
     /// The address the server listens on, once it does.

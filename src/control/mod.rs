@@ -120,7 +120,7 @@ pub fn register_partner(
         client_id: uuid::Uuid::new_v4(),
         client_token: spec.client_token.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
     };
-    store.write(scope, |data| data.third_party_types.insert(id, record.clone()));
+    store.write(scope, |data| data.third_party_types.insert(id, record.clone()))?;
     Ok(record)
 }
 
@@ -339,7 +339,7 @@ async fn reset(
     headers: HeaderMap,
     uri: Uri,
     ControlJson(request): ControlJson<ResetRequest>,
-) -> Json<Value> {
+) -> Result<Json<Value>, ApiError> {
     // Signed requests name their partition as they would on the AWS endpoint.
     let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
         || uri.query().is_some_and(|q| q.contains("X-Amz-Credential="));
@@ -347,19 +347,19 @@ async fn reset(
     let account = request.account.or_else(|| credentials.as_ref().map(|s| s.account.clone()));
     let region = request.region.or_else(|| credentials.map(|s| s.region));
     if account.is_none() && region.is_none() {
-        app.reset();
+        app.reset()?;
         tracing::info!("all state reset");
-        return Json(json!({"status": "reset"}));
+        return Ok(Json(json!({"status": "reset"})));
     }
     let dropped = app.reset_where(|scope| {
         account.as_ref().is_none_or(|a| *a == scope.account) && region.as_ref().is_none_or(|r| *r == scope.region)
-    });
+    })?;
     tracing::info!(
         account = account.as_deref().unwrap_or("*"),
         region = region.as_deref().unwrap_or("*"),
         "state reset"
     );
-    Json(json!({"status": "reset", "account": account, "region": region, "partitions": dropped}))
+    Ok(Json(json!({"status": "reset", "account": account, "region": region, "partitions": dropped})))
 }
 
 /// Asks a running server for `GET /health` and tells whether it answered 200. Used by `--check-health`, so a

@@ -116,10 +116,13 @@ fn sign_request(
 /// Records what came of an invocation, through the engine.
 fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
     let now = store.clock().now();
-    store.write(&call.scope, |data| {
+    let recorded = store.write(&call.scope, |data| {
         let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
         engine.change(&call.scope, &call.pipeline, record, &data.sources, now, |record, _| {
             super::lambda::record_result(record, call, result, now);
         });
     });
+    if let Err(unavailable) = recorded {
+        tracing::error!(pipeline = %call.pipeline, "the result of a Lambda invocation was not saved: {unavailable}");
+    }
 }

@@ -167,7 +167,10 @@ impl Engine {
         command: Command,
         check: impl FnOnce(&PipelineRecord) -> Result<(), E>,
         refused: impl FnOnce(Refusal) -> E,
-    ) -> Result<Applied, E> {
+    ) -> Result<Applied, E>
+    where
+        E: From<crate::state::Unavailable>,
+    {
         let now = store.clock().now();
         store.write(scope, |data| {
             let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
@@ -176,7 +179,7 @@ impl Engine {
                 command::execute(record, env, command, now)
             })
             .map_err(refused)
-        })
+        })?
     }
 
     /// Where the engine's ids come from (also for the ids of source changes made outside it).
@@ -194,7 +197,7 @@ impl Engine {
         max: usize,
         select: impl Fn(&crate::state::declaration::ActionDeclaration, &crate::state::execution::ActionRun) -> bool,
         mut describe: impl FnMut(&crate::state::PartitionData, &str, uuid::Uuid, String) -> Option<T>,
-    ) -> Vec<T> {
+    ) -> Result<Vec<T>, crate::state::Unavailable> {
         let now = store.clock().now();
         store.write(scope, |data| {
             let chosen = jobs::available(data, id, now, max, select);
@@ -308,10 +311,19 @@ impl Engine {
                     }
                     self.advance(&timer.scope, &timer.pipeline, record, &data.sources, now);
                 }
-            });
+            })
         }));
-        if outcome.is_err() {
-            tracing::error!(pipeline = %timer.pipeline, region = %timer.scope.region, "advancing a pipeline failed");
+        match outcome {
+            Ok(Ok(())) => {}
+            // Not saved, so not made: try again a little later, when the disk may have room.
+            Ok(Err(unavailable)) => {
+                tracing::warn!(pipeline = %timer.pipeline, "advancing a pipeline was not saved: {unavailable}");
+                let retry = Timer { due: now.plus_millis(1_000), ..timer.clone() };
+                self.timers.lock().unwrap_or_else(|p| p.into_inner()).push(Reverse(retry));
+            }
+            Err(_) => {
+                tracing::error!(pipeline = %timer.pipeline, region = %timer.scope.region, "advancing a pipeline failed")
+            }
         }
     }
 

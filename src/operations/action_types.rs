@@ -232,7 +232,7 @@ pub fn create_custom_action_type(ctx: &Ctx, input: CreateCustomActionTypeInput) 
             },
         );
         Ok(())
-    })?;
+    })??;
     Reply::json(&CreateCustomActionTypeOutput { action_type: &action_type, tags: tags.as_deref() })
 }
 
@@ -257,7 +257,7 @@ pub fn delete_custom_action_type(ctx: &Ctx, input: DeleteCustomActionTypeInput) 
         if data.custom_action_types.remove(&id).is_some() {
             data.deleted_custom_action_types.insert(id);
         }
-    });
+    })?;
     Ok(Reply::Done)
 }
 
@@ -356,7 +356,7 @@ pub fn update_action_type(ctx: &Ctx, input: UpdateActionTypeInput) -> Result<Rep
         }
         data.action_type_updates.insert(id, declaration);
         Ok(())
-    })?;
+    })??;
     Ok(Reply::Done)
 }
 

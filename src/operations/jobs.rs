@@ -126,7 +126,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
     let jobs = ctx.engine.poll_jobs(ctx.store, &ctx.scope, &id, max, select, |data, pipeline, job, nonce| {
         let data = data.pipelines.get(pipeline).and_then(|record| job_data(record, pipeline, job))?;
         Some(JobOut { id: job.to_string(), data, nonce, account_id: ctx.scope.account.clone() })
-    });
+    })?;
     Reply::json(&PollForJobsOutput { jobs })
 }
 
@@ -397,7 +397,7 @@ pub fn poll_for_third_party_jobs(ctx: &Ctx, input: PollForThirdPartyJobsInput) -
         max,
         |_, _| true,
         |_, _, job, _| Some(ThirdPartyJobOut { client_id: client_id.to_string(), job_id: job.to_string() }),
-    );
+    )?;
     Reply::json(&PollForThirdPartyJobsOutput { jobs })
 }
 

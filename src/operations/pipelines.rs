@@ -88,7 +88,7 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         let tags = tag_map(tags.as_deref().unwrap_or_default());
         data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
         Ok(version)
-    })?;
+    })??;
     // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating).
     let trigger = ExecutionTrigger {
         trigger_type: TriggerType::CreatePipeline,
@@ -184,7 +184,7 @@ pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, A
         let record = data.pipelines.get_mut(&name).ok_or_else(|| pipeline_not_found(&ctx.scope.account, &name))?;
         record.push_version(Arc::clone(&version), now);
         Ok::<_, ApiError>(version)
-    })?;
+    })??;
     Reply::json(&UpdatePipelineOutput { pipeline: version.echo() })
 }
 
@@ -199,7 +199,7 @@ pub fn delete_pipeline(ctx: &Ctx, input: DeletePipelineInput) -> Result<Reply, A
         if let Some(record) = data.pipelines.remove(&input.name) {
             data.retired_jobs.retire(record.runtime.jobs.keys().copied());
         }
-    });
+    })?;
     Ok(Reply::Done)
 }
 

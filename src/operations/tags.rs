@@ -120,7 +120,7 @@ fn with_tags<R>(ctx: &Ctx, arn: &str, f: impl FnOnce(&mut Tags) -> Result<R, Api
     ctx.store.write(&ctx.scope, |data| {
         let tags = resource_tags(data, &resource).ok_or_else(|| not_found(arn))?;
         f(tags)
-    })
+    })?
 }
 
 fn resource_tags<'d>(data: &'d mut PartitionData, resource: &Resource) -> Option<&'d mut Tags> {

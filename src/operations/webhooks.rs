@@ -159,7 +159,7 @@ pub fn put_webhook(ctx: &Ctx, input: PutWebhookInput) -> Result<Reply, ApiError>
             }
         };
         Ok(ListWebhookItem::of(record))
-    })?;
+    })??;
     Reply::json(&PutWebhookOutput { webhook: item })
 }
 
@@ -201,7 +201,7 @@ pub struct DeleteWebhookInput {
 
 /// DeleteWebhook: removes the webhook (its URL stops working); deleting one that does not exist succeeds.
 pub fn delete_webhook(ctx: &Ctx, input: DeleteWebhookInput) -> Result<Reply, ApiError> {
-    ctx.store.write(&ctx.scope, |data| data.webhooks.remove(&input.name));
+    ctx.store.write(&ctx.scope, |data| data.webhooks.remove(&input.name))?;
     Ok(Reply::Done)
 }
 
@@ -224,7 +224,7 @@ fn set_registered(ctx: &Ctx, input: WebhookNameInput, registered: bool) -> Resul
             ErrorCode::WebhookNotFoundException,
             format!("The webhook '{name}' does not exist in account '{}'", ctx.scope.account),
         )),
-    })?;
+    })??;
     Ok(Reply::Done)
 }
 

@@ -112,6 +112,9 @@ error_codes! {
     MethodNotAllowedException = 405,
     /// A bug in the emulator. Never expected; answered instead of dropping the connection.
     InternalFailure = 500,
+    /// A change that could not be saved to the data directory (a full or failing disk): nothing of it was made, and
+    /// it may be retried.
+    ServiceUnavailableException = 503,
 }
 
 impl fmt::Display for ErrorCode {
@@ -147,6 +150,12 @@ impl ApiError {
     /// Renders the error body.
     pub fn body(&self) -> String {
         serde_json::json!({ "__type": self.code.as_str(), "message": self.message }).to_string()
+    }
+}
+
+impl From<crate::state::Unavailable> for ApiError {
+    fn from(unavailable: crate::state::Unavailable) -> ApiError {
+        ApiError::new(ErrorCode::ServiceUnavailableException, unavailable.0)
     }
 }
 

@@ -97,6 +97,12 @@ impl Clock {
         self.last_ms.store(0, Ordering::Release);
     }
 
+    /// Puts the clock `millis` ahead of wall time (state loaded or imported); readings start over from there.
+    pub fn set_offset(&self, millis: i64) {
+        self.offset_ms.store(millis, Ordering::Release);
+        self.last_ms.store(0, Ordering::Release);
+    }
+
     /// How far the clock has been advanced in total, in milliseconds.
     pub fn offset_millis(&self) -> i64 {
         self.offset_ms.load(Ordering::Acquire)

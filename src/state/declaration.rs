@@ -169,7 +169,7 @@ impl ActionDeclaration {
 }
 
 /// Which of a stage's conditions: the entry condition, or the one checked on success or on failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ConditionKind {
     BeforeEntry,
     OnSuccess,

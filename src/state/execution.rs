@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use super::declaration::ConditionKind;
 use super::declaration::{ActionDeclaration, ExecutionMode, RuleDeclaration};
+use super::tracked::{TrackedMap, TrackedVec};
 use super::{Definition, Timestamp};
 
 /// `PipelineExecutionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum ExecutionStatus {
     Cancelled,
     InProgress,
@@ -33,7 +34,7 @@ impl ExecutionStatus {
 }
 
 /// `StageExecutionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum StageStatus {
     Cancelled,
     InProgress,
@@ -52,7 +53,7 @@ impl StageStatus {
 }
 
 /// `ActionExecutionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum ActionStatus {
     InProgress,
     Abandoned,
@@ -61,7 +62,7 @@ pub enum ActionStatus {
 }
 
 /// `ExecutionType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ExecutionType {
     Standard,
@@ -69,7 +70,7 @@ pub enum ExecutionType {
 }
 
 /// `TriggerType`: what started an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum TriggerType {
     CreatePipeline,
     StartPipelineExecution,
@@ -83,7 +84,7 @@ pub enum TriggerType {
 }
 
 /// `ExecutionTrigger`. The detail repeats across executions and is shared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTrigger {
     pub trigger_type: TriggerType,
@@ -105,7 +106,7 @@ pub trait At<P> {
 macro_rules! position {
     ($(#[$doc:meta])* $name:ident in $item:ty) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
         pub struct $name(u32);
 
         impl $name {
@@ -148,6 +149,29 @@ macro_rules! position {
             }
         }
 
+        impl At<$name> for super::tracked::TrackedVec<$item> {
+            type Item = $item;
+            fn at(&self, at: $name) -> Option<&$item> {
+                self.get(at.index())
+            }
+            fn at_mut(&mut self, at: $name) -> Option<&mut $item> {
+                self.get_mut(at.index())
+            }
+        }
+
+        impl std::ops::Index<$name> for super::tracked::TrackedVec<$item> {
+            type Output = $item;
+            fn index(&self, at: $name) -> &$item {
+                &self[at.index()]
+            }
+        }
+
+        impl std::ops::IndexMut<$name> for super::tracked::TrackedVec<$item> {
+            fn index_mut(&mut self, at: $name) -> &mut $item {
+                &mut self[at.index()]
+            }
+        }
+
         impl std::ops::Index<$name> for Vec<$item> {
             type Output = $item;
             fn index(&self, at: $name) -> &$item {
@@ -177,7 +201,7 @@ position!(
 );
 
 /// `ErrorDetails` of a failed action or rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ErrorDetails {
     pub code: FailureType,
     pub message: String,
@@ -222,7 +246,8 @@ impl FailureType {
 }
 
 /// A revision picked up by a source action (`currentRevision`, `artifactRevisions`, `sourceRevisions`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Revision {
     pub revision_id: String,
     /// The change identifier (`revisionChangeIdentifier`, `revisionChangeId`), for providers that have one: a
@@ -235,7 +260,7 @@ pub struct Revision {
 }
 
 /// A revision's change identifier, kept without repeating the revision id when it is the same (a commit is both).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum ChangeId {
     /// The provider has none.
     None,
@@ -276,7 +301,8 @@ pub fn variable<'a>(variables: &'a Variables, key: &str) -> Option<&'a str> {
 }
 
 /// What a finished action produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Success {
     pub summary: Option<String>,
     pub external_execution_id: Option<String>,
@@ -287,14 +313,14 @@ pub struct Success {
 }
 
 /// How an action ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Outcome {
     Succeed(Success),
     Fail(ErrorDetails),
 }
 
 /// What a running action waits for. Boxed payloads keep finished runs (which hold `Nothing`) small.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Pending {
     /// It ends by itself at a known time (simulated work).
     At(Timestamp, Box<Outcome>),
@@ -305,7 +331,7 @@ pub enum Pending {
 }
 
 /// An artifact version stored in the artifact store. Names and buckets repeat across executions and are shared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactInstance {
     pub name: Arc<str>,
@@ -315,7 +341,8 @@ pub struct ArtifactInstance {
 
 /// One action execution (one attempt of one action). Kept for the life of the pipeline, so it is compact: names
 /// come from the execution's declaration by index, artifacts are shared, and rarely set members are boxed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ActionRun {
     pub id: Uuid,
     /// Order of creation within the pipeline; newer runs have higher numbers.
@@ -342,7 +369,8 @@ pub struct ActionRun {
 }
 
 /// The rarely set members of an action run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunExtra {
     pub external_execution_url: Option<String>,
     pub error: Option<ErrorDetails>,
@@ -412,7 +440,8 @@ impl ActionRun {
 }
 
 /// The run of one stage within one execution.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StageRun {
     /// When the execution entered the stage.
     pub entered: Timestamp,
@@ -445,7 +474,7 @@ impl StageRun {
 }
 
 /// `ConditionExecutionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum ConditionStatus {
     InProgress,
     Failed,
@@ -458,7 +487,8 @@ pub enum ConditionStatus {
 
 /// The stage conditions an execution evaluated: the latest evaluation of each (stage, kind), and every rule run.
 /// Kept apart (and boxed) so that executions of pipelines without conditions pay one pointer for them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Conditions {
     pub evaluations: Vec<ConditionRun>,
     /// Rule executions, oldest first.
@@ -466,7 +496,8 @@ pub struct Conditions {
 }
 
 /// One evaluation of a stage condition: its rules run side by side, and all must succeed for it to pass.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConditionRun {
     pub stage: u32,
     pub kind: ConditionKind,
@@ -478,7 +509,7 @@ pub struct ConditionRun {
 }
 
 /// `RuleExecutionStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum RuleStatus {
     InProgress,
     Abandoned,
@@ -488,7 +519,8 @@ pub enum RuleStatus {
 
 /// One rule execution: one rule of one condition evaluation. Kept for the life of the pipeline
 /// (ListRuleExecutions), like action runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RuleRun {
     pub id: Uuid,
     /// Order of creation within the pipeline (shared with action runs).
@@ -520,7 +552,7 @@ impl RuleRun {
 
 /// The configuration values of a run that variable resolution changed, sorted by key. The other values are the
 /// declared ones, which the run shares with its pipeline version rather than copying.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Resolved(Box<[(Box<str>, Box<str>)]>);
 
 impl Resolved {
@@ -581,14 +613,14 @@ impl<'a> ConfigView<'a> {
 }
 
 /// `RetryTrigger`: what retried a stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum RetryTrigger {
     AutomatedStageRetry,
     ManualStageRetry,
 }
 
 /// Where an execution is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Place {
     /// Waiting to enter stage `stage` (its transition is disabled, or another execution holds it). `since` orders
     /// arrivals.
@@ -600,14 +632,15 @@ pub enum Place {
 }
 
 /// A stop request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StopRequest {
     pub abandon: bool,
     pub reason: Option<String>,
 }
 
 /// `ResolvedPipelineVariable`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedVariable {
     pub name: String,
@@ -616,7 +649,8 @@ pub struct ResolvedVariable {
 
 /// A source revision override given to StartPipelineExecution (or, with the type [`RevisionType::ActionRevision`],
 /// by PutActionRevision).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RevisionOverride {
     pub action_name: String,
     pub revision_type: RevisionType,
@@ -628,15 +662,15 @@ pub struct RevisionOverride {
 }
 
 /// `SourceRevisionType`, and the revision PutActionRevision gives, which applies to any source provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RevisionType {
     CommitId,
     ImageDigest,
     S3ObjectVersionId,
     S3ObjectKey,
-    /// A revision given by PutActionRevision (not a wire value).
-    #[serde(skip)]
+    /// A revision given by PutActionRevision (not a wire value: the model's validation refuses it as input).
+    #[serde(rename = "PutActionRevision")]
     ActionRevision,
 }
 
@@ -654,12 +688,15 @@ impl RevisionType {
 }
 
 /// One pipeline execution.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Execution {
     pub id: Uuid,
     pub seq: u64,
     pub pipeline_version: i32,
-    /// The definition it runs (the version it started with), shared with the pipeline while that keeps it.
+    /// The definition it runs (the version it started with), shared with the pipeline while that keeps it. Stored
+    /// apart (by `pipeline_version`) and attached again when state is loaded.
+    #[serde(skip, default = "super::Definition::placeholder")]
     pub declaration: Arc<Definition>,
     pub status: ExecutionStatus,
     pub status_summary: Option<Box<str>>,
@@ -686,7 +723,8 @@ pub struct Execution {
 }
 
 /// The state of a running execution that a finished one no longer needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Running {
     /// Output variables by namespace.
     pub namespaces: HashMap<String, Variables>,
@@ -771,7 +809,7 @@ impl Execution {
 }
 
 /// `TransitionState` of a stage's inbound transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionState {
     pub enabled: bool,
@@ -792,8 +830,8 @@ impl Default for TransitionState {
 /// The executions of one pipeline and what they share.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineRuntime {
-    /// Every execution, oldest first.
-    pub executions: Vec<Execution>,
+    /// Every execution, oldest first (saved one row each).
+    pub executions: TrackedVec<Execution>,
     /// Execution id to index in `executions`.
     pub index: HashMap<Uuid, ExecutionIndex>,
     /// The next sequence number (executions, action runs and arrivals share one counter).
@@ -801,7 +839,7 @@ pub struct PipelineRuntime {
     /// Inbound transitions by stage name (absent means enabled and never changed).
     pub transitions: BTreeMap<String, TransitionState>,
     /// StartPipelineExecution idempotency: client request token to execution id.
-    pub client_tokens: HashMap<String, Uuid>,
+    pub client_tokens: TrackedMap<String, Uuid>,
     /// The latest revision each source action picked up, by action name.
     pub current_revisions: HashMap<String, Revision>,
     /// Indices of the executions that are still InProgress or Stopping.
@@ -815,9 +853,9 @@ pub struct PipelineRuntime {
     /// Shared copies of strings that every execution repeats (artifact names, buckets).
     pub interned: HashSet<Arc<str>>,
     /// Jobs of custom actions, by id.
-    pub jobs: HashMap<Uuid, Job>,
+    pub jobs: TrackedMap<Uuid, Job>,
     /// The current job of each action run that has one.
-    pub job_of_run: HashMap<(ExecutionIndex, RunIndex), Uuid>,
+    pub job_of_run: TrackedMap<(ExecutionIndex, RunIndex), Uuid>,
     /// Lambda jobs created but not yet handed to the invoker.
     pub undelivered: Vec<Uuid>,
     /// LambdaInvoke rule runs started but not yet handed to the invoker.
@@ -882,7 +920,7 @@ pub struct StateChange {
 }
 
 /// `JobStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum JobStatus {
     Created,
     Queued,
@@ -901,7 +939,8 @@ impl JobStatus {
 }
 
 /// The job of a custom action: one per attempt, and one more per continuation token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Job {
     pub id: Uuid,
     pub execution: ExecutionIndex,
@@ -921,7 +960,7 @@ pub struct Job {
 }
 
 /// Who works a job, and so through which API it is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum JobKind {
     /// A custom action's job worker, through PollForJobs and the other custom job operations.
     Custom,

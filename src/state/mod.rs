@@ -9,12 +9,15 @@
 pub mod catalogue;
 pub mod clock;
 pub mod declaration;
+pub mod document;
 pub mod execution;
 pub mod sources;
+pub mod tracked;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -22,6 +25,7 @@ use dashmap::mapref::entry::Entry;
 use self::catalogue::{ActionType, ActionTypeDeclaration, ActionTypeSettings, Catalogue};
 pub use self::clock::{Clock, Timestamp};
 use self::declaration::{ActionOwner, ActionTypeId, PipelineDeclaration, WebhookDefinition};
+use self::tracked::{Tracked, TrackedMap};
 pub use crate::protocol::identity::Scope;
 
 /// All emulator state.
@@ -29,12 +33,59 @@ pub use crate::protocol::identity::Scope;
 pub struct Store {
     partitions: DashMap<Scope, Arc<Partition>>,
     clock: Clock,
+    /// The database every write is saved to before it is answered, with `--data-dir`.
+    storage: Option<crate::storage::Storage>,
+    /// Held shared by every write and exclusively while the whole state is replaced or reset, so no write saves
+    /// into a database being replaced.
+    gate: RwLock<()>,
+    /// The sequence number the next event gets (shared with the engine's event hub, saved with every write).
+    next_event: Arc<AtomicU64>,
+}
+
+/// A change that could not be saved (the data directory is full or failing): nothing of it was made, in memory or
+/// on disk. Answered as a retryable 503 `ServiceUnavailableException`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// For callers that only care whether a change was made.
+impl From<Unavailable> for () {
+    fn from(_: Unavailable) {}
 }
 
 impl Store {
-    /// An empty store.
+    /// An empty store, kept in memory only.
     pub fn new() -> Store {
-        Store::default()
+        Store { next_event: Arc::new(AtomicU64::new(1)), ..Store::default() }
+    }
+
+    /// A store kept in `storage`, holding what `document` (loaded from it) holds.
+    pub fn with_storage(storage: crate::storage::Storage, document: document::Document) -> Result<Store, String> {
+        let store = Store { storage: Some(storage), ..Store::new() };
+        store.install(document)?;
+        Ok(store)
+    }
+
+    /// Puts a checked document's partitions, clock offset and event sequence in place (nothing else is there).
+    fn install(
+        &self,
+        document: document::Document,
+    ) -> Result<Option<Vec<crate::engine::behaviors::BehaviorRule>>, String> {
+        let offset = document.clock_offset_millis;
+        let sequence = document.next_event_sequence;
+        let behaviors = document.behaviors.clone();
+        let partitions = document.into_partitions()?;
+        self.partitions.clear();
+        for (scope, data) in partitions {
+            if !data.is_empty() {
+                self.partitions.insert(scope, Arc::new(Partition { data: Mutex::new(data) }));
+            }
+        }
+        self.clock.set_offset(offset);
+        if let Some(sequence) = sequence {
+            self.next_event.fetch_max(sequence, Ordering::AcqRel);
+        }
+        Ok(behaviors)
     }
 
     /// The emulator clock.
@@ -42,20 +93,46 @@ impl Store {
         &self.clock
     }
 
-    /// Runs `f` with exclusive access to the partition of `scope`. A scope that holds nothing yet gets a partition
-    /// only if `f` leaves something in it, so a request that changes nothing (a no-op delete, a refused write)
-    /// costs no memory.
-    pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> R {
+    /// The database the state is kept in, if any.
+    pub fn storage(&self) -> Option<&crate::storage::Storage> {
+        self.storage.as_ref()
+    }
+
+    /// The counter the event hub numbers events with, so that the sequence is saved and restored with the state.
+    pub fn event_sequence(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.next_event)
+    }
+
+    fn gate_shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn gate_exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with exclusive access to the partition of `scope`, then saves what it changed (with a data
+    /// directory) before returning. A scope that holds nothing yet gets a partition only if `f` leaves something in
+    /// it, so a request that changes nothing (a no-op delete, a refused write) costs no memory. If the save fails,
+    /// the partition is rolled back to what the database holds and the result is [`Unavailable`].
+    pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> Result<R, Unavailable> {
+        let _gate = self.gate_shared();
         // Clone the Arc out so the DashMap shard lock is released before the partition lock is taken.
         let existing = self.partitions.get(scope).map(|p| Arc::clone(p.value()));
         if let Some(partition) = existing {
-            return f(&mut partition.lock());
+            let mut data = partition.lock();
+            let result = f(&mut data);
+            self.save(scope, &mut data)?;
+            return Ok(result);
         }
         match self.partitions.entry(scope.clone()) {
             Entry::Occupied(entry) => {
                 let partition = Arc::clone(entry.get());
                 drop(entry);
-                f(&mut partition.lock())
+                let mut data = partition.lock();
+                let result = f(&mut data);
+                self.save(scope, &mut data)?;
+                Ok(result)
             }
             // The vacant entry keeps the shard locked while `f` runs, so a concurrent first write to the same
             // scope waits for this one instead of writing to a copy that would be lost. `f` never touches the
@@ -64,10 +141,38 @@ impl Store {
                 let mut data = PartitionData::default();
                 let result = f(&mut data);
                 if !data.is_empty() {
+                    self.save(scope, &mut data)?;
                     entry.insert(Arc::new(Partition { data: Mutex::new(data) }));
                 }
-                result
+                Ok(result)
             }
+        }
+    }
+
+    /// Saves what changed in a partition (or, kept in memory only, forgets the marks); on failure, rolls the
+    /// partition back to the database's copy.
+    fn save(&self, scope: &Scope, data: &mut PartitionData) -> Result<(), Unavailable> {
+        let Some(storage) = &self.storage else {
+            data.forget_unsaved();
+            return Ok(());
+        };
+        let rows = data.take_unsaved();
+        let saved = storage.save(scope, &rows, self.next_event.load(Ordering::Acquire));
+        if let Err(unavailable) = saved {
+            match storage.load_partition(scope) {
+                Ok(restored) => *data = restored,
+                Err(e) => tracing::error!("rolling {} {} back failed: {e}", scope.account, scope.region),
+            }
+            return Err(unavailable);
+        }
+        Ok(())
+    }
+
+    /// Saves a setting (clock offset, behaviour rules) with a data directory.
+    pub fn save_setting(&self, key: &str, value: &str) -> Result<(), Unavailable> {
+        match &self.storage {
+            Some(storage) => storage.save_meta(key, value),
+            None => Ok(()),
         }
     }
 
@@ -82,18 +187,79 @@ impl Store {
         }
     }
 
+    /// The whole state as a document; `mask` hides secrets.
+    pub fn export(&self, behaviors: Vec<crate::engine::behaviors::BehaviorRule>, mask: bool) -> document::Document {
+        let _gate = self.gate_exclusive();
+        let mut scopes = self.scopes();
+        scopes.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        let partitions = scopes.iter().map(|scope| self.read(scope, |data| data.to_document(scope, mask))).collect();
+        document::Document {
+            format: document::FORMAT.to_string(),
+            version: document::VERSION,
+            clock_offset_millis: self.clock.offset_millis(),
+            next_event_sequence: Some(self.next_event.load(Ordering::Acquire)),
+            behaviors: Some(behaviors),
+            partitions,
+        }
+    }
+
+    /// Replaces the whole state with a document's, all or nothing: it is checked whole first, then saved (with a
+    /// data directory) in one transaction, then put in place. Returns the behaviour rules it names, if any.
+    pub fn import(
+        &self,
+        document: document::Document,
+    ) -> Result<Option<Vec<crate::engine::behaviors::BehaviorRule>>, ImportError> {
+        let offset = document.clock_offset_millis;
+        let sequence = document.next_event_sequence;
+        let behaviors = document.behaviors.clone();
+        let mut partitions = document.into_partitions().map_err(ImportError::Invalid)?;
+        let _gate = self.gate_exclusive();
+        let next_event = sequence.unwrap_or(0).max(self.next_event.load(Ordering::Acquire));
+        if let Some(storage) = &self.storage {
+            let mut meta = vec![
+                (crate::storage::META_CLOCK_OFFSET, offset.to_string()),
+                (crate::storage::META_EVENT_SEQUENCE, next_event.to_string()),
+            ];
+            if let Some(rules) = &behaviors {
+                meta.push((crate::storage::META_BEHAVIORS, serde_json::to_string(rules).unwrap_or_default()));
+            }
+            storage.replace_all(&mut partitions, &meta).map_err(ImportError::Unavailable)?;
+        }
+        self.partitions.clear();
+        for (scope, mut data) in partitions {
+            data.forget_unsaved();
+            if !data.is_empty() {
+                self.partitions.insert(scope, Arc::new(Partition { data: Mutex::new(data) }));
+            }
+        }
+        self.clock.set_offset(offset);
+        self.next_event.store(next_event, Ordering::Release);
+        Ok(behaviors)
+    }
+
     /// Drops every resource of every account and region, and resets the clock.
-    pub fn reset(&self) {
+    pub fn reset(&self) -> Result<(), Unavailable> {
+        let _gate = self.gate_exclusive();
+        if let Some(storage) = &self.storage {
+            storage.delete(&[], true)?;
+        }
         self.partitions.clear();
         self.clock.reset();
+        Ok(())
     }
 
     /// Drops every resource of the accounts and regions `selected` picks (the clock, shared by all, stays); returns
     /// how many partitions were dropped.
-    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> usize {
-        let before = self.partitions.len();
-        self.partitions.retain(|scope, _| !selected(scope));
-        before - self.partitions.len()
+    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> Result<usize, Unavailable> {
+        let _gate = self.gate_exclusive();
+        let chosen: Vec<Scope> = self.scopes().into_iter().filter(|s| selected(s)).collect();
+        if let Some(storage) = &self.storage {
+            storage.delete(&chosen, false)?;
+        }
+        for scope in &chosen {
+            self.partitions.remove(scope);
+        }
+        Ok(chosen.len())
     }
 
     /// The accounts and regions that hold state.
@@ -105,6 +271,15 @@ impl Store {
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
     }
+}
+
+/// Why `PUT /_emulator/state` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Unavailable(Unavailable),
 }
 
 /// The state of one (account, region).
@@ -128,21 +303,21 @@ pub type Tags = BTreeMap<String, String>;
 #[derive(Debug, Default)]
 pub struct PartitionData {
     /// Pipelines by name; the BTreeMap keeps ListPipelines in name order.
-    pub pipelines: BTreeMap<String, PipelineRecord>,
+    pub pipelines: TrackedMap<String, PipelineRecord>,
     /// The account's custom action types.
-    pub custom_action_types: BTreeMap<ActionTypeId, CustomActionTypeRecord>,
+    pub custom_action_types: Tracked<BTreeMap<ActionTypeId, CustomActionTypeRecord>>,
     /// Custom action types that were deleted: their (category, provider, version) cannot be used again.
-    pub deleted_custom_action_types: BTreeSet<ActionTypeId>,
+    pub deleted_custom_action_types: Tracked<BTreeSet<ActionTypeId>>,
     /// Built-in (AWS or ThirdParty) action types as changed by UpdateActionType in this account and region.
-    pub action_type_updates: BTreeMap<ActionTypeId, ActionTypeDeclaration>,
+    pub action_type_updates: Tracked<BTreeMap<ActionTypeId, ActionTypeDeclaration>>,
     /// Webhooks by name.
-    pub webhooks: BTreeMap<String, WebhookRecord>,
+    pub webhooks: Tracked<BTreeMap<String, WebhookRecord>>,
     /// Partner (ThirdParty) action types registered through the emulator, run by job workers.
-    pub third_party_types: BTreeMap<ActionTypeId, ThirdPartyRecord>,
+    pub third_party_types: Tracked<BTreeMap<ActionTypeId, ThirdPartyRecord>>,
     /// Jobs of deleted pipelines.
-    pub retired_jobs: RetiredJobs,
+    pub retired_jobs: Tracked<RetiredJobs>,
     /// What source actions read: S3 objects, ECR image tags and git repositories, as source changes left them.
-    pub sources: sources::Sources,
+    pub sources: Tracked<sources::Sources>,
 }
 
 /// The ids of jobs whose pipeline was deleted: AWS accepts (and ignores) a result for one \[NATIVE\], where an id
@@ -182,7 +357,8 @@ impl RetiredJobs {
 }
 
 /// A partner action type and the credentials its job worker presents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ThirdPartyRecord {
     pub action_type: ActionType,
     pub client_id: uuid::Uuid,
@@ -307,6 +483,8 @@ pub struct PipelineRecord {
     /// Executions, transitions and everything else that runs.
     /// Its executions and what they share. Anyone reads them; only the engine changes them ([`Runtime::write`]).
     pub runtime: Runtime,
+    /// Whether the current version is not saved yet (persistence saves each version once).
+    version_unsaved: bool,
 }
 
 impl PipelineRecord {
@@ -319,6 +497,7 @@ impl PipelineRecord {
             versions: VecDeque::from([first]),
             tags,
             runtime: Runtime::fresh(),
+            version_unsaved: true,
         }
     }
 
@@ -336,6 +515,7 @@ impl PipelineRecord {
     /// Makes `next` the current version; beyond [`KEPT_VERSIONS`], the oldest is forgotten.
     pub fn push_version(&mut self, next: Arc<Definition>, now: Timestamp) {
         self.versions.push_back(next);
+        self.version_unsaved = true;
         while self.versions.len() > KEPT_VERSIONS {
             self.versions.pop_front();
         }
@@ -382,6 +562,30 @@ impl Definition {
     /// A version: `declaration` with its defaults filled, its secrets, and its compiled patterns.
     pub fn new(declaration: PipelineDeclaration, secrets: Vec<SecretRef>, patterns: Vec<PatternRef>) -> Definition {
         Definition { declaration, secrets: secrets.into_boxed_slice(), patterns: patterns.into_boxed_slice() }
+    }
+
+    /// A stand-in for a definition not attached yet (an execution as deserialized, before
+    /// `crate::storage` attaches the version it runs). Never seen outside loading.
+    pub fn placeholder() -> Arc<Definition> {
+        static EMPTY: LazyLock<Arc<Definition>> = LazyLock::new(|| {
+            Arc::new(Definition::new(
+                PipelineDeclaration {
+                    name: String::new(),
+                    role_arn: String::new(),
+                    artifact_store: None,
+                    artifact_stores: None,
+                    stages: Vec::new(),
+                    version: None,
+                    execution_mode: None,
+                    pipeline_type: None,
+                    variables: None,
+                    triggers: None,
+                },
+                Vec::new(),
+                Vec::new(),
+            ))
+        });
+        Arc::clone(&EMPTY)
     }
 
     /// The version's number.
@@ -499,7 +703,8 @@ pub fn restore_secrets(
 }
 
 /// A custom action type of the account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CustomActionTypeRecord {
     pub action_type: ActionType,
     pub arn: String,
@@ -507,7 +712,8 @@ pub struct CustomActionTypeRecord {
 }
 
 /// A webhook.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WebhookRecord {
     /// The definition as given, secret token included (it is never returned in clear).
     pub definition: WebhookDefinition,
@@ -535,9 +741,9 @@ mod tests {
         let count = store.read(&scope("000000000000", "xx-nowhere-1"), |data| data.pipelines.len());
         assert_eq!(count, 0);
         assert_eq!(store.partition_count(), 0);
-        store.write(&scope("000000000000", "us-east-1"), |_| ());
+        store.write(&scope("000000000000", "us-east-1"), |_| ()).expect("saved");
         assert_eq!(store.partition_count(), 0, "a write that leaves nothing creates nothing");
-        store.write(&scope("000000000000", "us-east-1"), |data| data.webhooks.is_empty());
+        store.write(&scope("000000000000", "us-east-1"), |data| data.webhooks.is_empty()).expect("saved");
         assert_eq!(store.partition_count(), 0);
     }
 
@@ -545,7 +751,7 @@ mod tests {
     fn a_first_write_that_stores_something_creates_the_partition() {
         let store = Store::new();
         let here = scope("000000000000", "us-east-1");
-        store.write(&here, |data| data.deleted_custom_action_types.insert(custom_id()));
+        store.write(&here, |data| data.deleted_custom_action_types.insert(custom_id())).expect("saved");
         assert_eq!(store.partition_count(), 1);
         assert!(store.read(&here, |data| !data.deleted_custom_action_types.is_empty()));
     }
@@ -560,7 +766,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut id = custom_id();
                     id.version = i.to_string();
-                    store.write(&here, |data| data.deleted_custom_action_types.insert(id));
+                    store.write(&here, |data| data.deleted_custom_action_types.insert(id)).expect("saved");
                 })
             })
             .collect();
@@ -582,9 +788,11 @@ mod tests {
     #[test]
     fn reset_drops_everything() {
         let store = Store::new();
-        store.write(&scope("000000000000", "us-east-1"), |data| data.deleted_custom_action_types.insert(custom_id()));
+        store
+            .write(&scope("000000000000", "us-east-1"), |data| data.deleted_custom_action_types.insert(custom_id()))
+            .expect("saved");
         store.clock().advance(5_000);
-        store.reset();
+        store.reset().expect("reset");
         assert_eq!(store.partition_count(), 0);
         assert_eq!(store.clock().offset_millis(), 0);
     }

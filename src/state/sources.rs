@@ -8,15 +8,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
+use serde::Serialize;
+
 /// The current version of an S3 object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectVersion {
     pub version_id: String,
     pub etag: String,
 }
 
 /// A commit, as a source action reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Commit {
     pub message: String,
     /// When it was authored, as the provider wrote it (ISO 8601).
@@ -26,7 +30,7 @@ pub struct Commit {
 }
 
 /// Which kind of repository a name refers to: the two share no names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum RepositoryKind {
     /// A repository reached through a connection (`FullRepositoryId`, `owner/repo`).
     Connection,
@@ -35,7 +39,8 @@ pub enum RepositoryKind {
 }
 
 /// A git repository's branch heads and known commits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Repository {
     /// The hosting provider as CodeConnections names it (`GitHub`, `GitLab`, `Bitbucket`), when an event said.
     pub provider: Option<String>,
@@ -56,7 +61,8 @@ impl Repository {
 }
 
 /// The emulated world of one account and region.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Sources {
     objects: Bounded<(String, String), ObjectVersion>,
     images: Bounded<(String, String), String>,
@@ -156,6 +162,38 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         let value = self.map.remove(key)?;
         self.order.retain(|k| k != key);
         Some(value)
+    }
+}
+
+/// Saved as its entries, oldest first, so that a loaded map forgets in the same order.
+impl<K: Serialize, V: Serialize> Serialize for Bounded<K, V>
+where
+    K: Hash + Eq,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.order.len()))?;
+        for key in &self.order {
+            if let Some(value) = self.map.get(key) {
+                seq.serialize_element(&(key, value))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+impl<'de, K, V> serde::Deserialize<'de> for Bounded<K, V>
+where
+    K: serde::Deserialize<'de> + Hash + Eq + Clone,
+    V: serde::Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<(K, V)>::deserialize(deserializer)?;
+        let mut bounded = Bounded::default();
+        for (key, value) in entries {
+            bounded.insert(key, value, usize::MAX);
+        }
+        Ok(bounded)
     }
 }
 

@@ -147,7 +147,7 @@ pub async fn push(
         author_date: None,
         files: body.file_paths,
     };
-    Ok(Json(json!(apply(&app, &scope, event))))
+    Ok(Json(json!(apply(&app, &scope, event)?)))
 }
 
 /// `POST /_emulator/git/pull-request`.
@@ -174,7 +174,7 @@ pub async fn pull_request(
         author_date: None,
         files: body.file_paths,
     };
-    Ok(Json(json!(apply(&app, &scope, event))))
+    Ok(Json(json!(apply(&app, &scope, event)?)))
 }
 
 /// `POST /_emulator/git/webhook`: a provider's own delivery.
@@ -200,7 +200,7 @@ pub async fn webhook(
     let (events, ignored) = parsed.map_err(ApiError::validation)?;
     let mut outcome = Outcome::default();
     for event in events {
-        let one = apply(&app, &scope, event);
+        let one = apply(&app, &scope, event)?;
         outcome.started.extend(one.started);
         outcome.skipped.extend(one.skipped);
     }
@@ -436,7 +436,7 @@ enum Decision {
 
 /// Records the event's commit, then starts every pipeline whose connection source watches the repository and takes
 /// the event.
-pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Outcome {
+pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, ApiError> {
     let now = app.store().clock().now();
     let branch = match &event.kind {
         Kind::Push(Ref::Branch(branch)) => Some(branch.clone()),
@@ -456,7 +456,7 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Outcome {
             .iter()
             .filter_map(|(name, record)| plan(record.current(), &event).map(|plan| (name.clone(), plan)))
             .collect::<Vec<_>>()
-    });
+    })?;
     let mut outcome = Outcome::default();
     for (pipeline, plan) in plans {
         let starting: Vec<&(String, String, Decision)> =
@@ -486,9 +486,9 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Outcome {
                 created: None,
             })
             .collect();
-        outcome.start(app, scope, &pipeline, trigger, overrides);
+        outcome.start(app, scope, &pipeline, trigger, overrides)?;
     }
-    outcome
+    Ok(outcome)
 }
 
 /// For each connection source action of the pipeline that watches the event's repository: (action, connection ARN,

@@ -25,9 +25,10 @@ use serde::Serialize;
 
 use crate::engine::command::{Command, Refusal};
 use crate::engine::step::StartRequest;
+use crate::protocol::ApiError;
 use crate::server::AppState;
-use crate::state::Scope;
 use crate::state::execution::{ExecutionTrigger, RevisionOverride};
+use crate::state::{Scope, Unavailable};
 
 /// The routes: webhook URLs are open to anyone (a delivery authenticates itself as its webhook says); the
 /// `/_emulator/*` ones are guarded like every control endpoint.
@@ -73,13 +74,14 @@ impl Outcome {
         pipeline: &str,
         trigger: ExecutionTrigger,
         overrides: Vec<RevisionOverride>,
-    ) {
-        match start(app, scope, pipeline, trigger, overrides) {
+    ) -> Result<(), ApiError> {
+        match start(app, scope, pipeline, trigger, overrides)? {
             Ok(id) => {
                 self.started.push(Started { pipeline_name: pipeline.to_string(), pipeline_execution_id: id });
             }
             Err(reason) => self.skip(pipeline, reason),
         }
+        Ok(())
     }
 
     /// Records that `pipeline` did not start.
@@ -88,20 +90,38 @@ impl Outcome {
     }
 }
 
-/// Starts an execution of `pipeline` through the engine; its id, or why it did not start.
+/// Why a trigger started nothing: a reason to report, or a start that could not be saved (answered 503).
+enum NotStarted {
+    Reason(String),
+    Unavailable(Unavailable),
+}
+
+impl From<Unavailable> for NotStarted {
+    fn from(unavailable: Unavailable) -> NotStarted {
+        NotStarted::Unavailable(unavailable)
+    }
+}
+
+/// Starts an execution of `pipeline` through the engine; its id, or why it did not start. A start that could not be
+/// saved is an error.
 pub fn start(
     app: &AppState,
     scope: &Scope,
     pipeline: &str,
     trigger: ExecutionTrigger,
     overrides: Vec<RevisionOverride>,
-) -> Result<String, String> {
+) -> Result<Result<String, String>, ApiError> {
     let request = StartRequest { trigger, variables: Vec::new(), overrides };
     let command = Command::Start { request, client_token: None };
-    let refused = |refusal: Refusal| match refusal {
-        Refusal::PipelineNotFound => format!("The pipeline {pipeline} does not exist"),
-        other => format!("The pipeline {pipeline} could not start: {other:?}"),
+    let refused = |refusal: Refusal| {
+        NotStarted::Reason(match refusal {
+            Refusal::PipelineNotFound => format!("The pipeline {pipeline} does not exist"),
+            other => format!("The pipeline {pipeline} could not start: {other:?}"),
+        })
     };
-    let applied = app.engine().apply(app.store(), scope, pipeline, command, |_| Ok(()), refused)?;
-    applied.execution().ok_or_else(|| format!("The pipeline {pipeline} did not start"))
+    match app.engine().apply(app.store(), scope, pipeline, command, |_| Ok(()), refused) {
+        Ok(applied) => Ok(applied.execution().ok_or_else(|| format!("The pipeline {pipeline} did not start"))),
+        Err(NotStarted::Reason(reason)) => Ok(Err(reason)),
+        Err(NotStarted::Unavailable(unavailable)) => Err(unavailable.into()),
+    }
 }

@@ -65,7 +65,7 @@ pub async fn receive(
     };
     // `"startPipelines": false` records the change only: an upload that no poll or EventBridge rule reports.
     let start = !neutral || body.get("startPipelines").and_then(Value::as_bool).unwrap_or(true);
-    let outcome = apply(&app, &scope, change, start);
+    let outcome = apply(&app, &scope, change, start)?;
     Ok(Json(json!(outcome)))
 }
 
@@ -160,7 +160,7 @@ pub fn parse(body: &Value) -> Result<Parsed, String> {
 }
 
 /// Records the change in the emulated world and, with `start`, starts every pipeline watching it.
-pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Outcome {
+pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Result<Outcome, ApiError> {
     let now = app.store().clock().now();
     // Fill in what the change left out, then record it.
     let change = match change {
@@ -200,7 +200,7 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Outc
                 (!actions.is_empty()).then(|| (name.clone(), actions))
             })
             .collect::<Vec<_>>()
-    });
+    })?;
     let mut outcome = Outcome::default();
     for (pipeline, actions) in watching {
         let (first, polling) = &actions[0];
@@ -214,9 +214,9 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Outc
             ExecutionTrigger { trigger_type: TriggerType::CloudWatchEvent, trigger_detail: Some(rule.into()) }
         };
         let overrides = actions.iter().map(|(action, _)| revision(action, &change)).collect();
-        outcome.start(app, scope, &pipeline, trigger, overrides);
+        outcome.start(app, scope, &pipeline, trigger, overrides)?;
     }
-    outcome
+    Ok(outcome)
 }
 
 /// Whether a source action watches what changed.

@@ -115,7 +115,7 @@ pub async fn deliver(
             let commit = Commit { message, author_date: push.author_date.clone(), branch: branch.clone() };
             let (repository, id) = (&push.repository, &push.commit);
             data.sources.put_commit(RepositoryKind::Connection, repository, None, branch.as_deref(), id, commit);
-        });
+        })?;
         overrides.push(RevisionOverride {
             action_name: definition.target_action.clone(),
             revision_type: RevisionType::CommitId,
@@ -126,14 +126,14 @@ pub async fn deliver(
     }
     let trigger =
         ExecutionTrigger { trigger_type: TriggerType::Webhook, trigger_detail: Some(found.arn.as_str().into()) };
-    match super::start(&app, &found.scope, &definition.target_pipeline, trigger, overrides) {
+    match super::start(&app, &found.scope, &definition.target_pipeline, trigger, overrides)? {
         Ok(execution) => {
             let now = app.store().clock().now();
             app.store().write(&found.scope, |data| {
                 if let Some(record) = data.webhooks.get_mut(&definition.name) {
                     record.last_triggered = Some(now);
                 }
-            });
+            })?;
             Ok(answer(Some(execution), None))
         }
         Err(reason) => Ok(answer(None, Some(reason))),

@@ -310,6 +310,6 @@ async fn the_router_alone_runs_pipelines_and_a_reset_cancels_every_timer() {
         (state.engine().pending_timers() > 0).then_some(())
     })
     .await;
-    state.reset();
+    state.reset().expect("reset");
     assert_eq!(state.engine().pending_timers(), 0);
 }

@@ -1,0 +1,713 @@
+//! The state as data: the versioned JSON document of `GET`/`PUT /_emulator/state`, and the rows `crate::storage`
+//! keeps in its database, which are pieces of the same document.
+//!
+//! One representation serves both, so an export, an import, a save and a load cannot drift apart. A document is
+//! checked whole before anything of it is used ([`PartitionDocument::into_partition`]): every position it holds
+//! must point at something, every execution's version must be there, so that nothing loaded can make the engine
+//! index out of bounds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::catalogue::ActionTypeDeclaration;
+use super::declaration::{ActionTypeId, ConditionKind, PipelineDeclaration};
+use super::execution::{Execution, ExecutionIndex, Job, PipelineRuntime, Revision, RunIndex, TransitionState};
+use super::sources::Sources;
+use super::tracked::{Tracked, TrackedMap, TrackedVec};
+use super::{
+    CustomActionTypeRecord, Definition, PartitionData, PipelineRecord, RetiredJobs, Runtime, SECRET_MASK, Scope, Tags,
+    ThirdPartyRecord, Timestamp, WebhookRecord,
+};
+use crate::engine::behaviors::BehaviorRule;
+
+/// What a document says it is.
+pub const FORMAT: &str = "codepipeline-local-state";
+
+/// The version of the document (and database) format this build writes and reads. Older versions are read; newer
+/// ones are refused.
+pub const VERSION: u32 = 1;
+
+/// The whole state of an emulator.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Document {
+    pub format: String,
+    pub version: u32,
+    /// How far the emulator clock is ahead of wall time.
+    #[serde(default)]
+    pub clock_offset_millis: i64,
+    /// The sequence number the next event gets.
+    #[serde(default)]
+    pub next_event_sequence: Option<u64>,
+    /// The behaviour rules in force; absent on import keeps the current ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviors: Option<Vec<BehaviorRule>>,
+    #[serde(default)]
+    pub partitions: Vec<PartitionDocument>,
+}
+
+impl Document {
+    /// Refuses a document that is not one, or is of a newer format.
+    pub fn check_version(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("format must be \"{FORMAT}\", not \"{}\"", self.format));
+        }
+        if self.version > VERSION || self.version == 0 {
+            return Err(format!(
+                "this is format version {}; this build of codepipeline-local reads versions 1 to {VERSION}",
+                self.version
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the whole document and builds the partitions it describes.
+    pub fn into_partitions(self) -> Result<Vec<(Scope, PartitionData)>, String> {
+        self.check_version()?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(self.partitions.len());
+        for partition in self.partitions {
+            let scope = Scope { account: partition.account.clone(), region: partition.region.clone() };
+            if !seen.insert(scope.clone()) {
+                return Err(format!("account {} region {} appears twice", scope.account, scope.region));
+            }
+            let data = partition
+                .into_partition()
+                .map_err(|e| format!("account {} region {}: {e}", scope.account, scope.region))?;
+            out.push((scope, data));
+        }
+        Ok(out)
+    }
+}
+
+/// The state of one account and region.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartitionDocument {
+    pub account: String,
+    pub region: String,
+    #[serde(default)]
+    pub pipelines: Vec<PipelineDocument>,
+    #[serde(default)]
+    pub custom_action_types: Vec<CustomActionTypeRecord>,
+    #[serde(default)]
+    pub deleted_custom_action_types: Vec<ActionTypeId>,
+    #[serde(default)]
+    pub action_type_updates: Vec<ActionTypeUpdate>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookRecord>,
+    #[serde(default)]
+    pub third_party_action_types: Vec<ThirdPartyRecord>,
+    #[serde(default)]
+    pub retired_jobs: Vec<Uuid>,
+    #[serde(default)]
+    pub sources: Sources,
+}
+
+/// A pipeline: its record, its versions, its executions and jobs.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineDocument {
+    #[serde(flatten)]
+    pub row: PipelineRow,
+    /// The versions it keeps, and older ones executions still run.
+    pub definitions: Vec<DefinitionRow>,
+    #[serde(default)]
+    pub executions: Vec<Execution>,
+    #[serde(default)]
+    pub jobs: Vec<Job>,
+    /// The current job of each action run that has one.
+    #[serde(default)]
+    pub job_of_run: Vec<(ExecutionIndex, RunIndex, Uuid)>,
+    /// StartPipelineExecution's client request tokens and the executions they started.
+    #[serde(default)]
+    pub client_tokens: BTreeMap<String, Uuid>,
+}
+
+/// A pipeline's own row: everything but its versions, executions and jobs, which have rows of their own.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRow {
+    pub name: String,
+    pub arn: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    #[serde(default)]
+    pub tags: Tags,
+    /// The version numbers GetPipeline can read, oldest first; the last is the current one.
+    pub versions: Vec<i32>,
+    #[serde(default)]
+    pub next_seq: u64,
+    #[serde(default)]
+    pub transitions: BTreeMap<String, TransitionState>,
+    #[serde(default)]
+    pub current_revisions: BTreeMap<String, Revision>,
+    #[serde(default)]
+    pub latest_in_stage: BTreeMap<String, ExecutionIndex>,
+    #[serde(default)]
+    pub latest_runs: Vec<(String, String, ExecutionIndex, RunIndex)>,
+}
+
+/// One version of a pipeline: the declaration with its secrets in clear (unless masked for export), where they
+/// are, and its `MATCHES` patterns.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefinitionRow {
+    pub declaration: PipelineDeclaration,
+    #[serde(default)]
+    pub secrets: Vec<super::SecretRef>,
+    #[serde(default)]
+    pub patterns: Vec<(usize, ConditionKind, usize, String)>,
+}
+
+impl DefinitionRow {
+    /// The row of a version; `mask` replaces its secrets with `****`.
+    pub fn of(definition: &Definition, mask: bool) -> DefinitionRow {
+        let declaration = if mask { definition.echo().into_owned() } else { definition.declaration().clone() };
+        DefinitionRow {
+            declaration,
+            secrets: definition.secrets.to_vec(),
+            patterns: definition.patterns.iter().map(|(s, k, r, p)| (*s, *k, *r, p.as_str().to_string())).collect(),
+        }
+    }
+
+    fn into_definition(self) -> Result<Definition, String> {
+        let mut patterns = Vec::with_capacity(self.patterns.len());
+        for (stage, kind, rule, pattern) in self.patterns {
+            let compiled = regex::Regex::new(&pattern).map_err(|e| format!("pattern {pattern:?}: {e}"))?;
+            patterns.push((stage, kind, rule, compiled));
+        }
+        Ok(Definition::new(self.declaration, self.secrets, patterns))
+    }
+}
+
+/// An action type update (UpdateActionType) in a document: the id it applies to and the declaration.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionTypeUpdate {
+    pub id: ActionTypeId,
+    pub declaration: ActionTypeDeclaration,
+}
+
+/// Secrets hidden in an export: `****` in place of each.
+fn masked(value: &str, mask: bool) -> String {
+    if mask { SECRET_MASK.to_string() } else { value.to_string() }
+}
+
+impl PartitionData {
+    /// This partition as a document; `mask` hides secrets (secret configuration values, webhook secret tokens,
+    /// partner client tokens) behind `****`.
+    pub fn to_document(&self, scope: &Scope, mask: bool) -> PartitionDocument {
+        let webhooks = self
+            .webhooks
+            .values()
+            .map(|w| {
+                let mut w = w.clone();
+                if mask && let Some(token) = w.definition.authentication_configuration.secret_token.as_mut() {
+                    *token = SECRET_MASK.to_string();
+                }
+                w
+            })
+            .collect();
+        let partners = self
+            .third_party_types
+            .values()
+            .map(|p| ThirdPartyRecord { client_token: masked(&p.client_token, mask), ..p.clone() })
+            .collect();
+        PartitionDocument {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+            pipelines: self.pipelines.iter().map(|(name, record)| record.to_document(name, mask)).collect(),
+            custom_action_types: self.custom_action_types.values().cloned().collect(),
+            deleted_custom_action_types: self.deleted_custom_action_types.iter().cloned().collect(),
+            action_type_updates: Vec::new(),
+            webhooks,
+            third_party_action_types: partners,
+            retired_jobs: self.retired_jobs.order.iter().copied().collect(),
+            sources: (*self.sources).clone(),
+        }
+        .with_updates(&self.action_type_updates)
+    }
+}
+
+impl PartitionDocument {
+    fn with_updates(mut self, updates: &BTreeMap<ActionTypeId, ActionTypeDeclaration>) -> PartitionDocument {
+        self.action_type_updates = updates
+            .iter()
+            .map(|(id, declaration)| ActionTypeUpdate { id: id.clone(), declaration: declaration.clone() })
+            .collect();
+        self
+    }
+
+    /// Checks the partition and builds it.
+    pub fn into_partition(self) -> Result<PartitionData, String> {
+        let mut pipelines = BTreeMap::new();
+        for pipeline in self.pipelines {
+            let name = pipeline.row.name.clone();
+            let record = pipeline.into_record().map_err(|e| format!("pipeline {name}: {e}"))?;
+            if pipelines.insert(name.clone(), record).is_some() {
+                return Err(format!("pipeline {name} appears twice"));
+            }
+        }
+        let mut updates = BTreeMap::new();
+        for update in self.action_type_updates {
+            updates.insert(update.id, update.declaration);
+        }
+        let mut retired = RetiredJobs::default();
+        retired.retire(self.retired_jobs);
+        Ok(PartitionData {
+            pipelines: TrackedMap::new(pipelines),
+            custom_action_types: Tracked::new(
+                self.custom_action_types.into_iter().map(|t| (t.action_type.id.clone(), t)).collect(),
+            ),
+            deleted_custom_action_types: Tracked::new(self.deleted_custom_action_types.into_iter().collect()),
+            action_type_updates: Tracked::new(updates),
+            webhooks: Tracked::new(self.webhooks.into_iter().map(|w| (w.definition.name.clone(), w)).collect()),
+            third_party_types: Tracked::new(
+                self.third_party_action_types.into_iter().map(|p| (p.action_type.id.clone(), p)).collect(),
+            ),
+            retired_jobs: Tracked::new(retired),
+            sources: Tracked::new(self.sources),
+        })
+    }
+}
+
+impl PipelineRecord {
+    /// The pipeline's own row.
+    pub fn to_row(&self, name: &str) -> PipelineRow {
+        let runtime = &self.runtime;
+        PipelineRow {
+            name: name.to_string(),
+            arn: self.arn.clone(),
+            created: self.created,
+            updated: self.updated,
+            tags: self.tags.clone(),
+            versions: self.versions.iter().map(|v| v.number()).collect(),
+            next_seq: runtime.next_seq,
+            transitions: runtime.transitions.clone(),
+            current_revisions: runtime.current_revisions.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            latest_in_stage: runtime.latest_in_stage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            latest_runs: runtime
+                .latest_runs
+                .iter()
+                .map(|((stage, action), (execution, run))| (stage.clone(), action.clone(), *execution, *run))
+                .collect(),
+        }
+    }
+
+    /// Every version the pipeline or one of its executions holds, oldest first.
+    fn definitions(&self) -> Vec<&Arc<Definition>> {
+        let mut by_number: BTreeMap<i32, &Arc<Definition>> = BTreeMap::new();
+        for execution in self.runtime.executions.iter() {
+            by_number.entry(execution.declaration.number()).or_insert(&execution.declaration);
+        }
+        for version in &self.versions {
+            by_number.insert(version.number(), version);
+        }
+        by_number.into_values().collect()
+    }
+
+    /// The pipeline as a document.
+    pub fn to_document(&self, name: &str, mask: bool) -> PipelineDocument {
+        let runtime = &self.runtime;
+        PipelineDocument {
+            row: self.to_row(name),
+            definitions: self.definitions().into_iter().map(|d| DefinitionRow::of(d, mask)).collect(),
+            executions: runtime.executions.to_vec(),
+            jobs: runtime.jobs.values().cloned().collect(),
+            job_of_run: runtime.job_of_run.iter().map(|(&(e, r), id)| (e, r, *id)).collect(),
+            client_tokens: runtime.client_tokens.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
+impl PipelineDocument {
+    /// Checks the pipeline and builds its record.
+    pub fn into_record(self) -> Result<PipelineRecord, String> {
+        let PipelineDocument { row, definitions, executions, jobs, job_of_run, client_tokens } = self;
+        let mut by_number = HashMap::new();
+        for definition in definitions {
+            let number = definition.declaration.version.unwrap_or(1);
+            let definition = Arc::new(definition.into_definition()?);
+            if by_number.insert(number, definition).is_some() {
+                return Err(format!("version {number} appears twice"));
+            }
+        }
+        let mut versions = std::collections::VecDeque::new();
+        for number in &row.versions {
+            let version = by_number.get(number).ok_or_else(|| format!("version {number} has no definition"))?;
+            versions.push_back(Arc::clone(version));
+        }
+        if versions.is_empty() {
+            return Err("it keeps no version".into());
+        }
+        let mut runtime = PipelineRuntime { next_seq: row.next_seq, ..PipelineRuntime::default() };
+        let count = executions.len();
+        let mut list = Vec::with_capacity(count);
+        for (position, mut execution) in executions.into_iter().enumerate() {
+            let number = execution.pipeline_version;
+            let definition = by_number
+                .get(&number)
+                .ok_or_else(|| format!("execution {} runs version {number}, which is not there", execution.id))?;
+            execution.declaration = Arc::clone(definition);
+            check_execution(&execution, count).map_err(|e| format!("execution {}: {e}", execution.id))?;
+            let index = ExecutionIndex::at(position);
+            if runtime.index.insert(execution.id, index).is_some() {
+                return Err(format!("execution {} appears twice", execution.id));
+            }
+            if execution.status.is_active() {
+                runtime.active.insert(index);
+            }
+            list.push(execution);
+        }
+        let run_exists = |execution: ExecutionIndex, run: RunIndex| {
+            list.get(execution.index()).is_some_and(|e| run.index() < e.actions.len())
+        };
+        for (stage, index) in row.latest_in_stage {
+            if index.index() >= count {
+                return Err(format!("the latest execution of stage {stage} is not there"));
+            }
+            runtime.latest_in_stage.insert(stage, index);
+        }
+        for (stage, action, execution, run) in row.latest_runs {
+            if !run_exists(execution, run) {
+                return Err(format!("the latest run of action {stage}/{action} is not there"));
+            }
+            runtime.latest_runs.insert((stage, action), (execution, run));
+        }
+        let mut job_map = BTreeMap::new();
+        for job in jobs {
+            if !run_exists(job.execution, job.run) {
+                return Err(format!("job {} belongs to an action run that is not there", job.id));
+            }
+            job_map.insert(job.id, job);
+        }
+        let mut current = BTreeMap::new();
+        for (execution, run, job) in job_of_run {
+            if !run_exists(execution, run) || !job_map.contains_key(&job) {
+                return Err(format!("the current job {job} of an action run is not there"));
+            }
+            current.insert((execution, run), job);
+        }
+        runtime.executions = TrackedVec::new(list);
+        runtime.jobs = TrackedMap::new(job_map);
+        runtime.job_of_run = TrackedMap::new(current);
+        runtime.client_tokens = TrackedMap::new(client_tokens);
+        runtime.transitions = row.transitions;
+        runtime.current_revisions = row.current_revisions.into_iter().collect();
+        Ok(PipelineRecord {
+            arn: row.arn,
+            created: row.created,
+            updated: row.updated,
+            versions,
+            tags: row.tags,
+            runtime: Runtime(runtime),
+            version_unsaved: false,
+        })
+    }
+}
+
+/// Checks that every position an execution holds points at something, so the engine never indexes out of bounds.
+fn check_execution(execution: &Execution, executions: usize) -> Result<(), String> {
+    let stages = execution.declaration.stages.len();
+    let actions = execution.actions.len();
+    if execution.stages.len() != stages {
+        return Err(format!("it has {} stage runs for {stages} stages", execution.stages.len()));
+    }
+    for run in &execution.actions {
+        let stage = execution.declaration.stages.get(run.stage()).ok_or("an action run's stage is not there")?;
+        if run.action() >= stage.actions.len() {
+            return Err("an action run's action is not there".into());
+        }
+    }
+    for stage in execution.stages.iter().flatten() {
+        if stage.runs.iter().any(|r| r.index() >= actions) {
+            return Err("a stage run's action run is not there".into());
+        }
+    }
+    if let super::execution::Place::InStage { stage } = execution.place
+        && stage >= stages
+    {
+        return Err("it is in a stage that is not there".into());
+    }
+    if let Some(conditions) = &execution.conditions {
+        let rules = conditions.rules.len();
+        for evaluation in &conditions.evaluations {
+            if evaluation.stage as usize >= stages || evaluation.rules.iter().any(|r| r.index() >= rules) {
+                return Err("a condition evaluation points at nothing".into());
+            }
+        }
+        for rule in &conditions.rules {
+            if execution.rule_declaration(rule).is_none() {
+                return Err("a rule run's rule is not there".into());
+            }
+        }
+    }
+    if execution
+        .sources
+        .iter()
+        .any(|(action, _)| execution.declaration.stages.first().is_none_or(|s| *action as usize >= s.actions.len()))
+    {
+        return Err("a source revision's action is not there".into());
+    }
+    let _ = executions;
+    Ok(())
+}
+
+/// A row to write, or to delete (`body: None`), made under the partition lock by [`PartitionData::take_unsaved`].
+#[derive(Debug)]
+pub enum RowChange {
+    /// One of the partition's collections (custom action types, webhooks, ...), saved whole.
+    Collection { kind: &'static str, body: Option<String> },
+    /// A pipeline's own row; deleting it deletes all of the pipeline's rows.
+    Pipeline { name: String, body: Option<String> },
+    /// A version of a pipeline.
+    Definition { pipeline: String, version: i32, body: String },
+    /// An execution, by position.
+    Execution { pipeline: String, position: usize, body: String },
+    /// A job, a current job of an action run, or a client token.
+    Item { pipeline: String, kind: &'static str, key: String, body: Option<String> },
+}
+
+/// The kinds of collection rows.
+pub mod kinds {
+    pub const CUSTOM_ACTION_TYPES: &str = "customActionTypes";
+    pub const DELETED_CUSTOM_ACTION_TYPES: &str = "deletedCustomActionTypes";
+    pub const ACTION_TYPE_UPDATES: &str = "actionTypeUpdates";
+    pub const WEBHOOKS: &str = "webhooks";
+    pub const THIRD_PARTY_ACTION_TYPES: &str = "thirdPartyActionTypes";
+    pub const RETIRED_JOBS: &str = "retiredJobs";
+    pub const SOURCES: &str = "sources";
+    pub const JOB: &str = "job";
+    pub const JOB_OF_RUN: &str = "jobOfRun";
+    pub const CLIENT_TOKEN: &str = "clientToken";
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing plain data to a string cannot fail (no maps with non-string keys are written).
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+impl PartitionData {
+    /// Whether anything changed since the last [`PartitionData::take_unsaved`].
+    pub fn has_unsaved(&self) -> bool {
+        self.pipelines.is_changed()
+            || self.custom_action_types.is_changed()
+            || self.deleted_custom_action_types.is_changed()
+            || self.action_type_updates.is_changed()
+            || self.webhooks.is_changed()
+            || self.third_party_types.is_changed()
+            || self.retired_jobs.is_changed()
+            || self.sources.is_changed()
+    }
+
+    /// The rows that changed since the last call, serialized, clearing every mark.
+    pub fn take_unsaved(&mut self) -> Vec<RowChange> {
+        let mut rows = Vec::new();
+        let mut collection = |kind, changed: bool, body: Option<String>| {
+            if changed {
+                rows.push(RowChange::Collection { kind, body });
+            }
+        };
+        let c = self.custom_action_types.take_changed();
+        collection(
+            kinds::CUSTOM_ACTION_TYPES,
+            c,
+            some_if(!self.custom_action_types.is_empty(), || {
+                json(&self.custom_action_types.values().collect::<Vec<_>>())
+            }),
+        );
+        let c = self.deleted_custom_action_types.take_changed();
+        collection(
+            kinds::DELETED_CUSTOM_ACTION_TYPES,
+            c,
+            some_if(!self.deleted_custom_action_types.is_empty(), || json(&*self.deleted_custom_action_types)),
+        );
+        let c = self.action_type_updates.take_changed();
+        collection(
+            kinds::ACTION_TYPE_UPDATES,
+            c,
+            some_if(!self.action_type_updates.is_empty(), || {
+                let updates: Vec<ActionTypeUpdate> = self
+                    .action_type_updates
+                    .iter()
+                    .map(|(id, declaration)| ActionTypeUpdate { id: id.clone(), declaration: declaration.clone() })
+                    .collect();
+                json(&updates)
+            }),
+        );
+        let c = self.webhooks.take_changed();
+        collection(
+            kinds::WEBHOOKS,
+            c,
+            some_if(!self.webhooks.is_empty(), || json(&self.webhooks.values().collect::<Vec<_>>())),
+        );
+        let c = self.third_party_types.take_changed();
+        collection(
+            kinds::THIRD_PARTY_ACTION_TYPES,
+            c,
+            some_if(!self.third_party_types.is_empty(), || json(&self.third_party_types.values().collect::<Vec<_>>())),
+        );
+        let c = self.retired_jobs.take_changed();
+        collection(kinds::RETIRED_JOBS, c, some_if(!self.retired_jobs.is_empty(), || json(&self.retired_jobs.order)));
+        let c = self.sources.take_changed();
+        collection(kinds::SOURCES, c, some_if(!self.sources.is_empty(), || json(&*self.sources)));
+        for name in self.pipelines.take_changed() {
+            let Some(record) = self.pipelines.peek_mut(&name) else {
+                rows.push(RowChange::Pipeline { name, body: None });
+                continue;
+            };
+            rows.push(RowChange::Pipeline { name: name.clone(), body: Some(json(&record.to_row(&name))) });
+            if std::mem::take(&mut record.version_unsaved) {
+                let current = record.current();
+                rows.push(RowChange::Definition {
+                    pipeline: name.clone(),
+                    version: current.number(),
+                    body: json(&DefinitionRow::of(current, false)),
+                });
+            }
+            let runtime = &mut record.runtime.0;
+            for position in runtime.executions.take_changed() {
+                if let Some(execution) = runtime.executions.get(position) {
+                    rows.push(RowChange::Execution { pipeline: name.clone(), position, body: json(execution) });
+                }
+            }
+            for id in runtime.jobs.take_changed() {
+                let body = runtime.jobs.get(&id).map(json);
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::JOB, key: id.to_string(), body });
+            }
+            for (execution, run) in runtime.job_of_run.take_changed() {
+                let body = runtime.job_of_run.get(&(execution, run)).map(json);
+                let key = format!("{}:{}", execution.index(), run.index());
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::JOB_OF_RUN, key, body });
+            }
+            for token in runtime.client_tokens.take_changed() {
+                let body = runtime.client_tokens.get(&token).map(json);
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::CLIENT_TOKEN, key: token, body });
+            }
+        }
+        rows
+    }
+}
+
+fn some_if(present: bool, body: impl FnOnce() -> String) -> Option<String> {
+    present.then(body)
+}
+
+/// Reads a JSON row, naming what it is in the error.
+pub fn parse_row<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T, String> {
+    serde_json::from_str(body).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Adds one collection row to a partition document.
+pub fn add_collection(partition: &mut PartitionDocument, kind: &str, body: &str) -> Result<(), String> {
+    match kind {
+        kinds::CUSTOM_ACTION_TYPES => partition.custom_action_types = parse_row(kind, body)?,
+        kinds::DELETED_CUSTOM_ACTION_TYPES => partition.deleted_custom_action_types = parse_row(kind, body)?,
+        kinds::ACTION_TYPE_UPDATES => partition.action_type_updates = parse_row(kind, body)?,
+        kinds::WEBHOOKS => partition.webhooks = parse_row(kind, body)?,
+        kinds::THIRD_PARTY_ACTION_TYPES => partition.third_party_action_types = parse_row(kind, body)?,
+        kinds::RETIRED_JOBS => partition.retired_jobs = parse_row(kind, body)?,
+        kinds::SOURCES => partition.sources = parse_row(kind, body)?,
+        other => return Err(format!("unknown collection {other:?}")),
+    }
+    Ok(())
+}
+
+/// Adds one item row (a job, a current job, a client token) to a pipeline document.
+pub fn add_item(pipeline: &mut PipelineDocument, kind: &str, key: &str, body: &str) -> Result<(), String> {
+    match kind {
+        kinds::JOB => pipeline.jobs.push(parse_row(kind, body)?),
+        kinds::JOB_OF_RUN => {
+            let (execution, run) = key.split_once(':').ok_or("a current job's key is not execution:run")?;
+            let position = |text: &str| text.parse::<usize>().map_err(|e| format!("{kind} {key}: {e}"));
+            let job: Uuid = parse_row(kind, body)?;
+            pipeline.job_of_run.push((ExecutionIndex::at(position(execution)?), RunIndex::at(position(run)?), job));
+        }
+        kinds::CLIENT_TOKEN => {
+            pipeline.client_tokens.insert(key.to_string(), parse_row(kind, body)?);
+        }
+        other => return Err(format!("unknown item {other:?}")),
+    }
+    Ok(())
+}
+
+impl PartitionData {
+    /// Clears every change mark without saving (a store kept in memory only).
+    pub fn forget_unsaved(&mut self) {
+        self.custom_action_types.take_changed();
+        self.deleted_custom_action_types.take_changed();
+        self.action_type_updates.take_changed();
+        self.webhooks.take_changed();
+        self.third_party_types.take_changed();
+        self.retired_jobs.take_changed();
+        self.sources.take_changed();
+        for name in self.pipelines.take_changed() {
+            if let Some(record) = self.pipelines.peek_mut(&name) {
+                record.version_unsaved = false;
+                let runtime = &mut record.runtime.0;
+                runtime.executions.take_changed();
+                runtime.jobs.take_changed();
+                runtime.job_of_run.take_changed();
+                runtime.client_tokens.take_changed();
+            }
+        }
+    }
+
+    /// Every row of the partition (to write it whole), clearing every change mark.
+    pub fn all_rows(&mut self) -> Vec<RowChange> {
+        self.forget_unsaved();
+        let _ = &mut *self.custom_action_types;
+        let _ = &mut *self.deleted_custom_action_types;
+        let _ = &mut *self.action_type_updates;
+        let _ = &mut *self.webhooks;
+        let _ = &mut *self.third_party_types;
+        let _ = &mut *self.retired_jobs;
+        let _ = &mut *self.sources;
+        let mut rows = self.take_unsaved();
+        rows.retain(|row| matches!(row, RowChange::Collection { body: Some(_), .. }));
+        for (name, record) in self.pipelines.iter() {
+            rows.push(RowChange::Pipeline { name: name.clone(), body: Some(json(&record.to_row(name))) });
+            for definition in record.definitions() {
+                rows.push(RowChange::Definition {
+                    pipeline: name.clone(),
+                    version: definition.number(),
+                    body: json(&DefinitionRow::of(definition, false)),
+                });
+            }
+            let runtime = &record.runtime;
+            for (position, execution) in runtime.executions.iter().enumerate() {
+                rows.push(RowChange::Execution { pipeline: name.clone(), position, body: json(execution) });
+            }
+            for (id, job) in runtime.jobs.iter() {
+                rows.push(RowChange::Item {
+                    pipeline: name.clone(),
+                    kind: kinds::JOB,
+                    key: id.to_string(),
+                    body: Some(json(job)),
+                });
+            }
+            for ((execution, run), job) in runtime.job_of_run.iter() {
+                let key = format!("{}:{}", execution.index(), run.index());
+                rows.push(RowChange::Item {
+                    pipeline: name.clone(),
+                    kind: kinds::JOB_OF_RUN,
+                    key,
+                    body: Some(json(job)),
+                });
+            }
+            for (token, id) in runtime.client_tokens.iter() {
+                rows.push(RowChange::Item {
+                    pipeline: name.clone(),
+                    kind: kinds::CLIENT_TOKEN,
+                    key: token.clone(),
+                    body: Some(json(id)),
+                });
+            }
+        }
+        rows
+    }
+}

@@ -1,0 +1,489 @@
+//! State on disk: an SQLite database in the data directory (`--data-dir`), written before any change is answered.
+//!
+//! Every write to a partition ([`crate::state::Store::write`]) ends, still under the partition lock, with one
+//! transaction holding exactly the rows it changed ([`crate::state::document::RowChange`]); the answer waits for its
+//! commit. A failed commit (a full disk) rolls the partition back to what the database holds, so memory and disk
+//! never disagree, and the caller answers 503.
+//!
+//! The database is in WAL mode. By default a commit reaches the operating system before the answer (it survives the
+//! server being killed) and the disk at the next checkpoint; `--full-sync` makes every commit wait for the disk too.
+//!
+//! Tables: `meta` (clock offset, event sequence, behaviour rules), `collections` (a partition's custom action types,
+//! webhooks, ... one row each, whole), `pipelines`, `definitions` (pipeline versions), `executions` (one row per
+//! execution) and `items` (jobs, the current job of each action run, client request tokens). Each body is the
+//! JSON of that piece of the state document ([`crate::state::document`]), so `sqlite3` shows it readably.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::state::document::{self, Document, PartitionDocument, PipelineDocument, PipelineRow, RowChange, parse_row};
+use crate::state::{PartitionData, Scope, Unavailable};
+
+/// The database file in the data directory.
+pub const DATABASE_FILE: &str = "codepipeline-local.db";
+/// The lock file that keeps a second server off the same directory.
+pub const LOCK_FILE: &str = "codepipeline-local.lock";
+/// `PRAGMA application_id` of our databases ("CPLL"), telling them from other SQLite files.
+const APPLICATION_ID: i32 = 0x4350_4C4C;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE collections (account TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (account, region, kind));
+CREATE TABLE pipelines (account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (account, region, name));
+CREATE TABLE definitions (account TEXT NOT NULL, region TEXT NOT NULL, pipeline TEXT NOT NULL,
+    version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, region, pipeline, version));
+CREATE TABLE executions (account TEXT NOT NULL, region TEXT NOT NULL, pipeline TEXT NOT NULL,
+    position INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, region, pipeline, position));
+CREATE TABLE items (account TEXT NOT NULL, region TEXT NOT NULL, pipeline TEXT NOT NULL, kind TEXT NOT NULL,
+    key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, region, pipeline, kind, key));
+";
+
+/// How the data directory is used.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// Wait for the disk at every commit (`synchronous=FULL`), not only at checkpoints.
+    pub full_sync: bool,
+    /// The most the database may grow to, in bytes; writes beyond it fail as on a full disk.
+    pub max_bytes: Option<u64>,
+}
+
+/// Why the data directory cannot be used. Each is a start-up error: the server does not start, and nothing in the
+/// directory is changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot use data directory {0}: {1}")]
+    Directory(String, String),
+    #[error("data directory {0} is in use by another codepipeline-local server (it holds {LOCK_FILE})")]
+    Locked(String),
+    #[error("{0} is not a readable codepipeline-local database: {1}")]
+    Unreadable(String, String),
+    #[error("{0} is an SQLite database of another application; refusing to touch it")]
+    Foreign(String),
+    #[error(
+        "{0} was written by a newer codepipeline-local (schema version {1}; this build reads up to {supported}); \
+         upgrade, or use another directory",
+        supported = document::VERSION
+    )]
+    Newer(String, u32),
+    #[error("{0} holds state that cannot be loaded: {1}")]
+    Corrupt(String, String),
+}
+
+/// The open database.
+#[derive(Debug)]
+pub struct Storage {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+    /// Held for the life of the storage: the operating system releases it when the process ends, however it ends.
+    _lock: File,
+    /// The event sequence last saved.
+    saved_sequence: AtomicU64,
+}
+
+fn unavailable(error: rusqlite::Error) -> Unavailable {
+    let full = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen)
+    );
+    tracing::error!("saving state failed: {error}");
+    Unavailable(if full {
+        "The emulator's data directory is full or cannot be written; the change was not made. Retry once there is \
+         space."
+            .to_string()
+    } else {
+        format!("The emulator could not save the change, which was not made: {error}")
+    })
+}
+
+impl Storage {
+    /// Opens (or creates) the database in `options.dir`, takes the directory's lock, and loads the state.
+    pub fn open(options: &Options) -> Result<(Storage, Document), OpenError> {
+        let dir = options.dir.display().to_string();
+        std::fs::create_dir_all(&options.dir).map_err(|e| OpenError::Directory(dir.clone(), e.to_string()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(options.dir.join(LOCK_FILE))
+            .map_err(|e| OpenError::Directory(dir.clone(), e.to_string()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(OpenError::Directory(dir, e.to_string())),
+        }
+        let path = options.dir.join(DATABASE_FILE);
+        let shown = path.display().to_string();
+        let unreadable = |e: rusqlite::Error| OpenError::Unreadable(shown.clone(), e.to_string());
+        let connection = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(unreadable)?;
+        // Read before writing anything: a file that is not ours is left exactly as it is.
+        let application: i32 = connection.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(unreadable)?;
+        let version: u32 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unreadable)?;
+        let tables: i64 =
+            connection.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(unreadable)?;
+        let fresh = application == 0 && version == 0 && tables == 0;
+        if !fresh && application != APPLICATION_ID {
+            return Err(OpenError::Foreign(shown));
+        }
+        if version > document::VERSION {
+            return Err(OpenError::Newer(shown, version));
+        }
+        connection
+            .execute_batch(if options.full_sync {
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+            } else {
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            })
+            .map_err(unreadable)?;
+        if let Some(max) = options.max_bytes {
+            let page: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(unreadable)?;
+            let pages = i64::try_from(max).unwrap_or(i64::MAX) / page.max(1);
+            connection
+                .query_row(&format!("PRAGMA max_page_count = {}", pages.max(1)), [], |_| Ok(()))
+                .map_err(unreadable)?;
+        }
+        if fresh {
+            let batch = format!(
+                "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {}; COMMIT;",
+                document::VERSION
+            );
+            connection.execute_batch(&batch).map_err(unreadable)?;
+        }
+        let document = load(&connection, None).map_err(|e| OpenError::Corrupt(shown.clone(), e))?;
+        let storage = Storage {
+            connection: Mutex::new(connection),
+            path,
+            _lock: lock,
+            saved_sequence: AtomicU64::new(document.next_event_sequence.unwrap_or(0)),
+        };
+        Ok((storage, document))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the changed rows of one partition, and the event sequence if it moved, in one transaction.
+    pub fn save(&self, scope: &Scope, rows: &[RowChange], next_event: u64) -> Result<(), Unavailable> {
+        let sequence_moved = self.saved_sequence.load(Ordering::Relaxed) != next_event;
+        if rows.is_empty() && !sequence_moved {
+            return Ok(());
+        }
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(unavailable)?;
+        write_rows(&transaction, scope, rows).map_err(unavailable)?;
+        if sequence_moved {
+            put_meta(&transaction, META_EVENT_SEQUENCE, &next_event.to_string()).map_err(unavailable)?;
+        }
+        transaction.commit().map_err(unavailable)?;
+        if sequence_moved {
+            self.saved_sequence.store(next_event, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The partition as the database holds it (to roll memory back after a failed save).
+    pub fn load_partition(&self, scope: &Scope) -> Result<PartitionData, String> {
+        let connection = self.connection();
+        let mut document = load(&connection, Some(scope))?;
+        match document.partitions.pop() {
+            Some(partition) => partition.into_partition(),
+            None => Ok(PartitionData::default()),
+        }
+    }
+
+    /// Saves one setting (the clock offset, the behaviour rules).
+    pub fn save_meta(&self, key: &str, value: &str) -> Result<(), Unavailable> {
+        let connection = self.connection();
+        put_meta(&connection, key, value).map_err(unavailable)
+    }
+
+    /// Replaces everything with `partitions` and `meta`, in one transaction.
+    pub fn replace_all(
+        &self,
+        partitions: &mut [(Scope, PartitionData)],
+        meta: &[(&str, String)],
+    ) -> Result<(), Unavailable> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(unavailable)?;
+        transaction
+            .execute_batch(
+                "DELETE FROM meta; DELETE FROM collections; DELETE FROM pipelines; DELETE FROM definitions; \
+                 DELETE FROM executions; DELETE FROM items;",
+            )
+            .map_err(unavailable)?;
+        for (key, value) in meta {
+            put_meta(&transaction, key, value).map_err(unavailable)?;
+        }
+        for (scope, data) in partitions.iter_mut() {
+            write_rows(&transaction, scope, &data.all_rows()).map_err(unavailable)?;
+        }
+        transaction.commit().map_err(unavailable)
+    }
+
+    /// Deletes the rows of the accounts and regions `selected` picks (all when `None`), settings included then.
+    pub fn delete(&self, scopes: &[Scope], everything: bool) -> Result<(), Unavailable> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(unavailable)?;
+        if everything {
+            transaction
+                .execute_batch(
+                    "DELETE FROM collections; DELETE FROM pipelines; DELETE FROM definitions; \
+                     DELETE FROM executions; DELETE FROM items; DELETE FROM meta WHERE key <> 'nextEventSequence';",
+                )
+                .map_err(unavailable)?;
+        }
+        for scope in scopes {
+            for table in ["collections", "pipelines", "definitions", "executions", "items"] {
+                transaction
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE account = ?1 AND region = ?2"),
+                        params![scope.account, scope.region],
+                    )
+                    .map_err(unavailable)?;
+            }
+        }
+        transaction.commit().map_err(unavailable)
+    }
+}
+
+/// `meta` keys.
+pub const META_CLOCK_OFFSET: &str = "clockOffsetMillis";
+pub const META_EVENT_SEQUENCE: &str = "nextEventSequence";
+pub const META_BEHAVIORS: &str = "behaviors";
+
+fn put_meta(connection: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+fn write_rows(connection: &Connection, scope: &Scope, rows: &[RowChange]) -> rusqlite::Result<()> {
+    let (account, region) = (&scope.account, &scope.region);
+    for row in rows {
+        match row {
+            RowChange::Collection { kind, body: Some(body) } => {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO collections (account, region, kind, body) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (account, region, kind) DO UPDATE SET body = ?4",
+                    )?
+                    .execute(params![account, region, kind, body])?;
+            }
+            RowChange::Collection { kind, body: None } => {
+                connection
+                    .prepare_cached("DELETE FROM collections WHERE account = ?1 AND region = ?2 AND kind = ?3")?
+                    .execute(params![account, region, kind])?;
+            }
+            RowChange::Pipeline { name, body: Some(body) } => {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO pipelines (account, region, name, body) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (account, region, name) DO UPDATE SET body = ?4",
+                    )?
+                    .execute(params![account, region, name, body])?;
+            }
+            RowChange::Pipeline { name, body: None } => {
+                connection
+                    .prepare_cached("DELETE FROM pipelines WHERE account = ?1 AND region = ?2 AND name = ?3")?
+                    .execute(params![account, region, name])?;
+                for table in ["definitions", "executions", "items"] {
+                    connection
+                        .prepare_cached(&format!(
+                            "DELETE FROM {table} WHERE account = ?1 AND region = ?2 AND pipeline = ?3"
+                        ))?
+                        .execute(params![account, region, name])?;
+                }
+            }
+            RowChange::Definition { pipeline, version, body } => {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO definitions (account, region, pipeline, version, body) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (account, region, pipeline, version) DO UPDATE SET body = ?5",
+                    )?
+                    .execute(params![account, region, pipeline, version, body])?;
+            }
+            RowChange::Execution { pipeline, position, body } => {
+                let position = i64::try_from(*position).unwrap_or(i64::MAX);
+                connection
+                    .prepare_cached(
+                        "INSERT INTO executions (account, region, pipeline, position, body) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (account, region, pipeline, position) DO UPDATE SET body = ?5",
+                    )?
+                    .execute(params![account, region, pipeline, position, body])?;
+            }
+            RowChange::Item { pipeline, kind, key, body: Some(body) } => {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO items (account, region, pipeline, kind, key, body) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (account, region, pipeline, kind, key) DO UPDATE SET body = ?6",
+                    )?
+                    .execute(params![account, region, pipeline, kind, key, body])?;
+            }
+            RowChange::Item { pipeline, kind, key, body: None } => {
+                connection
+                    .prepare_cached(
+                        "DELETE FROM items WHERE account = ?1 AND region = ?2 AND pipeline = ?3 AND kind = ?4 \
+                         AND key = ?5",
+                    )?
+                    .execute(params![account, region, pipeline, kind, key])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+type Key = (String, String);
+
+/// Reads the whole state (or one partition's) into a document.
+fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, String> {
+    let sql_error = |e: rusqlite::Error| e.to_string();
+    let filter = if only.is_some() { " WHERE account = ?1 AND region = ?2" } else { "" };
+    let bind: Vec<&dyn rusqlite::ToSql> = match only {
+        Some(scope) => vec![&scope.account, &scope.region],
+        None => Vec::new(),
+    };
+    let mut partitions: BTreeMap<Key, PartitionDocument> = BTreeMap::new();
+    let mut pipelines: BTreeMap<(String, String, String), PipelineDocument> = BTreeMap::new();
+    let partition = |partitions: &mut BTreeMap<Key, PartitionDocument>, account: &str, region: &str| {
+        partitions.entry((account.to_string(), region.to_string())).or_insert_with(|| PartitionDocument {
+            account: account.to_string(),
+            region: region.to_string(),
+            ..PartitionDocument::default()
+        });
+    };
+
+    let mut statement = connection
+        .prepare(&format!("SELECT account, region, kind, body FROM collections{filter}"))
+        .map_err(sql_error)?;
+    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let (account, region, kind, body): (String, String, String, String) = (
+            row.get(0).map_err(sql_error)?,
+            row.get(1).map_err(sql_error)?,
+            row.get(2).map_err(sql_error)?,
+            row.get(3).map_err(sql_error)?,
+        );
+        partition(&mut partitions, &account, &region);
+        if let Some(p) = partitions.get_mut(&(account, region)) {
+            document::add_collection(p, &kind, &body)?;
+        }
+    }
+    drop(rows);
+
+    let mut statement =
+        connection.prepare(&format!("SELECT account, region, name, body FROM pipelines{filter}")).map_err(sql_error)?;
+    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let (account, region, name, body): (String, String, String, String) = (
+            row.get(0).map_err(sql_error)?,
+            row.get(1).map_err(sql_error)?,
+            row.get(2).map_err(sql_error)?,
+            row.get(3).map_err(sql_error)?,
+        );
+        let pipeline_row: PipelineRow = parse_row(&format!("pipeline {name}"), &body)?;
+        pipelines.insert(
+            (account, region, name),
+            PipelineDocument {
+                row: pipeline_row,
+                definitions: Vec::new(),
+                executions: Vec::new(),
+                jobs: Vec::new(),
+                job_of_run: Vec::new(),
+                client_tokens: BTreeMap::new(),
+            },
+        );
+    }
+    drop(rows);
+
+    let mut statement = connection
+        .prepare(&format!(
+            "SELECT account, region, pipeline, version, body FROM definitions{filter} \
+             ORDER BY account, region, pipeline, version"
+        ))
+        .map_err(sql_error)?;
+    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let key: (String, String, String) =
+            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
+        let body: String = row.get(4).map_err(sql_error)?;
+        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a version of missing pipeline {}", key.2))?;
+        pipeline.definitions.push(parse_row(&format!("a version of pipeline {}", key.2), &body)?);
+    }
+    drop(rows);
+
+    let mut statement = connection
+        .prepare(&format!(
+            "SELECT account, region, pipeline, position, body FROM executions{filter} \
+             ORDER BY account, region, pipeline, position"
+        ))
+        .map_err(sql_error)?;
+    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let key: (String, String, String) =
+            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
+        let position: i64 = row.get(3).map_err(sql_error)?;
+        let body: String = row.get(4).map_err(sql_error)?;
+        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("an execution of missing pipeline {}", key.2))?;
+        if usize::try_from(position).ok() != Some(pipeline.executions.len()) {
+            return Err(format!("execution {position} of pipeline {} is out of sequence", key.2));
+        }
+        pipeline.executions.push(parse_row(&format!("an execution of pipeline {}", key.2), &body)?);
+    }
+    drop(rows);
+
+    let mut statement = connection
+        .prepare(&format!("SELECT account, region, pipeline, kind, key, body FROM items{filter}"))
+        .map_err(sql_error)?;
+    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let key: (String, String, String) =
+            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
+        let (kind, item, body): (String, String, String) =
+            (row.get(3).map_err(sql_error)?, row.get(4).map_err(sql_error)?, row.get(5).map_err(sql_error)?);
+        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a {kind} of missing pipeline {}", key.2))?;
+        document::add_item(pipeline, &kind, &item, &body)?;
+    }
+    drop(rows);
+
+    for ((account, region, _), pipeline) in pipelines {
+        partition(&mut partitions, &account, &region);
+        if let Some(p) = partitions.get_mut(&(account, region)) {
+            p.pipelines.push(pipeline);
+        }
+    }
+    let meta = |key: &str| -> Result<Option<String>, String> {
+        connection.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(sql_error)
+    };
+    let number = |key: &str| -> Result<Option<i64>, String> {
+        meta(key)?.map(|v| v.parse::<i64>().map_err(|e| format!("{key}: {e}"))).transpose()
+    };
+    Ok(Document {
+        format: document::FORMAT.to_string(),
+        version: document::VERSION,
+        clock_offset_millis: number(META_CLOCK_OFFSET)?.unwrap_or(0),
+        next_event_sequence: number(META_EVENT_SEQUENCE)?.and_then(|n| u64::try_from(n).ok()),
+        behaviors: meta(META_BEHAVIORS)?.map(|b| parse_row(META_BEHAVIORS, &b)).transpose()?,
+        partitions: partitions.into_values().collect(),
+    })
+}
