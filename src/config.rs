@@ -110,6 +110,26 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_HISTORY", default_value_t = 10_000)]
     pub event_history: usize,
 
+    /// Keep the state in an SQLite database in this directory (created if missing), so that it survives restarts and
+    /// crashes; running executions resume. Without it, state lives in memory only.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// With --data-dir: wait for the disk at every commit, so that even a power loss loses no answered change
+    /// (slower writes). Without it a killed server loses nothing, a power loss can lose the last moments.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_FULL_SYNC")]
+    pub full_sync: bool,
+
+    /// With --data-dir: the most the database may grow to, in bytes; changes beyond it fail with a retryable 503
+    /// ServiceUnavailableException, as on a full disk.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_MAX_DATA_BYTES")]
+    pub max_data_bytes: Option<u64>,
+
+    /// A state document (as `GET /_emulator/state` returns) to start from. With --data-dir it seeds only a new,
+    /// empty database; a database that holds state keeps it.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_STATE_FILE")]
+    pub state_file: Option<std::path::PathBuf>,
+
     /// Take a webhook delivery's client address from its `X-Forwarded-For` header (the first address) when checking
     /// a webhook's `AllowedIPRange`. Only behind a proxy you trust: anyone can send the header.
     #[arg(long, env = "CODEPIPELINE_LOCAL_TRUST_FORWARDED_FOR")]
@@ -166,6 +186,10 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             trust_forwarded_for: false,
             event_history: 10_000,
+            data_dir: None,
+            full_sync: false,
+            max_data_bytes: None,
+            state_file: None,
             eventbridge_endpoint: None,
             sns_endpoint: None,
             event_bus_name: "default".to_string(),

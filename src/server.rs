@@ -84,6 +84,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<AppState, StartupError> {
         let model = Model::load()?;
         let catalogue = Arc::new(Catalogue::load().map_err(ModelError::from)?);
+        let (store, saved_behaviors) = open_store(&config)?;
         let behaviors = match &config.behaviors {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -92,7 +93,7 @@ impl AppState {
                     .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
                 set.rules
             }
-            None => Vec::new(),
+            None => saved_behaviors.unwrap_or_default(),
         };
         let eventbridge = config.eventbridge_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
             crate::engine::delivery::EventBridgeSettings {
@@ -116,17 +117,24 @@ impl AppState {
                 secret_access_key: config.lambda_secret_access_key.clone(),
             }
         });
-        let engine = Arc::new(Engine::new(
-            config.action_duration_ms,
-            behaviors,
-            Arc::clone(&catalogue),
-            lambda,
-            config.event_history,
-            eventbridge,
-            sns,
-        ));
+        if config.behaviors.is_some() {
+            let rules = serde_json::to_string(&behaviors).unwrap_or_default();
+            store.save_setting(crate::storage::META_BEHAVIORS, &rules).map_err(|e| StartupError::Storage(e.0))?;
+        }
+        let engine = Arc::new(
+            Engine::new(
+                config.action_duration_ms,
+                behaviors,
+                Arc::clone(&catalogue),
+                lambda,
+                config.event_history,
+                eventbridge,
+                sns,
+            )
+            .numbering_events_with(store.event_sequence()),
+        );
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
-        let store = Arc::new(Store::new());
+        let store = Arc::new(store);
         let mut partners = Vec::new();
         if let Some(path) = &config.third_party_action_types {
             let failed = |e: String| StartupError::Partners(path.display().to_string(), e);
@@ -137,8 +145,15 @@ impl AppState {
                     account: spec.account.clone().unwrap_or_else(|| config.default_account.clone()),
                     region: spec.region.clone().unwrap_or_else(|| config.default_region.clone()),
                 };
-                let record =
-                    control::register_partner(&store, &catalogue, &scope, spec).map_err(|e| failed(e.message))?;
+                // A partner type kept in the data directory keeps its client id and token: its workers still hold them.
+                let id = control::partner_type_id(&spec);
+                let kept = store.read(&scope, |data| data.third_party_types.get(&id).cloned());
+                let record = match kept {
+                    Some(record) => record,
+                    None => {
+                        control::register_partner(&store, &catalogue, &scope, spec).map_err(|e| failed(e.message))?
+                    }
+                };
                 partners.push((scope, record));
             }
         }
@@ -157,6 +172,7 @@ impl AppState {
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         };
+        state.inner.engine.resume(&state.inner.store);
         state.start_scheduler();
         Ok(state)
     }
@@ -202,6 +218,23 @@ impl AppState {
         // The kept events go too; the sequence goes on, so a stream reader's Last-Event-ID stays meaningful.
         self.inner.engine.events().clear();
         self.restore_partners(|_| true)
+    }
+
+    /// Replaces the whole state with a document's (checked whole first; all or nothing), cancels the timers of the
+    /// old state and resumes the running executions of the new one.
+    pub fn import(&self, document: crate::state::document::Document) -> Result<(), ApiError> {
+        let behaviors = self.inner.store.import(document).map_err(|e| match e {
+            crate::state::ImportError::Invalid(message) => {
+                ApiError::validation(format!("Invalid state document: {message}"))
+            }
+            crate::state::ImportError::Unavailable(unavailable) => unavailable.into(),
+        })?;
+        self.inner.engine.cancel_timers(|_| true);
+        if let Some(rules) = behaviors {
+            self.inner.engine.set_behaviors(rules);
+        }
+        self.inner.engine.resume(&self.inner.store);
+        Ok(())
     }
 
     /// Drops the state of the accounts and regions `selected` picks, keeping what start-up flags configured there;
@@ -267,6 +300,49 @@ pub enum StartupError {
     Behaviors(String, String),
     #[error("cannot use the partner action types file {0}: {1}")]
     Partners(String, String),
+    #[error(transparent)]
+    Open(#[from] crate::storage::OpenError),
+    #[error("cannot use the state file {0}: {1}")]
+    StateFile(String, String),
+    #[error("cannot save state: {0}")]
+    Storage(String),
+}
+
+/// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file
+/// when there is one (and the data directory holds nothing yet). Also returns the behaviour rules they kept.
+fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::engine::behaviors::BehaviorRule>>), StartupError> {
+    let (store, mut behaviors) = match &config.data_dir {
+        Some(dir) => {
+            let options = crate::storage::Options {
+                dir: dir.clone(),
+                full_sync: config.full_sync,
+                max_bytes: config.max_data_bytes,
+            };
+            let (storage, document) = crate::storage::Storage::open(&options)?;
+            let behaviors = document.behaviors.clone();
+            let shown = storage.path().display().to_string();
+            let store =
+                Store::with_storage(storage, document).map_err(|e| crate::storage::OpenError::Corrupt(shown, e))?;
+            tracing::info!(directory = %dir.display(), partitions = store.partition_count(), "state loaded");
+            (store, behaviors)
+        }
+        None => (Store::new(), None),
+    };
+    if let Some(path) = &config.state_file {
+        let shown = path.display().to_string();
+        if store.partition_count() > 0 {
+            tracing::info!(file = %shown, "the data directory holds state; the state file is not loaded");
+        } else {
+            let failed = |e: String| StartupError::StateFile(shown.clone(), e);
+            let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+            let document: crate::state::document::Document =
+                serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
+            let imported = store.import(document).map_err(|e| failed(e.to_string()))?;
+            behaviors = imported.or(behaviors);
+            tracing::info!(file = %shown, partitions = store.partition_count(), "state file loaded");
+        }
+    }
+    Ok((store, behaviors))
 }
 
 /// The log target of the `Ready.` line, which the binary enables at every log level.

@@ -32,9 +32,10 @@ use serde_json::{Value, json};
 
 use self::guard::ControlJson;
 
-use crate::engine::behaviors::BehaviorSet;
+use crate::engine::behaviors::{BehaviorRule, BehaviorSet};
 use crate::engine::command::{Applied, Command, CompleteRefusal, Refusal};
 use crate::operations::action_types::check_url_templates;
+use crate::protocol::body::read_limited;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::server::AppState;
@@ -48,6 +49,7 @@ use crate::state::{Scope, Store, ThirdPartyRecord};
 pub fn routes(state: &AppState) -> Router<AppState> {
     let emulator = Router::new()
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/state", get(export_state).put(import_state))
         .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
         .route("/_emulator/actions/complete", post(complete_action))
         .route("/_emulator/clock/advance", post(advance_clock))
@@ -87,6 +89,16 @@ fn is_name(text: &str, max: usize) -> bool {
     (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The id of the partner action type a spec registers.
+pub fn partner_type_id(spec: &PartnerTypeSpec) -> ActionTypeId {
+    ActionTypeId {
+        category: spec.category,
+        owner: ActionOwner::ThirdParty,
+        provider: spec.provider.clone(),
+        version: spec.version.clone(),
+    }
+}
+
 /// Registers (or replaces) a partner action type in `scope`; its actions are then run by job workers that use the
 /// PollForThirdPartyJobs family of operations with the returned client token.
 pub fn register_partner(
@@ -98,12 +110,7 @@ pub fn register_partner(
     if !is_name(&spec.provider, 35) || !is_name(&spec.version, 9) {
         return Err(ApiError::validation("provider (1-35) and version (1-9) must be letters, digits, '_' or '-'"));
     }
-    let id = ActionTypeId {
-        category: spec.category,
-        owner: ActionOwner::ThirdParty,
-        provider: spec.provider,
-        version: spec.version,
-    };
+    let id = partner_type_id(&spec);
     if catalogue.action_type(&id).is_some() {
         return Err(ApiError::validation(format!("{} is a built-in action type", ActionType::describe(&id))));
     }
@@ -150,14 +157,61 @@ async fn get_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
     Json(BehaviorSet { rules: app.engine().behaviors() })
 }
 
-async fn put_behaviors(State(app): State<AppState>, ControlJson(set): ControlJson<BehaviorSet>) -> Json<BehaviorSet> {
+async fn put_behaviors(
+    State(app): State<AppState>,
+    ControlJson(set): ControlJson<BehaviorSet>,
+) -> Result<Json<BehaviorSet>, ApiError> {
+    save_behaviors(&app, &set.rules)?;
     app.engine().set_behaviors(set.rules.clone());
-    Json(set)
+    Ok(Json(set))
 }
 
-async fn delete_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
+async fn delete_behaviors(State(app): State<AppState>) -> Result<Json<BehaviorSet>, ApiError> {
+    save_behaviors(&app, &[])?;
     app.engine().set_behaviors(Vec::new());
-    Json(BehaviorSet::default())
+    Ok(Json(BehaviorSet::default()))
+}
+
+/// Saves the behaviour rules (with a data directory) before they take effect.
+fn save_behaviors(app: &AppState, rules: &[BehaviorRule]) -> Result<(), ApiError> {
+    let text = serde_json::to_string(rules).map_err(|e| ApiError::validation(e.to_string()))?;
+    Ok(app.store().save_setting(crate::storage::META_BEHAVIORS, &text)?)
+}
+
+/// The largest state document `PUT /_emulator/state` reads.
+pub const MAX_STATE_BYTES: usize = 1 << 30;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportQuery {
+    /// Whether secrets are exported in clear (for a lossless backup) rather than as `****`.
+    #[serde(default)]
+    include_secrets: bool,
+}
+
+/// `GET /_emulator/state`: the whole state as one versioned JSON document.
+async fn export_state(
+    State(app): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let document = app.store().export(app.engine().behaviors(), !query.include_secrets);
+    let body = serde_json::to_vec(&document).map_err(|e| ApiError::validation(e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `PUT /_emulator/state`: replaces the whole state with a document's, all or nothing. Running executions in it
+/// resume.
+async fn import_state(State(app): State<AppState>, request: axum::extract::Request) -> Result<Json<Value>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_limited(&parts.headers, body, MAX_STATE_BYTES, app.config().body_timeout).await?;
+    let document: crate::state::document::Document =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(format!("Invalid state document: {e}")))?;
+    app.import(document)?;
+    Ok(Json(json!({
+        "status": "imported",
+        "partitions": app.store().partition_count(),
+        "clockOffsetSeconds": app.store().clock().offset_millis() as f64 / 1000.0,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -295,7 +349,10 @@ async fn advance_clock(
         return Err(ApiError::validation("seconds must be a number between 0 and 3.2e9"));
     }
     let store = app.store();
-    store.clock().advance((request.seconds * 1000.0).round() as i64);
+    let millis = (request.seconds * 1000.0).round() as i64;
+    let offset = store.clock().offset_millis().saturating_add(millis);
+    store.save_setting(crate::storage::META_CLOCK_OFFSET, &offset.to_string())?;
+    store.clock().advance(millis);
     app.engine().run_due(store);
     app.engine().wake();
     let now = store.clock().now();

@@ -50,7 +50,8 @@ pub struct Published {
 pub struct EventHub {
     history: Mutex<VecDeque<Arc<Published>>>,
     capacity: usize,
-    next: AtomicU64,
+    /// The next sequence number; shared with the store, which saves it with the state.
+    next: Arc<AtomicU64>,
     /// Live subscribers; the channel (and its buffer) is made by the first subscription.
     live: std::sync::OnceLock<broadcast::Sender<Arc<Published>>>,
     /// The queue to the EventBridge delivery task, when an endpoint is configured.
@@ -70,7 +71,7 @@ impl EventHub {
         EventHub {
             history: Mutex::new(VecDeque::new()),
             capacity,
-            next: AtomicU64::new(1),
+            next: Arc::new(AtomicU64::new(1)),
             live: std::sync::OnceLock::new(),
             outbox: None,
             stats: Arc::default(),
@@ -138,6 +139,11 @@ impl EventHub {
     /// Live events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.live.get_or_init(|| broadcast::channel(Self::SUBSCRIBER_BACKLOG).0).subscribe()
+    }
+
+    /// Numbers events from now on with `sequence` (the store's counter, so the numbering survives restarts).
+    pub fn number_with(&mut self, sequence: Arc<AtomicU64>) {
+        self.next = sequence;
     }
 
     /// Drops the history (the sequence goes on).

@@ -141,6 +141,12 @@ impl Engine {
         }
     }
 
+    /// The engine, numbering its events with `sequence` (the store's counter, saved and restored with the state).
+    pub fn numbering_events_with(mut self, sequence: Arc<std::sync::atomic::AtomicU64>) -> Engine {
+        self.events.number_with(sequence);
+        self
+    }
+
     /// The events of state changes: their history and live subscribers.
     pub fn events(&self) -> &events::EventHub {
         &self.events
@@ -268,6 +274,32 @@ impl Engine {
         if earliest {
             self.wake.notify_one();
         }
+    }
+
+    /// Picks up the pipelines of loaded or imported state: every pipeline with a running execution is advanced
+    /// (what fell due while the server was down happens now) and gets its next wake-up.
+    pub fn resume(&self, store: &Store) {
+        let now = store.clock().now();
+        for scope in store.scopes() {
+            let resumed = store.write(&scope, |data| {
+                let running: Vec<String> = data
+                    .pipelines
+                    .iter()
+                    .filter(|(_, r)| !r.runtime.active.is_empty())
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for name in running {
+                    if let Some(record) = data.pipelines.get_mut(&name) {
+                        record.runtime.w().wake = None;
+                        self.advance(&scope, &name, record, &data.sources, now);
+                    }
+                }
+            });
+            if let Err(unavailable) = resumed {
+                tracing::error!(region = %scope.region, "resuming pipelines was not saved: {unavailable}");
+            }
+        }
+        self.wake.notify_one();
     }
 
     /// Wakes the scheduler to re-read the clock (after the clock was advanced).
