@@ -18,6 +18,7 @@ mod isolation;
 mod jobs;
 mod lambda;
 mod limits;
+mod persistence;
 mod process;
 mod recovery;
 mod resources;
