@@ -279,6 +279,12 @@ impl PipelineRecord {
     /// The pipeline's own row.
     pub fn to_row(&self, name: &str) -> PipelineRow {
         let runtime = &self.runtime;
+        let mut latest_runs: Vec<(String, String, ExecutionIndex, RunIndex)> = runtime
+            .latest_runs
+            .iter()
+            .map(|((stage, action), (execution, run))| (stage.clone(), action.clone(), *execution, *run))
+            .collect();
+        latest_runs.sort();
         PipelineRow {
             name: name.to_string(),
             arn: self.arn.clone(),
@@ -290,11 +296,7 @@ impl PipelineRecord {
             transitions: runtime.transitions.clone(),
             current_revisions: runtime.current_revisions.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             latest_in_stage: runtime.latest_in_stage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            latest_runs: runtime
-                .latest_runs
-                .iter()
-                .map(|((stage, action), (execution, run))| (stage.clone(), action.clone(), *execution, *run))
-                .collect(),
+            latest_runs,
         }
     }
 

@@ -290,10 +290,18 @@ fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("stdout is piped");
+    };
     let mut lines = BufReader::new(stdout).lines();
     loop {
-        let line = lines.next().expect("a log line before Ready").expect("readable");
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server ended before its Ready. line");
+        };
         if line.trim_end().ends_with("Ready.") {
             let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("address");
             // Keep draining the pipe so the server never blocks on a full one.
@@ -423,4 +431,177 @@ fn try_aws(addr: &str, operation: &str, body: &Value) -> (Option<u16>, Value) {
         Some((status, json)) => (Some(status), json),
         None => (None, Value::Null),
     }
+}
+
+/// Runs the binary on `dir` expecting it to refuse to start; returns what it logged.
+fn refused(dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", "0", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "the server must not start");
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn corrupt_foreign_newer_and_locked_databases_are_refused_and_left_untouched() {
+    // Not a database at all.
+    let dir = TempDir::new("corrupt");
+    let garbage = b"this is not an SQLite database, it only looks like a file in the way".repeat(100);
+    std::fs::write(dir.database(), &garbage).expect("written");
+    let log = refused(&dir.0);
+    assert!(log.contains("is not a readable codepipeline-local database"), "{log}");
+    assert_eq!(std::fs::read(dir.database()).expect("still there"), garbage, "nothing is overwritten");
+
+    // Another application's SQLite database.
+    let dir = TempDir::new("foreign");
+    {
+        let other = rusqlite::Connection::open(dir.database()).expect("opens");
+        other.execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');").expect("written");
+    }
+    let before = std::fs::read(dir.database()).expect("there");
+    let log = refused(&dir.0);
+    assert!(log.contains("another application"), "{log}");
+    assert_eq!(std::fs::read(dir.database()).expect("still there"), before, "nothing is overwritten");
+
+    // Ours, from a newer version; and ours with a damaged row.
+    let dir = TempDir::new("newer");
+    let (mut child, addr) = spawn(&dir.0, &[]);
+    assert_eq!(aws(&addr, "CreatePipeline", &json!({"pipeline": gated("p", "QUEUED")})).0, 200);
+    // A second server on the same directory refuses to start while the first runs.
+    let log = refused(&dir.0);
+    assert!(log.contains("in use by another codepipeline-local server"), "{log}");
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    {
+        let db = rusqlite::Connection::open(dir.database()).expect("opens");
+        db.execute_batch("PRAGMA user_version = 99;").expect("bumped");
+    }
+    let log = refused(&dir.0);
+    assert!(log.contains("newer codepipeline-local (schema version 99"), "{log}");
+    {
+        let db = rusqlite::Connection::open(dir.database()).expect("opens");
+        db.execute_batch("PRAGMA user_version = 1; UPDATE pipelines SET body = '{\"name\": 7}';").expect("damaged");
+    }
+    let log = refused(&dir.0);
+    assert!(log.contains("holds state that cannot be loaded") && log.contains("pipeline p"), "{log}");
+}
+
+#[tokio::test]
+async fn export_and_import_round_trip_losslessly_and_bad_documents_change_nothing() {
+    let source = TestServer::fast().await;
+    let property = |name: &str, secret: bool| json!({"name": name, "required": !secret, "key": !secret, "secret": secret, "queryable": !secret});
+    ok(
+        &source,
+        "CreateCustomActionType",
+        json!({"category": "Build", "provider": "Worker", "version": "1",
+            "configurationProperties": [property("ProjectName", false), property("Token", true)],
+            "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 1},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 1}}),
+    )
+    .await;
+    ok(&source, "CreatePipeline", json!({"pipeline": worked("worked"), "tags": [{"key": "a", "value": "b"}]})).await;
+    ok(&source, "CreatePipeline", json!({"pipeline": gated("gated", "QUEUED")})).await;
+    token(&source, "gated", "Approve").await;
+    ok(&source, "StartPipelineExecution", json!({"name": "gated"})).await;
+    source.advance_clock(42.0).await;
+    // Exported while nothing is due, so the copy cannot move on before it is read back.
+    eventually("the second execution to wait for the approval stage", || async {
+        let state = ok(&source, "GetPipelineState", json!({"name": "gated"})).await;
+        state["stageStates"][2]["inboundExecutions"].as_array().is_some_and(|i| !i.is_empty()).then_some(())
+    })
+    .await;
+    let masked = source.control("GET", "/_emulator/state", &Value::Null).await;
+    assert_eq!(masked.status, 200);
+    assert!(!masked.text().contains("s3cret-value"), "secrets are masked unless asked for");
+    let exported = source.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await;
+    assert!(exported.text().contains("s3cret-value"));
+    let document = exported.json();
+    assert_eq!(document["format"], "codepipeline-local-state");
+    assert_eq!(document["version"], 1);
+
+    // Into a server with a data directory: all of it, and it survives that server's restart.
+    let dir = TempDir::new("import");
+    let target = TestServer::with_config(config(&dir.0)).await;
+    ok(&target, "CreatePipeline", json!({"pipeline": gated("replaced", "QUEUED")})).await;
+    let imported = target.control("PUT", "/_emulator/state", &document).await;
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    let again = target.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await.json();
+    assert_eq!(again["partitions"], document["partitions"], "the round trip is lossless");
+    assert_eq!(again["clockOffsetMillis"], document["clockOffsetMillis"]);
+    target.server.shutdown().await.expect("stops");
+    let target = TestServer::with_config(config(&dir.0)).await;
+    let reloaded = target.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await.json();
+    assert_eq!(reloaded["partitions"], document["partitions"], "what was imported was saved");
+    let approval = token(&target, "gated", "Approve").await;
+    ok(
+        &target,
+        "PutApprovalResult",
+        json!({"pipelineName": "gated", "stageName": "Approve", "actionName": "Gate", "token": approval,
+            "result": {"summary": "imported", "status": "Approved"}}),
+    )
+    .await;
+
+    eventually("the queued execution to wait for its own approval", || async {
+        (token(&target, "gated", "Approve").await != approval).then_some(())
+    })
+    .await;
+    // A bad document is refused whole: nothing changes.
+    let before = eventually("nothing left to run", || async {
+        let first = target.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await.json();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = target.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await.json();
+        (first["partitions"] == second["partitions"]).then_some(second)
+    })
+    .await;
+    let mut broken = document.clone();
+    broken["partitions"][0]["pipelines"][0]["executions"][0]["pipelineVersion"] = json!(77);
+    let answer = target.control("PUT", "/_emulator/state", &broken).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("version 77"), "{}", answer.text());
+    let mut newer = document.clone();
+    newer["version"] = json!(2);
+    let answer = target.control("PUT", "/_emulator/state", &newer).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    let unchanged = target.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await.json();
+    assert_eq!(unchanged["partitions"], before["partitions"], "a refused import changes nothing");
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_and_memory_and_disk_agree() {
+    let dir = TempDir::new("full");
+    let limited = Config { max_data_bytes: Some(96 * 1024), ..config(&dir.0) };
+    let server = TestServer::with_config(limited.clone()).await;
+    let mut created = Vec::new();
+    let mut refusal = None;
+    for i in 0..200 {
+        let name = format!("pipeline-{i:03}");
+        let response = server.call("CreatePipeline", &json!({"pipeline": gated(&name, "QUEUED")}).to_string()).await;
+        if response.status == 200 {
+            created.push(name);
+            continue;
+        }
+        refusal = Some((name, response));
+        break;
+    }
+    let (refused_name, response) = refusal.expect("the database fills up");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.json()["__type"], "ServiceUnavailableException");
+    // Nothing of the refused write was kept in memory.
+    server.error("GetPipeline", &json!({"name": refused_name}).to_string(), "PipelineNotFoundException").await;
+    let listed = |answer: Value| -> Vec<String> {
+        answer["pipelines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let in_memory = listed(ok(&server, "ListPipelines", json!({"maxResults": 1000})).await);
+    assert_eq!(in_memory, created);
+    server.server.shutdown().await.expect("stops");
+    let server = TestServer::with_config(limited).await;
+    let on_disk = listed(ok(&server, "ListPipelines", json!({"maxResults": 1000})).await);
+    assert_eq!(on_disk, created, "memory and disk agreed");
 }
