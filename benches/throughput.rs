@@ -6,12 +6,15 @@
 //! signed webhook deliveries (HMAC, three filters; matching ones start an execution, the others are filtered out)
 //! over concurrent keep-alive connections and reports throughput and latency percentiles.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use support::{exchange, free_port, load, report, request, rss_kib};
 
 struct Options {
     connections: usize,
@@ -44,104 +47,6 @@ fn options() -> Options {
         i += 1;
     }
     options
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-fn rss_kib(child: &Child) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn request(operation: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: CodePipeline_20150709.{operation}\r\n\
-         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// Sends one request on a keep-alive connection and reads the whole response; returns the status code.
-async fn exchange(stream: &mut TcpStream, buffer: &mut Vec<u8>, request: &[u8]) -> std::io::Result<u16> {
-    stream.write_all(request).await?;
-    buffer.clear();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buffer[..end]).unwrap_or_default();
-            let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            while buffer.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                buffer.extend_from_slice(&chunk[..n]);
-            }
-            return Ok(status);
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-}
-
-struct Run {
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-async fn load(addr: &str, request: Vec<u8>, connections: usize, duration: Duration) -> Run {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let addr = addr.to_string();
-        let request = request.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(&addr).await.expect("connects");
-            stream.set_nodelay(true).expect("nodelay");
-            let mut buffer = Vec::with_capacity(16 * 1024);
-            let mut latencies = Vec::with_capacity(500_000);
-            let mut errors = 0;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match exchange(&mut stream, &mut buffer, &request).await {
-                    Ok(200) => latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)),
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        errors += 1;
-                        stream = TcpStream::connect(&addr).await.expect("reconnects");
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies_us = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (l, e) = task.await.expect("load task");
-        latencies_us.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed();
-    latencies_us.sort_unstable();
-    Run { requests: latencies_us.len(), errors, elapsed, latencies_us }
 }
 
 /// Creates a webhook on pipeline `bench` (HMAC, three filters) and returns two signed deliveries: a push to `main`,
@@ -200,27 +105,6 @@ async fn read_events(addr: String, stop: std::sync::Arc<std::sync::atomic::Atomi
         }
     }
     events
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
-}
-
-fn report(name: &str, run: &Run, connections: usize) {
-    let rps = run.requests as f64 / run.elapsed.as_secs_f64();
-    println!(
-        "{name:<14} {connections} conns  {rps:>9.0} req/s  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} requests, {} errors)",
-        percentile(&run.latencies_us, 50.0),
-        percentile(&run.latencies_us, 90.0),
-        percentile(&run.latencies_us, 99.0),
-        percentile(&run.latencies_us, 100.0),
-        run.requests,
-        run.errors,
-    );
 }
 
 fn main() {
