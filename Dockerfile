@@ -11,11 +11,15 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin codepipeline-local \
-    && install -D target/release/codepipeline-local /out/codepipeline-local
+    && install -D target/release/codepipeline-local /out/codepipeline-local \
+    && mkdir -p /out/data
 
 # glibc and CA certificates only; runs as the unprivileged 'nonroot' user (uid 65532).
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/codepipeline-local /usr/local/bin/codepipeline-local
+# Where a data volume goes (-e CODEPIPELINE_LOCAL_DATA_DIR=/data); owned by the runtime user, so a named volume
+# mounted there starts out writable by it.
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV CODEPIPELINE_LOCAL_HOST=0.0.0.0 \
     CODEPIPELINE_LOCAL_PORT=4566
 EXPOSE 4566
