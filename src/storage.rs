@@ -355,6 +355,26 @@ fn write_rows(connection: &Connection, scope: &Scope, rows: &[RowChange]) -> rus
 
 type Key = (String, String);
 
+/// Runs `f` on every row `sql` selects.
+fn each_row(
+    connection: &Connection,
+    sql: &str,
+    bind: &[&dyn rusqlite::ToSql],
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut statement = connection.prepare(sql).map_err(|e| e.to_string())?;
+    let mut rows = statement.query(bind).map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        f(row)?;
+    }
+    Ok(())
+}
+
+/// Column `index` of `row` as text.
+fn text(row: &rusqlite::Row<'_>, index: usize) -> Result<String, String> {
+    row.get(index).map_err(|e| e.to_string())
+}
+
 /// Reads the whole state (or one partition's) into a document.
 fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, String> {
     let sql_error = |e: rusqlite::Error| e.to_string();
@@ -373,98 +393,59 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
         });
     };
 
-    let mut statement = connection
-        .prepare(&format!("SELECT account, region, kind, body FROM collections{filter}"))
-        .map_err(sql_error)?;
-    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let (account, region, kind, body): (String, String, String, String) = (
-            row.get(0).map_err(sql_error)?,
-            row.get(1).map_err(sql_error)?,
-            row.get(2).map_err(sql_error)?,
-            row.get(3).map_err(sql_error)?,
-        );
+    let bind = bind.as_slice();
+    each_row(connection, &format!("SELECT account, region, kind, body FROM collections{filter}"), bind, |row| {
+        let (account, region, kind, body) = (text(row, 0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?);
         partition(&mut partitions, &account, &region);
-        if let Some(p) = partitions.get_mut(&(account, region)) {
-            document::add_collection(p, &kind, &body)?;
+        match partitions.get_mut(&(account, region)) {
+            Some(p) => document::add_collection(p, &kind, &body),
+            None => Ok(()),
         }
-    }
-    drop(rows);
-
-    let mut statement =
-        connection.prepare(&format!("SELECT account, region, name, body FROM pipelines{filter}")).map_err(sql_error)?;
-    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let (account, region, name, body): (String, String, String, String) = (
-            row.get(0).map_err(sql_error)?,
-            row.get(1).map_err(sql_error)?,
-            row.get(2).map_err(sql_error)?,
-            row.get(3).map_err(sql_error)?,
-        );
+    })?;
+    each_row(connection, &format!("SELECT account, region, name, body FROM pipelines{filter}"), bind, |row| {
+        let (account, region, name, body) = (text(row, 0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?);
         let pipeline_row: PipelineRow = parse_row(&format!("pipeline {name}"), &body)?;
-        pipelines.insert(
-            (account, region, name),
-            PipelineDocument {
-                row: pipeline_row,
-                definitions: Vec::new(),
-                executions: Vec::new(),
-                jobs: Vec::new(),
-                job_of_run: Vec::new(),
-                client_tokens: BTreeMap::new(),
-            },
-        );
-    }
-    drop(rows);
-
-    let mut statement = connection
-        .prepare(&format!(
-            "SELECT account, region, pipeline, version, body FROM definitions{filter} \
-             ORDER BY account, region, pipeline, version"
-        ))
-        .map_err(sql_error)?;
-    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let key: (String, String, String) =
-            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
-        let body: String = row.get(4).map_err(sql_error)?;
+        let pipeline = PipelineDocument {
+            row: pipeline_row,
+            definitions: Vec::new(),
+            executions: Vec::new(),
+            jobs: Vec::new(),
+            job_of_run: Vec::new(),
+            client_tokens: BTreeMap::new(),
+        };
+        pipelines.insert((account, region, name), pipeline);
+        Ok(())
+    })?;
+    let sql = format!(
+        "SELECT account, region, pipeline, body FROM definitions{filter} ORDER BY account, region, pipeline, version"
+    );
+    each_row(connection, &sql, bind, |row| {
+        let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
         let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a version of missing pipeline {}", key.2))?;
-        pipeline.definitions.push(parse_row(&format!("a version of pipeline {}", key.2), &body)?);
-    }
-    drop(rows);
-
-    let mut statement = connection
-        .prepare(&format!(
-            "SELECT account, region, pipeline, position, body FROM executions{filter} \
-             ORDER BY account, region, pipeline, position"
-        ))
-        .map_err(sql_error)?;
-    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let key: (String, String, String) =
-            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
-        let position: i64 = row.get(3).map_err(sql_error)?;
-        let body: String = row.get(4).map_err(sql_error)?;
+        pipeline.definitions.push(parse_row(&format!("a version of pipeline {}", key.2), &text(row, 3)?)?);
+        Ok(())
+    })?;
+    let sql = format!(
+        "SELECT account, region, pipeline, body, position FROM executions{filter} \
+         ORDER BY account, region, pipeline, position"
+    );
+    each_row(connection, &sql, bind, |row| {
+        let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
+        let position: i64 = row.get(4).map_err(|e| e.to_string())?;
         let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("an execution of missing pipeline {}", key.2))?;
         if usize::try_from(position).ok() != Some(pipeline.executions.len()) {
             return Err(format!("execution {position} of pipeline {} is out of sequence", key.2));
         }
-        pipeline.executions.push(parse_row(&format!("an execution of pipeline {}", key.2), &body)?);
-    }
-    drop(rows);
-
-    let mut statement = connection
-        .prepare(&format!("SELECT account, region, pipeline, kind, key, body FROM items{filter}"))
-        .map_err(sql_error)?;
-    let mut rows = statement.query(bind.as_slice()).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let key: (String, String, String) =
-            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
-        let (kind, item, body): (String, String, String) =
-            (row.get(3).map_err(sql_error)?, row.get(4).map_err(sql_error)?, row.get(5).map_err(sql_error)?);
+        pipeline.executions.push(parse_row(&format!("an execution of pipeline {}", key.2), &text(row, 3)?)?);
+        Ok(())
+    })?;
+    let sql = format!("SELECT account, region, pipeline, kind, key, body FROM items{filter}");
+    each_row(connection, &sql, bind, |row| {
+        let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
+        let (kind, item, body) = (text(row, 3)?, text(row, 4)?, text(row, 5)?);
         let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a {kind} of missing pipeline {}", key.2))?;
-        document::add_item(pipeline, &kind, &item, &body)?;
-    }
-    drop(rows);
+        document::add_item(pipeline, &kind, &item, &body)
+    })?;
 
     for ((account, region, _), pipeline) in pipelines {
         partition(&mut partitions, &account, &region);
