@@ -218,30 +218,27 @@ impl PartitionData {
             .map(|p| ThirdPartyRecord { client_token: masked(&p.client_token, mask), ..p.clone() })
             .collect();
         PartitionDocument {
+            action_type_updates: self.action_type_update_list(),
             account: scope.account.clone(),
             region: scope.region.clone(),
             pipelines: self.pipelines.iter().map(|(name, record)| record.to_document(name, mask)).collect(),
             custom_action_types: self.custom_action_types.values().cloned().collect(),
             deleted_custom_action_types: self.deleted_custom_action_types.iter().cloned().collect(),
-            action_type_updates: Vec::new(),
             webhooks,
             third_party_action_types: partners,
             retired_jobs: self.retired_jobs.order.iter().copied().collect(),
             sources: (*self.sources).clone(),
         }
-        .with_updates(&self.action_type_updates)
+    }
+
+    /// The UpdateActionType declarations, each with the id it applies to.
+    fn action_type_update_list(&self) -> Vec<ActionTypeUpdate> {
+        let updates = self.action_type_updates.iter();
+        updates.map(|(id, declaration)| ActionTypeUpdate { id: id.clone(), declaration: declaration.clone() }).collect()
     }
 }
 
 impl PartitionDocument {
-    fn with_updates(mut self, updates: &BTreeMap<ActionTypeId, ActionTypeDeclaration>) -> PartitionDocument {
-        self.action_type_updates = updates
-            .iter()
-            .map(|(id, declaration)| ActionTypeUpdate { id: id.clone(), declaration: declaration.clone() })
-            .collect();
-        self
-    }
-
     /// Checks the partition and builds it.
     pub fn into_partition(self) -> Result<PartitionData, String> {
         let mut pipelines = BTreeMap::new();
@@ -355,7 +352,7 @@ impl PipelineDocument {
                 .get(&number)
                 .ok_or_else(|| format!("execution {} runs version {number}, which is not there", execution.id))?;
             execution.declaration = Arc::clone(definition);
-            check_execution(&execution, count).map_err(|e| format!("execution {}: {e}", execution.id))?;
+            check_execution(&execution).map_err(|e| format!("execution {}: {e}", execution.id))?;
             let index = ExecutionIndex::at(position);
             if runtime.index.insert(execution.id, index).is_some() {
                 return Err(format!("execution {} appears twice", execution.id));
@@ -413,7 +410,7 @@ impl PipelineDocument {
 }
 
 /// Checks that every position an execution holds points at something, so the engine never indexes out of bounds.
-fn check_execution(execution: &Execution, executions: usize) -> Result<(), String> {
+fn check_execution(execution: &Execution) -> Result<(), String> {
     let stages = execution.declaration.stages.len();
     let actions = execution.actions.len();
     if execution.stages.len() != stages {
@@ -455,7 +452,6 @@ fn check_execution(execution: &Execution, executions: usize) -> Result<(), Strin
     {
         return Err("a source revision's action is not there".into());
     }
-    let _ = executions;
     Ok(())
 }
 
@@ -508,55 +504,7 @@ impl PartitionData {
 
     /// The rows that changed since the last call, serialized, clearing every mark.
     pub fn take_unsaved(&mut self) -> Vec<RowChange> {
-        let mut rows = Vec::new();
-        let mut collection = |kind, changed: bool, body: Option<String>| {
-            if changed {
-                rows.push(RowChange::Collection { kind, body });
-            }
-        };
-        let c = self.custom_action_types.take_changed();
-        collection(
-            kinds::CUSTOM_ACTION_TYPES,
-            c,
-            some_if(!self.custom_action_types.is_empty(), || {
-                json(&self.custom_action_types.values().collect::<Vec<_>>())
-            }),
-        );
-        let c = self.deleted_custom_action_types.take_changed();
-        collection(
-            kinds::DELETED_CUSTOM_ACTION_TYPES,
-            c,
-            some_if(!self.deleted_custom_action_types.is_empty(), || json(&*self.deleted_custom_action_types)),
-        );
-        let c = self.action_type_updates.take_changed();
-        collection(
-            kinds::ACTION_TYPE_UPDATES,
-            c,
-            some_if(!self.action_type_updates.is_empty(), || {
-                let updates: Vec<ActionTypeUpdate> = self
-                    .action_type_updates
-                    .iter()
-                    .map(|(id, declaration)| ActionTypeUpdate { id: id.clone(), declaration: declaration.clone() })
-                    .collect();
-                json(&updates)
-            }),
-        );
-        let c = self.webhooks.take_changed();
-        collection(
-            kinds::WEBHOOKS,
-            c,
-            some_if(!self.webhooks.is_empty(), || json(&self.webhooks.values().collect::<Vec<_>>())),
-        );
-        let c = self.third_party_types.take_changed();
-        collection(
-            kinds::THIRD_PARTY_ACTION_TYPES,
-            c,
-            some_if(!self.third_party_types.is_empty(), || json(&self.third_party_types.values().collect::<Vec<_>>())),
-        );
-        let c = self.retired_jobs.take_changed();
-        collection(kinds::RETIRED_JOBS, c, some_if(!self.retired_jobs.is_empty(), || json(&self.retired_jobs.order)));
-        let c = self.sources.take_changed();
-        collection(kinds::SOURCES, c, some_if(!self.sources.is_empty(), || json(&*self.sources)));
+        let mut rows = self.collection_rows(false);
         for name in self.pipelines.take_changed() {
             let Some(record) = self.pipelines.peek_mut(&name) else {
                 rows.push(RowChange::Pipeline { name, body: None });
@@ -595,8 +543,41 @@ impl PartitionData {
     }
 }
 
-fn some_if(present: bool, body: impl FnOnce() -> String) -> Option<String> {
-    present.then(body)
+impl PartitionData {
+    /// The rows of the partition's collections: those changed since the last call (an empty one as a deletion), or
+    /// with `everything` each one that holds something. Clears their marks.
+    fn collection_rows(&mut self, everything: bool) -> Vec<RowChange> {
+        let mut rows = Vec::new();
+        let mut row = |kind, changed: bool, empty: bool, body: &dyn Fn() -> String| {
+            if !changed && (!everything || empty) {
+                return;
+            }
+            rows.push(RowChange::Collection { kind, body: (!empty).then(body) });
+        };
+        let changed = self.custom_action_types.take_changed();
+        row(kinds::CUSTOM_ACTION_TYPES, changed, self.custom_action_types.is_empty(), &|| {
+            json(&self.custom_action_types.values().collect::<Vec<_>>())
+        });
+        let changed = self.deleted_custom_action_types.take_changed();
+        row(kinds::DELETED_CUSTOM_ACTION_TYPES, changed, self.deleted_custom_action_types.is_empty(), &|| {
+            json(&*self.deleted_custom_action_types)
+        });
+        let changed = self.action_type_updates.take_changed();
+        row(kinds::ACTION_TYPE_UPDATES, changed, self.action_type_updates.is_empty(), &|| {
+            json(&self.action_type_update_list())
+        });
+        let changed = self.webhooks.take_changed();
+        row(kinds::WEBHOOKS, changed, self.webhooks.is_empty(), &|| json(&self.webhooks.values().collect::<Vec<_>>()));
+        let changed = self.third_party_types.take_changed();
+        row(kinds::THIRD_PARTY_ACTION_TYPES, changed, self.third_party_types.is_empty(), &|| {
+            json(&self.third_party_types.values().collect::<Vec<_>>())
+        });
+        let changed = self.retired_jobs.take_changed();
+        row(kinds::RETIRED_JOBS, changed, self.retired_jobs.is_empty(), &|| json(&self.retired_jobs.order));
+        let changed = self.sources.take_changed();
+        row(kinds::SOURCES, changed, self.sources.is_empty(), &|| json(&*self.sources));
+        rows
+    }
 }
 
 /// Reads a JSON row, naming what it is in the error.
@@ -662,15 +643,7 @@ impl PartitionData {
     /// Every row of the partition (to write it whole), clearing every change mark.
     pub fn all_rows(&mut self) -> Vec<RowChange> {
         self.forget_unsaved();
-        let _ = &mut *self.custom_action_types;
-        let _ = &mut *self.deleted_custom_action_types;
-        let _ = &mut *self.action_type_updates;
-        let _ = &mut *self.webhooks;
-        let _ = &mut *self.third_party_types;
-        let _ = &mut *self.retired_jobs;
-        let _ = &mut *self.sources;
-        let mut rows = self.take_unsaved();
-        rows.retain(|row| matches!(row, RowChange::Collection { body: Some(_), .. }));
+        let mut rows = self.collection_rows(true);
         for (name, record) in self.pipelines.iter() {
             rows.push(RowChange::Pipeline { name: name.clone(), body: Some(json(&record.to_row(name))) });
             for definition in record.definitions() {

@@ -62,30 +62,25 @@ impl Store {
     /// A store kept in `storage`, holding what `document` (loaded from it) holds.
     pub fn with_storage(storage: crate::storage::Storage, document: document::Document) -> Result<Store, String> {
         let store = Store { storage: Some(storage), ..Store::new() };
-        store.install(document)?;
+        let (offset, next_event) = (document.clock_offset_millis, document.next_event_sequence);
+        store.put_in_place(document.into_partitions()?, offset, next_event);
         Ok(store)
     }
 
-    /// Puts a checked document's partitions, clock offset and event sequence in place (nothing else is there).
-    fn install(
-        &self,
-        document: document::Document,
-    ) -> Result<Option<Vec<crate::engine::behaviors::BehaviorRule>>, String> {
-        let offset = document.clock_offset_millis;
-        let sequence = document.next_event_sequence;
-        let behaviors = document.behaviors.clone();
-        let partitions = document.into_partitions()?;
+    /// Puts checked partitions, the clock offset and the event sequence in place of what the store held (the
+    /// sequence never goes back, so a stream reader's `Last-Event-ID` stays meaningful).
+    fn put_in_place(&self, partitions: Vec<(Scope, PartitionData)>, offset: i64, next_event: Option<u64>) {
         self.partitions.clear();
-        for (scope, data) in partitions {
+        for (scope, mut data) in partitions {
+            data.forget_unsaved();
             if !data.is_empty() {
                 self.partitions.insert(scope, Arc::new(Partition { data: Mutex::new(data) }));
             }
         }
         self.clock.set_offset(offset);
-        if let Some(sequence) = sequence {
-            self.next_event.fetch_max(sequence, Ordering::AcqRel);
+        if let Some(next_event) = next_event {
+            self.next_event.fetch_max(next_event, Ordering::AcqRel);
         }
-        Ok(behaviors)
     }
 
     /// The emulator clock.
@@ -225,15 +220,7 @@ impl Store {
             }
             storage.replace_all(&mut partitions, &meta).map_err(ImportError::Unavailable)?;
         }
-        self.partitions.clear();
-        for (scope, mut data) in partitions {
-            data.forget_unsaved();
-            if !data.is_empty() {
-                self.partitions.insert(scope, Arc::new(Partition { data: Mutex::new(data) }));
-            }
-        }
-        self.clock.set_offset(offset);
-        self.next_event.store(next_event, Ordering::Release);
+        self.put_in_place(partitions, offset, Some(next_event));
         Ok(behaviors)
     }
 
