@@ -35,8 +35,9 @@
 //!   sources        the emulated world source actions read: S3 object versions, ECR tags, git heads and commits
 //!   tracked        containers that record what was changed in them, so a save writes exactly the touched rows
 //!   document       the state as data: the export/import document, whose pieces are also the database's rows
-//! storage        the data directory (--data-dir): SQLite, opened and checked at start; Store::write commits the
-//!                rows a write changed before it returns, and rolls the partition back if the commit fails
+//!   commit         group commit: writes queue the rows they changed, one thread commits many writes at once,
+//!                  answers wait for their commit; a failed commit fails its writes and reloads their partitions
+//! storage        the data directory (--data-dir): SQLite, opened and checked at start, written by `commit`
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
 //!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
 //!                providers (providers, rules; DeploymentWindow time zones in time_zone), behaviour rules, variable
@@ -59,7 +60,8 @@
 //! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
 //! under the partition lock) -> the pure step -> advance -> the state changes become events (history, live stream,
 //! EventBridge, SNS) -> timers and the Lambda invoker; a refusal comes back typed and the operation words it. Every
-//! write ends, still under the partition lock, with `storage` committing what it changed (with a data directory).
+//! write ends, still under the partition lock, by queueing what it changed for `state::commit` (with a data
+//! directory); `server` holds the answer until that commit (and any still-pending one the request read) is done.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.

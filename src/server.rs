@@ -248,9 +248,9 @@ impl AppState {
 
     fn restore_partners(&self, selected: impl Fn(&Scope) -> bool) -> Result<(), Unavailable> {
         for (scope, record) in self.inner.partners.iter().filter(|(scope, _)| selected(scope)) {
-            self.inner
-                .store
-                .write(scope, |data| data.third_party_types.insert(record.action_type.id.clone(), record.clone()))?;
+            self.inner.store.write_durably(scope, |data| {
+                data.third_party_types.insert(record.action_type.id.clone(), record.clone())
+            })?;
         }
         Ok(())
     }
@@ -362,8 +362,21 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::triggers::routes(&state))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), durable_layer))
         .layer(middleware::from_fn(request_id_layer))
         .with_state(state)
+}
+
+/// Holds every answer until what it depends on is on disk (with `--data-dir`): the writes the request made and the
+/// changes still being saved that it read. A change that could not be saved was not made, and the answer is a 503
+/// `ServiceUnavailableException` instead.
+async fn durable_layer(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let store = app.store();
+    let (response, tickets) = store.tracking(next.run(request)).await;
+    match store.durable(&tickets).await {
+        Ok(()) => response,
+        Err(unavailable) => ApiError::from(unavailable).into_response(),
+    }
 }
 
 /// Gives every request an id, and every response (success, error, even a caught panic) the `x-amzn-RequestId`

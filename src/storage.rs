@@ -1,9 +1,10 @@
 //! State on disk: an SQLite database in the data directory (`--data-dir`), written before any change is answered.
 //!
-//! Every write to a partition ([`crate::state::Store::write`]) ends, still under the partition lock, with one
-//! transaction holding exactly the rows it changed ([`crate::state::document::RowChange`]); the answer waits for its
-//! commit. A failed commit (a full disk) rolls the partition back to what the database holds, so memory and disk
-//! never disagree, and the caller answers 503.
+//! Every write to a partition ([`crate::state::Store::write`]) queues exactly the rows it changed
+//! ([`crate::state::document::RowChange`]); a commit thread saves what was queued by many writes in one transaction
+//! (group commit, `crate::state::commit`), and each answer waits for its commit. A failed commit (a full disk) fails
+//! its writes, whose partitions are reloaded from the database, so memory and disk never disagree, and the callers
+//! answer 503.
 //!
 //! The database is in WAL mode. By default a commit reaches the operating system before the answer (it survives the
 //! server being killed) and the disk at the next checkpoint; `--full-sync` makes every commit wait for the disk too.
@@ -44,6 +45,13 @@ CREATE TABLE executions (account TEXT NOT NULL, region TEXT NOT NULL, pipeline T
 CREATE TABLE items (account TEXT NOT NULL, region TEXT NOT NULL, pipeline TEXT NOT NULL, kind TEXT NOT NULL,
     key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, region, pipeline, kind, key));
 ";
+
+/// Pages the write-ahead log may hold before they are copied into the database (SQLite's default is 1,000). A
+/// page that many commits change (an index page, the newest executions) is copied once per checkpoint, so fewer
+/// checkpoints write less; the log grows to about 32 MiB before each.
+const WAL_CHECKPOINT_PAGES: u32 = 8_000;
+/// The page cache, in KiB (SQLite's default is 2 MiB): enough to keep the tables' upper levels and recent pages.
+const CACHE_KIB: u32 = 16 * 1024;
 
 /// How the data directory is used.
 #[derive(Debug, Clone)]
@@ -140,11 +148,11 @@ impl Storage {
             return Err(OpenError::Newer(shown, version));
         }
         connection
-            .execute_batch(if options.full_sync {
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-            } else {
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-            })
+            .execute_batch(&format!(
+                "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}; \
+                 PRAGMA cache_size=-{CACHE_KIB};",
+                if options.full_sync { "FULL" } else { "NORMAL" }
+            ))
             .map_err(unreadable)?;
         if let Some(max) = options.max_bytes {
             let page: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(unreadable)?;
@@ -179,15 +187,20 @@ impl Storage {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the changed rows of one partition, and the event sequence if it moved, in one transaction.
-    pub fn save(&self, scope: &Scope, rows: &[RowChange], next_event: u64) -> Result<(), Unavailable> {
+    /// Writes the changed rows of a batch of writes (each to its partition), and the event sequence if it moved,
+    /// in one transaction.
+    pub fn save_batch(&self, writes: &[(&Scope, &[RowChange])], next_event: u64) -> Result<(), Unavailable> {
         let sequence_moved = self.saved_sequence.load(Ordering::Relaxed) != next_event;
-        if rows.is_empty() && !sequence_moved {
+        if writes.iter().all(|(_, rows)| rows.is_empty()) && !sequence_moved {
             return Ok(());
         }
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(unavailable)?;
-        write_rows(&transaction, scope, rows).map_err(unavailable)?;
+        let skipped = superseded(writes);
+        for (index, (scope, rows)) in writes.iter().enumerate() {
+            let kept = rows.iter().enumerate().filter(|(row, _)| !skipped.contains(&(index, *row))).map(|(_, r)| r);
+            write_rows(&transaction, scope, kept).map_err(unavailable)?;
+        }
         if sequence_moved {
             put_meta(&transaction, META_EVENT_SEQUENCE, &next_event.to_string()).map_err(unavailable)?;
         }
@@ -275,7 +288,50 @@ fn put_meta(connection: &Connection, key: &str, value: &str) -> rusqlite::Result
     Ok(())
 }
 
-fn write_rows(connection: &Connection, scope: &Scope, rows: &[RowChange]) -> rusqlite::Result<()> {
+/// Which row of a batch names a row.
+#[derive(PartialEq, Eq, Hash)]
+enum RowKey<'a> {
+    Collection(&'a Scope, &'static str),
+    Pipeline(&'a Scope, &'a str),
+    Definition(&'a Scope, &'a str, i32),
+    Execution(&'a Scope, &'a str, usize),
+    Item(&'a Scope, &'a str, &'static str, &'a str),
+}
+
+/// The rows of a batch that a later row of the same batch replaces, as (write, row) indexes: a transition that
+/// changed an execution three times between two commits writes it once. Deleting a pipeline also deletes the
+/// pipeline's other rows, so such a deletion is always written.
+fn superseded(writes: &[(&Scope, &[RowChange])]) -> std::collections::HashSet<(usize, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut skipped = std::collections::HashSet::new();
+    for (index, (scope, rows)) in writes.iter().enumerate().rev() {
+        for (row_index, row) in rows.iter().enumerate().rev() {
+            let key = match row {
+                RowChange::Collection { kind, .. } => RowKey::Collection(scope, kind),
+                RowChange::Pipeline { name, body } => {
+                    if body.is_none() {
+                        seen.insert(RowKey::Pipeline(scope, name));
+                        continue;
+                    }
+                    RowKey::Pipeline(scope, name)
+                }
+                RowChange::Definition { pipeline, version, .. } => RowKey::Definition(scope, pipeline, *version),
+                RowChange::Execution { pipeline, position, .. } => RowKey::Execution(scope, pipeline, *position),
+                RowChange::Item { pipeline, kind, key, .. } => RowKey::Item(scope, pipeline, kind, key),
+            };
+            if !seen.insert(key) {
+                skipped.insert((index, row_index));
+            }
+        }
+    }
+    skipped
+}
+
+fn write_rows<'a>(
+    connection: &Connection,
+    scope: &Scope,
+    rows: impl IntoIterator<Item = &'a RowChange>,
+) -> rusqlite::Result<()> {
     let (account, region) = (&scope.account, &scope.region);
     for row in rows {
         match row {
@@ -467,4 +523,58 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
         behaviors: meta(META_BEHAVIORS)?.map(|b| parse_row(META_BEHAVIORS, &b)).transpose()?,
         partitions: partitions.into_values().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn execution(pipeline: &str, position: usize, body: &str) -> RowChange {
+        RowChange::Execution { pipeline: pipeline.into(), position, body: body.into() }
+    }
+
+    fn pipeline(name: &str, body: Option<&str>) -> RowChange {
+        RowChange::Pipeline { name: name.into(), body: body.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_batch_writes_each_row_once_but_keeps_every_pipeline_deletion() {
+        let here = Scope { account: "000000000000".into(), region: "us-east-1".into() };
+        let there = Scope { account: "000000000000".into(), region: "eu-west-1".into() };
+        let first = [execution("p", 0, "a"), pipeline("p", Some("1"))];
+        let second = [execution("p", 0, "b"), execution("p", 1, "c")];
+        let elsewhere = [execution("p", 0, "x")];
+        let third = [pipeline("p", None), pipeline("p", Some("2")), execution("p", 0, "d")];
+        let writes: Vec<(&Scope, &[RowChange])> =
+            vec![(&here, &first), (&here, &second), (&there, &elsewhere), (&here, &third)];
+        let mut skipped: Vec<(usize, usize)> = superseded(&writes).into_iter().collect();
+        skipped.sort_unstable();
+        // Execution 0 of `here` is written last by the third write, and the pipeline row too; the deletion in
+        // between stays (it also deletes execution 1), and the other region's row of the same name is its own.
+        assert_eq!(skipped, vec![(0, 0), (0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn a_batch_commits_the_last_version_of_each_row() {
+        let dir = std::env::temp_dir().join(format!("cpl-storage-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = Options { dir: dir.clone(), full_sync: false, max_bytes: None };
+        let (storage, _) = Storage::open(&options).expect("opens");
+        let here = Scope { account: "000000000000".into(), region: "us-east-1".into() };
+        let row = |b: &str| serde_json::json!({"name": "p", "arn": b}).to_string();
+        let body = row("arn:2");
+        let first = [pipeline("p", Some(&row("arn:1")))];
+        let second = [pipeline("p", Some(&body))];
+        storage.save_batch(&[(&here, &first), (&here, &second)], 7).expect("saved");
+        let connection = storage.connection();
+        let saved: String = connection.query_row("SELECT body FROM pipelines", [], |r| r.get(0)).expect("a row");
+        assert_eq!(saved, body);
+        let sequence: String = connection
+            .query_row("SELECT value FROM meta WHERE key = ?1", [META_EVENT_SEQUENCE], |r| r.get(0))
+            .expect("the sequence");
+        assert_eq!(sequence, "7");
+        drop(connection);
+        drop(storage);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -127,7 +127,8 @@ pub fn register_partner(
         client_id: uuid::Uuid::new_v4(),
         client_token: spec.client_token.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
     };
-    store.write(scope, |data| data.third_party_types.insert(id, record.clone()))?;
+    // Blocking until saved: it runs at start-up too, where a failure must stop the server.
+    store.write_durably(scope, |data| data.third_party_types.insert(id, record.clone()))?;
     Ok(record)
 }
 

@@ -179,13 +179,26 @@ impl Engine {
     {
         let now = store.clock().now();
         store.write(scope, |data| {
-            let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
+            let Some(record) = data.pipelines.get(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
             check(record)?;
-            self.change(scope, pipeline, record, &data.sources, now, |record, env| {
-                command::execute(record, env, command, now)
-            })
-            .map_err(refused)
+            self.apply_within(data, scope, pipeline, command, now).map_err(refused)
         })?
+    }
+
+    /// [`Engine::apply`] inside a write that changes more than the pipeline's runtime (call it in the closure of
+    /// [`Store::write`], under the partition lock), so that the whole change is saved, or none of it.
+    pub fn apply_within(
+        &self,
+        data: &mut crate::state::PartitionData,
+        scope: &Scope,
+        pipeline: &str,
+        command: Command,
+        now: Timestamp,
+    ) -> Result<Applied, Refusal> {
+        let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(Refusal::PipelineNotFound) };
+        self.change(scope, pipeline, record, &data.sources, now, |record, env| {
+            command::execute(record, env, command, now)
+        })
     }
 
     /// Where the engine's ids come from (also for the ids of source changes made outside it).
@@ -391,9 +404,17 @@ impl Engine {
             }
             _ => None,
         };
+        let mut save_failures = store.save_failures();
+        // When to pick pipelines up after a failed save: a second later, not at once, so that a full disk is not
+        // hammered with the same changes.
+        let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if resume_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                resume_at = None;
+                self.resume(&store);
             }
             self.run_due(&store);
             let wait = match self.next_due() {
@@ -407,6 +428,11 @@ impl Engine {
                 () = tokio::time::sleep(wait) => {}
                 () = self.wake.notified() => {}
                 _ = shutdown.changed() => {}
+                () = retry(resume_at) => {}
+                // A failed save reloaded partitions from disk, undoing changes timers had made: pick them up anew.
+                () = changed(&mut save_failures) => {
+                    resume_at.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(1));
+                }
             }
         }
         if let Some(invoker) = invoker {
@@ -416,5 +442,21 @@ impl Engine {
             task.abort();
         }
         tracing::debug!("scheduler stopped");
+    }
+}
+
+/// Completes when `receiver` sees a change; never without one.
+async fn changed(receiver: &mut Option<watch::Receiver<u64>>) {
+    let Some(receiver) = receiver else { return std::future::pending().await };
+    if receiver.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Completes at `at`; never without it.
+async fn retry(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

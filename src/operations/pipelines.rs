@@ -87,19 +87,20 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         let version = Arc::new(build_version(ctx, data, input.pipeline, None, 1)?);
         let tags = tag_map(tags.as_deref().unwrap_or_default());
         data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
+        // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating), in the
+        // same write, so that the pipeline is saved with it or not at all.
+        let trigger = ExecutionTrigger {
+            trigger_type: TriggerType::CreatePipeline,
+            trigger_detail: Some(ctx.scope.caller_arn().into()),
+        };
+        let command = Command::Start {
+            request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },
+            client_token: None,
+        };
+        // The pipeline was just inserted, so this cannot be refused.
+        let _ = ctx.engine.apply_within(data, &ctx.scope, &name, command, now);
         Ok(version)
     })??;
-    // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating).
-    let trigger = ExecutionTrigger {
-        trigger_type: TriggerType::CreatePipeline,
-        trigger_detail: Some(ctx.scope.caller_arn().into()),
-    };
-    let command = Command::Start {
-        request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },
-        client_token: None,
-    };
-    // A pipeline deleted in between has nothing to start.
-    let _ = ctx.engine.apply(ctx.store, &ctx.scope, &name, command, |_| Ok::<_, ()>(()), |_| ());
     Reply::json(&CreatePipelineOutput { pipeline: version.echo(), tags: tags.as_deref() })
 }
 

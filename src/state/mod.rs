@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod clock;
+pub mod commit;
 pub mod declaration;
 pub mod document;
 pub mod execution;
@@ -33,8 +34,8 @@ pub use crate::protocol::identity::Scope;
 pub struct Store {
     partitions: DashMap<Scope, Arc<Partition>>,
     clock: Clock,
-    /// The database every write is saved to before it is answered, with `--data-dir`.
-    storage: Option<crate::storage::Storage>,
+    /// The database every write is saved to before it is answered (with `--data-dir`), and its commit thread.
+    committer: Option<commit::Committer>,
     /// Held shared by every write and exclusively while the whole state is replaced or reset, so no write saves
     /// into a database being replaced.
     gate: RwLock<()>,
@@ -61,7 +62,8 @@ impl Store {
 
     /// A store kept in `storage`, holding what `document` (loaded from it) holds.
     pub fn with_storage(storage: crate::storage::Storage, document: document::Document) -> Result<Store, String> {
-        let store = Store { storage: Some(storage), ..Store::new() };
+        let mut store = Store::new();
+        store.committer = Some(commit::Committer::start(storage, Arc::clone(&store.next_event)));
         let (offset, next_event) = (document.clock_offset_millis, document.next_event_sequence);
         store.put_in_place(document.into_partitions()?, offset, next_event);
         Ok(store)
@@ -74,7 +76,7 @@ impl Store {
         for (scope, mut data) in partitions {
             data.forget_unsaved();
             if !data.is_empty() {
-                self.partitions.insert(scope, Arc::new(Partition { data: Mutex::new(data) }));
+                self.partitions.insert(scope, Arc::new(Partition::new(data)));
             }
         }
         self.clock.set_offset(offset);
@@ -90,7 +92,31 @@ impl Store {
 
     /// The database the state is kept in, if any.
     pub fn storage(&self) -> Option<&crate::storage::Storage> {
-        self.storage.as_ref()
+        self.committer.as_ref().map(commit::Committer::storage)
+    }
+
+    /// Runs `future` (a request's handling), noting the changes being saved that its answer depends on: the
+    /// writes it made and those it read before they were committed. Hand them to [`Store::durable`].
+    pub async fn tracking<F: Future>(&self, future: F) -> (F::Output, commit::Dependencies) {
+        match &self.committer {
+            Some(_) => commit::tracking(future).await,
+            None => (future.await, commit::Dependencies::default()),
+        }
+    }
+
+    /// Waits until the changes a request depends on are on disk; [`Unavailable`] if one of its own could not be
+    /// saved (then it was not made either: its partition was reloaded from the database).
+    pub async fn durable(&self, dependencies: &commit::Dependencies) -> Result<(), Unavailable> {
+        match &self.committer {
+            Some(committer) if !dependencies.is_empty() => committer.durable(dependencies).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Changes each time a save fails (and partitions are reloaded), so that the engine picks their pipelines up
+    /// anew; `None` in memory, where saves never fail.
+    pub fn save_failures(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.committer.as_ref().map(commit::Committer::failures)
     }
 
     /// The counter the event hub numbers events with, so that the sequence is saved and restored with the state.
@@ -106,66 +132,107 @@ impl Store {
         self.gate.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` with exclusive access to the partition of `scope`, then saves what it changed (with a data
-    /// directory) before returning. A scope that holds nothing yet gets a partition only if `f` leaves something in
-    /// it, so a request that changes nothing (a no-op delete, a refused write) costs no memory. If the save fails,
-    /// the partition is rolled back to what the database holds and the result is [`Unavailable`].
+    /// Runs `f` with exclusive access to the partition of `scope`, then queues what it changed for saving (with a
+    /// data directory). The current request's answer waits for that commit ([`Store::durable`]); if it fails, the
+    /// change is undone and the answer is a 503. A scope that holds nothing yet gets a partition only if `f` leaves
+    /// something in it, so a request that changes nothing (a no-op delete, a refused write) costs no memory.
+    /// [`Unavailable`] at once if the partition cannot be used (its reload after a failed save failed too).
     pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> Result<R, Unavailable> {
+        let (result, ticket) = self.write_queued(scope, f)?;
+        if let Some(ticket) = ticket {
+            commit::wrote(ticket);
+        }
+        Ok(result)
+    }
+
+    /// [`Store::write`], blocking until the change is on disk: for changes made outside requests that must know
+    /// (start-up configuration).
+    pub fn write_durably<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> Result<R, Unavailable> {
+        let (result, ticket) = self.write_queued(scope, f)?;
+        if let (Some(committer), Some(ticket)) = (&self.committer, ticket) {
+            committer.wait(ticket)?;
+        }
+        Ok(result)
+    }
+
+    fn write_queued<R>(
+        &self,
+        scope: &Scope,
+        f: impl FnOnce(&mut PartitionData) -> R,
+    ) -> Result<(R, Option<u64>), Unavailable> {
         let _gate = self.gate_shared();
         // Clone the Arc out so the DashMap shard lock is released before the partition lock is taken.
         let existing = self.partitions.get(scope).map(|p| Arc::clone(p.value()));
-        if let Some(partition) = existing {
-            let mut data = partition.lock();
-            let result = f(&mut data);
-            self.save(scope, &mut data)?;
-            return Ok(result);
-        }
-        match self.partitions.entry(scope.clone()) {
-            Entry::Occupied(entry) => {
-                let partition = Arc::clone(entry.get());
-                drop(entry);
-                let mut data = partition.lock();
-                let result = f(&mut data);
-                self.save(scope, &mut data)?;
-                Ok(result)
-            }
-            // The vacant entry keeps the shard locked while `f` runs, so a concurrent first write to the same
-            // scope waits for this one instead of writing to a copy that would be lost. `f` never touches the
-            // store itself (no method hands a guard out), so this cannot deadlock.
-            Entry::Vacant(entry) => {
-                let mut data = PartitionData::default();
-                let result = f(&mut data);
-                if !data.is_empty() {
-                    self.save(scope, &mut data)?;
-                    entry.insert(Arc::new(Partition { data: Mutex::new(data) }));
+        let partition = match existing {
+            Some(partition) => partition,
+            None => match self.partitions.entry(scope.clone()) {
+                Entry::Occupied(entry) => Arc::clone(entry.get()),
+                // The vacant entry keeps the shard locked while `f` runs, so a concurrent first write to the same
+                // scope waits for this one instead of writing to a copy that would be lost. `f` never touches the
+                // store itself (no method hands a guard out), so this cannot deadlock.
+                Entry::Vacant(entry) => {
+                    let mut data = PartitionData::default();
+                    let result = f(&mut data);
+                    if data.is_empty() {
+                        return Ok((result, None));
+                    }
+                    let partition = Arc::new(Partition::new(data));
+                    let ticket = self.queue(scope, &partition, &mut partition.lock());
+                    entry.insert(partition);
+                    return Ok((result, ticket));
                 }
-                Ok(result)
-            }
-        }
+            },
+        };
+        let mut data = partition.lock();
+        self.refresh(scope, &partition, &mut data)?;
+        let result = f(&mut data);
+        let ticket = self.queue(scope, &partition, &mut data);
+        Ok((result, ticket))
     }
 
-    /// Saves what changed in a partition (or, kept in memory only, forgets the marks); on failure, rolls the
-    /// partition back to the database's copy.
-    fn save(&self, scope: &Scope, data: &mut PartitionData) -> Result<(), Unavailable> {
-        let Some(storage) = &self.storage else {
+    /// Queues what changed in a partition for saving (or, kept in memory only, forgets the marks); returns the
+    /// ticket of the commit to wait for. Call it under the partition's lock.
+    fn queue(&self, scope: &Scope, partition: &Arc<Partition>, data: &mut PartitionData) -> Option<u64> {
+        let Some(committer) = &self.committer else {
             data.forget_unsaved();
-            return Ok(());
+            return None;
         };
         let rows = data.take_unsaved();
-        let saved = storage.save(scope, &rows, self.next_event.load(Ordering::Acquire));
-        if let Err(unavailable) = saved {
-            match storage.load_partition(scope) {
-                Ok(restored) => *data = restored,
-                Err(e) => tracing::error!("rolling {} {} back failed: {e}", scope.account, scope.region),
-            }
-            return Err(unavailable);
+        if rows.is_empty() {
+            return None;
         }
-        Ok(())
+        let ticket = committer.enqueue(scope, partition, partition.epoch.load(Ordering::Acquire), rows);
+        partition.last_ticket.store(ticket, Ordering::Release);
+        Some(ticket)
+    }
+
+    /// Reloads a partition from the database if a save of its changes failed since it was last loaded. Call it
+    /// under the partition's lock.
+    fn refresh(&self, scope: &Scope, partition: &Partition, data: &mut PartitionData) -> Result<(), Unavailable> {
+        let Some(committer) = &self.committer else { return Ok(()) };
+        let due = partition.valid_from.load(Ordering::Acquire);
+        if partition.epoch.load(Ordering::Acquire) >= due {
+            return Ok(());
+        }
+        match committer.storage().load_partition(scope) {
+            Ok(mut restored) => {
+                restored.forget_unsaved();
+                *data = restored;
+                partition.epoch.store(due, Ordering::Release);
+                partition.last_ticket.store(0, Ordering::Release);
+                tracing::warn!(account = %scope.account, region = %scope.region, "reloaded after a failed save");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(account = %scope.account, region = %scope.region, "reloading failed: {e}");
+                Err(Unavailable(format!("The emulator could not reload its state after a failed save: {e}")))
+            }
+        }
     }
 
     /// Saves a setting (clock offset, behaviour rules) with a data directory.
     pub fn save_setting(&self, key: &str, value: &str) -> Result<(), Unavailable> {
-        match &self.storage {
+        match self.storage() {
             Some(storage) => storage.save_meta(key, value),
             None => Ok(()),
         }
@@ -176,10 +243,18 @@ impl Store {
     pub fn read<R>(&self, scope: &Scope, f: impl FnOnce(&PartitionData) -> R) -> R {
         static EMPTY: LazyLock<PartitionData> = LazyLock::new(PartitionData::default);
         let partition = self.partitions.get(scope).map(|p| Arc::clone(p.value()));
-        match partition {
-            Some(partition) => f(&partition.lock()),
-            None => f(&EMPTY),
+        let Some(partition) = partition else { return f(&EMPTY) };
+        let mut data = partition.lock();
+        // If the reload fails, the read shows what memory holds (the error is logged; writes fail until it works).
+        let _ = self.refresh(scope, &partition, &mut data);
+        if let Some(committer) = &self.committer {
+            // What this read sees must be on disk before it is answered.
+            let last = partition.last_ticket.load(Ordering::Acquire);
+            if last > 0 && !committer.is_done(last) {
+                commit::saw(last);
+            }
         }
+        f(&data)
     }
 
     /// The whole state as a document; `mask` hides secrets.
@@ -210,7 +285,9 @@ impl Store {
         let mut partitions = document.into_partitions().map_err(ImportError::Invalid)?;
         let _gate = self.gate_exclusive();
         let next_event = sequence.unwrap_or(0).max(self.next_event.load(Ordering::Acquire));
-        if let Some(storage) = &self.storage {
+        if let Some(committer) = &self.committer {
+            committer.flush();
+            let storage = committer.storage();
             let mut meta = vec![
                 (crate::storage::META_CLOCK_OFFSET, offset.to_string()),
                 (crate::storage::META_EVENT_SEQUENCE, next_event.to_string()),
@@ -227,8 +304,9 @@ impl Store {
     /// Drops every resource of every account and region, and resets the clock.
     pub fn reset(&self) -> Result<(), Unavailable> {
         let _gate = self.gate_exclusive();
-        if let Some(storage) = &self.storage {
-            storage.delete(&[], true)?;
+        if let Some(committer) = &self.committer {
+            committer.flush();
+            committer.storage().delete(&[], true)?;
         }
         self.partitions.clear();
         self.clock.reset();
@@ -240,8 +318,9 @@ impl Store {
     pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> Result<usize, Unavailable> {
         let _gate = self.gate_exclusive();
         let chosen: Vec<Scope> = self.scopes().into_iter().filter(|s| selected(s)).collect();
-        if let Some(storage) = &self.storage {
-            storage.delete(&chosen, false)?;
+        if let Some(committer) = &self.committer {
+            committer.flush();
+            committer.storage().delete(&chosen, false)?;
         }
         for scope in &chosen {
             self.partitions.remove(scope);
@@ -273,9 +352,25 @@ pub enum ImportError {
 #[derive(Debug, Default)]
 pub struct Partition {
     data: Mutex<PartitionData>,
+    /// How many times the partition was reloaded from the database after a failed save (changed under the lock).
+    epoch: AtomicU64,
+    /// The epoch the partition must be at to be used: a failed save raises it past the current one, so the next
+    /// user reloads it first (see `commit`).
+    valid_from: AtomicU64,
+    /// The ticket of the last change queued for saving, 0 if none since the last reload (changed under the lock).
+    last_ticket: AtomicU64,
 }
 
 impl Partition {
+    fn new(data: PartitionData) -> Partition {
+        Partition {
+            data: Mutex::new(data),
+            epoch: AtomicU64::new(0),
+            valid_from: AtomicU64::new(0),
+            last_ticket: AtomicU64::new(0),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, PartitionData> {
         // A poisoned lock means a handler panicked mid-update. Handlers validate before they mutate, so the data
         // is still consistent; keep serving rather than failing every later request.
@@ -770,6 +865,77 @@ mod tests {
             provider: "P".into(),
             version: "1".into(),
         }
+    }
+
+    /// A store kept in a fresh directory whose database may not grow beyond `max_bytes`.
+    fn stored(name: &str, max_bytes: u64) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("cpl-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = crate::storage::Options { dir: dir.clone(), full_sync: false, max_bytes: Some(max_bytes) };
+        let (storage, document) = crate::storage::Storage::open(&options).expect("opens");
+        (Store::with_storage(storage, document).expect("loads"), dir)
+    }
+
+    fn long_id(i: usize) -> ActionTypeId {
+        ActionTypeId { version: format!("{i}-{}", "x".repeat(400)), ..custom_id() }
+    }
+
+    #[test]
+    fn a_failed_save_undoes_the_change_and_every_change_built_on_it() {
+        let (store, dir) = stored("failed", 64 * 1024);
+        let here = scope("000000000000", "us-east-1");
+        let mut saved = 0;
+        while store.write_durably(&here, |data| data.deleted_custom_action_types.insert(long_id(saved))).is_ok() {
+            saved += 1;
+            assert!(saved < 10_000, "the database never filled up");
+        }
+        // The refused change is not in memory either.
+        assert_eq!(store.read(&here, |data| data.deleted_custom_action_types.len()), saved);
+        // A change that cannot be saved, and a smaller one made on top of it before its commit failed: both fail,
+        // although the second alone would fit.
+        let (_, growing) =
+            store.write_queued(&here, |data| data.deleted_custom_action_types.insert(long_id(saved))).expect("queued");
+        let (_, shrinking) =
+            store.write_queued(&here, |data| data.deleted_custom_action_types.remove(&long_id(0))).expect("queued");
+        let committer = store.committer.as_ref().expect("a database");
+        assert!(committer.wait(growing.expect("a ticket")).is_err());
+        assert!(committer.wait(shrinking.expect("a ticket")).is_err());
+        // Once reloaded, the partition holds what the database holds, and the smaller change alone is saved.
+        assert!(store.read(&here, |data| data.deleted_custom_action_types.contains(&long_id(0))));
+        store.write_durably(&here, |data| data.deleted_custom_action_types.remove(&long_id(0))).expect("saved");
+        let on_disk = store.storage().expect("a database").load_partition(&here).expect("loads");
+        assert_eq!(on_disk.deleted_custom_action_types.len(), saved - 1);
+        assert_eq!(store.read(&here, |data| data.deleted_custom_action_types.len()), saved - 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_writes_to_two_partitions_all_land() {
+        let (store, dir) = stored("concurrent", 64 * 1024 * 1024);
+        let store = Arc::new(store);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let here = scope("000000000000", if t % 2 == 0 { "us-east-1" } else { "eu-west-1" });
+                        let id = ActionTypeId { version: format!("{t}-{i}"), ..custom_id() };
+                        store.write_durably(&here, |data| data.deleted_custom_action_types.insert(id)).expect("saved");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("joins");
+        }
+        for region in ["us-east-1", "eu-west-1"] {
+            let here = scope("000000000000", region);
+            let on_disk = store.storage().expect("a database").load_partition(&here).expect("loads");
+            assert_eq!(on_disk.deleted_custom_action_types.len(), 200);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

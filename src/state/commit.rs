@@ -1,0 +1,303 @@
+//! Group commit: the changes of many writes saved in one transaction, each answer waiting for its own.
+//!
+//! A write ([`super::Store::write`]) changes memory under its partition lock, takes the rows it changed and queues
+//! them here with a *ticket* (a number that grows in queue order), then releases the lock at once. One thread takes
+//! everything queued since its last turn and commits it in one transaction, so concurrent writes share a commit.
+//!
+//! Nothing is answered before it is on disk: the HTTP layer ([`Store::durable`](super::Store::durable)) holds every
+//! response until the tickets of the request are committed. That covers reads too: a read that saw a change still
+//! being saved waits for it, so no client ever sees state that a crash could take back.
+//!
+//! When a commit fails (a full disk), every write in it fails (its request is answered 503) and the partitions it
+//! touched are marked stale: their next user reloads them from the database first (a partition's *epoch* counts its
+//! reloads), and queued changes made before the reload are dropped, failing too, since they were built on changes
+//! that were not saved. Memory and disk therefore agree again, and the engine is told to pick its pipelines up anew.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+use super::document::RowChange;
+use super::{Partition, Scope, Unavailable};
+use crate::storage::Storage;
+
+/// The most writes waiting for a commit; a write beyond it waits for room (only a disk far slower than the clients
+/// gets there), so the queue's memory is bounded.
+const MAX_QUEUED: usize = 8_192;
+/// The most failed ticket ranges remembered (a waiter looks its tickets up as soon as they are committed).
+const MAX_FAILURES: usize = 4_096;
+
+/// What a request's answer must wait for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dependencies {
+    /// The tickets of the request's own writes: if one fails, so does the request.
+    own: Vec<u64>,
+    /// The last ticket of the changes still being saved that the request read. Its answer waits for them, so that
+    /// nobody is shown what a crash could take back; if one fails, the answer stands (what it showed is undone).
+    seen: u64,
+}
+
+impl Dependencies {
+    fn last(&self) -> u64 {
+        self.own.iter().copied().max().unwrap_or(0).max(self.seen)
+    }
+
+    /// Whether there is nothing to wait for.
+    pub fn is_empty(&self) -> bool {
+        self.last() == 0
+    }
+}
+
+tokio::task_local! {
+    static DEPENDS: RefCell<Dependencies>;
+}
+
+/// Notes that the current request (if any) made the write of `ticket`.
+pub(super) fn wrote(ticket: u64) {
+    let _ = DEPENDS.try_with(|d| d.borrow_mut().own.push(ticket));
+}
+
+/// Notes that the current request (if any) read a change being saved under `ticket`.
+pub(super) fn saw(ticket: u64) {
+    let _ = DEPENDS.try_with(|d| {
+        let mut d = d.borrow_mut();
+        d.seen = d.seen.max(ticket);
+    });
+}
+
+/// Runs `future` noting what it depends on.
+pub(super) async fn tracking<F: Future>(future: F) -> (F::Output, Dependencies) {
+    DEPENDS
+        .scope(RefCell::new(Dependencies::default()), async {
+            let output = future.await;
+            (output, DEPENDS.with(|d| std::mem::take(&mut *d.borrow_mut())))
+        })
+        .await
+}
+
+/// One write's changed rows, waiting for a commit.
+struct Queued {
+    ticket: u64,
+    scope: Scope,
+    partition: Arc<Partition>,
+    /// The partition's epoch when the rows were taken.
+    epoch: u64,
+    rows: Vec<RowChange>,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: Vec<Queued>,
+    /// The ticket the next queued write gets (tickets start at 1; 0 means "nothing").
+    next_ticket: u64,
+    closed: bool,
+}
+
+/// What has been committed, and what failed.
+#[derive(Default)]
+struct Outcomes {
+    /// Every ticket up to this one has been dealt with (committed or failed).
+    done: u64,
+    /// Failed tickets, as inclusive ranges by first ticket, with the reason.
+    failed: BTreeMap<u64, (u64, Unavailable)>,
+}
+
+impl Outcomes {
+    fn failure(&self, ticket: u64) -> Option<&Unavailable> {
+        let (_, (last, reason)) = self.failed.range(..=ticket).next_back()?;
+        (ticket <= *last).then_some(reason)
+    }
+
+    fn fail(&mut self, first: u64, last: u64, reason: Unavailable) {
+        self.failed.insert(first, (last, reason));
+        while self.failed.len() > MAX_FAILURES {
+            self.failed.pop_first();
+        }
+    }
+}
+
+struct Shared {
+    storage: Storage,
+    queue: Mutex<Queue>,
+    /// Signalled when writes are queued (for the thread) and when the queue is emptied (for writes waiting for room).
+    queue_changed: Condvar,
+    outcomes: Mutex<Outcomes>,
+    /// Signalled when `outcomes.done` moves, for blocking waiters.
+    outcome_changed: Condvar,
+    /// `outcomes.done`, for waiting requests.
+    done: watch::Sender<u64>,
+    /// Counts failed commits, so the engine can pick up the pipelines of reloaded partitions.
+    failures: watch::Sender<u64>,
+    next_event: Arc<AtomicU64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The commit thread and its queue.
+pub(super) struct Committer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer").field("database", &self.shared.storage.path()).finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts the commit thread for `storage`; the event sequence is saved with every commit.
+    pub(super) fn start(storage: Storage, next_event: Arc<AtomicU64>) -> Committer {
+        let shared = Arc::new(Shared {
+            storage,
+            queue: Mutex::new(Queue { next_ticket: 1, ..Queue::default() }),
+            queue_changed: Condvar::new(),
+            outcomes: Mutex::new(Outcomes::default()),
+            outcome_changed: Condvar::new(),
+            done: watch::Sender::new(0),
+            failures: watch::Sender::new(0),
+            next_event,
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("cpl-commit".into())
+            .spawn(move || run(&worker))
+            .map_err(|e| tracing::error!("cannot start the commit thread: {e}"))
+            .ok();
+        Committer { shared, thread }
+    }
+
+    pub(super) fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+
+    /// Queues the rows of a write to `partition` (call it under the partition's lock, so that the writes of one
+    /// partition are queued in the order they were made); returns its ticket.
+    pub(super) fn enqueue(&self, scope: &Scope, partition: &Arc<Partition>, epoch: u64, rows: Vec<RowChange>) -> u64 {
+        let mut queue = lock(&self.shared.queue);
+        while queue.items.len() >= MAX_QUEUED && self.thread.is_some() {
+            queue = self.shared.queue_changed.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.items.push(Queued { ticket, scope: scope.clone(), partition: Arc::clone(partition), epoch, rows });
+        drop(queue);
+        self.shared.queue_changed.notify_all();
+        ticket
+    }
+
+    /// Whether `ticket` has been dealt with.
+    pub(super) fn is_done(&self, ticket: u64) -> bool {
+        *self.shared.done.borrow() >= ticket
+    }
+
+    /// Waits until everything `dependencies` names is dealt with; the first failure of the request's own writes.
+    pub(super) async fn durable(&self, dependencies: &Dependencies) -> Result<(), Unavailable> {
+        let last = dependencies.last();
+        let mut done = self.shared.done.subscribe();
+        if done.wait_for(|done| *done >= last).await.is_err() {
+            return Err(Unavailable("The emulator stopped saving changes".into()));
+        }
+        self.check(&dependencies.own)
+    }
+
+    /// Blocks until everything queued so far is dealt with (before the whole state is replaced or dropped).
+    pub(super) fn flush(&self) {
+        let last = lock(&self.shared.queue).next_ticket - 1;
+        self.block_until(last);
+    }
+
+    /// Blocks until `ticket` is committed; its failure otherwise.
+    pub(super) fn wait(&self, ticket: u64) -> Result<(), Unavailable> {
+        self.block_until(ticket);
+        self.check(&[ticket])
+    }
+
+    fn block_until(&self, ticket: u64) {
+        let mut outcomes = lock(&self.shared.outcomes);
+        while outcomes.done < ticket && self.thread.is_some() {
+            outcomes = self.shared.outcome_changed.wait(outcomes).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn check(&self, tickets: &[u64]) -> Result<(), Unavailable> {
+        let outcomes = lock(&self.shared.outcomes);
+        match tickets.iter().find_map(|t| outcomes.failure(*t)) {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Changes on each failed commit.
+    pub(super) fn failures(&self) -> watch::Receiver<u64> {
+        self.shared.failures.subscribe()
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.queue_changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The commit thread: takes everything queued, drops the writes made on stale partitions, commits the rest in one
+/// transaction, and publishes the outcome. Ends once closed and drained.
+fn run(shared: &Shared) {
+    loop {
+        let mut queue = lock(&shared.queue);
+        while queue.items.is_empty() && !queue.closed {
+            queue = shared.queue_changed.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        if queue.items.is_empty() {
+            return;
+        }
+        if queue.items.len() < 4 && !queue.closed {
+            drop(queue);
+            std::thread::yield_now();
+            queue = lock(&shared.queue);
+        }
+        let batch = std::mem::take(&mut queue.items);
+        drop(queue);
+        shared.queue_changed.notify_all();
+        commit(shared, batch);
+    }
+}
+
+fn commit(shared: &Shared, batch: Vec<Queued>) {
+    let (Some(first), Some(last)) = (batch.first().map(|q| q.ticket), batch.last().map(|q| q.ticket)) else { return };
+    // Writes made before their partition's reload was due were built on changes that were not saved.
+    let (current, stale): (Vec<&Queued>, Vec<&Queued>) =
+        batch.iter().partition(|q| q.epoch >= q.partition.valid_from.load(Ordering::Acquire));
+    let writes: Vec<(&Scope, &[RowChange])> = current.iter().map(|q| (&q.scope, q.rows.as_slice())).collect();
+    let saved = shared.storage.save_batch(&writes, shared.next_event.load(Ordering::Acquire));
+    let mut outcomes = lock(&shared.outcomes);
+    let stale_reason = || Unavailable("The emulator could not save an earlier change this one builds on".into());
+    match saved {
+        Ok(()) => {
+            for queued in stale {
+                outcomes.fail(queued.ticket, queued.ticket, stale_reason());
+            }
+        }
+        Err(reason) => {
+            for queued in &batch {
+                queued.partition.valid_from.fetch_max(queued.epoch + 1, Ordering::AcqRel);
+            }
+            outcomes.fail(first, last, reason);
+            shared.failures.send_modify(|n| *n += 1);
+        }
+    }
+    outcomes.done = last;
+    drop(outcomes);
+    shared.outcome_changed.notify_all();
+    shared.done.send_replace(last);
+}
