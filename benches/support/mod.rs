@@ -20,6 +20,30 @@ pub fn rss_kib(child: &Child) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time the process `pid` has used so far (all its threads, user and system).
+pub fn cpu_time(pid: u32) -> Duration {
+    static TICKS: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces): utime and stime are 12th and 13th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Duration::from_secs_f64((ticks(11) + ticks(12)) / *TICKS)
+}
+
+/// The body of the response `exchange` left in `buffer`.
+pub fn body(buffer: &[u8]) -> &str {
+    let start = buffer.windows(4).position(|w| w == b"\r\n\r\n").map_or(buffer.len(), |end| end + 4);
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
 pub fn request(operation: &str, body: &str) -> Vec<u8> {
     format!(
         "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: CodePipeline_20150709.{operation}\r\n\
