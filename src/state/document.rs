@@ -360,6 +360,7 @@ impl PipelineDocument {
             if execution.status.is_active() {
                 runtime.active.insert(index);
             }
+            runtime.reshare(&mut execution);
             list.push(execution);
         }
         let run_exists = |execution: ExecutionIndex, run: RunIndex| {

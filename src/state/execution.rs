@@ -92,6 +92,16 @@ pub struct ExecutionTrigger {
     pub trigger_detail: Option<Arc<str>>,
 }
 
+/// Whether a list is empty, so that a saved row leaves it out (rows are read back with the default).
+fn is_empty<T>(items: &[T]) -> bool {
+    items.is_empty()
+}
+
+/// Whether a counter is zero, so that a saved row leaves it out.
+fn is_zero(count: &u16) -> bool {
+    *count == 0
+}
+
 /// Looks up an item by its typed position, as `get` and `get_mut` do by `usize`.
 pub trait At<P> {
     type Item;
@@ -254,8 +264,10 @@ pub struct Revision {
     /// commit or image digest has one, an S3 object version has none. See [`Revision::change_id`].
     pub change: ChangeId,
     /// Shared with the summary of the action run that picked the revision up, when they are the same text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Arc<str>>,
     /// When the revision was made, for providers that tell (S3 does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<Timestamp>,
 }
 
@@ -331,7 +343,7 @@ pub enum Pending {
 }
 
 /// An artifact version stored in the artifact store. Names and buckets repeat across executions and are shared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactInstance {
     pub name: Arc<str>,
@@ -351,20 +363,29 @@ pub struct ActionRun {
     pub action_index: u32,
     pub status: ActionStatus,
     /// Whether the run is an approval waiting for an answer; its token is then the run id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub awaits_approval: bool,
     /// Shared with the revision it picked up, for a source action whose summary is the revision's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<Box<str>>,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
     /// When the status last changed after the start (absent while a running approval waits, as on AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status_change: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub output_artifacts: Box<[Arc<ArtifactInstance>]>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub output_variables: Variables,
     /// What the run waits for; `None` once it has finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<Pending>>,
     /// Members most runs never set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Box<RunExtra>>,
 }
 
@@ -372,13 +393,19 @@ pub struct ActionRun {
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunExtra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     /// The configuration values variable resolution changed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_configuration: Option<Resolved>,
     /// The action's region, when it is not the pipeline's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
@@ -449,12 +476,16 @@ pub struct StageRun {
     /// The runOrder group currently running (or last run), counted from 0 in ascending runOrder.
     pub group: u32,
     /// This stage's action runs, oldest first (while it runs).
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub runs: Vec<RunIndex>,
     /// Manual retries of the stage in this execution.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub manual_retries: u16,
     /// Automatic retries of the stage in this execution.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub auto_retries: u16,
     /// What started the latest retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_retry: Option<RetryTrigger>,
 }
 
@@ -502,9 +533,11 @@ pub struct ConditionRun {
     pub stage: u32,
     pub kind: ConditionKind,
     pub status: ConditionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Box<str>>,
     pub last_status_change: Timestamp,
     /// This evaluation's rule runs.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub rules: Vec<RuleRunIndex>,
 }
 
@@ -530,16 +563,23 @@ pub struct RuleRun {
     /// The rule's index in its condition's rule list.
     pub rule_index: u32,
     pub status: RuleStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Box<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<Box<str>>,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status_change: Option<Timestamp>,
     /// What the run waits for; `None` once it has finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<Pending>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<ErrorDetails>>,
     /// The configuration values variable resolution changed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_configuration: Option<Resolved>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub input_artifacts: Box<[Arc<ArtifactInstance>]>,
 }
 
@@ -699,26 +739,36 @@ pub struct Execution {
     #[serde(skip, default = "super::Definition::placeholder")]
     pub declaration: Arc<Definition>,
     pub status: ExecutionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<Box<str>>,
     pub trigger: ExecutionTrigger,
     pub mode: ExecutionMode,
     pub execution_type: ExecutionType,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub variables: Box<[ResolvedVariable]>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub overrides: Box<[RevisionOverride]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Box<StopRequest>>,
     pub place: Place,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub stages: Box<[Option<StageRun>]>,
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub actions: Vec<ActionRun>,
     /// What only a running execution needs; dropped when it finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<Box<Running>>,
     /// Source revisions, in the order the source actions finished: (index of the action in the first stage,
     /// revision).
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub sources: Vec<(u32, Revision)>,
     /// The execution a rollback execution rolls back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_target: Option<Uuid>,
     /// The stage conditions it evaluated, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Box<Conditions>>,
 }
 
@@ -1001,6 +1051,52 @@ impl PipelineRuntime {
         let shared: Arc<str> = Arc::from(text);
         self.interned.insert(Arc::clone(&shared));
         shared
+    }
+
+    /// Shares again what a loaded execution repeats, as the engine shares it when it makes them (reading gives every
+    /// string and artifact its own copy): the artifacts its actions pass on to each other, artifact names and
+    /// buckets, the trigger detail, summaries and output variable names.
+    pub fn reshare(&mut self, execution: &mut Execution) {
+        if let Some(detail) = &execution.trigger.trigger_detail {
+            execution.trigger.trigger_detail = Some(self.intern(detail));
+        }
+        let mut artifacts: HashSet<Arc<ArtifactInstance>> = HashSet::new();
+        let mut share = |runtime: &mut PipelineRuntime, artifact: &mut Arc<ArtifactInstance>| {
+            if let Some(shared) = artifacts.get(&**artifact) {
+                *artifact = Arc::clone(shared);
+                return;
+            }
+            let shared = Arc::new(ArtifactInstance {
+                name: runtime.intern(&artifact.name),
+                bucket: runtime.intern(&artifact.bucket),
+                key: artifact.key.clone(),
+            });
+            artifacts.insert(Arc::clone(&shared));
+            *artifact = shared;
+        };
+        for run in &mut execution.actions {
+            if let Some(summary) = &run.summary {
+                run.summary = Some(self.intern(summary));
+            }
+            for artifact in run.input_artifacts.iter_mut().chain(run.output_artifacts.iter_mut()) {
+                share(self, artifact);
+            }
+            for (name, _) in run.output_variables.iter_mut() {
+                *name = self.intern(name);
+            }
+        }
+        if let Some(conditions) = &mut execution.conditions {
+            for rule in &mut conditions.rules {
+                for artifact in rule.input_artifacts.iter_mut() {
+                    share(self, artifact);
+                }
+            }
+        }
+        for (_, revision) in &mut execution.sources {
+            if let Some(summary) = &revision.summary {
+                revision.summary = Some(self.intern(summary));
+            }
+        }
     }
 
     /// The inbound transition of a stage.

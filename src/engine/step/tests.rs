@@ -786,3 +786,37 @@ fn the_same_input_gives_the_same_output() {
     assert!(first.contains(".zip") && first.contains("Succeeded"), "{first}");
     assert_eq!(first, second, "ids, artifact names and simulated results repeat");
 }
+
+#[test]
+fn a_loaded_execution_shares_its_artifacts_and_names_again() {
+    let mut sim = Sim::new("PARALLEL");
+    let first = sim.start();
+    let second = sim.start();
+    sim.run_to(&first, "Gate");
+    sim.run_to(&second, "Gate");
+    let document = sim.record.to_document("p", false);
+    let text = serde_json::to_string(&document).expect("serializes");
+    let loaded: crate::state::document::PipelineDocument = serde_json::from_str(&text).expect("parses");
+    let record = loaded.into_record().expect("loads");
+    let runs = |id: &str| {
+        let execution = record.runtime.executions.iter().find(|e| e.id.to_string() == id).expect("the execution");
+        execution.actions.clone()
+    };
+    let (one, two) = (runs(&first), runs(&second));
+    let produced = |runs: &[crate::state::execution::ActionRun], action: u32| {
+        runs.iter().find(|r| r.stage_index == 1 && r.action_index == action).expect("the run").clone()
+    };
+    // Build action A's output is the very instance Build action C takes in, as when the engine made them.
+    let (a, c) = (produced(&one, 0), produced(&one, 2));
+    assert!(Arc::ptr_eq(&a.output_artifacts[0], &c.input_artifacts[0]));
+    // Names and buckets are shared between executions; keys are each execution's own.
+    let other = produced(&two, 0);
+    assert!(Arc::ptr_eq(&a.output_artifacts[0].name, &other.output_artifacts[0].name));
+    assert!(Arc::ptr_eq(&a.output_artifacts[0].bucket, &other.output_artifacts[0].bucket));
+    assert_ne!(a.output_artifacts[0].key, other.output_artifacts[0].key);
+    // Rows leave out what is empty or unset, and read back the same.
+    assert!(!text.contains("\"manualRetries\":0") && !text.contains("\"awaitsApproval\":false"));
+    assert!(!text.contains(":null"), "{text}");
+    let again = serde_json::to_value(record.to_document("p", false)).expect("serializes");
+    assert_eq!(again, serde_json::from_str::<Value>(&text).expect("parses"));
+}
