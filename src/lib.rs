@@ -35,7 +35,7 @@
 //!   sources        the emulated world source actions read: S3 object versions, ECR tags, git heads and commits
 //!   tracked        containers that record what was changed in them, so a save writes exactly the touched rows
 //!   document       the state as data: the export/import document, whose pieces are also the database's rows
-//!   commit         group commit: writes queue the rows they changed, one thread commits many writes at once,
+//!   commit         group commit: writes queue a ticket, one thread saves the rows many writes marked at once,
 //!                  answers wait for their commit; a failed commit fails its writes and reloads their partitions
 //! storage        the data directory (--data-dir): SQLite, opened and checked at start, written by `commit`
 //! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
@@ -60,8 +60,9 @@
 //! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
 //! under the partition lock) -> the pure step -> advance -> the state changes become events (history, live stream,
 //! EventBridge, SNS) -> timers and the Lambda invoker; a refusal comes back typed and the operation words it. Every
-//! write ends, still under the partition lock, by queueing what it changed for `state::commit` (with a data
-//! directory); `server` holds the answer until that commit (and any still-pending one the request read) is done.
+//! write ends, still under the partition lock, by queueing a ticket for `state::commit` (with a data directory),
+//! which saves the rows it marked; `server` holds the answer until that commit (and any still-pending one the
+//! request read) is done.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.

@@ -1,8 +1,10 @@
 //! Group commit: the changes of many writes saved in one transaction, each answer waiting for its own.
 //!
-//! A write ([`super::Store::write`]) changes memory under its partition lock, takes the rows it changed and queues
-//! them here with a *ticket* (a number that grows in queue order), then releases the lock at once. One thread takes
-//! everything queued since its last turn and commits it in one transaction, so concurrent writes share a commit.
+//! A write ([`super::Store::write`]) changes memory under its partition lock (the containers mark what changed) and
+//! queues a *ticket* (a number that grows in queue order) naming its partition, then releases the lock at once. One
+//! thread takes everything queued since its last turn, takes the rows marked in each partition named (serialized
+//! once, however many writes changed them since the last commit) and commits them all in one transaction, so
+//! concurrent writes, and the many transitions of one execution, share a commit.
 //!
 //! Nothing is answered before it is on disk: the HTTP layer ([`Store::durable`](super::Store::durable)) holds every
 //! response until the tickets of the request are committed. That covers reads too: a read that saw a change still
@@ -25,9 +27,6 @@ use super::document::RowChange;
 use super::{Partition, Scope, Unavailable};
 use crate::storage::Storage;
 
-/// The most writes waiting for a commit; a write beyond it waits for room (only a disk far slower than the clients
-/// gets there), so the queue's memory is bounded.
-const MAX_QUEUED: usize = 8_192;
 /// The most failed ticket ranges remembered (a waiter looks its tickets up as soon as they are committed).
 const MAX_FAILURES: usize = 4_096;
 
@@ -79,14 +78,13 @@ pub(super) async fn tracking<F: Future>(future: F) -> (F::Output, Dependencies) 
         .await
 }
 
-/// One write's changed rows, waiting for a commit.
+/// One write waiting for a commit (its rows are marked in its partition). The queue holds one of these per write,
+/// and the unsaved rows are the partition's own, so the memory waiting for a slow disk is bounded by the state.
 struct Queued {
     ticket: u64,
-    scope: Scope,
     partition: Arc<Partition>,
-    /// The partition's epoch when the rows were taken.
+    /// The partition's epoch when the write was made.
     epoch: u64,
-    rows: Vec<RowChange>,
 }
 
 #[derive(Default)]
@@ -123,7 +121,7 @@ impl Outcomes {
 struct Shared {
     storage: Storage,
     queue: Mutex<Queue>,
-    /// Signalled when writes are queued (for the thread) and when the queue is emptied (for writes waiting for room).
+    /// Signalled when writes are queued, and when closed.
     queue_changed: Condvar,
     outcomes: Mutex<Outcomes>,
     /// Signalled when `outcomes.done` moves, for blocking waiters.
@@ -177,18 +175,15 @@ impl Committer {
         &self.shared.storage
     }
 
-    /// Queues the rows of a write to `partition` (call it under the partition's lock, so that the writes of one
-    /// partition are queued in the order they were made); returns its ticket.
-    pub(super) fn enqueue(&self, scope: &Scope, partition: &Arc<Partition>, epoch: u64, rows: Vec<RowChange>) -> u64 {
+    /// Queues a write to `partition`, whose changed rows are marked there (call it under the partition's lock, so
+    /// that the marks are set before the commit thread can look); returns its ticket.
+    pub(super) fn enqueue(&self, partition: &Arc<Partition>, epoch: u64) -> u64 {
         let mut queue = lock(&self.shared.queue);
-        while queue.items.len() >= MAX_QUEUED && self.thread.is_some() {
-            queue = self.shared.queue_changed.wait(queue).unwrap_or_else(|p| p.into_inner());
-        }
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
-        queue.items.push(Queued { ticket, scope: scope.clone(), partition: Arc::clone(partition), epoch, rows });
+        queue.items.push(Queued { ticket, partition: Arc::clone(partition), epoch });
         drop(queue);
-        self.shared.queue_changed.notify_all();
+        self.shared.queue_changed.notify_one();
         ticket
     }
 
@@ -262,35 +257,55 @@ fn run(shared: &Shared) {
             return;
         }
         if queue.items.len() < 4 && !queue.closed {
+            // Let writers that are about to queue join this commit (cheaper than a commit of their own).
             drop(queue);
             std::thread::yield_now();
             queue = lock(&shared.queue);
         }
         let batch = std::mem::take(&mut queue.items);
         drop(queue);
-        shared.queue_changed.notify_all();
         commit(shared, batch);
     }
 }
 
 fn commit(shared: &Shared, batch: Vec<Queued>) {
     let (Some(first), Some(last)) = (batch.first().map(|q| q.ticket), batch.last().map(|q| q.ticket)) else { return };
-    // Writes made before their partition's reload was due were built on changes that were not saved.
-    let (current, stale): (Vec<&Queued>, Vec<&Queued>) =
-        batch.iter().partition(|q| q.epoch >= q.partition.valid_from.load(Ordering::Acquire));
-    let writes: Vec<(&Scope, &[RowChange])> = current.iter().map(|q| (&q.scope, q.rows.as_slice())).collect();
+    // The partitions the batch names, each once, with the epoch their rows were taken at.
+    let mut taken: Vec<(Arc<Partition>, u64, Vec<RowChange>)> = Vec::new();
+    let mut stale = Vec::new();
+    for queued in &batch {
+        let valid_from = queued.partition.valid_from.load(Ordering::Acquire);
+        if queued.epoch < valid_from {
+            // Made before its partition's reload was due: built on changes that were not saved.
+            stale.push(queued.ticket);
+            continue;
+        }
+        if taken.iter().any(|(p, _, _)| Arc::ptr_eq(p, &queued.partition)) {
+            continue;
+        }
+        let mut data = queued.partition.lock();
+        let epoch = queued.partition.epoch.load(Ordering::Acquire);
+        // Rows are taken only from a partition in use (not one waiting for its reload, whose marks are of
+        // changes that will be thrown away).
+        if epoch >= queued.partition.valid_from.load(Ordering::Acquire) {
+            let rows = data.take_unsaved();
+            drop(data);
+            taken.push((Arc::clone(&queued.partition), epoch, rows));
+        }
+    }
+    let writes: Vec<(&Scope, &[RowChange])> = taken.iter().map(|(p, _, rows)| (&p.scope, rows.as_slice())).collect();
     let saved = shared.storage.save_batch(&writes, shared.next_event.load(Ordering::Acquire));
     let mut outcomes = lock(&shared.outcomes);
     let stale_reason = || Unavailable("The emulator could not save an earlier change this one builds on".into());
     match saved {
         Ok(()) => {
-            for queued in stale {
-                outcomes.fail(queued.ticket, queued.ticket, stale_reason());
+            for ticket in stale {
+                outcomes.fail(ticket, ticket, stale_reason());
             }
         }
         Err(reason) => {
-            for queued in &batch {
-                queued.partition.valid_from.fetch_max(queued.epoch + 1, Ordering::AcqRel);
+            for (partition, epoch, _) in &taken {
+                partition.valid_from.fetch_max(epoch + 1, Ordering::AcqRel);
             }
             outcomes.fail(first, last, reason);
             shared.failures.send_modify(|n| *n += 1);

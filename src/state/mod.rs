@@ -76,7 +76,7 @@ impl Store {
         for (scope, mut data) in partitions {
             data.forget_unsaved();
             if !data.is_empty() {
-                self.partitions.insert(scope, Arc::new(Partition::new(data)));
+                self.partitions.insert(scope.clone(), Arc::new(Partition::new(scope, data)));
             }
         }
         self.clock.set_offset(offset);
@@ -132,8 +132,8 @@ impl Store {
         self.gate.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` with exclusive access to the partition of `scope`, then queues what it changed for saving (with a
-    /// data directory). The current request's answer waits for that commit ([`Store::durable`]); if it fails, the
+    /// Runs `f` with exclusive access to the partition of `scope`, then queues the partition for saving what `f`
+    /// changed (with a data directory). The current request's answer waits for that commit ([`Store::durable`]); if it fails, the
     /// change is undone and the answer is a 503. A scope that holds nothing yet gets a partition only if `f` leaves
     /// something in it, so a request that changes nothing (a no-op delete, a refused write) costs no memory.
     /// [`Unavailable`] at once if the partition cannot be used (its reload after a failed save failed too).
@@ -176,8 +176,8 @@ impl Store {
                     if data.is_empty() {
                         return Ok((result, None));
                     }
-                    let partition = Arc::new(Partition::new(data));
-                    let ticket = self.queue(scope, &partition, &mut partition.lock());
+                    let partition = Arc::new(Partition::new(scope.clone(), data));
+                    let ticket = self.queue(&partition, &mut partition.lock());
                     entry.insert(partition);
                     return Ok((result, ticket));
                 }
@@ -186,22 +186,21 @@ impl Store {
         let mut data = partition.lock();
         self.refresh(scope, &partition, &mut data)?;
         let result = f(&mut data);
-        let ticket = self.queue(scope, &partition, &mut data);
+        let ticket = self.queue(&partition, &mut data);
         Ok((result, ticket))
     }
 
-    /// Queues what changed in a partition for saving (or, kept in memory only, forgets the marks); returns the
+    /// Queues a partition whose rows changed for saving (or, kept in memory only, forgets the marks); returns the
     /// ticket of the commit to wait for. Call it under the partition's lock.
-    fn queue(&self, scope: &Scope, partition: &Arc<Partition>, data: &mut PartitionData) -> Option<u64> {
+    fn queue(&self, partition: &Arc<Partition>, data: &mut PartitionData) -> Option<u64> {
         let Some(committer) = &self.committer else {
             data.forget_unsaved();
             return None;
         };
-        let rows = data.take_unsaved();
-        if rows.is_empty() {
+        if !data.has_unsaved() {
             return None;
         }
-        let ticket = committer.enqueue(scope, partition, partition.epoch.load(Ordering::Acquire), rows);
+        let ticket = committer.enqueue(partition, partition.epoch.load(Ordering::Acquire));
         partition.last_ticket.store(ticket, Ordering::Release);
         Some(ticket)
     }
@@ -349,8 +348,9 @@ pub enum ImportError {
 }
 
 /// The state of one (account, region).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Partition {
+    scope: Scope,
     data: Mutex<PartitionData>,
     /// How many times the partition was reloaded from the database after a failed save (changed under the lock).
     epoch: AtomicU64,
@@ -362,8 +362,9 @@ pub struct Partition {
 }
 
 impl Partition {
-    fn new(data: PartitionData) -> Partition {
+    fn new(scope: Scope, data: PartitionData) -> Partition {
         Partition {
+            scope,
             data: Mutex::new(data),
             epoch: AtomicU64::new(0),
             valid_from: AtomicU64::new(0),
@@ -882,7 +883,7 @@ mod tests {
 
     #[test]
     fn a_failed_save_undoes_the_change_and_every_change_built_on_it() {
-        let (store, dir) = stored("failed", 64 * 1024);
+        let (store, dir) = stored("failed", 256 * 1024);
         let here = scope("000000000000", "us-east-1");
         let mut saved = 0;
         while store.write_durably(&here, |data| data.deleted_custom_action_types.insert(long_id(saved))).is_ok() {
@@ -891,10 +892,14 @@ mod tests {
         }
         // The refused change is not in memory either.
         assert_eq!(store.read(&here, |data| data.deleted_custom_action_types.len()), saved);
-        // A change that cannot be saved, and a smaller one made on top of it before its commit failed: both fail,
-        // although the second alone would fit.
-        let (_, growing) =
-            store.write_queued(&here, |data| data.deleted_custom_action_types.insert(long_id(saved))).expect("queued");
+        // A change that cannot be saved, and one that frees a little made on top of it before its commit failed:
+        // both fail, although the second alone would fit (committed together, they still do not).
+        let (_, growing) = store
+            .write_queued(&here, |data| {
+                let id = ActionTypeId { version: format!("big-{}", "y".repeat(4_000)), ..custom_id() };
+                data.deleted_custom_action_types.insert(id)
+            })
+            .expect("queued");
         let (_, shrinking) =
             store.write_queued(&here, |data| data.deleted_custom_action_types.remove(&long_id(0))).expect("queued");
         let committer = store.committer.as_ref().expect("a database");

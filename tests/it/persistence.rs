@@ -571,7 +571,7 @@ async fn export_and_import_round_trip_losslessly_and_bad_documents_change_nothin
 #[tokio::test]
 async fn a_full_disk_answers_503_and_memory_and_disk_agree() {
     let dir = TempDir::new("full");
-    let limited = Config { max_data_bytes: Some(96 * 1024), ..config(&dir.0) };
+    let limited = Config { max_data_bytes: Some(256 * 1024), ..config(&dir.0) };
     let server = TestServer::with_config(limited.clone()).await;
     let mut created = Vec::new();
     let mut refusal = None;
