@@ -8,6 +8,8 @@
 //! 3. Memory per finished execution: 100,000 executions run to completion the same way, 1,000 in flight at a time
 //!    (10 per pipeline on 100 pipelines); resident memory grows by this much per finished execution.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,21 +22,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn declaration(name: &str) -> serde_json::Value {
-    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
-    json!({
-        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2", "executionMode": "PARALLEL",
-        "artifactStore": {"type": "S3", "location": "artifacts"},
-        "stages": [
-            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "Code"}]}]},
-            {"name": "Build", "actions": [{"name": "Build", "actionTypeId": at("Build", "CodeBuild"),
-                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Bin"}]}]},
-            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
-                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Bin"}]}]}
-        ]
-    })
-}
+use support::parallel_pipeline;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -78,7 +66,7 @@ async fn wall_time() {
         RunningServer::start(Config { port: 0, action_duration_ms: 1, ..Config::default() }).await.expect("server");
     let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
     for p in 0..10 {
-        let body = json!({"pipeline": declaration(&format!("bench-{p}"))}).to_string();
+        let body = json!({"pipeline": parallel_pipeline(&format!("bench-{p}"))}).to_string();
         post(&mut stream, "CreatePipeline", &body).await;
     }
     // Let the executions CreatePipeline started finish first.
@@ -167,7 +155,7 @@ async fn wall_time() {
 }
 
 fn record(name: &str) -> PipelineRecord {
-    let declared: PipelineDeclaration = serde_json::from_value(declaration(name)).expect("declaration");
+    let declared: PipelineDeclaration = serde_json::from_value(parallel_pipeline(name)).expect("declaration");
     let definition = Arc::new(Definition::new(declared.with_defaults(1, PipelineType::V2), Vec::new(), Vec::new()));
     let arn = format!("arn:aws:codepipeline:us-east-1:123456789012:{name}");
     PipelineRecord::new(arn, Timestamp::from_millis(0), definition, Default::default())

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::net::TcpStream;
 
-use support::{body, cpu_time, exchange, free_port, load, report, request, rss_kib};
+use support::{body, cpu_time, exchange, free_port, load, parallel_pipeline, report, request, rss_kib};
 
 fn spawn(port: u16, data_dir: Option<&std::path::Path>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"));
@@ -53,69 +53,52 @@ fn arg(name: &str, default: u64) -> u64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// A V2 PARALLEL pipeline of three stages, one 1 ms action each.
-fn parallel_pipeline(name: &str) -> String {
-    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
-    json!({"pipeline": {
-        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2", "executionMode": "PARALLEL",
-        "artifactStore": {"type": "S3", "location": "artifacts"},
-        "stages": [
-            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "Code"}]}]},
-            {"name": "Build", "actions": [{"name": "Build", "actionTypeId": at("Build", "CodeBuild"),
-                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Bin"}]}]},
-            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
-                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Bin"}]}]}
-        ]
-    }})
-    .to_string()
-}
-
 async fn call(stream: &mut TcpStream, buffer: &mut Vec<u8>, operation: &str, payload: &str) -> String {
     let status = exchange(stream, buffer, &request(operation, payload)).await.expect("answered");
     assert_eq!(status, 200, "{operation}: {}", body(buffer));
     body(buffer).to_string()
 }
 
-/// Creates `pipelines` PARALLEL pipelines named `{prefix}-N` (from 8 connections).
-async fn create_pipelines(addr: &str, prefix: &str, pipelines: usize) {
+/// Sends `count` requests from 8 connections at once, request `i` being what `make(i)` gives (operation, body).
+async fn from_8_connections(
+    addr: &str,
+    count: usize,
+    make: impl Fn(usize) -> (&'static str, String) + Clone + Send + 'static,
+) {
     let tasks: Vec<_> = (0..8)
         .map(|c| {
-            let (addr, prefix) = (addr.to_string(), prefix.to_string());
+            let (addr, make) = (addr.to_string(), make.clone());
             tokio::spawn(async move {
                 let mut stream = TcpStream::connect(&addr).await.expect("connects");
                 let mut buffer = Vec::new();
-                for p in (c..pipelines).step_by(8) {
-                    call(&mut stream, &mut buffer, "CreatePipeline", &parallel_pipeline(&format!("{prefix}-{p}")))
-                        .await;
+                for i in (c..count).step_by(8) {
+                    let (operation, payload) = make(i);
+                    call(&mut stream, &mut buffer, operation, &payload).await;
                 }
             })
         })
         .collect();
     for task in tasks {
-        task.await.expect("creates");
+        task.await.expect("answered");
     }
 }
 
-/// Starts `per_pipeline` executions of each pipeline `{prefix}-N` from 8 connections at once.
+/// Creates `pipelines` PARALLEL pipelines named `{prefix}-N`.
+async fn create_pipelines(addr: &str, prefix: &str, pipelines: usize) {
+    let prefix = prefix.to_string();
+    from_8_connections(addr, pipelines, move |p| {
+        ("CreatePipeline", json!({"pipeline": parallel_pipeline(&format!("{prefix}-{p}"))}).to_string())
+    })
+    .await;
+}
+
+/// Starts `per_pipeline` executions of each pipeline `{prefix}-N`, all at once.
 async fn start_executions(addr: &str, prefix: &str, pipelines: usize, per_pipeline: usize) {
-    let total = pipelines * per_pipeline;
-    let tasks: Vec<_> = (0..8)
-        .map(|c| {
-            let (addr, prefix) = (addr.to_string(), prefix.to_string());
-            tokio::spawn(async move {
-                let mut stream = TcpStream::connect(&addr).await.expect("connects");
-                let mut buffer = Vec::new();
-                for i in (c..total).step_by(8) {
-                    let name = format!("{prefix}-{}", i % pipelines);
-                    call(&mut stream, &mut buffer, "StartPipelineExecution", &json!({"name": name}).to_string()).await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("starts");
-    }
+    let prefix = prefix.to_string();
+    from_8_connections(addr, pipelines * per_pipeline, move |i| {
+        ("StartPipelineExecution", json!({"name": format!("{prefix}-{}", i % pipelines)}).to_string())
+    })
+    .await;
 }
 
 /// Waits until the newest `per_pipeline` executions of every pipeline `{prefix}-N` have succeeded, polling every

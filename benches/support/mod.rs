@@ -44,6 +44,23 @@ pub fn body(buffer: &[u8]) -> &str {
     std::str::from_utf8(&buffer[start..]).unwrap_or_default()
 }
 
+/// A V2 PARALLEL pipeline named `name` of three stages, one action each (Source S3, Build CodeBuild, Deploy S3).
+pub fn parallel_pipeline(name: &str) -> serde_json::Value {
+    let at = |c: &str, p: &str| serde_json::json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    serde_json::json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2", "executionMode": "PARALLEL",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Build", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Bin"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Bin"}]}]}
+        ]
+    })
+}
+
 pub fn request(operation: &str, body: &str) -> Vec<u8> {
     format!(
         "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: CodePipeline_20150709.{operation}\r\n\
