@@ -150,8 +150,8 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    /// Starts the commit thread for `storage`; the event sequence is saved with every commit.
-    pub(super) fn start(storage: Storage, next_event: Arc<AtomicU64>) -> Committer {
+    /// Starts the commit thread for `storage`; the event sequence is saved with the commits.
+    pub(super) fn start(storage: Storage, next_event: Arc<AtomicU64>) -> Result<Committer, String> {
         let shared = Arc::new(Shared {
             storage,
             queue: Mutex::new(Queue { next_ticket: 1, ..Queue::default() }),
@@ -166,9 +166,8 @@ impl Committer {
         let thread = std::thread::Builder::new()
             .name("cpl-commit".into())
             .spawn(move || run(&worker))
-            .map_err(|e| tracing::error!("cannot start the commit thread: {e}"))
-            .ok();
-        Committer { shared, thread }
+            .map_err(|e| format!("cannot start the commit thread: {e}"))?;
+        Ok(Committer { shared, thread: Some(thread) })
     }
 
     pub(super) fn storage(&self) -> &Storage {
@@ -216,7 +215,7 @@ impl Committer {
 
     fn block_until(&self, ticket: u64) {
         let mut outcomes = lock(&self.shared.outcomes);
-        while outcomes.done < ticket && self.thread.is_some() {
+        while outcomes.done < ticket {
             outcomes = self.shared.outcome_changed.wait(outcomes).unwrap_or_else(|p| p.into_inner());
         }
     }
@@ -264,12 +263,21 @@ fn run(shared: &Shared) {
         }
         let batch = std::mem::take(&mut queue.items);
         drop(queue);
-        commit(shared, batch);
+        let (Some(first), Some(last)) = (batch.first().map(|q| q.ticket), batch.last().map(|q| q.ticket)) else {
+            continue;
+        };
+        let touched: Touched = batch.iter().map(|q| (Arc::clone(&q.partition), q.epoch)).collect();
+        // A bug in saving must not leave requests waiting for ever: the batch fails like a failed commit.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(shared, batch, first, last))).is_err() {
+            tracing::error!("saving state panicked");
+            let reason = Unavailable("The emulator failed to save the change, which was not made".into());
+            finish(shared, first, last, Err((reason, touched)), Vec::new());
+        }
     }
 }
 
-fn commit(shared: &Shared, batch: Vec<Queued>) {
-    let (Some(first), Some(last)) = (batch.first().map(|q| q.ticket), batch.last().map(|q| q.ticket)) else { return };
+/// Commits the rows of the writes `first..=last` (the batch).
+fn commit(shared: &Shared, batch: Vec<Queued>, first: u64, last: u64) {
     // The partitions the batch names, each once, with the epoch their rows were taken at.
     let mut taken: Vec<(Arc<Partition>, u64, Vec<RowChange>)> = Vec::new();
     let mut stale = Vec::new();
@@ -295,6 +303,16 @@ fn commit(shared: &Shared, batch: Vec<Queued>) {
     }
     let writes: Vec<(&Scope, &[RowChange])> = taken.iter().map(|(p, _, rows)| (&p.scope, rows.as_slice())).collect();
     let saved = shared.storage.save_batch(&writes, shared.next_event.load(Ordering::Acquire));
+    let saved = saved.map_err(|reason| (reason, taken.iter().map(|(p, epoch, _)| (Arc::clone(p), *epoch)).collect()));
+    finish(shared, first, last, saved, stale);
+}
+
+/// The partitions a batch wrote to, with the epoch of their rows.
+type Touched = Vec<(Arc<Partition>, u64)>;
+
+/// Publishes the outcome of tickets `first..=last`: on failure, each one failed and the partitions touched marked for
+/// a reload; otherwise only the `stale` ones failed.
+fn finish(shared: &Shared, first: u64, last: u64, saved: Result<(), (Unavailable, Touched)>, stale: Vec<u64>) {
     let mut outcomes = lock(&shared.outcomes);
     let stale_reason = || Unavailable("The emulator could not save an earlier change this one builds on".into());
     match saved {
@@ -303,8 +321,8 @@ fn commit(shared: &Shared, batch: Vec<Queued>) {
                 outcomes.fail(ticket, ticket, stale_reason());
             }
         }
-        Err(reason) => {
-            for (partition, epoch, _) in &taken {
+        Err((reason, touched)) => {
+            for (partition, epoch) in touched {
                 partition.valid_from.fetch_max(epoch + 1, Ordering::AcqRel);
             }
             outcomes.fail(first, last, reason);

@@ -63,7 +63,7 @@ impl Store {
     /// A store kept in `storage`, holding what `document` (loaded from it) holds.
     pub fn with_storage(storage: crate::storage::Storage, document: document::Document) -> Result<Store, String> {
         let mut store = Store::new();
-        store.committer = Some(commit::Committer::start(storage, Arc::clone(&store.next_event)));
+        store.committer = Some(commit::Committer::start(storage, Arc::clone(&store.next_event))?);
         let (offset, next_event) = (document.clock_offset_millis, document.next_event_sequence);
         store.put_in_place(document.into_partitions()?, offset, next_event);
         Ok(store)
