@@ -48,6 +48,7 @@
 //!                retried HTTP call (outbound)
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
+//!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
 //! triggers/      what starts pipelines from outside the API, each start a Command::Start through Engine::apply
 //!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
 //!   git            pushes and pull requests (neutral, or GitHub/GitLab/Bitbucket deliveries) against V2 triggers

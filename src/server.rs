@@ -357,7 +357,7 @@ pub struct RequestId(pub String);
 pub fn app(state: AppState) -> Router {
     state.start_scheduler();
     Router::new()
-        .route("/", post(aws_json).fallback(method_not_allowed))
+        .route("/", post(aws_json).get(root_page).fallback(method_not_allowed))
         .merge(control::routes(&state))
         .merge(crate::triggers::routes(&state))
         .fallback(not_found)
@@ -460,6 +460,14 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
         None => format!("{}:{}", config.host, config.port),
     });
     format!("http://{host}")
+}
+
+/// `GET /`: a browser is sent to the dashboard; anything else is told how CodePipeline requests look.
+async fn root_page(headers: HeaderMap) -> Response {
+    if control::ui::wants_html(&headers) {
+        return axum::response::Redirect::to(control::ui::PATH).into_response();
+    }
+    method_not_allowed().await.into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

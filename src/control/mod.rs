@@ -11,8 +11,11 @@
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
 //! | `GET /_emulator/events` | the latest EventBridge events of state changes, filtered by pipeline, execution, type and sequence |
 //! | `GET /_emulator/events/stream` | the same events live, as Server-Sent Events; `Last-Event-ID` resumes |
+//! | `GET /_emulator/partitions` | the accounts and regions that hold state, with their pipeline counts, and the defaults |
+//! | `GET /_emulator/ui/` | the dashboard ([`ui`]) |
 
 pub mod guard;
+pub mod ui;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -56,6 +59,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
         .route("/_emulator/events", get(list_events))
         .route("/_emulator/events/stream", get(stream_events))
+        .route("/_emulator/partitions", get(partitions))
+        .merge(ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
 }
@@ -373,6 +378,23 @@ async fn health(State(app): State<AppState>) -> Json<Value> {
         "eventDelivery": app.engine().events().delivery_stats().map(|s| s.to_json()),
         "approvalNotifications": app.engine().events().notification_stats().map(|s| s.to_json()),
     }))
+}
+
+/// `GET /_emulator/partitions`: `{"default": {"account", "region"}, "partitions": [{"account", "region",
+/// "pipelines"}, ...]}`, in account and region order.
+async fn partitions(State(app): State<AppState>) -> Json<Value> {
+    let store = app.store();
+    let mut scopes = store.scopes();
+    scopes.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+    let partitions: Vec<Value> = scopes
+        .iter()
+        .map(|scope| {
+            let pipelines = store.read(scope, |data| data.pipelines.len());
+            json!({"account": scope.account, "region": scope.region, "pipelines": pipelines})
+        })
+        .collect();
+    let defaults = app.defaults();
+    Json(json!({"default": {"account": defaults.account, "region": defaults.region}, "partitions": partitions}))
 }
 
 async fn localstack_health() -> Json<Value> {

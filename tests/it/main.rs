@@ -8,6 +8,7 @@ mod conditions;
 
 mod control;
 mod corpus;
+mod dashboard;
 mod delivery;
 mod events;
 mod examples;
