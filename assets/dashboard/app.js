@@ -173,7 +173,7 @@ function refreshSoon(name) {
   state.refresh.set(name, setTimeout(() => {
     state.refresh.delete(name);
     refreshPipeline(name);
-  }, 50));
+  }, 20));
 }
 
 // --- Live events ---------------------------------------------------------------------------------------------------

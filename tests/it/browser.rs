@@ -1,0 +1,224 @@
+//! The dashboard in a real browser: Debian's headless Chromium, driven over WebDriver (ChromeDriver) with
+//! fantoccini. Elements are found by what a person sees and a screen reader announces (labels, visible text), not by
+//! CSS classes. Each test saves a screenshot under `target/dashboard/` for a person to look at.
+//!
+//! Needs `chromium` and `chromedriver` on the PATH (Debian's `chromium` and `chromium-driver`; `.ci/run` installs
+//! them).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::common::TestServer;
+
+/// A headless Chromium session and the ChromeDriver that runs it.
+struct Browser {
+    client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    async fn open() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (install Debian's chromium and chromium-driver; .ci/run does)");
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("chromium");
+        // Without the background-networking flags Chromium keeps trying to reach Google's hosts.
+        let options = json!({"binary": binary, "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--window-size=1200,800"
+        ]});
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() > Duration::from_secs(20) => panic!("no browser session: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        Browser { client, driver }
+    }
+
+    /// Waits until `what` holds of the page, failing with a screenshot after 10 s.
+    async fn until<T>(&self, what: &str, name: &str, mut check: impl AsyncFnMut(&Client) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(found) = check(&self.client).await {
+                return found;
+            }
+            if Instant::now() > deadline {
+                self.screenshot(&format!("{name}-failed")).await;
+                panic!("the page never showed {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The text of the dashboard row of `pipeline`, if it is shown.
+    async fn row(&self, pipeline: &str) -> Option<String> {
+        let path = format!("//table[@id='pipelines']//tr[th[normalize-space()='{pipeline}']]");
+        let row = self.client.find(Locator::XPath(&path)).await.ok()?;
+        if !row.is_displayed().await.ok()? {
+            return None;
+        }
+        row.text().await.ok()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("dashboard");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
+
+    async fn script(&self, source: &str) -> Value {
+        self.client.execute(source, Vec::new()).await.expect("the script runs")
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// A pipeline whose execution waits at a manual approval.
+fn gated(name: &str) -> String {
+    json!({"pipeline": {
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Out"}]}]},
+            {"name": "Gate", "actions": [{"name": "Approve",
+                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}
+        ]
+    }})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_pipeline_list_follows_an_execution_live_and_loads_nothing_from_elsewhere() {
+    let server = TestServer::fast().await;
+    for name in ["web-frontend", "api-service"] {
+        assert_eq!(server.call("CreatePipeline", &gated(name)).await.status, 200);
+    }
+    let browser = Browser::open().await;
+    // A browser opening the server's address is sent to the dashboard.
+    browser.client.goto(&format!("{}/", server.url())).await.expect("opens");
+    let address = browser.client.current_url().await.expect("an address");
+    assert!(address.path().starts_with("/_emulator/ui/"), "{address}");
+    browser
+        .until("the execution waiting at its approval", "live", async |_| {
+            browser.row("web-frontend").await.filter(|t| t.contains("InProgress"))
+        })
+        .await;
+    browser
+        .until("the stream connected", "live", async |client| {
+            let live = client.find(Locator::XPath("//*[@role='status']")).await.ok()?;
+            live.text().await.ok().filter(|t| t == "Live")
+        })
+        .await;
+
+    // The approval is answered through the API; the page shows the outcome without being reloaded.
+    let client = server.client();
+    let state = client.get_pipeline_state().name("web-frontend").send().await.expect("state");
+    let token = state.stage_states()[1].action_states()[0]
+        .latest_execution()
+        .and_then(|e| e.token())
+        .expect("an approval token")
+        .to_string();
+    let result = aws_sdk_codepipeline::types::ApprovalResult::builder()
+        .summary("ok")
+        .status(aws_sdk_codepipeline::types::ApprovalStatus::Approved)
+        .build()
+        .expect("a result");
+    client
+        .put_approval_result()
+        .pipeline_name("web-frontend")
+        .stage_name("Gate")
+        .action_name("Approve")
+        .token(token)
+        .result(result)
+        .send()
+        .await
+        .expect("approved");
+    let answered = Instant::now();
+    browser
+        .until("the execution succeeded", "live", async |_| {
+            browser.row("web-frontend").await.filter(|t| t.contains("Succeeded"))
+        })
+        .await;
+    eprintln!(
+        "dashboard: the status change showed {} ms after the approval was answered",
+        answered.elapsed().as_millis()
+    );
+    assert!(browser.row("api-service").await.is_some_and(|t| t.contains("InProgress")), "the other pipeline stays");
+    let reloads = browser.script("return performance.getEntriesByType('navigation').length").await;
+    assert_eq!(reloads, json!(1), "the page was not reloaded");
+
+    // Everything the page loaded came from this server.
+    let loaded = browser.script("return performance.getEntriesByType('resource').map(e => e.name)").await;
+    let origin = server.url();
+    for url in loaded.as_array().expect("a list") {
+        let url = url.as_str().unwrap_or_default();
+        assert!(url.starts_with(&origin), "the page loaded {url} from elsewhere");
+    }
+    browser.screenshot("pipelines").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_filter_and_the_pickers_are_labelled_and_work_from_the_keyboard() {
+    let server = TestServer::fast().await;
+    for name in ["web-frontend", "web-backend", "api-service"] {
+        assert_eq!(server.call("CreatePipeline", &gated(name)).await.status, 200);
+    }
+    let browser = Browser::open().await;
+    browser.client.goto(&format!("{}/_emulator/ui/", server.url())).await.expect("opens");
+    browser.until("the pipelines", "filter", async |_| browser.row("api-service").await).await;
+    // Each control is named by its visible label.
+    for label in ["Account", "Region", "Filter"] {
+        let path = format!("//label[normalize-space(text())='{label}']/*[self::select or self::input]");
+        browser.client.find(Locator::XPath(&path)).await.unwrap_or_else(|_| panic!("a control labelled {label}"));
+    }
+    let filter = browser
+        .client
+        .find(Locator::XPath("//label[normalize-space(text())='Filter']/input"))
+        .await
+        .expect("the filter");
+    filter.send_keys("web").await.expect("typed");
+    browser
+        .until("only the matching pipelines", "filter", async |_| {
+            browser.row("api-service").await.is_none().then_some(())
+        })
+        .await;
+    assert!(browser.row("web-frontend").await.is_some() && browser.row("web-backend").await.is_some());
+    // The filter is kept in the address, so a link or a reload opens the same view.
+    let address = browser.client.current_url().await.expect("an address");
+    assert!(address.fragment().is_some_and(|f| f.contains("filter=web")), "{address}");
+    browser.screenshot("filter").await;
+    browser.close().await;
+}
