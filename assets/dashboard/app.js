@@ -2,7 +2,11 @@
 // and the emulator's own endpoints (/_emulator/...). Data is always put on the page as text, never as markup.
 "use strict";
 
-const state = { account: "", region: "", filter: "", pipelines: new Map(), stream: null, refresh: new Map() };
+const state = {
+  account: "", region: "", filter: "", pipeline: "", pipelines: new Map(), stream: null, refresh: new Map(),
+  // What a person typed into the view, kept across its live re-renders (approval comments by stage/action).
+  comments: new Map(), latest: null,
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -62,13 +66,21 @@ function showError(error) {
 
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  return { account: params.get("account") || "", region: params.get("region") || "", filter: params.get("filter") || "" };
+  return {
+    account: params.get("account") || "", region: params.get("region") || "", filter: params.get("filter") || "",
+    pipeline: params.get("pipeline") || "",
+  };
+}
+
+function hashFor(pipeline) {
+  const params = new URLSearchParams({ account: state.account, region: state.region });
+  if (state.filter) params.set("filter", state.filter);
+  if (pipeline) params.set("pipeline", pipeline);
+  return `#${params}`;
 }
 
 function writeHash() {
-  const params = new URLSearchParams({ account: state.account, region: state.region });
-  if (state.filter) params.set("filter", state.filter);
-  history.replaceState(null, "", `#${params}`);
+  history.replaceState(null, "", hashFor(state.pipeline));
 }
 
 function fillSelect(select, values, chosen) {
@@ -116,8 +128,11 @@ async function latestExecution(name) {
 function row(summary) {
   const tr = element("tr");
   tr.dataset.pipeline = summary.name;
-  const name = element("th", "name", summary.name);
+  const name = element("th", "name");
   name.scope = "row";
+  const link = element("a", "", summary.name);
+  link.href = hashFor(summary.name);
+  name.append(link);
   tr.append(name, element("td", "", summary.pipelineType || "V1"), element("td", "", summary.executionMode || ""));
   tr.append(element("td", "latest"), element("td", "time"));
   return tr;
@@ -156,6 +171,10 @@ async function loadPipelines() {
 }
 
 async function refreshPipeline(name) {
+  if (state.pipeline) {
+    if (name === state.pipeline) await loadPipelineView();
+    return;
+  }
   const tr = [...$("pipelines").tBodies[0].rows].find((r) => r.dataset.pipeline === name);
   if (!tr) return loadPipelines();
   try {
@@ -174,6 +193,229 @@ function refreshSoon(name) {
     state.refresh.delete(name);
     refreshPipeline(name);
   }, 20));
+}
+
+
+// --- One pipeline ----------------------------------------------------------------------------------------------------
+
+function viewError(error) {
+  const box = $("pipeline-error");
+  box.hidden = !error;
+  box.textContent = error ? String(error.message || error) : "";
+}
+
+/// Runs an action of a button, then shows the pipeline as it is now.
+async function act(operation, input) {
+  try {
+    const answer = await aws(operation, input);
+    viewError(null);
+    await loadPipelineView();
+    return answer;
+  } catch (error) {
+    viewError(error);
+    return null;
+  }
+}
+
+function button(text, onClick, className) {
+  const node = element("button", className || "", text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function provider(declared) {
+  const id = declared && declared.actionTypeId;
+  return id ? `${id.category} · ${id.owner} · ${id.provider} v${id.version}` : "";
+}
+
+function transitionLine(stage) {
+  const transition = stage.inboundTransitionState || { enabled: true };
+  const line = element("div", transition.enabled ? "transition" : "transition disabled");
+  if (transition.enabled) {
+    line.append(element("span", "", "Transition in: enabled"));
+    line.append(button("Disable transition", async () => {
+      const reason = window.prompt(`Why disable the transition into ${stage.stageName}?`, "Disabled from the dashboard");
+      if (reason === null) return;
+      await act("DisableStageTransition", {
+        pipelineName: state.pipeline, stageName: stage.stageName, transitionType: "Inbound", reason: reason || "Disabled",
+      });
+    }));
+  } else {
+    line.append(element("span", "", `Transition in: disabled — ${transition.disabledReason || "no reason given"}`));
+    line.append(button("Enable transition", () => act("EnableStageTransition", {
+      pipelineName: state.pipeline, stageName: stage.stageName, transitionType: "Inbound",
+    })));
+  }
+  return line;
+}
+
+function approvalControls(stage, action, latest) {
+  const key = `${stage.stageName}/${action.actionName}`;
+  const box = element("div", "approval");
+  const label = element("label", "", "Comment ");
+  const input = element("input");
+  input.type = "text";
+  input.maxLength = 512;
+  input.dataset.key = key;
+  input.value = state.comments.get(key) || "";
+  input.addEventListener("input", () => state.comments.set(key, input.value));
+  label.append(input);
+  const answer = (status) => async () => {
+    const summary = input.value || `${status} from the dashboard`;
+    const done = await act("PutApprovalResult", {
+      pipelineName: state.pipeline, stageName: stage.stageName, actionName: action.actionName,
+      result: { summary, status }, token: latest.token,
+    });
+    if (done) state.comments.delete(key);
+  };
+  const buttons = element("div", "buttons");
+  buttons.append(button("Approve", answer("Approved"), "primary"), button("Reject", answer("Rejected"), "danger"));
+  box.append(label, buttons);
+  return box;
+}
+
+function actionCard(stage, action, declared) {
+  const card = element("div", "action");
+  card.dataset.action = action.actionName;
+  const latest = action.latestExecution;
+  card.append(element("div", "name", action.actionName));
+  card.append(element("div", "provider", provider(declared)));
+  card.append(statusBadge(latest && latest.status));
+  if (latest && latest.summary) card.append(element("div", "summary", latest.summary));
+  if (latest && latest.externalExecutionUrl && /^https?:\/\//.test(latest.externalExecutionUrl)) {
+    const link = element("a", "", latest.externalExecutionId || "External execution");
+    link.href = latest.externalExecutionUrl;
+    link.rel = "noreferrer noopener";
+    link.target = "_blank";
+    card.append(link);
+  } else if (latest && latest.externalExecutionId) {
+    card.append(element("div", "summary", latest.externalExecutionId));
+  }
+  if (latest && latest.errorDetails) {
+    card.append(element("p", "error", `${latest.errorDetails.code}: ${latest.errorDetails.message}`));
+  }
+  if (latest && latest.status === "InProgress" && latest.token) card.append(approvalControls(stage, action, latest));
+  return card;
+}
+
+function conditionLine(stage) {
+  const parts = [];
+  for (const [kind, key] of [["Entry", "beforeEntryConditionState"], ["On success", "onSuccessConditionState"],
+    ["On failure", "onFailureConditionState"]]) {
+    const condition = stage[key];
+    if (condition && condition.latestExecution) parts.push(`${kind}: ${condition.latestExecution.status}`);
+  }
+  return parts.length ? element("div", "conditions", `Conditions — ${parts.join(" · ")}`) : null;
+}
+
+function stageItem(stage, declared, index) {
+  const item = element("li", "stage");
+  item.dataset.stage = stage.stageName;
+  // Nothing comes before the first stage, so it has no transition in.
+  if (index > 0) item.append(transitionLine(stage));
+  const head = element("div", "stage-head");
+  head.append(element("h3", "", stage.stageName), statusBadge(stage.latestExecution && stage.latestExecution.status));
+  const inbound = stage.inboundExecutions || (stage.inboundExecution ? [stage.inboundExecution] : []);
+  if (inbound.length) head.append(element("span", "summary", `Waiting to enter: ${inbound.length}`));
+  const latest = stage.latestExecution;
+  if (latest && latest.status === "Failed") {
+    const retry = (retryMode) => () => act("RetryStageExecution", {
+      pipelineName: state.pipeline, stageName: stage.stageName, pipelineExecutionId: latest.pipelineExecutionId, retryMode,
+    });
+    head.append(button("Retry failed actions", retry("FAILED_ACTIONS")), button("Retry all actions", retry("ALL_ACTIONS")));
+  }
+  item.append(head);
+  const conditions = conditionLine(stage);
+  if (conditions) item.append(conditions);
+  // Actions side by side within a runOrder, groups one after another.
+  const declaredActions = new Map(((declared && declared.actions) || []).map((a) => [a.name, a]));
+  const groups = new Map();
+  for (const action of stage.actionStates || []) {
+    const order = (declaredActions.get(action.actionName) || {}).runOrder || 1;
+    if (!groups.has(order)) groups.set(order, []);
+    groups.get(order).push(action);
+  }
+  for (const order of [...groups.keys()].sort((a, b) => a - b)) {
+    const group = element("div", "group");
+    group.setAttribute("aria-label", `Run order ${order}`);
+    for (const action of groups.get(order)) group.append(actionCard(stage, action, declaredActions.get(action.actionName)));
+    item.append(group);
+  }
+  return item;
+}
+
+function executionLine(execution) {
+  const line = $("execution");
+  line.replaceChildren();
+  if (!execution) {
+    line.append(statusBadge(null));
+    return;
+  }
+  line.append(element("span", "", "Latest execution"), statusBadge(execution.status));
+  line.append(element("span", "id", execution.pipelineExecutionId));
+  const trigger = execution.trigger && execution.trigger.triggerType;
+  if (trigger) line.append(element("span", "summary", `by ${trigger}`));
+  line.append(element("span", "summary", `started ${when(execution.startTime)}`));
+  if (execution.status === "InProgress") {
+    line.append(button("Stop", () => {
+      $("stop-form").hidden = false;
+      $("stop-reason").focus();
+    }, "danger"));
+  }
+}
+
+async function loadPipelineView() {
+  const name = state.pipeline;
+  try {
+    const [declared, current, executions] = await Promise.all([
+      aws("GetPipeline", { name }),
+      aws("GetPipelineState", { name }),
+      aws("ListPipelineExecutions", { pipelineName: name, maxResults: 1 }),
+    ]);
+    if (name !== state.pipeline) return;
+    $("pipeline-title").textContent = name;
+    state.latest = executions.pipelineExecutionSummaries[0] || null;
+    executionLine(state.latest);
+    if (!state.latest || state.latest.status !== "InProgress") $("stop-form").hidden = true;
+    const stages = new Map(declared.pipeline.stages.map((s) => [s.name, s]));
+    // Keep the focus where it was (a comment being typed) across the re-render.
+    const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.key;
+    $("stages").replaceChildren(...current.stageStates.map((s, i) => stageItem(s, stages.get(s.stageName), i)));
+    if (focused) {
+      const again = $("stages").querySelector(`input[data-key="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
+    viewError(null);
+  } catch (error) {
+    viewError(error);
+  }
+}
+
+async function stopExecution(event) {
+  event.preventDefault();
+  if (!state.latest) return;
+  const abandon = document.querySelector('input[name="stop-mode"]:checked').value === "abandon";
+  const reason = $("stop-reason").value;
+  const input = { pipelineName: state.pipeline, pipelineExecutionId: state.latest.pipelineExecutionId, abandon };
+  if (reason) input.reason = reason;
+  $("stop-form").hidden = true;
+  await act("StopPipelineExecution", input);
+}
+
+function showView() {
+  const wanted = readHash();
+  state.pipeline = wanted.pipeline;
+  $("pipeline-view").hidden = !state.pipeline;
+  $("list-view").hidden = Boolean(state.pipeline);
+  $("back").href = hashFor("");
+  if (state.pipeline) {
+    document.title = `${state.pipeline} · codepipeline-local`;
+    $("stages").replaceChildren();
+    return loadPipelineView();
+  }
+  document.title = "codepipeline-local";
+  return loadPipelines();
 }
 
 // --- Live events ---------------------------------------------------------------------------------------------------
@@ -218,9 +460,10 @@ function follow() {
 async function changeScope() {
   state.account = $("account").value;
   state.region = $("region").value;
+  state.pipeline = "";
   writeHash();
   follow();
-  await loadPipelines();
+  await showView();
 }
 
 async function start() {
@@ -237,9 +480,14 @@ async function start() {
     writeHash();
     applyFilter();
   });
+  $("release").addEventListener("click", () => act("StartPipelineExecution", { name: state.pipeline }));
+  $("stop-form").addEventListener("submit", stopExecution);
+  $("stop-cancel").addEventListener("click", () => { $("stop-form").hidden = true; });
+  window.addEventListener("hashchange", showView);
+  state.pipeline = readHash().pipeline;
   writeHash();
   follow();
-  await loadPipelines();
+  await showView();
 }
 
 start();

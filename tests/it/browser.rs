@@ -222,3 +222,45 @@ async fn the_filter_and_the_pickers_are_labelled_and_work_from_the_keyboard() {
     browser.screenshot("filter").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_approval_is_answered_from_the_pipeline_view_with_the_keyboard() {
+    let server = TestServer::fast().await;
+    assert_eq!(server.call("CreatePipeline", &gated("web-frontend")).await.status, 200);
+    let browser = Browser::open().await;
+    browser.client.goto(&format!("{}/_emulator/ui/", server.url())).await.expect("opens");
+    // The pipeline's name in the list opens its view.
+    let link = browser
+        .until("the pipeline's link", "approve", async |client| {
+            client.find(Locator::XPath("//table[@id='pipelines']//a[normalize-space()='web-frontend']")).await.ok()
+        })
+        .await;
+    link.click().await.expect("clicked");
+    let approve = browser
+        .until("the Approve button", "approve", async |client| {
+            client.find(Locator::XPath("//button[normalize-space()='Approve']")).await.ok()
+        })
+        .await;
+    assert!(browser.client.find(Locator::XPath("//button[normalize-space()='Reject']")).await.is_ok());
+    let comment = browser
+        .client
+        .find(Locator::XPath("//label[normalize-space(text())='Comment']/input"))
+        .await
+        .expect("a labelled comment box");
+    comment.send_keys("Looks good to me").await.expect("typed");
+    browser.screenshot("approval").await;
+    // Enter on the focused button answers, as a click would.
+    let enter: char = fantoccini::key::Key::Enter.into();
+    approve.send_keys(&enter.to_string()).await.expect("pressed");
+    browser
+        .until("the pipeline finished", "approve", async |client| {
+            let line = client.find(Locator::Id("execution")).await.ok()?;
+            line.text().await.ok().filter(|t| t.contains("Succeeded"))
+        })
+        .await;
+    let state = server.client().get_pipeline_state().name("web-frontend").send().await.expect("state");
+    let gate = &state.stage_states()[1].action_states()[0];
+    assert_eq!(gate.latest_execution().and_then(|e| e.summary()), Some("Looks good to me"));
+    browser.screenshot("approved").await;
+    browser.close().await;
+}
