@@ -30,10 +30,18 @@ async function aws(operation, input) {
   return body;
 }
 
-async function control(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
+async function control(path, body) {
+  const init = { headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    // Control requests that change state are JSON, as the server requires of every caller.
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify({ account: state.account, region: state.region, ...body });
+  }
+  const response = await fetch(path, init);
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${path}: ${answer.message || answer.__type || response.status}`);
+  return answer;
 }
 
 function element(tag, className, text) {
@@ -204,10 +212,11 @@ function viewError(error) {
   box.textContent = error ? String(error.message || error) : "";
 }
 
-/// Runs an action of a button, then shows the pipeline as it is now.
+/// Runs an action of a button (a CodePipeline operation, or a control endpoint's path), then shows the pipeline as
+/// it is now.
 async function act(operation, input) {
   try {
-    const answer = await aws(operation, input);
+    const answer = operation.startsWith("/") ? await control(operation, input) : await aws(operation, input);
     viewError(null);
     await loadPipelineView();
     return answer;
@@ -275,6 +284,19 @@ function approvalControls(stage, action, latest) {
   return box;
 }
 
+/// Succeed and Fail for a running simulated action (a held one, or one still taking its time).
+function completionControls(stage, action) {
+  const box = element("div", "buttons");
+  const execution = stage.latestExecution && stage.latestExecution.pipelineExecutionId;
+  const complete = (outcome) => () => act("/_emulator/actions/complete", {
+    pipelineName: state.pipeline, pipelineExecutionId: execution, stageName: stage.stageName,
+    actionName: action.actionName, outcome,
+    ...(outcome === "fail" ? { message: "Failed from the dashboard" } : { summary: "Succeeded from the dashboard" }),
+  });
+  box.append(button("Succeed", complete("succeed")), button("Fail", complete("fail"), "danger"));
+  return box;
+}
+
 function actionCard(stage, action, declared) {
   const card = element("div", "action");
   card.dataset.action = action.actionName;
@@ -296,6 +318,8 @@ function actionCard(stage, action, declared) {
     card.append(element("p", "error", `${latest.errorDetails.code}: ${latest.errorDetails.message}`));
   }
   if (latest && latest.status === "InProgress" && latest.token) card.append(approvalControls(stage, action, latest));
+  const simulated = declared && declared.actionTypeId && declared.actionTypeId.owner === "AWS";
+  if (latest && latest.status === "InProgress" && !latest.token && simulated) card.append(completionControls(stage, action));
   return card;
 }
 

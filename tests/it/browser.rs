@@ -264,3 +264,42 @@ async fn an_approval_is_answered_from_the_pipeline_view_with_the_keyboard() {
     browser.screenshot("approved").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_held_action_is_failed_from_the_page() {
+    let server = TestServer::fast().await;
+    server.set_behaviors(json!([{"action": "Source", "outcome": "hold"}])).await;
+    assert_eq!(server.call("CreatePipeline", &gated("held")).await.status, 200);
+    let browser = Browser::open().await;
+    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=held", server.url());
+    browser.client.goto(&view).await.expect("opens");
+    let fail = browser
+        .until("the held action's Fail button", "held", async |client| {
+            client.find(Locator::XPath("//div[@data-action='Source']//button[normalize-space()='Fail']")).await.ok()
+        })
+        .await;
+    assert!(
+        browser
+            .client
+            .find(Locator::XPath("//div[@data-action='Source']//button[normalize-space()='Succeed']"))
+            .await
+            .is_ok()
+    );
+    fail.click().await.expect("clicked");
+    let error = browser
+        .until("the action's error", "held", async |client| {
+            let card = client.find(Locator::XPath("//div[@data-action='Source']")).await.ok()?;
+            card.text().await.ok().filter(|t| t.contains("Failed from the dashboard"))
+        })
+        .await;
+    assert!(error.contains("JobFailed"), "{error}");
+    let executions = server.client().list_pipeline_executions().pipeline_name("held").send().await.expect("listed");
+    assert_eq!(executions.pipeline_execution_summaries()[0].status().map(|s| s.as_str()), Some("Failed"));
+    browser
+        .until("the failed stage's retry buttons", "held", async |client| {
+            client.find(Locator::XPath("//button[normalize-space()='Retry failed actions']")).await.ok()
+        })
+        .await;
+    browser.screenshot("held-failed").await;
+    browser.close().await;
+}
