@@ -6,6 +6,8 @@ const state = {
   account: "", region: "", filter: "", pipeline: "", pipelines: new Map(), stream: null, refresh: new Map(),
   // What a person typed into the view, kept across its live re-renders (approval comments by stage/action).
   comments: new Map(), latest: null,
+  // The execution whose timeline is open in the pipeline view.
+  opened: "",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -411,6 +413,7 @@ async function loadPipelineView() {
       if (again) again.focus();
     }
     viewError(null);
+    await loadHistory();
   } catch (error) {
     viewError(error);
   }
@@ -427,6 +430,111 @@ async function stopExecution(event) {
   await act("StopPipelineExecution", input);
 }
 
+
+// --- History and timeline -------------------------------------------------------------------------------------------
+
+function duration(start, end) {
+  if (start === undefined || end === undefined) return "";
+  const ms = Math.max(0, Math.round((end - start) * 1000));
+  if (ms < 1000) return `${ms} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds % 60)} s`;
+}
+
+function finished(status) {
+  return !["InProgress", "Stopping"].includes(status);
+}
+
+async function loadHistory() {
+  const page = await aws("ListPipelineExecutions", { pipelineName: state.pipeline, maxResults: 25 });
+  const rows = page.pipelineExecutionSummaries.map((execution) => {
+    const tr = element("tr");
+    tr.dataset.execution = execution.pipelineExecutionId;
+    const id = element("th");
+    id.scope = "row";
+    const open = button(execution.pipelineExecutionId, () => openTimeline(execution.pipelineExecutionId), "link");
+    open.setAttribute("aria-label", `Open execution ${execution.pipelineExecutionId}`);
+    id.append(open);
+    const trigger = execution.trigger ? execution.trigger.triggerType : "";
+    const end = finished(execution.status) ? execution.lastUpdateTime : Date.now() / 1000;
+    tr.append(id, element("td", "latest"), element("td", "", trigger), element("td", "time", when(execution.startTime)),
+      element("td", "time", duration(execution.startTime, end)));
+    tr.querySelector(".latest").append(statusBadge(execution.status));
+    return tr;
+  });
+  $("history").tBodies[0].replaceChildren(...rows);
+  if (state.opened) await openTimeline(state.opened);
+}
+
+/// A definition list of `values` (an object), or nothing if it is empty.
+function pairs(title, values) {
+  const entries = Object.entries(values || {});
+  if (!entries.length) return [];
+  const list = element("dl");
+  for (const [key, value] of entries) {
+    list.append(element("dt", "", key), element("dd", "", typeof value === "string" ? value : JSON.stringify(value)));
+  }
+  return [element("strong", "", title), list];
+}
+
+function timelineRow(stage, name, status, start, end, details) {
+  const tr = element("tr");
+  tr.append(element("td", "", stage), element("th", "", name), element("td", "latest"), element("td", "time", when(start)),
+    element("td", "time", duration(start, end)));
+  tr.children[1].scope = "row";
+  tr.querySelector(".latest").append(statusBadge(status));
+  const cell = element("td");
+  if (details.length) {
+    const box = element("details");
+    box.append(element("summary", "", "Input and output"), ...details);
+    cell.append(box);
+  }
+  tr.append(cell);
+  return tr;
+}
+
+async function openTimeline(id) {
+  state.opened = id;
+  try {
+    const filter = { pipelineExecutionId: id };
+    const [actions, rules] = await Promise.all([
+      aws("ListActionExecutions", { pipelineName: state.pipeline, filter, maxResults: 100 }),
+      aws("ListRuleExecutions", { pipelineName: state.pipeline, filter, maxResults: 100 }).catch(() => ({})),
+    ]);
+    const items = [];
+    for (const a of actions.actionExecutionDetails || []) {
+      const input = a.input || {};
+      const output = a.output || {};
+      const result = output.executionResult || {};
+      const error = result.errorDetails ? { [result.errorDetails.code]: result.errorDetails.message } : null;
+      const details = [
+        ...pairs("Configuration", input.resolvedConfiguration || input.configuration),
+        ...pairs("Output variables", output.outputVariables),
+        ...pairs("Result", { summary: result.externalExecutionSummary, id: result.externalExecutionId }),
+        ...pairs("Error", error),
+      ];
+      const end = finished(a.status) ? a.lastUpdateTime : Date.now() / 1000;
+      items.push([a.startTime, timelineRow(a.stageName, a.actionName, a.status, a.startTime, end, details)]);
+    }
+    for (const r of rules.ruleExecutionDetails || []) {
+      const result = (r.output && r.output.executionResult) || {};
+      const error = result.errorDetails ? { [result.errorDetails.code]: result.errorDetails.message } : null;
+      const details = [...pairs("Configuration", r.input && (r.input.resolvedConfiguration || r.input.configuration)),
+        ...pairs("Error", error)];
+      const end = finished(r.status) ? r.lastUpdateTime : Date.now() / 1000;
+      items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details)]);
+    }
+    items.sort((a, b) => a[0] - b[0]);
+    $("timeline-title").textContent = `Timeline of ${id}`;
+    $("timeline").querySelector("tbody").replaceChildren(...items.map((i) => i[1]));
+    $("timeline").hidden = false;
+  } catch (error) {
+    viewError(error);
+  }
+}
+
 function showView() {
   const wanted = readHash();
   state.pipeline = wanted.pipeline;
@@ -436,6 +544,8 @@ function showView() {
   if (state.pipeline) {
     document.title = `${state.pipeline} · codepipeline-local`;
     $("stages").replaceChildren();
+    state.opened = "";
+    $("timeline").hidden = true;
     return loadPipelineView();
   }
   document.title = "codepipeline-local";

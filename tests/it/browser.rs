@@ -303,3 +303,53 @@ async fn a_held_action_is_failed_from_the_page() {
     browser.screenshot("held-failed").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_history_lists_executions_newest_first_and_opens_a_timeline() {
+    let server = TestServer::fast().await;
+    server.set_behaviors(json!([{"action": "Source", "outcome": "fail", "message": "no such object"}])).await;
+    assert_eq!(server.call("CreatePipeline", &gated("shop")).await.status, 200);
+    let client = server.client();
+    let started = client.start_pipeline_execution().name("shop").send().await.expect("started");
+    let newest = started.pipeline_execution_id().expect("an id").to_string();
+    let browser = Browser::open().await;
+    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=shop", server.url());
+    browser.client.goto(&view).await.expect("opens");
+    let rows = browser
+        .until("two failed executions in the history", "history", async |client| {
+            let rows = client.find_all(Locator::XPath("//table[@id='history']/tbody/tr")).await.ok()?;
+            let mut texts = Vec::new();
+            for row in rows {
+                texts.push(row.text().await.ok()?);
+            }
+            (texts.len() == 2 && texts.iter().all(|t| t.contains("Failed"))).then_some(texts)
+        })
+        .await;
+    assert!(rows[0].contains(&newest) && rows[0].contains("StartPipelineExecution"), "newest first: {rows:?}");
+    assert!(rows[1].contains("CreatePipeline"), "{rows:?}");
+    let open = browser
+        .client
+        .find(Locator::XPath(&format!("//button[normalize-space()='{newest}']")))
+        .await
+        .expect("the execution's button");
+    open.click().await.expect("clicked");
+    let timeline = browser
+        .until("the execution's timeline", "history", async |client| {
+            let table = client.find(Locator::XPath("//div[@id='timeline']//tbody")).await.ok()?;
+            table.text().await.ok().filter(|t| t.contains("Source"))
+        })
+        .await;
+    assert!(timeline.contains("Failed"), "{timeline}");
+    // The failed action's details hold its error and its configuration.
+    let summary = browser
+        .client
+        .find(Locator::XPath("//div[@id='timeline']//summary[normalize-space()='Input and output']"))
+        .await
+        .expect("the details");
+    summary.click().await.expect("opened");
+    let details = browser.client.find(Locator::XPath("//div[@id='timeline']//details")).await.expect("details");
+    let text = details.text().await.expect("text");
+    assert!(text.contains("no such object") && text.contains("S3Bucket"), "{text}");
+    browser.screenshot("history").await;
+    browser.close().await;
+}
