@@ -8,7 +8,13 @@ const state = {
   comments: new Map(), latest: null,
   // The execution whose timeline is open in the pipeline view.
   opened: "",
+  // "" (pipelines), "events" or "emulator".
+  view: "",
+  // The latest events of this account and region, oldest first.
+  events: [],
 };
+
+const MAX_EVENTS = 500;
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,13 +38,13 @@ async function aws(operation, input) {
   return body;
 }
 
-async function control(path, body) {
+async function control(path, body, method) {
   const init = { headers: { Accept: "application/json" } };
   if (body !== undefined) {
     // Control requests that change state are JSON, as the server requires of every caller.
-    init.method = "POST";
+    init.method = method || "POST";
     init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify({ account: state.account, region: state.region, ...body });
+    init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
   const answer = await response.json().catch(() => ({}));
@@ -78,19 +84,20 @@ function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   return {
     account: params.get("account") || "", region: params.get("region") || "", filter: params.get("filter") || "",
-    pipeline: params.get("pipeline") || "",
+    pipeline: params.get("pipeline") || "", view: params.get("view") || "",
   };
 }
 
-function hashFor(pipeline) {
+function hashFor(pipeline, view) {
   const params = new URLSearchParams({ account: state.account, region: state.region });
   if (state.filter) params.set("filter", state.filter);
-  if (pipeline) params.set("pipeline", pipeline);
+  if (view) params.set("view", view);
+  else if (pipeline) params.set("pipeline", pipeline);
   return `#${params}`;
 }
 
 function writeHash() {
-  history.replaceState(null, "", hashFor(state.pipeline));
+  history.replaceState(null, "", hashFor(state.pipeline, state.view));
 }
 
 function fillSelect(select, values, chosen) {
@@ -181,6 +188,7 @@ async function loadPipelines() {
 }
 
 async function refreshPipeline(name) {
+  if (state.view) return;
   if (state.pipeline) {
     if (name === state.pipeline) await loadPipelineView();
     return;
@@ -291,7 +299,7 @@ function completionControls(stage, action) {
   const box = element("div", "buttons");
   const execution = stage.latestExecution && stage.latestExecution.pipelineExecutionId;
   const complete = (outcome) => () => act("/_emulator/actions/complete", {
-    pipelineName: state.pipeline, pipelineExecutionId: execution, stageName: stage.stageName,
+    account: state.account, region: state.region, pipelineName: state.pipeline, pipelineExecutionId: execution, stageName: stage.stageName,
     actionName: action.actionName, outcome,
     ...(outcome === "fail" ? { message: "Failed from the dashboard" } : { summary: "Succeeded from the dashboard" }),
   });
@@ -538,9 +546,25 @@ async function openTimeline(id) {
 function showView() {
   const wanted = readHash();
   state.pipeline = wanted.pipeline;
-  $("pipeline-view").hidden = !state.pipeline;
-  $("list-view").hidden = Boolean(state.pipeline);
+  state.view = wanted.view;
+  $("events-view").hidden = state.view !== "events";
+  $("emulator-view").hidden = state.view !== "emulator";
+  $("pipeline-view").hidden = Boolean(state.view) || !state.pipeline;
+  $("list-view").hidden = Boolean(state.view) || Boolean(state.pipeline);
   $("back").href = hashFor("");
+  for (const [id, view] of [["nav-pipelines", ""], ["nav-events", "events"], ["nav-emulator", "emulator"]]) {
+    $(id).href = hashFor("", view);
+    if (state.view === view) $(id).setAttribute("aria-current", "page");
+    else $(id).removeAttribute("aria-current");
+  }
+  if (state.view === "events") {
+    document.title = "Events · codepipeline-local";
+    return loadEvents();
+  }
+  if (state.view === "emulator") {
+    document.title = "Emulator · codepipeline-local";
+    return loadEmulator();
+  }
   if (state.pipeline) {
     document.title = `${state.pipeline} · codepipeline-local`;
     $("stages").replaceChildren();
@@ -550,6 +574,110 @@ function showView() {
   }
   document.title = "codepipeline-local";
   return loadPipelines();
+}
+
+
+// --- Events ----------------------------------------------------------------------------------------------------------
+
+/// The status mark of an event's state (AWS spells event states in capitals).
+const EVENT_MARKS = {
+  STARTED: "inprogress", RESUMED: "inprogress", SUCCEEDED: "succeeded", FAILED: "failed", CANCELED: "cancelled",
+  SUPERSEDED: "superseded", STOPPING: "stopping", STOPPED: "stopped", ABANDONED: "abandoned",
+};
+
+function eventRow(entry) {
+  const event = entry.event;
+  const detail = event.detail || {};
+  const tr = element("tr");
+  const where = [detail.stage, detail.action].filter(Boolean).join(" / ");
+  tr.append(element("td", "time", when(Date.parse(event.time) / 1000)),
+    element("td", "", (event["detail-type"] || "").replace("CodePipeline ", "").replace(" State Change", "")),
+    element("td", "", detail.pipeline || ""), element("td", "", where), element("td", "latest"),
+    element("td", "time", detail["execution-id"] || ""));
+  const mark = EVENT_MARKS[detail.state] || "none";
+  tr.querySelector(".latest").append(element("span", `status ${mark}`, detail.state || ""));
+  return tr;
+}
+
+function renderEvents() {
+  if (state.view !== "events") return;
+  const pipeline = $("events-pipeline").value.trim().toLowerCase();
+  const type = $("events-type").value;
+  const shown = state.events.filter((entry) => {
+    const detail = entry.event.detail || {};
+    return (!pipeline || (detail.pipeline || "").toLowerCase().includes(pipeline))
+      && (!type || entry.event["detail-type"] === type);
+  });
+  $("events").tBodies[0].replaceChildren(...shown.slice().reverse().map(eventRow));
+  $("events-empty").hidden = shown.length > 0;
+  $("events-empty").textContent = state.events.length ? "No event matches the filters." : "No events yet.";
+}
+
+async function loadEvents() {
+  try {
+    const query = new URLSearchParams({ account: state.account, region: state.region });
+    const kept = await control(`/_emulator/events?${query}`);
+    state.events = kept.events.slice(-MAX_EVENTS);
+    renderEvents();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function addEvent(sequence, event) {
+  if (state.events.length && state.events[state.events.length - 1].sequence >= sequence) return;
+  state.events.push({ sequence, event });
+  if (state.events.length > MAX_EVENTS) state.events.shift();
+  renderEvents();
+}
+
+// --- Emulator: clock and behaviour rules -----------------------------------------------------------------------------
+
+function emulatorError(error) {
+  const box = $("emulator-error");
+  box.hidden = !error;
+  box.textContent = error ? String(error.message || error) : "";
+}
+
+async function loadEmulator() {
+  try {
+    const set = await control("/_emulator/behaviors");
+    $("behaviors").value = JSON.stringify(set.rules, null, 2);
+    emulatorError(null);
+  } catch (error) {
+    emulatorError(error);
+  }
+}
+
+async function advanceClock(event) {
+  event.preventDefault();
+  try {
+    const answer = await control("/_emulator/clock/advance", { seconds: Number($("clock-seconds").value) });
+    $("clock-now").textContent =
+      `The emulator clock is at ${when(answer.now)} (${answer.offsetSeconds} s ahead of this machine's).`;
+    emulatorError(null);
+  } catch (error) {
+    emulatorError(error);
+  }
+}
+
+async function saveBehaviors(event) {
+  event.preventDefault();
+  let rules;
+  try {
+    rules = JSON.parse($("behaviors").value || "[]");
+  } catch (error) {
+    emulatorError(new Error(`The rules are not JSON: ${error.message}`));
+    return;
+  }
+  try {
+    const saved = await control("/_emulator/behaviors", { rules }, "PUT");
+    $("behaviors").value = JSON.stringify(saved.rules || rules, null, 2);
+    $("behaviors-status").textContent = `Saved ${(saved.rules || rules).length} rule(s).`;
+    emulatorError(null);
+  } catch (error) {
+    emulatorError(error);
+  }
 }
 
 // --- Live events ---------------------------------------------------------------------------------------------------
@@ -581,6 +709,7 @@ function follow() {
     } catch {
       return;
     }
+    addEvent(Number(message.lastEventId), event);
     const pipeline = event.detail && event.detail.pipeline;
     if (pipeline) refreshSoon(pipeline);
   };
@@ -595,6 +724,7 @@ async function changeScope() {
   state.account = $("account").value;
   state.region = $("region").value;
   state.pipeline = "";
+  state.events = [];
   writeHash();
   follow();
   await showView();
@@ -617,8 +747,13 @@ async function start() {
   $("release").addEventListener("click", () => act("StartPipelineExecution", { name: state.pipeline }));
   $("stop-form").addEventListener("submit", stopExecution);
   $("stop-cancel").addEventListener("click", () => { $("stop-form").hidden = true; });
+  $("events-pipeline").addEventListener("input", renderEvents);
+  $("events-type").addEventListener("change", renderEvents);
+  $("clock-form").addEventListener("submit", advanceClock);
+  $("behaviors-form").addEventListener("submit", saveBehaviors);
   window.addEventListener("hashchange", showView);
   state.pipeline = readHash().pipeline;
+  state.view = readHash().view;
   writeHash();
   follow();
   await showView();

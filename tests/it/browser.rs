@@ -353,3 +353,100 @@ async fn the_history_lists_executions_newest_first_and_opens_a_timeline() {
     browser.screenshot("history").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_events_panel_filters_live_events_and_the_emulator_view_sets_rules_and_the_clock() {
+    let server = TestServer::fast().await;
+    for name in ["web-frontend", "api-service"] {
+        assert_eq!(server.call("CreatePipeline", &gated(name)).await.status, 200);
+    }
+    let browser = Browser::open().await;
+    browser.client.goto(&format!("{}/_emulator/ui/", server.url())).await.expect("opens");
+    browser.until("the pipelines", "events", async |_| browser.row("api-service").await).await;
+    browser.client.find(Locator::LinkText("Events")).await.expect("the Events link").click().await.expect("clicked");
+    let events = "//table[@id='events']/tbody/tr";
+    browser
+        .until("the kept events of both pipelines", "events", async |client| {
+            let text = client.find(Locator::XPath("//table[@id='events']/tbody")).await.ok()?.text().await.ok()?;
+            (text.contains("web-frontend") && text.contains("api-service")).then_some(())
+        })
+        .await;
+    let filter = browser
+        .client
+        .find(Locator::XPath("//label[normalize-space(text())='Pipeline']/input"))
+        .await
+        .expect("the pipeline filter");
+    filter.send_keys("api").await.expect("typed");
+    browser
+        .until("only api-service's events", "events", async |client| {
+            let rows = client.find_all(Locator::XPath(events)).await.ok()?;
+            let mut all = true;
+            for row in &rows {
+                all &= row.text().await.ok()?.contains("api-service");
+            }
+            (all && !rows.is_empty()).then_some(())
+        })
+        .await;
+    // A new event arrives live, without a reload.
+    let started = server.call("StartPipelineExecution", r#"{"name": "api-service"}"#).await.json();
+    let id = started["pipelineExecutionId"].as_str().expect("an id").to_string();
+    browser
+        .until("the new execution's events", "events", async |client| {
+            let first = client.find(Locator::XPath(&format!("{events}[1]"))).await.ok()?;
+            first.text().await.ok().filter(|t| t.contains(&id))
+        })
+        .await;
+    browser.screenshot("events").await;
+
+    browser
+        .client
+        .find(Locator::LinkText("Emulator"))
+        .await
+        .expect("the Emulator link")
+        .click()
+        .await
+        .expect("clicked");
+    let rules = browser
+        .until("the rules editor", "emulator", async |client| {
+            client.find(Locator::XPath("//textarea[@id='behaviors']")).await.ok()
+        })
+        .await;
+    rules.clear().await.expect("cleared");
+    rules.send_keys(r#"[{"action": "Deploy*", "outcome": "hold"}]"#).await.expect("typed");
+    browser
+        .client
+        .find(Locator::XPath("//button[normalize-space()='Save rules']"))
+        .await
+        .expect("Save")
+        .click()
+        .await
+        .expect("clicked");
+    browser
+        .until("the rules saved", "emulator", async |client| {
+            let status = client.find(Locator::Id("behaviors-status")).await.ok()?;
+            status.text().await.ok().filter(|t| t.contains("Saved 1"))
+        })
+        .await;
+    let saved = server.control("GET", "/_emulator/behaviors", &Value::Null).await.json();
+    assert_eq!(saved["rules"][0]["outcome"], "hold", "{saved}");
+    let before = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 0})).await.json();
+    browser
+        .client
+        .find(Locator::XPath("//button[normalize-space()='Advance clock']"))
+        .await
+        .expect("Advance")
+        .click()
+        .await
+        .expect("clicked");
+    browser
+        .until("the clock moved", "emulator", async |client| {
+            let now = client.find(Locator::Id("clock-now")).await.ok()?;
+            now.text().await.ok().filter(|t| t.contains("3600"))
+        })
+        .await;
+    let after = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 0})).await.json();
+    let moved = after["offsetSeconds"].as_f64().unwrap_or(0.0) - before["offsetSeconds"].as_f64().unwrap_or(0.0);
+    assert!((moved - 3600.0).abs() < 1.0, "{before} -> {after}");
+    browser.screenshot("emulator").await;
+    browser.close().await;
+}
