@@ -12,6 +12,8 @@ const state = {
   view: "",
   // The latest events of this account and region, oldest first.
   events: [],
+  // Executions of the open pipeline that succeeded (rollback targets), newest first.
+  succeeded: [],
 };
 
 const MAX_EVENTS = 500;
@@ -343,6 +345,37 @@ function conditionLine(stage) {
   return parts.length ? element("div", "conditions", `Conditions — ${parts.join(" · ")}`) : null;
 }
 
+/// Picks the execution to roll a stage back to (one that succeeded), then rolls back.
+function rollbackForm(item, stage) {
+  if (item.querySelector(".rollback")) return;
+  const form = element("form", "inline-form rollback");
+  const fieldset = element("fieldset");
+  fieldset.append(element("legend", "", `Roll ${stage.stageName} back`));
+  const label = element("label", "", "To execution ");
+  const select = element("select");
+  for (const execution of state.succeeded) {
+    const option = element("option", "", `${execution.pipelineExecutionId} (${when(execution.startTime)})`);
+    option.value = execution.pipelineExecutionId;
+    select.append(option);
+  }
+  label.append(select);
+  const buttons = element("div", "buttons");
+  const go = element("button", "danger", "Roll back to this execution");
+  go.type = "submit";
+  buttons.append(go, button("Cancel", () => form.remove()));
+  fieldset.append(label, buttons);
+  form.append(fieldset);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    form.remove();
+    await act("RollbackStage", {
+      pipelineName: state.pipeline, stageName: stage.stageName, targetPipelineExecutionId: select.value,
+    });
+  });
+  item.append(form);
+  select.focus();
+}
+
 function stageItem(stage, declared, index) {
   const item = element("li", "stage");
   item.dataset.stage = stage.stageName;
@@ -359,6 +392,7 @@ function stageItem(stage, declared, index) {
     });
     head.append(button("Retry failed actions", retry("FAILED_ACTIONS")), button("Retry all actions", retry("ALL_ACTIONS")));
   }
+  if (state.succeeded.length) head.append(button("Roll back", () => rollbackForm(item, stage)));
   item.append(head);
   const conditions = conditionLine(stage);
   if (conditions) item.append(conditions);
@@ -399,20 +433,43 @@ function executionLine(execution) {
   }
 }
 
+/// The latest execution's variables and source revisions.
+async function loadExecutionDetails(execution) {
+  const box = $("execution-details");
+  if (!execution) {
+    box.hidden = true;
+    return;
+  }
+  const answer = await aws("GetPipelineExecution", {
+    pipelineName: state.pipeline, pipelineExecutionId: execution.pipelineExecutionId,
+  });
+  const detail = answer.pipelineExecution || {};
+  const variables = Object.fromEntries((detail.variables || []).map((v) => [v.name, v.resolvedValue]));
+  const revisions = Object.fromEntries((detail.artifactRevisions || []).map((r) => [
+    r.name, [r.revisionId, r.revisionSummary].filter(Boolean).join(" — "),
+  ]));
+  const parts = [...pairs("Variables", variables), ...pairs("Source revisions", revisions)];
+  box.querySelector(".content").replaceChildren(...parts);
+  box.hidden = parts.length === 0;
+}
+
 async function loadPipelineView() {
   const name = state.pipeline;
   try {
     const [declared, current, executions] = await Promise.all([
       aws("GetPipeline", { name }),
       aws("GetPipelineState", { name }),
-      aws("ListPipelineExecutions", { pipelineName: name, maxResults: 1 }),
+      aws("ListPipelineExecutions", { pipelineName: name, maxResults: 25 }),
     ]);
     if (name !== state.pipeline) return;
     $("pipeline-title").textContent = name;
     state.latest = executions.pipelineExecutionSummaries[0] || null;
+    state.succeeded = executions.pipelineExecutionSummaries.filter((e) => e.status === "Succeeded");
     executionLine(state.latest);
     if (!state.latest || state.latest.status !== "InProgress") $("stop-form").hidden = true;
     const stages = new Map(declared.pipeline.stages.map((s) => [s.name, s]));
+    // A rollback being chosen is not swept away by a live update.
+    if ($("stages").querySelector(".rollback")) return;
     // Keep the focus where it was (a comment being typed) across the re-render.
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.key;
     $("stages").replaceChildren(...current.stageStates.map((s, i) => stageItem(s, stages.get(s.stageName), i)));
@@ -421,7 +478,8 @@ async function loadPipelineView() {
       if (again) again.focus();
     }
     viewError(null);
-    await loadHistory();
+    await showHistory(executions);
+    await loadExecutionDetails(state.latest);
   } catch (error) {
     viewError(error);
   }
@@ -455,8 +513,8 @@ function finished(status) {
   return !["InProgress", "Stopping"].includes(status);
 }
 
-async function loadHistory() {
-  const page = await aws("ListPipelineExecutions", { pipelineName: state.pipeline, maxResults: 25 });
+/// Shows a page of ListPipelineExecutions as the history.
+async function showHistory(page) {
   const rows = page.pipelineExecutionSummaries.map((execution) => {
     const tr = element("tr");
     tr.dataset.execution = execution.pipelineExecutionId;

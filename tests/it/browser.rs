@@ -450,3 +450,47 @@ async fn the_events_panel_filters_live_events_and_the_emulator_view_sets_rules_a
     browser.screenshot("emulator").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_stage_is_rolled_back_from_the_page_and_the_execution_shows_its_revisions() {
+    let server = TestServer::fast().await;
+    let body = format!(r#"{{"pipeline": {}}}"#, crate::common::pipeline_json("site"));
+    assert_eq!(server.call("CreatePipeline", &body).await.status, 200);
+    let browser = Browser::open().await;
+    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=site", server.url());
+    browser.client.goto(&view).await.expect("opens");
+    // Once an execution succeeded, a stage can be rolled back to it.
+    let roll_back = browser
+        .until("the Roll back button", "rollback", async |client| {
+            client.find(Locator::XPath("//li[@data-stage='Deploy']//button[normalize-space()='Roll back']")).await.ok()
+        })
+        .await;
+    let revisions =
+        browser.client.find(Locator::XPath("//summary[normalize-space()='Variables and source revisions']")).await;
+    revisions.expect("the execution's details").click().await.expect("opened");
+    let details = browser
+        .until("the source revision", "rollback", async |client| {
+            let details = client.find(Locator::Id("execution-details")).await.ok()?;
+            details.text().await.ok().filter(|t| t.contains("Source revisions") && t.contains("SourceOutput"))
+        })
+        .await;
+    assert!(details.contains("Amazon S3 version id"), "{details}");
+    roll_back.click().await.expect("clicked");
+    let confirm = browser
+        .until("the rollback form", "rollback", async |client| {
+            client.find(Locator::XPath("//button[normalize-space()='Roll back to this execution']")).await.ok()
+        })
+        .await;
+    confirm.click().await.expect("clicked");
+    browser
+        .until("the rollback in the history", "rollback", async |client| {
+            let history = client.find(Locator::XPath("//table[@id='history']/tbody")).await.ok()?;
+            history.text().await.ok().filter(|t| t.contains("ManualRollback"))
+        })
+        .await;
+    let executions = server.client().list_pipeline_executions().pipeline_name("site").send().await.expect("listed");
+    let newest = &executions.pipeline_execution_summaries()[0];
+    assert_eq!(newest.execution_type().map(|t| t.as_str()), Some("ROLLBACK"));
+    browser.screenshot("rollback").await;
+    browser.close().await;
+}
