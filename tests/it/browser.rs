@@ -68,6 +68,28 @@ impl Browser {
         }
     }
 
+    /// Clicks the button whose accessible name (its visible text) is `name`.
+    async fn press(&self, name: &str) {
+        let path = format!("//button[normalize-space()='{name}']");
+        let button = self.client.find(Locator::XPath(&path)).await.unwrap_or_else(|_| panic!("a {name} button"));
+        button.click().await.expect("clicked");
+    }
+
+    /// Clicks the link whose text is `text`.
+    async fn follow(&self, text: &str) {
+        let link = self.client.find(Locator::LinkText(text)).await.unwrap_or_else(|_| panic!("a {text} link"));
+        link.click().await.expect("clicked");
+    }
+
+    /// Waits until the element `id` shows text containing `wanted`; returns that text.
+    async fn until_text(&self, id: &str, wanted: &str, name: &str) -> String {
+        self.until(&format!("'{wanted}' in #{id}"), name, async |client| {
+            let found = client.find(Locator::Id(id)).await.ok()?;
+            found.text().await.ok().filter(|t| t.contains(wanted))
+        })
+        .await
+    }
+
     /// The text of the dashboard row of `pipeline`, if it is shown.
     async fn row(&self, pipeline: &str) -> Option<String> {
         let path = format!("//table[@id='pipelines']//tr[th[normalize-space()='{pipeline}']]");
@@ -252,12 +274,7 @@ async fn an_approval_is_answered_from_the_pipeline_view_with_the_keyboard() {
     // Enter on the focused button answers, as a click would.
     let enter: char = fantoccini::key::Key::Enter.into();
     approve.send_keys(&enter.to_string()).await.expect("pressed");
-    browser
-        .until("the pipeline finished", "approve", async |client| {
-            let line = client.find(Locator::Id("execution")).await.ok()?;
-            line.text().await.ok().filter(|t| t.contains("Succeeded"))
-        })
-        .await;
+    browser.until_text("execution", "Succeeded", "approve").await;
     let state = server.client().get_pipeline_state().name("web-frontend").send().await.expect("state");
     let gate = &state.stage_states()[1].action_states()[0];
     assert_eq!(gate.latest_execution().and_then(|e| e.summary()), Some("Looks good to me"));
@@ -363,7 +380,7 @@ async fn the_events_panel_filters_live_events_and_the_emulator_view_sets_rules_a
     let browser = Browser::open().await;
     browser.client.goto(&format!("{}/_emulator/ui/", server.url())).await.expect("opens");
     browser.until("the pipelines", "events", async |_| browser.row("api-service").await).await;
-    browser.client.find(Locator::LinkText("Events")).await.expect("the Events link").click().await.expect("clicked");
+    browser.follow("Events").await;
     let events = "//table[@id='events']/tbody/tr";
     browser
         .until("the kept events of both pipelines", "events", async |client| {
@@ -398,14 +415,7 @@ async fn the_events_panel_filters_live_events_and_the_emulator_view_sets_rules_a
         .await;
     browser.screenshot("events").await;
 
-    browser
-        .client
-        .find(Locator::LinkText("Emulator"))
-        .await
-        .expect("the Emulator link")
-        .click()
-        .await
-        .expect("clicked");
+    browser.follow("Emulator").await;
     let rules = browser
         .until("the rules editor", "emulator", async |client| {
             client.find(Locator::XPath("//textarea[@id='behaviors']")).await.ok()
@@ -413,37 +423,13 @@ async fn the_events_panel_filters_live_events_and_the_emulator_view_sets_rules_a
         .await;
     rules.clear().await.expect("cleared");
     rules.send_keys(r#"[{"action": "Deploy*", "outcome": "hold"}]"#).await.expect("typed");
-    browser
-        .client
-        .find(Locator::XPath("//button[normalize-space()='Save rules']"))
-        .await
-        .expect("Save")
-        .click()
-        .await
-        .expect("clicked");
-    browser
-        .until("the rules saved", "emulator", async |client| {
-            let status = client.find(Locator::Id("behaviors-status")).await.ok()?;
-            status.text().await.ok().filter(|t| t.contains("Saved 1"))
-        })
-        .await;
+    browser.press("Save rules").await;
+    browser.until_text("behaviors-status", "Saved 1", "emulator").await;
     let saved = server.control("GET", "/_emulator/behaviors", &Value::Null).await.json();
     assert_eq!(saved["rules"][0]["outcome"], "hold", "{saved}");
     let before = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 0})).await.json();
-    browser
-        .client
-        .find(Locator::XPath("//button[normalize-space()='Advance clock']"))
-        .await
-        .expect("Advance")
-        .click()
-        .await
-        .expect("clicked");
-    browser
-        .until("the clock moved", "emulator", async |client| {
-            let now = client.find(Locator::Id("clock-now")).await.ok()?;
-            now.text().await.ok().filter(|t| t.contains("3600"))
-        })
-        .await;
+    browser.press("Advance clock").await;
+    browser.until_text("clock-now", "3600", "emulator").await;
     let after = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 0})).await.json();
     let moved = after["offsetSeconds"].as_f64().unwrap_or(0.0) - before["offsetSeconds"].as_f64().unwrap_or(0.0);
     assert!((moved - 3600.0).abs() < 1.0, "{before} -> {after}");
@@ -468,12 +454,7 @@ async fn a_stage_is_rolled_back_from_the_page_and_the_execution_shows_its_revisi
     let revisions =
         browser.client.find(Locator::XPath("//summary[normalize-space()='Variables and source revisions']")).await;
     revisions.expect("the execution's details").click().await.expect("opened");
-    let details = browser
-        .until("the source revision", "rollback", async |client| {
-            let details = client.find(Locator::Id("execution-details")).await.ok()?;
-            details.text().await.ok().filter(|t| t.contains("Source revisions") && t.contains("SourceOutput"))
-        })
-        .await;
+    let details = browser.until_text("execution-details", "SourceOutput", "rollback").await;
     assert!(details.contains("Amazon S3 version id"), "{details}");
     roll_back.click().await.expect("clicked");
     let confirm = browser
