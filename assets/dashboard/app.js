@@ -335,14 +335,36 @@ function actionCard(stage, action, declared) {
   return card;
 }
 
+/// The stage's conditions as last evaluated: each condition's status and its rules', with Succeed and Fail for a
+/// rule still running (a held one).
 function conditionLine(stage) {
-  const parts = [];
-  for (const [kind, key] of [["Entry", "beforeEntryConditionState"], ["On success", "onSuccessConditionState"],
+  const block = element("div", "conditions");
+  for (const [kind, key] of [["Entry condition", "beforeEntryConditionState"], ["On success", "onSuccessConditionState"],
     ["On failure", "onFailureConditionState"]]) {
     const condition = stage[key];
-    if (condition && condition.latestExecution) parts.push(`${kind}: ${condition.latestExecution.status}`);
+    if (!condition || !condition.latestExecution) continue;
+    const line = element("div", "condition");
+    line.append(element("span", "", `${kind}:`), statusBadge(condition.latestExecution.status));
+    for (const each of condition.conditionStates || []) {
+      for (const rule of each.ruleStates || []) {
+        const chip = element("span", "rule");
+        chip.dataset.rule = rule.ruleName;
+        const status = rule.latestExecution && rule.latestExecution.status;
+        chip.append(element("span", "", `Rule ${rule.ruleName}`), statusBadge(status));
+        if (status === "InProgress" && state.latest) {
+          const complete = (outcome) => () => act("/_emulator/actions/complete", {
+            account: state.account, region: state.region, pipelineName: state.pipeline,
+            pipelineExecutionId: state.latest.pipelineExecutionId, stageName: stage.stageName, ruleName: rule.ruleName,
+            outcome,
+          });
+          chip.append(button("Succeed", complete("succeed")), button("Fail", complete("fail"), "danger"));
+        }
+        line.append(chip);
+      }
+    }
+    block.append(line);
   }
-  return parts.length ? element("div", "conditions", `Conditions — ${parts.join(" · ")}`) : null;
+  return block.children.length ? block : null;
 }
 
 /// Picks the execution to roll a stage back to (one that succeeded), then rolls back.
@@ -384,7 +406,10 @@ function stageItem(stage, declared, index) {
   const head = element("div", "stage-head");
   head.append(element("h3", "", stage.stageName), statusBadge(stage.latestExecution && stage.latestExecution.status));
   const inbound = stage.inboundExecutions || (stage.inboundExecution ? [stage.inboundExecution] : []);
-  if (inbound.length) head.append(element("span", "summary", `Waiting to enter: ${inbound.length}`));
+  if (inbound.length) {
+    const ids = inbound.map((e) => `${e.pipelineExecutionId} (${e.status})`).join(", ");
+    head.append(element("span", "summary inbound", `Waiting to enter: ${ids}`));
+  }
   const latest = stage.latestExecution;
   if (latest && latest.status === "Failed") {
     const retry = (retryMode) => () => act("RetryStageExecution", {

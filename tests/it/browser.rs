@@ -475,3 +475,40 @@ async fn a_stage_is_rolled_back_from_the_page_and_the_execution_shows_its_revisi
     browser.screenshot("rollback").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_held_rule_of_an_entry_condition_is_passed_from_the_page() {
+    let server = TestServer::fast().await;
+    server.set_behaviors(json!([{"rule": "Freeze", "outcome": "hold"}])).await;
+    let at = |c: &str, p: &str| json!({"category": c, "owner": "AWS", "provider": p, "version": "1"});
+    let rule = json!({"name": "Freeze", "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck",
+        "version": "1"}, "configuration": {"Variable": "#{variables.Env}", "Operator": "EQ", "Value": "dev"}});
+    let declaration = json!({"pipeline": {
+        "name": "guarded", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "variables": [{"name": "Env", "defaultValue": "dev"}],
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Out"}]}]},
+            {"name": "Deploy", "beforeEntry": {"conditions": [{"result": "FAIL", "rules": [rule]}]},
+             "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Out"}]}]}
+        ]
+    }});
+    let created = server.call("CreatePipeline", &declaration.to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let browser = Browser::open().await;
+    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=guarded", server.url());
+    browser.client.goto(&view).await.expect("opens");
+    let succeed = "//span[@data-rule='Freeze']//button[normalize-space()='Succeed']";
+    let pass = browser
+        .until("the held rule's Succeed button", "rule", async |client| client.find(Locator::XPath(succeed)).await.ok())
+        .await;
+    browser.screenshot("rule-held").await;
+    pass.click().await.expect("clicked");
+    browser.until_text("execution", "Succeeded", "rule").await;
+    let deploy = "//li[@data-stage='Deploy']";
+    let text = browser.client.find(Locator::XPath(deploy)).await.expect("the stage").text().await.expect("text");
+    assert!(text.contains("Entry condition") && text.contains("Rule Freeze"), "{text}");
+    browser.close().await;
+}
