@@ -617,6 +617,23 @@ async function openTimeline(id) {
       const end = finished(r.status) ? r.lastUpdateTime : Date.now() / 1000;
       items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details)]);
     }
+    // A row for each stage: from its first action's start to its last one's end, failed if one failed.
+    const stages = new Map();
+    for (const a of actions.actionExecutionDetails || []) {
+      const stage = stages.get(a.stageName) || { start: a.startTime, end: a.lastUpdateTime, statuses: [] };
+      stage.start = Math.min(stage.start, a.startTime);
+      stage.end = Math.max(stage.end, a.lastUpdateTime);
+      stage.statuses.push(a.status);
+      stages.set(a.stageName, stage);
+    }
+    for (const [name, stage] of stages) {
+      const status = ["Failed", "InProgress", "Stopped", "Abandoned"].find((s) => stage.statuses.includes(s)) || "Succeeded";
+      const end = finished(status) ? stage.end : Date.now() / 1000;
+      const row = timelineRow(name, "Stage", status, stage.start, end, []);
+      row.classList.add("stage-row");
+      // Just before its first action.
+      items.push([stage.start - 1e-6, row]);
+    }
     items.sort((a, b) => a[0] - b[0]);
     $("timeline-title").textContent = `Timeline of ${id}`;
     $("timeline").querySelector("tbody").replaceChildren(...items.map((i) => i[1]));

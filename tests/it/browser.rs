@@ -246,11 +246,14 @@ async fn the_filter_and_the_pickers_are_labelled_and_work_from_the_keyboard() {
 }
 
 #[tokio::test]
-async fn an_approval_is_answered_from_the_pipeline_view_with_the_keyboard() {
+async fn a_pipeline_created_through_the_sdk_reaches_its_approval_which_is_approved_by_clicking() {
     let server = TestServer::fast().await;
-    assert_eq!(server.call("CreatePipeline", &gated("web-frontend")).await.status, 200);
     let browser = Browser::open().await;
     browser.client.goto(&format!("{}/_emulator/ui/", server.url())).await.expect("opens");
+    // Created while the page is open: it appears without a reload.
+    let declared: Value = serde_json::from_str(&gated("web-frontend")).expect("json");
+    let declaration = crate::sdk_json::pipeline(&declared["pipeline"]);
+    server.client().create_pipeline().pipeline(declaration).send().await.expect("created");
     // The pipeline's name in the list opens its view.
     let link = browser
         .until("the pipeline's link", "approve", async |client| {
@@ -271,9 +274,7 @@ async fn an_approval_is_answered_from_the_pipeline_view_with_the_keyboard() {
         .expect("a labelled comment box");
     comment.send_keys("Looks good to me").await.expect("typed");
     browser.screenshot("approval").await;
-    // Enter on the focused button answers, as a click would.
-    let enter: char = fantoccini::key::Key::Enter.into();
-    approve.send_keys(&enter.to_string()).await.expect("pressed");
+    approve.click().await.expect("clicked");
     browser.until_text("execution", "Succeeded", "approve").await;
     let state = server.client().get_pipeline_state().name("web-frontend").send().await.expect("state");
     let gate = &state.stage_states()[1].action_states()[0];
@@ -302,7 +303,9 @@ async fn a_held_action_is_failed_from_the_page() {
             .await
             .is_ok()
     );
-    fail.click().await.expect("clicked");
+    // From the keyboard: Enter on the focused button acts as a click.
+    let enter: char = fantoccini::key::Key::Enter.into();
+    fail.send_keys(&enter.to_string()).await.expect("pressed");
     let error = browser
         .until("the action's error", "held", async |client| {
             let card = client.find(Locator::XPath("//div[@data-action='Source']")).await.ok()?;
@@ -357,6 +360,11 @@ async fn the_history_lists_executions_newest_first_and_opens_a_timeline() {
         })
         .await;
     assert!(timeline.contains("Failed"), "{timeline}");
+    // The stage has a row of its own, before its action's.
+    let stage_row =
+        browser.client.find(Locator::XPath("//div[@id='timeline']//tbody/tr[1]")).await.expect("a first row");
+    let stage_text = stage_row.text().await.expect("text");
+    assert!(stage_text.contains("Source") && stage_text.contains("Stage"), "{stage_text}");
     // The failed action's details hold its error and its configuration.
     let summary = browser
         .client
