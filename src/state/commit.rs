@@ -266,22 +266,22 @@ fn run(shared: &Shared) {
         let (Some(first), Some(last)) = (batch.first().map(|q| q.ticket), batch.last().map(|q| q.ticket)) else {
             continue;
         };
-        let touched: Touched = batch.iter().map(|q| (Arc::clone(&q.partition), q.epoch)).collect();
         // A bug in saving must not leave requests waiting for ever: the batch fails like a failed commit.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(shared, batch, first, last))).is_err() {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(shared, &batch, first, last))).is_err() {
             tracing::error!("saving state panicked");
             let reason = Unavailable("The emulator failed to save the change, which was not made".into());
+            let touched = batch.iter().map(|q| (Arc::clone(&q.partition), q.epoch)).collect();
             finish(shared, first, last, Err((reason, touched)), Vec::new());
         }
     }
 }
 
 /// Commits the rows of the writes `first..=last` (the batch).
-fn commit(shared: &Shared, batch: Vec<Queued>, first: u64, last: u64) {
+fn commit(shared: &Shared, batch: &[Queued], first: u64, last: u64) {
     // The partitions the batch names, each once, with the epoch their rows were taken at.
     let mut taken: Vec<(Arc<Partition>, u64, Vec<RowChange>)> = Vec::new();
     let mut stale = Vec::new();
-    for queued in &batch {
+    for queued in batch {
         let valid_from = queued.partition.valid_from.load(Ordering::Acquire);
         if queued.epoch < valid_from {
             // Made before its partition's reload was due: built on changes that were not saved.
