@@ -203,7 +203,6 @@ impl Storage {
     /// Writes the changed rows of a batch of writes (each to its partition), and the event sequence if it passed
     /// what is saved, in one transaction.
     pub fn save_batch(&self, writes: &[(&Scope, &[RowChange])], next_event: u64) -> Result<(), Unavailable> {
-        let reserved = next_event.saturating_add(SEQUENCE_RESERVE);
         let sequence_moved = next_event > self.saved_sequence.load(Ordering::Relaxed);
         if writes.iter().all(|(_, rows)| rows.is_empty()) && !sequence_moved {
             return Ok(());
@@ -213,11 +212,10 @@ impl Storage {
         for (scope, rows) in writes {
             write_rows(&transaction, scope, rows.iter()).map_err(unavailable)?;
         }
-        if sequence_moved {
-            put_meta(&transaction, META_EVENT_SEQUENCE, &reserved.to_string()).map_err(unavailable)?;
-        }
+        let reserved =
+            if sequence_moved { Some(put_sequence(&transaction, next_event).map_err(unavailable)?) } else { None };
         transaction.commit().map_err(unavailable)?;
-        if sequence_moved {
+        if let Some(reserved) = reserved {
             self.saved_sequence.store(reserved, Ordering::Relaxed);
         }
         Ok(())
@@ -239,11 +237,12 @@ impl Storage {
         put_meta(&connection, key, value).map_err(unavailable)
     }
 
-    /// Replaces everything with `partitions` and `meta`, in one transaction.
+    /// Replaces everything with `partitions`, `meta` and the event sequence, in one transaction.
     pub fn replace_all(
         &self,
         partitions: &mut [(Scope, PartitionData)],
         meta: &[(&str, String)],
+        next_event: u64,
     ) -> Result<(), Unavailable> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(unavailable)?;
@@ -256,10 +255,14 @@ impl Storage {
         for (key, value) in meta {
             put_meta(&transaction, key, value).map_err(unavailable)?;
         }
+        let reserved = put_sequence(&transaction, next_event).map_err(unavailable)?;
         for (scope, data) in partitions.iter_mut() {
             write_rows(&transaction, scope, &data.all_rows()).map_err(unavailable)?;
         }
-        transaction.commit().map_err(unavailable)
+        transaction.commit().map_err(unavailable)?;
+        // The database now holds exactly this reservation, which may be below the one saved before.
+        self.saved_sequence.store(reserved, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Deletes the rows of the accounts and regions `selected` picks (all when `None`), settings included then.
@@ -292,6 +295,13 @@ impl Storage {
 pub const META_CLOCK_OFFSET: &str = "clockOffsetMillis";
 pub const META_EVENT_SEQUENCE: &str = "nextEventSequence";
 pub const META_BEHAVIORS: &str = "behaviors";
+
+/// Saves the event sequence, reserved ahead of `next_event` (see `SEQUENCE_RESERVE`); returns the number saved.
+fn put_sequence(connection: &Connection, next_event: u64) -> rusqlite::Result<u64> {
+    let reserved = next_event.saturating_add(SEQUENCE_RESERVE);
+    put_meta(connection, META_EVENT_SEQUENCE, &reserved.to_string())?;
+    Ok(reserved)
+}
 
 fn put_meta(connection: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     connection
@@ -531,6 +541,18 @@ mod tests {
             .expect("the sequence");
         assert_eq!(sequence, (7 + SEQUENCE_RESERVE).to_string(), "saved ahead of the next event");
         drop(connection);
+        // Replacing everything saves the new sequence reserved ahead, even below the one saved before, and a later
+        // commit reserves again once events pass it.
+        storage.replace_all(&mut [], &[], 3).expect("replaced");
+        let saved = |storage: &Storage| -> String {
+            storage
+                .connection()
+                .query_row("SELECT value FROM meta WHERE key = ?1", [META_EVENT_SEQUENCE], |r| r.get(0))
+                .expect("the sequence")
+        };
+        assert_eq!(saved(&storage), (3 + SEQUENCE_RESERVE).to_string());
+        storage.save_batch(&[], 4 + SEQUENCE_RESERVE).expect("saved");
+        assert_eq!(saved(&storage), (4 + 2 * SEQUENCE_RESERVE).to_string());
         drop(storage);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -133,8 +133,8 @@ impl Store {
     }
 
     /// Runs `f` with exclusive access to the partition of `scope`, then queues the partition for saving what `f`
-    /// changed (with a data directory). The current request's answer waits for that commit ([`Store::durable`]); if it fails, the
-    /// change is undone and the answer is a 503. A scope that holds nothing yet gets a partition only if `f` leaves
+    /// changed (with a data directory). The current request's answer waits for that commit ([`Store::durable`]); if
+    /// it fails, the change is undone and the answer is a 503. A scope that holds nothing yet gets a partition only if `f` leaves
     /// something in it, so a request that changes nothing (a no-op delete, a refused write) costs no memory.
     /// [`Unavailable`] at once if the partition cannot be used (its reload after a failed save failed too).
     pub fn write<R>(&self, scope: &Scope, f: impl FnOnce(&mut PartitionData) -> R) -> Result<R, Unavailable> {
@@ -184,7 +184,7 @@ impl Store {
             },
         };
         let mut data = partition.lock();
-        self.refresh(scope, &partition, &mut data)?;
+        self.refresh(&partition, &mut data)?;
         let result = f(&mut data);
         let ticket = self.queue(&partition, &mut data);
         Ok((result, ticket))
@@ -207,8 +207,9 @@ impl Store {
 
     /// Reloads a partition from the database if a save of its changes failed since it was last loaded. Call it
     /// under the partition's lock.
-    fn refresh(&self, scope: &Scope, partition: &Partition, data: &mut PartitionData) -> Result<(), Unavailable> {
+    fn refresh(&self, partition: &Partition, data: &mut PartitionData) -> Result<(), Unavailable> {
         let Some(committer) = &self.committer else { return Ok(()) };
+        let scope = &partition.scope;
         let due = partition.valid_from.load(Ordering::Acquire);
         if partition.epoch.load(Ordering::Acquire) >= due {
             return Ok(());
@@ -245,7 +246,7 @@ impl Store {
         let Some(partition) = partition else { return f(&EMPTY) };
         let mut data = partition.lock();
         // If the reload fails, the read shows what memory holds (the error is logged; writes fail until it works).
-        let _ = self.refresh(scope, &partition, &mut data);
+        let _ = self.refresh(&partition, &mut data);
         if let Some(committer) = &self.committer {
             // What this read sees must be on disk before it is answered.
             let last = partition.last_ticket.load(Ordering::Acquire);
@@ -287,14 +288,11 @@ impl Store {
         if let Some(committer) = &self.committer {
             committer.flush();
             let storage = committer.storage();
-            let mut meta = vec![
-                (crate::storage::META_CLOCK_OFFSET, offset.to_string()),
-                (crate::storage::META_EVENT_SEQUENCE, next_event.to_string()),
-            ];
+            let mut meta = vec![(crate::storage::META_CLOCK_OFFSET, offset.to_string())];
             if let Some(rules) = &behaviors {
                 meta.push((crate::storage::META_BEHAVIORS, serde_json::to_string(rules).unwrap_or_default()));
             }
-            storage.replace_all(&mut partitions, &meta).map_err(ImportError::Unavailable)?;
+            storage.replace_all(&mut partitions, &meta, next_event).map_err(ImportError::Unavailable)?;
         }
         self.put_in_place(partitions, offset, Some(next_event));
         Ok(behaviors)
