@@ -74,8 +74,9 @@ function when(timestamp) {
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
-function showError(error) {
-  const box = $("error");
+/// Shows `error` in the alert box `id` (the list's, the pipeline view's or the emulator view's), or hides it.
+function report(id, error) {
+  const box = $(id);
   box.hidden = !error;
   box.textContent = error ? String(error.message || error) : "";
 }
@@ -182,10 +183,10 @@ async function loadPipelines() {
     state.pipelines = new Map(summaries.map((s) => [s.name, s]));
     body.replaceChildren(...summaries.map(row));
     applyFilter();
-    showError(null);
+    report("error", null);
     await Promise.all(summaries.map((s) => refreshPipeline(s.name)));
   } catch (error) {
-    showError(error);
+    report("error", error);
   }
 }
 
@@ -202,7 +203,7 @@ async function refreshPipeline(name) {
   } catch (error) {
     // Deleted meanwhile: the list is reloaded.
     if (String(error.message).includes("PipelineNotFound")) return loadPipelines();
-    showError(error);
+    report("error", error);
   }
 }
 
@@ -218,22 +219,16 @@ function refreshSoon(name) {
 
 // --- One pipeline ----------------------------------------------------------------------------------------------------
 
-function viewError(error) {
-  const box = $("pipeline-error");
-  box.hidden = !error;
-  box.textContent = error ? String(error.message || error) : "";
-}
-
 /// Runs an action of a button (a CodePipeline operation, or a control endpoint's path), then shows the pipeline as
 /// it is now.
 async function act(operation, input) {
   try {
     const answer = operation.startsWith("/") ? await control(operation, input) : await aws(operation, input);
-    viewError(null);
+    report("pipeline-error", null);
     await loadPipelineView();
     return answer;
   } catch (error) {
-    viewError(error);
+    report("pipeline-error", error);
     return null;
   }
 }
@@ -296,16 +291,22 @@ function approvalControls(stage, action, latest) {
   return box;
 }
 
+/// Succeed and Fail buttons ending a running action or rule through the control endpoint: `target` names it
+/// (execution, stage, and action or rule), `extra(outcome)` adds to the request.
+function completeButtons(target, extra) {
+  const complete = (outcome) => () => act("/_emulator/actions/complete", {
+    account: state.account, region: state.region, pipelineName: state.pipeline, ...target, outcome, ...extra(outcome),
+  });
+  return [button("Succeed", complete("succeed")), button("Fail", complete("fail"), "danger")];
+}
+
 /// Succeed and Fail for a running simulated action (a held one, or one still taking its time).
 function completionControls(stage, action) {
   const box = element("div", "buttons");
   const execution = stage.latestExecution && stage.latestExecution.pipelineExecutionId;
-  const complete = (outcome) => () => act("/_emulator/actions/complete", {
-    account: state.account, region: state.region, pipelineName: state.pipeline, pipelineExecutionId: execution, stageName: stage.stageName,
-    actionName: action.actionName, outcome,
-    ...(outcome === "fail" ? { message: "Failed from the dashboard" } : { summary: "Succeeded from the dashboard" }),
-  });
-  box.append(button("Succeed", complete("succeed")), button("Fail", complete("fail"), "danger"));
+  const target = { pipelineExecutionId: execution, stageName: stage.stageName, actionName: action.actionName };
+  box.append(...completeButtons(target, (outcome) => (outcome === "fail"
+    ? { message: "Failed from the dashboard" } : { summary: "Succeeded from the dashboard" })));
   return box;
 }
 
@@ -352,12 +353,10 @@ function conditionLine(stage) {
         const status = rule.latestExecution && rule.latestExecution.status;
         chip.append(element("span", "", `Rule ${rule.ruleName}`), statusBadge(status));
         if (status === "InProgress" && state.latest) {
-          const complete = (outcome) => () => act("/_emulator/actions/complete", {
-            account: state.account, region: state.region, pipelineName: state.pipeline,
+          const target = {
             pipelineExecutionId: state.latest.pipelineExecutionId, stageName: stage.stageName, ruleName: rule.ruleName,
-            outcome,
-          });
-          chip.append(button("Succeed", complete("succeed")), button("Fail", complete("fail"), "danger"));
+          };
+          chip.append(...completeButtons(target, () => ({})));
         }
         line.append(chip);
       }
@@ -502,11 +501,11 @@ async function loadPipelineView() {
       const again = $("stages").querySelector(`input[data-key="${CSS.escape(focused)}"]`);
       if (again) again.focus();
     }
-    viewError(null);
+    report("pipeline-error", null);
     await showHistory(executions);
     await loadExecutionDetails(state.latest);
   } catch (error) {
-    viewError(error);
+    report("pipeline-error", error);
   }
 }
 
@@ -639,7 +638,7 @@ async function openTimeline(id) {
     $("timeline").querySelector("tbody").replaceChildren(...items.map((i) => i[1]));
     $("timeline").hidden = false;
   } catch (error) {
-    viewError(error);
+    report("pipeline-error", error);
   }
 }
 
@@ -720,7 +719,7 @@ async function loadEvents() {
     state.events = kept.events.slice(-MAX_EVENTS);
     renderEvents();
   } catch (error) {
-    showError(error);
+    report("error", error);
   }
 }
 
@@ -733,19 +732,13 @@ function addEvent(sequence, event) {
 
 // --- Emulator: clock and behaviour rules -----------------------------------------------------------------------------
 
-function emulatorError(error) {
-  const box = $("emulator-error");
-  box.hidden = !error;
-  box.textContent = error ? String(error.message || error) : "";
-}
-
 async function loadEmulator() {
   try {
     const set = await control("/_emulator/behaviors");
     $("behaviors").value = JSON.stringify(set.rules, null, 2);
-    emulatorError(null);
+    report("emulator-error", null);
   } catch (error) {
-    emulatorError(error);
+    report("emulator-error", error);
   }
 }
 
@@ -755,9 +748,9 @@ async function advanceClock(event) {
     const answer = await control("/_emulator/clock/advance", { seconds: Number($("clock-seconds").value) });
     $("clock-now").textContent =
       `The emulator clock is at ${when(answer.now)} (${answer.offsetSeconds} s ahead of this machine's).`;
-    emulatorError(null);
+    report("emulator-error", null);
   } catch (error) {
-    emulatorError(error);
+    report("emulator-error", error);
   }
 }
 
@@ -767,16 +760,16 @@ async function saveBehaviors(event) {
   try {
     rules = JSON.parse($("behaviors").value || "[]");
   } catch (error) {
-    emulatorError(new Error(`The rules are not JSON: ${error.message}`));
+    report("emulator-error", new Error(`The rules are not JSON: ${error.message}`));
     return;
   }
   try {
     const saved = await control("/_emulator/behaviors", { rules }, "PUT");
     $("behaviors").value = JSON.stringify(saved.rules || rules, null, 2);
     $("behaviors-status").textContent = `Saved ${(saved.rules || rules).length} rule(s).`;
-    emulatorError(null);
+    report("emulator-error", null);
   } catch (error) {
-    emulatorError(error);
+    report("emulator-error", error);
   }
 }
 
@@ -834,7 +827,7 @@ async function start() {
   try {
     await loadScopes();
   } catch (error) {
-    showError(error);
+    report("error", error);
     return;
   }
   $("account").addEventListener("change", changeScope);
