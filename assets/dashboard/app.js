@@ -781,6 +781,8 @@ const EVENT_TYPES = [
   "CodePipeline Action Execution State Change",
 ];
 
+/// Subscribes to the event stream of the chosen account and region; resolves once subscribed (or failing), so that
+/// what is loaded afterwards misses no change: every change after the subscription arrives as an event.
 function follow() {
   if (state.stream) state.stream.close();
   const query = new URLSearchParams({ account: state.account, region: state.region });
@@ -809,6 +811,10 @@ function follow() {
   // Each event is named by its EventBridge detail type.
   for (const type of EVENT_TYPES) stream.addEventListener(type, changed);
   state.stream = stream;
+  return new Promise((resolve) => {
+    stream.addEventListener("open", resolve, { once: true });
+    stream.addEventListener("error", resolve, { once: true });
+  });
 }
 
 // --- Start ---------------------------------------------------------------------------------------------------------
@@ -819,7 +825,7 @@ async function changeScope() {
   state.pipeline = "";
   state.events = [];
   writeHash();
-  follow();
+  await follow();
   await showView();
 }
 
@@ -848,7 +854,7 @@ async function start() {
   state.pipeline = readHash().pipeline;
   state.view = readHash().view;
   writeHash();
-  follow();
+  await follow();
   await showView();
 }
 
