@@ -125,6 +125,11 @@ impl Drop for Browser {
     }
 }
 
+/// The dashboard's address of `pipeline`'s view, in the default account and region.
+fn pipeline_view(server: &TestServer, pipeline: &str) -> String {
+    format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline={pipeline}", server.url())
+}
+
 /// A pipeline whose execution waits at a manual approval.
 fn gated(name: &str) -> String {
     json!({"pipeline": {
@@ -289,7 +294,7 @@ async fn a_held_action_is_failed_from_the_page() {
     server.set_behaviors(json!([{"action": "Source", "outcome": "hold"}])).await;
     assert_eq!(server.call("CreatePipeline", &gated("held")).await.status, 200);
     let browser = Browser::open().await;
-    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=held", server.url());
+    let view = pipeline_view(&server, "held");
     browser.client.goto(&view).await.expect("opens");
     let fail = browser
         .until("the held action's Fail button", "held", async |client| {
@@ -333,7 +338,7 @@ async fn the_history_lists_executions_newest_first_and_opens_a_timeline() {
     let started = client.start_pipeline_execution().name("shop").send().await.expect("started");
     let newest = started.pipeline_execution_id().expect("an id").to_string();
     let browser = Browser::open().await;
-    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=shop", server.url());
+    let view = pipeline_view(&server, "shop");
     browser.client.goto(&view).await.expect("opens");
     let rows = browser
         .until("two failed executions in the history", "history", async |client| {
@@ -451,7 +456,7 @@ async fn a_stage_is_rolled_back_from_the_page_and_the_execution_shows_its_revisi
     let body = format!(r#"{{"pipeline": {}}}"#, crate::common::pipeline_json("site"));
     assert_eq!(server.call("CreatePipeline", &body).await.status, 200);
     let browser = Browser::open().await;
-    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=site", server.url());
+    let view = pipeline_view(&server, "site");
     browser.client.goto(&view).await.expect("opens");
     // Once an execution succeeded, a stage can be rolled back to it.
     let roll_back = browser
@@ -506,7 +511,7 @@ async fn a_held_rule_of_an_entry_condition_is_passed_from_the_page() {
     let created = server.call("CreatePipeline", &declaration.to_string()).await;
     assert_eq!(created.status, 200, "{}", created.text());
     let browser = Browser::open().await;
-    let view = format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline=guarded", server.url());
+    let view = pipeline_view(&server, "guarded");
     browser.client.goto(&view).await.expect("opens");
     let succeed = "//span[@data-rule='Freeze']//button[normalize-space()='Succeed']";
     let pass = browser
