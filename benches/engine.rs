@@ -199,7 +199,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
     }
     spent += timer.elapsed();
     let sources = codepipeline_local::state::sources::Sources::default();
-    // The events of every state change are rendered and published as the engine does.
+    // The events of every state change are rendered and released as the engine does (here at once, as in memory).
     let events = codepipeline_local::engine::events::EventHub::new(10_000);
     loop {
         let mut next: Option<i64> = None;
@@ -217,7 +217,8 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
             };
             let due = step::advance(record, &env, Timestamp::from_millis(now));
             let changes = step::take_changes(record);
-            events.publish_changes(&scope, name, record, &sources, changes, &ids);
+            let rendered = events.render_changes(&scope, name, record, &sources, changes, &ids);
+            events.release(rendered);
             if let Some(due) = due {
                 next = Some(next.map_or(due.millis(), |n: i64| n.min(due.millis())));
             }

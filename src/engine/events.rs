@@ -151,8 +151,10 @@ impl EventHub {
         self.history.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Renders and publishes the state changes a pipeline recorded, in order.
-    pub fn publish_changes(
+    /// Renders the state changes a pipeline recorded, in order, as they read now (call it under the partition
+    /// lock): the events, and the approval notifications to send. They leave through [`EventHub::release`] once the
+    /// change is saved.
+    pub fn render_changes(
         &self,
         scope: &Scope,
         pipeline: &str,
@@ -160,20 +162,50 @@ impl EventHub {
         sources: &Sources,
         changes: Vec<StateChange>,
         ids: &super::ids::Ids,
-    ) {
+    ) -> Rendered {
+        let mut rendered = Rendered::default();
         for change in changes {
             if let Some(event) = render(scope, pipeline, record, sources, &change, ids) {
-                self.publish(event);
+                rendered.events.push(event);
             }
-            if let (Some(notifier), Entity::Action(run), EventState::Started) =
-                (&self.notifier, change.entity, change.state)
+            if self.notifier.is_some()
+                && let (Entity::Action(run), EventState::Started) = (change.entity, change.state)
                 && let Some(notification) =
                     approval_notification(scope, pipeline, record, change.execution, run, change.at)
-                && notifier.try_send(notification).is_err()
             {
-                self.notified.dropped.fetch_add(1, Ordering::Relaxed);
+                rendered.notifications.push(notification);
             }
         }
+        rendered
+    }
+
+    /// Publishes rendered events (numbering them) and hands their notifications to the SNS task: the change they
+    /// describe is saved.
+    pub fn release(&self, rendered: Rendered) {
+        for event in rendered.events {
+            self.publish(event);
+        }
+        if let Some(notifier) = &self.notifier {
+            for notification in rendered.notifications {
+                if notifier.try_send(notification).is_err() {
+                    self.notified.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Events and notifications rendered under the partition lock, waiting for their change to be saved.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Not numbered yet: a number is taken when the event is released.
+    pub events: Vec<Published>,
+    pub notifications: Vec<super::notifications::Notification>,
+}
+
+impl Rendered {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.notifications.is_empty()
     }
 }
 

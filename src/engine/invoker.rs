@@ -117,8 +117,7 @@ fn sign_request(
 fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
     let now = store.clock().now();
     let recorded = store.write(&call.scope, |data| {
-        let Some(record) = data.pipelines.get_mut(&call.pipeline) else { return };
-        engine.change(&call.scope, &call.pipeline, record, &data.sources, now, |record, _| {
+        engine.change_in(data, &call.scope, &call.pipeline, now, |record, _| {
             super::lambda::record_result(record, call, result, now);
         });
     });

@@ -69,6 +69,44 @@ struct Timer {
     pipeline: String,
 }
 
+/// Where a change happens: the pipeline, what its sources read, and the outbox of the write it is part of.
+struct At<'a> {
+    scope: &'a Scope,
+    pipeline: &'a str,
+    sources: &'a Sources,
+    outbox: &'a mut crate::state::outbox::Outbox,
+    now: Timestamp,
+}
+
+/// What one change of a running pipeline sends out once it is saved: its events and approval notifications, and
+/// the Lambda invocations it made.
+#[derive(Default)]
+struct Outgoing {
+    events: Option<Arc<events::EventHub>>,
+    rendered: events::Rendered,
+    invoker: Option<mpsc::UnboundedSender<Invocation>>,
+    invocations: Vec<Invocation>,
+}
+
+impl crate::state::outbox::Effect for Outgoing {
+    fn events(&self) -> u64 {
+        self.rendered.events.len() as u64
+    }
+
+    fn release(self: Box<Self>) {
+        let Outgoing { events, rendered, invoker, invocations } = *self;
+        if let Some(events) = events {
+            events.release(rendered);
+        }
+        if let Some(invoker) = invoker {
+            for invocation in invocations {
+                // The invoker stops only with the engine; a send after that has nobody to deliver to.
+                let _ = invoker.send(invocation);
+            }
+        }
+    }
+}
+
 /// The scheduler and the settings of simulated actions.
 #[derive(Debug)]
 pub struct Engine {
@@ -85,8 +123,8 @@ pub struct Engine {
     invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
     /// Where new ids come from.
     ids: ids::Ids,
-    /// Where the events of state changes are published.
-    events: events::EventHub,
+    /// Where the events of state changes are published (shared with the effects waiting in outboxes).
+    events: Arc<events::EventHub>,
     /// Where events are delivered, and the delivery task's end of the queue until [`Engine::run`] takes it.
     eventbridge: Option<delivery::EventBridgeSettings>,
     delivery: Mutex<Option<mpsc::Receiver<Arc<events::Published>>>>,
@@ -133,7 +171,7 @@ impl Engine {
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
             catalogue,
             ids: ids::Ids::random(),
-            events,
+            events: Arc::new(events),
             eventbridge,
             delivery: Mutex::new(delivery),
             sns,
@@ -143,7 +181,9 @@ impl Engine {
 
     /// The engine, numbering its events with `sequence` (the store's counter, saved and restored with the state).
     pub fn numbering_events_with(mut self, sequence: Arc<std::sync::atomic::AtomicU64>) -> Engine {
-        self.events.number_with(sequence);
+        if let Some(events) = Arc::get_mut(&mut self.events) {
+            events.number_with(sequence);
+        }
         self
     }
 
@@ -195,10 +235,8 @@ impl Engine {
         command: Command,
         now: Timestamp,
     ) -> Result<Applied, Refusal> {
-        let Some(record) = data.pipelines.get_mut(pipeline) else { return Err(Refusal::PipelineNotFound) };
-        self.change(scope, pipeline, record, &data.sources, now, |record, env| {
-            command::execute(record, env, command, now)
-        })
+        self.change_in(data, scope, pipeline, now, |record, env| command::execute(record, env, command, now))
+            .unwrap_or(Err(Refusal::PipelineNotFound))
     }
 
     /// Where the engine's ids come from (also for the ids of source changes made outside it).
@@ -225,25 +263,37 @@ impl Engine {
         })
     }
 
-    /// Advances a pipeline after a change (call it under the partition lock, with the pipeline's record) and
-    /// schedules its next wake-up.
-    fn advance(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, sources: &Sources, now: Timestamp) {
-        self.change(scope, pipeline, record, sources, now, |_, _| ());
+    /// Advances the pipeline of `data` named `pipeline`, if it is still there, after a change (call it under the
+    /// partition lock) and schedules its next wake-up.
+    fn advance(&self, data: &mut crate::state::PartitionData, scope: &Scope, pipeline: &str, now: Timestamp) {
+        self.change_in(data, scope, pipeline, now, |_, _| ());
+    }
+
+    /// [`Engine::change`] of the pipeline of `data` named `pipeline`; `None` if there is no such pipeline.
+    fn change_in<T>(
+        &self,
+        data: &mut crate::state::PartitionData,
+        scope: &Scope,
+        pipeline: &str,
+        now: Timestamp,
+        change: impl FnOnce(&mut PipelineRecord, &StepEnv) -> T,
+    ) -> Option<T> {
+        let record = data.pipelines.get_mut(pipeline)?;
+        let mut at = At { scope, pipeline, sources: &data.sources, outbox: &mut data.outbox, now };
+        Some(self.change(&mut at, record, change))
     }
 
     /// The one internal function through which every state change of a running pipeline passes (commands, timers,
-    /// Lambda answers): applies `change` (it gets the step environment), advances the pipeline, hands Lambda
-    /// invocations to the invoker and schedules the next wake-up. Events and persistence attach here. Call it
-    /// under the partition lock.
+    /// Lambda answers): applies `change` (it gets the step environment), advances the pipeline, leaves what the
+    /// change sends out (its events and notifications, the Lambda invocations it made) in the write's outbox, to
+    /// leave once the write is saved, and schedules the next wake-up. Call it under the partition lock.
     fn change<T>(
         &self,
-        scope: &Scope,
-        pipeline: &str,
+        at: &mut At<'_>,
         record: &mut PipelineRecord,
-        sources: &Sources,
-        now: Timestamp,
         change: impl FnOnce(&mut PipelineRecord, &StepEnv) -> T,
     ) -> T {
+        let (scope, pipeline, sources, now) = (at.scope, at.pipeline, at.sources, at.now);
         let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
         let env = StepEnv {
             scope,
@@ -258,15 +308,18 @@ impl Engine {
         let result = change(record, &env);
         let next = step::advance(record, &env, now);
         drop(rules);
+        let mut outgoing = Outgoing::default();
         if !record.runtime.changes.is_empty() {
             let changes = step::take_changes(record);
-            self.events.publish_changes(scope, pipeline, record, sources, changes, &self.ids);
+            outgoing.rendered = self.events.render_changes(scope, pipeline, record, sources, changes, &self.ids);
         }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
-            for invocation in lambda::take_invocations(scope, pipeline, record) {
-                // The invoker stops only with the engine; a send after that has nobody to deliver to.
-                let _ = self.invocations.send(invocation);
-            }
+            outgoing.invocations = lambda::take_invocations(scope, pipeline, record);
+        }
+        if !outgoing.rendered.is_empty() || !outgoing.invocations.is_empty() {
+            outgoing.events = Some(Arc::clone(&self.events));
+            outgoing.invoker = (!outgoing.invocations.is_empty()).then(|| self.invocations.clone());
+            at.outbox.push(outgoing);
         }
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
@@ -304,8 +357,8 @@ impl Engine {
                 for name in running {
                     if let Some(record) = data.pipelines.get_mut(&name) {
                         record.runtime.w().wake = None;
-                        self.advance(&scope, &name, record, &data.sources, now);
                     }
+                    self.advance(data, &scope, &name, now);
                 }
             });
             if let Err(unavailable) = resumed {
@@ -350,12 +403,12 @@ impl Engine {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             store.write(&timer.scope, |data| {
                 // A pipeline deleted since the timer was set is simply gone.
-                if let Some(record) = data.pipelines.get_mut(&timer.pipeline) {
-                    if record.runtime.wake.is_some_and(|w| w <= now) {
-                        record.runtime.w().wake = None;
-                    }
-                    self.advance(&timer.scope, &timer.pipeline, record, &data.sources, now);
+                if let Some(record) = data.pipelines.get_mut(&timer.pipeline)
+                    && record.runtime.wake.is_some_and(|w| w <= now)
+                {
+                    record.runtime.w().wake = None;
                 }
+                self.advance(data, &timer.scope, &timer.pipeline, now);
             })
         }));
         match outcome {

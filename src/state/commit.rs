@@ -8,10 +8,13 @@
 //!
 //! Nothing is answered before it is on disk: the HTTP layer ([`Store::durable`](super::Store::durable)) holds every
 //! response until the tickets of the request are committed. That covers reads too: a read that saw a change still
-//! being saved waits for it, so no client ever sees state that a crash could take back.
+//! being saved waits for it, so no client ever sees state that a crash could take back. The same holds for what
+//! a change sends out ([`super::outbox`]): a write's effects travel with its ticket and leave, in ticket order, only
+//! once its commit is durable, before its waiters are told; the event numbers they take are reserved on disk in
+//! that same commit.
 //!
 //! When a commit fails (a full disk), every write in it fails (its request is answered 503) and the partitions it
-//! touched are marked stale: their next user reloads them from the database first (a partition's *epoch* counts its
+//! touched are marked stale (its effects are dropped): their next user reloads them from the database first (a partition's *epoch* counts its
 //! reloads), and queued changes made before the reload are dropped, failing too, since they were built on changes
 //! that were not saved. Memory and disk therefore agree again, and the engine is told to pick its pipelines up anew.
 
@@ -24,6 +27,7 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use super::document::RowChange;
+use super::outbox::Outbox;
 use super::{Partition, Scope, Unavailable};
 use crate::storage::Storage;
 
@@ -85,6 +89,8 @@ struct Queued {
     partition: Arc<Partition>,
     /// The partition's epoch when the write was made.
     epoch: u64,
+    /// What the write sends out once it is saved.
+    effects: Outbox,
 }
 
 #[derive(Default)]
@@ -175,12 +181,13 @@ impl Committer {
     }
 
     /// Queues a write to `partition`, whose changed rows are marked there (call it under the partition's lock, so
-    /// that the marks are set before the commit thread can look); returns its ticket.
-    pub(super) fn enqueue(&self, partition: &Arc<Partition>, epoch: u64) -> u64 {
+    /// that the marks are set before the commit thread can look), with the `effects` to release once it is saved;
+    /// returns its ticket.
+    pub(super) fn enqueue(&self, partition: &Arc<Partition>, epoch: u64, effects: Outbox) -> u64 {
         let mut queue = lock(&self.shared.queue);
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
-        queue.items.push(Queued { ticket, partition: Arc::clone(partition), epoch });
+        queue.items.push(Queued { ticket, partition: Arc::clone(partition), epoch, effects });
         drop(queue);
         self.shared.queue_changed.notify_one();
         ticket
@@ -245,7 +252,7 @@ impl Drop for Committer {
 }
 
 /// The commit thread: takes everything queued, drops the writes made on stale partitions, commits the rest in one
-/// transaction, and publishes the outcome. Ends once closed and drained.
+/// transaction, releases the effects of the writes it saved, and publishes the outcome. Ends once closed and drained.
 fn run(shared: &Shared) {
     loop {
         let mut queue = lock(&shared.queue);
@@ -267,17 +274,25 @@ fn run(shared: &Shared) {
             continue;
         };
         // A bug in saving must not leave requests waiting for ever: the batch fails like a failed commit.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(shared, &batch, first, last))).is_err() {
+        let saved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(shared, &batch)));
+        let saved = saved.unwrap_or_else(|_| {
             tracing::error!("saving state panicked");
             let reason = Unavailable("The emulator failed to save the change, which was not made".into());
-            let touched = batch.iter().map(|q| (Arc::clone(&q.partition), q.epoch)).collect();
-            finish(shared, first, last, Err((reason, touched)), Vec::new());
-        }
+            Err((reason, batch.iter().map(|q| (Arc::clone(&q.partition), q.epoch)).collect()))
+        });
+        finish(shared, first, last, saved, batch);
     }
 }
 
-/// Commits the rows of the writes `first..=last` (the batch).
-fn commit(shared: &Shared, batch: &[Queued], first: u64, last: u64) {
+/// The partitions a batch wrote to, with the epoch of their rows.
+type Touched = Vec<(Arc<Partition>, u64)>;
+
+/// What came of committing a batch: the tickets that failed alone because their partition went stale, or the
+/// failure of the whole batch with the partitions it touched.
+type Saved = Result<Vec<u64>, (Unavailable, Touched)>;
+
+/// Commits the rows of the writes of `batch`.
+fn commit(shared: &Shared, batch: &[Queued]) -> Saved {
     // The partitions the batch names, each once, with the epoch their rows were taken at.
     let mut taken: Vec<(Arc<Partition>, u64, Vec<RowChange>)> = Vec::new();
     let mut stale = Vec::new();
@@ -302,24 +317,34 @@ fn commit(shared: &Shared, batch: &[Queued], first: u64, last: u64) {
         }
     }
     let writes: Vec<(&Scope, &[RowChange])> = taken.iter().map(|(p, _, rows)| (&p.scope, rows.as_slice())).collect();
-    let saved = shared.storage.save_batch(&writes, shared.next_event.load(Ordering::Acquire));
-    let saved = saved.map_err(|reason| (reason, taken.iter().map(|(p, epoch, _)| (Arc::clone(p), *epoch)).collect()));
-    finish(shared, first, last, saved, stale);
+    // The numbers the batch's events will take are reserved on disk with its rows, so a number released before a
+    // crash is never given again after it.
+    let events: u64 = batch.iter().map(|q| q.effects.events()).sum();
+    let next_event = shared.next_event.load(Ordering::Acquire).saturating_add(events);
+    match shared.storage.save_batch(&writes, next_event) {
+        Ok(()) => Ok(stale),
+        Err(reason) => Err((reason, taken.iter().map(|(p, epoch, _)| (Arc::clone(p), *epoch)).collect())),
+    }
 }
 
-/// The partitions a batch wrote to, with the epoch of their rows.
-type Touched = Vec<(Arc<Partition>, u64)>;
-
-/// Publishes the outcome of tickets `first..=last`: on failure, each one failed and the partitions touched marked for
-/// a reload; otherwise only the `stale` ones failed.
-fn finish(shared: &Shared, first: u64, last: u64, saved: Result<(), (Unavailable, Touched)>, stale: Vec<u64>) {
-    let mut outcomes = lock(&shared.outcomes);
+/// Publishes the outcome of the `batch` of tickets `first..=last`: on failure, each one failed and the partitions
+/// touched marked for a reload; otherwise only the stale ones failed, and the effects of the others are released,
+/// in ticket order, before anyone waiting is told.
+fn finish(shared: &Shared, first: u64, last: u64, saved: Saved, batch: Vec<Queued>) {
     let stale_reason = || Unavailable("The emulator could not save an earlier change this one builds on".into());
+    let mut outcomes = lock(&shared.outcomes);
     match saved {
-        Ok(()) => {
-            for ticket in stale {
-                outcomes.fail(ticket, ticket, stale_reason());
+        Ok(stale) => {
+            for ticket in &stale {
+                outcomes.fail(*ticket, *ticket, stale_reason());
             }
+            drop(outcomes);
+            for queued in batch {
+                if !stale.contains(&queued.ticket) {
+                    queued.effects.release();
+                }
+            }
+            outcomes = lock(&shared.outcomes);
         }
         Err((reason, touched)) => {
             for (partition, epoch) in touched {
@@ -327,6 +352,8 @@ fn finish(shared: &Shared, first: u64, last: u64, saved: Result<(), (Unavailable
             }
             outcomes.fail(first, last, reason);
             shared.failures.send_modify(|n| *n += 1);
+            // Nothing of the batch was made, so nothing of it leaves: its effects are dropped with it.
+            drop(batch);
         }
     }
     outcomes.done = last;

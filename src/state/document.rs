@@ -268,6 +268,7 @@ impl PartitionDocument {
             ),
             retired_jobs: Tracked::new(retired),
             sources: Tracked::new(self.sources),
+            outbox: super::outbox::Outbox::default(),
         })
     }
 }

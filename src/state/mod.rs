@@ -12,6 +12,7 @@ pub mod commit;
 pub mod declaration;
 pub mod document;
 pub mod execution;
+pub mod outbox;
 pub mod sources;
 pub mod tracked;
 
@@ -174,6 +175,8 @@ impl Store {
                     let mut data = PartitionData::default();
                     let result = f(&mut data);
                     if data.is_empty() {
+                        // Nothing was kept, so nothing is saved: what it sends out leaves now.
+                        data.outbox.take().release();
                         return Ok((result, None));
                     }
                     let partition = Arc::new(Partition::new(scope.clone(), data));
@@ -190,17 +193,22 @@ impl Store {
         Ok((result, ticket))
     }
 
-    /// Queues a partition whose rows changed for saving (or, kept in memory only, forgets the marks); returns the
-    /// ticket of the commit to wait for. Call it under the partition's lock.
+    /// Queues a partition whose rows changed for saving, with the effects of the write (or, kept in memory only,
+    /// forgets the marks and releases the effects at once); returns the ticket of the commit to wait for. Call it
+    /// under the partition's lock, so that one partition's effects leave in the order of its changes.
     fn queue(&self, partition: &Arc<Partition>, data: &mut PartitionData) -> Option<u64> {
+        let effects = data.outbox.take();
         let Some(committer) = &self.committer else {
             data.forget_unsaved();
+            effects.release();
             return None;
         };
-        if !data.has_unsaved() {
+        // Effects with nothing new to save still wait for the commits before them (they may describe changes still
+        // being saved): a ticket of their own keeps them in line.
+        if !data.has_unsaved() && effects.is_empty() {
             return None;
         }
-        let ticket = committer.enqueue(partition, partition.epoch.load(Ordering::Acquire));
+        let ticket = committer.enqueue(partition, partition.epoch.load(Ordering::Acquire), effects);
         partition.last_ticket.store(ticket, Ordering::Release);
         Some(ticket)
     }
@@ -399,6 +407,8 @@ pub struct PartitionData {
     pub retired_jobs: Tracked<RetiredJobs>,
     /// What source actions read: S3 objects, ECR image tags and git repositories, as source changes left them.
     pub sources: Tracked<sources::Sources>,
+    /// The effects of the current write, released once it is saved (never saved itself).
+    pub outbox: outbox::Outbox,
 }
 
 /// The ids of jobs whose pipeline was deleted: AWS accepts (and ignores) a result for one \[NATIVE\], where an id

@@ -20,6 +20,7 @@ mod isolation;
 mod jobs;
 mod lambda;
 mod limits;
+mod outbox;
 mod persistence;
 mod process;
 mod recovery;

@@ -281,7 +281,7 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
 }
 
 /// Starts the binary on `dir`, returning the child and its address.
-fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
+pub fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
         .args(["--port", "0", "--action-duration-ms", "5", "--data-dir"])
         .arg(dir)
@@ -409,7 +409,7 @@ fn a_server_killed_at_any_moment_keeps_every_acknowledged_write() {
     let _ = child.wait();
 }
 
-fn try_aws(addr: &str, operation: &str, body: &Value) -> (Option<u16>, Value) {
+pub fn try_aws(addr: &str, operation: &str, body: &Value) -> (Option<u16>, Value) {
     use std::io::{Read, Write};
     let body = body.to_string();
     let request = format!(
