@@ -25,8 +25,8 @@ use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Outcome;
 use super::glob::Glob;
+use super::{Outcome, Within};
 use crate::control::guard::ControlJson;
 use crate::protocol::ApiError;
 use crate::server::AppState;
@@ -444,7 +444,8 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, 
         Kind::PullRequest { source, .. } => Some(source.clone()),
     };
     let head = matches!(event.kind, Kind::Push(Ref::Branch(_))).then_some(branch.as_deref()).flatten();
-    let plans = app.store().write(scope, |data| {
+    let engine = app.engine();
+    let outcome = app.store().write(scope, |data| {
         let commit = Commit {
             message: event.message.clone().unwrap_or_default(),
             author_date: Some(event.author_date.clone().unwrap_or_else(|| now.to_rfc3339())),
@@ -452,42 +453,45 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, 
         };
         let repository = &event.repository;
         data.sources.put_commit(RepositoryKind::Connection, repository, event.provider, head, &event.commit, commit);
-        data.pipelines
+        let plans: Vec<_> = data
+            .pipelines
             .iter()
             .filter_map(|(name, record)| plan(record.current(), &event).map(|plan| (name.clone(), plan)))
-            .collect::<Vec<_>>()
-    })?;
-    let mut outcome = Outcome::default();
-    for (pipeline, plan) in plans {
-        let starting: Vec<&(String, String, Decision)> =
-            plan.iter().filter(|(_, _, d)| matches!(d, Decision::Start(_))).collect();
-        if starting.is_empty() {
-            let reasons: Vec<String> = plan
+            .collect();
+        let mut within = Within { engine, data, scope, now };
+        let mut outcome = Outcome::default();
+        for (pipeline, plan) in plans {
+            let starting: Vec<&(String, String, Decision)> =
+                plan.iter().filter(|(_, _, d)| matches!(d, Decision::Start(_))).collect();
+            if starting.is_empty() {
+                let reasons: Vec<String> = plan
+                    .iter()
+                    .filter_map(|(action, _, d)| match d {
+                        Decision::Skip(reason) => Some(format!("{action}: {reason}")),
+                        Decision::Start(_) => None,
+                    })
+                    .collect();
+                outcome.skip(&pipeline, reasons.join("; "));
+                continue;
+            }
+            let declared = starting.iter().any(|(_, _, d)| matches!(d, Decision::Start(TriggerType::WebhookV2)));
+            let trigger_type = if declared { TriggerType::WebhookV2 } else { TriggerType::Webhook };
+            let detail = starting.first().map(|(_, connection, _)| connection.as_str()).filter(|c| !c.is_empty());
+            let trigger = ExecutionTrigger { trigger_type, trigger_detail: detail.map(Into::into) };
+            let overrides = starting
                 .iter()
-                .filter_map(|(action, _, d)| match d {
-                    Decision::Skip(reason) => Some(format!("{action}: {reason}")),
-                    Decision::Start(_) => None,
+                .map(|(action, _, _)| RevisionOverride {
+                    action_name: action.clone(),
+                    revision_type: RevisionType::CommitId,
+                    revision_value: event.commit.clone(),
+                    change_id: None,
+                    created: None,
                 })
                 .collect();
-            outcome.skip(&pipeline, reasons.join("; "));
-            continue;
+            outcome.start_within(&mut within, &pipeline, trigger, overrides);
         }
-        let declared = starting.iter().any(|(_, _, d)| matches!(d, Decision::Start(TriggerType::WebhookV2)));
-        let trigger_type = if declared { TriggerType::WebhookV2 } else { TriggerType::Webhook };
-        let detail = starting.first().map(|(_, connection, _)| connection.as_str()).filter(|c| !c.is_empty());
-        let trigger = ExecutionTrigger { trigger_type, trigger_detail: detail.map(Into::into) };
-        let overrides = starting
-            .iter()
-            .map(|(action, _, _)| RevisionOverride {
-                action_name: action.clone(),
-                revision_type: RevisionType::CommitId,
-                revision_value: event.commit.clone(),
-                change_id: None,
-                created: None,
-            })
-            .collect();
-        outcome.start(app, scope, &pipeline, trigger, overrides)?;
-    }
+        outcome
+    })?;
     Ok(outcome)
 }
 

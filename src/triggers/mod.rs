@@ -9,9 +9,10 @@
 //! | `POST /_emulator/git/webhook` | a GitHub, GitLab or Bitbucket Cloud delivery, unchanged |
 //! | `POST /_emulator/source-changes` | an S3, ECR or CodeCommit change (neutral or AWS's EventBridge event) |
 //!
-//! Every start goes through the engine's one writer (`Engine::apply`, `Command::Start`), like StartPipelineExecution.
-//! A change to the emulated world (an object's new version, a branch's new head) is recorded in
-//! [`crate::state::sources`] first, so that the source action of the execution picks it up.
+//! Every start goes through the engine's one writer (`Engine::apply_within`, `Command::Start`), like
+//! StartPipelineExecution. A delivery is decided and carried out in one write: the change to the emulated world (an
+//! object's new version, a branch's new head, recorded in [`crate::state::sources`] so that the source actions pick
+//! it up), every start it makes and the webhook's `lastTriggered` are saved together, or none of them.
 
 pub mod git;
 pub mod glob;
@@ -23,12 +24,11 @@ use axum::middleware;
 use axum::routing::post;
 use serde::Serialize;
 
-use crate::engine::command::{Command, Refusal};
+use crate::engine::command::{Applied, Command};
 use crate::engine::step::StartRequest;
-use crate::protocol::ApiError;
 use crate::server::AppState;
+use crate::state::Scope;
 use crate::state::execution::{ExecutionTrigger, RevisionOverride};
-use crate::state::{Scope, Unavailable};
 
 /// The routes: webhook URLs are open to anyone (a delivery authenticates itself as its webhook says); the
 /// `/_emulator/*` ones are guarded like every control endpoint.
@@ -66,22 +66,20 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Starts `pipeline` through the engine and records what happened.
-    pub fn start(
+    /// Starts `pipeline` through the engine inside the write of the delivery (call it in the closure of
+    /// `Store::write`, under the partition lock, so that the whole delivery is saved or none of it), and records
+    /// what happened.
+    pub fn start_within(
         &mut self,
-        app: &AppState,
-        scope: &Scope,
+        within: &mut Within<'_>,
         pipeline: &str,
         trigger: ExecutionTrigger,
         overrides: Vec<RevisionOverride>,
-    ) -> Result<(), ApiError> {
-        match start(app, scope, pipeline, trigger, overrides)? {
-            Ok(id) => {
-                self.started.push(Started { pipeline_name: pipeline.to_string(), pipeline_execution_id: id });
-            }
-            Err(reason) => self.skip(pipeline, reason),
+    ) {
+        match start_within(within, pipeline, trigger, overrides) {
+            Some(id) => self.started.push(Started { pipeline_name: pipeline.to_string(), pipeline_execution_id: id }),
+            None => self.skip(pipeline, format!("The pipeline {pipeline} does not exist")),
         }
-        Ok(())
     }
 
     /// Records that `pipeline` did not start.
@@ -90,38 +88,24 @@ impl Outcome {
     }
 }
 
-/// Why a trigger started nothing: a reason to report, or a start that could not be saved (answered 503).
-enum NotStarted {
-    Reason(String),
-    Unavailable(Unavailable),
+/// A delivery's write: the partition it changes, with the engine that starts pipelines in it.
+pub struct Within<'a> {
+    pub engine: &'a crate::engine::Engine,
+    pub data: &'a mut crate::state::PartitionData,
+    pub scope: &'a Scope,
+    pub now: crate::state::Timestamp,
 }
 
-impl From<Unavailable> for NotStarted {
-    fn from(unavailable: Unavailable) -> NotStarted {
-        NotStarted::Unavailable(unavailable)
-    }
-}
-
-/// Starts an execution of `pipeline` through the engine; its id, or why it did not start. A start that could not be
-/// saved is an error.
-pub fn start(
-    app: &AppState,
-    scope: &Scope,
+/// Starts an execution of `pipeline` inside a delivery's write; its id, or `None` if there is no such pipeline
+/// (the only reason a start is refused).
+pub fn start_within(
+    within: &mut Within<'_>,
     pipeline: &str,
     trigger: ExecutionTrigger,
     overrides: Vec<RevisionOverride>,
-) -> Result<Result<String, String>, ApiError> {
+) -> Option<String> {
     let request = StartRequest { trigger, variables: Vec::new(), overrides };
     let command = Command::Start { request, client_token: None };
-    let refused = |refusal: Refusal| {
-        NotStarted::Reason(match refusal {
-            Refusal::PipelineNotFound => format!("The pipeline {pipeline} does not exist"),
-            other => format!("The pipeline {pipeline} could not start: {other:?}"),
-        })
-    };
-    match app.engine().apply(app.store(), scope, pipeline, command, |_| Ok(()), refused) {
-        Ok(applied) => Ok(applied.execution().ok_or_else(|| format!("The pipeline {pipeline} did not start"))),
-        Err(NotStarted::Reason(reason)) => Ok(Err(reason)),
-        Err(NotStarted::Unavailable(unavailable)) => Err(unavailable.into()),
-    }
+    let Within { engine, data, scope, now } = within;
+    engine.apply_within(data, scope, pipeline, command, *now).ok().and_then(Applied::execution)
 }

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
-use super::Outcome;
+use super::{Outcome, Within};
 use crate::control::guard::ControlJson;
 use crate::engine::providers::s3_etag;
 use crate::protocol::ApiError;
@@ -176,7 +176,8 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
         }
         other => other,
     };
-    let watching = app.store().write(scope, |data| {
+    let engine = app.engine();
+    let outcome = app.store().write(scope, |data| {
         match &change {
             Change::S3 { bucket, key, version_id: Some(version_id), etag: Some(etag) } => {
                 let version = ObjectVersion { version_id: version_id.clone(), etag: etag.clone() };
@@ -190,7 +191,8 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
             }
             _ => {}
         }
-        data.pipelines
+        let watching: Vec<(String, Vec<(String, bool)>)> = data
+            .pipelines
             .iter()
             .filter(|_| start)
             .filter_map(|(name, record)| {
@@ -199,23 +201,25 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
                     first.actions.iter().filter(|a| watches(a, &change)).map(|a| (a.name.clone(), polls(a))).collect();
                 (!actions.is_empty()).then(|| (name.clone(), actions))
             })
-            .collect::<Vec<_>>()
+            .collect();
+        let mut within = Within { engine, data, scope, now };
+        let mut outcome = Outcome::default();
+        for (pipeline, actions) in watching {
+            let Some((first, polling)) = actions.first() else { continue };
+            let trigger = if *polling {
+                ExecutionTrigger {
+                    trigger_type: TriggerType::PollForSourceChanges,
+                    trigger_detail: Some(first.as_str().into()),
+                }
+            } else {
+                let rule = scope.arn_in("events", &format!("rule/codepipeline-local-{pipeline}"));
+                ExecutionTrigger { trigger_type: TriggerType::CloudWatchEvent, trigger_detail: Some(rule.into()) }
+            };
+            let overrides = actions.iter().map(|(action, _)| revision(action, &change)).collect();
+            outcome.start_within(&mut within, &pipeline, trigger, overrides);
+        }
+        outcome
     })?;
-    let mut outcome = Outcome::default();
-    for (pipeline, actions) in watching {
-        let (first, polling) = &actions[0];
-        let trigger = if *polling {
-            ExecutionTrigger {
-                trigger_type: TriggerType::PollForSourceChanges,
-                trigger_detail: Some(first.as_str().into()),
-            }
-        } else {
-            let rule = scope.arn_in("events", &format!("rule/codepipeline-local-{pipeline}"));
-            ExecutionTrigger { trigger_type: TriggerType::CloudWatchEvent, trigger_detail: Some(rule.into()) }
-        };
-        let overrides = actions.iter().map(|(action, _)| revision(action, &change)).collect();
-        outcome.start(app, scope, &pipeline, trigger, overrides)?;
-    }
     Ok(outcome)
 }
 

@@ -15,6 +15,7 @@
 //!
 //! The answer is 200 JSON saying what happened, 404 for an unknown webhook, 400 for a body that is not JSON.
 
+use super::{Within, start_within};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
@@ -104,39 +105,43 @@ pub async fn deliver(
         }
         Err(_) => None,
     };
-    let mut overrides = Vec::new();
-    if let Some(push) = push.filter(|_| matches!(provider.as_str(), "GitHub" | "CodeStarSourceConnection")) {
-        let branch = match &push.kind {
-            super::git::Kind::Push(super::git::Ref::Branch(branch)) => Some(branch.clone()),
-            _ => None,
-        };
-        app.store().write(&found.scope, |data| {
+    let trigger =
+        ExecutionTrigger { trigger_type: TriggerType::Webhook, trigger_detail: Some(found.arn.as_str().into()) };
+    let push = push.filter(|_| matches!(provider.as_str(), "GitHub" | "CodeStarSourceConnection"));
+    let (engine, now) = (app.engine(), app.store().clock().now());
+    // The commit it names, the start and the webhook's lastTriggered: saved together, or none of them.
+    let started = app.store().write(&found.scope, |data| {
+        let mut overrides = Vec::new();
+        if let Some(push) = &push {
+            let branch = match &push.kind {
+                super::git::Kind::Push(super::git::Ref::Branch(branch)) => Some(branch.clone()),
+                _ => None,
+            };
             let message = push.message.clone().unwrap_or_default();
             let commit = Commit { message, author_date: push.author_date.clone(), branch: branch.clone() };
             let (repository, id) = (&push.repository, &push.commit);
             data.sources.put_commit(RepositoryKind::Connection, repository, None, branch.as_deref(), id, commit);
-        })?;
-        overrides.push(RevisionOverride {
-            action_name: definition.target_action.clone(),
-            revision_type: RevisionType::CommitId,
-            revision_value: push.commit,
-            change_id: None,
-            created: None,
-        });
-    }
-    let trigger =
-        ExecutionTrigger { trigger_type: TriggerType::Webhook, trigger_detail: Some(found.arn.as_str().into()) };
-    match super::start(&app, &found.scope, &definition.target_pipeline, trigger, overrides)? {
-        Ok(execution) => {
-            let now = app.store().clock().now();
-            app.store().write(&found.scope, |data| {
-                if let Some(record) = data.webhooks.get_mut(&definition.name) {
-                    record.last_triggered = Some(now);
-                }
-            })?;
-            Ok(answer(Some(execution), None))
+            overrides.push(RevisionOverride {
+                action_name: definition.target_action.clone(),
+                revision_type: RevisionType::CommitId,
+                revision_value: push.commit.clone(),
+                change_id: None,
+                created: None,
+            });
         }
-        Err(reason) => Ok(answer(None, Some(reason))),
+        let mut within = Within { engine, data, scope: &found.scope, now };
+        let started = start_within(&mut within, &definition.target_pipeline, trigger, overrides)?;
+        if let Some(record) = data.webhooks.get_mut(&definition.name) {
+            record.last_triggered = Some(now);
+        }
+        Some(started)
+    })?;
+    match started {
+        Some(execution) => Ok(answer(Some(execution), None)),
+        None => {
+            let reason = format!("The pipeline {} does not exist", definition.target_pipeline);
+            Ok(answer(None, Some(reason)))
+        }
     }
 }
 
