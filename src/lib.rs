@@ -69,6 +69,7 @@
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod app;
 pub mod config;
 pub mod control;
 pub mod engine;
@@ -80,5 +81,6 @@ pub mod storage;
 pub mod transport;
 pub mod triggers;
 
+pub use app::AppState;
 pub use config::Config;
-pub use server::{AppState, RunningServer, app, run};
+pub use server::{RunningServer, app, run};

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -18,332 +17,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::control;
-use crate::engine::Engine;
-use crate::engine::behaviors::BehaviorSet;
 use crate::operations::{self, Ctx};
 use crate::protocol::body::{MAX_BODY_BYTES, check_content_type, parse_json, read_limited};
-use crate::protocol::identity::{Defaults, scope_of};
-use crate::protocol::model::{Model, ModelError};
+use crate::protocol::identity::scope_of;
 use crate::protocol::router::route;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
-use crate::state::catalogue::Catalogue;
-use crate::state::{Scope, Store, Unavailable};
 use crate::transport::{self, Timeouts};
-
-/// Shared state of one server: cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    store: Arc<Store>,
-    /// Partner action types registered from the start-up file, restored after a reset.
-    partners: Vec<(Scope, crate::state::ThirdPartyRecord)>,
-    engine: Arc<Engine>,
-    model: Model,
-    catalogue: Arc<Catalogue>,
-    config: Config,
-    defaults: Defaults,
-    started: Instant,
-    /// The address the server listens on, once it does.
-    local_addr: OnceLock<SocketAddr>,
-    /// The engine's scheduler, running for as long as this state exists.
-    scheduler: OnceLock<Scheduler>,
-    /// Turns true when the server starts shutting down, so that endless answers (event streams) end.
-    closing: tokio::sync::watch::Sender<bool>,
-}
-
-/// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
-/// starts with the state (inside a Tokio runtime) and stops when the last handle to the state goes away, or when
-/// the server shuts down.
-struct Scheduler {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Scheduler {
-    fn start(engine: Arc<Engine>, store: Arc<Store>, runtime: &tokio::runtime::Handle) -> Scheduler {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = runtime.spawn(engine.run(store, stopped));
-        Scheduler { stop, task: std::sync::Mutex::new(Some(task)) }
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-impl AppState {
-    /// State for a server with the given configuration. Fails if an embedded fixture is broken or the behaviours
-    /// file cannot be used.
-    pub fn new(config: Config) -> Result<AppState, StartupError> {
-        let model = Model::load()?;
-        let catalogue = Arc::new(Catalogue::load().map_err(ModelError::from)?);
-        let (store, saved_behaviors) = open_store(&config)?;
-        let behaviors = match &config.behaviors {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
-                let set: BehaviorSet = serde_json::from_str(&text)
-                    .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
-                set.rules
-            }
-            None => saved_behaviors.unwrap_or_default(),
-        };
-        let eventbridge = config.eventbridge_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
-            crate::engine::delivery::EventBridgeSettings {
-                endpoint,
-                bus: config.event_bus_name.clone(),
-                access_key_id: config.aws_access_key_id.clone(),
-                secret_access_key: config.aws_secret_access_key.clone(),
-            }
-        });
-        let sns = config.sns_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
-            crate::engine::notifications::SnsSettings {
-                endpoint,
-                access_key_id: config.aws_access_key_id.clone(),
-                secret_access_key: config.aws_secret_access_key.clone(),
-            }
-        });
-        let lambda = config.lambda_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
-            crate::engine::invoker::LambdaSettings {
-                endpoint,
-                access_key_id: config.lambda_access_key_id.clone(),
-                secret_access_key: config.lambda_secret_access_key.clone(),
-            }
-        });
-        if config.behaviors.is_some() {
-            let rules = serde_json::to_string(&behaviors).unwrap_or_default();
-            store.save_setting(crate::storage::META_BEHAVIORS, &rules).map_err(|e| StartupError::Storage(e.0))?;
-        }
-        let engine = Arc::new(
-            Engine::new(
-                config.action_duration_ms,
-                behaviors,
-                Arc::clone(&catalogue),
-                lambda,
-                config.event_history,
-                eventbridge,
-                sns,
-            )
-            .numbering_events_with(store.event_sequence()),
-        );
-        let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };
-        let store = Arc::new(store);
-        let mut partners = Vec::new();
-        if let Some(path) = &config.third_party_action_types {
-            let failed = |e: String| StartupError::Partners(path.display().to_string(), e);
-            let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-            let file: control::PartnerTypeFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
-            for spec in file.action_types {
-                let scope = Scope {
-                    account: spec.account.clone().unwrap_or_else(|| config.default_account.clone()),
-                    region: spec.region.clone().unwrap_or_else(|| config.default_region.clone()),
-                };
-                // A partner type kept in the data directory keeps its client id and token: its workers still hold them.
-                let id = control::partner_type_id(&spec);
-                let kept = store.read(&scope, |data| data.third_party_types.get(&id).cloned());
-                let record = match kept {
-                    Some(record) => record,
-                    None => {
-                        control::register_partner(&store, &catalogue, &scope, spec).map_err(|e| failed(e.message))?
-                    }
-                };
-                partners.push((scope, record));
-            }
-        }
-        let state = AppState {
-            inner: Arc::new(Inner {
-                store,
-                engine,
-                partners,
-                model,
-                catalogue,
-                config,
-                defaults,
-                started: Instant::now(),
-                local_addr: OnceLock::new(),
-                scheduler: OnceLock::new(),
-                closing: tokio::sync::watch::Sender::new(false),
-            }),
-        };
-        state.inner.engine.resume(&state.inner.store);
-        state.start_scheduler();
-        Ok(state)
-    }
-
-    /// Starts the engine's scheduler if it is not running and a Tokio runtime is at hand (state created outside one
-    /// gets its scheduler when it is first served).
-    fn start_scheduler(&self) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let inner = &self.inner;
-            inner
-                .scheduler
-                .get_or_init(|| Scheduler::start(Arc::clone(&inner.engine), Arc::clone(&inner.store), &runtime));
-        }
-    }
-
-    /// Stops the engine's scheduler and waits for it.
-    async fn stop_scheduler(&self) {
-        let Some(scheduler) = self.inner.scheduler.get() else { return };
-        let _ = scheduler.stop.send(true);
-        let task = scheduler.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            tracing::error!("the scheduler ended abnormally: {e}");
-        }
-    }
-
-    /// Turns true when the server starts shutting down.
-    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.inner.closing.subscribe()
-    }
-
-    /// All emulator state.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.inner.store
-    }
-
-    /// Drops all state and the clock, and every pending timer, keeping what start-up flags configured (partner
-    /// action types).
-    pub fn reset(&self) -> Result<(), Unavailable> {
-        self.inner.store.reset()?;
-        self.inner.engine.cancel_timers(|_| true);
-        // The kept events go too; the sequence goes on, so a stream reader's Last-Event-ID stays meaningful.
-        self.inner.engine.events().clear();
-        self.restore_partners(|_| true)
-    }
-
-    /// Replaces the whole state with a document's (checked whole first; all or nothing), cancels the timers of the
-    /// old state and resumes the running executions of the new one.
-    pub fn import(&self, document: crate::state::document::Document) -> Result<(), ApiError> {
-        let behaviors = self.inner.store.import(document).map_err(|e| match e {
-            crate::state::ImportError::Invalid(message) => {
-                ApiError::validation(format!("Invalid state document: {message}"))
-            }
-            crate::state::ImportError::Unavailable(unavailable) => unavailable.into(),
-        })?;
-        self.inner.engine.cancel_timers(|_| true);
-        if let Some(rules) = behaviors {
-            self.inner.engine.set_behaviors(rules);
-        }
-        self.inner.engine.resume(&self.inner.store);
-        Ok(())
-    }
-
-    /// Drops the state of the accounts and regions `selected` picks, keeping what start-up flags configured there;
-    /// the clock, shared by all, is kept. Returns how many partitions held state.
-    pub fn reset_where(&self, selected: impl Fn(&Scope) -> bool) -> Result<usize, Unavailable> {
-        let dropped = self.inner.store.reset_where(&selected)?;
-        self.inner.engine.cancel_timers(&selected);
-        self.restore_partners(selected)?;
-        Ok(dropped)
-    }
-
-    fn restore_partners(&self, selected: impl Fn(&Scope) -> bool) -> Result<(), Unavailable> {
-        for (scope, record) in self.inner.partners.iter().filter(|(scope, _)| selected(scope)) {
-            self.inner.store.write_durably(scope, |data| {
-                data.third_party_types.insert(record.action_type.id.clone(), record.clone())
-            })?;
-        }
-        Ok(())
-    }
-
-    /// The address the server listens on, once it does.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.local_addr.get().copied()
-    }
-
-    /// Account and region of requests that do not name them.
-    pub fn defaults(&self) -> &Defaults {
-        &self.inner.defaults
-    }
-
-    /// The execution engine.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.inner.engine
-    }
-
-    /// The built-in catalogue of action and rule types.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.inner.catalogue
-    }
-
-    /// The loaded service model.
-    pub fn model(&self) -> &Model {
-        &self.inner.model
-    }
-
-    /// The server's configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    /// Time since the server state was created.
-    pub fn uptime(&self) -> std::time::Duration {
-        self.inner.started.elapsed()
-    }
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Fixture(#[from] ModelError),
-    #[error("cannot use the behaviours file {0}: {1}")]
-    Behaviors(String, String),
-    #[error("cannot use the partner action types file {0}: {1}")]
-    Partners(String, String),
-    #[error(transparent)]
-    Open(#[from] crate::storage::OpenError),
-    #[error("cannot use the state file {0}: {1}")]
-    StateFile(String, String),
-    #[error("cannot save state: {0}")]
-    Storage(String),
-}
-
-/// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file
-/// when there is one (and the data directory holds nothing yet). Also returns the behaviour rules they kept.
-fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::engine::behaviors::BehaviorRule>>), StartupError> {
-    let (store, mut behaviors) = match &config.data_dir {
-        Some(dir) => {
-            let options = crate::storage::Options {
-                dir: dir.clone(),
-                full_sync: config.full_sync,
-                max_bytes: config.max_data_bytes,
-            };
-            let (storage, document) = crate::storage::Storage::open(&options)?;
-            let behaviors = document.behaviors.clone();
-            let shown = storage.path().display().to_string();
-            let store =
-                Store::with_storage(storage, document).map_err(|e| crate::storage::OpenError::Corrupt(shown, e))?;
-            tracing::info!(directory = %dir.display(), partitions = store.partition_count(), "state loaded");
-            (store, behaviors)
-        }
-        None => (Store::new(), None),
-    };
-    if let Some(path) = &config.state_file {
-        let shown = path.display().to_string();
-        if store.partition_count() > 0 {
-            tracing::info!(file = %shown, "the data directory holds state; the state file is not loaded");
-        } else {
-            let failed = |e: String| StartupError::StateFile(shown.clone(), e);
-            let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-            let document: crate::state::document::Document =
-                serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
-            let imported = store.import(document).map_err(|e| failed(e.to_string()))?;
-            behaviors = imported.or(behaviors);
-            tracing::info!(file = %shown, partitions = store.partition_count(), "state file loaded");
-        }
-    }
-    Ok((store, behaviors))
-}
 
 /// The log target of the `Ready.` line, which the binary enables at every log level.
 pub const READY_TARGET: &str = "codepipeline_local::ready";
@@ -432,9 +114,9 @@ async fn handle(
     let base = || base_url(app, headers);
     let ctx = Ctx {
         store: app.store(),
-        scope: scope_of(headers, uri.query(), &app.inner.defaults),
-        catalogue: &app.inner.catalogue,
-        engine: &app.inner.engine,
+        scope: scope_of(headers, uri.query(), app.defaults()),
+        catalogue: app.catalogue(),
+        engine: app.engine(),
         request_id,
         base_url: &base,
     };
@@ -500,7 +182,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let addr = listener.local_addr()?;
-    let _ = state.inner.local_addr.set(addr);
+    state.set_local_addr(addr);
     let config = state.config();
     tracing::info!(
         target: READY_TARGET,
@@ -514,7 +196,7 @@ where
     let closing = state.clone();
     let shutdown = async move {
         shutdown.await;
-        closing.inner.closing.send_replace(true);
+        closing.close();
     };
     transport::serve(listener, app(state.clone()), timeouts, shutdown).await;
     state.stop_scheduler().await;

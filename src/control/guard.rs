@@ -20,9 +20,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::app::AppState;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
 use crate::protocol::{ApiError, ErrorCode};
-use crate::server::AppState;
 
 /// Splits a `host[:port]` authority (a `Host` header, or the authority of an origin) into its lowercase host and its
 /// port. Anything else (a path, user information, a query, spaces) is refused.

@@ -35,17 +35,15 @@ use serde_json::{Value, json};
 
 use self::guard::ControlJson;
 
+use crate::app::AppState;
+use crate::app::partners::{PartnerTypeSpec, register_partner};
 use crate::engine::behaviors::{BehaviorRule, BehaviorSet};
-use crate::engine::command::{Applied, Command, CompleteRefusal, Refusal};
-use crate::operations::action_types::check_url_templates;
+use crate::engine::commands::complete::{CompleteAction, CompleteRefusal, CompleteRule};
 use crate::protocol::body::read_limited;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
-use crate::server::AppState;
-use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
-use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
 use crate::state::execution::{ErrorDetails, FailureType, Outcome, Success};
-use crate::state::{Scope, Store, ThirdPartyRecord};
+use crate::state::{Scope, ThirdPartyRecord};
 
 /// The routes of the control endpoints. The health checks are open to anyone; the `/_emulator/*` endpoints are
 /// guarded against web pages ([`guard`]).
@@ -63,78 +61,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
-}
-
-/// A partner (ThirdParty) action type to register, as `POST /_emulator/third-party-action-types` and the
-/// `--third-party-action-types` file take it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PartnerTypeSpec {
-    pub category: ActionCategory,
-    pub provider: String,
-    pub version: String,
-    pub settings: Option<ActionTypeSettings>,
-    pub configuration_properties: Option<Vec<ConfigurationProperty>>,
-    pub input_artifact_details: ArtifactDetails,
-    pub output_artifact_details: ArtifactDetails,
-    /// The client token job workers present; a random one when absent.
-    pub client_token: Option<String>,
-    pub account: Option<String>,
-    pub region: Option<String>,
-}
-
-/// The file of `--third-party-action-types`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PartnerTypeFile {
-    pub action_types: Vec<PartnerTypeSpec>,
-}
-
-fn is_name(text: &str, max: usize) -> bool {
-    (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// The id of the partner action type a spec registers.
-pub fn partner_type_id(spec: &PartnerTypeSpec) -> ActionTypeId {
-    ActionTypeId {
-        category: spec.category,
-        owner: ActionOwner::ThirdParty,
-        provider: spec.provider.clone(),
-        version: spec.version.clone(),
-    }
-}
-
-/// Registers (or replaces) a partner action type in `scope`; its actions are then run by job workers that use the
-/// PollForThirdPartyJobs family of operations with the returned client token.
-pub fn register_partner(
-    store: &Store,
-    catalogue: &Catalogue,
-    scope: &Scope,
-    spec: PartnerTypeSpec,
-) -> Result<ThirdPartyRecord, ApiError> {
-    if !is_name(&spec.provider, 35) || !is_name(&spec.version, 9) {
-        return Err(ApiError::validation("provider (1-35) and version (1-9) must be letters, digits, '_' or '-'"));
-    }
-    let id = partner_type_id(&spec);
-    if catalogue.action_type(&id).is_some() {
-        return Err(ApiError::validation(format!("{} is a built-in action type", ActionType::describe(&id))));
-    }
-    let properties = spec.configuration_properties.unwrap_or_default();
-    check_url_templates(spec.settings.as_ref(), &properties)?;
-    let record = ThirdPartyRecord {
-        action_type: ActionType {
-            id: id.clone(),
-            settings: spec.settings,
-            action_configuration_properties: properties,
-            input_artifact_details: spec.input_artifact_details,
-            output_artifact_details: spec.output_artifact_details,
-        },
-        client_id: uuid::Uuid::new_v4(),
-        client_token: spec.client_token.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-    };
-    // Blocking until saved: it runs at start-up too, where a failure must stop the server.
-    store.write_durably(scope, |data| data.third_party_types.insert(id, record.clone()))?;
-    Ok(record)
 }
 
 fn partner_json(record: &ThirdPartyRecord) -> Value {
@@ -287,49 +213,38 @@ async fn complete_action(
         other => return Err(ApiError::validation(format!("outcome must be succeed or fail, not '{other}'"))),
     };
     let scope = control_scope(&app, &headers, &uri, request.account, request.region);
-    let store = app.store();
     let (pipeline, execution, stage) = (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name);
     let target = match (&request.action_name, &request.rule_name) {
         (Some(action), None) => Target::Action(action),
         (None, Some(rule)) => Target::Rule(rule),
         _ => return Err(ApiError::validation("give exactly one of actionName and ruleName")),
     };
-    let command = match target {
-        Target::Action(action) => Command::CompleteAction {
-            execution: execution.clone(),
-            stage: stage.clone(),
-            action: action.to_string(),
-            outcome,
-        },
-        Target::Rule(rule) => Command::CompleteRule {
-            execution: execution.clone(),
-            stage: stage.clone(),
-            rule: rule.to_string(),
-            outcome,
-        },
-    };
     let refused = |refusal| {
         not_running(match (refusal, target) {
-            (Refusal::PipelineNotFound, _) => {
+            (CompleteRefusal::PipelineNotFound, _) => {
                 format!("No pipeline '{pipeline}' in account {} region {}", scope.account, scope.region)
             }
-            (Refusal::Complete(CompleteRefusal::ExecutionNotFound), _) => {
-                format!("No execution '{execution}' in pipeline '{pipeline}'")
-            }
-            (_, Target::Action(action)) => {
+            (CompleteRefusal::ExecutionNotFound, _) => format!("No execution '{execution}' in pipeline '{pipeline}'"),
+            (CompleteRefusal::NotRunning, Target::Action(action)) => {
                 format!("Action '{action}' of stage '{stage}' is not running in execution '{execution}'")
             }
-            (_, Target::Rule(rule)) => {
+            (CompleteRefusal::NotRunning, Target::Rule(rule)) => {
                 format!("Rule '{rule}' of stage '{stage}' is not running in execution '{execution}'")
             }
         })
     };
-    let completed = match app.engine().apply(store, &scope, pipeline, command, |_| Ok(()), refused)? {
-        Applied::Completed(id) if matches!(target, Target::Action(_)) => {
+    let (execution, stage) = (execution.clone(), stage.clone());
+    let completed = match target {
+        Target::Action(action) => {
+            let command = CompleteAction { execution, stage, action: action.to_string(), outcome };
+            let id = app.engine().apply(&scope, pipeline, command)?.map_err(refused)?;
             json!({"completed": true, "actionExecutionId": id})
         }
-        Applied::Completed(id) => json!({"completed": true, "ruleExecutionId": id}),
-        _ => json!({"completed": true}),
+        Target::Rule(rule) => {
+            let command = CompleteRule { execution, stage, rule: rule.to_string(), outcome };
+            let id = app.engine().apply(&scope, pipeline, command)?.map_err(refused)?;
+            json!({"completed": true, "ruleExecutionId": id})
+        }
     };
     Ok(Json(completed))
 }
@@ -359,7 +274,7 @@ async fn advance_clock(
     let offset = store.clock().offset_millis().saturating_add(millis);
     store.save_setting(crate::storage::META_CLOCK_OFFSET, &offset.to_string())?;
     store.clock().advance(millis);
-    app.engine().run_due(store);
+    app.engine().run_due();
     app.engine().wake();
     let now = store.clock().now();
     Ok(Json(json!({

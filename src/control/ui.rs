@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use crate::server::AppState;
+use crate::app::AppState;
 
 /// The page base. Its assets are relative to it.
 pub const PATH: &str = "/_emulator/ui/";

@@ -142,7 +142,12 @@ pub fn finish_rule(
 }
 
 /// Abandons a condition's running rules (the execution was abandoned, or the condition overridden).
-fn abandon_rules(record: &mut PipelineRecord, index: ExecutionIndex, rules: &[RuleRunIndex], now: Timestamp) {
+pub(super) fn abandon_rules(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    rules: &[RuleRunIndex],
+    now: Timestamp,
+) {
     let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     for &rule in rules {
         if let Some(run) = conditions.rules.at_mut(rule)
@@ -157,7 +162,13 @@ fn abandon_rules(record: &mut PipelineRecord, index: ExecutionIndex, rules: &[Ru
 }
 
 /// Ends the condition being evaluated in `stage` with `status`.
-fn close(record: &mut PipelineRecord, index: ExecutionIndex, stage: usize, status: ConditionStatus, now: Timestamp) {
+pub(super) fn close(
+    record: &mut PipelineRecord,
+    index: ExecutionIndex,
+    stage: usize,
+    status: ConditionStatus,
+    now: Timestamp,
+) {
     let Some(conditions) = record.runtime.w().executions[index].conditions.as_mut() else { return };
     let running = conditions
         .evaluations
@@ -221,7 +232,7 @@ pub(super) fn check(
 }
 
 /// Goes on after a condition of `kind` has passed (`Ok`) or failed with its result (`Err`).
-fn proceed(
+pub(super) fn proceed(
     record: &mut PipelineRecord,
     index: ExecutionIndex,
     stage: usize,
@@ -245,48 +256,6 @@ fn proceed(
         (_, Err(result)) => (StageStatus::Failed, Some(result)),
     };
     step::end_stage(record, index, stage, status, then, env, now);
-}
-
-/// Why an override is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverrideRefusal {
-    /// No such execution.
-    ExecutionNotFound,
-    /// The condition is not being evaluated, or cannot be overridden (its result is SKIP).
-    NotOverridable,
-    /// A later execution has entered the stage.
-    NotLatest,
-}
-
-/// OverrideStageCondition: the condition of `kind` being evaluated in stage `name` of execution `id` counts as
-/// passed; its running rules are abandoned and its status is `Overridden`.
-pub fn override_condition(
-    record: &mut PipelineRecord,
-    id: &str,
-    name: &str,
-    kind: ConditionKind,
-    env: &StepEnv,
-    now: Timestamp,
-) -> Result<(), OverrideRefusal> {
-    let Some(index) = record.runtime.position(id) else { return Err(OverrideRefusal::ExecutionNotFound) };
-    if record.runtime.latest_in_stage.get(name).is_some_and(|&latest| latest != index) {
-        return Err(OverrideRefusal::NotLatest);
-    }
-    let execution = &record.runtime.executions[index];
-    let Some(stage) = execution.declaration.stages.iter().position(|s| s.name == name) else {
-        return Err(OverrideRefusal::NotOverridable);
-    };
-    let skips =
-        execution.declaration.stages[stage].condition(kind).and_then(|c| c.result) == Some(ConditionResult::Skip);
-    let condition = execution.condition_in_progress(stage);
-    let Some(condition) = condition.filter(|c| c.kind == kind && !skips && execution.stop.is_none()) else {
-        return Err(OverrideRefusal::NotOverridable);
-    };
-    let rules = condition.rules.clone();
-    abandon_rules(record, index, &rules, now);
-    close(record, index, stage, ConditionStatus::Overridden, now);
-    proceed(record, index, stage, kind, Ok(()), env, now);
-    Ok(())
 }
 
 /// The rule runs whose result or timeout is due at `now`.

@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 
 use super::Engine;
 use super::lambda::{Answer, Invocation, InvokeResult, RULE_REQUEST_TIMEOUT, Target};
-use crate::state::Store;
 use crate::state::execution::{ErrorDetails, FailureType};
 
 /// Where Lambda functions are invoked, and the keys invocations are signed with.
@@ -34,20 +33,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// The invoker: makes each invocation as it comes, concurrently, until the channel closes.
-pub async fn run(
-    engine: Arc<Engine>,
-    store: Arc<Store>,
-    settings: LambdaSettings,
-    mut invocations: mpsc::UnboundedReceiver<Invocation>,
-) {
+pub async fn run(engine: Arc<Engine>, settings: LambdaSettings, mut invocations: mpsc::UnboundedReceiver<Invocation>) {
     let client = super::outbound::client();
     let settings = Arc::new(settings);
     while let Some(invocation) = invocations.recv().await {
-        let (engine, store, client, settings) =
-            (Arc::clone(&engine), Arc::clone(&store), client.clone(), Arc::clone(&settings));
+        let (engine, client, settings) = (Arc::clone(&engine), client.clone(), Arc::clone(&settings));
         tokio::spawn(async move {
             let result = invoke(&client, &settings, &invocation).await;
-            record_result(&engine, &store, &invocation, result);
+            record_result(&engine, &invocation, result);
         });
     }
 }
@@ -114,7 +107,8 @@ fn sign_request(
 }
 
 /// Records what came of an invocation, through the engine.
-fn record_result(engine: &Engine, store: &Store, call: &Invocation, result: InvokeResult) {
+fn record_result(engine: &Engine, call: &Invocation, result: InvokeResult) {
+    let store = engine.store();
     let now = store.clock().now();
     let recorded = store.write(&call.scope, |data| {
         engine.change_in(data, &call.scope, &call.pipeline, now, |record, _| {

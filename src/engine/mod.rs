@@ -1,15 +1,18 @@
 //! The execution engine: the background scheduler that moves pipeline executions through stages and actions, and
 //! the action providers it drives.
 //!
-//! Operations and control endpoints change a running pipeline only through [`Engine::apply`] with a
-//! [`command::Command`] (and hand out jobs through [`Engine::poll_jobs`]). Under the partition lock the engine carries
-//! the command out through the pure steps, runs [`step::advance`] and schedules one timer for the pipeline's next due
-//! event; timers and Lambda answers pass through the same internal function. The background task ([`Engine::run`])
-//! sleeps until the earliest timer (or until woken because an earlier one was added, or the clock was advanced),
-//! advances the pipelines that are due, and stops when the server stops. There is no periodic scan.
+//! The engine owns its [`Store`] handle. Operations, control endpoints and triggers change a running pipeline only
+//! through [`Engine::apply`] with one of the [`commands`] (each with its own output and refusal types), and hand out
+//! jobs through [`Engine::poll_jobs`]. Under the partition lock the engine carries the command out through the pure
+//! steps, runs [`step::advance`], leaves what the change sends out (events, notifications, Lambda invocations) in
+//! the write's outbox, to leave once the write is saved (`crate::state::outbox`), and schedules one timer for the
+//! pipeline's next due event; timers and Lambda answers pass through the same internal function. The background
+//! task ([`Engine::run`]) sleeps until the earliest timer (or until woken because an earlier one was added, or the
+//! clock was advanced), advances the pipelines that are due, and stops when the server stops. There is no periodic
+//! scan.
 
 pub mod behaviors;
-pub mod command;
+pub mod commands;
 pub mod conditions;
 pub mod delivery;
 pub mod events;
@@ -34,7 +37,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
 use self::behaviors::BehaviorRule;
-use self::command::{Applied, Command, Refusal};
+use self::commands::{Command, PipelineNotFound};
 use self::invoker::LambdaSettings;
 use self::lambda::Invocation;
 use self::step::StepEnv;
@@ -107,9 +110,29 @@ impl crate::state::outbox::Effect for Outgoing {
     }
 }
 
+/// How the engine runs actions and where its effects go.
+#[derive(Debug)]
+pub struct Settings {
+    /// How long a simulated action takes.
+    pub duration_ms: u64,
+    /// The behaviour rules that steer simulated actions.
+    pub behaviors: Vec<BehaviorRule>,
+    pub catalogue: Arc<Catalogue>,
+    /// Where Lambda invoke actions call real functions, if anywhere.
+    pub lambda: Option<LambdaSettings>,
+    /// How many events the history keeps.
+    pub event_history: usize,
+    /// Where events are delivered, if anywhere.
+    pub eventbridge: Option<delivery::EventBridgeSettings>,
+    /// Where approval notifications are published, if anywhere.
+    pub sns: Option<notifications::SnsSettings>,
+}
+
 /// The scheduler and the settings of simulated actions.
 #[derive(Debug)]
 pub struct Engine {
+    /// The state of every pipeline: the engine changes it, and only through its commands.
+    store: Arc<Store>,
     /// Pending wake-ups, earliest first. Taken after a partition lock, never before one.
     timers: Mutex<BinaryHeap<Reverse<Timer>>>,
     wake: Notify,
@@ -134,19 +157,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine whose simulated actions take `duration_ms`, steered by `behaviors`; with `lambda`, Lambda invoke
-    /// actions call real functions there. It keeps the latest `event_history` events.
-    pub fn new(
-        duration_ms: u64,
-        behaviors: Vec<BehaviorRule>,
-        catalogue: Arc<Catalogue>,
-        lambda: Option<LambdaSettings>,
-        event_history: usize,
-        eventbridge: Option<delivery::EventBridgeSettings>,
-        sns: Option<notifications::SnsSettings>,
-    ) -> Engine {
+    /// An engine over `store` whose actions are simulated and steered as `settings` say; its events are numbered
+    /// with the store's sequence (saved and restored with the state).
+    pub fn new(store: Arc<Store>, settings: Settings) -> Engine {
+        let Settings { duration_ms, behaviors, catalogue, lambda, event_history, eventbridge, sns } = settings;
         let (invocations, invoker) = mpsc::unbounded_channel();
-        let hub = events::EventHub::new(event_history);
+        let mut hub = events::EventHub::new(event_history);
+        hub.number_with(store.event_sequence());
         let (events, delivery) = match eventbridge {
             Some(_) => {
                 let (hub, queue) = hub.delivering();
@@ -162,6 +179,7 @@ impl Engine {
             None => (events, None),
         };
         Engine {
+            store,
             lambda,
             invocations,
             invoker: Mutex::new(Some(invoker)),
@@ -179,12 +197,9 @@ impl Engine {
         }
     }
 
-    /// The engine, numbering its events with `sequence` (the store's counter, saved and restored with the state).
-    pub fn numbering_events_with(mut self, sequence: Arc<std::sync::atomic::AtomicU64>) -> Engine {
-        if let Some(events) = Arc::get_mut(&mut self.events) {
-            events.number_with(sequence);
-        }
-        self
+    /// The state the engine changes.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// The events of state changes: their history and live subscribers.
@@ -202,41 +217,32 @@ impl Engine {
         *self.behaviors.write().unwrap_or_else(|p| p.into_inner()) = rules;
     }
 
-    /// The one way to change a running pipeline: under the partition lock, finds the pipeline, lets `check` look at
-    /// it (an operation's own read-only checks, whose error it returns as is), carries out `command`, advances the
-    /// pipeline and schedules its next wake-up. A refused command changes nothing and comes back through `refused`.
-    pub fn apply<E>(
+    /// The one way to change a running pipeline: under the partition lock, carries out `command` on the pipeline
+    /// named `pipeline`, advances it and schedules its next wake-up. What the command answers, or why it was refused
+    /// (then nothing changed); [`Unavailable`](crate::state::Unavailable) if the change could not be saved (then it
+    /// was not made either).
+    pub fn apply<C: Command>(
         &self,
-        store: &Store,
         scope: &Scope,
         pipeline: &str,
-        command: Command,
-        check: impl FnOnce(&PipelineRecord) -> Result<(), E>,
-        refused: impl FnOnce(Refusal) -> E,
-    ) -> Result<Applied, E>
-    where
-        E: From<crate::state::Unavailable>,
-    {
-        let now = store.clock().now();
-        store.write(scope, |data| {
-            let Some(record) = data.pipelines.get(pipeline) else { return Err(refused(Refusal::PipelineNotFound)) };
-            check(record)?;
-            self.apply_within(data, scope, pipeline, command, now).map_err(refused)
-        })?
+        command: C,
+    ) -> Result<Result<C::Output, C::Refusal>, crate::state::Unavailable> {
+        let now = self.store.clock().now();
+        self.store.write(scope, |data| self.apply_within(data, scope, pipeline, command, now))
     }
 
     /// [`Engine::apply`] inside a write that changes more than the pipeline's runtime (call it in the closure of
     /// [`Store::write`], under the partition lock), so that the whole change is saved, or none of it.
-    pub fn apply_within(
+    pub fn apply_within<C: Command>(
         &self,
         data: &mut crate::state::PartitionData,
         scope: &Scope,
         pipeline: &str,
-        command: Command,
+        command: C,
         now: Timestamp,
-    ) -> Result<Applied, Refusal> {
-        self.change_in(data, scope, pipeline, now, |record, env| command::execute(record, env, command, now))
-            .unwrap_or(Err(Refusal::PipelineNotFound))
+    ) -> Result<C::Output, C::Refusal> {
+        self.change_in(data, scope, pipeline, now, |record, env| command.execute(record, env, now))
+            .unwrap_or_else(|| Err(PipelineNotFound.into()))
     }
 
     /// Where the engine's ids come from (also for the ids of source changes made outside it).
@@ -248,15 +254,14 @@ impl Engine {
     /// invisible to other polls for a while), and describes each with `describe` under the same lock.
     pub fn poll_jobs<T>(
         &self,
-        store: &Store,
         scope: &Scope,
         id: &crate::state::declaration::ActionTypeId,
         max: usize,
         select: impl Fn(&crate::state::declaration::ActionDeclaration, &crate::state::execution::ActionRun) -> bool,
         mut describe: impl FnMut(&crate::state::PartitionData, &str, uuid::Uuid, String) -> Option<T>,
     ) -> Result<Vec<T>, crate::state::Unavailable> {
-        let now = store.clock().now();
-        store.write(scope, |data| {
+        let now = self.store.clock().now();
+        self.store.write(scope, |data| {
             let chosen = jobs::available(data, id, now, max, select);
             let handed = jobs::dispatch(data, chosen, &self.ids, now);
             handed.into_iter().filter_map(|(pipeline, job, nonce)| describe(data, &pipeline, job, nonce)).collect()
@@ -344,7 +349,8 @@ impl Engine {
 
     /// Picks up the pipelines of loaded or imported state: every pipeline with a running execution is advanced
     /// (what fell due while the server was down happens now) and gets its next wake-up.
-    pub fn resume(&self, store: &Store) {
+    pub fn resume(&self) {
+        let store = &self.store;
         let now = store.clock().now();
         for scope in store.scopes() {
             let resumed = store.write(&scope, |data| {
@@ -399,9 +405,9 @@ impl Engine {
     }
 
     /// Fires one due timer. A failure in one pipeline is logged and does not stop the others.
-    fn fire(&self, store: &Store, timer: &Timer, now: Timestamp) {
+    fn fire(&self, timer: &Timer, now: Timestamp) {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            store.write(&timer.scope, |data| {
+            self.store.write(&timer.scope, |data| {
                 // A pipeline deleted since the timer was set is simply gone.
                 if let Some(record) = data.pipelines.get_mut(&timer.pipeline)
                     && record.runtime.wake.is_some_and(|w| w <= now)
@@ -427,20 +433,19 @@ impl Engine {
 
     /// Advances every pipeline that is due now, before returning (used after the clock is advanced, so callers see
     /// the effects at once rather than on the scheduler's next turn).
-    pub fn run_due(&self, store: &Store) {
-        let now = store.clock().now();
+    pub fn run_due(&self) {
+        let now = self.store.clock().now();
         for timer in self.pop_due(now) {
-            self.fire(store, &timer, now);
+            self.fire(&timer, now);
         }
     }
 
     /// The scheduler loop: runs until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let store = Arc::clone(&self.store);
         let receiver = self.invoker.lock().unwrap_or_else(|p| p.into_inner()).take();
         let invoker = match (self.lambda.clone(), receiver) {
-            (Some(settings), Some(receiver)) => {
-                Some(tokio::spawn(invoker::run(Arc::clone(&self), Arc::clone(&store), settings, receiver)))
-            }
+            (Some(settings), Some(receiver)) => Some(tokio::spawn(invoker::run(Arc::clone(&self), settings, receiver))),
             _ => None,
         };
         let queue = self.delivery.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -467,9 +472,9 @@ impl Engine {
             }
             if resume_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
                 resume_at = None;
-                self.resume(&store);
+                self.resume();
             }
-            self.run_due(&store);
+            self.run_due();
             let wait = match self.next_due() {
                 Some(due) => {
                     Duration::from_millis(u64::try_from(due.millis() - store.clock().now().millis()).unwrap_or(0))

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, declared_action, refusal_error};
-use crate::engine::command::{ApprovalAnswer, ApprovalRefusal, Command, Refusal};
+use super::{Ctx, action_not_found, pipeline_not_found, stage_not_found};
+use crate::engine::commands::approval::{AnswerApproval, ApprovalRefusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
-use crate::state::{PipelineRecord, Timestamp};
+use crate::state::Timestamp;
 
 // --- PutApprovalResult ----------------------------------------------------------------------------------------------
 
@@ -35,9 +35,8 @@ struct PutApprovalResultOutput {
 pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<Reply, ApiError> {
     let now = ctx.now();
     let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
-    let check = |record: &PipelineRecord| declared_action(record, name, stage, action).map(|_| ());
     let refused = |refusal| match refusal {
-        Refusal::Approval(ApprovalRefusal::UnknownToken) => ApiError::new(
+        ApprovalRefusal::UnknownToken => ApiError::new(
             ErrorCode::InvalidApprovalTokenException,
             format!(
                 "The approval token '{}' does not match an approval request of action '{action}' in stage '{stage}' \
@@ -46,13 +45,13 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
             ),
         ),
         // AWS's wording, for abandoned approvals and for executions overtaken by an update [NATIVE].
-        Refusal::Approval(ApprovalRefusal::OutOfDate) => ApiError::new(
+        ApprovalRefusal::OutOfDate => ApiError::new(
             ErrorCode::InvalidApprovalTokenException,
             format!(
                 "The pipeline {name} has been updated, and the approval request you responded to is now out of date."
             ),
         ),
-        Refusal::Approval(ApprovalRefusal::AlreadyCompleted) => ApiError::new(
+        ApprovalRefusal::AlreadyCompleted => ApiError::new(
             ErrorCode::ApprovalAlreadyCompletedException,
             format!(
                 "The approval request for action '{action}' in stage '{stage}' of pipeline '{name}' has already been \
@@ -60,16 +59,18 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
             ),
         ),
         // AWS's wording [NATIVE].
-        Refusal::Approval(ApprovalRefusal::SummaryRequired) => ApiError::new(
+        ApprovalRefusal::SummaryRequired => ApiError::new(
             ErrorCode::InvalidApprovalTokenException,
             format!(
                 "Action '{action}' in stage '{stage}' requires a summary. Provide a summary in the approval result and \
                  try again."
             ),
         ),
-        other => refusal_error(ctx, name, other),
+        ApprovalRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        ApprovalRefusal::StageNotFound => stage_not_found(name, stage),
+        ApprovalRefusal::ActionNotFound => action_not_found(name, stage, action),
     };
-    let answer = ApprovalAnswer {
+    let answer = AnswerApproval {
         stage: stage.clone(),
         action: action.clone(),
         token: input.token.clone(),
@@ -77,6 +78,6 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         summary: input.result.summary.clone(),
         by: ctx.scope.caller_arn(),
     };
-    ctx.engine.apply(ctx.store, &ctx.scope, name, Command::AnswerApproval(answer), check, refused)?;
+    ctx.engine.apply(&ctx.scope, name, answer)?.map_err(refused)?;
     Reply::json(&PutApprovalResultOutput { approved_at: now })
 }

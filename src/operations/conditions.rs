@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use super::action_history::{ArtifactDetailOut, ConfigOut, HistoryFilter, HistoryQuery, history_page};
-use super::{ErrorDetailsOut, refusal_error, stage_exists};
-use crate::engine::command::{Command, Refusal};
-use crate::engine::conditions::OverrideRefusal;
+use super::{ErrorDetailsOut, pipeline_not_found, stage_not_found};
+use crate::engine::commands::condition::{OverrideCondition, OverrideRefusal};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
 use crate::state::declaration::ConditionKind;
@@ -134,7 +133,7 @@ pub fn override_stage_condition(ctx: &Ctx, input: OverrideStageConditionInput) -
     };
     // UNCONFIRMED wordings: AWS's messages for these refusals are not public.
     let refused = |refusal| match refusal {
-        Refusal::Override(OverrideRefusal::ExecutionNotFound | OverrideRefusal::NotOverridable) => ApiError::new(
+        OverrideRefusal::ExecutionNotFound | OverrideRefusal::NotOverridable => ApiError::new(
             ErrorCode::ConditionNotOverridableException,
             format!(
                 "The {} condition of stage {stage} in execution '{id}' of pipeline {name} can't be overridden: it is \
@@ -142,17 +141,18 @@ pub fn override_stage_condition(ctx: &Ctx, input: OverrideStageConditionInput) -
                 input.condition_type
             ),
         ),
-        Refusal::Override(OverrideRefusal::NotLatest) => ApiError::new(
+        OverrideRefusal::NotLatest => ApiError::new(
             ErrorCode::NotLatestPipelineExecutionException,
             format!(
                 "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only the \
                  latest execution's conditions can be overridden"
             ),
         ),
-        other => refusal_error(ctx, name, other),
+        OverrideRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        OverrideRefusal::StageNotFound => stage_not_found(name, stage),
     };
-    let command = Command::OverrideCondition { execution: id.clone(), stage: stage.clone(), kind };
-    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
+    let command = OverrideCondition { execution: id.clone(), stage: stage.clone(), kind };
+    ctx.engine.apply(&ctx.scope, name, command)?.map_err(refused)?;
     Ok(Reply::Done)
 }
 

@@ -6,20 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use super::urls::{render, settings};
 use super::{
-    Ctx, PipelineExecutionIdOutput, execution_id, execution_not_found, find, newest_first, page_size, refusal_error,
-    shown_type,
+    Ctx, PipelineExecutionIdOutput, execution_not_found, find, newest_first, page_size, pipeline_not_found, shown_type,
 };
-use crate::engine::command::{Command, Refusal};
-use crate::engine::step::{StartRequest, StopRefusal};
+use crate::engine::commands::start::{Start, StartRefusal};
+use crate::engine::commands::stop::{Stop, StopRefusal};
+use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::catalogue::Catalogue;
-use crate::state::declaration::{ActionDeclaration, ExecutionMode, PipelineDeclaration};
+use crate::state::declaration::ExecutionMode;
 use crate::state::execution::{
     Execution, ExecutionStatus, ExecutionTrigger, ExecutionType, ResolvedVariable, RevisionOverride, RevisionType,
     TriggerType,
 };
-use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
+use crate::state::{PartitionData, Scope, Timestamp};
 
 // --- StartPipelineExecution ---------------------------------------------------------------------------------------
 
@@ -46,51 +46,6 @@ pub struct StartPipelineExecutionInput {
     source_revisions: Option<Vec<SourceRevisionInput>>,
 }
 
-/// Which source providers accept which revision types (behaviour.md §9.3).
-fn revision_type_fits(action: &ActionDeclaration, revision_type: RevisionType) -> bool {
-    let provider = action.action_type_id.provider.as_str();
-    match revision_type {
-        RevisionType::CommitId => matches!(provider, "CodeCommit" | "CodeStarSourceConnection" | "GitHub"),
-        RevisionType::ImageDigest => provider == "ECR",
-        RevisionType::S3ObjectVersionId => provider == "S3",
-        RevisionType::S3ObjectKey => {
-            provider == "S3"
-                && action
-                    .configuration
-                    .as_ref()
-                    .and_then(|c| c.get("AllowOverrideForS3ObjectKey"))
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        }
-        RevisionType::ActionRevision => false,
-    }
-}
-
-fn check_overrides(pipeline: &PipelineDeclaration, overrides: &[SourceRevisionInput]) -> Result<(), ApiError> {
-    let first = pipeline.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default();
-    for o in overrides {
-        let Some(action) = first.iter().find(|a| a.name == o.action_name) else {
-            return Err(ApiError::validation(format!(
-                "The source revision override names action '{}', which is not a source action of pipeline '{}'",
-                o.action_name, pipeline.name
-            )));
-        };
-        if !revision_type_fits(action, o.revision_type) {
-            return Err(ApiError::validation(format!(
-                "The revision type {} cannot be used with source action '{}' (provider {}){}",
-                o.revision_type.as_str(),
-                o.action_name,
-                action.action_type_id.provider,
-                if o.revision_type == RevisionType::S3ObjectKey {
-                    "; S3_OBJECT_KEY needs AllowOverrideForS3ObjectKey set to true on the action"
-                } else {
-                    ""
-                }
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// StartPipelineExecution: a new execution with variable and source revision overrides; a replayed client request
 /// token returns the first execution's id.
 pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -> Result<Reply, ApiError> {
@@ -106,12 +61,6 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
         }
     }
     let overrides = input.source_revisions.unwrap_or_default();
-    let token = input.client_request_token;
-    // A repeated token answers with its execution before the overrides are looked at.
-    let check = |record: &PipelineRecord| {
-        let repeated = token.as_ref().is_some_and(|t| record.runtime.client_tokens.contains_key(t));
-        if repeated { Ok(()) } else { check_overrides(record.current(), &overrides) }
-    };
     let request = StartRequest {
         trigger: ExecutionTrigger {
             trigger_type: TriggerType::StartPipelineExecution,
@@ -119,20 +68,34 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
         },
         variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
         overrides: overrides
-            .iter()
+            .into_iter()
             .map(|o| RevisionOverride {
-                action_name: o.action_name.clone(),
+                action_name: o.action_name,
                 revision_type: o.revision_type,
-                revision_value: o.revision_value.clone(),
+                revision_value: o.revision_value,
                 change_id: None,
                 created: None,
             })
             .collect(),
     };
-    let command = Command::Start { request, client_token: token.clone() };
     let name = &input.name;
-    let applied = ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))?;
-    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: execution_id(applied) })
+    let command = Start { request, client_token: input.client_request_token };
+    let id = ctx.engine.apply(&ctx.scope, name, command)?.map_err(|refusal| match refusal {
+        StartRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        StartRefusal::NotASourceAction { action } => ApiError::validation(format!(
+            "The source revision override names action '{action}', which is not a source action of pipeline '{name}'"
+        )),
+        StartRefusal::RevisionTypeNotAllowed { action, revision_type, provider } => ApiError::validation(format!(
+            "The revision type {} cannot be used with source action '{action}' (provider {provider}){}",
+            revision_type.as_str(),
+            if revision_type == RevisionType::S3ObjectKey {
+                "; S3_OBJECT_KEY needs AllowOverrideForS3ObjectKey set to true on the action"
+            } else {
+                ""
+            }
+        )),
+    })?;
+    Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }
 
 // --- StopPipelineExecution ----------------------------------------------------------------------------------------
@@ -152,14 +115,14 @@ pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> 
     let name = &input.pipeline_name;
     let refused = |refusal| match refusal {
         // AWS's wording for both refusals [NATIVE].
-        Refusal::Stop(StopRefusal::NotStoppable) => ApiError::new(
+        StopRefusal::NotStoppable => ApiError::new(
             ErrorCode::PipelineExecutionNotStoppableException,
             format!(
                 "The pipeline execution with ID '{id}' in '{name}' can't be stopped now. Either it does not exist \
                  in the pipeline, or the pipeline execution has no action executions in progress."
             ),
         ),
-        Refusal::Stop(StopRefusal::Duplicated) => ApiError::new(
+        StopRefusal::Duplicated => ApiError::new(
             ErrorCode::DuplicatedStopRequestException,
             format!(
                 "The execution with ID {id} in {name} is already in a stopping state. If you already chose to \
@@ -168,11 +131,10 @@ pub fn stop_pipeline_execution(ctx: &Ctx, input: StopPipelineExecutionInput) -> 
                  you cannot make that request again."
             ),
         ),
-        other => refusal_error(ctx, name, other),
+        StopRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
     };
-    let command =
-        Command::Stop { execution: id.clone(), abandon: input.abandon.unwrap_or(false), reason: input.reason };
-    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |_| Ok(()), refused)?;
+    let command = Stop { execution: id.clone(), abandon: input.abandon.unwrap_or(false), reason: input.reason };
+    ctx.engine.apply(&ctx.scope, name, command)?.map_err(refused)?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }
 

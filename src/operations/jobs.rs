@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Ctx, action_type_not_available};
-use crate::engine::command::{Applied, Command, Refusal};
+use crate::engine::commands::job::{AcknowledgeJob, ReportJob};
 use crate::engine::jobs::{JobDataOut, JobRefusal, JobReport, job_data};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::Timestamp;
@@ -123,7 +123,7 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
             queryable.as_deref().is_none_or(|q| q == key) && config.get(key).is_some_and(|v| v == value)
         }
     };
-    let jobs = ctx.engine.poll_jobs(ctx.store, &ctx.scope, &id, max, select, |data, pipeline, job, nonce| {
+    let jobs = ctx.engine.poll_jobs(&ctx.scope, &id, max, select, |data, pipeline, job, nonce| {
         let data = data.pipelines.get(pipeline).and_then(|record| job_data(record, pipeline, job))?;
         Some(JobOut { id: job.to_string(), data, nonce, account_id: ctx.scope.account.clone() })
     })?;
@@ -155,11 +155,8 @@ fn acknowledge(ctx: &Ctx, job_id: &str, nonce: &str, api: Api) -> Result<JobStat
     let id = Uuid::parse_str(job_id).map_err(|_| job_not_found(job_id))?;
     let pipeline = ctx.store.read(&ctx.scope, |data| holder(data, id, api, job_id))?;
     let pipeline = pipeline.ok_or_else(|| job_not_found(job_id))?;
-    let command = Command::AcknowledgeJob { job: id, nonce: nonce.to_string() };
-    match ctx.engine.apply(ctx.store, &ctx.scope, &pipeline, command, |_| Ok(()), |r| job_error(r, job_id))? {
-        Applied::JobStatus(status) => Ok(status),
-        _ => Err(job_not_found(job_id)),
-    }
+    let command = AcknowledgeJob { job: id, nonce: nonce.to_string() };
+    ctx.engine.apply(&ctx.scope, &pipeline, command)?.map_err(|r| job_error(r, job_id))
 }
 
 /// The pipeline holding a job that `api` may use; `None` if the job belonged to a deleted pipeline.
@@ -174,24 +171,24 @@ fn holder(data: &PartitionData, id: Uuid, api: Api, job_id: &str) -> Result<Opti
 }
 
 /// The error for a refused job command.
-fn job_error(refusal: Refusal, job_id: &str) -> ApiError {
+fn job_error(refusal: JobRefusal, job_id: &str) -> ApiError {
     match refusal {
-        Refusal::Job(JobRefusal::WrongNonce) => ApiError::new(
+        JobRefusal::WrongNonce => ApiError::new(
             ErrorCode::InvalidNonceException,
             format!("The nonce for job {job_id} does not match; get the job again for its current nonce"),
         ),
         // AWS's wording for both [NATIVE].
-        Refusal::Job(JobRefusal::SameStatusOtherResult) => ApiError::new(
+        JobRefusal::SameStatusOtherResult => ApiError::new(
             ErrorCode::InvalidJobStateException,
             format!(
                 "The status of job with id {job_id} is already set to the desired value. It cannot be updated with \
                  the same status, but different result or output variables."
             ),
         ),
-        Refusal::Job(JobRefusal::AlreadyTerminated) => {
+        JobRefusal::AlreadyTerminated => {
             ApiError::new(ErrorCode::InvalidJobStateException, format!("Job with id {job_id} has already terminated"))
         }
-        _ => job_not_found(job_id),
+        JobRefusal::NotFound => job_not_found(job_id),
     }
 }
 
@@ -283,9 +280,8 @@ pub struct PutJobFailureResultInput {
 fn report(ctx: &Ctx, api: Api, job_id: &str, fingerprint: String, report: JobReport) -> Result<(), ApiError> {
     let id = Uuid::parse_str(job_id).map_err(|_| job_not_found(job_id))?;
     let Some(pipeline) = ctx.store.read(&ctx.scope, |data| holder(data, id, api, job_id))? else { return Ok(()) };
-    let command = Command::ReportJob { job: id, fingerprint, report };
-    ctx.engine.apply(ctx.store, &ctx.scope, &pipeline, command, |_| Ok(()), |r| job_error(r, job_id))?;
-    Ok(())
+    let command = ReportJob { job: id, fingerprint, report };
+    ctx.engine.apply(&ctx.scope, &pipeline, command)?.map_err(|r| job_error(r, job_id))
 }
 
 /// PutJobSuccessResult: ends the job; the action succeeds, or with a continuation token keeps running and gets a
@@ -391,7 +387,6 @@ pub fn poll_for_third_party_jobs(ctx: &Ctx, input: PollForThirdPartyJobsInput) -
         Ok(client_id)
     })?;
     let jobs = ctx.engine.poll_jobs(
-        ctx.store,
         &ctx.scope,
         &id,
         max,

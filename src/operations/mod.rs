@@ -24,7 +24,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::engine::command::Refusal;
 use crate::protocol::model::Model;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
@@ -179,20 +178,6 @@ pub(crate) fn stage_not_found(pipeline: &str, stage: &str) -> ApiError {
     )
 }
 
-/// StageNotFoundException unless the current version of pipeline `name` has a stage named `stage`.
-pub(crate) fn stage_exists(record: &PipelineRecord, name: &str, stage: &str) -> Result<(), ApiError> {
-    if record.current().stages.iter().any(|s| s.name == stage) { Ok(()) } else { Err(stage_not_found(name, stage)) }
-}
-
-/// The error for a refusal every operation that changes a running pipeline can meet; operations word their own
-/// refusals themselves.
-pub(crate) fn refusal_error(ctx: &Ctx, name: &str, refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
-        other => ApiError::new(ErrorCode::ValidationException, format!("The request was refused: {other:?}")),
-    }
-}
-
 /// `ErrorDetails` as the outputs show them.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -224,27 +209,12 @@ pub(crate) struct PipelineExecutionIdOutput {
     pub pipeline_execution_id: String,
 }
 
-/// The execution a start or rollback command answered with.
-pub(crate) fn execution_id(applied: crate::engine::command::Applied) -> String {
-    applied.execution().unwrap_or_default()
-}
-
-/// The action `action` of stage `stage` in the current version of pipeline `name`: StageNotFoundException or
-/// ActionNotFoundException when there is none.
-pub(crate) fn declared_action<'r>(
-    record: &'r PipelineRecord,
-    name: &str,
-    stage: &str,
-    action: &str,
-) -> Result<&'r crate::state::declaration::ActionDeclaration, ApiError> {
-    let declared =
-        record.current().stages.iter().find(|s| s.name == stage).ok_or_else(|| stage_not_found(name, stage))?;
-    declared.actions.iter().find(|a| a.name == action).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::ActionNotFoundException,
-            format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
-        )
-    })
+/// ActionNotFoundException for an action a stage of pipeline `name` does not have.
+pub(crate) fn action_not_found(name: &str, stage: &str, action: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ActionNotFoundException,
+        format!("Stage '{stage}' of pipeline '{name}' does not have an action named '{action}'"),
+    )
 }
 
 /// ActionTypeNotFoundException, as AWS words it \[NATIVE, PollForJobs\].

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
 use super::{Ctx, find, page_size, pipeline_not_found};
-use crate::engine::command::Command;
+use crate::engine::commands::start::Start;
 use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
@@ -93,11 +93,11 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
             trigger_type: TriggerType::CreatePipeline,
             trigger_detail: Some(ctx.scope.caller_arn().into()),
         };
-        let command = Command::Start {
+        let command = Start {
             request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },
             client_token: None,
         };
-        // The pipeline was just inserted, so this cannot be refused.
+        // The pipeline was just inserted and the start has no overrides, so this cannot be refused.
         let _ = ctx.engine.apply_within(data, &ctx.scope, &name, command, now);
         Ok(version)
     })??;

@@ -3,14 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, declared_action, page_size, pipeline_not_found, refusal_error};
-use crate::engine::command::{Applied, Command};
+use super::{Ctx, action_not_found, page_size, pipeline_not_found, stage_not_found};
+use crate::engine::commands::revision::{PushRefusal, PushRevision, Pushed};
 use crate::engine::providers::{self, DeployTarget};
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
-use crate::state::declaration::ActionCategory;
+use crate::state::Timestamp;
 use crate::state::execution::{ExecutionTrigger, RevisionOverride, TriggerType};
-use crate::state::{PipelineRecord, Timestamp};
 
 // --- PutActionRevision ----------------------------------------------------------------------------------------------
 
@@ -43,17 +42,9 @@ struct PutActionRevisionOutput {
 /// it already has starts nothing.
 pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<Reply, ApiError> {
     let (name, stage, action) = (&input.pipeline_name, &input.stage_name, &input.action_name);
-    let check = |record: &PipelineRecord| {
-        let found = declared_action(record, name, stage, action)?;
-        if found.action_type_id.category != ActionCategory::Source {
-            return Err(ApiError::validation(format!(
-                "Action '{action}' is not a source action; only source actions take revisions"
-            )));
-        }
-        Ok(())
-    };
     let revision = &input.action_revision;
-    let command = Command::PushRevision {
+    let command = PushRevision {
+        stage: stage.clone(),
         trigger: ExecutionTrigger {
             trigger_type: TriggerType::PutActionRevision,
             trigger_detail: Some(ctx.scope.caller_arn().into()),
@@ -66,9 +57,18 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
             created: Some(revision.created),
         },
     };
-    let applied = ctx.engine.apply(ctx.store, &ctx.scope, name, command, check, |r| refusal_error(ctx, name, r))?;
-    let new_revision = matches!(applied, Applied::Execution(_));
-    let output = PutActionRevisionOutput { new_revision, pipeline_execution_id: applied.execution() };
+    let pushed = ctx.engine.apply(&ctx.scope, name, command)?.map_err(|refusal| match refusal {
+        PushRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        PushRefusal::StageNotFound => stage_not_found(name, stage),
+        PushRefusal::ActionNotFound => action_not_found(name, stage, action),
+        PushRefusal::NotASourceAction => ApiError::validation(format!(
+            "Action '{action}' is not a source action; only source actions take revisions"
+        )),
+    })?;
+    let output = match pushed {
+        Pushed::New(id) => PutActionRevisionOutput { new_revision: true, pipeline_execution_id: Some(id) },
+        Pushed::Known(id) => PutActionRevisionOutput { new_revision: false, pipeline_execution_id: id },
+    };
     Reply::json(&output)
 }
 

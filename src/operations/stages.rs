@@ -3,13 +3,11 @@
 
 use serde::Deserialize;
 
-use super::{
-    Ctx, PipelineExecutionIdOutput, execution_id, pipeline_not_found, refusal_error, stage_exists, stage_not_found,
-};
-use crate::engine::command::{Command, Refusal};
-use crate::engine::step::{RetryRefusal, RollbackRefusal};
+use super::{Ctx, PipelineExecutionIdOutput, pipeline_not_found, stage_not_found};
+use crate::engine::commands::retry::{Retry, RetryRefusal};
+use crate::engine::commands::rollback::{Rollback, RollbackRefusal};
+use crate::engine::commands::transition::{SetTransition, TransitionRefusal, TransitionType};
 use crate::protocol::{ApiError, ErrorCode, Reply};
-use crate::state::PipelineRecord;
 use crate::state::execution::{ExecutionTrigger, TransitionState, TriggerType};
 
 // --- Stage transitions ----------------------------------------------------------------------------------------------
@@ -19,7 +17,7 @@ use crate::state::execution::{ExecutionTrigger, TransitionState, TriggerType};
 pub struct DisableStageTransitionInput {
     pipeline_name: String,
     stage_name: String,
-    transition_type: String,
+    transition_type: TransitionType,
     reason: String,
 }
 
@@ -28,59 +26,44 @@ pub struct DisableStageTransitionInput {
 pub struct EnableStageTransitionInput {
     pipeline_name: String,
     stage_name: String,
-    transition_type: String,
+    transition_type: TransitionType,
 }
 
-/// The stage whose inbound transition a request names: the stage itself (Inbound) or the next one (Outbound).
-fn transition_stage(record: &PipelineRecord, pipeline: &str, stage: &str, kind: &str) -> Result<String, ApiError> {
-    let stages = &record.current().stages;
-    let index = stages.iter().position(|s| s.name == stage).ok_or_else(|| stage_not_found(pipeline, stage))?;
-    if kind == "Inbound" {
-        return Ok(stage.to_string());
-    }
-    stages.get(index + 1).map(|s| s.name.clone()).ok_or_else(|| {
-        // UNCONFIRMED: AWS's answer for the outbound transition of the last stage.
-        ApiError::validation(format!(
-            "Stage '{stage}' is the last stage of pipeline '{pipeline}'; it has no outbound transition"
-        ))
-    })
-}
-
-/// Sets the inbound transition a request names, then lets waiting executions move if it is now enabled.
+/// Sets the transition a request names (a stage's inbound one, or its outbound one: the next stage's inbound
+/// transition); enabling it lets waiting executions move.
 fn set_transition(
     ctx: &Ctx,
     pipeline: &str,
     stage: &str,
-    kind: &str,
+    transition_type: TransitionType,
     disabled_reason: Option<String>,
 ) -> Result<Reply, ApiError> {
-    let now = ctx.now();
-    // The stage is looked up first, so that its errors come before anything else.
-    let target = ctx.store.read(&ctx.scope, |data| {
-        let record = data.pipelines.get(pipeline).ok_or_else(|| pipeline_not_found(&ctx.scope.account, pipeline))?;
-        transition_stage(record, pipeline, stage, kind)
-    })?;
     let state = TransitionState {
         enabled: disabled_reason.is_none(),
         last_changed_by: Some(ctx.scope.caller_arn()),
-        last_changed_at: Some(now),
+        last_changed_at: Some(ctx.now()),
         disabled_reason,
     };
-    let command = Command::SetTransition { stage: target.clone(), state };
-    // The stage must still be there when the change is made.
-    let check = |record: &PipelineRecord| transition_stage(record, pipeline, stage, kind).map(|_| ());
-    ctx.engine.apply(ctx.store, &ctx.scope, pipeline, command, check, |r| refusal_error(ctx, pipeline, r))?;
+    let command = SetTransition { stage: stage.to_string(), transition_type, state };
+    ctx.engine.apply(&ctx.scope, pipeline, command)?.map_err(|refusal| match refusal {
+        TransitionRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, pipeline),
+        TransitionRefusal::StageNotFound => stage_not_found(pipeline, stage),
+        // UNCONFIRMED: AWS's answer for the outbound transition of the last stage.
+        TransitionRefusal::NoOutboundTransition => ApiError::validation(format!(
+            "Stage '{stage}' is the last stage of pipeline '{pipeline}'; it has no outbound transition"
+        )),
+    })?;
     Ok(Reply::Done)
 }
 
 /// DisableStageTransition: executions wait in front of the stage until the transition is enabled again.
 pub fn disable_stage_transition(ctx: &Ctx, input: DisableStageTransitionInput) -> Result<Reply, ApiError> {
-    set_transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, Some(input.reason))
+    set_transition(ctx, &input.pipeline_name, &input.stage_name, input.transition_type, Some(input.reason))
 }
 
 /// EnableStageTransition: the newest (SUPERSEDED) or oldest (QUEUED) waiting execution enters.
 pub fn enable_stage_transition(ctx: &Ctx, input: EnableStageTransitionInput) -> Result<Reply, ApiError> {
-    set_transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, None)
+    set_transition(ctx, &input.pipeline_name, &input.stage_name, input.transition_type, None)
 }
 
 // --- RetryStageExecution --------------------------------------------------------------------------------------------
@@ -98,11 +81,11 @@ pub struct RetryStageExecutionInput {
 pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Result<Reply, ApiError> {
     let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
     let all = input.retry_mode == "ALL_ACTIONS";
-    let command = Command::Retry { execution: id.clone(), stage: stage.clone(), all };
+    let command = Retry { execution: id.clone(), stage: stage.clone(), all };
     let refused = |refusal| match refusal {
         // AWS's wording [NATIVE]; an unknown execution id gets it too (UNCONFIRMED: the operation models no
         // PipelineExecutionNotFoundException).
-        Refusal::Retry(RetryRefusal::NotRetryable) => ApiError::new(
+        RetryRefusal::NotRetryable => ApiError::new(
             ErrorCode::StageNotRetryableException,
             format!(
                 "The stage named {stage} in the {name} pipeline can't be retried now. Either it contains no failed \
@@ -111,16 +94,17 @@ pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Resu
             ),
         ),
         // UNCONFIRMED wording.
-        Refusal::Retry(RetryRefusal::NotLatest) => ApiError::new(
+        RetryRefusal::NotLatest => ApiError::new(
             ErrorCode::NotLatestPipelineExecutionException,
             format!(
                 "The execution '{id}' is not the latest execution of stage {stage} in the {name} pipeline; only the \
                  latest execution of a stage can be retried"
             ),
         ),
-        other => refusal_error(ctx, name, other),
+        RetryRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        RetryRefusal::StageNotFound => stage_not_found(name, stage),
     };
-    ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
+    ctx.engine.apply(&ctx.scope, name, command)?.map_err(refused)?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id.clone() })
 }
 
@@ -143,27 +127,26 @@ pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, Api
     let trigger = ExecutionTrigger { trigger_type: TriggerType::ManualRollback, trigger_detail: Some(detail.into()) };
     let refused = |refusal| match refusal {
         // AWS's wordings [NATIVE].
-        Refusal::Rollback(RollbackRefusal::TargetNotFound) => ApiError::new(
+        RollbackRefusal::TargetNotFound => ApiError::new(
             ErrorCode::PipelineExecutionNotFoundException,
             format!("Target Pipeline Execution with id '{target}' does not exist in pipeline with name '{name}'"),
         ),
-        Refusal::Rollback(RollbackRefusal::Outdated) => ApiError::new(
+        RollbackRefusal::Outdated => ApiError::new(
             ErrorCode::PipelineExecutionOutdatedException,
             format!("Pipeline '{name}' has been updated since the rollback request was made."),
         ),
-        Refusal::Rollback(RollbackRefusal::NotCompleted) => ApiError::new(
+        RollbackRefusal::NotCompleted => ApiError::new(
             ErrorCode::UnableToRollbackStageException,
             format!("Target Pipeline Execution with id '{target}' has not completed in stage with name '{stage}'"),
         ),
-        Refusal::Rollback(RollbackRefusal::StageBusy) => ApiError::new(
+        RollbackRefusal::StageBusy => ApiError::new(
             ErrorCode::UnableToRollbackStageException,
             format!("Pipeline '{name}' cannot start rollback since stage {stage} is in progress."),
         ),
-        other => refusal_error(ctx, name, other),
+        RollbackRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
+        RollbackRefusal::StageNotFound => stage_not_found(name, stage),
     };
-    let command = Command::Rollback { target: target.clone(), stage: stage.clone(), trigger };
-    let applied =
-        ctx.engine.apply(ctx.store, &ctx.scope, name, command, |record| stage_exists(record, name, stage), refused)?;
-    let id = execution_id(applied);
+    let command = Rollback { target: target.clone(), stage: stage.clone(), trigger };
+    let id = ctx.engine.apply(&ctx.scope, name, command)?.map_err(refused)?;
     Reply::json(&PipelineExecutionIdOutput { pipeline_execution_id: id })
 }

@@ -27,9 +27,9 @@ use serde_json::{Value, json};
 
 use super::glob::Glob;
 use super::{Outcome, Within};
+use crate::app::AppState;
 use crate::control::guard::ControlJson;
 use crate::protocol::ApiError;
-use crate::server::AppState;
 use crate::state::Scope;
 use crate::state::declaration::{
     ActionCategory, ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter, PipelineDeclaration,

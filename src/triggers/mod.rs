@@ -24,9 +24,9 @@ use axum::middleware;
 use axum::routing::post;
 use serde::Serialize;
 
-use crate::engine::command::{Applied, Command};
+use crate::app::AppState;
+use crate::engine::commands::start::{Start, StartRefusal};
 use crate::engine::step::StartRequest;
-use crate::server::AppState;
 use crate::state::Scope;
 use crate::state::execution::{ExecutionTrigger, RevisionOverride};
 
@@ -77,8 +77,8 @@ impl Outcome {
         overrides: Vec<RevisionOverride>,
     ) {
         match start_within(within, pipeline, trigger, overrides) {
-            Some(id) => self.started.push(Started { pipeline_name: pipeline.to_string(), pipeline_execution_id: id }),
-            None => self.skip(pipeline, format!("The pipeline {pipeline} does not exist")),
+            Ok(id) => self.started.push(Started { pipeline_name: pipeline.to_string(), pipeline_execution_id: id }),
+            Err(reason) => self.skip(pipeline, reason),
         }
     }
 
@@ -96,16 +96,24 @@ pub struct Within<'a> {
     pub now: crate::state::Timestamp,
 }
 
-/// Starts an execution of `pipeline` inside a delivery's write; its id, or `None` if there is no such pipeline
-/// (the only reason a start is refused).
+/// Starts an execution of `pipeline` inside a delivery's write; its id, or why it did not start.
 pub fn start_within(
     within: &mut Within<'_>,
     pipeline: &str,
     trigger: ExecutionTrigger,
     overrides: Vec<RevisionOverride>,
-) -> Option<String> {
+) -> Result<String, String> {
     let request = StartRequest { trigger, variables: Vec::new(), overrides };
-    let command = Command::Start { request, client_token: None };
+    let command = Start { request, client_token: None };
     let Within { engine, data, scope, now } = within;
-    engine.apply_within(data, scope, pipeline, command, *now).ok().and_then(Applied::execution)
+    engine.apply_within(data, scope, pipeline, command, *now).map_err(|refusal| match refusal {
+        StartRefusal::PipelineNotFound => format!("The pipeline {pipeline} does not exist"),
+        StartRefusal::NotASourceAction { action } => {
+            format!("The pipeline {pipeline} has no source action {action} in its first stage")
+        }
+        StartRefusal::RevisionTypeNotAllowed { action, revision_type, provider } => format!(
+            "The source action {action} of pipeline {pipeline} (provider {provider}) does not take a {} revision",
+            revision_type.as_str()
+        ),
+    })
 }

@@ -24,10 +24,10 @@ use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
 use super::{Outcome, Within};
+use crate::app::AppState;
 use crate::control::guard::ControlJson;
 use crate::engine::providers::s3_etag;
 use crate::protocol::ApiError;
-use crate::server::AppState;
 use crate::state::Scope;
 use crate::state::declaration::{ActionCategory, ActionDeclaration};
 use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};

@@ -24,10 +24,10 @@ use axum::http::HeaderMap;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 
+use crate::app::AppState;
 use crate::operations::webhooks::parse_cidr;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
 use crate::protocol::{ApiError, ErrorCode};
-use crate::server::AppState;
 use crate::state::declaration::{WebhookAuthenticationType, WebhookDefinition, WebhookFilterRule};
 use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};
 use crate::state::sources::{Commit, RepositoryKind};
@@ -134,14 +134,11 @@ pub async fn deliver(
         if let Some(record) = data.webhooks.get_mut(&definition.name) {
             record.last_triggered = Some(now);
         }
-        Some(started)
+        Ok(started)
     })?;
     match started {
-        Some(execution) => Ok(answer(Some(execution), None)),
-        None => {
-            let reason = format!("The pipeline {} does not exist", definition.target_pipeline);
-            Ok(answer(None, Some(reason)))
-        }
+        Ok(execution) => Ok(answer(Some(execution), None)),
+        Err(reason) => Ok(answer(None, Some(reason))),
     }
 }
 

@@ -6,9 +6,16 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::engine::behaviors::{BehaviorOutcome, BehaviorRule};
-use crate::engine::command::{Applied, ApprovalAnswer, ApprovalRefusal, Command, Refusal};
+use crate::engine::commands::Command;
+use crate::engine::commands::approval::{AnswerApproval, ApprovalRefusal};
+use crate::engine::commands::condition::{OverrideCondition, OverrideRefusal};
+use crate::engine::commands::job::{AcknowledgeJob, ReportJob};
+use crate::engine::commands::retry::{Retry, RetryRefusal};
+use crate::engine::commands::rollback::{Rollback, RollbackRefusal};
+use crate::engine::commands::stop::{APPROVAL_CANCELED, Stop, StopRefusal};
 use crate::engine::jobs::{JobRefusal, JobReport};
 use crate::state::declaration::PipelineType;
+use crate::state::execution::ConditionStatus;
 use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
 use crate::state::{Definition, PipelineRecord, Scope, Timestamp};
 
@@ -167,12 +174,18 @@ impl Sim {
     }
 
     /// Carries out a command as `Engine::apply` does, then advances.
-    fn command(&mut self, command: Command) -> Result<Applied, Refusal> {
+    fn command<C: Command>(&mut self, command: C) -> Result<C::Output, C::Refusal> {
         self.with_env(|record, env, now| {
-            let applied = crate::engine::command::execute(record, env, command, now);
+            let applied = command.execute(record, env, now);
             advance(record, env, now);
             applied
         })
+    }
+
+    /// Asks for a stop without advancing afterwards.
+    fn stop(&mut self, id: &str, abandon: bool, reason: Option<String>) -> Result<(), StopRefusal> {
+        let stop = Stop { execution: id.to_string(), abandon, reason };
+        self.with_env(|record, env, now| stop.execute(record, env, now))
     }
 
     /// Moves time forward event by event until `done` holds (at most 20 events).
@@ -201,15 +214,15 @@ impl Sim {
         run.id.to_string()
     }
 
-    fn answer(&mut self, token: &str, approved: bool, summary: &str) -> Result<Applied, Refusal> {
-        self.command(Command::AnswerApproval(ApprovalAnswer {
+    fn answer(&mut self, token: &str, approved: bool, summary: &str) -> Result<(), ApprovalRefusal> {
+        self.command(AnswerApproval {
             stage: "Approve".into(),
             action: "Gate".into(),
             token: token.into(),
             approved,
             summary: summary.into(),
             by: "arn:aws:iam::123456789012:user/approver".into(),
-        }))
+        })
     }
 }
 
@@ -357,17 +370,17 @@ fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
     let mut sim = Sim::new("SUPERSEDED");
     let id = sim.start();
     sim.run(1); // Build group 1 running
-    assert_eq!(stop(&mut sim.record, &id, false, Some("enough".into()), Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(sim.stop(&id, false, Some("enough".into())), Ok(()));
     assert_eq!(sim.status(&id), ExecutionStatus::Stopping);
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopping));
-    assert_eq!(stop(&mut sim.record, &id, false, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::Duplicated));
+    assert_eq!(sim.stop(&id, false, None), Err(StopRefusal::Duplicated));
     sim.run(2);
     assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Succeeded, "in-flight actions end naturally");
     assert!(!sim.ran(&id, "C"));
     assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopped));
     assert_eq!(sim.execution(&id).status_summary.as_deref(), Some("enough"));
-    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
+    assert_eq!(sim.stop(&id, true, None), Err(StopRefusal::NotStoppable));
 }
 
 #[test]
@@ -377,15 +390,15 @@ fn abandon_marks_running_actions_abandoned_at_once() {
     sim.run(3);
     assert_eq!(sim.place(&id), Place::InStage { stage: 2 });
     // A stop-and-wait may be upgraded to abandon.
-    assert_eq!(stop(&mut sim.record, &id, false, None, Timestamp::from_millis(sim.now)), Ok(()));
-    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(sim.stop(&id, false, None), Ok(()));
+    assert_eq!(sim.stop(&id, true, None), Ok(()));
     sim.advance();
     let gate = sim.run_of(&id, "Gate");
     assert_eq!(gate.status, ActionStatus::Abandoned);
     assert_eq!(gate.summary.as_deref(), Some(APPROVAL_CANCELED));
     assert!(!gate.awaits_approval, "the token is invalidated");
     assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
-    assert_eq!(stop(&mut sim.record, &id, true, None, Timestamp::from_millis(sim.now)), Err(StopRefusal::NotStoppable));
+    assert_eq!(sim.stop(&id, true, None), Err(StopRefusal::NotStoppable));
 }
 
 #[test]
@@ -396,14 +409,11 @@ fn a_waiting_execution_can_be_stopped_and_never_enters() {
     let e2 = sim.start();
     sim.run(3);
     assert!(matches!(sim.place(&e2), Place::Waiting { stage: 2, .. }));
-    assert_eq!(stop(&mut sim.record, &e2, false, None, Timestamp::from_millis(sim.now)), Ok(()));
+    assert_eq!(sim.stop(&e2, false, None), Ok(()));
     assert_eq!(sim.status(&e2), ExecutionStatus::Stopped);
     sim.approve(&e1);
     assert_eq!(sim.stage_status(&e2, 2), None, "it never entered the stage");
-    assert_eq!(
-        stop(&mut sim.record, "no-such-id", false, None, Timestamp::from_millis(sim.now)),
-        Err(StopRefusal::NotStoppable)
-    );
+    assert_eq!(sim.stop("no-such-id", false, None), Err(StopRefusal::NotStoppable));
 }
 
 #[test]
@@ -596,15 +606,15 @@ fn approval_answers_succeed_fail_and_refuse_as_aws_does() {
     sim.run_to(&id, "Gate");
     let token = sim.token(&id, "Gate");
     let unknown = uuid::Uuid::new_v4().to_string();
-    assert_eq!(sim.answer(&unknown, true, "ok"), Err(Refusal::Approval(ApprovalRefusal::UnknownToken)));
-    assert_eq!(sim.answer(&token, false, "not today"), Ok(Applied::Done));
+    assert_eq!(sim.answer(&unknown, true, "ok"), Err(ApprovalRefusal::UnknownToken));
+    assert_eq!(sim.answer(&token, false, "not today"), Ok(()));
     let run = sim.run_of(&id, "Gate");
     assert_eq!(run.status, ActionStatus::Failed);
     assert_eq!((run.summary.as_deref(), run.error()), (Some("not today"), None), "a rejection has no error details");
     assert_eq!(run.external_execution_id.as_deref(), Some(token.as_str()));
     assert_eq!(run.updated_by(), Some("arn:aws:iam::123456789012:user/approver"));
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
-    assert_eq!(sim.answer(&token, true, "after all"), Err(Refusal::Approval(ApprovalRefusal::AlreadyCompleted)));
+    assert_eq!(sim.answer(&token, true, "after all"), Err(ApprovalRefusal::AlreadyCompleted));
 
     // Required summaries; an abandoned approval is out of date.
     let mut declared = declaration("QUEUED");
@@ -613,11 +623,11 @@ fn approval_answers_succeed_fail_and_refuse_as_aws_does() {
     let id = sim.start();
     sim.run_to(&id, "Gate");
     let token = sim.token(&id, "Gate");
-    assert_eq!(sim.answer(&token, true, " "), Err(Refusal::Approval(ApprovalRefusal::SummaryRequired)));
+    assert_eq!(sim.answer(&token, true, " "), Err(ApprovalRefusal::SummaryRequired));
     assert_eq!(sim.run_of(&id, "Gate").status, ActionStatus::InProgress, "nothing changed");
-    let stop = Command::Stop { execution: id.clone(), abandon: true, reason: None };
-    assert_eq!(sim.command(stop), Ok(Applied::Done));
-    assert_eq!(sim.answer(&token, true, "late"), Err(Refusal::Approval(ApprovalRefusal::OutOfDate)));
+    let stop = Stop { execution: id.clone(), abandon: true, reason: None };
+    assert_eq!(sim.command(stop), Ok(()));
+    assert_eq!(sim.answer(&token, true, "late"), Err(ApprovalRefusal::OutOfDate));
 }
 
 #[test]
@@ -627,10 +637,10 @@ fn retry_reruns_failed_or_all_actions_of_the_stage() {
     let id = sim.start();
     sim.run(10);
     assert_eq!(sim.status(&id), ExecutionStatus::Failed);
-    let retry = |all| Command::Retry { execution: id.clone(), stage: "Build".into(), all };
+    let retry = |all| Retry { execution: id.clone(), stage: "Build".into(), all };
     assert_eq!(
-        sim.command(Command::Retry { execution: id.clone(), stage: "Source".into(), all: false }),
-        Err(Refusal::Retry(RetryRefusal::NotRetryable)),
+        sim.command(Retry { execution: id.clone(), stage: "Source".into(), all: false }),
+        Err(RetryRefusal::NotRetryable),
         "a stage that succeeded cannot be retried"
     );
     let attempts = |sim: &Sim, action: &str| {
@@ -638,7 +648,7 @@ fn retry_reruns_failed_or_all_actions_of_the_stage() {
         execution.actions.iter().filter(|r| execution.names(r).1 == action).count()
     };
     sim.rules.clear();
-    assert_eq!(sim.command(retry(false)), Ok(Applied::Done));
+    assert_eq!(sim.command(retry(false)), Ok(()));
     assert_eq!(sim.status(&id), ExecutionStatus::InProgress);
     assert_eq!((attempts(&sim, "A"), attempts(&sim, "B")), (1, 2), "only the failed action runs again");
     sim.run(10);
@@ -650,10 +660,7 @@ fn retry_reruns_failed_or_all_actions_of_the_stage() {
     let id = sim.start();
     sim.run(10);
     sim.rules.clear();
-    assert_eq!(
-        sim.command(Command::Retry { execution: id.clone(), stage: "Build".into(), all: true }),
-        Ok(Applied::Done)
-    );
+    assert_eq!(sim.command(Retry { execution: id.clone(), stage: "Build".into(), all: true }), Ok(()));
     let execution = sim.execution(&id);
     assert_eq!(execution.actions.iter().filter(|r| execution.names(r).1 == "A").count(), 2);
 }
@@ -666,22 +673,19 @@ fn rollback_reruns_the_stage_with_the_target_and_refuses_as_aws_does() {
     sim.approve(&first);
     sim.run_until("the first execution to succeed", |sim| sim.status(&first) == ExecutionStatus::Succeeded);
     let trigger = || ExecutionTrigger { trigger_type: TriggerType::ManualRollback, trigger_detail: None };
-    let rollback = |target: &str, stage: &str| Command::Rollback {
-        target: target.into(),
-        stage: stage.into(),
-        trigger: trigger(),
-    };
+    let rollback =
+        |target: &str, stage: &str| Rollback { target: target.into(), stage: stage.into(), trigger: trigger() };
     let unknown = uuid::Uuid::new_v4().to_string();
-    assert_eq!(sim.command(rollback(&unknown, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::TargetNotFound)));
-    let Ok(Applied::Execution(back)) = sim.command(rollback(&first, "Deploy")) else { panic!("rolls back") };
+    assert_eq!(sim.command(rollback(&unknown, "Deploy")), Err(RollbackRefusal::TargetNotFound));
+    let Ok(back) = sim.command(rollback(&first, "Deploy")) else { panic!("rolls back") };
     // While the rollback holds the stage, another is refused; the rollback itself is no target.
-    assert_eq!(sim.command(rollback(&first, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::StageBusy)));
+    assert_eq!(sim.command(rollback(&first, "Deploy")), Err(RollbackRefusal::StageBusy));
     sim.run_until("the rollback to succeed", |sim| sim.status(&back) == ExecutionStatus::Succeeded);
     assert_eq!(sim.execution(&back).execution_type, ExecutionType::Rollback);
     assert!(sim.ran(&back, "Ship") && !sim.ran(&back, "A"), "only the named stage runs");
-    assert_eq!(sim.command(rollback(&back, "Deploy")), Err(Refusal::Rollback(RollbackRefusal::NotCompleted)));
+    assert_eq!(sim.command(rollback(&back, "Deploy")), Err(RollbackRefusal::NotCompleted));
     // The rollback picks up the target's source revision when it reruns the source stage.
-    let Ok(Applied::Execution(source)) = sim.command(rollback(&first, "Source")) else { panic!("rolls back") };
+    let Ok(source) = sim.command(rollback(&first, "Source")) else { panic!("rolls back") };
     sim.run_until("the source rollback to succeed", |sim| sim.status(&source) == ExecutionStatus::Succeeded);
     assert_eq!(sim.execution(&source).sources, sim.execution(&first).sources);
 }
@@ -712,29 +716,29 @@ fn job_results_continue_repeat_and_conflict_as_aws_rules_say() {
         continuation: continuation.map(str::to_string),
         percent: Some(50),
     };
-    let report = |job, fingerprint: &str, report| Command::ReportJob { job, fingerprint: fingerprint.into(), report };
+    let report = |job, fingerprint: &str, report| ReportJob { job, fingerprint: fingerprint.into(), report };
     // A continuation keeps the action running and creates the next job.
-    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(Applied::Done));
+    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(()));
     assert_eq!(sim.run_of(&id, "Work").status, ActionStatus::InProgress);
     assert_eq!(sim.run_of(&id, "Work").percent_complete(), Some(50));
     let second = job_of(&sim);
     assert_ne!(first, second);
     assert_eq!(sim.record.runtime.jobs[&second].continuation_token.as_deref(), Some("more"));
     // The same result again is accepted; another with the same status or the other status is refused.
-    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(Applied::Done));
-    assert_eq!(sim.command(report(first, "r2", success(None))), Err(Refusal::Job(JobRefusal::SameStatusOtherResult)));
+    assert_eq!(sim.command(report(first, "r1", success(Some("more")))), Ok(()));
+    assert_eq!(sim.command(report(first, "r2", success(None))), Err(JobRefusal::SameStatusOtherResult));
     let failure = JobReport::Failure {
         error: ErrorDetails { code: FailureType::JobFailed, message: "x".into() },
         external_execution_id: None,
     };
-    assert_eq!(sim.command(report(first, "f", failure)), Err(Refusal::Job(JobRefusal::AlreadyTerminated)));
+    assert_eq!(sim.command(report(first, "f", failure)), Err(JobRefusal::AlreadyTerminated));
     assert_eq!(sim.record.runtime.jobs.values().filter(|j| !j.status.is_terminal()).count(), 1, "nothing changed");
     // The last job's success ends the action.
-    assert_eq!(sim.command(report(second, "done", success(None))), Ok(Applied::Done));
+    assert_eq!(sim.command(report(second, "done", success(None))), Ok(()));
     assert_eq!(sim.run_of(&id, "Work").status, ActionStatus::Succeeded);
     // Acknowledging needs the nonce of the last hand-out.
-    let nonce = Command::AcknowledgeJob { job: second, nonce: "wrong".into() };
-    assert_eq!(sim.command(nonce), Err(Refusal::Job(JobRefusal::WrongNonce)));
+    let nonce = AcknowledgeJob { job: second, nonce: "wrong".into() };
+    assert_eq!(sim.command(nonce), Err(JobRefusal::WrongNonce));
 }
 
 #[test]
@@ -745,9 +749,13 @@ fn an_overridden_condition_counts_as_passed() {
     let id = sim.start();
     sim.run(3);
     assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::InProgress));
-    let over = |kind| Command::OverrideCondition { execution: id.clone(), stage: "Build".into(), kind };
-    assert!(matches!(sim.command(over(ConditionKind::OnSuccess)), Err(Refusal::Override(_))), "not being evaluated");
-    assert_eq!(sim.command(over(ConditionKind::BeforeEntry)), Ok(Applied::Done));
+    let over = |kind| OverrideCondition { execution: id.clone(), stage: "Build".into(), kind };
+    assert_eq!(
+        sim.command(over(ConditionKind::OnSuccess)),
+        Err(OverrideRefusal::NotOverridable),
+        "not being evaluated"
+    );
+    assert_eq!(sim.command(over(ConditionKind::BeforeEntry)), Ok(()));
     assert_eq!(condition_status(&sim, &id, 1, ConditionKind::BeforeEntry), Some(ConditionStatus::Overridden));
     assert!(sim.ran(&id, "A"), "the stage's actions run");
 }
@@ -760,8 +768,8 @@ fn the_same_input_gives_the_same_output() {
         sim.run_to(&id, "Work");
         let job = job_of(&sim);
         let done = JobReport::Success { outcome: Success::default(), continuation: None, percent: None };
-        let report = Command::ReportJob { job, fingerprint: "done".into(), report: done };
-        assert_eq!(sim.command(report), Ok(Applied::Done));
+        let report = ReportJob { job, fingerprint: "done".into(), report: done };
+        assert_eq!(sim.command(report), Ok(()));
         sim.run_to(&id, "Gate");
         // What the step made, in a stable order (the maps of a running execution are hash maps).
         let executions = &sim.record.runtime.executions;
