@@ -61,7 +61,7 @@
 //! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
 //! under the partition lock) -> the pure step -> advance -> the state changes become events (history, live stream,
 //! EventBridge, SNS) -> timers and the Lambda invoker; a refusal comes back typed and the operation words it. Every
-//! write ends, still under the partition lock, by queueing a ticket for `state::commit` (with a data directory),
+//! write ends, still under the partition lock, by queueing a ticket for `store::commit` (with a data directory),
 //! which saves the rows it marked; `server` holds the answer until that commit (and any still-pending one the
 //! request read) is done.
 
@@ -77,7 +77,7 @@ pub mod operations;
 pub mod protocol;
 pub mod server;
 pub mod state;
-pub mod storage;
+pub mod store;
 pub mod transport;
 pub mod triggers;
 

@@ -13,12 +13,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::behaviors::BehaviorSet;
 use crate::protocol::ApiError;
 use crate::protocol::identity::Defaults;
 use crate::protocol::model::{Model, ModelError};
+use crate::state::Scope;
+use crate::state::behaviors::BehaviorSet;
 use crate::state::catalogue::Catalogue;
-use crate::state::{Scope, Store, Unavailable};
+use crate::store::{Store, Unavailable};
 
 /// Shared state of one server: cheap to clone.
 #[derive(Clone)]
@@ -107,7 +108,7 @@ impl AppState {
         });
         if config.behaviors.is_some() {
             let rules = serde_json::to_string(&behaviors).unwrap_or_default();
-            store.save_setting(crate::storage::META_BEHAVIORS, &rules).map_err(|e| StartupError::Storage(e.0))?;
+            store.save_setting(crate::store::sqlite::META_BEHAVIORS, &rules).map_err(|e| StartupError::Storage(e.0))?;
         }
         let store = Arc::new(store);
         let settings = crate::engine::Settings {
@@ -211,12 +212,12 @@ impl AppState {
 
     /// Replaces the whole state with a document's (checked whole first; all or nothing), cancels the timers of the
     /// old state and resumes the running executions of the new one.
-    pub fn import(&self, document: crate::state::document::Document) -> Result<(), ApiError> {
+    pub fn import(&self, document: crate::store::document::Document) -> Result<(), ApiError> {
         let behaviors = self.inner.store.import(document).map_err(|e| match e {
-            crate::state::ImportError::Invalid(message) => {
+            crate::store::ImportError::Invalid(message) => {
                 ApiError::validation(format!("Invalid state document: {message}"))
             }
-            crate::state::ImportError::Unavailable(unavailable) => unavailable.into(),
+            crate::store::ImportError::Unavailable(unavailable) => unavailable.into(),
         })?;
         self.inner.engine.cancel_timers(|_| true);
         if let Some(rules) = behaviors {
@@ -295,7 +296,7 @@ pub enum StartupError {
     #[error("cannot use the partner action types file {0}: {1}")]
     Partners(String, String),
     #[error(transparent)]
-    Open(#[from] crate::storage::OpenError),
+    Open(#[from] crate::store::sqlite::OpenError),
     #[error("cannot use the state file {0}: {1}")]
     StateFile(String, String),
     #[error("cannot save state: {0}")]
@@ -304,19 +305,19 @@ pub enum StartupError {
 
 /// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file
 /// when there is one (and the data directory holds nothing yet). Also returns the behaviour rules they kept.
-fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::engine::behaviors::BehaviorRule>>), StartupError> {
+fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::state::behaviors::BehaviorRule>>), StartupError> {
     let (store, mut behaviors) = match &config.data_dir {
         Some(dir) => {
-            let options = crate::storage::Options {
+            let options = crate::store::sqlite::Options {
                 dir: dir.clone(),
                 full_sync: config.full_sync,
                 max_bytes: config.max_data_bytes,
             };
-            let (storage, document) = crate::storage::Storage::open(&options)?;
+            let (storage, document) = crate::store::sqlite::Storage::open(&options)?;
             let behaviors = document.behaviors.clone();
             let shown = storage.path().display().to_string();
-            let store =
-                Store::with_storage(storage, document).map_err(|e| crate::storage::OpenError::Corrupt(shown, e))?;
+            let store = Store::with_storage(storage, document)
+                .map_err(|e| crate::store::sqlite::OpenError::Corrupt(shown, e))?;
             tracing::info!(directory = %dir.display(), partitions = store.partition_count(), "state loaded");
             (store, behaviors)
         }
@@ -329,7 +330,7 @@ fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::engine::behav
         } else {
             let failed = |e: String| StartupError::StateFile(shown.clone(), e);
             let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-            let document: crate::state::document::Document =
+            let document: crate::store::document::Document =
                 serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
             let imported = store.import(document).map_err(|e| failed(e.to_string()))?;
             behaviors = imported.or(behaviors);

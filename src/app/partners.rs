@@ -7,7 +7,8 @@ use crate::operations::action_types::check_url_templates;
 use crate::protocol::ApiError;
 use crate::state::catalogue::{ActionType, ActionTypeSettings, ArtifactDetails, Catalogue, ConfigurationProperty};
 use crate::state::declaration::{ActionCategory, ActionOwner, ActionTypeId};
-use crate::state::{Scope, Store, ThirdPartyRecord};
+use crate::state::{Scope, ThirdPartyRecord};
+use crate::store::Store;
 
 /// A partner (ThirdParty) action type to register, as `POST /_emulator/third-party-action-types` and the
 /// `--third-party-action-types` file take it.

@@ -37,11 +37,11 @@ use self::guard::ControlJson;
 
 use crate::app::AppState;
 use crate::app::partners::{PartnerTypeSpec, register_partner};
-use crate::engine::behaviors::{BehaviorRule, BehaviorSet};
 use crate::engine::commands::complete::{CompleteAction, CompleteRefusal, CompleteRule};
 use crate::protocol::body::read_limited;
 use crate::protocol::identity::scope_of;
 use crate::protocol::{ApiError, ErrorCode};
+use crate::state::behaviors::{BehaviorRule, BehaviorSet};
 use crate::state::execution::{ErrorDetails, FailureType, Outcome, Success};
 use crate::state::{Scope, ThirdPartyRecord};
 
@@ -107,7 +107,7 @@ async fn delete_behaviors(State(app): State<AppState>) -> Result<Json<BehaviorSe
 /// Saves the behaviour rules (with a data directory) before they take effect.
 fn save_behaviors(app: &AppState, rules: &[BehaviorRule]) -> Result<(), ApiError> {
     let text = serde_json::to_string(rules).map_err(|e| ApiError::validation(e.to_string()))?;
-    Ok(app.store().save_setting(crate::storage::META_BEHAVIORS, &text)?)
+    Ok(app.store().save_setting(crate::store::sqlite::META_BEHAVIORS, &text)?)
 }
 
 /// The largest state document `PUT /_emulator/state` reads.
@@ -136,7 +136,7 @@ async fn export_state(
 async fn import_state(State(app): State<AppState>, request: axum::extract::Request) -> Result<Json<Value>, ApiError> {
     let (parts, body) = request.into_parts();
     let bytes = read_limited(&parts.headers, body, MAX_STATE_BYTES, app.config().body_timeout).await?;
-    let document: crate::state::document::Document =
+    let document: crate::store::document::Document =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(format!("Invalid state document: {e}")))?;
     app.import(document)?;
     Ok(Json(json!({
@@ -272,7 +272,7 @@ async fn advance_clock(
     let store = app.store();
     let millis = (request.seconds * 1000.0).round() as i64;
     let offset = store.clock().offset_millis().saturating_add(millis);
-    store.save_setting(crate::storage::META_CLOCK_OFFSET, &offset.to_string())?;
+    store.save_setting(crate::store::sqlite::META_CLOCK_OFFSET, &offset.to_string())?;
     store.clock().advance(millis);
     app.engine().run_due();
     app.engine().wake();

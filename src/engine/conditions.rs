@@ -14,10 +14,10 @@
 use crate::engine::Write;
 use std::sync::Arc;
 
-use super::behaviors;
 use super::lambda;
 use super::rules::{self, RuleStart};
 use super::step::{self, StepEnv};
+use crate::state::behaviors;
 use crate::state::declaration::ConditionKind;
 use crate::state::declaration::ConditionResult;
 use crate::state::execution::{

@@ -11,7 +11,6 @@
 //! clock was advanced), advances the pipelines that are due, and stops when the server stops. There is no periodic
 //! scan.
 
-pub mod behaviors;
 pub mod commands;
 pub mod conditions;
 pub mod delivery;
@@ -36,14 +35,15 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
 
-use self::behaviors::BehaviorRule;
 use self::commands::{Command, PipelineNotFound};
 use self::invoker::LambdaSettings;
 use self::lambda::Invocation;
 use self::step::StepEnv;
+use crate::state::behaviors::BehaviorRule;
 use crate::state::catalogue::Catalogue;
 use crate::state::sources::Sources;
-use crate::state::{PipelineRecord, Scope, Store, Timestamp};
+use crate::state::{PipelineRecord, Scope, Timestamp};
+use crate::store::Store;
 
 /// The right to change a running pipeline's runtime ([`crate::state::Runtime::write`]). Only the engine can make
 /// one, so nothing outside it changes executions, runs or jobs.
@@ -219,14 +219,14 @@ impl Engine {
 
     /// The one way to change a running pipeline: under the partition lock, carries out `command` on the pipeline
     /// named `pipeline`, advances it and schedules its next wake-up. What the command answers, or why it was refused
-    /// (then nothing changed); [`Unavailable`](crate::state::Unavailable) if the change could not be saved (then it
+    /// (then nothing changed); [`Unavailable`](crate::store::Unavailable) if the change could not be saved (then it
     /// was not made either).
     pub fn apply<C: Command>(
         &self,
         scope: &Scope,
         pipeline: &str,
         command: C,
-    ) -> Result<Result<C::Output, C::Refusal>, crate::state::Unavailable> {
+    ) -> Result<Result<C::Output, C::Refusal>, crate::store::Unavailable> {
         let now = self.store.clock().now();
         self.store.write(scope, |data| self.apply_within(data, scope, pipeline, command, now))
     }
@@ -259,7 +259,7 @@ impl Engine {
         max: usize,
         select: impl Fn(&crate::state::declaration::ActionDeclaration, &crate::state::execution::ActionRun) -> bool,
         mut describe: impl FnMut(&crate::state::PartitionData, &str, uuid::Uuid, String) -> Option<T>,
-    ) -> Result<Vec<T>, crate::state::Unavailable> {
+    ) -> Result<Vec<T>, crate::store::Unavailable> {
         let now = self.store.clock().now();
         self.store.write(scope, |data| {
             let chosen = jobs::available(data, id, now, max, select);

@@ -16,7 +16,7 @@ use crate::state::execution::{
 };
 use crate::state::sources::RepositoryKind;
 
-use super::behaviors::{BehaviorOutcome, BehaviorRule};
+use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
 
 /// What a provider knows when an action starts.
 pub struct ActionStart<'a> {

@@ -20,8 +20,8 @@ use crate::state::declaration::RuleDeclaration;
 use crate::state::execution::{ConfigView, ErrorDetails, FailureType, Outcome, Pending, Success};
 use regex::Regex;
 
-use super::behaviors::{BehaviorOutcome, BehaviorRule};
 use super::time_zone::Zone;
+use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
 
 /// What a provider knows when a rule starts.
 pub struct RuleStart<'a> {

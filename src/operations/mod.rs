@@ -28,7 +28,8 @@ use crate::protocol::model::Model;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
 use crate::state::catalogue::Catalogue;
-use crate::state::{PartitionData, PipelineRecord, Scope, Store, Timestamp};
+use crate::state::{PartitionData, PipelineRecord, Scope, Timestamp};
+use crate::store::Store;
 
 /// What an operation may use besides its input.
 pub struct Ctx<'a> {

@@ -153,12 +153,6 @@ impl ApiError {
     }
 }
 
-impl From<crate::state::Unavailable> for ApiError {
-    fn from(unavailable: crate::state::Unavailable) -> ApiError {
-        ApiError::new(ErrorCode::ServiceUnavailableException, unavailable.0)
-    }
-}
-
 /// The single place where an error becomes a response. The request id header is added by the server's request
 /// layer, for errors and successes alike.
 impl IntoResponse for ApiError {

@@ -43,17 +43,17 @@ impl Outbox {
     }
 
     /// Takes everything queued, leaving the outbox empty.
-    pub(super) fn take(&mut self) -> Outbox {
+    pub(crate) fn take(&mut self) -> Outbox {
         Outbox(std::mem::take(&mut self.0))
     }
 
     /// How many event sequence numbers releasing everything takes.
-    pub(super) fn events(&self) -> u64 {
+    pub(crate) fn events(&self) -> u64 {
         self.0.iter().map(|e| e.events()).sum()
     }
 
     /// Sends every effect on its way, in order.
-    pub(super) fn release(self) {
+    pub(crate) fn release(self) {
         for effect in self.0 {
             effect.release();
         }

@@ -1,4 +1,4 @@
-//! Containers that remember what was changed in them, so that persistence (`crate::storage`) saves exactly the
+//! Containers that remember what was changed in them, so that persistence (`crate::store`) saves exactly the
 //! rows a write touched, without anyone having to say so: every way to change their contents goes through a method
 //! that records it. Reading is free (they dereference to the plain container).
 //!

@@ -28,10 +28,11 @@ use crate::app::AppState;
 use crate::operations::webhooks::parse_cidr;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
 use crate::protocol::{ApiError, ErrorCode};
+use crate::state::Scope;
 use crate::state::declaration::{WebhookAuthenticationType, WebhookDefinition, WebhookFilterRule};
 use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};
 use crate::state::sources::{Commit, RepositoryKind};
-use crate::state::{Scope, Store};
+use crate::store::Store;
 
 /// A webhook found by the id in its URL.
 struct Found {

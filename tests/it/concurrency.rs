@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use codepipeline_local::state::Scope;
 use codepipeline_local::state::declaration::ExecutionMode;
 use codepipeline_local::state::execution::Place;
-use codepipeline_local::state::{Scope, Store};
+use codepipeline_local::store::Store;
 use serde_json::json;
 
 use crate::common::{TestServer, eventually};

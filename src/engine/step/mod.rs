@@ -9,10 +9,10 @@ use crate::engine::Write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::behaviors::{self, BehaviorRule};
 use super::conditions;
 use super::providers::{self, ActionStart};
 use super::variables::{self, Unresolvable};
+use crate::state::behaviors::{self, BehaviorRule};
 use crate::state::declaration::ConditionKind;
 use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
 use crate::state::declaration::{ConditionResult, InputArtifact};

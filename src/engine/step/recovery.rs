@@ -1,7 +1,7 @@
 //! How a finished execution runs again: a stage resumed by a retry (a caller's, or the stage's own on failure) and
 //! a rollback execution started for a stage (a caller's, or the stage's own on failure). The caller-driven commands
 //! check that they may (`engine::commands::retry`, `engine::commands::rollback`); the mechanics are here, shared
-//! with the automatic paths of [`super::end_stage`].
+//! with the automatic paths of `end_stage`.
 
 use std::sync::Arc;
 

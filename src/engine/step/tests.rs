@@ -5,7 +5,6 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::engine::behaviors::{BehaviorOutcome, BehaviorRule};
 use crate::engine::commands::Command;
 use crate::engine::commands::approval::{AnswerApproval, ApprovalRefusal};
 use crate::engine::commands::condition::{OverrideCondition, OverrideRefusal};
@@ -14,6 +13,7 @@ use crate::engine::commands::retry::{Retry, RetryRefusal};
 use crate::engine::commands::rollback::{Rollback, RollbackRefusal};
 use crate::engine::commands::stop::{APPROVAL_CANCELED, Stop, StopRefusal};
 use crate::engine::jobs::{JobRefusal, JobReport};
+use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
 use crate::state::declaration::PipelineType;
 use crate::state::execution::ConditionStatus;
 use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
@@ -804,7 +804,7 @@ fn a_loaded_execution_shares_its_artifacts_and_names_again() {
     sim.run_to(&second, "Gate");
     let document = sim.record.to_document("p", false);
     let text = serde_json::to_string(&document).expect("serializes");
-    let loaded: crate::state::document::PipelineDocument = serde_json::from_str(&text).expect("parses");
+    let loaded: crate::store::document::PipelineDocument = serde_json::from_str(&text).expect("parses");
     let record = loaded.into_record().expect("loads");
     let runs = |id: &str| {
         let execution = record.runtime.executions.iter().find(|e| e.id.to_string() == id).expect("the execution");

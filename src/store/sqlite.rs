@@ -1,8 +1,8 @@
 //! State on disk: an SQLite database in the data directory (`--data-dir`), written before any change is answered.
 //!
-//! Every write to a partition ([`crate::state::Store::write`]) marks the rows it changed and queues a ticket; a
-//! commit thread takes the marked rows ([`crate::state::document::RowChange`]) of every partition written since its
-//! last turn and saves them in one transaction (group commit, `crate::state::commit`), and each answer waits for its
+//! Every write to a partition ([`super::Store::write`]) marks the rows it changed and queues a ticket; a
+//! commit thread takes the marked rows ([`crate::store::document::RowChange`]) of every partition written since its
+//! last turn and saves them in one transaction (group commit, `crate::store::commit`), and each answer waits for its
 //! commit. A failed commit (a full disk) fails
 //! its writes, whose partitions are reloaded from the database, so memory and disk never disagree, and the callers
 //! answer 503.
@@ -13,7 +13,7 @@
 //! Tables: `meta` (clock offset, event sequence, behaviour rules), `collections` (a partition's custom action types,
 //! webhooks, ... one row each, whole), `pipelines`, `definitions` (pipeline versions), `executions` (one row per
 //! execution) and `items` (jobs, the current job of each action run, client request tokens). Each body is the
-//! JSON of that piece of the state document ([`crate::state::document`]), so `sqlite3` shows it readably.
+//! JSON of that piece of the state document ([`crate::store::document`]), so `sqlite3` shows it readably.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::state::document::{self, Document, PartitionDocument, PipelineDocument, PipelineRow, RowChange, parse_row};
-use crate::state::{PartitionData, Scope, Unavailable};
+use super::Unavailable;
+use crate::state::{PartitionData, Scope};
+use crate::store::document::{self, Document, PartitionDocument, PipelineDocument, PipelineRow, RowChange, parse_row};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "codepipeline-local.db";

@@ -1,4 +1,4 @@
-//! The state as data: the versioned JSON document of `GET`/`PUT /_emulator/state`, and the rows `crate::storage`
+//! The state as data: the versioned JSON document of `GET`/`PUT /_emulator/state`, and the rows [`super::sqlite`]
 //! keeps in its database, which are pieces of the same document.
 //!
 //! One representation serves both, so an export, an import, a save and a load cannot drift apart. A document is
@@ -12,16 +12,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::catalogue::ActionTypeDeclaration;
-use super::declaration::{ActionTypeId, ConditionKind, PipelineDeclaration};
-use super::execution::{Execution, ExecutionIndex, Job, PipelineRuntime, Revision, RunIndex, TransitionState};
-use super::sources::Sources;
-use super::tracked::{Tracked, TrackedMap, TrackedVec};
-use super::{
+use crate::state::behaviors::BehaviorRule;
+use crate::state::catalogue::ActionTypeDeclaration;
+use crate::state::declaration::{ActionTypeId, ConditionKind, PipelineDeclaration};
+use crate::state::execution::{Execution, ExecutionIndex, Job, PipelineRuntime, Revision, RunIndex, TransitionState};
+use crate::state::sources::Sources;
+use crate::state::tracked::{Tracked, TrackedMap, TrackedVec};
+use crate::state::{
     CustomActionTypeRecord, Definition, PartitionData, PipelineRecord, RetiredJobs, Runtime, SECRET_MASK, Scope, Tags,
     ThirdPartyRecord, Timestamp, WebhookRecord,
 };
-use crate::engine::behaviors::BehaviorRule;
 
 /// What a document says it is.
 pub const FORMAT: &str = "codepipeline-local-state";
@@ -158,7 +158,7 @@ pub struct PipelineRow {
 pub struct DefinitionRow {
     pub declaration: PipelineDeclaration,
     #[serde(default)]
-    pub secrets: Vec<super::SecretRef>,
+    pub secrets: Vec<crate::state::SecretRef>,
     #[serde(default)]
     pub patterns: Vec<(usize, ConditionKind, usize, String)>,
 }
@@ -268,7 +268,7 @@ impl PartitionDocument {
             ),
             retired_jobs: Tracked::new(retired),
             sources: Tracked::new(self.sources),
-            outbox: super::outbox::Outbox::default(),
+            outbox: crate::state::outbox::Outbox::default(),
         })
     }
 }
@@ -405,7 +405,7 @@ impl PipelineDocument {
             updated: row.updated,
             versions,
             tags: row.tags,
-            runtime: Runtime(runtime),
+            runtime: Runtime::restored(runtime),
             version_unsaved: false,
         })
     }
@@ -429,7 +429,7 @@ fn check_execution(execution: &Execution) -> Result<(), String> {
             return Err("a stage run's action run is not there".into());
         }
     }
-    if let super::execution::Place::InStage { stage } = execution.place
+    if let crate::state::execution::Place::InStage { stage } = execution.place
         && stage >= stages
     {
         return Err("it is in a stage that is not there".into());
@@ -521,7 +521,7 @@ impl PartitionData {
                     body: json(&DefinitionRow::of(current, false)),
                 });
             }
-            let runtime = &mut record.runtime.0;
+            let runtime = &mut record.runtime.for_saving();
             for position in runtime.executions.take_changed() {
                 if let Some(execution) = runtime.executions.get(position) {
                     rows.push(RowChange::Execution { pipeline: name.clone(), position, body: json(execution) });
@@ -633,7 +633,7 @@ impl PartitionData {
         for name in self.pipelines.take_changed() {
             if let Some(record) = self.pipelines.peek_mut(&name) {
                 record.version_unsaved = false;
-                let runtime = &mut record.runtime.0;
+                let runtime = &mut record.runtime.for_saving();
                 runtime.executions.take_changed();
                 runtime.jobs.take_changed();
                 runtime.job_of_run.take_changed();

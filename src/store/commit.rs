@@ -9,7 +9,7 @@
 //! Nothing is answered before it is on disk: the HTTP layer ([`Store::durable`](super::Store::durable)) holds every
 //! response until the tickets of the request are committed. That covers reads too: a read that saw a change still
 //! being saved waits for it, so no client ever sees state that a crash could take back. The same holds for what
-//! a change sends out ([`super::outbox`]): a write's effects travel with its ticket and leave, in ticket order, only
+//! a change sends out ([`crate::state::outbox`]): a write's effects travel with its ticket and leave, in ticket order, only
 //! once its commit is durable, before its waiters are told; the event numbers they take are reserved on disk in
 //! that same commit.
 //!
@@ -27,9 +27,9 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use super::document::RowChange;
-use super::outbox::Outbox;
 use super::{Partition, Scope, Unavailable};
-use crate::storage::Storage;
+use crate::state::outbox::Outbox;
+use crate::store::sqlite::Storage;
 
 /// The most failed ticket ranges remembered (a waiter looks its tickets up as soon as they are committed).
 const MAX_FAILURES: usize = 4_096;

@@ -1,0 +1,152 @@
+//! The executions of one pipeline and what they share: transitions, jobs, client tokens, the runtime index.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{ArtifactInstance, Execution, ExecutionIndex, Job, Revision, RuleRunIndex, RunIndex, StateChange};
+use crate::state::Timestamp;
+use crate::state::tracked::{TrackedMap, TrackedVec};
+
+/// `TransitionState` of a stage's inbound transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionState {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+impl Default for TransitionState {
+    fn default() -> TransitionState {
+        TransitionState { enabled: true, last_changed_by: None, last_changed_at: None, disabled_reason: None }
+    }
+}
+
+/// The executions of one pipeline and what they share.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineRuntime {
+    /// Every execution, oldest first (saved one row each).
+    pub executions: TrackedVec<Execution>,
+    /// Execution id to index in `executions`.
+    pub index: HashMap<Uuid, ExecutionIndex>,
+    /// The next sequence number (executions, action runs and arrivals share one counter).
+    pub next_seq: u64,
+    /// Inbound transitions by stage name (absent means enabled and never changed).
+    pub transitions: BTreeMap<String, TransitionState>,
+    /// StartPipelineExecution idempotency: client request token to execution id.
+    pub client_tokens: TrackedMap<String, Uuid>,
+    /// The latest revision each source action picked up, by action name.
+    pub current_revisions: HashMap<String, Revision>,
+    /// Indices of the executions that are still InProgress or Stopping.
+    pub active: BTreeSet<ExecutionIndex>,
+    /// The execution that last entered each stage, by stage name (GetPipelineState `latestExecution`).
+    pub latest_in_stage: HashMap<String, ExecutionIndex>,
+    /// The latest action run of each (stage, action).
+    pub latest_runs: HashMap<(String, String), (ExecutionIndex, RunIndex)>,
+    /// The earliest wake-up already scheduled for this pipeline, so the scheduler holds one timer per due event.
+    pub wake: Option<Timestamp>,
+    /// Shared copies of strings that every execution repeats (artifact names, buckets).
+    pub interned: HashSet<Arc<str>>,
+    /// Jobs of custom actions, by id.
+    pub jobs: TrackedMap<Uuid, Job>,
+    /// The current job of each action run that has one.
+    pub job_of_run: TrackedMap<(ExecutionIndex, RunIndex), Uuid>,
+    /// Lambda jobs created but not yet handed to the invoker.
+    pub undelivered: Vec<Uuid>,
+    /// LambdaInvoke rule runs started but not yet handed to the invoker.
+    pub undelivered_rules: Vec<(ExecutionIndex, RuleRunIndex)>,
+    /// State changes made since the engine last published them as events, oldest first.
+    pub changes: Vec<StateChange>,
+}
+
+impl PipelineRuntime {
+    /// A fresh sequence number.
+    pub fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The index of the execution with this id (as a client wrote it).
+    pub fn position(&self, id: &str) -> Option<ExecutionIndex> {
+        Uuid::parse_str(id).ok().and_then(|id| self.index.get(&id).copied())
+    }
+
+    /// The execution with this id.
+    pub fn get(&self, id: &str) -> Option<&Execution> {
+        self.position(id).and_then(|i| self.executions.get(i.index()))
+    }
+
+    /// Adds an execution.
+    pub fn push(&mut self, execution: Execution) {
+        self.index.insert(execution.id, ExecutionIndex::next(&self.executions));
+        self.executions.push(execution);
+    }
+
+    /// A shared copy of `text`.
+    pub fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.interned.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.interned.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Shares again what a loaded execution repeats, as the engine shares it when it makes them (reading gives every
+    /// string and artifact its own copy): the artifacts its actions pass on to each other, artifact names and
+    /// buckets, the trigger detail, summaries and output variable names.
+    pub fn reshare(&mut self, execution: &mut Execution) {
+        if let Some(detail) = &execution.trigger.trigger_detail {
+            execution.trigger.trigger_detail = Some(self.intern(detail));
+        }
+        let mut artifacts: HashSet<Arc<ArtifactInstance>> = HashSet::new();
+        let mut share = |runtime: &mut PipelineRuntime, artifact: &mut Arc<ArtifactInstance>| {
+            if let Some(shared) = artifacts.get(&**artifact) {
+                *artifact = Arc::clone(shared);
+                return;
+            }
+            let shared = Arc::new(ArtifactInstance {
+                name: runtime.intern(&artifact.name),
+                bucket: runtime.intern(&artifact.bucket),
+                key: artifact.key.clone(),
+            });
+            artifacts.insert(Arc::clone(&shared));
+            *artifact = shared;
+        };
+        for run in &mut execution.actions {
+            if let Some(summary) = &run.summary {
+                run.summary = Some(self.intern(summary));
+            }
+            for artifact in run.input_artifacts.iter_mut().chain(run.output_artifacts.iter_mut()) {
+                share(self, artifact);
+            }
+            for (name, _) in run.output_variables.iter_mut() {
+                *name = self.intern(name);
+            }
+        }
+        if let Some(conditions) = &mut execution.conditions {
+            for rule in &mut conditions.rules {
+                for artifact in rule.input_artifacts.iter_mut() {
+                    share(self, artifact);
+                }
+            }
+        }
+        for (_, revision) in &mut execution.sources {
+            if let Some(summary) = &revision.summary {
+                revision.summary = Some(self.intern(summary));
+            }
+        }
+    }
+
+    /// The inbound transition of a stage.
+    pub fn transition(&self, stage: &str) -> TransitionState {
+        self.transitions.get(stage).cloned().unwrap_or_default()
+    }
+}
