@@ -12,9 +12,11 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::AppState;
@@ -53,8 +55,13 @@ pub fn app(state: AppState) -> Router {
 /// changes still being saved that it read. A change that could not be saved was not made, and the answer is a 503
 /// `ServiceUnavailableException` instead.
 async fn durable_layer(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    durably(&app, next.run(request)).await
+}
+
+/// The answer `answer` makes, once what it depends on is on disk (see [`durable_layer`]).
+async fn durably(app: &AppState, answer: impl Future<Output = Response>) -> Response {
     let store = app.store();
-    let (response, tickets) = store.tracking(next.run(request)).await;
+    let (response, tickets) = store.tracking(answer).await;
     match store.durable(&tickets).await {
         Ok(()) => response,
         Err(unavailable) => ApiError::from(unavailable).into_response(),
@@ -63,14 +70,64 @@ async fn durable_layer(State(app): State<AppState>, request: Request, next: Next
 
 /// Gives every request an id, and every response (success, error, even a caught panic) the `x-amzn-RequestId`
 /// header.
-async fn request_id_layer(mut request: Request, next: Next) -> Response {
+async fn request_id_layer(request: Request, next: Next) -> Response {
+    with_request_id(request, |request| next.run(request)).await
+}
+
+/// The answer `answer` makes to `request`, which gets an id first (see [`request_id_layer`]).
+async fn with_request_id<F: Future<Output = Response>>(
+    mut request: Request,
+    answer: impl FnOnce(Request) -> F,
+) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
+    let mut response = answer(request).await;
     if let Ok(value) = HeaderValue::try_from(id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
+}
+
+/// What the transport hands every request to: `POST /`, the AWS JSON endpoint that nearly every request is for, goes
+/// straight to its handler with the request id, durability and panic handling the router's layers give every other
+/// route ([`app`] routes it the same way), without the router's per-request routing and boxed layers; everything
+/// else goes through the router.
+#[derive(Clone)]
+pub struct Front {
+    router: Router,
+    app: AppState,
+}
+
+/// The transport's front door for `state` (see [`Front`]).
+pub fn front(state: AppState) -> Front {
+    Front { router: app(state.clone()), app: state }
+}
+
+impl tower::Service<Request> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.method() == axum::http::Method::POST && request.uri().path() == "/" {
+            let app = self.app.clone();
+            return Box::pin(async move {
+                let answer = with_request_id(request, |request| {
+                    durably(&app, async {
+                        let handled = std::panic::AssertUnwindSafe(aws_json(State(app.clone()), request));
+                        handled.catch_unwind().await.unwrap_or_else(panic_response)
+                    })
+                });
+                Ok(answer.await)
+            });
+        }
+        let router = self.router.clone();
+        Box::pin(router.oneshot(request))
+    }
 }
 
 /// `POST /`: one AWS JSON 1.1 request.
@@ -198,7 +255,7 @@ where
         shutdown.await;
         closing.close();
     };
-    transport::serve(listener, app(state.clone()), timeouts, shutdown).await;
+    transport::serve(listener, front(state.clone()), timeouts, shutdown).await;
     state.stop_scheduler().await;
     tracing::info!("codepipeline-local stopped");
     Ok(())

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use bytes::Bytes;
@@ -34,7 +33,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 /// The time bounds of connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,16 +190,36 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
-/// Hands a connection's requests to the router, tracking which are in flight.
+/// What connections hand their requests to: a service that is always ready (it keeps no queue), so it is called
+/// without a readiness check; the server's is `server::Front`.
+pub trait Front:
+    tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Front for S where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Hands a connection's requests to the front door, tracking which are in flight.
 #[derive(Clone)]
-struct ConnectionService {
-    router: Router,
+struct ConnectionService<S> {
+    router: S,
     watch: Arc<Watch>,
     /// The client's address, given to every request as axum's `ConnectInfo`.
     peer: SocketAddr,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+impl<S: Front> hyper::service::Service<Request<Incoming>> for ConnectionService<S> {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
@@ -211,9 +229,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
         let in_flight = InFlight(Arc::clone(&self.watch));
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
-        let router = self.router.clone();
+        let answer = tower::Service::call(&mut self.router.clone(), request);
         Box::pin(async move {
-            let response = match router.oneshot(request).await {
+            let response = match answer.await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
@@ -223,10 +241,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
 }
 
 /// Serves one connection until it ends, a time bound closes it, or shutdown has let it finish.
-async fn serve_connection(
+async fn serve_connection<S: Front>(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: S,
     timeouts: Timeouts,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -278,8 +296,9 @@ async fn serve_connection(
 
 /// Accepts connections on `listener` and serves them with `router` until `shutdown` completes; then lets them
 /// finish for at most `timeouts.shutdown` and closes the rest.
-pub async fn serve<F>(listener: TcpListener, router: Router, timeouts: Timeouts, shutdown: F)
+pub async fn serve<S, F>(listener: TcpListener, router: S, timeouts: Timeouts, shutdown: F)
 where
+    S: Front,
     F: Future<Output = ()> + Send + 'static,
 {
     let (stop, stopping) = watch::channel(false);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod floor;
+
 use std::net::TcpListener;
 use std::process::Child;
 use std::time::{Duration, Instant};

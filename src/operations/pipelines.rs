@@ -110,18 +110,13 @@ pub struct GetPipelineInput {
     version: Option<i32>,
 }
 
+/// GetPipeline's `metadata` (its `pipeline` is the version's JSON, made once: [`crate::state::Definition::shown_json`]).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PipelineMetadata {
-    pipeline_arn: String,
+struct PipelineMetadata<'a> {
+    pipeline_arn: &'a str,
     created: Timestamp,
     updated: Timestamp,
-}
-
-#[derive(Serialize)]
-struct GetPipelineOutput<'a> {
-    pipeline: Cow<'a, PipelineDeclaration>,
-    metadata: PipelineMetadata,
 }
 
 /// GetPipeline: the current version, or one of the [`crate::state::KEPT_VERSIONS`] latest, with secrets masked.
@@ -143,20 +138,18 @@ pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiErro
                 )
             })?,
         };
-        // Serialized under the lock, so the declaration is read in place rather than copied (unless AWS's default
-        // triggers are added).
-        let mut pipeline = version.echo();
-        if let Some(defaults) = pipeline.default_triggers() {
-            pipeline.to_mut().triggers = Some(defaults);
-        }
-        Reply::json(&GetPipelineOutput {
-            pipeline,
-            metadata: PipelineMetadata {
-                pipeline_arn: record.arn.clone(),
-                created: record.created,
-                updated: record.updated,
-            },
-        })
+        // The version's JSON is made once; only the metadata is serialized here.
+        let metadata = PipelineMetadata { pipeline_arn: &record.arn, created: record.created, updated: record.updated };
+        let metadata = serde_json::to_string(&metadata)
+            .map_err(|e| ApiError::new(ErrorCode::InternalFailure, format!("Could not serialize the response: {e}")))?;
+        let shown = version.shown_json();
+        let mut body = Vec::with_capacity(shown.len() + metadata.len() + 26);
+        body.extend_from_slice(b"{\"pipeline\":");
+        body.extend_from_slice(shown.as_bytes());
+        body.extend_from_slice(b",\"metadata\":");
+        body.extend_from_slice(metadata.as_bytes());
+        body.push(b'}');
+        Ok(Reply::Json(body))
     })
 }
 

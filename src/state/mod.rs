@@ -289,6 +289,9 @@ pub struct Definition {
     pub(crate) secrets: Box<[SecretRef]>,
     /// The `MATCHES` patterns of its VariableCheck rules, compiled once when the version was created.
     pub(crate) patterns: Box<[PatternRef]>,
+    /// The declaration as GetPipeline shows it, as JSON: made at the first read and kept, since a version never
+    /// changes (the hot path of GetPipeline then serializes nothing but the metadata).
+    shown: std::sync::OnceLock<Box<str>>,
 }
 
 impl std::ops::Deref for Definition {
@@ -302,7 +305,12 @@ impl std::ops::Deref for Definition {
 impl Definition {
     /// A version: `declaration` with its defaults filled, its secrets, and its compiled patterns.
     pub fn new(declaration: PipelineDeclaration, secrets: Vec<SecretRef>, patterns: Vec<PatternRef>) -> Definition {
-        Definition { declaration, secrets: secrets.into_boxed_slice(), patterns: patterns.into_boxed_slice() }
+        Definition {
+            declaration,
+            secrets: secrets.into_boxed_slice(),
+            patterns: patterns.into_boxed_slice(),
+            shown: std::sync::OnceLock::new(),
+        }
     }
 
     /// A stand-in for a definition not attached yet (an execution as deserialized, before
@@ -362,6 +370,19 @@ impl Definition {
             }
         }
         Cow::Owned(copy)
+    }
+
+    /// The declaration as GetPipeline shows it, as JSON: secrets masked, and the triggers AWS adds to a V2 pipeline
+    /// that declares none ([`PipelineDeclaration::default_triggers`]). Serialized once per version.
+    pub fn shown_json(&self) -> &str {
+        self.shown.get_or_init(|| {
+            let mut pipeline = self.echo();
+            if let Some(defaults) = pipeline.default_triggers() {
+                pipeline.to_mut().triggers = Some(defaults);
+            }
+            // A declaration is plain data (string keys, no floats), so this cannot fail.
+            serde_json::to_string(&pipeline).unwrap_or_default().into_boxed_str()
+        })
     }
 
     /// The compiled `MATCHES` pattern of rule `rule` of stage `stage`'s condition of `kind`.
