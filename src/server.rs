@@ -79,10 +79,19 @@ async fn with_request_id<F: Future<Output = Response>>(
     mut request: Request,
     answer: impl FnOnce(Request) -> F,
 ) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_request_id();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = answer(request).await;
-    if let Ok(value) = HeaderValue::try_from(id) {
+    with_id_header(answer(request).await, id)
+}
+
+/// A fresh request id.
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `response` with the request id in its `x-amzn-RequestId` header (the id's bytes are moved, not copied).
+fn with_id_header(mut response: Response, id: String) -> Response {
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
@@ -116,13 +125,14 @@ impl tower::Service<Request> for Front {
         if request.method() == axum::http::Method::POST && request.uri().path() == "/" {
             let app = self.app.clone();
             return Box::pin(async move {
-                let answer = with_request_id(request, |request| {
-                    durably(&app, async {
-                        let handled = std::panic::AssertUnwindSafe(aws_json(State(app.clone()), request));
-                        handled.catch_unwind().await.unwrap_or_else(panic_response)
-                    })
-                });
-                Ok(answer.await)
+                // What the router's layers do, with the id handed to the handler rather than through extensions.
+                let id = new_request_id();
+                let answer = durably(&app, async {
+                    let handled = std::panic::AssertUnwindSafe(answer_aws(&app, &id, request));
+                    handled.catch_unwind().await.unwrap_or_else(panic_response)
+                })
+                .await;
+                Ok(with_id_header(answer, id))
             });
         }
         let router = self.router.clone();
@@ -132,12 +142,17 @@ impl tower::Service<Request> for Front {
 
 /// `POST /`: one AWS JSON 1.1 request.
 async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
+    let id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    answer_aws(&app, &id, request).await
+}
+
+/// The answer to one AWS JSON 1.1 request whose id is `request_id`.
+async fn answer_aws(app: &AppState, request_id: &str, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let request_id = parts.extensions.get::<RequestId>().map_or("", |r| r.0.as_str());
     let op = route(parts.headers.get("x-amz-target").map(HeaderValue::as_bytes));
     let operation = op.as_ref().map_or("-", |op| op.name());
-    let result = handle(&app, request_id, &parts.uri, &parts.headers, body, op).await;
+    let result = handle(app, request_id, &parts.uri, &parts.headers, body, op).await;
     let elapsed_us = started.elapsed().as_micros();
     match result {
         Ok(reply) => {

@@ -27,12 +27,16 @@ pub fn check_new_tags(new: &[Tag], existing: Option<&Tags>) -> Result<(), ApiErr
     if let Some(tag) = new.iter().find(|t| is_reserved(&t.key)) {
         return Err(reserved(&tag.key));
     }
-    let mut merged = existing.cloned().unwrap_or_default();
-    merged.extend(tag_map(new));
-    if merged.len() > MAX_TAGS {
+    // How many tags the resource would have: its own, and the new keys (counted once) it does not have yet.
+    let mut added: Vec<&str> =
+        new.iter().map(|t| t.key.as_str()).filter(|key| existing.is_none_or(|tags| !tags.contains_key(*key))).collect();
+    added.sort_unstable();
+    added.dedup();
+    let total = existing.map_or(0, Tags::len) + added.len();
+    if total > MAX_TAGS {
         return Err(ApiError::new(
             ErrorCode::TooManyTagsException,
-            format!("A resource can have at most {MAX_TAGS} tags; this request would give it {}", merged.len()),
+            format!("A resource can have at most {MAX_TAGS} tags; this request would give it {total}"),
         ));
     }
     Ok(())
@@ -60,18 +64,17 @@ pub enum Resource {
 /// Parses `arn:<partition>:codepipeline:<region>:<account>:<resource>`, where the resource is a pipeline name,
 /// `webhook:<name>` or `actiontype:Custom/<Category>/<Provider>/<Version>`. The model pattern has already been
 /// checked; an ARN that matches it but names no kind of resource is `InvalidArnException`.
-pub fn parse_arn(arn: &str) -> Result<(String, String, Resource), ApiError> {
+pub fn parse_arn(arn: &str) -> Result<(&str, &str, Resource), ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorCode::InvalidArnException,
             format!("The ARN '{arn}' is not a valid CodePipeline resource ARN"),
         )
     };
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _, service, region, account, resource] = parts.as_slice() else {
-        return Err(invalid());
-    };
-    if *service != "codepipeline" {
+    let mut parts = arn.splitn(6, ':');
+    let mut next = || parts.next().ok_or_else(invalid);
+    let (_, _, service, region, account, resource) = (next()?, next()?, next()?, next()?, next()?, next()?);
+    if service != "codepipeline" {
         return Err(invalid());
     }
     let is_name =
@@ -81,10 +84,10 @@ pub fn parse_arn(arn: &str) -> Result<(String, String, Resource), ApiError> {
     } else if let Some(id) = resource.strip_prefix("actiontype:") {
         parse_action_type(id).map(Resource::ActionType)
     } else {
-        is_name(resource).then(|| Resource::Pipeline((*resource).to_string()))
+        is_name(resource).then(|| Resource::Pipeline(resource.to_string()))
     };
     let resource = resource.ok_or_else(invalid)?;
-    Ok(((*account).to_string(), (*region).to_string(), resource))
+    Ok((account, region, resource))
 }
 
 fn parse_action_type(text: &str) -> Option<ActionTypeId> {
@@ -142,7 +145,9 @@ pub struct TagResourceInput {
 pub fn tag_resource(ctx: &Ctx, input: TagResourceInput) -> Result<Reply, ApiError> {
     with_tags(ctx, &input.resource_arn, |tags| {
         check_new_tags(&input.tags, Some(tags))?;
-        tags.extend(tag_map(&input.tags));
+        for tag in input.tags {
+            tags.insert(tag.key, tag.value);
+        }
         Ok(())
     })?;
     Ok(Reply::Done)
@@ -205,7 +210,7 @@ mod tests {
     #[test]
     fn arns_of_each_resource_kind_parse() {
         let (account, region, resource) = parse_arn("arn:aws:codepipeline:us-east-1:123456789012:my-pipe").expect("ok");
-        assert_eq!((account.as_str(), region.as_str()), ("123456789012", "us-east-1"));
+        assert_eq!((account, region), ("123456789012", "us-east-1"));
         assert_eq!(resource, Resource::Pipeline("my-pipe".into()));
         let (_, _, resource) = parse_arn("arn:aws:codepipeline:us-east-1:123456789012:webhook:hook-1").expect("ok");
         assert_eq!(resource, Resource::Webhook("hook-1".into()));

@@ -38,6 +38,8 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, stall: 
     }
 
     let mut body = body;
+    // A body that arrives as one frame (nearly every request) is kept as it is; only more frames are copied.
+    let mut first: Option<Bytes> = None;
     let mut buffer = BytesMut::new();
     let mut total: u64 = 0;
     loop {
@@ -62,7 +64,15 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, stall: 
         };
         total = total.saturating_add(data.len() as u64);
         if total <= limit_u64 {
-            buffer.extend_from_slice(&data);
+            match first.take() {
+                None if buffer.is_empty() => first = Some(data),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        buffer.extend_from_slice(&earlier);
+                    }
+                    buffer.extend_from_slice(&data);
+                }
+            }
         } else if total > limit_u64.saturating_add(DRAIN_BYTES) {
             return Err(too_large(Some(total)));
         }
@@ -70,7 +80,7 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, stall: 
     if total > limit_u64 {
         return Err(too_large(Some(total)));
     }
-    Ok(buffer.freeze())
+    Ok(first.unwrap_or_else(|| buffer.freeze()))
 }
 
 /// Accepts the AWS JSON content types, plain JSON, and no content type at all. Anything else (for example a form
@@ -79,17 +89,19 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(CONTENT_TYPE) else {
         return Ok(());
     };
-    let essence = value.to_str().ok().and_then(|v| v.split(';').next()).map(|v| v.trim().to_ascii_lowercase());
-    match essence.as_deref() {
-        Some("application/x-amz-json-1.1" | "application/x-amz-json-1.0" | "application/json" | "") => Ok(()),
-        _ => Err(ApiError::new(
-            ErrorCode::SerializationException,
-            format!(
-                "Unsupported Content-Type '{}'; CodePipeline expects application/x-amz-json-1.1",
-                String::from_utf8_lossy(value.as_bytes())
-            ),
-        )),
+    // Compared in place, letter case ignored: this runs for every request.
+    let essence = value.as_bytes().split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+    let accepted = [&b"application/x-amz-json-1.1"[..], b"application/x-amz-json-1.0", b"application/json", b""];
+    if accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+        return Ok(());
     }
+    Err(ApiError::new(
+        ErrorCode::SerializationException,
+        format!(
+            "Unsupported Content-Type '{}'; CodePipeline expects application/x-amz-json-1.1",
+            String::from_utf8_lossy(value.as_bytes())
+        ),
+    ))
 }
 
 /// Parses a request body. An empty (or all-whitespace) body means `{}`; anything else must be a JSON object.

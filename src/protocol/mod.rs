@@ -9,7 +9,7 @@ pub mod pagination;
 pub mod router;
 pub mod validate;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -54,9 +54,10 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        // Built directly (200 is a response's default status): this runs for every successful request.
         let mut response = match self {
-            Reply::Json(body) => (StatusCode::OK, body).into_response(),
-            Reply::Empty | Reply::Done => StatusCode::OK.into_response(),
+            Reply::Json(body) => Response::new(axum::body::Body::from(body)),
+            Reply::Empty | Reply::Done => Response::new(axum::body::Body::empty()),
         };
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
         response
