@@ -100,7 +100,7 @@ impl AppState {
             }
         });
         let lambda = config.lambda_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
-            crate::engine::invoker::LambdaSettings {
+            crate::engine::providers::lambda::invoker::LambdaSettings {
                 endpoint,
                 access_key_id: config.lambda_access_key_id.clone(),
                 secret_access_key: config.lambda_secret_access_key.clone(),
@@ -159,7 +159,7 @@ impl AppState {
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         };
-        state.inner.engine.resume();
+        state.inner.engine.resume_after_restart();
         state.start_scheduler();
         Ok(state)
     }
@@ -223,7 +223,7 @@ impl AppState {
         if let Some(rules) = behaviors {
             self.inner.engine.set_behaviors(rules);
         }
-        self.inner.engine.resume();
+        self.inner.engine.resume_after_restart();
         Ok(())
     }
 

@@ -16,9 +16,7 @@ pub mod conditions;
 pub mod delivery;
 pub mod events;
 pub mod ids;
-pub mod invoker;
 pub mod jobs;
-pub mod lambda;
 pub mod notifications;
 pub mod outbound;
 pub mod providers;
@@ -36,10 +34,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
 use self::commands::{Command, PipelineNotFound};
-use self::invoker::LambdaSettings;
-use self::lambda::Invocation;
+use self::providers::lambda::invoker::{Invoker, LambdaSettings};
+use self::providers::lambda::{self, Invocation};
 use self::step::StepEnv;
-use crate::state::behaviors::BehaviorRule;
+use crate::state::behaviors::{BehaviorRule, for_rule};
 use crate::state::catalogue::Catalogue;
 use crate::state::sources::Sources;
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -81,14 +79,10 @@ struct At<'a> {
     now: Timestamp,
 }
 
-/// What one change of a running pipeline sends out once it is saved: its events and approval notifications, and
-/// the Lambda invocations it made.
-#[derive(Default)]
+/// The events and approval notifications of one change of a running pipeline, sent out once it is saved.
 struct Outgoing {
-    events: Option<Arc<events::EventHub>>,
+    events: Arc<events::EventHub>,
     rendered: events::Rendered,
-    invoker: Option<mpsc::UnboundedSender<Invocation>>,
-    invocations: Vec<Invocation>,
 }
 
 impl crate::state::outbox::Effect for Outgoing {
@@ -97,16 +91,7 @@ impl crate::state::outbox::Effect for Outgoing {
     }
 
     fn release(self: Box<Self>) {
-        let Outgoing { events, rendered, invoker, invocations } = *self;
-        if let Some(events) = events {
-            events.release(rendered);
-        }
-        if let Some(invoker) = invoker {
-            for invocation in invocations {
-                // The invoker stops only with the engine; a send after that has nobody to deliver to.
-                let _ = invoker.send(invocation);
-            }
-        }
+        self.events.release(self.rendered);
     }
 }
 
@@ -141,7 +126,7 @@ pub struct Engine {
     catalogue: Arc<Catalogue>,
     /// Where Lambda invoke actions call real functions, if anywhere.
     lambda: Option<LambdaSettings>,
-    /// Invocations for the invoker task, and its end of the channel until [`Engine::run`] takes it.
+    /// The Lambda provider's worker queue, and its end of the queue until [`Engine::run`] takes it.
     invocations: mpsc::UnboundedSender<Invocation>,
     invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
     /// Where new ids come from.
@@ -313,18 +298,16 @@ impl Engine {
         let result = change(record, &env);
         let next = step::advance(record, &env, now);
         drop(rules);
-        let mut outgoing = Outgoing::default();
         if !record.runtime.changes.is_empty() {
             let changes = step::take_changes(record);
-            outgoing.rendered = self.events.render_changes(scope, pipeline, record, sources, changes, &self.ids);
+            let rendered = self.events.render_changes(scope, pipeline, record, sources, changes, &self.ids);
+            if !rendered.is_empty() {
+                at.outbox.push(Outgoing { events: Arc::clone(&self.events), rendered });
+            }
         }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
-            outgoing.invocations = lambda::take_invocations(scope, pipeline, record);
-        }
-        if !outgoing.rendered.is_empty() || !outgoing.invocations.is_empty() {
-            outgoing.events = Some(Arc::clone(&self.events));
-            outgoing.invoker = (!outgoing.invocations.is_empty()).then(|| self.invocations.clone());
-            at.outbox.push(outgoing);
+            let invocations = lambda::take_invocations(scope, pipeline, record);
+            at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
         }
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
@@ -347,9 +330,20 @@ impl Engine {
         }
     }
 
-    /// Picks up the pipelines of loaded or imported state: every pipeline with a running execution is advanced
-    /// (what fell due while the server was down happens now) and gets its next wake-up.
+    /// Picks up the pipelines of state loaded at start or imported, as [`Engine::resume`] does; and the work that was
+    /// handed to a provider's worker and not answered is handed to it again (see [`providers`]: Lambda functions
+    /// are invoked again for the jobs and LambdaInvoke rules still waiting for them).
+    pub fn resume_after_restart(&self) {
+        self.resume_with(true);
+    }
+
+    /// Picks up the pipelines of reloaded state: every pipeline with a running execution is advanced (what fell due
+    /// meanwhile happens now) and gets its next wake-up.
     pub fn resume(&self) {
+        self.resume_with(false);
+    }
+
+    fn resume_with(&self, redeliver: bool) {
         let store = &self.store;
         let now = store.clock().now();
         for scope in store.scopes() {
@@ -363,6 +357,12 @@ impl Engine {
                 for name in running {
                     if let Some(record) = data.pipelines.get_mut(&name) {
                         record.runtime.w().wake = None;
+                        if redeliver && self.lambda.is_some() {
+                            let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
+                            let invokes =
+                                |stage: &str, rule: &str| for_rule(&rules, &scope, &name, stage, rule).is_none();
+                            lambda::redeliver(record, invokes);
+                        }
                     }
                     self.advance(data, &scope, &name, now);
                 }
@@ -445,7 +445,10 @@ impl Engine {
         let store = Arc::clone(&self.store);
         let receiver = self.invoker.lock().unwrap_or_else(|p| p.into_inner()).take();
         let invoker = match (self.lambda.clone(), receiver) {
-            (Some(settings), Some(receiver)) => Some(tokio::spawn(invoker::run(Arc::clone(&self), settings, receiver))),
+            (Some(settings), Some(receiver)) => {
+                let worker = Arc::new(Invoker::new(settings));
+                Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver)))
+            }
             _ => None,
         };
         let queue = self.delivery.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -410,3 +410,37 @@ async fn a_waiting_lambda_action_shows_its_function_and_its_abandoned_job_is_sti
         .await;
     assert!(unknown.starts_with("Job with id '"), "{unknown}");
 }
+
+#[tokio::test]
+async fn after_a_restart_the_function_of_a_waiting_lambda_action_is_invoked_again_with_the_same_job() {
+    let (endpoint, mut invocations) = fake_lambda().await;
+    let dir = crate::persistence::TempDir::new("lambda-restart");
+    let config = codepipeline_local::Config {
+        action_duration_ms: 5,
+        lambda_endpoint: Some(endpoint),
+        data_dir: Some(dir.0.clone()),
+        ..codepipeline_local::Config::default()
+    };
+    let server = TestServer::with_config(config.clone()).await;
+    lambda_pipeline(&server.client(), "deployer").await;
+    let first = invocations.recv().await.expect("the first invocation");
+    let job_id = first.event["CodePipeline.job"]["id"].as_str().expect("job id").to_string();
+    // The invocation went out; the server stops before the function answers.
+    server.server.shutdown().await.expect("stops");
+
+    let server = TestServer::with_config(config).await;
+    let again = tokio::time::timeout(std::time::Duration::from_secs(10), invocations.recv())
+        .await
+        .expect("invoked again after the restart")
+        .expect("an invocation");
+    assert_eq!(again.function, "deployer");
+    assert_eq!(again.event["CodePipeline.job"]["id"], job_id.as_str(), "the same job, handed to the function again");
+    let client = server.client();
+    client.put_job_success_result().job_id(&job_id).output_variables("version", "7").send().await.expect("answer");
+    eventually("the pipeline to succeed", || async {
+        (execution_status(&client).await == PipelineExecutionStatus::Succeeded).then_some(())
+    })
+    .await;
+    // Nothing else was waiting: no further invocation.
+    assert!(invocations.try_recv().is_err());
+}

@@ -17,10 +17,12 @@
 //! | [`revision::PushRevision`] | PutActionRevision | a new execution, or the one that has the revision |
 //! | [`job::AcknowledgeJob`], [`job::ReportJob`] | job workers' calls | the job's status |
 //! | [`complete::CompleteAction`], [`complete::CompleteRule`] | `POST /_emulator/actions/complete` | the run's id |
+//! | [`invocation::RecordInvocation`] | the Lambda provider's worker | |
 
 pub mod approval;
 pub mod complete;
 pub mod condition;
+pub mod invocation;
 pub mod job;
 pub mod retry;
 pub mod revision;

@@ -1,8 +1,8 @@
-//! The Lambda invoker: the engine's only IO. It makes each [`Invocation`] the engine hands it (asynchronously for a
-//! Lambda action's job, synchronously for a LambdaInvoke rule), signed with SigV4 (service `lambda`) using the
-//! configured keys so that endpoints that check signatures accept it, and gives what came of it back to the engine.
-//! An invocation the endpoint refuses, or an endpoint that cannot be reached, fails the action at once with the
-//! reason in its error details.
+//! The Lambda provider's [`Worker`]: it makes each [`Invocation`] handed to it once the change that made it is saved
+//! (asynchronously for a Lambda action's job, synchronously for a LambdaInvoke rule), signed with SigV4 (service
+//! `lambda`) using the configured keys so that endpoints that check signatures accept it, and gives what came of it
+//! back to the engine as a [`RecordInvocation`] command. An invocation the endpoint refuses, or an endpoint that
+//! cannot be reached, fails the action at once with the reason in its error details.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +11,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
-use super::Engine;
-use super::lambda::{Answer, Invocation, InvokeResult, RULE_REQUEST_TIMEOUT, Target};
+use super::{Answer, Invocation, InvokeResult, RULE_REQUEST_TIMEOUT, Target};
+use crate::engine::Engine;
+use crate::engine::commands::invocation::RecordInvocation;
+use crate::engine::outbound;
+use crate::engine::providers::Worker;
 use crate::state::execution::{ErrorDetails, FailureType};
 
 /// Where Lambda functions are invoked, and the keys invocations are signed with.
@@ -32,20 +34,37 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Characters kept as they are in a path segment: RFC 3986 unreserved.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// The invoker: makes each invocation as it comes, concurrently, until the channel closes.
-pub async fn run(engine: Arc<Engine>, settings: LambdaSettings, mut invocations: mpsc::UnboundedReceiver<Invocation>) {
-    let client = super::outbound::client();
-    let settings = Arc::new(settings);
-    while let Some(invocation) = invocations.recv().await {
-        let (engine, client, settings) = (Arc::clone(&engine), client.clone(), Arc::clone(&settings));
-        tokio::spawn(async move {
-            let result = invoke(&client, &settings, &invocation).await;
-            record_result(&engine, &invocation, result);
-        });
+/// The invoker: makes each invocation handed to it, concurrently with the others.
+pub struct Invoker {
+    client: outbound::HttpClient,
+    settings: LambdaSettings,
+}
+
+impl Invoker {
+    /// An invoker calling the Lambda API that `settings` names.
+    pub fn new(settings: LambdaSettings) -> Invoker {
+        Invoker { client: outbound::client(), settings }
     }
 }
 
-async fn invoke(client: &super::outbound::HttpClient, settings: &LambdaSettings, call: &Invocation) -> InvokeResult {
+impl Worker for Invoker {
+    type Work = Invocation;
+
+    async fn work(self: Arc<Self>, engine: Arc<Engine>, call: Invocation) {
+        let result = invoke(&self.client, &self.settings, &call).await;
+        let (scope, pipeline) = (call.scope.clone(), call.pipeline.clone());
+        match engine.apply(&scope, &pipeline, RecordInvocation { call, result }) {
+            Ok(Ok(())) => {}
+            // The pipeline was deleted meanwhile: nothing is left to tell.
+            Ok(Err(_)) => {}
+            Err(unavailable) => {
+                tracing::error!(%pipeline, "the result of a Lambda invocation was not saved: {unavailable}");
+            }
+        }
+    }
+}
+
+async fn invoke(client: &outbound::HttpClient, settings: &LambdaSettings, call: &Invocation) -> InvokeResult {
     let function = &call.function;
     let uri =
         format!("{}/2015-03-31/functions/{}/invocations", settings.endpoint, utf8_percent_encode(function, SEGMENT));
@@ -103,19 +122,5 @@ fn sign_request(
     body: &[u8],
 ) -> Result<(), String> {
     let keys = (settings.access_key_id.as_str(), settings.secret_access_key.as_str());
-    super::outbound::sign_for(request, keys, "lambda", region, body)
-}
-
-/// Records what came of an invocation, through the engine.
-fn record_result(engine: &Engine, call: &Invocation, result: InvokeResult) {
-    let store = engine.store();
-    let now = store.clock().now();
-    let recorded = store.write(&call.scope, |data| {
-        engine.change_in(data, &call.scope, &call.pipeline, now, |record, _| {
-            super::lambda::record_result(record, call, result, now);
-        });
-    });
-    if let Err(unavailable) = recorded {
-        tracing::error!(pipeline = %call.pipeline, "the result of a Lambda invocation was not saved: {unavailable}");
-    }
+    outbound::sign_for(request, keys, "lambda", region, body)
 }

@@ -4,34 +4,42 @@
 //! emulator, and until it does the action stays in progress (and times out after 20 minutes, as on AWS). A
 //! `LambdaInvoke` rule of a stage condition calls its function synchronously: see [`rule_pending`].
 //!
-//! Nothing here does IO: the invoker (`engine::invoker`) makes the calls and hands what came of each back to
-//! `record_result`.
+//! Nothing here does IO: the [`invoker`] (this provider's [`Worker`](super::Worker)) makes the calls and hands what
+//! came of each back through [`RecordInvocation`](crate::engine::commands::invocation::RecordInvocation).
+//!
+//! After a restart or an import, the Lambda jobs and LambdaInvoke rule runs still waiting for their function are
+//! invoked again (`redeliver`): whether an invocation made before the restart reached its function cannot be
+//! known, and Lambda too delivers an asynchronous invocation at least once, so a function may see the same job id
+//! twice; it answers through the job API as before.
+
+pub mod invoker;
 
 use crate::engine::Write;
+use crate::engine::{conditions, step};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::state::execution::{
-    ActionStatus, At, ErrorDetails, ExecutionIndex, FailureType, JobStatus, Outcome, Pending, RuleRunIndex, RuleStatus,
-    RunIndex, Success,
+    ActionStatus, At, ErrorDetails, ExecutionIndex, FailureType, JobKind, JobStatus, Outcome, Pending, RuleRunIndex,
+    RuleStatus, RunIndex, Success,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
 /// One invocation to make: a job of a Lambda action, or a LambdaInvoke rule.
 #[derive(Debug)]
 pub struct Invocation {
-    pub(super) scope: Scope,
-    pub(super) pipeline: String,
-    pub(super) target: Target,
-    pub(super) function: String,
-    pub(super) region: String,
-    pub(super) payload: Bytes,
+    pub(crate) scope: Scope,
+    pub(crate) pipeline: String,
+    pub(crate) target: Target,
+    pub(crate) function: String,
+    pub(crate) region: String,
+    pub(crate) payload: Bytes,
 }
 
 /// What an invocation is for.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Target {
+pub(crate) enum Target {
     /// A job of a Lambda action: invoked asynchronously; the function answers through the job API.
     Job(Uuid),
     /// A LambdaInvoke rule run: invoked synchronously; what the function returns decides the rule.
@@ -39,7 +47,7 @@ pub(super) enum Target {
 }
 
 /// How long a synchronous (rule) invocation may take: Lambda's longest run, 15 minutes.
-pub(super) const RULE_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub(crate) const RULE_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// How long a Lambda action waits for its function's answer, from its start or from its latest continuation.
 const ANSWER_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
@@ -102,7 +110,7 @@ fn rule_invocation(
     let declared = running.rule_declaration(run)?;
     let configuration = run.configuration(Some(declared)).to_map();
     let stage = running.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
-    let artifacts: Vec<_> = run.input_artifacts.iter().map(|a| super::jobs::artifact_out(running, a)).collect();
+    let artifacts: Vec<_> = run.input_artifacts.iter().map(|a| crate::engine::jobs::artifact_out(running, a)).collect();
     let event = json!({
         "pipelineName": pipeline,
         "pipelineExecutionId": running.id.to_string(),
@@ -130,7 +138,7 @@ fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some((execution, run)) = record.runtime.jobs.get(&job).map(|j| (j.execution, j.run)) else { continue };
-        let Some(data) = super::jobs::job_data(record, pipeline, job) else { continue };
+        let Some(data) = crate::engine::jobs::job_data(record, pipeline, job) else { continue };
         let Ok(mut data) = serde_json::to_value(&data) else { continue };
         if let Value::Object(map) = &mut data {
             // The Lambda event carries configuration, artifacts, credentials and continuation token only.
@@ -162,18 +170,18 @@ fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -
 }
 
 /// What came of an invocation: accepted (with the function's answer, for a synchronous one), or why not.
-pub(super) type InvokeResult = Result<Answer, ErrorDetails>;
+pub type InvokeResult = Result<Answer, ErrorDetails>;
 
 /// What a function answered to a synchronous invocation.
 #[derive(Debug, Default)]
-pub(super) struct Answer {
+pub struct Answer {
     /// Lambda's `X-Amz-Function-Error`: the function raised an error.
-    pub(super) function_error: bool,
-    pub(super) body: Bytes,
+    pub function_error: bool,
+    pub body: Bytes,
 }
 
 /// Records what came of an invocation in the pipeline (the engine advances it afterwards).
-pub(super) fn record_result(record: &mut PipelineRecord, call: &Invocation, result: InvokeResult, now: Timestamp) {
+pub(crate) fn record_result(record: &mut PipelineRecord, call: &Invocation, result: InvokeResult, now: Timestamp) {
     match call.target {
         Target::Job(job) => record_job_result(record, call, job, result, now),
         Target::Rule { execution, rule, id } => record_rule_result(record, call, (execution, rule, id), result, now),
@@ -205,14 +213,7 @@ fn record_job_result(record: &mut PipelineRecord, call: &Invocation, job: Uuid, 
             if let Some(job) = record.runtime.w().jobs.get_mut(&job) {
                 job.status = JobStatus::Failed;
             }
-            super::step::finish_action(
-                record,
-                execution,
-                run,
-                Outcome::Fail(error),
-                now,
-                super::step::FinishedBy::Worker,
-            );
+            step::finish_action(record, execution, run, Outcome::Fail(error), now, step::FinishedBy::Worker);
         }
         _ => {}
     }
@@ -263,5 +264,46 @@ fn record_rule_result(
             Outcome::Fail(error)
         }
     };
-    super::conditions::finish_rule(record, execution, rule, outcome, now);
+    conditions::finish_rule(record, execution, rule, outcome, now);
+}
+
+/// After a restart: queues again, for the invoker, the Lambda jobs still waiting for their function and the
+/// LambdaInvoke rule runs still waiting for theirs (`invokes` tells, for a rule run, whether the rule calls its
+/// function, as it did when it started, rather than being held by a behaviour rule).
+pub(crate) fn redeliver(record: &mut PipelineRecord, invokes: impl Fn(&str, &str) -> bool) {
+    let executions = &record.runtime.executions;
+    let running = |execution: ExecutionIndex, run: RunIndex| {
+        executions.at(execution).and_then(|e| e.actions.at(run)).is_some_and(|r| r.status == ActionStatus::InProgress)
+    };
+    let jobs: Vec<Uuid> = record
+        .runtime
+        .jobs
+        .values()
+        .filter(|j| j.kind == JobKind::Lambda && !j.status.is_terminal() && running(j.execution, j.run))
+        .map(|j| j.id)
+        .filter(|id| !record.runtime.undelivered.contains(id))
+        .collect();
+    let mut rules = Vec::new();
+    for &index in &record.runtime.active {
+        let Some(execution) = executions.at(index) else { continue };
+        for (position, run) in execution.rules().iter().enumerate() {
+            let declared = execution.rule_declaration(run);
+            let stage = execution.declaration.stages.get(run.stage_index as usize).map(|s| s.name.as_str());
+            let lambda = declared.is_some_and(|d| d.rule_type_id.provider == "LambdaInvoke");
+            if run.status == RuleStatus::InProgress
+                && lambda
+                && let (Some(stage), Some(declared)) = (stage, declared)
+                && invokes(stage, &declared.name)
+            {
+                rules.push((index, RuleRunIndex::at(position)));
+            }
+        }
+    }
+    let runtime = record.runtime.w();
+    runtime.undelivered.extend(jobs);
+    for rule in rules {
+        if !runtime.undelivered_rules.contains(&rule) {
+            runtime.undelivered_rules.push(rule);
+        }
+    }
 }

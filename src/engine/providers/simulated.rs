@@ -1,110 +1,17 @@
-//! Action providers: what happens when an action starts.
-//!
-//! Every provider answers one question through [`start`]: given the action and its resolved configuration, does
-//! it end by itself at a known time with a known outcome ([`Pending::At`]), or does it wait for someone outside
-//! (an approver, a test, a job worker, a Lambda function) until a timeout ([`Pending::External`])? The engine
-//! does the rest. Built-in AWS action types are simulated with AWS-like results; behaviour rules override any
-//! provider.
+//! The simulated providers: the AWS-like results of built-in action types that no real provider works (source
+//! revisions, build and deploy summaries, external ids and links, output variables, deploy targets). A simulated
+//! action ends by itself after the configured duration on the emulator clock, inside the pure step, so a test that
+//! advances the clock sees it done on return; behaviour rules steer the outcome.
 
 use std::collections::BTreeMap;
 
+use super::ActionStart;
 use crate::state::Timestamp;
-use crate::state::declaration::{ActionCategory, ActionDeclaration, ActionOwner};
+use crate::state::declaration::ActionCategory;
 use crate::state::execution::{
-    ActionRun, ActionStatus, ChangeId, ConfigView, ErrorDetails, FailureType, Outcome, Pending, Revision,
-    RevisionOverride, RevisionType, Success,
+    ActionRun, ActionStatus, ChangeId, ConfigView, Revision, RevisionOverride, RevisionType, Success,
 };
 use crate::state::sources::RepositoryKind;
-
-use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
-
-/// What a provider knows when an action starts.
-pub struct ActionStart<'a> {
-    pub action: &'a ActionDeclaration,
-    /// The configuration after variable resolution.
-    pub configuration: ConfigView<'a>,
-    pub account: &'a str,
-    pub region: &'a str,
-    pub pipeline: &'a str,
-    pub execution_id: &'a str,
-    pub action_execution_id: &'a str,
-    pub now: Timestamp,
-    /// How long simulated work takes.
-    pub duration_ms: i64,
-    /// Source revision overrides of the execution.
-    pub overrides: &'a [RevisionOverride],
-    /// The first matching behaviour rule, if any.
-    pub behavior: Option<&'a BehaviorRule>,
-    /// Whether a job worker (a custom action's or a partner's) runs the action.
-    pub job_worker: bool,
-    /// Where simulated external ids come from.
-    pub ids: &'a super::ids::Ids,
-    /// The emulated world: what a source action picks up when the execution names no revision.
-    pub sources: &'a crate::state::sources::Sources,
-}
-
-/// The default approval timeout: 7 days.
-const APPROVAL_TIMEOUT_MINUTES: i64 = 7 * 24 * 60;
-
-/// How long an action may run before CodePipeline fails it (behaviour.md §7.2.8): held actions time out after it.
-pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
-    let id = &action.action_type_id;
-    match (id.owner, id.category, id.provider.as_str()) {
-        (ActionOwner::Custom, _, _) => 24 * 60,
-        (_, ActionCategory::Approval, _) => action.timeout_in_minutes.map_or(APPROVAL_TIMEOUT_MINUTES, i64::from),
-        (_, _, "CloudFormation" | "CloudFormationStackSet" | "CloudFormationStackInstances") => 3 * 24 * 60,
-        (_, _, "CodeBuild" | "ECRBuildAndPublish") => 8 * 60,
-        (_, _, "CodeDeploy" | "CodeDeployToECS") => 5 * 24 * 60,
-        (_, ActionCategory::Invoke, "Lambda") => 20,
-        (_, ActionCategory::Deploy, "S3") => 90,
-        (_, _, "StepFunctions") => 7 * 24 * 60,
-        (_, ActionCategory::Compute, _) => 55,
-        _ => 60,
-    }
-}
-
-fn timed_out(action: &ActionDeclaration) -> ErrorDetails {
-    if action.action_type_id.category == ActionCategory::Approval {
-        ErrorDetails {
-            code: FailureType::JobFailed,
-            message: "The approval action timed out before it was approved.".into(),
-        }
-    } else {
-        ErrorDetails {
-            code: FailureType::JobFailed,
-            message: format!("The action timed out after {} minutes without a result.", timeout_minutes(action)),
-        }
-    }
-}
-
-/// Decides how a starting action will end.
-pub fn start(ctx: &ActionStart) -> Pending {
-    let timeout = Some(ctx.now.plus_millis(timeout_minutes(ctx.action).saturating_mul(60_000)));
-    if let Some(rule) = ctx.behavior {
-        let at = rule.due(ctx.now, ctx.duration_ms);
-        return match rule.outcome {
-            BehaviorOutcome::Hold => Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) },
-            BehaviorOutcome::Fail => {
-                Pending::At(at, Box::new(Outcome::Fail(rule.failure("The action failed (emulator behaviour rule)."))))
-            }
-            BehaviorOutcome::Succeed => {
-                let mut success = simulate(ctx);
-                if let Some(summary) = &rule.summary {
-                    success.summary = Some(summary.clone());
-                }
-                if let Some(variables) = &rule.output_variables {
-                    success.output_variables.extend(variables.clone());
-                }
-                Pending::At(at, Box::new(Outcome::Succeed(success)))
-            }
-        };
-    }
-    // Approvals wait for an answer; custom and partner actions wait for a job worker.
-    if ctx.action.action_type_id.category == ActionCategory::Approval || ctx.job_worker {
-        return Pending::External { timeout, on_timeout: Box::new(timed_out(ctx.action)) };
-    }
-    Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Succeed(simulate(ctx))))
-}
 
 /// Names the emulator's S3 objects: the version id and ETag of an object derive from these (UUID v5) so that the
 /// same object reads the same on every run.
@@ -533,7 +440,10 @@ pub fn deploy_targets(provider: &str, run: &ActionRun, config: ConfigView, now: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::declaration::ActionTypeId;
+    use crate::engine::providers::start;
+    use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
+    use crate::state::declaration::{ActionDeclaration, ActionOwner, ActionTypeId};
+    use crate::state::execution::{FailureType, Outcome, Pending};
 
     fn action(category: ActionCategory, provider: &str) -> ActionDeclaration {
         serde_json::from_value(serde_json::json!({
