@@ -155,8 +155,8 @@ struct CompleteRequest {
     /// The action to end; or, with `rule_name` instead, a rule of the stage's condition being evaluated.
     action_name: Option<String>,
     rule_name: Option<String>,
-    #[serde(default = "succeed")]
-    outcome: String,
+    #[serde(default)]
+    outcome: CompleteOutcome,
     summary: Option<String>,
     message: Option<String>,
     error_code: Option<FailureType>,
@@ -167,8 +167,13 @@ struct CompleteRequest {
     region: Option<String>,
 }
 
-fn succeed() -> String {
-    "succeed".into()
+/// How `POST /_emulator/actions/complete` ends a held action or rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CompleteOutcome {
+    #[default]
+    Succeed,
+    Fail,
 }
 
 fn not_running(what: String) -> ApiError {
@@ -199,18 +204,17 @@ async fn complete_action(
     uri: Uri,
     ControlJson(request): ControlJson<CompleteRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let outcome = match request.outcome.as_str() {
-        "succeed" => Outcome::Succeed(Success {
+    let outcome = match request.outcome {
+        CompleteOutcome::Succeed => Outcome::Succeed(Success {
             summary: request.summary,
             external_execution_id: request.external_execution_id,
             output_variables: request.output_variables.unwrap_or_default(),
             ..Success::default()
         }),
-        "fail" => Outcome::Fail(ErrorDetails {
+        CompleteOutcome::Fail => Outcome::Fail(ErrorDetails {
             code: request.error_code.unwrap_or(FailureType::JobFailed),
             message: request.message.or(request.summary).unwrap_or_else(|| "The action failed.".into()),
         }),
-        other => return Err(ApiError::validation(format!("outcome must be succeed or fail, not '{other}'"))),
     };
     let scope = control_scope(&app, &headers, &uri, request.account, request.region);
     let (pipeline, execution, stage) = (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name);

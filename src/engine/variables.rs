@@ -27,19 +27,40 @@ pub fn resolve(
         out.push_str(piece);
         Ok(())
     };
-    let mut rest = text;
-    while let Some(start) = rest.find("#{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let reference = &after[..end];
-        let (namespace, key) = reference.split_once('.').unwrap_or((reference, ""));
-        let value = lookup(namespace, key).ok_or_else(|| Unresolvable::Unknown(reference.to_string()))?;
-        push(&mut out, &rest[..start])?;
+    let mut copied = 0;
+    for reference in references(text) {
+        let (namespace, key) = reference.text.split_once('.').unwrap_or((reference.text, ""));
+        let value = lookup(namespace, key).ok_or_else(|| Unresolvable::Unknown(reference.text.to_string()))?;
+        push(&mut out, &text[copied..reference.start])?;
         push(&mut out, &value)?;
-        rest = &after[end + 1..];
+        copied = reference.end;
     }
-    push(&mut out, rest)?;
+    push(&mut out, &text[copied..])?;
     Ok(out)
+}
+
+/// One `#{...}` reference in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference<'a> {
+    /// Where `#{` starts.
+    pub start: usize,
+    /// Just after the closing `}`.
+    pub end: usize,
+    /// What is between the braces.
+    pub text: &'a str,
+}
+
+/// The `#{...}` references of `text`, in order: the one scanner of references, for resolving them and for checking
+/// them in a pipeline's declaration. A `#{` without a closing brace ends the scan.
+pub fn references(text: &str) -> impl Iterator<Item = Reference<'_>> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = from + text.get(from..)?.find("#{")?;
+        let inner = start + 2;
+        let end = inner + text.get(inner..)?.find('}')?;
+        from = end + 1;
+        Some(Reference { start, end: end + 1, text: &text[inner..end] })
+    })
 }
 
 /// Puts an execution's pipeline variables in the order AWS returns them. AWS's order is that of a Java `HashMap`
@@ -110,6 +131,13 @@ mod tests {
         assert_eq!(resolve("id=#{codepipeline.PipelineExecutionId};", MAX, lookup), Ok("id=e-1;".into()));
         assert_eq!(resolve("#{Src.CommitId}", MAX, lookup), Ok("#{Src.Other}".into()), "no second pass");
         assert_eq!(resolve("plain #{unterminated", MAX, lookup), Ok("plain #{unterminated".into()));
+    }
+
+    #[test]
+    fn references_are_found_in_order_with_their_places() {
+        let found: Vec<_> = references("a#{x.y}b#{z}#{open").map(|r| (r.start, r.end, r.text)).collect();
+        assert_eq!(found, [(1, 7, "x.y"), (8, 12, "z")]);
+        assert_eq!(references("#{}").map(|r| r.text).collect::<Vec<_>>(), [""]);
     }
 
     #[test]

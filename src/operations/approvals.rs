@@ -9,10 +9,17 @@ use crate::state::Timestamp;
 
 // --- PutApprovalResult ----------------------------------------------------------------------------------------------
 
+/// `ApprovalStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+enum ApprovalStatus {
+    Approved,
+    Rejected,
+}
+
 #[derive(Deserialize)]
 struct ApprovalResultInput {
     summary: String,
-    status: String,
+    status: ApprovalStatus,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +81,7 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         stage: stage.clone(),
         action: action.clone(),
         token: input.token.clone(),
-        approved: input.result.status == "Approved",
+        approved: input.result.status == ApprovalStatus::Approved,
         summary: input.result.summary.clone(),
         by: ctx.scope.caller_arn(),
     };

@@ -128,7 +128,7 @@ fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
         Operation::PutThirdPartyJobSuccessResult => jobs::put_third_party_job_success_result(ctx, input(body)?),
         Operation::PutThirdPartyJobFailureResult => jobs::put_third_party_job_failure_result(ctx, input(body)?),
 
-        // Recovery and conditions (issue 6).
+        // Recovery and conditions.
         Operation::RetryStageExecution => stages::retry_stage_execution(ctx, input(body)?),
         Operation::RollbackStage => stages::rollback_stage(ctx, input(body)?),
         Operation::OverrideStageCondition => conditions::override_stage_condition(ctx, input(body)?),

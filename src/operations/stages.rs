@@ -8,6 +8,7 @@ use crate::engine::commands::retry::{Retry, RetryRefusal};
 use crate::engine::commands::rollback::{Rollback, RollbackRefusal};
 use crate::engine::commands::transition::{SetTransition, TransitionRefusal, TransitionType};
 use crate::protocol::{ApiError, ErrorCode, Reply};
+use crate::state::declaration::StageRetryMode;
 use crate::state::execution::{ExecutionTrigger, TransitionState, TriggerType};
 
 // --- Stage transitions ----------------------------------------------------------------------------------------------
@@ -74,13 +75,13 @@ pub struct RetryStageExecutionInput {
     pipeline_name: String,
     stage_name: String,
     pipeline_execution_id: String,
-    retry_mode: String,
+    retry_mode: StageRetryMode,
 }
 
 /// RetryStageExecution: the same execution resumes in the stage where it failed or was stopped (behaviour.md §4.1).
 pub fn retry_stage_execution(ctx: &Ctx, input: RetryStageExecutionInput) -> Result<Reply, ApiError> {
     let (name, stage, id) = (&input.pipeline_name, &input.stage_name, &input.pipeline_execution_id);
-    let all = input.retry_mode == "ALL_ACTIONS";
+    let all = input.retry_mode == StageRetryMode::AllActions;
     let command = Retry { execution: id.clone(), stage: stage.clone(), all };
     let refused = |refusal| match refusal {
         // AWS's wording [NATIVE]; an unknown execution id gets it too (UNCONFIRMED: the operation models no

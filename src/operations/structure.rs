@@ -843,19 +843,7 @@ fn valid_filter_combination(git: &GitConfiguration) -> bool {
 
 /// The texts of the `#{...}` references in `text`, without the braces.
 pub fn variable_references(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("#{") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                out.push(&after[..end]);
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
-    out
+    crate::engine::variables::references(text).map(|r| r.text).collect()
 }
 
 /// The compiled `MATCHES` pattern of a VariableCheck rule, when the rule has one known in advance. The pattern must

@@ -107,36 +107,19 @@ pub fn is_plausible_region(region: &str) -> bool {
         && !region.ends_with('-')
 }
 
+/// A query parameter's value as it was before percent-encoding (invalid escapes are kept as they are).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn query_values_are_percent_decoded_to_their_last_escape() {
+        assert_eq!(percent_decode("a%2Fb%2F"), "a/b/");
+        assert_eq!(percent_decode("%ZZ%2"), "%ZZ%2", "invalid escapes are kept");
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 

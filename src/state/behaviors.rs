@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::state::execution::{ErrorDetails, FailureType};
+use crate::state::glob::NamePattern;
 use crate::state::{Scope, Timestamp};
 
 /// What a matched action does.
@@ -27,14 +28,14 @@ pub struct BehaviorRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pipeline: Option<String>,
+    pub pipeline: Option<NamePattern>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
+    pub stage: Option<NamePattern>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<NamePattern>,
     /// Names a stage-condition rule instead of an action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<NamePattern>,
     #[serde(default)]
     pub outcome: BehaviorOutcome,
     /// How long the action takes; the server's `--action-duration-ms` when absent.
@@ -68,18 +69,18 @@ impl BehaviorRule {
     pub fn matches_action(&self, scope: &Scope, pipeline: &str, stage: &str, action: &str) -> bool {
         self.rule.is_none()
             && self.matches_scope(scope)
-            && matches(self.pipeline.as_deref(), pipeline)
-            && matches(self.stage.as_deref(), stage)
-            && matches(self.action.as_deref(), action)
+            && matches(self.pipeline.as_ref(), pipeline)
+            && matches(self.stage.as_ref(), stage)
+            && matches(self.action.as_ref(), action)
     }
 
     /// Whether the rule applies to a stage-condition rule.
     pub fn matches_rule(&self, scope: &Scope, pipeline: &str, stage: &str, rule: &str) -> bool {
         self.action.is_none()
             && self.matches_scope(scope)
-            && self.rule.as_deref().is_some_and(|r| glob(r, rule))
-            && matches(self.pipeline.as_deref(), pipeline)
-            && matches(self.stage.as_deref(), stage)
+            && self.rule.as_ref().is_some_and(|r| r.matches(rule))
+            && matches(self.pipeline.as_ref(), pipeline)
+            && matches(self.stage.as_ref(), stage)
     }
 
     /// When a steered action or rule ends: after the rule's `delayMs`, else after `default_ms`.
@@ -119,35 +120,17 @@ pub fn for_rule<'a>(
     rules.iter().find(|r| r.matches_rule(scope, pipeline, stage, rule))
 }
 
-fn matches(pattern: Option<&str>, name: &str) -> bool {
-    pattern.is_none_or(|p| glob(p, name))
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, name: &str) -> bool {
-    let Some((head, rest)) = pattern.split_once('*') else {
-        return pattern == name;
-    };
-    let Some(mut remaining) = name.strip_prefix(head) else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split('*').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let last = i == parts.len() - 1;
-        if last {
-            return remaining.ends_with(part);
-        }
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
+fn matches(pattern: Option<&NamePattern>, name: &str) -> bool {
+    pattern.is_none_or(|p| p.matches(name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn glob(pattern: &str, name: &str) -> bool {
+        NamePattern::from(pattern).matches(name)
+    }
 
     #[test]
     fn globs() {
@@ -158,6 +141,12 @@ mod tests {
         assert!(glob("*Prod", "DeployProd"));
         assert!(glob("a*c*e", "abcde"));
         assert!(!glob("a*c*e", "abcdf"));
+        // The trigger filters' syntax, since it is one matcher.
+        assert!(glob("Deploy-{Prod,Test}", "Deploy-Test"));
+        assert!(glob("Build?", "Build2"));
+        // Not a valid glob: the name itself.
+        assert!(glob("[x", "[x"));
+        assert!(!glob("[x", "x"));
     }
 
     fn scope(account: &str, region: &str) -> Scope {

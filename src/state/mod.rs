@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod declaration;
 pub mod execution;
+pub mod glob;
 pub mod outbox;
 pub mod sources;
 pub mod tracked;
@@ -292,6 +293,8 @@ pub struct Definition {
     /// The declaration as GetPipeline shows it, as JSON: made at the first read and kept, since a version never
     /// changes (the hot path of GetPipeline then serializes nothing but the metadata).
     shown: std::sync::OnceLock<Box<str>>,
+    /// Its trigger filters' globs, each compiled once.
+    globs: glob::GlobCache,
 }
 
 impl std::ops::Deref for Definition {
@@ -310,6 +313,7 @@ impl Definition {
             secrets: secrets.into_boxed_slice(),
             patterns: patterns.into_boxed_slice(),
             shown: std::sync::OnceLock::new(),
+            globs: glob::GlobCache::default(),
         }
     }
 
@@ -383,6 +387,11 @@ impl Definition {
             // A declaration is plain data (string keys, no floats), so this cannot fail.
             serde_json::to_string(&pipeline).unwrap_or_default().into_boxed_str()
         })
+    }
+
+    /// The globs of the version's trigger filters, compiled once each.
+    pub fn globs(&self) -> &glob::GlobCache {
+        &self.globs
     }
 
     /// The compiled `MATCHES` pattern of rule `rule` of stage `stage`'s condition of `kind`.

@@ -461,7 +461,7 @@ fn check_execution(execution: &Execution) -> Result<(), String> {
 #[derive(Debug)]
 pub enum RowChange {
     /// One of the partition's collections (custom action types, webhooks, ...), saved whole.
-    Collection { kind: &'static str, body: Option<String> },
+    Collection { kind: CollectionKind, body: Option<String> },
     /// A pipeline's own row; deleting it deletes all of the pipeline's rows.
     Pipeline { name: String, body: Option<String> },
     /// A version of a pipeline.
@@ -469,21 +469,73 @@ pub enum RowChange {
     /// An execution, by position.
     Execution { pipeline: String, position: usize, body: String },
     /// A job, a current job of an action run, or a client token.
-    Item { pipeline: String, kind: &'static str, key: String, body: Option<String> },
+    Item { pipeline: String, kind: ItemKind, key: String, body: Option<String> },
 }
 
-/// The kinds of collection rows.
-pub mod kinds {
-    pub const CUSTOM_ACTION_TYPES: &str = "customActionTypes";
-    pub const DELETED_CUSTOM_ACTION_TYPES: &str = "deletedCustomActionTypes";
-    pub const ACTION_TYPE_UPDATES: &str = "actionTypeUpdates";
-    pub const WEBHOOKS: &str = "webhooks";
-    pub const THIRD_PARTY_ACTION_TYPES: &str = "thirdPartyActionTypes";
-    pub const RETIRED_JOBS: &str = "retiredJobs";
-    pub const SOURCES: &str = "sources";
-    pub const JOB: &str = "job";
-    pub const JOB_OF_RUN: &str = "jobOfRun";
-    pub const CLIENT_TOKEN: &str = "clientToken";
+/// The collections of a partition, each saved as one row; the database names each by [`CollectionKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionKind {
+    CustomActionTypes,
+    DeletedCustomActionTypes,
+    ActionTypeUpdates,
+    Webhooks,
+    ThirdPartyActionTypes,
+    RetiredJobs,
+    Sources,
+}
+
+impl CollectionKind {
+    const ALL: [CollectionKind; 7] = [
+        CollectionKind::CustomActionTypes,
+        CollectionKind::DeletedCustomActionTypes,
+        CollectionKind::ActionTypeUpdates,
+        CollectionKind::Webhooks,
+        CollectionKind::ThirdPartyActionTypes,
+        CollectionKind::RetiredJobs,
+        CollectionKind::Sources,
+    ];
+
+    /// Its name in the database (the document's member name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionKind::CustomActionTypes => "customActionTypes",
+            CollectionKind::DeletedCustomActionTypes => "deletedCustomActionTypes",
+            CollectionKind::ActionTypeUpdates => "actionTypeUpdates",
+            CollectionKind::Webhooks => "webhooks",
+            CollectionKind::ThirdPartyActionTypes => "thirdPartyActionTypes",
+            CollectionKind::RetiredJobs => "retiredJobs",
+            CollectionKind::Sources => "sources",
+        }
+    }
+
+    /// The kind named `name` in the database.
+    pub fn parse(name: &str) -> Option<CollectionKind> {
+        CollectionKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// The items of a pipeline saved one row each; the database names each kind by [`ItemKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Job,
+    JobOfRun,
+    ClientToken,
+}
+
+impl ItemKind {
+    /// Its name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Job => "job",
+            ItemKind::JobOfRun => "jobOfRun",
+            ItemKind::ClientToken => "clientToken",
+        }
+    }
+
+    /// The kind named `name` in the database.
+    pub fn parse(name: &str) -> Option<ItemKind> {
+        [ItemKind::Job, ItemKind::JobOfRun, ItemKind::ClientToken].into_iter().find(|k| k.as_str() == name)
+    }
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> String {
@@ -529,16 +581,16 @@ impl PartitionData {
             }
             for id in runtime.jobs.take_changed() {
                 let body = runtime.jobs.get(&id).map(json);
-                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::JOB, key: id.to_string(), body });
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: ItemKind::Job, key: id.to_string(), body });
             }
             for (execution, run) in runtime.job_of_run.take_changed() {
                 let body = runtime.job_of_run.get(&(execution, run)).map(json);
                 let key = format!("{}:{}", execution.index(), run.index());
-                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::JOB_OF_RUN, key, body });
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: ItemKind::JobOfRun, key, body });
             }
             for token in runtime.client_tokens.take_changed() {
                 let body = runtime.client_tokens.get(&token).map(json);
-                rows.push(RowChange::Item { pipeline: name.clone(), kind: kinds::CLIENT_TOKEN, key: token, body });
+                rows.push(RowChange::Item { pipeline: name.clone(), kind: ItemKind::ClientToken, key: token, body });
             }
         }
         rows
@@ -557,27 +609,29 @@ impl PartitionData {
             rows.push(RowChange::Collection { kind, body: (!empty).then(body) });
         };
         let changed = self.custom_action_types.take_changed();
-        row(kinds::CUSTOM_ACTION_TYPES, changed, self.custom_action_types.is_empty(), &|| {
+        row(CollectionKind::CustomActionTypes, changed, self.custom_action_types.is_empty(), &|| {
             json(&self.custom_action_types.values().collect::<Vec<_>>())
         });
         let changed = self.deleted_custom_action_types.take_changed();
-        row(kinds::DELETED_CUSTOM_ACTION_TYPES, changed, self.deleted_custom_action_types.is_empty(), &|| {
+        row(CollectionKind::DeletedCustomActionTypes, changed, self.deleted_custom_action_types.is_empty(), &|| {
             json(&*self.deleted_custom_action_types)
         });
         let changed = self.action_type_updates.take_changed();
-        row(kinds::ACTION_TYPE_UPDATES, changed, self.action_type_updates.is_empty(), &|| {
+        row(CollectionKind::ActionTypeUpdates, changed, self.action_type_updates.is_empty(), &|| {
             json(&self.action_type_update_list())
         });
         let changed = self.webhooks.take_changed();
-        row(kinds::WEBHOOKS, changed, self.webhooks.is_empty(), &|| json(&self.webhooks.values().collect::<Vec<_>>()));
+        row(CollectionKind::Webhooks, changed, self.webhooks.is_empty(), &|| {
+            json(&self.webhooks.values().collect::<Vec<_>>())
+        });
         let changed = self.third_party_types.take_changed();
-        row(kinds::THIRD_PARTY_ACTION_TYPES, changed, self.third_party_types.is_empty(), &|| {
+        row(CollectionKind::ThirdPartyActionTypes, changed, self.third_party_types.is_empty(), &|| {
             json(&self.third_party_types.values().collect::<Vec<_>>())
         });
         let changed = self.retired_jobs.take_changed();
-        row(kinds::RETIRED_JOBS, changed, self.retired_jobs.is_empty(), &|| json(&self.retired_jobs.order));
+        row(CollectionKind::RetiredJobs, changed, self.retired_jobs.is_empty(), &|| json(&self.retired_jobs.order));
         let changed = self.sources.take_changed();
-        row(kinds::SOURCES, changed, self.sources.is_empty(), &|| json(&*self.sources));
+        row(CollectionKind::Sources, changed, self.sources.is_empty(), &|| json(&*self.sources));
         rows
     }
 }
@@ -588,34 +642,35 @@ pub fn parse_row<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Resu
 }
 
 /// Adds one collection row to a partition document.
-pub fn add_collection(partition: &mut PartitionDocument, kind: &str, body: &str) -> Result<(), String> {
+pub fn add_collection(partition: &mut PartitionDocument, name: &str, body: &str) -> Result<(), String> {
+    let Some(kind) = CollectionKind::parse(name) else { return Err(format!("unknown collection {name:?}")) };
+    let kind_name = kind.as_str();
     match kind {
-        kinds::CUSTOM_ACTION_TYPES => partition.custom_action_types = parse_row(kind, body)?,
-        kinds::DELETED_CUSTOM_ACTION_TYPES => partition.deleted_custom_action_types = parse_row(kind, body)?,
-        kinds::ACTION_TYPE_UPDATES => partition.action_type_updates = parse_row(kind, body)?,
-        kinds::WEBHOOKS => partition.webhooks = parse_row(kind, body)?,
-        kinds::THIRD_PARTY_ACTION_TYPES => partition.third_party_action_types = parse_row(kind, body)?,
-        kinds::RETIRED_JOBS => partition.retired_jobs = parse_row(kind, body)?,
-        kinds::SOURCES => partition.sources = parse_row(kind, body)?,
-        other => return Err(format!("unknown collection {other:?}")),
+        CollectionKind::CustomActionTypes => partition.custom_action_types = parse_row(kind_name, body)?,
+        CollectionKind::DeletedCustomActionTypes => partition.deleted_custom_action_types = parse_row(kind_name, body)?,
+        CollectionKind::ActionTypeUpdates => partition.action_type_updates = parse_row(kind_name, body)?,
+        CollectionKind::Webhooks => partition.webhooks = parse_row(kind_name, body)?,
+        CollectionKind::ThirdPartyActionTypes => partition.third_party_action_types = parse_row(kind_name, body)?,
+        CollectionKind::RetiredJobs => partition.retired_jobs = parse_row(kind_name, body)?,
+        CollectionKind::Sources => partition.sources = parse_row(kind_name, body)?,
     }
     Ok(())
 }
 
 /// Adds one item row (a job, a current job, a client token) to a pipeline document.
-pub fn add_item(pipeline: &mut PipelineDocument, kind: &str, key: &str, body: &str) -> Result<(), String> {
+pub fn add_item(pipeline: &mut PipelineDocument, name: &str, key: &str, body: &str) -> Result<(), String> {
+    let Some(kind) = ItemKind::parse(name) else { return Err(format!("unknown item {name:?}")) };
     match kind {
-        kinds::JOB => pipeline.jobs.push(parse_row(kind, body)?),
-        kinds::JOB_OF_RUN => {
+        ItemKind::Job => pipeline.jobs.push(parse_row(name, body)?),
+        ItemKind::JobOfRun => {
             let (execution, run) = key.split_once(':').ok_or("a current job's key is not execution:run")?;
-            let position = |text: &str| text.parse::<usize>().map_err(|e| format!("{kind} {key}: {e}"));
-            let job: Uuid = parse_row(kind, body)?;
+            let position = |text: &str| text.parse::<usize>().map_err(|e| format!("{name} {key}: {e}"));
+            let job: Uuid = parse_row(name, body)?;
             pipeline.job_of_run.push((ExecutionIndex::at(position(execution)?), RunIndex::at(position(run)?), job));
         }
-        kinds::CLIENT_TOKEN => {
-            pipeline.client_tokens.insert(key.to_string(), parse_row(kind, body)?);
+        ItemKind::ClientToken => {
+            pipeline.client_tokens.insert(key.to_string(), parse_row(name, body)?);
         }
-        other => return Err(format!("unknown item {other:?}")),
     }
     Ok(())
 }
@@ -662,7 +717,7 @@ impl PartitionData {
             for (id, job) in runtime.jobs.iter() {
                 rows.push(RowChange::Item {
                     pipeline: name.clone(),
-                    kind: kinds::JOB,
+                    kind: ItemKind::Job,
                     key: id.to_string(),
                     body: Some(json(job)),
                 });
@@ -671,7 +726,7 @@ impl PartitionData {
                 let key = format!("{}:{}", execution.index(), run.index());
                 rows.push(RowChange::Item {
                     pipeline: name.clone(),
-                    kind: kinds::JOB_OF_RUN,
+                    kind: ItemKind::JobOfRun,
                     key,
                     body: Some(json(job)),
                 });
@@ -679,7 +734,7 @@ impl PartitionData {
             for (token, id) in runtime.client_tokens.iter() {
                 rows.push(RowChange::Item {
                     pipeline: name.clone(),
-                    kind: kinds::CLIENT_TOKEN,
+                    kind: ItemKind::ClientToken,
                     key: token.clone(),
                     body: Some(json(id)),
                 });

@@ -325,12 +325,12 @@ fn write_rows<'a>(
                         "INSERT INTO collections (account, region, kind, body) VALUES (?1, ?2, ?3, ?4) \
                          ON CONFLICT (account, region, kind) DO UPDATE SET body = ?4",
                     )?
-                    .execute(params![account, region, kind, body])?;
+                    .execute(params![account, region, kind.as_str(), body])?;
             }
             RowChange::Collection { kind, body: None } => {
                 connection
                     .prepare_cached("DELETE FROM collections WHERE account = ?1 AND region = ?2 AND kind = ?3")?
-                    .execute(params![account, region, kind])?;
+                    .execute(params![account, region, kind.as_str()])?;
             }
             RowChange::Pipeline { name, body: Some(body) } => {
                 connection
@@ -378,7 +378,7 @@ fn write_rows<'a>(
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                          ON CONFLICT (account, region, pipeline, kind, key) DO UPDATE SET body = ?6",
                     )?
-                    .execute(params![account, region, pipeline, kind, key, body])?;
+                    .execute(params![account, region, pipeline, kind.as_str(), key, body])?;
             }
             RowChange::Item { pipeline, kind, key, body: None } => {
                 connection
@@ -386,7 +386,7 @@ fn write_rows<'a>(
                         "DELETE FROM items WHERE account = ?1 AND region = ?2 AND pipeline = ?3 AND kind = ?4 \
                          AND key = ?5",
                     )?
-                    .execute(params![account, region, pipeline, kind, key])?;
+                    .execute(params![account, region, pipeline, kind.as_str(), key])?;
             }
         }
     }

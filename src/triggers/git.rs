@@ -25,16 +25,17 @@ use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::glob::Glob;
 use super::{Outcome, Within};
 use crate::app::AppState;
 use crate::control::guard::ControlJson;
 use crate::protocol::ApiError;
+use crate::state::Definition;
 use crate::state::Scope;
 use crate::state::declaration::{
-    ActionCategory, ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter, PipelineDeclaration,
+    ActionCategory, ActionDeclaration, GitFilterCriteria, GitPullRequestFilter, GitPushFilter,
 };
 use crate::state::execution::{ExecutionTrigger, RevisionOverride, RevisionType, TriggerType};
+use crate::state::glob::GlobCache;
 use crate::state::sources::{Commit, RepositoryKind};
 
 /// A pushed ref.
@@ -461,27 +462,26 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, 
         let mut within = Within { engine, data, scope, now };
         let mut outcome = Outcome::default();
         for (pipeline, plan) in plans {
-            let starting: Vec<&(String, String, Decision)> =
-                plan.iter().filter(|(_, _, d)| matches!(d, Decision::Start(_))).collect();
+            let starting: Vec<&Watching> = plan.iter().filter(|w| matches!(w.decision, Decision::Start(_))).collect();
             if starting.is_empty() {
                 let reasons: Vec<String> = plan
                     .iter()
-                    .filter_map(|(action, _, d)| match d {
-                        Decision::Skip(reason) => Some(format!("{action}: {reason}")),
+                    .filter_map(|w| match &w.decision {
+                        Decision::Skip(reason) => Some(format!("{}: {reason}", w.action)),
                         Decision::Start(_) => None,
                     })
                     .collect();
                 outcome.skip(&pipeline, reasons.join("; "));
                 continue;
             }
-            let declared = starting.iter().any(|(_, _, d)| matches!(d, Decision::Start(TriggerType::WebhookV2)));
+            let declared = starting.iter().any(|w| matches!(w.decision, Decision::Start(TriggerType::WebhookV2)));
             let trigger_type = if declared { TriggerType::WebhookV2 } else { TriggerType::Webhook };
-            let detail = starting.first().map(|(_, connection, _)| connection.as_str()).filter(|c| !c.is_empty());
+            let detail = starting.first().map(|w| w.connection.as_str()).filter(|c| !c.is_empty());
             let trigger = ExecutionTrigger { trigger_type, trigger_detail: detail.map(Into::into) };
             let overrides = starting
                 .iter()
-                .map(|(action, _, _)| RevisionOverride {
-                    action_name: action.clone(),
+                .map(|w| RevisionOverride {
+                    action_name: w.action.clone(),
                     revision_type: RevisionType::CommitId,
                     revision_value: event.commit.clone(),
                     change_id: None,
@@ -495,11 +495,18 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, 
     Ok(outcome)
 }
 
-/// For each connection source action of the pipeline that watches the event's repository: (action, connection ARN,
-/// decision). `None` when no action watches it.
-fn plan(pipeline: &PipelineDeclaration, event: &GitEvent) -> Option<Vec<(String, String, Decision)>> {
+/// A connection source action that watches the event's repository, and what it makes of the event.
+struct Watching {
+    action: String,
+    /// Its connection's ARN.
+    connection: String,
+    decision: Decision,
+}
+
+/// Each connection source action of the pipeline that watches the event's repository; `None` when none does.
+fn plan(pipeline: &Definition, event: &GitEvent) -> Option<Vec<Watching>> {
     let first = pipeline.stages.first()?;
-    let decisions: Vec<(String, String, Decision)> = first
+    let decisions: Vec<Watching> = first
         .actions
         .iter()
         .filter(|action| watches(action, event))
@@ -509,11 +516,12 @@ fn plan(pipeline: &PipelineDeclaration, event: &GitEvent) -> Option<Vec<(String,
                 pipeline.triggers.iter().flatten().find(|t| t.git_configuration.source_action_name == action.name);
             let decision = match trigger {
                 Some(trigger) => {
-                    declared(&trigger.git_configuration.push, &trigger.git_configuration.pull_request, event)
+                    let git = &trigger.git_configuration;
+                    declared(&git.push, &git.pull_request, event, pipeline.globs())
                 }
                 None => default_detection(action, event),
             };
-            (action.name.clone(), connection, decision)
+            Watching { action: action.name.clone(), connection, decision }
         })
         .collect();
     (!decisions.is_empty()).then_some(decisions)
@@ -551,12 +559,17 @@ fn default_detection(action: &ActionDeclaration, event: &GitEvent) -> Decision {
 }
 
 /// With a trigger: the event's own filter list, any filter of which may match.
-fn declared(push: &Option<Vec<GitPushFilter>>, pull: &Option<Vec<GitPullRequestFilter>>, event: &GitEvent) -> Decision {
+fn declared(
+    push: &Option<Vec<GitPushFilter>>,
+    pull: &Option<Vec<GitPullRequestFilter>>,
+    event: &GitEvent,
+    globs: &GlobCache,
+) -> Decision {
     let files = event.files.as_deref();
     match &event.kind {
         Kind::Push(reference) => {
             let Some(filters) = push else { return Decision::Skip("its trigger has no push filter".into()) };
-            if filters.iter().any(|f| push_matches(f, reference, files)) {
+            if filters.iter().any(|f| push_matches(f, reference, files, globs)) {
                 Decision::Start(TriggerType::WebhookV2)
             } else {
                 let what = match reference {
@@ -568,7 +581,7 @@ fn declared(push: &Option<Vec<GitPushFilter>>, pull: &Option<Vec<GitPullRequestF
         }
         Kind::PullRequest { event: kind, destination, .. } => {
             let Some(filters) = pull else { return Decision::Skip("its trigger has no pull-request filter".into()) };
-            if filters.iter().any(|f| pull_request_matches(f, *kind, destination, files)) {
+            if filters.iter().any(|f| pull_request_matches(f, *kind, destination, files, globs)) {
                 Decision::Start(TriggerType::WebhookV2)
             } else {
                 Decision::Skip(format!(
@@ -585,12 +598,12 @@ fn files_note(files: Option<&[String]>) -> &'static str {
     if files.is_none() { " (the event lists no changed files)" } else { "" }
 }
 
-fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>) -> bool {
+fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>, globs: &GlobCache) -> bool {
     match reference {
-        Ref::Tag(tag) => filter.tags.as_ref().is_some_and(|c| criteria_match(c, tag)),
+        Ref::Tag(tag) => filter.tags.as_ref().is_some_and(|c| criteria_match(c, tag, globs)),
         Ref::Branch(branch) => {
-            filter.branches.as_ref().is_some_and(|c| criteria_match(c, branch))
-                && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files))
+            filter.branches.as_ref().is_some_and(|c| criteria_match(c, branch, globs))
+                && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files, globs))
         }
     }
 }
@@ -600,30 +613,46 @@ fn pull_request_matches(
     event: PullRequestEvent,
     destination: &str,
     files: Option<&[String]>,
+    globs: &GlobCache,
 ) -> bool {
     // Without events, all three (UNCONFIRMED default).
     let event_ok = filter.events.as_ref().is_none_or(|events| events.iter().any(|e| e == event.as_str()));
     event_ok
-        && filter.branches.as_ref().is_some_and(|c| criteria_match(c, destination))
-        && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files))
+        && filter.branches.as_ref().is_some_and(|c| criteria_match(c, destination, globs))
+        && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files, globs))
 }
 
 /// A value passes a criterion when it matches an include (or there are none) and no exclude: excludes win.
-pub fn criteria_match(criteria: &GitFilterCriteria, value: &str) -> bool {
-    let any = |patterns: &Option<Vec<String>>| {
-        patterns.iter().flatten().any(|p| Glob::new(p).is_ok_and(|g| g.is_match(value)))
-    };
+pub fn criteria_match(criteria: &GitFilterCriteria, value: &str, globs: &GlobCache) -> bool {
+    let any = |patterns: &Option<Vec<String>>| patterns.iter().flatten().any(|p| globs.is_match(p, value));
     (criteria.includes.is_none() || any(&criteria.includes)) && !any(&criteria.excludes)
 }
 
 /// Changed files pass a criterion when one of them does (UNCONFIRMED); an event that lists none passes nothing.
-fn files_match(criteria: &GitFilterCriteria, files: Option<&[String]>) -> bool {
-    files.is_some_and(|files| files.iter().any(|f| criteria_match(criteria, f)))
+fn files_match(criteria: &GitFilterCriteria, files: Option<&[String]>, globs: &GlobCache) -> bool {
+    files.is_some_and(|files| files.iter().any(|f| criteria_match(criteria, f, globs)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn criteria_match(criteria: &GitFilterCriteria, value: &str) -> bool {
+        super::criteria_match(criteria, value, &GlobCache::default())
+    }
+
+    fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>) -> bool {
+        super::push_matches(filter, reference, files, &GlobCache::default())
+    }
+
+    fn pull_request_matches(
+        filter: &GitPullRequestFilter,
+        event: PullRequestEvent,
+        destination: &str,
+        files: Option<&[String]>,
+    ) -> bool {
+        super::pull_request_matches(filter, event, destination, files, &GlobCache::default())
+    }
 
     fn criteria(includes: &[&str], excludes: &[&str]) -> GitFilterCriteria {
         let list = |l: &[&str]| (!l.is_empty()).then(|| l.iter().map(|s| s.to_string()).collect());

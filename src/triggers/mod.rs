@@ -1,5 +1,5 @@
 //! What starts pipelines from outside the API: deliveries to V1 webhook URLs ([`webhooks`]), git pushes and pull
-//! requests through an emulated connection ([`git`], with AWS's glob syntax in [`glob`]) and source changes of S3
+//! requests through an emulated connection ([`git`], with AWS's glob syntax in [`crate::state::glob`]) and source changes of S3
 //! objects, ECR images and CodeCommit branches ([`source_changes`]).
 //!
 //! | endpoint | what it does |
@@ -15,7 +15,6 @@
 //! it up), every start it makes and the webhook's `lastTriggered` are saved together, or none of them.
 
 pub mod git;
-pub mod glob;
 pub mod source_changes;
 pub mod webhooks;
 

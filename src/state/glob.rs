@@ -1,4 +1,6 @@
-//! AWS's glob syntax for trigger filters (integrations.md §4.4), which is Java's `PathMatcher` glob:
+//! The one glob matcher: AWS's glob syntax for trigger filters (integrations.md §4.4), which is Java's `PathMatcher`
+//! glob, also used for the names in behaviour rules ([`NamePattern`]); a pipeline version compiles each of its
+//! trigger patterns once ([`GlobCache`]).
 //!
 //! | pattern | matches |
 //! |---|---|
@@ -73,6 +75,74 @@ impl Glob {
     }
 }
 
+/// The globs of one pipeline version's trigger filters, each compiled the first time it is used and kept with the
+/// version (a version never changes, so neither do its patterns).
+#[derive(Debug, Default)]
+pub struct GlobCache(std::sync::Mutex<std::collections::HashMap<Box<str>, Option<Glob>>>);
+
+impl GlobCache {
+    /// Whether `value` matches `pattern` (a pattern that is not a valid glob matches nothing; CreatePipeline refuses
+    /// those).
+    pub fn is_match(&self, pattern: &str, value: &str) -> bool {
+        let mut compiled = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !compiled.contains_key(pattern) {
+            compiled.insert(pattern.into(), Glob::new(pattern).ok());
+        }
+        compiled.get(pattern).and_then(Option::as_ref).is_some_and(|g| g.is_match(value))
+    }
+}
+
+/// A name pattern of a behaviour rule (a pipeline, stage, action or rule name): a glob, compiled when the rule is
+/// read; a text that is not a valid glob matches itself only. Names cannot hold the glob's special characters, so
+/// a pattern without any is the name itself.
+#[derive(Debug, Clone)]
+pub struct NamePattern {
+    source: String,
+    glob: Option<Glob>,
+}
+
+impl NamePattern {
+    /// Whether `name` matches the pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        match &self.glob {
+            Some(glob) => glob.is_match(name),
+            None => self.source == name,
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl From<&str> for NamePattern {
+    fn from(source: &str) -> NamePattern {
+        NamePattern { source: source.to_string(), glob: Glob::new(source).ok() }
+    }
+}
+
+impl PartialEq for NamePattern {
+    fn eq(&self, other: &NamePattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for NamePattern {}
+
+impl serde::Serialize for NamePattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NamePattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<NamePattern, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Ok(NamePattern::from(source.as_str()))
+    }
+}
+
 /// A bracket expression after its `[`, as a regex class; `None` when it is not closed or names the separator
 /// (which Java refuses: a class never matches `/`).
 fn class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<String> {
@@ -110,6 +180,15 @@ pub fn matches(pattern: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_compiles_each_pattern_once_and_an_invalid_one_matches_nothing() {
+        let cache = GlobCache::default();
+        assert!(cache.is_match("release/*", "release/1"));
+        assert!(!cache.is_match("release/*", "release/1/2"));
+        assert!(!cache.is_match("[unclosed", "[unclosed"));
+        assert_eq!(cache.0.lock().expect("lock").len(), 2, "one compiled entry per pattern");
+    }
 
     #[test]
     fn the_documented_syntax() {
