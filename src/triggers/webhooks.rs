@@ -96,7 +96,7 @@ pub async fn deliver(
     }
     // A GitHub push names its commit; it is read as the emulated connection reads one (`git::github`). Anything
     // else (the filters decided it) names none.
-    let push = match super::git::github("push", &payload) {
+    let push = match super::git::payloads::github("push", &payload) {
         // The one push that is answered without an event deletes its ref.
         Ok((events, _)) if events.is_empty() => {
             return Ok(answer(None, Some("The push deletes its branch: there is nothing to build".into())));

@@ -69,16 +69,21 @@ impl Browser {
     }
 
     /// Clicks the button whose accessible name (its visible text) is `name`.
+    /// A live update may redraw the element between finding and clicking it: then it is found again.
     async fn press(&self, name: &str) {
         let path = format!("//button[normalize-space()='{name}']");
-        let button = self.client.find(Locator::XPath(&path)).await.unwrap_or_else(|_| panic!("a {name} button"));
-        button.click().await.expect("clicked");
+        self.until(&format!("a {name} button to click"), name, async |client| {
+            client.find(Locator::XPath(&path)).await.ok()?.click().await.ok()
+        })
+        .await;
     }
 
     /// Clicks the link whose text is `text`.
     async fn follow(&self, text: &str) {
-        let link = self.client.find(Locator::LinkText(text)).await.unwrap_or_else(|_| panic!("a {text} link"));
-        link.click().await.expect("clicked");
+        self.until(&format!("a {text} link to follow"), text, async |client| {
+            client.find(Locator::LinkText(text)).await.ok()?.click().await.ok()
+        })
+        .await;
     }
 
     /// Waits until the element `id` shows text containing `wanted`; returns that text.
@@ -260,12 +265,13 @@ async fn a_pipeline_created_through_the_sdk_reaches_its_approval_which_is_approv
     let declaration = crate::sdk_json::pipeline(&declared["pipeline"]);
     server.client().create_pipeline().pipeline(declaration).send().await.expect("created");
     // The pipeline's name in the list opens its view.
-    let link = browser
+    // Found and clicked again if the live list redraws it in between.
+    browser
         .until("the pipeline's link", "approve", async |client| {
-            client.find(Locator::XPath("//table[@id='pipelines']//a[normalize-space()='web-frontend']")).await.ok()
+            let path = "//table[@id='pipelines']//a[normalize-space()='web-frontend']";
+            client.find(Locator::XPath(path)).await.ok()?.click().await.ok()
         })
         .await;
-    link.click().await.expect("clicked");
     let approve = browser
         .until("the Approve button", "approve", async |client| {
             client.find(Locator::XPath("//button[normalize-space()='Approve']")).await.ok()

@@ -25,6 +25,9 @@ use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub mod payloads;
+
+use self::payloads::{GitProvider, bitbucket, github, gitlab};
 use super::{Outcome, Within};
 use crate::app::AppState;
 use crate::control::guard::ControlJson;
@@ -77,8 +80,8 @@ pub struct GitEvent {
     /// `owner/repo`, as `FullRepositoryId` names it.
     pub repository: String,
     pub connection: Option<String>,
-    /// `GitHub`, `GitLab` or `Bitbucket` (as CodeConnections names providers), when the event came from one.
-    pub provider: Option<&'static str>,
+    /// The hosting provider, when the event came from one's delivery.
+    pub provider: Option<GitProvider>,
     pub kind: Kind,
     pub commit: String,
     pub message: Option<String>,
@@ -212,223 +215,6 @@ pub async fn webhook(
     Ok(Json(answer))
 }
 
-/// The events of a delivery, and why (part of) it was ignored.
-pub(super) type Parsed = Result<(Vec<GitEvent>, Option<String>), String>;
-
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    path.iter().try_fold(value, |v, key| v.get(key))?.as_str().map(str::to_string)
-}
-
-fn required(value: &Value, path: &[&str]) -> Result<String, String> {
-    text(value, path).filter(|t| !t.is_empty()).ok_or_else(|| format!("The delivery has no '{}'", path.join(".")))
-}
-
-fn ignored(reason: impl Into<String>) -> Parsed {
-    Ok((Vec::new(), Some(reason.into())))
-}
-
-/// A ref (`refs/heads/x`, `refs/tags/y`).
-fn reference(full: &str) -> Option<Ref> {
-    if let Some(branch) = full.strip_prefix("refs/heads/") {
-        Some(Ref::Branch(branch.to_string()))
-    } else {
-        full.strip_prefix("refs/tags/").map(|tag| Ref::Tag(tag.to_string()))
-    }
-}
-
-fn deleted_commit(commit: &str) -> bool {
-    commit.bytes().all(|b| b == b'0')
-}
-
-/// The files a push's commits added, changed or removed (GitHub and GitLab list them per commit).
-fn changed_files(commits: Option<&Value>) -> Option<Vec<String>> {
-    let commits = commits?.as_array()?;
-    let mut files: Vec<String> = commits
-        .iter()
-        .flat_map(|c| ["added", "modified", "removed"].into_iter().filter_map(move |k| c.get(k)?.as_array()))
-        .flatten()
-        .filter_map(|f| f.as_str().map(str::to_string))
-        .collect();
-    files.sort();
-    files.dedup();
-    Some(files)
-}
-
-/// A GitHub delivery of `event` (its `X-GitHub-Event`): the events it carries, and why (part of) it is ignored.
-pub(super) fn github(event: &str, body: &Value) -> Parsed {
-    let repository = || required(body, &["repository", "full_name"]);
-    match event {
-        "ping" => ignored("A GitHub ping: the connection is reachable; nothing to start"),
-        "push" => {
-            let after = required(body, &["after"])?;
-            if body.get("deleted").and_then(Value::as_bool).unwrap_or(false) || deleted_commit(&after) {
-                return ignored("The push deletes its ref: there is nothing to build");
-            }
-            let full = required(body, &["ref"])?;
-            let reference = reference(&full).ok_or_else(|| format!("The ref '{full}' is not a branch or a tag"))?;
-            Ok((
-                vec![GitEvent {
-                    repository: repository()?,
-                    connection: None,
-                    provider: Some("GitHub"),
-                    kind: Kind::Push(reference),
-                    commit: after,
-                    message: text(body, &["head_commit", "message"]),
-                    author_date: text(body, &["head_commit", "timestamp"]),
-                    files: changed_files(body.get("commits")),
-                }],
-                None,
-            ))
-        }
-        "pull_request" => {
-            let action = required(body, &["action"])?;
-            let merged = body.pointer("/pull_request/merged").and_then(Value::as_bool).unwrap_or(false);
-            let event = match action.as_str() {
-                "opened" | "reopened" => PullRequestEvent::Open,
-                "synchronize" => PullRequestEvent::Updated,
-                "closed" if merged => PullRequestEvent::Closed,
-                other => return ignored(format!("The pull request action '{other}' starts nothing")),
-            };
-            Ok((
-                vec![GitEvent {
-                    repository: repository()?,
-                    connection: None,
-                    provider: Some("GitHub"),
-                    kind: Kind::PullRequest {
-                        event,
-                        source: required(body, &["pull_request", "head", "ref"])?,
-                        destination: required(body, &["pull_request", "base", "ref"])?,
-                    },
-                    commit: required(body, &["pull_request", "head", "sha"])?,
-                    message: text(body, &["pull_request", "title"]),
-                    author_date: None,
-                    files: None,
-                }],
-                None,
-            ))
-        }
-        other => ignored(format!("The GitHub event '{other}' starts nothing")),
-    }
-}
-
-fn gitlab(event: &str, body: &Value) -> Parsed {
-    let repository = || required(body, &["project", "path_with_namespace"]);
-    match event {
-        "Push Hook" | "Tag Push Hook" => {
-            let commit = text(body, &["checkout_sha"])
-                .filter(|c| !c.is_empty())
-                .map_or_else(|| required(body, &["after"]), Ok)?;
-            if deleted_commit(&commit) || text(body, &["after"]).is_some_and(|a| deleted_commit(&a)) {
-                return ignored("The push deletes its ref: there is nothing to build");
-            }
-            let full = required(body, &["ref"])?;
-            let reference = reference(&full).ok_or_else(|| format!("The ref '{full}' is not a branch or a tag"))?;
-            let head = body
-                .get("commits")
-                .and_then(Value::as_array)
-                .and_then(|commits| commits.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(&commit)));
-            Ok((
-                vec![GitEvent {
-                    repository: repository()?,
-                    connection: None,
-                    provider: Some("GitLab"),
-                    kind: Kind::Push(reference),
-                    message: head.and_then(|h| text(h, &["message"])).map(|m| m.trim_end().to_string()),
-                    author_date: head.and_then(|h| text(h, &["timestamp"])),
-                    commit,
-                    files: changed_files(body.get("commits")),
-                }],
-                None,
-            ))
-        }
-        "Merge Request Hook" => {
-            let attributes = body.get("object_attributes").unwrap_or(&Value::Null);
-            let action = required(attributes, &["action"])?;
-            let event = match action.as_str() {
-                "open" | "reopen" => PullRequestEvent::Open,
-                "update" if attributes.get("oldrev").is_some_and(|o| !o.is_null()) => PullRequestEvent::Updated,
-                "merge" => PullRequestEvent::Closed,
-                other => return ignored(format!("The merge request action '{other}' starts nothing")),
-            };
-            Ok((
-                vec![GitEvent {
-                    repository: repository()?,
-                    connection: None,
-                    provider: Some("GitLab"),
-                    kind: Kind::PullRequest {
-                        event,
-                        source: required(attributes, &["source_branch"])?,
-                        destination: required(attributes, &["target_branch"])?,
-                    },
-                    commit: required(attributes, &["last_commit", "id"])?,
-                    message: text(attributes, &["last_commit", "message"]).map(|m| m.trim_end().to_string()),
-                    author_date: text(attributes, &["last_commit", "timestamp"]),
-                    files: None,
-                }],
-                None,
-            ))
-        }
-        other => ignored(format!("The GitLab event '{other}' starts nothing")),
-    }
-}
-
-fn bitbucket(event: &str, body: &Value) -> Parsed {
-    let repository = || required(body, &["repository", "full_name"]);
-    if event == "repo:push" {
-        let changes =
-            body.pointer("/push/changes").and_then(Value::as_array).ok_or("The delivery has no 'push.changes'")?;
-        let mut events = Vec::new();
-        let mut skipped = None;
-        for change in changes {
-            let Some(new) = change.get("new").filter(|n| !n.is_null()) else {
-                skipped = Some("A change deletes its ref: there is nothing to build".to_string());
-                continue;
-            };
-            let name = required(new, &["name"])?;
-            let reference = match text(new, &["type"]).as_deref() {
-                Some("tag") => Ref::Tag(name),
-                _ => Ref::Branch(name),
-            };
-            events.push(GitEvent {
-                repository: repository()?,
-                connection: None,
-                provider: Some("Bitbucket"),
-                kind: Kind::Push(reference),
-                commit: required(new, &["target", "hash"])?,
-                message: text(new, &["target", "message"]).map(|m| m.trim_end().to_string()),
-                author_date: text(new, &["target", "date"]),
-                // Bitbucket's push payload lists no changed files.
-                files: None,
-            });
-        }
-        return Ok((events, skipped));
-    }
-    let pr_event = match event {
-        "pullrequest:created" => PullRequestEvent::Open,
-        "pullrequest:updated" => PullRequestEvent::Updated,
-        "pullrequest:fulfilled" => PullRequestEvent::Closed,
-        other => return ignored(format!("The Bitbucket event '{other}' starts nothing")),
-    };
-    let pr = body.get("pullrequest").ok_or("The delivery has no 'pullrequest'")?;
-    Ok((
-        vec![GitEvent {
-            repository: repository()?,
-            connection: None,
-            provider: Some("Bitbucket"),
-            kind: Kind::PullRequest {
-                event: pr_event,
-                source: required(pr, &["source", "branch", "name"])?,
-                destination: required(pr, &["destination", "branch", "name"])?,
-            },
-            commit: required(pr, &["source", "commit", "hash"])?,
-            message: text(pr, &["title"]),
-            author_date: None,
-            files: None,
-        }],
-        None,
-    ))
-}
-
 /// How one source action takes an event.
 enum Decision {
     Start(TriggerType),
@@ -453,7 +239,8 @@ pub fn apply(app: &AppState, scope: &Scope, event: GitEvent) -> Result<Outcome, 
             branch: branch.clone(),
         };
         let repository = &event.repository;
-        data.sources.put_commit(RepositoryKind::Connection, repository, event.provider, head, &event.commit, commit);
+        let provider = event.provider.map(GitProvider::as_str);
+        data.sources.put_commit(RepositoryKind::Connection, repository, provider, head, &event.commit, commit);
         let plans: Vec<_> = data
             .pipelines
             .iter()
