@@ -315,9 +315,7 @@ fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::state::behavi
             };
             let (storage, document) = crate::store::sqlite::Storage::open(&options)?;
             let behaviors = document.behaviors.clone();
-            let shown = storage.path().display().to_string();
-            let store = Store::with_storage(storage, document)
-                .map_err(|e| crate::store::sqlite::OpenError::Corrupt(shown, e))?;
+            let store = Store::with_storage(storage, document)?;
             tracing::info!(directory = %dir.display(), partitions = store.partition_count(), "state loaded");
             (store, behaviors)
         }

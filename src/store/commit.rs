@@ -157,7 +157,7 @@ impl std::fmt::Debug for Committer {
 
 impl Committer {
     /// Starts the commit thread for `storage`; the event sequence is saved with the commits.
-    pub(super) fn start(storage: Storage, next_event: Arc<AtomicU64>) -> Result<Committer, String> {
+    pub(super) fn start(storage: Storage, next_event: Arc<AtomicU64>) -> Result<Committer, std::io::Error> {
         let shared = Arc::new(Shared {
             storage,
             queue: Mutex::new(Queue { next_ticket: 1, ..Queue::default() }),
@@ -169,10 +169,7 @@ impl Committer {
             next_event,
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("cpl-commit".into())
-            .spawn(move || run(&worker))
-            .map_err(|e| format!("cannot start the commit thread: {e}"))?;
+        let thread = std::thread::Builder::new().name("cpl-commit".into()).spawn(move || run(&worker))?;
         Ok(Committer { shared, thread: Some(thread) })
     }
 

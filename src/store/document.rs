@@ -49,34 +49,62 @@ pub struct Document {
     pub partitions: Vec<PartitionDocument>,
 }
 
+/// Why a state document (or the database rows it is read from) cannot be used; the text says where the problem is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    #[error("format must be \"{FORMAT}\", not \"{found}\"")]
+    NotADocument { found: String },
+    #[error("this is format version {version}; this build of codepipeline-local reads versions 1 to {VERSION}")]
+    Version { version: u32 },
+    /// Something is there twice (what, as the message names it).
+    #[error("{0} appears twice")]
+    Twice(String),
+    /// A position or a reference points at nothing (what is wrong, as the message says it).
+    #[error("{0}")]
+    Dangling(String),
+    /// A member or row that does not read as what it must be.
+    #[error("{what}: {reason}")]
+    Unreadable { what: String, reason: String },
+    /// A database row of a kind this build does not know.
+    #[error("unknown {table} {name:?}")]
+    UnknownRow { table: &'static str, name: String },
+    /// An error inside a part of the document (a partition, a pipeline, an execution).
+    #[error("{place}: {error}")]
+    In { place: String, error: Box<DocumentError> },
+}
+
+impl DocumentError {
+    /// This error, found inside `place`.
+    pub fn within(self, place: impl Into<String>) -> DocumentError {
+        DocumentError::In { place: place.into(), error: Box::new(self) }
+    }
+}
+
 impl Document {
     /// Refuses a document that is not one, or is of a newer format.
-    pub fn check_version(&self) -> Result<(), String> {
+    pub fn check_version(&self) -> Result<(), DocumentError> {
         if self.format != FORMAT {
-            return Err(format!("format must be \"{FORMAT}\", not \"{}\"", self.format));
+            return Err(DocumentError::NotADocument { found: self.format.clone() });
         }
         if self.version > VERSION || self.version == 0 {
-            return Err(format!(
-                "this is format version {}; this build of codepipeline-local reads versions 1 to {VERSION}",
-                self.version
-            ));
+            return Err(DocumentError::Version { version: self.version });
         }
         Ok(())
     }
 
     /// Checks the whole document and builds the partitions it describes.
-    pub fn into_partitions(self) -> Result<Vec<(Scope, PartitionData)>, String> {
+    pub fn into_partitions(self) -> Result<Vec<(Scope, PartitionData)>, DocumentError> {
         self.check_version()?;
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(self.partitions.len());
         for partition in self.partitions {
             let scope = Scope { account: partition.account.clone(), region: partition.region.clone() };
             if !seen.insert(scope.clone()) {
-                return Err(format!("account {} region {} appears twice", scope.account, scope.region));
+                return Err(DocumentError::Twice(format!("account {} region {}", scope.account, scope.region)));
             }
             let data = partition
                 .into_partition()
-                .map_err(|e| format!("account {} region {}: {e}", scope.account, scope.region))?;
+                .map_err(|e| e.within(format!("account {} region {}", scope.account, scope.region)))?;
             out.push((scope, data));
         }
         Ok(out)
@@ -174,10 +202,13 @@ impl DefinitionRow {
         }
     }
 
-    fn into_definition(self) -> Result<Definition, String> {
+    fn into_definition(self) -> Result<Definition, DocumentError> {
         let mut patterns = Vec::with_capacity(self.patterns.len());
         for (stage, kind, rule, pattern) in self.patterns {
-            let compiled = regex::Regex::new(&pattern).map_err(|e| format!("pattern {pattern:?}: {e}"))?;
+            let compiled = regex::Regex::new(&pattern).map_err(|e| DocumentError::Unreadable {
+                what: format!("pattern {pattern:?}"),
+                reason: e.to_string(),
+            })?;
             patterns.push((stage, kind, rule, compiled));
         }
         Ok(Definition::new(self.declaration, self.secrets, patterns))
@@ -240,13 +271,13 @@ impl PartitionData {
 
 impl PartitionDocument {
     /// Checks the partition and builds it.
-    pub fn into_partition(self) -> Result<PartitionData, String> {
+    pub fn into_partition(self) -> Result<PartitionData, DocumentError> {
         let mut pipelines = BTreeMap::new();
         for pipeline in self.pipelines {
             let name = pipeline.row.name.clone();
-            let record = pipeline.into_record().map_err(|e| format!("pipeline {name}: {e}"))?;
+            let record = pipeline.into_record().map_err(|e| e.within(format!("pipeline {name}")))?;
             if pipelines.insert(name.clone(), record).is_some() {
-                return Err(format!("pipeline {name} appears twice"));
+                return Err(DocumentError::Twice(format!("pipeline {name}")));
             }
         }
         let mut updates = BTreeMap::new();
@@ -326,37 +357,39 @@ impl PipelineRecord {
 
 impl PipelineDocument {
     /// Checks the pipeline and builds its record.
-    pub fn into_record(self) -> Result<PipelineRecord, String> {
+    pub fn into_record(self) -> Result<PipelineRecord, DocumentError> {
         let PipelineDocument { row, definitions, executions, jobs, job_of_run, client_tokens } = self;
         let mut by_number = HashMap::new();
         for definition in definitions {
             let number = definition.declaration.version.unwrap_or(1);
             let definition = Arc::new(definition.into_definition()?);
             if by_number.insert(number, definition).is_some() {
-                return Err(format!("version {number} appears twice"));
+                return Err(DocumentError::Twice(format!("version {number}")));
             }
         }
         let mut versions = std::collections::VecDeque::new();
         for number in &row.versions {
-            let version = by_number.get(number).ok_or_else(|| format!("version {number} has no definition"))?;
+            let version = by_number
+                .get(number)
+                .ok_or_else(|| DocumentError::Dangling(format!("version {number} has no definition")))?;
             versions.push_back(Arc::clone(version));
         }
         if versions.is_empty() {
-            return Err("it keeps no version".into());
+            return Err(DocumentError::Dangling("it keeps no version".into()));
         }
         let mut runtime = PipelineRuntime { next_seq: row.next_seq, ..PipelineRuntime::default() };
         let count = executions.len();
         let mut list = Vec::with_capacity(count);
         for (position, mut execution) in executions.into_iter().enumerate() {
             let number = execution.pipeline_version;
-            let definition = by_number
-                .get(&number)
-                .ok_or_else(|| format!("execution {} runs version {number}, which is not there", execution.id))?;
+            let definition = by_number.get(&number).ok_or_else(|| {
+                DocumentError::Dangling(format!("execution {} runs version {number}, which is not there", execution.id))
+            })?;
             execution.declaration = Arc::clone(definition);
-            check_execution(&execution).map_err(|e| format!("execution {}: {e}", execution.id))?;
+            check_execution(&execution).map_err(|e| e.within(format!("execution {}", execution.id)))?;
             let index = ExecutionIndex::at(position);
             if runtime.index.insert(execution.id, index).is_some() {
-                return Err(format!("execution {} appears twice", execution.id));
+                return Err(DocumentError::Twice(format!("execution {}", execution.id)));
             }
             if execution.status.is_active() {
                 runtime.active.insert(index);
@@ -369,27 +402,30 @@ impl PipelineDocument {
         };
         for (stage, index) in row.latest_in_stage {
             if index.index() >= count {
-                return Err(format!("the latest execution of stage {stage} is not there"));
+                return Err(DocumentError::Dangling(format!("the latest execution of stage {stage} is not there")));
             }
             runtime.latest_in_stage.insert(stage, index);
         }
         for (stage, action, execution, run) in row.latest_runs {
             if !run_exists(execution, run) {
-                return Err(format!("the latest run of action {stage}/{action} is not there"));
+                return Err(DocumentError::Dangling(format!("the latest run of action {stage}/{action} is not there")));
             }
             runtime.latest_runs.insert((stage, action), (execution, run));
         }
         let mut job_map = BTreeMap::new();
         for job in jobs {
             if !run_exists(job.execution, job.run) {
-                return Err(format!("job {} belongs to an action run that is not there", job.id));
+                return Err(DocumentError::Dangling(format!(
+                    "job {} belongs to an action run that is not there",
+                    job.id
+                )));
             }
             job_map.insert(job.id, job);
         }
         let mut current = BTreeMap::new();
         for (execution, run, job) in job_of_run {
             if !run_exists(execution, run) || !job_map.contains_key(&job) {
-                return Err(format!("the current job {job} of an action run is not there"));
+                return Err(DocumentError::Dangling(format!("the current job {job} of an action run is not there")));
             }
             current.insert((execution, run), job);
         }
@@ -412,38 +448,46 @@ impl PipelineDocument {
 }
 
 /// Checks that every position an execution holds points at something, so the engine never indexes out of bounds.
-fn check_execution(execution: &Execution) -> Result<(), String> {
+fn check_execution(execution: &Execution) -> Result<(), DocumentError> {
+    let dangling = |what: &str| DocumentError::Dangling(what.to_string());
     let stages = execution.declaration.stages.len();
     let actions = execution.actions.len();
     if execution.stages.len() != stages {
-        return Err(format!("it has {} stage runs for {stages} stages", execution.stages.len()));
+        return Err(DocumentError::Dangling(format!(
+            "it has {} stage runs for {stages} stages",
+            execution.stages.len()
+        )));
     }
     for run in &execution.actions {
-        let stage = execution.declaration.stages.get(run.stage()).ok_or("an action run's stage is not there")?;
+        let stage = execution
+            .declaration
+            .stages
+            .get(run.stage())
+            .ok_or_else(|| dangling("an action run's stage is not there"))?;
         if run.action() >= stage.actions.len() {
-            return Err("an action run's action is not there".into());
+            return Err(dangling("an action run's action is not there"));
         }
     }
     for stage in execution.stages.iter().flatten() {
         if stage.runs.iter().any(|r| r.index() >= actions) {
-            return Err("a stage run's action run is not there".into());
+            return Err(dangling("a stage run's action run is not there"));
         }
     }
     if let crate::state::execution::Place::InStage { stage } = execution.place
         && stage >= stages
     {
-        return Err("it is in a stage that is not there".into());
+        return Err(dangling("it is in a stage that is not there"));
     }
     if let Some(conditions) = &execution.conditions {
         let rules = conditions.rules.len();
         for evaluation in &conditions.evaluations {
             if evaluation.stage as usize >= stages || evaluation.rules.iter().any(|r| r.index() >= rules) {
-                return Err("a condition evaluation points at nothing".into());
+                return Err(dangling("a condition evaluation points at nothing"));
             }
         }
         for rule in &conditions.rules {
             if execution.rule_declaration(rule).is_none() {
-                return Err("a rule run's rule is not there".into());
+                return Err(dangling("a rule run's rule is not there"));
             }
         }
     }
@@ -452,7 +496,7 @@ fn check_execution(execution: &Execution) -> Result<(), String> {
         .iter()
         .any(|(action, _)| execution.declaration.stages.first().is_none_or(|s| *action as usize >= s.actions.len()))
     {
-        return Err("a source revision's action is not there".into());
+        return Err(dangling("a source revision's action is not there"));
     }
     Ok(())
 }
@@ -637,13 +681,15 @@ impl PartitionData {
 }
 
 /// Reads a JSON row, naming what it is in the error.
-pub fn parse_row<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T, String> {
-    serde_json::from_str(body).map_err(|e| format!("{what}: {e}"))
+pub fn parse_row<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T, DocumentError> {
+    serde_json::from_str(body).map_err(|e| DocumentError::Unreadable { what: what.to_string(), reason: e.to_string() })
 }
 
 /// Adds one collection row to a partition document.
-pub fn add_collection(partition: &mut PartitionDocument, name: &str, body: &str) -> Result<(), String> {
-    let Some(kind) = CollectionKind::parse(name) else { return Err(format!("unknown collection {name:?}")) };
+pub fn add_collection(partition: &mut PartitionDocument, name: &str, body: &str) -> Result<(), DocumentError> {
+    let Some(kind) = CollectionKind::parse(name) else {
+        return Err(DocumentError::UnknownRow { table: "collection", name: name.to_string() });
+    };
     let kind_name = kind.as_str();
     match kind {
         CollectionKind::CustomActionTypes => partition.custom_action_types = parse_row(kind_name, body)?,
@@ -658,13 +704,20 @@ pub fn add_collection(partition: &mut PartitionDocument, name: &str, body: &str)
 }
 
 /// Adds one item row (a job, a current job, a client token) to a pipeline document.
-pub fn add_item(pipeline: &mut PipelineDocument, name: &str, key: &str, body: &str) -> Result<(), String> {
-    let Some(kind) = ItemKind::parse(name) else { return Err(format!("unknown item {name:?}")) };
+pub fn add_item(pipeline: &mut PipelineDocument, name: &str, key: &str, body: &str) -> Result<(), DocumentError> {
+    let Some(kind) = ItemKind::parse(name) else {
+        return Err(DocumentError::UnknownRow { table: "item", name: name.to_string() });
+    };
     match kind {
         ItemKind::Job => pipeline.jobs.push(parse_row(name, body)?),
         ItemKind::JobOfRun => {
-            let (execution, run) = key.split_once(':').ok_or("a current job's key is not execution:run")?;
-            let position = |text: &str| text.parse::<usize>().map_err(|e| format!("{name} {key}: {e}"));
+            let (execution, run) = key
+                .split_once(':')
+                .ok_or_else(|| DocumentError::Dangling("a current job's key is not execution:run".into()))?;
+            let position = |text: &str| {
+                text.parse::<usize>()
+                    .map_err(|e| DocumentError::Unreadable { what: format!("{name} {key}"), reason: e.to_string() })
+            };
             let job: Uuid = parse_row(name, body)?;
             pipeline.job_of_run.push((ExecutionIndex::at(position(execution)?), RunIndex::at(position(run)?), job));
         }

@@ -61,11 +61,14 @@ impl Store {
     }
 
     /// A store kept in `storage`, holding what `document` (loaded from it) holds.
-    pub fn with_storage(storage: sqlite::Storage, document: document::Document) -> Result<Store, String> {
-        let mut store = Store::new();
-        store.committer = Some(commit::Committer::start(storage, Arc::clone(&store.next_event))?);
+    pub fn with_storage(storage: sqlite::Storage, document: document::Document) -> Result<Store, sqlite::OpenError> {
+        let shown = storage.path().display().to_string();
         let (offset, next_event) = (document.clock_offset_millis, document.next_event_sequence);
-        store.put_in_place(document.into_partitions()?, offset, next_event);
+        let partitions = document.into_partitions().map_err(|e| sqlite::OpenError::Corrupt(shown.clone(), e.into()))?;
+        let mut store = Store::new();
+        let committer = commit::Committer::start(storage, Arc::clone(&store.next_event));
+        store.committer = Some(committer.map_err(|e| sqlite::OpenError::Start(shown, e))?);
+        store.put_in_place(partitions, offset, next_event);
         Ok(store)
     }
 
@@ -343,8 +346,8 @@ impl Store {
 /// Why `PUT /_emulator/state` was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(document::DocumentError),
     #[error(transparent)]
     Unavailable(Unavailable),
 }

@@ -25,7 +25,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::Unavailable;
 use crate::state::{PartitionData, Scope};
-use crate::store::document::{self, Document, PartitionDocument, PipelineDocument, PipelineRow, RowChange, parse_row};
+use crate::store::document::{
+    self, Document, DocumentError, PartitionDocument, PipelineDocument, PipelineRow, RowChange, parse_row,
+};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "codepipeline-local.db";
@@ -92,7 +94,18 @@ pub enum OpenError {
     )]
     Newer(String, u32),
     #[error("{0} holds state that cannot be loaded: {1}")]
-    Corrupt(String, String),
+    Corrupt(String, LoadError),
+    #[error("cannot keep state in {0}: {1}")]
+    Start(String, std::io::Error),
+}
+
+/// Why stored state could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Document(#[from] DocumentError),
 }
 
 /// The open database.
@@ -223,11 +236,11 @@ impl Storage {
     }
 
     /// The partition as the database holds it (to roll memory back after a failed save).
-    pub fn load_partition(&self, scope: &Scope) -> Result<PartitionData, String> {
+    pub fn load_partition(&self, scope: &Scope) -> Result<PartitionData, LoadError> {
         let connection = self.connection();
         let mut document = load(&connection, Some(scope))?;
         match document.partitions.pop() {
-            Some(partition) => partition.into_partition(),
+            Some(partition) => Ok(partition.into_partition()?),
             None => Ok(PartitionData::default()),
         }
     }
@@ -400,24 +413,28 @@ fn each_row(
     connection: &Connection,
     sql: &str,
     bind: &[&dyn rusqlite::ToSql],
-    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut statement = connection.prepare(sql).map_err(|e| e.to_string())?;
-    let mut rows = statement.query(bind).map_err(|e| e.to_string())?;
-    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    let mut statement = connection.prepare(sql)?;
+    let mut rows = statement.query(bind)?;
+    while let Some(row) = rows.next()? {
         f(row)?;
     }
     Ok(())
 }
 
 /// Column `index` of `row` as text.
-fn text(row: &rusqlite::Row<'_>, index: usize) -> Result<String, String> {
-    row.get(index).map_err(|e| e.to_string())
+fn text(row: &rusqlite::Row<'_>, index: usize) -> Result<String, LoadError> {
+    Ok(row.get(index)?)
+}
+
+/// A row that belongs to something that is not there.
+fn orphan(what: String) -> LoadError {
+    LoadError::Document(DocumentError::Dangling(what))
 }
 
 /// Reads the whole state (or one partition's) into a document.
-fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, String> {
-    let sql_error = |e: rusqlite::Error| e.to_string();
+fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, LoadError> {
     let filter = if only.is_some() { " WHERE account = ?1 AND region = ?2" } else { "" };
     let bind: Vec<&dyn rusqlite::ToSql> = match only {
         Some(scope) => vec![&scope.account, &scope.region],
@@ -438,7 +455,7 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
         let (account, region, kind, body) = (text(row, 0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?);
         partition(&mut partitions, &account, &region);
         match partitions.get_mut(&(account, region)) {
-            Some(p) => document::add_collection(p, &kind, &body),
+            Some(p) => Ok(document::add_collection(p, &kind, &body)?),
             None => Ok(()),
         }
     })?;
@@ -461,7 +478,8 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
     );
     each_row(connection, &sql, bind, |row| {
         let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
-        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a version of missing pipeline {}", key.2))?;
+        let pipeline =
+            pipelines.get_mut(&key).ok_or_else(|| orphan(format!("a version of missing pipeline {}", key.2)))?;
         pipeline.definitions.push(parse_row(&format!("a version of pipeline {}", key.2), &text(row, 3)?)?);
         Ok(())
     })?;
@@ -471,10 +489,11 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
     );
     each_row(connection, &sql, bind, |row| {
         let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
-        let position: i64 = row.get(4).map_err(|e| e.to_string())?;
-        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("an execution of missing pipeline {}", key.2))?;
+        let position: i64 = row.get(4)?;
+        let pipeline =
+            pipelines.get_mut(&key).ok_or_else(|| orphan(format!("an execution of missing pipeline {}", key.2)))?;
         if usize::try_from(position).ok() != Some(pipeline.executions.len()) {
-            return Err(format!("execution {position} of pipeline {} is out of sequence", key.2));
+            return Err(orphan(format!("execution {position} of pipeline {} is out of sequence", key.2)));
         }
         pipeline.executions.push(parse_row(&format!("an execution of pipeline {}", key.2), &text(row, 3)?)?);
         Ok(())
@@ -483,8 +502,9 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
     each_row(connection, &sql, bind, |row| {
         let key = (text(row, 0)?, text(row, 1)?, text(row, 2)?);
         let (kind, item, body) = (text(row, 3)?, text(row, 4)?, text(row, 5)?);
-        let pipeline = pipelines.get_mut(&key).ok_or_else(|| format!("a {kind} of missing pipeline {}", key.2))?;
-        document::add_item(pipeline, &kind, &item, &body)
+        let pipeline =
+            pipelines.get_mut(&key).ok_or_else(|| orphan(format!("a {kind} of missing pipeline {}", key.2)))?;
+        Ok(document::add_item(pipeline, &kind, &item, &body)?)
     })?;
 
     for ((account, region, _), pipeline) in pipelines {
@@ -493,11 +513,14 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, Strin
             p.pipelines.push(pipeline);
         }
     }
-    let meta = |key: &str| -> Result<Option<String>, String> {
-        connection.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(sql_error)
+    let meta = |key: &str| -> Result<Option<String>, LoadError> {
+        Ok(connection.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     };
-    let number = |key: &str| -> Result<Option<i64>, String> {
-        meta(key)?.map(|v| v.parse::<i64>().map_err(|e| format!("{key}: {e}"))).transpose()
+    let number = |key: &str| -> Result<Option<i64>, LoadError> {
+        let parsed = meta(key)?.map(|v| v.parse::<i64>());
+        let unreadable =
+            |e: std::num::ParseIntError| DocumentError::Unreadable { what: key.into(), reason: e.to_string() };
+        Ok(parsed.transpose().map_err(unreadable)?)
     };
     Ok(Document {
         format: document::FORMAT.to_string(),
