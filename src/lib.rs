@@ -5,21 +5,25 @@
 //!
 //! ## Layout
 //!
+//! From the top floor down; a module imports only from the floors below it (the one exception: `state`'s runtime
+//! can only be written with the engine's zero-sized `Writer` token).
+//!
 //! ```text
 //! main.rs        thin binary: flags, logging, signals
-//! config         flags and their CODEPIPELINE_LOCAL_* environment variables
-//! server         HTTP: router, request ids, the AWS JSON endpoint, start-up
-//! transport      connections: the accept loop, header, body and idle time bounds, a bounded graceful shutdown
-//! protocol/      AWS JSON 1.1, knowing nothing of pipelines
-//!   router         X-Amz-Target -> Operation (one enum, 44 variants)
-//!   body           bounded body reads, content type, JSON parsing
-//!   model          the embedded service model (fixtures/model/), parsed once
-//!   validate       model-driven input validation in AWS's message format
-//!   identity       account and region from SigV4 credentials
-//!   error          error codes and the one place errors become responses
-//!   pagination     sealed nextToken values and page cutting
+//! server         HTTP: the front door (POST / straight to the AWS JSON handler; the rest through the router), request
+//!                ids, the durability wait, start-up and graceful shutdown
+//! triggers/      what starts pipelines from outside the API, each delivery decided and carried out in one write
+//!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
+//!   git/           pushes and pull requests against V2 triggers (mod); GitHub/GitLab/Bitbucket payloads (payloads)
+//!   source_changes S3, ECR and CodeCommit changes
+//! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
+//!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
+//!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
+//! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
+//!                partners), the scheduler's lifetime; server, control and triggers build on it
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
-//!                errors in mod; operations that change a running pipeline go through Engine::apply
+//!                errors in mod; an operation that changes a running pipeline hands the engine a command and words
+//!                every refusal the command can produce
 //!   pipelines      CreatePipeline ... ListPipelines        structure       pipeline structural validation
 //!   action_types   action and rule types                  tags            tags by ARN
 //!   webhooks       webhook definitions                    jobs            custom and partner job workers
@@ -28,42 +32,48 @@
 //!   stages         transitions, retry, rollback           revisions       PutActionRevision, deploy targets
 //!   conditions     OverrideStageCondition, ListRuleExecutions, condition states
 //!   urls           console links from action type URL templates (never a secret)
-//! state/         the in-memory model, partitioned by (account, region), and the emulator clock; a pipeline version
-//!                is a shared Definition (declaration, where its secrets are, compiled patterns)
-//!   declaration    typed PipelineDeclaration and friends  catalogue   built-in action/rule types (fixtures/)
-//!   execution      executions, stage, action, condition and rule runs, transitions (runtime state of each pipeline)
-//!   sources        the emulated world source actions read: S3 object versions, ECR tags, git heads and commits
-//!   tracked        containers that record what was changed in them, so a save writes exactly the touched rows
-//!   document       the state as data: the export/import document, whose pieces are also the database's rows
-//!   commit         group commit: writes queue a ticket, one thread saves the rows many writes marked at once,
-//!                  answers wait for their commit; a failed commit fails its writes and reloads their partitions
-//! storage        the data directory (--data-dir): SQLite, opened and checked at start, written by `commit`
-//! engine/        the one writer of running pipelines: Engine::apply takes a Command (command), the scheduler task and
-//!                timers (mod), the pure step function (step), stage conditions (conditions), action and rule
-//!                providers (providers, rules; DeploymentWindow time zones in time_zone), behaviour rules, variable
-//!                resolution, jobs and their data (jobs), Lambda actions and rules as state (lambda), the id
-//!                source (ids), the EventBridge events of every state change and their hub (events); and the IO
-//!                at its edge, in tasks the engine never waits for: the Lambda invoker (invoker), event delivery
-//!                to EventBridge (delivery), approval notifications to SNS (notifications), sharing one signed,
-//!                retried HTTP call (outbound)
-//! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
-//!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
-//!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
-//! triggers/      what starts pipelines from outside the API, each start a Command::Start through Engine::apply
-//!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
-//!   git            pushes and pull requests (neutral, or GitHub/GitLab/Bitbucket deliveries) against V2 triggers
-//!   glob           AWS's trigger glob syntax         source_changes  S3, ECR and CodeCommit changes
+//! engine/        the one writer of running pipelines; it owns its store handle
+//!   commands/      one file per caller-driven command (start, stop, retry, rollback, approval, condition override,
+//!                  transition, revision push, job acknowledgement and report, completion, Lambda invocation
+//!                  result), each with its own output and refusal types; Engine::apply carries one out
+//!   step/          the pure step: advance an execution through stages, groups and actions (mod); resumed stages and
+//!                  rollback executions (recovery)
+//!   providers/     what happens when an action starts (mod: the seam, the Worker trait and Handoff effect);
+//!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/)
+//!   conditions, rules, time_zone   stage conditions and their rules
+//!   jobs, variables, ids           job data and results, #{...} resolution (the one reference scanner), ids
+//!   events         EventBridge events of state changes, rendered under the lock, released after the commit
+//!   delivery, notifications, outbound   EventBridge and SNS delivery tasks, one signed and retried HTTP call
+//! store/         keeping the state: the Store of every partition (gate, epochs, import, export, reset) (mod); group
+//!                commit, which also releases each write's effects once saved (commit); the state document and its
+//!                rows (document); SQLite (sqlite)
+//! state/         the data model of one account and region: PartitionData, pipeline versions (Definition: the
+//!                declaration, its secrets, compiled patterns and globs, GetPipeline's JSON made once), runtime
+//!                (execution/, one file per concept), action and rule types (catalogue), the emulated sources,
+//!                behaviour rules, the one glob matcher (glob), containers that record changes (tracked), the
+//!                outbox of a write's effects (outbox), the emulator clock
+//! config         flags and their CODEPIPELINE_LOCAL_* environment variables
+//! protocol/      AWS JSON 1.1, knowing nothing of pipelines
+//!   router         X-Amz-Target -> Operation (one enum, 44 variants)
+//!   body           bounded body reads, content type, JSON parsing
+//!   model          the embedded service model (fixtures/model/), parsed once
+//!   validate       model-driven input validation in AWS's message format
+//!   identity       account and region from SigV4 credentials
+//!   error          error codes and the one place errors become responses
+//!   pagination     sealed nextToken values and page cutting
+//! transport      connections: the accept loop, header, body and idle time bounds, a bounded graceful shutdown
 //! ```
 //!
-//! A request flows `transport` (time bounds) -> `server` -> `protocol::router` -> `protocol::body` ->
-//! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over `state` -> a
-//! reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
-//! `protocol::error` renders. An operation that changes a running pipeline goes on -> `Engine::apply` (a `Command`,
-//! under the partition lock) -> the pure step -> advance -> the state changes become events (history, live stream,
-//! EventBridge, SNS) -> timers and the Lambda invoker; a refusal comes back typed and the operation words it. Every
-//! write ends, still under the partition lock, by queueing a ticket for `store::commit` (with a data directory),
-//! which saves the rows it marked; `server` holds the answer until that commit (and any still-pending one the
-//! request read) is done.
+//! A request flows `transport` (time bounds) -> `server` (front door) -> `protocol::router` -> `protocol::body` ->
+//! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over the `store`
+//! -> a reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
+//! `protocol::error` renders. An operation that changes a running pipeline goes on: operation -> command
+//! (`engine::commands`, under the partition lock) -> step (the pure step, then advance) -> the change's effects
+//! (events, notifications, work for providers) left in the write's outbox -> commit (`store::commit`: with a data
+//! directory, the rows the write marked are saved in a group commit; in memory, at once) -> outbox released in
+//! commit order -> events (history, live stream, EventBridge, SNS), neighbours and providers' workers, whose
+//! results come back as commands. `server` holds the answer until the commit of what it wrote (and of any
+//! still-pending change it read) is done; a failed commit releases nothing and answers 503.
 
 #![forbid(unsafe_code)]
 // Nothing a client sends may panic the server: no unwrap, expect or panic outside tests.
