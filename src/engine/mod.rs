@@ -283,21 +283,34 @@ impl Engine {
         record: &mut PipelineRecord,
         change: impl FnOnce(&mut PipelineRecord, &StepEnv) -> T,
     ) -> T {
-        let (scope, pipeline, sources, now) = (at.scope, at.pipeline, at.sources, at.now);
         let rules = self.behaviors.read().unwrap_or_else(|p| p.into_inner());
-        let env = StepEnv {
-            scope,
+        let env = self.env(at, &rules);
+        let result = change(record, &env);
+        self.settle(at, record, &env);
+        result
+    }
+
+    /// The step environment of a change at `at`.
+    fn env<'a>(&'a self, at: &At<'a>, rules: &'a [BehaviorRule]) -> StepEnv<'a> {
+        StepEnv {
+            scope: at.scope,
             catalogue: &self.catalogue,
-            pipeline,
-            behaviors: &rules,
+            pipeline: at.pipeline,
+            behaviors: rules,
             duration_ms: self.duration_ms,
             lambda: self.lambda.is_some(),
             ids: &self.ids,
-            sources,
-        };
-        let result = change(record, &env);
-        let next = step::advance(record, &env, now);
-        drop(rules);
+            sources: at.sources,
+        }
+    }
+
+    /// What follows every change (the part of [`Engine::change`] that does not depend on the change, kept out of
+    /// its instances for each command): advances the pipeline, leaves its effects in the outbox, schedules its
+    /// next wake-up.
+    #[inline(never)]
+    fn settle(&self, at: &mut At<'_>, record: &mut PipelineRecord, env: &StepEnv) {
+        let (scope, pipeline, sources) = (at.scope, at.pipeline, at.sources);
+        let next = step::advance(record, env, at.now);
         if !record.runtime.changes.is_empty() {
             let changes = step::take_changes(record);
             let rendered = self.events.render_changes(scope, pipeline, record, sources, changes, &self.ids);
@@ -312,7 +325,6 @@ impl Engine {
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
         }
-        result
     }
 
     fn schedule(&self, scope: &Scope, pipeline: &str, record: &mut PipelineRecord, due: Timestamp) {
