@@ -222,6 +222,23 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
             .then_some(())
     })
     .await;
+    // Nothing may still be moving when the state is read: the queued executions' 5 ms actions have ended and only
+    // held work (the approval, the held and slow actions, the worker's job) is in progress.
+    eventually("only held work to be in progress", || async {
+        for (pipeline, held) in [("queue", "Gate"), ("held", "Compile"), ("worked", "Job"), ("slow", "Compile")] {
+            let runs = ok(&server, "ListActionExecutions", json!({"pipelineName": pipeline})).await;
+            let moving = runs["actionExecutionDetails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|run| run["status"] == "InProgress" && run["actionName"] != held);
+            if moving {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
     let before = snapshot(&server).await;
     let last_event = server.control("GET", "/_emulator/events", &Value::Null).await.json()["events"]
         .as_array()
