@@ -112,16 +112,8 @@ pub fn front(state: AppState) -> Front {
     Front { router: app(state.clone()), app: state }
 }
 
-impl tower::Service<Request> for Front {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl transport::Front for Front {
+    fn answer(&self, peer: SocketAddr, mut request: Request) -> transport::Answer {
         if request.method() == axum::http::Method::POST && request.uri().path() == "/" {
             let app = self.app.clone();
             return Box::pin(async move {
@@ -132,11 +124,18 @@ impl tower::Service<Request> for Front {
                     handled.catch_unwind().await.unwrap_or_else(panic_response)
                 })
                 .await;
-                Ok(with_id_header(answer, id))
+                with_id_header(answer, id)
             });
         }
+        // The router's routes may ask who is calling (webhooks' IP ranges).
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let router = self.router.clone();
-        Box::pin(router.oneshot(request))
+        Box::pin(async move {
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
     }
 }
 

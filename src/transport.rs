@@ -159,7 +159,7 @@ impl AsyncWrite for Watched {
 }
 
 /// Marks its request ended when dropped: when hyper has sent the response body, or dropped it.
-struct InFlight(Arc<Watch>);
+pub struct InFlight(Arc<Watch>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -168,7 +168,7 @@ impl Drop for InFlight {
 }
 
 /// A response body that keeps its request in flight until it has been sent.
-struct TrackedBody {
+pub struct TrackedBody {
     body: Body,
     _in_flight: InFlight,
 }
@@ -190,53 +190,54 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
-/// What connections hand their requests to: a service that is always ready (it keeps no queue), so it is called
-/// without a readiness check; the server's is `server::Front`.
-pub trait Front:
-    tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
+/// What connections hand their requests to (the server's is `server::Front`).
+pub trait Front: Clone + Send + Sync + 'static {
+    /// The answer to `request`, which came from `peer`.
+    fn answer(&self, peer: SocketAddr, request: Request<Body>) -> Answer;
 }
 
-impl<S> Front for S where
-    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
+/// An answer being made.
+pub type Answer = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
 /// Hands a connection's requests to the front door, tracking which are in flight.
 #[derive(Clone)]
 struct ConnectionService<S> {
     router: S,
     watch: Arc<Watch>,
-    /// The client's address, given to every request as axum's `ConnectInfo`.
+    /// The client's address, handed to the front door with every request.
     peer: SocketAddr,
 }
 
 impl<S: Front> hyper::service::Service<Request<Incoming>> for ConnectionService<S> {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
+    type Future = Answering;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Answering {
         self.watch.request_started();
-        let in_flight = InFlight(Arc::clone(&self.watch));
-        let mut request = request.map(Body::new);
-        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
-        let answer = tower::Service::call(&mut self.router.clone(), request);
-        Box::pin(async move {
-            let response = match answer.await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            Ok(response.map(|body| TrackedBody { body, _in_flight: in_flight }))
-        })
+        let in_flight = Some(InFlight(Arc::clone(&self.watch)));
+        Answering { answer: self.router.answer(self.peer, request.map(Body::new)), in_flight }
+    }
+}
+
+/// The answer to a request, whose body keeps the request in flight until it is sent (a named future, so that no
+/// second allocation wraps the front door's).
+pub struct Answering {
+    answer: Answer,
+    in_flight: Option<InFlight>,
+}
+
+impl Future for Answering {
+    type Output = Result<Response<TrackedBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let response = std::task::ready!(this.answer.as_mut().poll(cx));
+        let Some(in_flight) = this.in_flight.take() else {
+            // Polled again after it was answered: a bug in the caller; answer nothing more.
+            return Poll::Pending;
+        };
+        Poll::Ready(Ok(response.map(|body| TrackedBody { body, _in_flight: in_flight })))
     }
 }
 

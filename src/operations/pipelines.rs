@@ -138,10 +138,13 @@ pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiErro
                 )
             })?,
         };
-        // The version's JSON is made once; only the metadata is serialized here.
-        let metadata = PipelineMetadata { pipeline_arn: &record.arn, created: record.created, updated: record.updated };
-        let metadata = serde_json::to_string(&metadata)
-            .map_err(|e| ApiError::new(ErrorCode::InternalFailure, format!("Could not serialize the response: {e}")))?;
+        // The version's JSON is made once per version, the metadata once per creation or update.
+        let metadata = record.shown_metadata(|record| {
+            let metadata =
+                PipelineMetadata { pipeline_arn: &record.arn, created: record.created, updated: record.updated };
+            // Plain data: serializing it cannot fail.
+            serde_json::to_string(&metadata).unwrap_or_default()
+        });
         let shown = version.shown_json();
         let mut body = Vec::with_capacity(shown.len() + metadata.len() + 26);
         body.extend_from_slice(b"{\"pipeline\":");

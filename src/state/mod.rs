@@ -227,6 +227,9 @@ pub struct PipelineRecord {
     pub runtime: Runtime,
     /// Whether the current version is not saved yet (persistence saves each version once).
     pub(crate) version_unsaved: bool,
+    /// GetPipeline's `metadata` as JSON, with the creation and update times it was made for: made at the first read
+    /// after the pipeline was created or updated.
+    pub(crate) shown_metadata: std::sync::OnceLock<(Timestamp, Timestamp, Box<str>)>,
 }
 
 impl PipelineRecord {
@@ -240,6 +243,7 @@ impl PipelineRecord {
             tags,
             runtime: Runtime::fresh(),
             version_unsaved: true,
+            shown_metadata: std::sync::OnceLock::new(),
         }
     }
 
@@ -262,6 +266,17 @@ impl PipelineRecord {
             self.versions.pop_front();
         }
         self.updated = now;
+        self.shown_metadata = std::sync::OnceLock::new();
+    }
+
+    /// GetPipeline's `metadata` as JSON, which `make` writes: made once after each creation or update and kept (a
+    /// record whose times changed otherwise gets it made afresh).
+    pub fn shown_metadata(&self, make: impl Fn(&PipelineRecord) -> String) -> Cow<'_, str> {
+        let (created, updated, json) = self.shown_metadata.get_or_init(|| {
+            let json = make(self).into_boxed_str();
+            (self.created, self.updated, json)
+        });
+        if (*created, *updated) == (self.created, self.updated) { Cow::Borrowed(json) } else { Cow::Owned(make(self)) }
     }
 
     /// A given version, if it is one of the kept ones.
@@ -496,4 +511,22 @@ pub struct WebhookRecord {
     pub last_triggered: Option<Timestamp>,
     /// Whether RegisterWebhookWithThirdParty was called (and not undone by DeregisterWebhookWithThirdParty).
     pub registered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_metadata_is_made_again_after_an_update() {
+        let mut record =
+            PipelineRecord::new("arn".into(), Timestamp::from_millis(1_000), Definition::placeholder(), Tags::new());
+        let shown = |record: &PipelineRecord| record.shown_metadata(|r| format!("{}", r.updated.millis())).into_owned();
+        assert_eq!(shown(&record), "1000");
+        assert_eq!(shown(&record), "1000", "kept");
+        record.push_version(Definition::placeholder(), Timestamp::from_millis(2_000));
+        assert_eq!(shown(&record), "2000", "made again after an update");
+        record.updated = Timestamp::from_millis(3_000);
+        assert_eq!(shown(&record), "3000", "times changed otherwise: made afresh");
+    }
 }

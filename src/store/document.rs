@@ -443,6 +443,7 @@ impl PipelineDocument {
             tags: row.tags,
             runtime: Runtime::restored(runtime),
             version_unsaved: false,
+            shown_metadata: std::sync::OnceLock::new(),
         })
     }
 }
