@@ -152,7 +152,7 @@ pub fn get_pipeline(ctx: &Ctx, input: GetPipelineInput) -> Result<Reply, ApiErro
         body.extend_from_slice(b",\"metadata\":");
         body.extend_from_slice(metadata.as_bytes());
         body.push(b'}');
-        Ok(Reply::Json(body))
+        Ok(Reply::Json(body.into()))
     })
 }
 

@@ -20,7 +20,7 @@ pub use self::router::Operation;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// A JSON document.
-    Json(Vec<u8>),
+    Json(bytes::Bytes),
     /// Nothing to report. How that goes on the wire depends on the operation's model, and is decided in one place
     /// (`operations::dispatch`): an operation with an output shape (even one without members) answers `{}`, one
     /// without an output shape answers an empty body, as AWS does.
@@ -33,13 +33,13 @@ impl Reply {
     /// Serializes an output structure.
     pub fn json<T: Serialize>(output: &T) -> Result<Reply, ApiError> {
         serde_json::to_vec(output)
-            .map(Reply::Json)
+            .map(|body| Reply::Json(body.into()))
             .map_err(|e| ApiError::new(ErrorCode::InternalFailure, format!("Could not serialize the response: {e}")))
     }
 
     /// The `{}` answer of operations whose output structure has no members set.
     pub fn empty_object() -> Reply {
-        Reply::Json(b"{}".to_vec())
+        Reply::Json(bytes::Bytes::from_static(b"{}"))
     }
 
     /// `Done` as the operation's model says to send it: `{}` when it has an output shape, else an empty body.

@@ -72,9 +72,12 @@ impl<K: Ord + Clone, V> TrackedMap<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        let key = self.map.get_key_value(key)?.0.clone();
-        self.changed.insert(key.clone());
-        self.map.get_mut::<K>(&key)
+        let (stored, _) = self.map.get_key_value(key)?;
+        // Marked once: a key already marked is not copied again.
+        if !self.changed.contains(key) {
+            self.changed.insert(stored.clone());
+        }
+        self.map.get_mut(key)
     }
 
     /// The value at `key`, to change it without marking it (for saving it, which changes only the marks inside).
