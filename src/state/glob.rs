@@ -109,11 +109,6 @@ impl NamePattern {
             None => self.source == name,
         }
     }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
 }
 
 impl From<&str> for NamePattern {

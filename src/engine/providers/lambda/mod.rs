@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::state::execution::{
-    ActionStatus, At, ErrorDetails, ExecutionIndex, FailureType, JobKind, JobStatus, Outcome, Pending, RuleRunIndex,
-    RuleStatus, RunIndex, Success,
+    ActionStatus, At, ErrorDetails, ExecutionIndex, FailureType, Job, JobKind, JobStatus, Outcome, Pending,
+    RuleRunIndex, RuleStatus, RunIndex, Success,
 };
 use crate::state::{PipelineRecord, Scope, Timestamp};
 
@@ -188,18 +188,23 @@ pub(crate) fn record_result(record: &mut PipelineRecord, call: &Invocation, resu
     }
 }
 
+/// Whether a job still waits for its answer: it has not ended and its action run is still in progress.
+fn is_open(record: &PipelineRecord, job: &Job) -> bool {
+    !job.status.is_terminal()
+        && record
+            .runtime
+            .executions
+            .at(job.execution)
+            .and_then(|e| e.actions.at(job.run))
+            .is_some_and(|r| r.status == ActionStatus::InProgress)
+}
+
 /// A failed invocation fails its action (unless the job was already answered or the action ended otherwise); an
 /// accepted one shows the function as the action's external execution id.
 fn record_job_result(record: &mut PipelineRecord, call: &Invocation, job: Uuid, result: InvokeResult, now: Timestamp) {
     let Some(found) = record.runtime.jobs.get(&job) else { return };
     let (execution, run) = (found.execution, found.run);
-    let open = !found.status.is_terminal()
-        && record
-            .runtime
-            .executions
-            .at(execution)
-            .and_then(|e| e.actions.at(run))
-            .is_some_and(|r| r.status == ActionStatus::InProgress);
+    let open = is_open(record, found);
     match result {
         // Invoked: the action shows its function as its external execution id while it runs [NATIVE].
         Ok(_) if open => {
@@ -272,14 +277,11 @@ fn record_rule_result(
 /// function, as it did when it started, rather than being held by a behaviour rule).
 pub(crate) fn redeliver(record: &mut PipelineRecord, invokes: impl Fn(&str, &str) -> bool) {
     let executions = &record.runtime.executions;
-    let running = |execution: ExecutionIndex, run: RunIndex| {
-        executions.at(execution).and_then(|e| e.actions.at(run)).is_some_and(|r| r.status == ActionStatus::InProgress)
-    };
     let jobs: Vec<Uuid> = record
         .runtime
         .jobs
         .values()
-        .filter(|j| j.kind == JobKind::Lambda && !j.status.is_terminal() && running(j.execution, j.run))
+        .filter(|j| j.kind == JobKind::Lambda && is_open(record, j))
         .map(|j| j.id)
         .filter(|id| !record.runtime.undelivered.contains(id))
         .collect();
