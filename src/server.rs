@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::control;
 use crate::operations::{self, Ctx};
-use crate::protocol::body::{MAX_BODY_BYTES, check_content_type, parse_json, read_limited};
+use crate::protocol::body::{MAX_BODY_BYTES, check_content_type, read_limited};
 use crate::protocol::identity::scope_of;
 use crate::protocol::router::route;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
@@ -59,13 +59,15 @@ async fn durable_layer(State(app): State<AppState>, request: Request, next: Next
 }
 
 /// The answer `answer` makes, once what it depends on is on disk (see [`durable_layer`]).
-async fn durably(app: &AppState, answer: impl Future<Output = Response>) -> Response {
+fn durably<'a>(app: &'a AppState, answer: impl Future<Output = Response> + 'a) -> impl Future<Output = Response> + 'a {
+    // Combinators rather than an `async fn`, which would hold `answer` twice (see `store::commit::tracking`).
     let store = app.store();
-    let (response, tickets) = store.tracking(answer).await;
-    match store.durable(&tickets).await {
-        Ok(()) => response,
-        Err(unavailable) => ApiError::from(unavailable).into_response(),
-    }
+    store.tracking(answer).then(move |(response, tickets)| async move {
+        match store.durable(&tickets).await {
+            Ok(()) => response,
+            Err(unavailable) => ApiError::from(unavailable).into_response(),
+        }
+    })
 }
 
 /// Gives every request an id, and every response (success, error, even a caught panic) the `x-amzn-RequestId`
@@ -181,7 +183,6 @@ async fn handle(
     let bytes = read_limited(headers, body, MAX_BODY_BYTES, app.config().body_timeout).await?;
     let op = op?;
     check_content_type(headers)?;
-    let value = parse_json(&bytes)?;
     let base = || base_url(app, headers);
     let ctx = Ctx {
         store: app.store(),
@@ -191,7 +192,7 @@ async fn handle(
         request_id,
         base_url: &base,
     };
-    operations::dispatch(&ctx, app.model(), op, value)
+    operations::dispatch(&ctx, app.model(), op, &bytes)
 }
 
 /// The base of URLs handed out: `--public-url`, else the `Host` the client used when it is a plain `host[:port]`,

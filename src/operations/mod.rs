@@ -1,7 +1,8 @@
 //! CodePipeline's operations: one function per operation, grouped by resource.
 //!
 //! [`dispatch`] validates the request against the service model, deserializes it into the operation's typed input
-//! and calls the operation with a [`Ctx`]. Its `match` is exhaustive over [`Operation`]: a new variant does not
+//! and calls the operation with a [`Ctx`]. A body the quick pass (`protocol::precheck`) calls clean is deserialized
+//! straight from its bytes; any other is parsed and validated in full, which words the error. Its `match` is exhaustive over [`Operation`]: a new variant does not
 //! compile until it is routed. Operations are synchronous functions of (context, input) to (reply or error); they
 //! know nothing of HTTP.
 
@@ -24,7 +25,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::Engine;
+use crate::protocol::body::parse_json;
 use crate::protocol::model::Model;
+use crate::protocol::precheck::is_clean;
 use crate::protocol::validate::validate;
 use crate::protocol::{ApiError, ErrorCode, Operation, Reply};
 use crate::state::catalogue::Catalogue;
@@ -66,18 +69,33 @@ impl Ctx<'_> {
     }
 }
 
-/// Validates `body` against the operation's input shape, then runs the operation.
-pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, body: Value) -> Result<Reply, ApiError> {
+/// Validates the request body against the operation's input shape, then runs the operation.
+pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, bytes: &[u8]) -> Result<Reply, ApiError> {
     let shapes = model.operation(op.name());
-    if let Some(input) = shapes.and_then(|m| m.input) {
-        validate(model, input, &body)?;
-    }
+    let body = match shapes.and_then(|m| m.input) {
+        Some(input) if is_clean(model, input, bytes) => Body::Clean(bytes),
+        input => {
+            let value = parse_json(bytes)?;
+            if let Some(input) = input {
+                validate(model, input, &value)?;
+            }
+            Body::Parsed(value)
+        }
+    };
     let has_output = shapes.is_some_and(|m| m.output.is_some());
     run(ctx, op, body).map(|reply| reply.for_output(has_output))
 }
 
+/// A validated request body.
+enum Body<'b> {
+    /// The bytes of a body the quick pass found clean.
+    Clean(&'b [u8]),
+    /// A body parsed and validated in full.
+    Parsed(Value),
+}
+
 /// Runs a validated operation.
-fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
+fn run(ctx: &Ctx, op: Operation, body: Body) -> Result<Reply, ApiError> {
     match op {
         Operation::CreatePipeline => pipelines::create_pipeline(ctx, input(body)?),
         Operation::GetPipeline => pipelines::get_pipeline(ctx, input(body)?),
@@ -137,10 +155,19 @@ fn run(ctx: &Ctx, op: Operation, body: Value) -> Result<Reply, ApiError> {
 }
 
 /// Deserializes a validated body into an operation's typed input.
-fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+fn input<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let value = match body {
+        Body::Parsed(value) => value,
+        Body::Clean(bytes) => match serde_json::from_slice(bytes) {
+            Ok(input) => return Ok(input),
+            // A typed input stricter than the model (a member it requires, a member the JSON repeats, which the
+            // tree keeps the last of): read it as the full path does.
+            Err(_) => parse_json(bytes)?,
+        },
+    };
     // Validation has checked every modeled member's type, so this fails only if a typed input disagrees with the
     // model; answer as a client error rather than a 500.
-    serde_json::from_value(body).map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))
+    serde_json::from_value(value).map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))
 }
 
 // --- Lookups and errors the operations share ------------------------------------------------------------------------

@@ -235,7 +235,7 @@ fn type_name(kind: &ShapeKind) -> &'static str {
 }
 
 /// Violations of a string's length, pattern and enum, in the order Coral reports them.
-fn string_violations(shape: &Shape, text: &str) -> Vec<String> {
+pub(super) fn string_violations(shape: &Shape, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     if shape.min.is_some() || shape.max.is_some() {
         // Smithy measures string length in Unicode scalar values.
@@ -258,7 +258,7 @@ fn string_violations(shape: &Shape, text: &str) -> Vec<String> {
     out
 }
 
-fn integer_violations(shape: &Shape, value: i64) -> Vec<String> {
+pub(super) fn integer_violations(shape: &Shape, value: i64) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(min) = shape.min
         && value < min
@@ -274,7 +274,7 @@ fn integer_violations(shape: &Shape, value: i64) -> Vec<String> {
 }
 
 /// A length violation of a string, list or map.
-fn size_violation(shape: &Shape, len: usize) -> Option<String> {
+pub(super) fn size_violation(shape: &Shape, len: usize) -> Option<String> {
     let len = i64::try_from(len).unwrap_or(i64::MAX);
     if let Some(min) = shape.min
         && len < min

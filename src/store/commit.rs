@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use futures_util::FutureExt;
 use tokio::sync::watch;
 
 use super::document::RowChange;
@@ -72,14 +73,12 @@ pub(super) fn saw(ticket: u64) {
     });
 }
 
-/// Runs `future` noting what it depends on.
-pub(super) async fn tracking<F: Future>(future: F) -> (F::Output, Dependencies) {
-    DEPENDS
-        .scope(RefCell::new(Dependencies::default()), async {
-            let output = future.await;
-            (output, DEPENDS.with(|d| std::mem::take(&mut *d.borrow_mut())))
-        })
-        .await
+/// Runs `future` noting what it depends on. (A combinator rather than an `async fn`, which would hold `future`
+/// twice: as its argument and as what it awaits. A request's future is moved whole at every layer, so its size
+/// is paid on every request.)
+pub(super) fn tracking<F: Future>(future: F) -> impl Future<Output = (F::Output, Dependencies)> {
+    let noted = future.map(|output| (output, DEPENDS.with(|d| std::mem::take(&mut *d.borrow_mut()))));
+    DEPENDS.scope(RefCell::new(Dependencies::default()), noted)
 }
 
 /// One write waiting for a commit (its rows are marked in its partition). The queue holds one of these per write,

@@ -17,6 +17,8 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 
 use crate::protocol::{ApiError, ErrorCode};
 use crate::state::behaviors::BehaviorRule;
@@ -100,10 +102,10 @@ impl Store {
 
     /// Runs `future` (a request's handling), noting the changes being saved that its answer depends on: the
     /// writes it made and those it read before they were committed. Hand them to [`Store::durable`].
-    pub async fn tracking<F: Future>(&self, future: F) -> (F::Output, commit::Dependencies) {
+    pub fn tracking<F: Future>(&self, future: F) -> impl Future<Output = (F::Output, commit::Dependencies)> {
         match &self.committer {
-            Some(_) => commit::tracking(future).await,
-            None => (future.await, commit::Dependencies::default()),
+            Some(_) => Either::Left(commit::tracking(future)),
+            None => Either::Right(future.map(|output| (output, commit::Dependencies::default()))),
         }
     }
 
@@ -201,7 +203,12 @@ impl Store {
     fn queue(&self, partition: &Arc<Partition>, data: &mut PartitionData) -> Option<u64> {
         let effects = data.outbox.take();
         let Some(committer) = &self.committer else {
-            data.forget_unsaved();
+            // Kept in memory only, the change marks serve nothing. They are dropped every so many writes rather than
+            // after each (a mark copies its key only when first set, so a pipeline written again costs nothing).
+            if partition.unforgotten.fetch_add(1, Ordering::Relaxed) >= Partition::FORGET_EVERY {
+                partition.unforgotten.store(0, Ordering::Relaxed);
+                data.forget_unsaved();
+            }
             effects.release();
             return None;
         };
@@ -364,9 +371,14 @@ pub struct Partition {
     valid_from: AtomicU64,
     /// The ticket of the last change queued for saving, 0 if none since the last reload (changed under the lock).
     last_ticket: AtomicU64,
+    /// Kept in memory only: writes since the change marks were last dropped (changed under the lock).
+    unforgotten: AtomicU64,
 }
 
 impl Partition {
+    /// Kept in memory only, how many writes a partition's change marks may pile up over.
+    const FORGET_EVERY: u64 = 256;
+
     fn new(scope: Scope, data: PartitionData) -> Partition {
         Partition {
             scope,
@@ -374,6 +386,7 @@ impl Partition {
             epoch: AtomicU64::new(0),
             valid_from: AtomicU64::new(0),
             last_ticket: AtomicU64::new(0),
+            unforgotten: AtomicU64::new(0),
         }
     }
 
