@@ -3,6 +3,7 @@
 //! as the server runs (the engine's scheduler). The HTTP layer (`server`), the control endpoints (`control`) and the
 //! triggers (`triggers`) all build on it; it imports none of them.
 
+pub mod import;
 pub mod partners;
 
 use std::net::SocketAddr;
@@ -73,7 +74,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<AppState, StartupError> {
         let model = Model::load()?;
         let catalogue = Arc::new(Catalogue::load().map_err(ModelError::from)?);
-        let (store, saved_behaviors) = open_store(&config)?;
+        let (store, saved_behaviors) = open_store(&config, &model, &catalogue)?;
         let behaviors = match &config.behaviors {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -213,12 +214,8 @@ impl AppState {
     /// Replaces the whole state with a document's (checked whole first; all or nothing), cancels the timers of the
     /// old state and resumes the running executions of the new one.
     pub fn import(&self, document: crate::store::document::Document) -> Result<(), ApiError> {
-        let behaviors = self.inner.store.import(document).map_err(|e| match e {
-            crate::store::ImportError::Invalid(message) => {
-                ApiError::validation(format!("Invalid state document: {message}"))
-            }
-            crate::store::ImportError::Unavailable(unavailable) => unavailable.into(),
-        })?;
+        let checked = import::check(document, &self.inner.model, &self.inner.catalogue)?;
+        let behaviors = self.inner.store.import(checked)?;
         self.inner.engine.cancel_timers(|_| true);
         if let Some(rules) = behaviors {
             self.inner.engine.set_behaviors(rules);
@@ -305,7 +302,11 @@ pub enum StartupError {
 
 /// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file
 /// when there is one (and the data directory holds nothing yet). Also returns the behaviour rules they kept.
-fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::state::behaviors::BehaviorRule>>), StartupError> {
+fn open_store(
+    config: &Config,
+    model: &Model,
+    catalogue: &Catalogue,
+) -> Result<(Store, Option<Vec<crate::state::behaviors::BehaviorRule>>), StartupError> {
     let (store, mut behaviors) = match &config.data_dir {
         Some(dir) => {
             let options = crate::store::sqlite::Options {
@@ -330,7 +331,8 @@ fn open_store(config: &Config) -> Result<(Store, Option<Vec<crate::state::behavi
             let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
             let document: crate::store::document::Document =
                 serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
-            let imported = store.import(document).map_err(|e| failed(e.to_string()))?;
+            let checked = import::check(document, model, catalogue).map_err(|e| failed(e.message))?;
+            let imported = store.import(checked).map_err(|e| failed(e.to_string()))?;
             behaviors = imported.or(behaviors);
             tracing::info!(file = %shown, partitions = store.partition_count(), "state file loaded");
         }

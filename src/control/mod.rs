@@ -276,6 +276,14 @@ async fn advance_clock(
     let store = app.store();
     let millis = (request.seconds * 1000.0).round() as i64;
     let offset = store.clock().offset_millis().saturating_add(millis);
+    let most = crate::app::import::MAX_CLOCK_OFFSET_MILLIS;
+    if offset > most {
+        return Err(ApiError::validation(format!(
+            "The clock may be at most {} seconds (about 101 years) ahead of wall time; it is {} seconds ahead",
+            most / 1000,
+            store.clock().offset_millis() / 1000
+        )));
+    }
     store.save_setting(crate::store::sqlite::META_CLOCK_OFFSET, &offset.to_string())?;
     store.clock().advance(millis);
     app.engine().run_due();

@@ -428,7 +428,7 @@ pub struct MovedSecret {
 }
 
 /// Whether a configuration value is the mask a secret is shown as.
-fn is_mask(value: &str) -> bool {
+pub fn is_mask(value: &str) -> bool {
     value.trim() == SECRET_MASK
 }
 

@@ -290,13 +290,10 @@ impl Store {
         }
     }
 
-    /// Replaces the whole state with a document's, all or nothing: it is checked whole first, then saved (with a
-    /// data directory) in one transaction, then put in place. Returns the behaviour rules it names, if any.
-    pub fn import(&self, document: document::Document) -> Result<Option<Vec<BehaviorRule>>, ImportError> {
-        let offset = document.clock_offset_millis;
-        let sequence = document.next_event_sequence;
-        let behaviors = document.behaviors.clone();
-        let mut partitions = document.into_partitions().map_err(ImportError::Invalid)?;
+    /// Replaces the whole state with a checked document's (see `app::import`), all or nothing: saved (with a data
+    /// directory) in one transaction, then put in place. Returns the behaviour rules it names, if any.
+    pub fn import(&self, import: Import) -> Result<Option<Vec<BehaviorRule>>, Unavailable> {
+        let Import { mut partitions, clock_offset_millis: offset, next_event_sequence: sequence, behaviors } = import;
         let _gate = self.gate_exclusive();
         let next_event = sequence.unwrap_or(0).max(self.next_event.load(Ordering::Acquire));
         if let Some(committer) = &self.committer {
@@ -306,7 +303,7 @@ impl Store {
             if let Some(rules) = &behaviors {
                 meta.push((sqlite::META_BEHAVIORS, serde_json::to_string(rules).unwrap_or_default()));
             }
-            storage.replace_all(&mut partitions, &meta, next_event).map_err(ImportError::Unavailable)?;
+            storage.replace_all(&mut partitions, &meta, next_event)?;
         }
         self.put_in_place(partitions, offset, Some(next_event));
         Ok(behaviors)
@@ -350,13 +347,13 @@ impl Store {
     }
 }
 
-/// Why `PUT /_emulator/state` was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error(transparent)]
-    Invalid(document::DocumentError),
-    #[error(transparent)]
-    Unavailable(Unavailable),
+/// A state document checked whole and built (see `app::import`), ready to replace the state.
+pub struct Import {
+    pub partitions: Vec<(Scope, PartitionData)>,
+    pub clock_offset_millis: i64,
+    pub next_event_sequence: Option<u64>,
+    /// The behaviour rules it names; `None` keeps the current ones.
+    pub behaviors: Option<Vec<BehaviorRule>>,
 }
 
 /// The state of one (account, region).

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,11 +139,18 @@ impl Storage {
     /// Opens (or creates) the database in `options.dir`, takes the directory's lock, and loads the state.
     pub fn open(options: &Options) -> Result<(Storage, Document), OpenError> {
         let dir = options.dir.display().to_string();
-        std::fs::create_dir_all(&options.dir).map_err(|e| OpenError::Directory(dir.clone(), e.to_string()))?;
+        // The database holds secrets (OAuth tokens, secret configuration values, webhook secrets): a directory this
+        // creates is its owner's alone, and so is every file in it.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&options.dir)
+            .map_err(|e| OpenError::Directory(dir.clone(), e.to_string()))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(options.dir.join(LOCK_FILE))
             .map_err(|e| OpenError::Directory(dir.clone(), e.to_string()))?;
         match lock.try_lock() {
@@ -153,6 +161,15 @@ impl Storage {
         let path = options.dir.join(DATABASE_FILE);
         let shown = path.display().to_string();
         let unreadable = |e: rusqlite::Error| OpenError::Unreadable(shown.clone(), e.to_string());
+        // Created here with the owner's permissions alone (SQLite would follow the umask); its journal files take
+        // the same permissions from it.
+        File::options()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| OpenError::Unreadable(shown.clone(), e.to_string()))?;
         let connection = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

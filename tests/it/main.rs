@@ -15,6 +15,7 @@ mod events;
 mod examples;
 mod executions;
 mod fidelity;
+mod hardening;
 mod integrations;
 mod isolation;
 mod jobs;

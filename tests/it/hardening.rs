@@ -1,0 +1,178 @@
+//! What the store, the import and the event stream refuse or bound: documents that would brick the data directory
+//! or that the API would have refused, masked secrets, file modes.
+
+use std::os::unix::fs::PermissionsExt;
+
+use codepipeline_local::Config;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, eventually};
+use crate::persistence::TempDir;
+
+fn config(dir: &std::path::Path) -> Config {
+    Config { data_dir: Some(dir.to_path_buf()), action_duration_ms: 5, ..Config::default() }
+}
+
+fn pipeline(name: &str, token: &str) -> Value {
+    let at = |category: &str, owner: &str, provider: &str| json!({"category": category, "owner": owner, "provider": provider, "version": "1"});
+    json!({
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "ThirdParty", "GitHub"),
+                "configuration": {"Owner": "o", "Repo": "r", "Branch": "main", "OAuthToken": token},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Approve", "actions": [{"name": "Gate", "actionTypeId": at("Approval", "AWS", "Manual")}]}
+        ]
+    })
+}
+
+async fn call(server: &TestServer, operation: &str, body: Value) -> Value {
+    let response = server.call(operation, &body.to_string()).await;
+    assert_eq!(response.status, 200, "{operation}: {}", response.text());
+    if response.body.is_empty() { Value::Null } else { response.json() }
+}
+
+async fn export(server: &TestServer) -> Value {
+    let exported = server.control("GET", "/_emulator/state?includeSecrets=true", &Value::Null).await;
+    assert_eq!(exported.status, 200);
+    exported.json()
+}
+
+/// The state once nothing moves any more (every pipeline waits at its approval).
+async fn settled(server: &TestServer) -> Value {
+    eventually("nothing left to run", || async {
+        let first = export(server).await;
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let second = export(server).await;
+        (first["partitions"] == second["partitions"]).then_some(second)
+    })
+    .await
+}
+
+/// Imports `document`, expecting a 400 whose message contains every one of `named`.
+async fn refused(server: &TestServer, document: &Value, named: &[&str]) {
+    let answer = server.control("PUT", "/_emulator/state", document).await;
+    assert_eq!(answer.status, 400, "accepted: {}", answer.text());
+    let message = answer.json()["message"].as_str().unwrap_or_default().to_string();
+    for part in named {
+        assert!(message.contains(part), "{part:?} is not named in: {message}");
+    }
+}
+
+#[tokio::test]
+async fn an_import_the_store_could_not_read_back_is_refused_and_the_directory_still_loads() {
+    let dir = TempDir::new("bricking");
+    let server = TestServer::with_config(config(&dir.0)).await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("kept", "t0ken")})).await;
+    let document = settled(&server).await;
+    for sequence in [json!(9_223_372_036_854_775_808u64), json!(9_223_372_036_854_765_808u64), json!(1u64 << 53)] {
+        let mut bad = document.clone();
+        bad["nextEventSequence"] = sequence;
+        refused(&server, &bad, &["nextEventSequence", "too large"]).await;
+    }
+    for offset in [i64::MAX, i64::MIN, 3_200_000_000_001] {
+        let mut bad = document.clone();
+        bad["clockOffsetMillis"] = json!(offset);
+        refused(&server, &bad, &["clockOffsetMillis"]).await;
+    }
+    // The largest accepted values are saved and read back.
+    let mut edge = document.clone();
+    edge["nextEventSequence"] = json!((1u64 << 53) - 1);
+    edge["clockOffsetMillis"] = json!(3_200_000_000_000i64);
+    let answer = server.control("PUT", "/_emulator/state", &edge).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    server.server.shutdown().await.expect("stops");
+    let server = TestServer::with_config(config(&dir.0)).await;
+    let reloaded = export(&server).await;
+    // (The clock jumped a century, so the waiting approval has timed out since: the pipelines are what to compare.)
+    let names = |d: &Value| {
+        d["partitions"][0]["pipelines"].as_array().map(|p| p.iter().map(|p| p["name"].clone()).collect::<Vec<_>>())
+    };
+    assert_eq!(names(&reloaded), names(&document), "the imported state was saved and loads");
+    assert_eq!(reloaded["clockOffsetMillis"], json!(3_200_000_000_000i64));
+    assert!(reloaded["nextEventSequence"].as_u64() >= Some((1u64 << 53) - 1));
+    call(&server, "StartPipelineExecution", json!({"name": "kept"})).await;
+    // Nor can the clock be advanced past that bound.
+    let answer = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 1})).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("at most"), "{}", answer.text());
+}
+
+#[tokio::test]
+async fn an_import_is_held_to_what_the_api_accepts_and_names_the_first_offending_member() {
+    let server = TestServer::fast().await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("one", "t0ken")})).await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("two", "t0ken")})).await;
+    let document = settled(&server).await;
+    let pipelines = "partitions[0].pipelines[0]";
+
+    for name in ["../../etc/passwd", "a/b", "", "a\u{0}b", &"x".repeat(5000)] {
+        let mut bad = document.clone();
+        bad["partitions"][0]["pipelines"][0]["name"] = json!(name);
+        refused(&server, &bad, &[&format!("{pipelines}.name")]).await;
+    }
+    for account in ["../..", "", "12345678901234567890"] {
+        let mut bad = document.clone();
+        bad["partitions"][0]["account"] = json!(account);
+        refused(&server, &bad, &["partitions[0].account"]).await;
+    }
+    let mut bad = document.clone();
+    bad["partitions"][0]["region"] = json!("../../tmp");
+    refused(&server, &bad, &["partitions[0].region"]).await;
+
+    let mut bad = document.clone();
+    let first = bad["partitions"][0]["pipelines"][0]["executions"][0]["id"].clone();
+    bad["partitions"][0]["pipelines"][1]["executions"][0]["id"] = first;
+    refused(&server, &bad, &["partitions[0].pipelines[1].executions[0].id", "appears twice"]).await;
+
+    let mut bad = document.clone();
+    bad["partitions"][0]["pipelines"][0]["arn"] = json!("arn:aws:codepipeline:us-east-1:999999999999:one");
+    refused(&server, &bad, &[&format!("{pipelines}.arn")]).await;
+
+    // A declaration the API would refuse: by the model, and by CreatePipeline's structure rules.
+    let mut bad = document.clone();
+    bad["partitions"][0]["pipelines"][0]["definitions"][0]["declaration"]["stages"][0]["name"] = json!("no spaces");
+    refused(&server, &bad, &["pipelines[0] (one) version 1", "stages.1.member.name"]).await;
+    let mut bad = document.clone();
+    let stages = &mut bad["partitions"][0]["pipelines"][0]["definitions"][0]["declaration"]["stages"];
+    stages[1]["name"] = json!("Source");
+    refused(&server, &bad, &["pipelines[0] (one) version 1", "Source"]).await;
+
+    // Nothing of any refused document was applied.
+    assert!(export(&server).await["partitions"] == document["partitions"], "a refused document changes nothing");
+}
+
+#[tokio::test]
+async fn masked_secrets_are_refused_on_import_and_the_files_are_the_owners_alone() {
+    let dir = TempDir::new("modes");
+    let data = dir.0.join("nested").join("state");
+    let server = TestServer::with_config(config(&data)).await;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("codepipeline-local.db")), 0o600, "the database");
+    for entry in std::fs::read_dir(&data).expect("lists").flatten() {
+        assert_eq!(mode(&entry.path()) & 0o077, 0, "{} is readable by others", entry.path().display());
+    }
+
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("guarded", "the-real-token")})).await;
+    let masked = server.control("GET", "/_emulator/state", &Value::Null).await.json();
+    refused(&server, &masked, &["OAuthToken", "Src", "****", "includeSecrets=true"]).await;
+
+    call(
+        &server,
+        "PutWebhook",
+        json!({"webhook": {"name": "hook", "targetPipeline": "guarded", "targetAction": "Src",
+            "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/main"}],
+            "authentication": "GITHUB_HMAC", "authenticationConfiguration": {"SecretToken": "hook-secret"}}}),
+    )
+    .await;
+    let masked = server.control("GET", "/_emulator/state", &Value::Null).await.json();
+    refused(&server, &masked, &["webhooks[0]", "SecretToken", "includeSecrets=true"]).await;
+
+    // The secrets are still the real ones, and the full export imports.
+    let full = export(&server).await;
+    assert!(full.to_string().contains("the-real-token") && full.to_string().contains("hook-secret"));
+    let answer = server.control("PUT", "/_emulator/state", &full).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
