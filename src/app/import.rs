@@ -117,6 +117,8 @@ fn check_partition(
         let place = format!("webhooks[{j}]");
         let definition = &webhook.definition;
         against_model(model, "WebhookDefinition", definition).map_err(|e| format!("{place}.definition: {e}"))?;
+        crate::operations::webhooks::check_filters(definition)
+            .map_err(|e| format!("{place}.definition.filters: {}", e.message))?;
         if !webhook_names.insert(definition.name.as_str()) {
             return Err(format!("{place}: webhook {:?} appears twice", definition.name));
         }

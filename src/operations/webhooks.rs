@@ -90,20 +90,63 @@ pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     (prefix <= max).then_some((address, prefix))
 }
 
-fn check_filters(definition: &WebhookDefinition) -> Result<(), ApiError> {
+/// How many recursive descents (`..`) a webhook filter's JSONPath may hold. Each one multiplies the work of a
+/// delivery by the size of the payload (a path with four, over a 1.3 KB payload nested 120 deep, took 54 s of a
+/// core), and webhook URLs answer anyone who can reach them; one is enough for every filter AWS documents.
+pub const MAX_RECURSIVE_DESCENTS: usize = 1;
+
+/// Refuses a filter whose JSONPath does not parse, or that would cost unbounded work on each delivery.
+pub fn check_filters(definition: &WebhookDefinition) -> Result<(), ApiError> {
     for (index, filter) in definition.filters.iter().enumerate() {
-        if let Err(e) = serde_json_path::JsonPath::parse(&filter.json_path) {
-            return Err(ApiError::new(
+        let refuse = |why: String| {
+            ApiError::new(
                 ErrorCode::InvalidWebhookFilterPatternException,
-                format!(
-                    "The jsonPath '{}' of filter {} is not a valid JSONPath expression: {e}",
-                    filter.json_path,
-                    index + 1
-                ),
-            ));
+                format!("The jsonPath '{}' of filter {} {why}", filter.json_path, index + 1),
+            )
+        };
+        if let Err(e) = serde_json_path::JsonPath::parse(&filter.json_path) {
+            return Err(refuse(format!("is not a valid JSONPath expression: {e}")));
+        }
+        let descents = recursive_descents(&filter.json_path);
+        if descents > MAX_RECURSIVE_DESCENTS {
+            return Err(refuse(format!(
+                "uses the recursive descent '..' {descents} times; a filter may use it at most \
+                 {MAX_RECURSIVE_DESCENTS} time, since each one multiplies the work of every delivery"
+            )));
         }
     }
     Ok(())
+}
+
+/// The `..` in a JSONPath, outside its string literals (nested queries of filter expressions included).
+pub fn recursive_descents(path: &str) -> usize {
+    let (mut count, mut quote, mut escaped, mut previous_dot) = (0, None, false, false);
+    for c in path.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                previous_dot = false;
+            }
+            None => {
+                if c == '.' && previous_dot {
+                    count += 1;
+                    previous_dot = false;
+                    continue;
+                }
+                previous_dot = c == '.';
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    count
 }
 
 /// PutWebhook: creates a webhook, or replaces the definition of the webhook with the same name (which keeps its
@@ -250,5 +293,15 @@ mod tests {
         for bad in ["10.0.0.0", "10.0.0.0/33", "300.0.0.0/8", "abc/8", "10.0.0.0/x", "::/129", ""] {
             assert!(parse_cidr(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn recursive_descents_are_counted_outside_string_literals() {
+        assert_eq!(recursive_descents("$.ref"), 0);
+        assert_eq!(recursive_descents("$..name"), 1);
+        assert_eq!(recursive_descents("$..*..*..*..*"), 4);
+        assert_eq!(recursive_descents("$..[?@..id]"), 2);
+        assert_eq!(recursive_descents("$['a..b'].c"), 0);
+        assert_eq!(recursive_descents(r#"$["it\"s..x"]..y"#), 1);
     }
 }

@@ -264,6 +264,12 @@ fn filter_matches(
     configuration: &std::collections::BTreeMap<String, String>,
     payload: &Value,
 ) -> Result<(), String> {
+    // PutWebhook and the state import refuse such paths; a database written by an older build may still hold one.
+    if crate::operations::webhooks::recursive_descents(&filter.json_path)
+        > crate::operations::webhooks::MAX_RECURSIVE_DESCENTS
+    {
+        return Err("the path uses the recursive descent '..' more than once, which is not evaluated".into());
+    }
     let path = serde_json_path::JsonPath::parse(&filter.json_path).map_err(|e| format!("invalid path: {e}"))?;
     let nodes = path.query(payload).all();
     if nodes.is_empty() {

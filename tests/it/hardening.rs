@@ -176,3 +176,33 @@ async fn masked_secrets_are_refused_on_import_and_the_files_are_the_owners_alone
     let answer = server.control("PUT", "/_emulator/state", &full).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
 }
+
+#[tokio::test]
+async fn a_filter_that_would_cost_unbounded_work_is_refused_and_a_deep_delivery_is_answered_at_once() {
+    let server = TestServer::fast().await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("site", "t0ken")})).await;
+    let hook = |path: &str| {
+        json!({"webhook": {"name": "deep", "targetPipeline": "site", "targetAction": "Src",
+            "filters": [{"jsonPath": path}], "authentication": "UNAUTHENTICATED", "authenticationConfiguration": {}}})
+    };
+    let message =
+        server.error("PutWebhook", &hook("$..*..*..*..*").to_string(), "InvalidWebhookFilterPatternException").await;
+    assert!(message.contains("'..' 4 times") && message.contains("at most 1"), "{message}");
+
+    // One recursive descent is allowed, and a payload nested as deep as JSON allows is answered within a second.
+    let created = server.call("PutWebhook", &hook("$..*").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let url = created.json()["webhook"]["url"].as_str().expect("url").to_string();
+    let path = &url[url.find("/webhooks/").expect("a webhook path")..];
+    let deep = format!("{}{}", "{\"a\":[".repeat(60), "]}".repeat(60));
+    let started = std::time::Instant::now();
+    let answer =
+        server.connect().await.request("POST", path, &[("Content-Type", "application/json")], deep.as_bytes()).await;
+    assert!(answer.status < 500, "{}", answer.text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "took {:?}", started.elapsed());
+
+    // Nor does an import bring such a filter in.
+    let mut document = settled(&server).await;
+    document["partitions"][0]["webhooks"][0]["definition"]["filters"][0]["jsonPath"] = json!("$..a..b");
+    refused(&server, &document, &["webhooks[0].definition.filters", "'..' 2 times"]).await;
+}
