@@ -147,6 +147,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// How long a response may wait for a client that stopped reading (a stalled event stream reader) before its
+    /// connection is closed.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// On SIGTERM or SIGINT, how long requests being answered may take to finish before every connection is closed.
     #[arg(long, env = "CODEPIPELINE_LOCAL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -199,6 +204,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }
     }

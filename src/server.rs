@@ -263,8 +263,12 @@ where
         config.default_region,
         config.default_account,
     );
-    let timeouts =
-        Timeouts { header: config.header_timeout, idle: config.idle_timeout, shutdown: config.shutdown_timeout };
+    let timeouts = Timeouts {
+        header: config.header_timeout,
+        idle: config.idle_timeout,
+        shutdown: config.shutdown_timeout,
+        write: config.write_timeout,
+    };
     let closing = state.clone();
     let shutdown = async move {
         shutdown.await;

@@ -8,8 +8,11 @@
 //! | idle (just opened, or its last response was sent)  | no byte of a next request arrives within `idle`      |
 //! | receiving a request head                           | the head is not complete within `header` of its first byte |
 //! | receiving a request body                           | no body data arrives for `body` (see `protocol::body`) |
+//! | sending, to a client that stopped reading          | no byte could be written for `write`                 |
 //!
-//! A request being answered is never cut short by these bounds. On shutdown the server stops accepting, lets each
+//! A request being answered is never cut short by the first three bounds; the last closes a connection whatever it
+//! is doing (a live event stream whose reader stopped reading, a large answer to a client that went away), so that
+//! no reader can pin a connection and its buffers. On shutdown the server stops accepting, lets each
 //! connection finish the request it is answering and closes it, and after `shutdown` closes whatever is left (a
 //! half-sent request, a client that stopped reading).
 
@@ -43,6 +46,8 @@ pub struct Timeouts {
     pub idle: Duration,
     /// How long the server waits, after a shutdown was asked for, for connections to finish.
     pub shutdown: Duration,
+    /// How long a response may wait for the client to take more of it.
+    pub write: Duration,
 }
 
 /// What one connection is doing, for its time bounds; shared by its socket wrapper, its requests and its task.
@@ -57,6 +62,8 @@ struct Watch {
     idle_since: AtomicU64,
     /// When the first byte of the request head now arriving was read, if one is arriving.
     head_since: AtomicU64,
+    /// Since when a write has been waiting for the client to read, if one is.
+    write_blocked_since: AtomicU64,
 }
 
 impl Watch {
@@ -66,6 +73,7 @@ impl Watch {
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(1),
             head_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(0),
         }
     }
 
@@ -82,6 +90,20 @@ impl Watch {
     fn read(&self) {
         if self.in_flight.load(Ordering::Relaxed) == 0 && self.head_since.load(Ordering::Relaxed) == 0 {
             self.head_since.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// A write could not proceed: the client's receive window and the socket's buffer are full.
+    fn write_blocked(&self) {
+        if self.write_blocked_since.load(Ordering::Relaxed) == 0 {
+            self.write_blocked_since.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// A write went through.
+    fn wrote(&self) {
+        if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
+            self.write_blocked_since.store(0, Ordering::Relaxed);
         }
     }
 
@@ -103,6 +125,10 @@ impl Watch {
     /// When the connection is to be closed if nothing happens before, and why; `None` while a request is being
     /// answered.
     fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, &'static str)> {
+        let blocked = self.write_blocked_since.load(Ordering::Relaxed);
+        if blocked != 0 {
+            return Some((self.at(blocked) + timeouts.write, "the client stopped reading"));
+        }
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;
         }
@@ -132,9 +158,22 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// Reports whether a write went through or waits for the client.
+    fn noted<T>(&self, polled: Poll<T>) -> Poll<T> {
+        match polled {
+            Poll::Pending => self.watch.write_blocked(),
+            Poll::Ready(_) => self.watch.wrote(),
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.noted(polled)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -150,7 +189,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.noted(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -263,7 +304,7 @@ async fn serve_connection<S: Front>(
     tokio::pin!(stop);
     // One timer, checked when it fires rather than re-armed on every request: while requests are answered it comes
     // back every `idle`, and once the connection is idle it fires at the real deadline.
-    let check_every = timeouts.idle.min(timeouts.header);
+    let check_every = timeouts.idle.min(timeouts.header).min(timeouts.write);
     let timer = tokio::time::sleep(check_every);
     tokio::pin!(timer);
     loop {

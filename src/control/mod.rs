@@ -484,9 +484,12 @@ async fn stream_events(
         None => std::collections::VecDeque::new(),
     };
     let last = resume.unwrap_or(0);
-    let state = (backlog, receiver, last, app.closing(), query, scope);
+    let state = (backlog, receiver, last, app.closing(), query, scope, false);
     let stream = futures_util::stream::unfold(state, |mut state| async move {
-        let (backlog, receiver, last, closing, query, scope) = &mut state;
+        let (backlog, receiver, last, closing, query, scope, dropped) = &mut state;
+        if *dropped {
+            return None;
+        }
         let event = loop {
             if let Some(event) = backlog.pop_front() {
                 break event;
@@ -503,14 +506,18 @@ async fn stream_events(
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(last = *last, missed, "an event stream reader fell too far behind; dropping it");
-                    return None;
+                    // An error rather than the end of the stream: the connection is closed at once instead of
+                    // finishing the response to a reader that may not be reading (it resumes with Last-Event-ID).
+                    *dropped = true;
+                    let lagged = std::io::Error::other(format!("the reader fell {missed} events behind"));
+                    return Some((Err(lagged), state));
                 }
                 Err(RecvError::Closed) => return None,
             }
         };
         *last = event.seq;
         let sse = Event::default().id(event.seq.to_string()).event(event.detail_type).data(&*event.event);
-        Some((Ok::<_, std::convert::Infallible>(sse), state))
+        Some((Ok::<_, std::io::Error>(sse), state))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
 }

@@ -206,3 +206,58 @@ async fn a_filter_that_would_cost_unbounded_work_is_refused_and_a_deep_delivery_
     document["partitions"][0]["webhooks"][0]["definition"]["filters"][0]["jsonPath"] = json!("$..a..b");
     refused(&server, &document, &["webhooks[0].definition.filters", "'..' 2 times"]).await;
 }
+
+#[tokio::test]
+async fn an_event_stream_reader_that_stops_reading_has_its_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config =
+        Config { write_timeout: std::time::Duration::from_millis(300), action_duration_ms: 1, ..Config::default() };
+    let server = TestServer::with_config(config).await;
+    let at = |category: &str, provider: &str| json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"});
+    let quick = json!({
+        "name": "busy", "roleArn": "arn:aws:iam::123456789012:role/r", "executionMode": "PARALLEL", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Make", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}]}]}
+        ]
+    });
+    call(&server, "CreatePipeline", json!({"pipeline": quick})).await;
+    // More than the kernel buffers a connection's sends by default (4 MiB), so the server must block on it.
+    for _ in 0..900 {
+        call(&server, "StartPipelineExecution", json!({"name": "busy"})).await;
+    }
+    eventually("a long history", || async {
+        let listed = server.control("GET", "/_emulator/events", &Value::Null).await.text();
+        (listed.len() > 5_000_000).then_some(())
+    })
+    .await;
+
+    // A reader asks for the whole history and takes none of it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    let address = server.url().trim_start_matches("http://").parse().expect("address");
+    let mut stream = socket.connect(address).await.expect("connects");
+    let head = "GET /_emulator/events/stream?after=0 HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("asks");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // The server gave up on it: what it had sent is there, then the connection ends.
+    let mut received = 0usize;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut buffer = vec![0u8; 65536];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stalled reader's connection is still open after {received} bytes");
+    assert!(received < 5_000_000, "the whole history was sent ({received} bytes): the reader never stalled");
+    // The server itself is fine.
+    call(&server, "ListPipelines", json!({})).await;
+}
