@@ -420,10 +420,9 @@ async fn list_events(
     query: QueryResult,
 ) -> Result<axum::response::Response, ApiError> {
     let (query, scope) = EventsQuery::read(&app, &headers, &uri, query)?;
-    let after = query.after;
-    let events = app.engine().events().history(|e| query.selects(&scope, e) && after.is_none_or(|a| e.seq > a));
+    let (events, gap) = app.engine().events().since(query.after.unwrap_or(0), |e| query.selects(&scope, e));
     // The events are kept as JSON text: the answer is put together from it rather than parsed again.
-    let mut body = String::with_capacity(16 + events.iter().map(|e| e.event.len() + 32).sum::<usize>());
+    let mut body = String::with_capacity(64 + events.iter().map(|e| e.event.len() + 32).sum::<usize>());
     body.push_str("{\"events\":[");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
@@ -431,8 +430,26 @@ async fn list_events(
         }
         body.push_str(&format!("{{\"sequence\":{},\"event\":{}}}", e.seq, e.event));
     }
-    body.push_str("]}");
+    body.push(']');
+    if let (Some(after), Some(horizon)) = (query.after, gap) {
+        body.push_str(&format!(",\"gap\":{}", gap_json(after, horizon)));
+    }
+    body.push('}');
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// What a reader resuming after sequence number `after` is told when the history is whole only from `horizon`.
+fn gap_json(after: u64, horizon: u64) -> Value {
+    json!({
+        "after": after,
+        "resumesAt": horizon,
+        "message": format!(
+            "Events {} to {} are no longer kept (the history keeps the latest --event-history events, and starts \
+             empty after a restart); read the state they changed through the API",
+            after + 1,
+            horizon - 1
+        ),
+    })
 }
 
 /// The events query as axum extracts it (a bad one is answered by the handler, as a JSON error).
@@ -479,12 +496,17 @@ async fn stream_events(
     let resume = resume.or(query.after);
     // Subscribed before the history is read, so nothing falls between the two.
     let receiver = app.engine().events().subscribe();
-    let backlog: std::collections::VecDeque<_> = match resume {
-        Some(after) => app.engine().events().history(|e| query.selects(&scope, e) && e.seq > after).into(),
-        None => std::collections::VecDeque::new(),
+    let (backlog, gap) = match resume {
+        Some(after) => app.engine().events().since(after, |e| query.selects(&scope, e)),
+        None => (Vec::new(), None),
     };
+    let backlog: std::collections::VecDeque<_> = backlog.into();
     let last = resume.unwrap_or(0);
+    // A reader resuming from before what the history holds (older events were let go, or the server restarted) is
+    // told first, so it can read the state it missed through the API.
+    let gap = gap.map(|horizon| Event::default().event("gap").data(gap_json(last, horizon).to_string()));
     let state = (backlog, receiver, last, app.closing(), query, scope, false);
+    let gap = futures_util::stream::iter(gap.map(Ok::<_, std::io::Error>));
     let stream = futures_util::stream::unfold(state, |mut state| async move {
         let (backlog, receiver, last, closing, query, scope, dropped) = &mut state;
         if *dropped {
@@ -519,5 +541,7 @@ async fn stream_events(
         let sse = Event::default().id(event.seq.to_string()).event(event.detail_type).data(&*event.event);
         Some((Ok::<_, std::io::Error>(sse), state))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
+    Ok(Sse::new(futures_util::StreamExt::chain(gap, stream))
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }

@@ -49,6 +49,10 @@ pub struct Published {
 #[derive(Debug)]
 pub struct EventHub {
     history: Mutex<VecDeque<Arc<Published>>>,
+    /// The first sequence number from which the history holds every event released (changed under the history's
+    /// lock): the numbering's start at first, then the oldest kept event once older ones were let go. A reader
+    /// resuming from before it has missed events nobody can give it any more.
+    horizon: AtomicU64,
     capacity: usize,
     /// The next sequence number; shared with the store, which saves it with the state.
     next: Arc<AtomicU64>,
@@ -70,6 +74,7 @@ impl EventHub {
     pub fn new(capacity: usize) -> EventHub {
         EventHub {
             history: Mutex::new(VecDeque::new()),
+            horizon: AtomicU64::new(1),
             capacity,
             next: Arc::new(AtomicU64::new(1)),
             live: std::sync::OnceLock::new(),
@@ -111,9 +116,15 @@ impl EventHub {
         let event = Arc::new(event);
         if self.capacity > 0 {
             history.push_back(Arc::clone(&event));
-            while history.len() > self.capacity {
-                history.pop_front();
+            if history.len() > self.capacity {
+                while history.len() > self.capacity {
+                    history.pop_front();
+                }
+                let oldest = history.front().map_or(event.seq, |e| e.seq);
+                self.horizon.store(oldest, Ordering::Relaxed);
             }
+        } else {
+            self.horizon.store(event.seq + 1, Ordering::Relaxed);
         }
         if let Some(outbox) = &self.outbox
             && outbox.try_send(Arc::clone(&event)).is_err()
@@ -132,8 +143,16 @@ impl EventHub {
 
     /// The kept events that `keep` selects, oldest first.
     pub fn history(&self, keep: impl Fn(&Published) -> bool) -> Vec<Arc<Published>> {
+        self.since(0, keep).0
+    }
+
+    /// The kept events after sequence number `after` that `keep` selects, oldest first, and whether events after
+    /// `after` were let go: then the first number the history is whole from (see [`EventHub::horizon`]).
+    pub fn since(&self, after: u64, keep: impl Fn(&Published) -> bool) -> (Vec<Arc<Published>>, Option<u64>) {
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        history.iter().filter(|e| keep(e)).cloned().collect()
+        let horizon = self.horizon.load(Ordering::Relaxed);
+        let events = history.iter().filter(|e| e.seq > after && keep(e)).cloned().collect();
+        (events, (after.saturating_add(1) < horizon).then_some(horizon))
     }
 
     /// Live events from now on.
@@ -143,12 +162,16 @@ impl EventHub {
 
     /// Numbers events from now on with `sequence` (the store's counter, so the numbering survives restarts).
     pub fn number_with(&mut self, sequence: Arc<AtomicU64>) {
+        // Numbers below the saved one were released before a restart, and their events are not kept.
+        self.horizon.store(sequence.load(Ordering::Acquire), Ordering::Relaxed);
         self.next = sequence;
     }
 
     /// Drops the history (the sequence goes on).
     pub fn clear(&self) {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.clear();
+        self.horizon.store(self.next.load(Ordering::Acquire), Ordering::Relaxed);
     }
 
     /// Renders the state changes a pipeline recorded, in order, as they read now (call it under the partition

@@ -261,3 +261,63 @@ async fn an_event_stream_reader_that_stops_reading_has_its_connection_closed() {
     // The server itself is fine.
     call(&server, "ListPipelines", json!({})).await;
 }
+
+/// The first `want` bytes of an event stream (after its response head), read on a raw connection.
+async fn stream_start(server: &TestServer, path_and_query: &str, last_event_id: Option<u64>, want: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let resume = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    let head = format!("GET {path_and_query} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{resume}\r\n");
+    stream.write_all(head.as_bytes()).await.expect("asks");
+    let mut text = String::new();
+    let mut buffer = vec![0u8; 8192];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while text.len() < want {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            }
+        }
+    })
+    .await;
+    text
+}
+
+#[tokio::test]
+async fn a_reader_resuming_from_before_the_history_is_told_of_the_gap() {
+    let dir = TempDir::new("gap");
+    let server = TestServer::with_config(config(&dir.0)).await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("seen", "t0ken")})).await;
+    settled(&server).await;
+    let listed = server.control("GET", "/_emulator/events", &Value::Null).await.json();
+    let last = listed["events"].as_array().and_then(|e| e.last()).and_then(|e| e["sequence"].as_u64()).expect("events");
+    assert!(listed.get("gap").is_none(), "a reader from the start misses nothing: {listed}");
+
+    // After a restart the history starts empty: a reader resuming from before it is told, not silently served nothing.
+    server.server.shutdown().await.expect("stops");
+    let server = TestServer::with_config(config(&dir.0)).await;
+    let after = last - 2;
+    let listed = server.control("GET", &format!("/_emulator/events?after={after}"), &Value::Null).await.json();
+    let gap = &listed["gap"];
+    assert_eq!(gap["after"], json!(after), "{listed}");
+    assert!(gap["resumesAt"].as_u64() > Some(last), "{listed}");
+    assert!(gap["message"].as_str().is_some_and(|m| m.contains("no longer kept")), "{listed}");
+    let streamed = stream_start(&server, "/_emulator/events/stream", Some(after), 200).await;
+    assert!(streamed.contains("event: gap") && streamed.contains("resumesAt"), "{streamed}");
+    // New events follow on, numbered above the gap, and a reader from there misses nothing.
+    call(&server, "StartPipelineExecution", json!({"name": "seen"})).await;
+    let horizon = gap["resumesAt"].as_u64().expect("a number");
+    let listed = server.control("GET", &format!("/_emulator/events?after={}", horizon - 1), &Value::Null).await.json();
+    assert!(listed.get("gap").is_none() && listed["events"][0]["sequence"].as_u64() >= Some(horizon), "{listed}");
+
+    // The same when the bounded history let older events go.
+    let small = TestServer::with_config(Config { event_history: 3, action_duration_ms: 5, ..Config::default() }).await;
+    call(&small, "CreatePipeline", json!({"pipeline": pipeline("busy", "t0ken")})).await;
+    settled(&small).await;
+    let listed = small.control("GET", "/_emulator/events?after=0", &Value::Null).await.json();
+    assert_eq!(listed["events"].as_array().map(Vec::len), Some(3), "{listed}");
+    assert_eq!(listed["gap"]["resumesAt"], listed["events"][0]["sequence"], "{listed}");
+    let streamed = stream_start(&small, "/_emulator/events/stream?after=0", None, 100).await;
+    assert!(streamed.contains("event: gap"), "{streamed}");
+}
