@@ -114,7 +114,9 @@ async fn wall_time() {
     let all_started = started.elapsed();
     loop {
         let (active, total) = store.read(&scope, |d| {
-            d.pipelines.values().fold((0, 0), |(a, t), r| (a + r.runtime.active.len(), t + r.runtime.executions.len()))
+            d.pipelines
+                .values()
+                .fold((0, 0), |(a, t), r| (a + r.runtime.active.len(), t + r.runtime.executions.count()))
         });
         if active == 0 && total == 1010 {
             break;
@@ -250,7 +252,7 @@ fn main() {
     let before = rss_kib();
     let (spent, transitions) = drive(100, 1000, 10, &mut records);
     let after = rss_kib();
-    let finished: usize = records.iter().map(|r| r.runtime.executions.len()).sum();
+    let finished: usize = records.iter().map(|r| r.runtime.executions.count()).sum();
     println!(
         "memory: {finished} finished executions grew resident memory by {:.1} MiB = {:.0} bytes per execution \
          ({:.2} µs engine time per transition over {transitions} transitions)",

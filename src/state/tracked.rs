@@ -140,76 +140,6 @@ impl<'a, K, V> IntoIterator for &'a TrackedMap<K, V> {
     }
 }
 
-/// A vector saved item by item, that only grows: it records the positions pushed or borrowed mutably.
-#[derive(Debug, Clone)]
-pub struct TrackedVec<T> {
-    items: Vec<T>,
-    changed: BTreeSet<usize>,
-}
-
-impl<T> Default for TrackedVec<T> {
-    fn default() -> Self {
-        TrackedVec { items: Vec::new(), changed: BTreeSet::new() }
-    }
-}
-
-impl<T> TrackedVec<T> {
-    /// The vector, unchanged.
-    pub fn new(items: Vec<T>) -> TrackedVec<T> {
-        TrackedVec { items, changed: BTreeSet::new() }
-    }
-
-    /// Appends an item.
-    pub fn push(&mut self, item: T) {
-        self.changed.insert(self.items.len());
-        self.items.push(item);
-    }
-
-    /// The item at `index`, to change it.
-    pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
-        let item = self.items.get_mut(index)?;
-        self.changed.insert(index);
-        Some(item)
-    }
-
-    /// The positions changed since the last call, clearing the marks.
-    pub(crate) fn take_changed(&mut self) -> BTreeSet<usize> {
-        std::mem::take(&mut self.changed)
-    }
-}
-
-impl<T> Deref for TrackedVec<T> {
-    type Target = [T];
-
-    fn deref(&self) -> &[T] {
-        &self.items
-    }
-}
-
-impl<'a, T> IntoIterator for &'a TrackedVec<T> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.iter()
-    }
-}
-
-impl<T> std::ops::Index<usize> for TrackedVec<T> {
-    type Output = T;
-
-    fn index(&self, index: usize) -> &T {
-        &self.items[index]
-    }
-}
-
-impl<T> std::ops::IndexMut<usize> for TrackedVec<T> {
-    fn index_mut(&mut self, index: usize) -> &mut T {
-        self.changed.insert(index);
-        &mut self.items[index]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,15 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn pushes_and_mutable_borrows_of_a_vector_are_recorded() {
-        let mut items = TrackedVec::new(vec![10, 20]);
-        items.push(30);
-        if let Some(x) = items.get_mut(0) {
-            *x += 1;
-        }
-        assert!(items.get_mut(7).is_none());
-        assert_eq!(items.take_changed(), BTreeSet::from([0, 2]));
-        assert_eq!(&*items, &[11, 20, 30]);
+    fn a_whole_value_records_a_change() {
         let mut whole = Tracked::new(5);
         assert!(!whole.take_changed());
         *whole += 1;

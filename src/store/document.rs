@@ -15,9 +15,11 @@ use uuid::Uuid;
 use crate::state::behaviors::BehaviorRule;
 use crate::state::catalogue::ActionTypeDeclaration;
 use crate::state::declaration::{ActionTypeId, ConditionKind, PipelineDeclaration};
-use crate::state::execution::{Execution, ExecutionIndex, Job, PipelineRuntime, Revision, RunIndex, TransitionState};
+use crate::state::execution::{
+    Execution, ExecutionIndex, Executions, Job, PipelineRuntime, Revision, RunIndex, TransitionState,
+};
 use crate::state::sources::Sources;
-use crate::state::tracked::{Tracked, TrackedMap, TrackedVec};
+use crate::state::tracked::{Tracked, TrackedMap};
 use crate::state::{
     CustomActionTypeRecord, Definition, PartitionData, PipelineRecord, RetiredJobs, Runtime, SECRET_MASK, Scope, Tags,
     ThirdPartyRecord, Timestamp, WebhookRecord,
@@ -145,6 +147,9 @@ pub struct PipelineDocument {
     pub definitions: Vec<DefinitionRow>,
     #[serde(default)]
     pub executions: Vec<Execution>,
+    /// The position of each execution, increasing, once retention let older ones go (absent: 0, 1, 2, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<usize>,
     #[serde(default)]
     pub jobs: Vec<Job>,
     /// The current job of each action run that has one.
@@ -347,7 +352,12 @@ impl PipelineRecord {
         PipelineDocument {
             row: self.to_row(name),
             definitions: self.definitions().into_iter().map(|d| DefinitionRow::of(d, mask)).collect(),
-            executions: runtime.executions.to_vec(),
+            executions: runtime.executions.iter().cloned().collect(),
+            positions: if runtime.executions.end() == runtime.executions.count() {
+                Vec::new()
+            } else {
+                runtime.executions.iter_indexed().map(|(position, _)| position.index()).collect()
+            },
             jobs: runtime.jobs.values().cloned().collect(),
             job_of_run: runtime.job_of_run.iter().map(|(&(e, r), id)| (e, r, *id)).collect(),
             client_tokens: runtime.client_tokens.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -358,7 +368,7 @@ impl PipelineRecord {
 impl PipelineDocument {
     /// Checks the pipeline and builds its record.
     pub fn into_record(self) -> Result<PipelineRecord, DocumentError> {
-        let PipelineDocument { row, definitions, executions, jobs, job_of_run, client_tokens } = self;
+        let PipelineDocument { row, definitions, executions, positions, jobs, job_of_run, client_tokens } = self;
         let mut by_number = HashMap::new();
         for definition in definitions {
             let number = definition.declaration.version.unwrap_or(1);
@@ -378,9 +388,21 @@ impl PipelineDocument {
             return Err(DocumentError::Dangling("it keeps no version".into()));
         }
         let mut runtime = PipelineRuntime { next_seq: row.next_seq, ..PipelineRuntime::default() };
-        let count = executions.len();
-        let mut list = Vec::with_capacity(count);
-        for (position, mut execution) in executions.into_iter().enumerate() {
+        let positions = if positions.is_empty() {
+            (0..executions.len()).collect()
+        } else if positions.len() != executions.len() {
+            return Err(DocumentError::Dangling(format!(
+                "it has {} executions and {} positions",
+                executions.len(),
+                positions.len()
+            )));
+        } else if positions.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(DocumentError::Dangling("its execution positions do not increase".into()));
+        } else {
+            positions
+        };
+        let mut list = Vec::with_capacity(executions.len());
+        for (position, mut execution) in positions.into_iter().zip(executions) {
             let number = execution.pipeline_version;
             let definition = by_number.get(&number).ok_or_else(|| {
                 DocumentError::Dangling(format!("execution {} runs version {number}, which is not there", execution.id))
@@ -395,13 +417,14 @@ impl PipelineDocument {
                 runtime.active.insert(index);
             }
             runtime.reshare(&mut execution);
-            list.push(execution);
+            list.push((position, execution));
         }
+        let executions = Executions::at_positions(list);
         let run_exists = |execution: ExecutionIndex, run: RunIndex| {
-            list.get(execution.index()).is_some_and(|e| run.index() < e.actions.len())
+            executions.get(execution.index()).is_some_and(|e| run.index() < e.actions.len())
         };
         for (stage, index) in row.latest_in_stage {
-            if index.index() >= count {
+            if executions.get(index.index()).is_none() {
                 return Err(DocumentError::Dangling(format!("the latest execution of stage {stage} is not there")));
             }
             runtime.latest_in_stage.insert(stage, index);
@@ -429,7 +452,7 @@ impl PipelineDocument {
             }
             current.insert((execution, run), job);
         }
-        runtime.executions = TrackedVec::new(list);
+        runtime.executions = executions;
         runtime.jobs = TrackedMap::new(job_map);
         runtime.job_of_run = TrackedMap::new(current);
         runtime.client_tokens = TrackedMap::new(client_tokens);
@@ -511,8 +534,8 @@ pub enum RowChange {
     Pipeline { name: String, body: Option<String> },
     /// A version of a pipeline.
     Definition { pipeline: String, version: i32, body: String },
-    /// An execution, by position.
-    Execution { pipeline: String, position: usize, body: String },
+    /// An execution, by position (`None`: retention let it go).
+    Execution { pipeline: String, position: usize, body: Option<String> },
     /// A job, a current job of an action run, or a client token.
     Item { pipeline: String, kind: ItemKind, key: String, body: Option<String> },
 }
@@ -621,8 +644,12 @@ impl PartitionData {
             let runtime = &mut record.runtime.for_saving();
             for position in runtime.executions.take_changed() {
                 if let Some(execution) = runtime.executions.get(position) {
-                    rows.push(RowChange::Execution { pipeline: name.clone(), position, body: json(execution) });
+                    let body = Some(json(execution));
+                    rows.push(RowChange::Execution { pipeline: name.clone(), position, body });
                 }
+            }
+            for position in runtime.executions.take_dropped() {
+                rows.push(RowChange::Execution { pipeline: name.clone(), position, body: None });
             }
             for id in runtime.jobs.take_changed() {
                 let body = runtime.jobs.get(&id).map(json);
@@ -765,8 +792,9 @@ impl PartitionData {
                 });
             }
             let runtime = &record.runtime;
-            for (position, execution) in runtime.executions.iter().enumerate() {
-                rows.push(RowChange::Execution { pipeline: name.clone(), position, body: json(execution) });
+            for (position, execution) in runtime.executions.iter_indexed() {
+                let position = position.index();
+                rows.push(RowChange::Execution { pipeline: name.clone(), position, body: Some(json(execution)) });
             }
             for (id, job) in runtime.jobs.iter() {
                 rows.push(RowChange::Item {

@@ -391,7 +391,15 @@ fn write_rows<'a>(
                     )?
                     .execute(params![account, region, pipeline, version, body])?;
             }
-            RowChange::Execution { pipeline, position, body } => {
+            RowChange::Execution { pipeline, position, body: None } => {
+                let position = i64::try_from(*position).unwrap_or(i64::MAX);
+                connection
+                    .prepare_cached(
+                        "DELETE FROM executions WHERE account = ?1 AND region = ?2 AND pipeline = ?3 AND position = ?4",
+                    )?
+                    .execute(params![account, region, pipeline, position])?;
+            }
+            RowChange::Execution { pipeline, position, body: Some(body) } => {
                 let position = i64::try_from(*position).unwrap_or(i64::MAX);
                 connection
                     .prepare_cached(
@@ -483,6 +491,7 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, LoadE
             row: pipeline_row,
             definitions: Vec::new(),
             executions: Vec::new(),
+            positions: Vec::new(),
             jobs: Vec::new(),
             job_of_run: Vec::new(),
             client_tokens: BTreeMap::new(),
@@ -509,10 +518,13 @@ fn load(connection: &Connection, only: Option<&Scope>) -> Result<Document, LoadE
         let position: i64 = row.get(4)?;
         let pipeline =
             pipelines.get_mut(&key).ok_or_else(|| orphan(format!("an execution of missing pipeline {}", key.2)))?;
-        if usize::try_from(position).ok() != Some(pipeline.executions.len()) {
-            return Err(orphan(format!("execution {position} of pipeline {} is out of sequence", key.2)));
-        }
+        // Rows come in position order; retention leaves gaps before the positions still kept.
+        let position = usize::try_from(position)
+            .ok()
+            .filter(|p| pipeline.positions.last().is_none_or(|last| p > last))
+            .ok_or_else(|| orphan(format!("execution {position} of pipeline {} is out of sequence", key.2)))?;
         pipeline.executions.push(parse_row(&format!("an execution of pipeline {}", key.2), &text(row, 3)?)?);
+        pipeline.positions.push(position);
         Ok(())
     })?;
     let sql = format!("SELECT account, region, pipeline, kind, key, body FROM items{filter}");
@@ -554,7 +566,7 @@ mod tests {
     use super::*;
 
     fn execution(pipeline: &str, position: usize, body: &str) -> RowChange {
-        RowChange::Execution { pipeline: pipeline.into(), position, body: body.into() }
+        RowChange::Execution { pipeline: pipeline.into(), position, body: Some(body.into()) }
     }
 
     fn pipeline(name: &str, body: Option<&str>) -> RowChange {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{Command, pipeline_not_found};
 use crate::engine::Write;
 use crate::engine::step::{FinishedBy, StepEnv, finish_action};
-use crate::state::execution::{ActionStatus, At, ErrorDetails, ExecutionIndex, Outcome, RunIndex, Success};
+use crate::state::execution::{ActionStatus, At, ErrorDetails, Outcome, RunIndex, Success};
 use crate::state::{PipelineRecord, Timestamp};
 
 /// Answer a waiting manual approval, found by its token.
@@ -63,11 +63,11 @@ fn answer_approval(
         return Err(ApprovalRefusal::ActionNotFound);
     }
     let token = uuid::Uuid::parse_str(&answer.token).ok();
-    let found = record.runtime.executions.iter().enumerate().find_map(|(ei, e)| {
+    let found = record.runtime.executions.iter_indexed().find_map(|(ei, e)| {
         e.actions
             .iter()
             .position(|r| Some(r.id) == token && e.names(r) == (answer.stage.as_str(), answer.action.as_str()))
-            .map(|ri| (ExecutionIndex::at(ei), RunIndex::at(ri)))
+            .map(|ri| (ei, RunIndex::at(ri)))
     });
     let Some((index, run_index)) = found else { return Err(ApprovalRefusal::UnknownToken) };
     let execution = &record.runtime.executions[index];

@@ -115,7 +115,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
         rollback_target: None,
         conditions: None,
     };
-    let index = ExecutionIndex::next(&runtime.executions);
+    let index = ExecutionIndex::at(runtime.executions.end());
     runtime.w().push(execution);
     changed(record, index, Entity::Pipeline, EventState::Started, now);
     if status.is_active() {

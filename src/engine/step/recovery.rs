@@ -193,7 +193,7 @@ pub(in crate::engine) fn start_rollback(
     };
     // The target's outputs of the stages before, as a retry of the whole stage would see them.
     execution.running = Some(Box::new(outputs_before(source, |s| s < stage)));
-    let index = ExecutionIndex::next(&record.runtime.executions);
+    let index = ExecutionIndex::at(record.runtime.executions.end());
     record.runtime.w().push(execution);
     record.runtime.w().active.insert(index);
     changed(record, index, Entity::Pipeline, EventState::Started, now);

@@ -9,6 +9,7 @@ use super::Definition;
 
 mod change;
 mod condition;
+mod executions;
 mod job;
 mod outcome;
 mod pipeline_execution;
@@ -19,6 +20,7 @@ mod status;
 
 pub use change::*;
 pub use condition::*;
+pub use executions::*;
 pub use job::*;
 pub use outcome::*;
 pub use pipeline_execution::*;
@@ -89,29 +91,6 @@ macro_rules! position {
         }
 
         impl std::ops::IndexMut<$name> for [$item] {
-            fn index_mut(&mut self, at: $name) -> &mut $item {
-                &mut self[at.index()]
-            }
-        }
-
-        impl At<$name> for super::tracked::TrackedVec<$item> {
-            type Item = $item;
-            fn at(&self, at: $name) -> Option<&$item> {
-                self.get(at.index())
-            }
-            fn at_mut(&mut self, at: $name) -> Option<&mut $item> {
-                self.get_mut(at.index())
-            }
-        }
-
-        impl std::ops::Index<$name> for super::tracked::TrackedVec<$item> {
-            type Output = $item;
-            fn index(&self, at: $name) -> &$item {
-                &self[at.index()]
-            }
-        }
-
-        impl std::ops::IndexMut<$name> for super::tracked::TrackedVec<$item> {
             fn index_mut(&mut self, at: $name) -> &mut $item {
                 &mut self[at.index()]
             }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ArtifactInstance, Execution, ExecutionIndex, Job, Revision, RuleRunIndex, RunIndex, StateChange};
+use super::{
+    ArtifactInstance, Execution, ExecutionIndex, Executions, Job, Revision, RuleRunIndex, RunIndex, StateChange,
+};
 use crate::state::Timestamp;
-use crate::state::tracked::{TrackedMap, TrackedVec};
+use crate::state::tracked::TrackedMap;
 
 /// `TransitionState` of a stage's inbound transition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -33,7 +35,7 @@ impl Default for TransitionState {
 #[derive(Debug, Clone, Default)]
 pub struct PipelineRuntime {
     /// Every execution, oldest first (saved one row each).
-    pub executions: TrackedVec<Execution>,
+    pub executions: Executions,
     /// Execution id to index in `executions`.
     pub index: HashMap<Uuid, ExecutionIndex>,
     /// The next sequence number (executions, action runs and arrivals share one counter).
@@ -85,7 +87,7 @@ impl PipelineRuntime {
 
     /// Adds an execution.
     pub fn push(&mut self, execution: Execution) {
-        self.index.insert(execution.id, ExecutionIndex::next(&self.executions));
+        self.index.insert(execution.id, ExecutionIndex::at(self.executions.end()));
         self.executions.push(execution);
     }
 
