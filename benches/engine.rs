@@ -213,6 +213,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 pipeline: name,
                 behaviors: &[],
                 duration_ms: 1,
+                max_executions: usize::MAX,
                 lambda: false,
                 ids: &ids,
                 sources: &sources,

@@ -147,6 +147,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// How many executions each pipeline keeps: beyond it the oldest finished ones are let go, from memory and
+    /// from the data directory (never a running one, nor one GetPipelineState still shows as a stage's latest).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_MAX_EXECUTIONS_PER_PIPELINE", default_value_t = 1000, value_parser = parse_count)]
+    pub max_executions_per_pipeline: usize,
+
     /// How long a response may wait for a client that stopped reading (a stalled event stream reader) before its
     /// connection is closed.
     #[arg(long, env = "CODEPIPELINE_LOCAL_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -205,6 +210,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            max_executions_per_pipeline: 1000,
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -272,6 +278,14 @@ pub fn use_colour(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool
 }
 
 /// A duration: a number of seconds (`30`, `0.5`) or a number with units (`30s`, `500ms`, `2m`).
+/// A count of at least 1.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("'{text}' is not a whole number of at least 1")),
+        Ok(n) => Ok(n),
+    }
+}
+
 fn parse_duration(value: &str) -> Result<Duration, String> {
     let trimmed = value.trim();
     let parsed = match trimmed.parse::<f64>() {

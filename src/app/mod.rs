@@ -120,6 +120,7 @@ impl AppState {
             event_history: config.event_history,
             eventbridge,
             sns,
+            max_executions: config.max_executions_per_pipeline,
         };
         let engine = Arc::new(Engine::new(Arc::clone(&store), settings));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };

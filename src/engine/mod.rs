@@ -111,6 +111,8 @@ pub struct Settings {
     pub eventbridge: Option<delivery::EventBridgeSettings>,
     /// Where approval notifications are published, if anywhere.
     pub sns: Option<notifications::SnsSettings>,
+    /// How many executions each pipeline keeps (see [`crate::state::execution::PipelineRuntime::retain_executions`]).
+    pub max_executions: usize,
 }
 
 /// The scheduler and the settings of simulated actions.
@@ -123,6 +125,8 @@ pub struct Engine {
     wake: Notify,
     behaviors: RwLock<Vec<BehaviorRule>>,
     duration_ms: i64,
+    /// How many executions each pipeline keeps.
+    max_executions: usize,
     catalogue: Arc<Catalogue>,
     /// Where Lambda invoke actions call real functions, if anywhere.
     lambda: Option<LambdaSettings>,
@@ -145,7 +149,8 @@ impl Engine {
     /// An engine over `store` whose actions are simulated and steered as `settings` say; its events are numbered
     /// with the store's sequence (saved and restored with the state).
     pub fn new(store: Arc<Store>, settings: Settings) -> Engine {
-        let Settings { duration_ms, behaviors, catalogue, lambda, event_history, eventbridge, sns } = settings;
+        let Settings { duration_ms, behaviors, catalogue, lambda, event_history, eventbridge, sns, max_executions } =
+            settings;
         let (invocations, invoker) = mpsc::unbounded_channel();
         let mut hub = events::EventHub::new(event_history);
         hub.number_with(store.event_sequence());
@@ -172,6 +177,7 @@ impl Engine {
             wake: Notify::new(),
             behaviors: RwLock::new(behaviors),
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
+            max_executions,
             catalogue,
             ids: ids::Ids::random(),
             events: Arc::new(events),
@@ -298,6 +304,7 @@ impl Engine {
             pipeline: at.pipeline,
             behaviors: rules,
             duration_ms: self.duration_ms,
+            max_executions: self.max_executions,
             lambda: self.lambda.is_some(),
             ids: &self.ids,
             sources: at.sources,

@@ -321,3 +321,110 @@ async fn a_reader_resuming_from_before_the_history_is_told_of_the_gap() {
     let streamed = stream_start(&small, "/_emulator/events/stream?after=0", None, 100).await;
     assert!(streamed.contains("event: gap"), "{streamed}");
 }
+
+/// The ids ListPipelineExecutions shows, newest first, and their statuses.
+async fn listed_executions(server: &TestServer, pipeline: &str) -> Vec<(String, String)> {
+    let listed = call(server, "ListPipelineExecutions", json!({"pipelineName": pipeline, "maxResults": 100})).await;
+    let summaries = listed["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default();
+    summaries
+        .iter()
+        .map(|s| {
+            (
+                s["pipelineExecutionId"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn retention_lets_the_oldest_finished_executions_go_and_spares_what_is_running_or_shown() {
+    let dir = TempDir::new("retention");
+    let config = Config { max_executions_per_pipeline: 5, ..config(&dir.0) };
+    let server = TestServer::with_config(config.clone()).await;
+    let at = |category: &str, owner: &str, provider: &str| json!({"category": category, "owner": owner, "provider": provider, "version": "1"});
+    let declaration = json!({
+        "name": "kept", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2", "executionMode": "PARALLEL",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "AWS", "S3"),
+                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Make", "actionTypeId": at("Build", "AWS", "CodeBuild"),
+                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Approve", "actions": [{"name": "Gate", "actionTypeId": at("Approval", "AWS", "Manual")}]}
+        ]
+    });
+    call(&server, "CreatePipeline", json!({"pipeline": declaration})).await;
+    // The first execution waits at the approval; every later one fails its build and never gets there.
+    let first = eventually("the first execution to wait for its approval", || async {
+        let state = call(&server, "GetPipelineState", json!({"name": "kept"})).await;
+        let approve = state["stageStates"][2].clone();
+        approve["actionStates"][0]["latestExecution"]["token"].as_str()?;
+        approve["latestExecution"]["pipelineExecutionId"].as_str().map(str::to_string)
+    })
+    .await;
+    server.set_behaviors(json!([{"action": "Make", "outcome": "fail", "message": "broken build"}])).await;
+    let mut started = Vec::new();
+    for _ in 0..12 {
+        let out = call(&server, "StartPipelineExecution", json!({"name": "kept"})).await;
+        started.push(out["pipelineExecutionId"].as_str().expect("an id").to_string());
+    }
+    let listed = eventually("the started executions to fail", || async {
+        let listed = listed_executions(&server, "kept").await;
+        listed.iter().filter(|(_, status)| status == "InProgress").count().eq(&1).then_some(listed)
+    })
+    .await;
+    // The five kept: the running one, spared, and the four newest.
+    let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+    let mut expected: Vec<&str> = started.iter().rev().take(4).map(String::as_str).collect();
+    expected.push(&first);
+    assert_eq!(ids, expected, "{listed:?}");
+    let gone = &started[0];
+    let answer = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "kept", "pipelineExecutionId": gone}).to_string())
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("PipelineExecutionNotFoundException"), "{}", answer.text());
+
+    // Approved, it is finished, but GetPipelineState still shows it as the approval stage's latest: still kept.
+    let token = call(&server, "GetPipelineState", json!({"name": "kept"})).await["stageStates"][2]["actionStates"][0]
+        ["latestExecution"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    call(
+        &server,
+        "PutApprovalResult",
+        json!({"pipelineName": "kept", "stageName": "Approve", "actionName": "Gate", "token": token,
+            "result": {"summary": "fine", "status": "Approved"}}),
+    )
+    .await;
+    for _ in 0..3 {
+        call(&server, "StartPipelineExecution", json!({"name": "kept"})).await;
+    }
+    let listed = eventually("everything to finish", || async {
+        let listed = listed_executions(&server, "kept").await;
+        listed.iter().all(|(_, status)| status != "InProgress").then_some(listed)
+    })
+    .await;
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    assert_eq!(listed.last().map(|(id, _)| id.as_str()), Some(first.as_str()), "{listed:?}");
+    let state = call(&server, "GetPipelineState", json!({"name": "kept"})).await;
+    assert_eq!(state["stageStates"][2]["latestExecution"]["pipelineExecutionId"], json!(first));
+
+    // The executions let go are gone from the disk too, and what is kept reads back after a restart and an import.
+    server.server.shutdown().await.expect("stops");
+    {
+        let db = rusqlite::Connection::open(dir.0.join("codepipeline-local.db")).expect("opens");
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM executions", [], |r| r.get(0)).expect("counts");
+        assert_eq!(rows, 5, "rows of executions let go are deleted");
+    }
+    let server = TestServer::with_config(config).await;
+    assert_eq!(listed_executions(&server, "kept").await, listed);
+    let document = settled(&server).await;
+    assert!(document["partitions"][0]["pipelines"][0]["positions"].as_array().is_some_and(|p| p.len() == 5));
+    let answer = server.control("PUT", "/_emulator/state", &document).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(listed_executions(&server, "kept").await, listed);
+    call(&server, "StartPipelineExecution", json!({"name": "kept"})).await;
+}

@@ -36,6 +36,8 @@ pub struct StepEnv<'a> {
     pub behaviors: &'a [BehaviorRule],
     /// How long a simulated action takes, in milliseconds.
     pub duration_ms: i64,
+    /// How many executions the pipeline keeps.
+    pub max_executions: usize,
     /// Whether Lambda invoke actions call real functions (a Lambda endpoint is configured).
     pub lambda: bool,
     /// Where the ids of new executions, runs, jobs and artifacts come from.
@@ -130,6 +132,9 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
 
 /// Moves every execution of the pipeline as far as it can go at `now`; returns when something is next due.
 pub fn advance(record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Option<Timestamp> {
+    if record.runtime.executions.count() > env.max_executions {
+        record.runtime.w().retain_executions(env.max_executions);
+    }
     // Each pass either changes something or ends the loop; the bound only guards against a logic error.
     for _ in 0..100_000 {
         let mut changed = complete_due(record, now);

@@ -98,6 +98,7 @@ impl Sim {
             pipeline: "p",
             behaviors: &self.rules,
             duration_ms: DURATION,
+            max_executions: usize::MAX,
             lambda: false,
             ids: &self.ids,
             sources: &self.sources,

@@ -91,6 +91,44 @@ impl PipelineRuntime {
         self.executions.push(execution);
     }
 
+    /// Lets the oldest finished executions go until at most `keep` are kept, with their jobs and client tokens.
+    /// Spared: executions still running, and those the pipeline's state points at (the latest to reach a stage or
+    /// to run an action, which GetPipelineState shows; rule runs waiting for their invoker). Returns how many went.
+    pub fn retain_executions(&mut self, keep: usize) -> usize {
+        if self.executions.count() <= keep {
+            return 0;
+        }
+        let mut pinned: HashSet<usize> = self.latest_in_stage.values().map(|i| i.index()).collect();
+        pinned.extend(self.latest_runs.values().map(|(i, _)| i.index()));
+        pinned.extend(self.undelivered_rules.iter().map(|(i, _)| i.index()));
+        pinned.extend(self.active.iter().map(|i| i.index()));
+        let gone = self.executions.retain(keep, |position, e| pinned.contains(&position) || e.status.is_active());
+        if gone.is_empty() {
+            return 0;
+        }
+        let positions: HashSet<usize> = gone.iter().map(|(position, _)| *position).collect();
+        let ids: HashSet<Uuid> = gone.iter().map(|(_, e)| e.id).collect();
+        for id in &ids {
+            self.index.remove(id);
+        }
+        let jobs: Vec<Uuid> =
+            self.jobs.iter().filter(|(_, job)| positions.contains(&job.execution.index())).map(|(id, _)| *id).collect();
+        for id in jobs {
+            self.jobs.remove(&id);
+        }
+        let runs: Vec<(ExecutionIndex, RunIndex)> =
+            self.job_of_run.keys().copied().filter(|(e, _)| positions.contains(&e.index())).collect();
+        for key in runs {
+            self.job_of_run.remove(&key);
+        }
+        let tokens: Vec<String> =
+            self.client_tokens.iter().filter(|(_, id)| ids.contains(*id)).map(|(token, _)| token.clone()).collect();
+        for token in tokens {
+            self.client_tokens.remove(&token);
+        }
+        gone.len()
+    }
+
     /// A shared copy of `text`.
     pub fn intern(&mut self, text: &str) -> Arc<str> {
         if let Some(shared) = self.interned.get(text) {
