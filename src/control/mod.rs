@@ -304,7 +304,21 @@ async fn health(State(app): State<AppState>) -> Json<Value> {
         "serviceModel": {"apiVersion": "2015-07-09", "botocoreVersion": app.model().source_version},
         "eventDelivery": app.engine().events().delivery_stats().map(|s| s.to_json()),
         "approvalNotifications": app.engine().events().notification_stats().map(|s| s.to_json()),
+        "storage": storage_json(&app),
     }))
+}
+
+/// How saving goes: `{"state": "memory"}` without a data directory; else `ok`, `full` (the data directory is full
+/// or cannot be written) or `failing`, with the run of failed commits and the last error.
+fn storage_json(app: &AppState) -> Value {
+    match app.store().storage_health() {
+        None => json!({"state": "memory"}),
+        Some(health) => {
+            let mut shown = serde_json::to_value(&health).unwrap_or_else(|_| json!({}));
+            shown["state"] = json!(health.state());
+            shown
+        }
+    }
 }
 
 /// `GET /_emulator/partitions`: `{"default": {"account", "region"}, "partitions": [{"account", "region",
@@ -324,11 +338,12 @@ async fn partitions(State(app): State<AppState>) -> Json<Value> {
     Json(json!({"default": {"account": defaults.account, "region": defaults.region}, "partitions": partitions}))
 }
 
-async fn localstack_health() -> Json<Value> {
+async fn localstack_health(State(app): State<AppState>) -> Json<Value> {
     Json(json!({
         "services": {"codepipeline": "running"},
         "edition": "codepipeline-local",
         "version": env!("CARGO_PKG_VERSION"),
+        "storage": storage_json(&app),
     }))
 }
 

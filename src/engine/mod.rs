@@ -485,34 +485,40 @@ impl Engine {
             _ => None,
         };
         let mut save_failures = store.save_failures();
-        // When to pick pipelines up after a failed save: a second later, not at once, so that a full disk is not
-        // hammered with the same changes.
-        let mut resume_at: Option<tokio::time::Instant> = None;
+        // After a failed save (a full disk), the engine's own writes pause: they would fail the same way, each one
+        // undoing what timers did, hundreds of times a second. It picks the pipelines up again after a pause that
+        // doubles while saves keep failing (1 s, 2 s, 4 s, ... 30 s) and starts over at 1 s once they have worked
+        // for a while. Requests still try, and are answered 503 while the disk is full.
+        let mut backoff = Backoff::default();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if resume_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
-                resume_at = None;
+            let now = tokio::time::Instant::now();
+            if backoff.resume_at.is_some_and(|at| at <= now) {
+                backoff.resume_at = None;
                 self.resume();
             }
-            self.run_due();
-            let wait = match self.next_due() {
-                Some(due) => {
-                    Duration::from_millis(u64::try_from(due.millis() - store.clock().now().millis()).unwrap_or(0))
+            let wait = if backoff.resume_at.is_some() {
+                // Paused: no timer runs until the pause ends.
+                Duration::from_secs(3600)
+            } else {
+                self.run_due();
+                match self.next_due() {
+                    Some(due) => {
+                        Duration::from_millis(u64::try_from(due.millis() - store.clock().now().millis()).unwrap_or(0))
+                    }
+                    // Nothing scheduled: sleep until woken.
+                    None => Duration::from_secs(3600),
                 }
-                // Nothing scheduled: sleep until woken.
-                None => Duration::from_secs(3600),
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.wake.notified() => {}
                 _ = shutdown.changed() => {}
-                () = retry(resume_at) => {}
+                () = retry(backoff.resume_at) => {}
                 // A failed save reloaded partitions from disk, undoing changes timers had made: pick them up anew.
-                () = changed(&mut save_failures) => {
-                    resume_at.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(1));
-                }
+                () = changed(&mut save_failures) => backoff.failed(tokio::time::Instant::now()),
             }
         }
         if let Some(invoker) = invoker {
@@ -522,6 +528,30 @@ impl Engine {
             task.abort();
         }
         tracing::debug!("scheduler stopped");
+    }
+}
+
+/// When the engine picks pipelines up again after failed saves.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The pause after the latest failure.
+    pause: Duration,
+    /// When the latest failure was seen.
+    last_failure: Option<tokio::time::Instant>,
+    /// When the current pause ends, if the engine is paused.
+    resume_at: Option<tokio::time::Instant>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MOST: Duration = Duration::from_secs(30);
+
+    /// A save failed at `now`: pause, twice as long as last time if the last failure was recent.
+    fn failed(&mut self, now: tokio::time::Instant) {
+        let recent = self.last_failure.is_some_and(|last| now.duration_since(last) < self.pause * 3);
+        self.pause = if recent { (self.pause * 2).min(Self::MOST) } else { Self::FIRST };
+        self.last_failure = Some(now);
+        self.resume_at = Some(now + self.pause);
     }
 }
 

@@ -136,6 +136,61 @@ struct Shared {
     /// Counts failed commits, so the engine can pick up the pipelines of reloaded partitions.
     failures: watch::Sender<u64>,
     next_event: Arc<AtomicU64>,
+    /// How saving goes, for `/health` and for the engine's back-off.
+    health: Mutex<StorageHealth>,
+}
+
+/// How saving goes: whether the last commit failed, since when and why.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageHealth {
+    /// Commits that failed in a row, up to the last one (0: the last commit was saved).
+    pub consecutive_failures: u64,
+    /// Commits that failed since the server started.
+    pub failed_commits: u64,
+    /// When the current run of failures began, in seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<f64>,
+    /// Why the last commit failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Whether the last failure was a full (or unwritable) data directory.
+    pub full: bool,
+}
+
+impl StorageHealth {
+    /// `ok`, `full` or `failing`.
+    pub fn state(&self) -> &'static str {
+        match (self.consecutive_failures, self.full) {
+            (0, _) => "ok",
+            (_, true) => "full",
+            (_, false) => "failing",
+        }
+    }
+
+    fn failed(&mut self, reason: &Unavailable) {
+        self.consecutive_failures += 1;
+        self.failed_commits += 1;
+        self.full = reason.0.contains("is full");
+        self.last_error = Some(reason.0.clone());
+        if self.consecutive_failures == 1 {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            self.failing_since = Some(now.as_secs_f64());
+            tracing::error!("saving state failed: {}", reason.0);
+        } else if self.consecutive_failures.is_power_of_two() {
+            // One line per doubling, not one per attempt, while the disk stays full.
+            tracing::error!(attempts = self.consecutive_failures, "saving state still fails: {}", reason.0);
+        }
+    }
+
+    fn saved(&mut self) {
+        if self.consecutive_failures > 0 {
+            tracing::info!(failed = self.consecutive_failures, "saving state works again");
+            self.consecutive_failures = 0;
+            self.failing_since = None;
+            self.full = false;
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,6 +220,7 @@ impl Committer {
             outcome_changed: Condvar::new(),
             done: watch::Sender::new(0),
             failures: watch::Sender::new(0),
+            health: Mutex::new(StorageHealth::default()),
             next_event,
         });
         let worker = Arc::clone(&shared);
@@ -234,6 +290,11 @@ impl Committer {
     /// Changes on each failed commit.
     pub(super) fn failures(&self) -> watch::Receiver<u64> {
         self.shared.failures.subscribe()
+    }
+
+    /// How saving goes.
+    pub(super) fn health(&self) -> StorageHealth {
+        lock(&self.shared.health).clone()
     }
 }
 
@@ -331,6 +392,7 @@ fn finish(shared: &Shared, first: u64, last: u64, saved: Saved, batch: Vec<Queue
     let mut outcomes = lock(&shared.outcomes);
     match saved {
         Ok(stale) => {
+            lock(&shared.health).saved();
             for ticket in &stale {
                 outcomes.fail(*ticket, *ticket, stale_reason());
             }
@@ -343,6 +405,7 @@ fn finish(shared: &Shared, first: u64, last: u64, saved: Saved, batch: Vec<Queue
             outcomes = lock(&shared.outcomes);
         }
         Err((reason, touched)) => {
+            lock(&shared.health).failed(&reason);
             for (partition, epoch) in touched {
                 partition.valid_from.fetch_max(epoch + 1, Ordering::AcqRel);
             }

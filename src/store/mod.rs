@@ -124,6 +124,11 @@ impl Store {
         self.committer.as_ref().map(commit::Committer::failures)
     }
 
+    /// How saving goes; `None` in memory.
+    pub fn storage_health(&self) -> Option<commit::StorageHealth> {
+        self.committer.as_ref().map(commit::Committer::health)
+    }
+
     /// The counter the event hub numbers events with, so that the sequence is saved and restored with the state.
     pub fn event_sequence(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.next_event)
@@ -237,7 +242,7 @@ impl Store {
                 *data = restored;
                 partition.epoch.store(due, Ordering::Release);
                 partition.last_ticket.store(0, Ordering::Release);
-                tracing::warn!(account = %scope.account, region = %scope.region, "reloaded after a failed save");
+                tracing::debug!(account = %scope.account, region = %scope.region, "reloaded after a failed save");
                 Ok(())
             }
             Err(e) => {

@@ -125,7 +125,7 @@ fn unavailable(error: rusqlite::Error) -> Unavailable {
         error.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen)
     );
-    tracing::error!("saving state failed: {error}");
+    // Logged by the commit thread, once per run of failures (see `commit::StorageHealth`).
     Unavailable(if full {
         "The emulator's data directory is full or cannot be written; the change was not made. Retry once there is \
          space."

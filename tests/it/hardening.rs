@@ -428,3 +428,51 @@ async fn retention_lets_the_oldest_finished_executions_go_and_spares_what_is_run
     assert_eq!(listed_executions(&server, "kept").await, listed);
     call(&server, "StartPipelineExecution", json!({"name": "kept"})).await;
 }
+
+#[tokio::test]
+async fn a_full_disk_is_retried_with_back_off_and_reported_by_the_health_endpoints() {
+    let dir = TempDir::new("backoff");
+    let config = Config { max_data_bytes: Some(192 * 1024), action_duration_ms: 150, ..config(&dir.0) };
+    let server = TestServer::with_config(config).await;
+    let health = server.control("GET", "/health", &Value::Null).await.json();
+    assert_eq!(health["storage"]["state"], "ok", "{health}");
+    // Pipelines whose executions keep moving (eight builds in a row each) while the database fills up.
+    let at = |category: &str, provider: &str| json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"});
+    let builds: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"name": format!("Build{i}"), "actions": [{"name": "Make", "actionTypeId": at("Build", "CodeBuild"),
+            "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}]}]})
+        })
+        .collect();
+    let mut stages = vec![json!({"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "S3"),
+        "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]})];
+    stages.extend(builds);
+    let mut full = false;
+    for i in 0..300 {
+        let declaration = json!({"name": format!("p{i}"), "roleArn": "arn:aws:iam::123456789012:role/r",
+            "artifactStore": {"type": "S3", "location": "artifact-bucket"}, "stages": stages});
+        let created = server.call("CreatePipeline", &json!({"pipeline": declaration}).to_string()).await;
+        if created.status == 503 {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the database never filled up");
+    let health = server.control("GET", "/health", &Value::Null).await.json();
+    assert!(health["storage"]["failedCommits"].as_u64() >= Some(1), "{health}");
+    assert!(health["storage"]["lastError"].as_str().is_some_and(|e| e.contains("full")), "{health}");
+    let localstack = server.control("GET", "/_localstack/health", &Value::Null).await.json();
+    assert!(localstack["storage"]["failedCommits"].as_u64() >= Some(1), "{localstack}");
+
+    // While it stays full, the engine tries again less and less often: not hundreds of times.
+    let before = health["storage"]["failedCommits"].as_u64().expect("a count");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let health = server.control("GET", "/health", &Value::Null).await.json();
+    let failed = health["storage"]["failedCommits"].as_u64().expect("a count") - before;
+    // (Without the back-off: over 200.)
+    assert!(failed <= 6, "{failed} failed commits in 4 s: {health}");
+    // Small writes may still fit now and then, so the state reads full while the latest commit failed, else ok.
+    let state = health["storage"]["state"].as_str().unwrap_or_default();
+    assert!(state == "full" || state == "ok", "{health}");
+    assert_eq!(health["storage"]["full"], json!(state == "full"), "{health}");
+}
