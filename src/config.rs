@@ -147,6 +147,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// The largest state document `PUT /_emulator/state` accepts, in bytes (it is read whole before it is
+    /// checked; 64 MiB by default).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_MAX_IMPORT_BYTES", default_value_t = 64 << 20, value_parser = parse_count)]
+    pub max_import_bytes: usize,
+
     /// How many executions each pipeline keeps: beyond it the oldest finished ones are let go, from memory and
     /// from the data directory (never a running one, nor one GetPipelineState still shows as a stage's latest).
     #[arg(long, env = "CODEPIPELINE_LOCAL_MAX_EXECUTIONS_PER_PIPELINE", default_value_t = 1000, value_parser = parse_count)]
@@ -211,6 +216,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_executions_per_pipeline: 1000,
+            max_import_bytes: 64 << 20,
             shutdown_timeout: Duration::from_secs(10),
         }
     }

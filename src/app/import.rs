@@ -35,6 +35,9 @@ pub const MAX_CLOCK_OFFSET_MILLIS: i64 = 3_200_000_000_000;
 pub fn check(document: Document, model: &Model, catalogue: &Catalogue) -> Result<Import, ApiError> {
     let refuse = |message: String| ApiError::validation(format!("Invalid state document: {message}"));
     check_numbers(&document).map_err(refuse)?;
+    if let Some(rules) = &document.behaviors {
+        crate::state::behaviors::BehaviorSet::check(rules).map_err(|e| refuse(format!("behaviors: {e}")))?;
+    }
     let mut execution_ids = HashSet::new();
     for (i, partition) in document.partitions.iter().enumerate() {
         check_partition(partition, &mut execution_ids, model).map_err(|e| refuse(format!("partitions[{i}].{e}")))?;

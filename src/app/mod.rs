@@ -81,6 +81,7 @@ impl AppState {
                     .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
                 let set: BehaviorSet = serde_json::from_str(&text)
                     .map_err(|e| StartupError::Behaviors(path.display().to_string(), e.to_string()))?;
+                BehaviorSet::check(&set.rules).map_err(|e| StartupError::Behaviors(path.display().to_string(), e))?;
                 set.rules
             }
             None => saved_behaviors.unwrap_or_default(),

@@ -93,6 +93,7 @@ async fn put_behaviors(
     State(app): State<AppState>,
     ControlJson(set): ControlJson<BehaviorSet>,
 ) -> Result<Json<BehaviorSet>, ApiError> {
+    BehaviorSet::check(&set.rules).map_err(ApiError::validation)?;
     save_behaviors(&app, &set.rules)?;
     app.engine().set_behaviors(set.rules.clone());
     Ok(Json(set))
@@ -109,9 +110,6 @@ fn save_behaviors(app: &AppState, rules: &[BehaviorRule]) -> Result<(), ApiError
     let text = serde_json::to_string(rules).map_err(|e| ApiError::validation(e.to_string()))?;
     Ok(app.store().save_setting(crate::store::sqlite::META_BEHAVIORS, &text)?)
 }
-
-/// The largest state document `PUT /_emulator/state` reads.
-pub const MAX_STATE_BYTES: usize = 1 << 30;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -135,7 +133,13 @@ async fn export_state(
 /// resume.
 async fn import_state(State(app): State<AppState>, request: axum::extract::Request) -> Result<Json<Value>, ApiError> {
     let (parts, body) = request.into_parts();
-    let bytes = read_limited(&parts.headers, body, MAX_STATE_BYTES, app.config().body_timeout).await?;
+    let limit = app.config().max_import_bytes;
+    let bytes = read_limited(&parts.headers, body, limit, app.config().body_timeout).await.map_err(|mut e| {
+        if e.code == crate::protocol::ErrorCode::RequestEntityTooLargeException {
+            e.message.push_str(" (--max-import-bytes)");
+        }
+        e
+    })?;
     let document: crate::store::document::Document =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(format!("Invalid state document: {e}")))?;
     app.import(document)?;

@@ -58,6 +58,19 @@ pub struct BehaviorSet {
     pub rules: Vec<BehaviorRule>,
 }
 
+impl BehaviorSet {
+    /// The most rules a set may hold: every action and rule start looks through them, and they are read at start.
+    pub const MAX_RULES: usize = 1_000;
+
+    /// Refuses more rules than [`BehaviorSet::MAX_RULES`].
+    pub fn check(rules: &[BehaviorRule]) -> Result<(), String> {
+        if rules.len() > Self::MAX_RULES {
+            return Err(format!("{} behaviour rules; at most {} are allowed", rules.len(), Self::MAX_RULES));
+        }
+        Ok(())
+    }
+}
+
 impl BehaviorRule {
     /// Whether the rule applies in an account and region.
     pub fn matches_scope(&self, scope: &Scope) -> bool {

@@ -237,6 +237,13 @@ impl PartitionData {
     /// This partition as a document; `mask` hides secrets (secret configuration values, webhook secret tokens,
     /// partner client tokens) behind `****`.
     pub fn to_document(&self, scope: &Scope, mask: bool) -> PartitionDocument {
+        let mut document = self.to_document_without_pipelines(scope, mask);
+        document.pipelines = self.pipelines.iter().map(|(name, record)| record.to_document(name, mask)).collect();
+        document
+    }
+
+    /// This partition as a document, its pipelines left out (an export adds them one at a time).
+    pub fn to_document_without_pipelines(&self, scope: &Scope, mask: bool) -> PartitionDocument {
         let webhooks = self
             .webhooks
             .values()
@@ -257,7 +264,7 @@ impl PartitionData {
             action_type_updates: self.action_type_update_list(),
             account: scope.account.clone(),
             region: scope.region.clone(),
-            pipelines: self.pipelines.iter().map(|(name, record)| record.to_document(name, mask)).collect(),
+            pipelines: Vec::new(),
             custom_action_types: self.custom_action_types.values().cloned().collect(),
             deleted_custom_action_types: self.deleted_custom_action_types.iter().cloned().collect(),
             webhooks,

@@ -280,11 +280,14 @@ impl Store {
     }
 
     /// The whole state as a document; `mask` hides secrets.
+    ///
+    /// Writes go on meanwhile: each partition's own collections are copied under one short hold of its lock, then
+    /// each pipeline under its own (a pipeline's copy is bounded by retention), so a large state never holds the
+    /// write path for long. Each pipeline is whole as of its own moment.
     pub fn export(&self, behaviors: Vec<BehaviorRule>, mask: bool) -> document::Document {
-        let _gate = self.gate_exclusive();
         let mut scopes = self.scopes();
         scopes.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
-        let partitions = scopes.iter().map(|scope| self.read(scope, |data| data.to_document(scope, mask))).collect();
+        let partitions = scopes.iter().map(|scope| self.export_partition(scope, mask)).collect();
         document::Document {
             format: document::FORMAT.to_string(),
             version: document::VERSION,
@@ -293,6 +296,18 @@ impl Store {
             behaviors: Some(behaviors),
             partitions,
         }
+    }
+
+    fn export_partition(&self, scope: &Scope, mask: bool) -> document::PartitionDocument {
+        let (mut document, names) = self.read(scope, |data| {
+            let names: Vec<String> = data.pipelines.keys().cloned().collect();
+            (data.to_document_without_pipelines(scope, mask), names)
+        });
+        for name in names {
+            let pipeline = self.read(scope, |data| data.pipelines.get(&name).map(|r| r.to_document(&name, mask)));
+            document.pipelines.extend(pipeline);
+        }
+        document
     }
 
     /// Replaces the whole state with a checked document's (see `app::import`), all or nothing: saved (with a data

@@ -476,3 +476,26 @@ async fn a_full_disk_is_retried_with_back_off_and_reported_by_the_health_endpoin
     assert!(state == "full" || state == "ok", "{health}");
     assert_eq!(health["storage"]["full"], json!(state == "full"), "{health}");
 }
+
+#[tokio::test]
+async fn the_import_size_and_the_number_of_behaviour_rules_are_capped() {
+    let server = TestServer::with_config(Config { max_import_bytes: 4096, ..Config::default() }).await;
+    call(&server, "CreatePipeline", json!({"pipeline": pipeline("small", "t0ken")})).await;
+    let mut document = settled(&server).await;
+    document["padding"] = json!("x".repeat(8192));
+    let answer = server.control("PUT", "/_emulator/state", &document).await;
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    assert!(answer.text().contains("--max-import-bytes"), "{}", answer.text());
+
+    let rules: Vec<Value> = (0..1001).map(|i| json!({"action": format!("A{i}"), "outcome": "fail"})).collect();
+    let answer = server.control("PUT", "/_emulator/behaviors", &json!({"rules": rules})).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("1001 behaviour rules; at most 1000"), "{}", answer.text());
+    let answer = server.control("PUT", "/_emulator/behaviors", &json!({"rules": rules[..1000]})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let big = TestServer::fast().await;
+    let mut document = settled(&big).await;
+    document["behaviors"] = json!(rules);
+    refused(&big, &document, &["behaviors", "at most 1000"]).await;
+}
