@@ -20,7 +20,8 @@
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
 //!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
 //! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
-//!                partners), the scheduler's lifetime; server, control and triggers build on it
+//!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
+//!                held to what the API accepts and to what the store can read back before it is imported (import)
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
 //!                errors in mod; an operation that changes a running pipeline hands the engine a command and words
 //!                every refusal the command can produce
@@ -51,21 +52,24 @@
 //!                declaration, its secrets, compiled patterns and globs, GetPipeline's JSON made once), runtime
 //!                (execution/, one file per concept), action and rule types (catalogue), the emulated sources,
 //!                behaviour rules, the one glob matcher (glob), containers that record changes (tracked), the
-//!                outbox of a write's effects (outbox), the emulator clock
+//!                outbox of a write's effects (outbox), the emulator clock; a pipeline's executions by stable
+//!                position, with retention (execution/executions)
 //! config         flags and their CODEPIPELINE_LOCAL_* environment variables
 //! protocol/      AWS JSON 1.1, knowing nothing of pipelines
 //!   router         X-Amz-Target -> Operation (one enum, 44 variants)
 //!   body           bounded body reads, content type, JSON parsing
 //!   model          the embedded service model (fixtures/model/), parsed once
-//!   validate       model-driven input validation in AWS's message format
+//!   precheck       one pass over a body's bytes: is it valid? (then it is read straight into the typed input)
+//!   validate       model-driven input validation in AWS's message format (for every other body: the exact error)
 //!   identity       account and region from SigV4 credentials
 //!   error          error codes and the one place errors become responses
 //!   pagination     sealed nextToken values and page cutting
-//! transport      connections: the accept loop, header, body and idle time bounds, a bounded graceful shutdown
+//! transport      connections: the accept loop, header, body, idle and write time bounds, a bounded graceful shutdown
 //! ```
 //!
 //! A request flows `transport` (time bounds) -> `server` (front door) -> `protocol::router` -> `protocol::body` ->
-//! `protocol::identity` -> `operations::dispatch` (model validation, typed input) -> an operation over the `store`
+//! `protocol::identity` -> `operations::dispatch` (`protocol::precheck`, or parse and `protocol::validate`; typed
+//! input) -> an operation over the `store`
 //! -> a reply (whose empty form, `{}` or no body, dispatch takes from the model) or an `ApiError`, which
 //! `protocol::error` renders. An operation that changes a running pipeline goes on: operation -> command
 //! (`engine::commands`, under the partition lock) -> step (the pure step, then advance) -> the change's effects

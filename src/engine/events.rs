@@ -147,7 +147,7 @@ impl EventHub {
     }
 
     /// The kept events after sequence number `after` that `keep` selects, oldest first, and whether events after
-    /// `after` were let go: then the first number the history is whole from (see [`EventHub::horizon`]).
+    /// `after` were let go: then the first number the history is whole from (see the `horizon` field).
     pub fn since(&self, after: u64, keep: impl Fn(&Published) -> bool) -> (Vec<Arc<Published>>, Option<u64>) {
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let horizon = self.horizon.load(Ordering::Relaxed);
