@@ -1,5 +1,6 @@
 //! Command-line flags, each with an environment variable of the same meaning.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -63,13 +64,14 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ENDPOINT", value_parser = parse_http_url)]
     pub lambda_endpoint: Option<String>,
 
-    /// The access key id Lambda invocations are signed with.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ACCESS_KEY_ID", default_value = "test")]
-    pub lambda_access_key_id: String,
+    /// The access key id Lambda invocations are signed with, when not the one of every neighbour
+    /// (--aws-access-key-id).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_ACCESS_KEY_ID")]
+    pub lambda_access_key_id: Option<String>,
 
-    /// The secret access key Lambda invocations are signed with.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_SECRET_ACCESS_KEY", default_value = "test", hide_env_values = true)]
-    pub lambda_secret_access_key: String,
+    /// Its secret access key, when not the one of every neighbour.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_LAMBDA_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub lambda_secret_access_key: Option<String>,
 
     /// Extra origins (e.g. `http://dashboard.example.test:8080`) whose web pages may call the control endpoints; the
     /// server's own origin and loopback origins always may. Comma-separated; `*` allows every origin.
@@ -93,18 +95,22 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_BUS_NAME", default_value = "default")]
     pub event_bus_name: String,
 
-    /// One LocalStack-style edge URL for every AWS service the emulator calls (Lambda, EventBridge, SNS); each
-    /// service's own flag wins over it.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ENDPOINT", value_parser = parse_http_url)]
+    /// One LocalStack-style edge URL for every AWS service the emulator calls; a service's own flag, and its
+    /// AWS_ENDPOINT_URL_<SERVICE> variable, win over it; the standard AWS_ENDPOINT_URL is used when this is unset.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ENDPOINT", value_parser = parse_url)]
     pub aws_endpoint: Option<String>,
 
-    /// The access key id calls to EventBridge and SNS are signed with.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ACCESS_KEY_ID", default_value = "test")]
-    pub aws_access_key_id: String,
+    /// The access key id calls to every neighbour are signed with (else AWS_ACCESS_KEY_ID, else `test`).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
 
-    /// Its secret key.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_SECRET_ACCESS_KEY", default_value = "test")]
-    pub aws_secret_access_key: String,
+    /// Its secret key (else AWS_SECRET_ACCESS_KEY, else `test`).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
+    /// The SDK-standard variables of the process (endpoints, credentials), read at start by the binary.
+    #[arg(skip)]
+    pub sdk_environment: SdkEnvironment,
 
     /// How many events `GET /_emulator/events` keeps (the newest); 0 keeps none (the live stream still works).
     #[arg(long, env = "CODEPIPELINE_LOCAL_EVENT_HISTORY", default_value_t = 10_000)]
@@ -194,8 +200,8 @@ impl Default for Config {
             behaviors: None,
             third_party_action_types: None,
             lambda_endpoint: None,
-            lambda_access_key_id: "test".to_string(),
-            lambda_secret_access_key: "test".to_string(),
+            lambda_access_key_id: None,
+            lambda_secret_access_key: None,
             check_health: false,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
@@ -209,8 +215,9 @@ impl Default for Config {
             sns_endpoint: None,
             event_bus_name: "default".to_string(),
             aws_endpoint: None,
-            aws_access_key_id: "test".to_string(),
-            aws_secret_access_key: "test".to_string(),
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            sdk_environment: SdkEnvironment::default(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -310,6 +317,61 @@ fn parse_account(value: &str) -> Result<String, String> {
         Ok(value.to_string())
     } else {
         Err(format!("'{value}' is not an AWS account id (12 digits)"))
+    }
+}
+
+/// What the process environment says, as the AWS SDKs read it. Read once at start ([`SdkEnvironment::from_process`]);
+/// empty in a [`Config`] made in code (`Config::default()`), so that tests are not steered by the environment they run in.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SdkEnvironment {
+    /// `AWS_ENDPOINT_URL` and every `AWS_ENDPOINT_URL_<SERVICE>`, by variable name.
+    pub endpoints: BTreeMap<String, String>,
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+    pub ignore_endpoints: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for SdkEnvironment {
+    /// Never the secret key or the session token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SdkEnvironment")
+            .field("endpoints", &self.endpoints)
+            .field("ignore_endpoints", &self.ignore_endpoints)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdkEnvironment {
+    /// The variables of this process.
+    pub fn from_process() -> SdkEnvironment {
+        SdkEnvironment::from_variables(std::env::vars())
+    }
+
+    /// The variables among `variables` (name, value).
+    pub fn from_variables(variables: impl IntoIterator<Item = (String, String)>) -> SdkEnvironment {
+        let mut environment = SdkEnvironment::default();
+        for (name, value) in variables {
+            let value = value.trim().to_string();
+            if value.is_empty() {
+                continue;
+            }
+            match name.as_str() {
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" => {
+                    environment.ignore_endpoints = value.eq_ignore_ascii_case("true")
+                }
+                "AWS_ACCESS_KEY_ID" => environment.access_key_id = Some(value),
+                "AWS_SECRET_ACCESS_KEY" => environment.secret_access_key = Some(value),
+                "AWS_SESSION_TOKEN" => environment.session_token = Some(value),
+                _ if name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_") => {
+                    environment.endpoints.insert(name, value);
+                }
+                _ => {}
+            }
+        }
+        environment
     }
 }
 

@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    config.sdk_environment = codepipeline_local::config::SdkEnvironment::from_process();
     if config.check_health {
         return match codepipeline_local::control::probe_health(&config.host, config.port) {
             Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 //! triggers (`triggers`) all build on it; it imports none of them.
 
 pub mod import;
+pub mod neighbours;
 pub mod partners;
 
 use std::net::SocketAddr;
@@ -86,26 +87,30 @@ impl AppState {
             }
             None => saved_behaviors.unwrap_or_default(),
         };
-        let eventbridge = config.eventbridge_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
+        let neighbours = neighbours::Neighbours::resolve(&config);
+        for line in neighbours.describe() {
+            tracing::info!("{line}");
+        }
+        let credentials = &neighbours.credentials;
+        let eventbridge = neighbours.endpoint(neighbours::Service::EventBridge).map(|endpoint| {
             crate::engine::delivery::EventBridgeSettings {
-                endpoint,
+                endpoint: endpoint.to_string(),
                 bus: config.event_bus_name.clone(),
-                access_key_id: config.aws_access_key_id.clone(),
-                secret_access_key: config.aws_secret_access_key.clone(),
+                access_key_id: credentials.access_key_id.clone(),
+                secret_access_key: credentials.secret_access_key.clone(),
             }
         });
-        let sns = config.sns_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
-            crate::engine::notifications::SnsSettings {
-                endpoint,
-                access_key_id: config.aws_access_key_id.clone(),
-                secret_access_key: config.aws_secret_access_key.clone(),
-            }
-        });
-        let lambda = config.lambda_endpoint.clone().or_else(|| config.aws_endpoint.clone()).map(|endpoint| {
+        let sns =
+            neighbours.endpoint(neighbours::Service::Sns).map(|endpoint| crate::engine::notifications::SnsSettings {
+                endpoint: endpoint.to_string(),
+                access_key_id: credentials.access_key_id.clone(),
+                secret_access_key: credentials.secret_access_key.clone(),
+            });
+        let lambda = neighbours.endpoint(neighbours::Service::Lambda).map(|endpoint| {
             crate::engine::providers::lambda::invoker::LambdaSettings {
-                endpoint,
-                access_key_id: config.lambda_access_key_id.clone(),
-                secret_access_key: config.lambda_secret_access_key.clone(),
+                endpoint: endpoint.to_string(),
+                access_key_id: neighbours.lambda_credentials.access_key_id.clone(),
+                secret_access_key: neighbours.lambda_credentials.secret_access_key.clone(),
             }
         });
         if config.behaviors.is_some() {

@@ -279,3 +279,28 @@ fn no_secret_token_or_nonce_reaches_the_logs_at_any_level() {
         assert!(!logs.contains(secret), "{secret} was logged:\n{logs}");
     }
 }
+
+#[test]
+fn the_start_up_log_names_the_neighbours_and_skips_an_endpoint_that_is_this_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("address").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", &port.to_string()])
+        .env("AWS_ENDPOINT_URL", format!("http://localhost:{port}"))
+        .env("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+        .env("AWS_SECRET_ACCESS_KEY", "do-not-log-me")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let lines = lines_until_ready(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = lines.join("\n");
+    assert!(log.contains("acting for real on neighbours: SNS at http://127.0.0.1:9 (AWS_ENDPOINT_URL_SNS)"), "{log}");
+    assert!(log.contains("still simulated: S3 at http://127.0.0.1:9 (AWS_ENDPOINT_URL_S3)"), "{log}");
+    let itself =
+        format!("Lambda: http://localhost:{port} (from AWS_ENDPOINT_URL) is not called, since it is this server");
+    assert!(log.contains(&itself), "{log}");
+    assert!(!log.contains("do-not-log-me"), "{log}");
+}

@@ -1,0 +1,322 @@
+//! The AWS services the emulator calls ("neighbours"): where each one is, and the credentials calls are signed with.
+//!
+//! An endpoint comes, for each service, from the first of: the service's own flag (`--lambda-endpoint`,
+//! `--eventbridge-endpoint`, `--sns-endpoint`), the SDK-standard `AWS_ENDPOINT_URL_<SERVICE>` variable, `--aws-endpoint`,
+//! and the SDK-standard `AWS_ENDPOINT_URL` (the two variables are ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`
+//! is `true`, as the SDKs do). Users often export `AWS_ENDPOINT_URL=http://localhost:4566` for their own clients, which
+//! is this server: an endpoint that is this server is no neighbour, and that service stays simulated.
+//!
+//! Credentials: `--aws-access-key-id` and `--aws-secret-access-key`, else the standard `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else `test`/`test` (what LocalStack and moto accept). The
+//! Lambda-specific flags still set Lambda's own.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+#[cfg(test)]
+use crate::config::SdkEnvironment;
+
+/// A service the emulator may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Lambda,
+    EventBridge,
+    Sns,
+    S3,
+    CloudFormation,
+    Ecs,
+    Ecr,
+    CodeBuild,
+    Logs,
+    Ssm,
+    SecretsManager,
+}
+
+impl Service {
+    /// Every service, in the order the start-up log lists them.
+    pub const ALL: [Service; 11] = [
+        Service::Lambda,
+        Service::EventBridge,
+        Service::Sns,
+        Service::S3,
+        Service::CloudFormation,
+        Service::Ecs,
+        Service::Ecr,
+        Service::CodeBuild,
+        Service::Logs,
+        Service::Ssm,
+        Service::SecretsManager,
+    ];
+
+    /// The `serviceId` of the service's model, which names its endpoint variable.
+    pub fn service_id(self) -> &'static str {
+        match self {
+            Service::Lambda => "Lambda",
+            Service::EventBridge => "EventBridge",
+            Service::Sns => "SNS",
+            Service::S3 => "S3",
+            Service::CloudFormation => "CloudFormation",
+            Service::Ecs => "ECS",
+            Service::Ecr => "ECR",
+            Service::CodeBuild => "CodeBuild",
+            Service::Logs => "CloudWatch Logs",
+            Service::Ssm => "SSM",
+            Service::SecretsManager => "Secrets Manager",
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_<SERVICE>`: the service id upper-cased, spaces as `_`.
+    pub fn variable(self) -> String {
+        format!("AWS_ENDPOINT_URL_{}", self.service_id().to_ascii_uppercase().replace(' ', "_"))
+    }
+
+    /// Whether the emulator acts on this service for real when it has an endpoint (the others are listed, and stay
+    /// simulated until their actions act for real).
+    pub fn acts(self) -> bool {
+        matches!(self, Service::Lambda | Service::EventBridge | Service::Sns)
+    }
+}
+
+/// The credentials calls to a neighbour are signed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never the secret or the token: a neighbour's credentials stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// Where a service's endpoint came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    /// The flag or variable that named it.
+    pub from: String,
+}
+
+/// The neighbours of this server.
+#[derive(Debug, Clone)]
+pub struct Neighbours {
+    endpoints: BTreeMap<Service, Endpoint>,
+    /// Services whose configured endpoint is this server itself, or one it cannot call: they stay simulated.
+    skipped: Vec<(Service, Endpoint, &'static str)>,
+    /// For every neighbour.
+    pub credentials: Credentials,
+    /// For Lambda, when its own flags say so.
+    pub lambda_credentials: Credentials,
+}
+
+impl Neighbours {
+    /// The neighbours `config` (and the environment it read at start) names.
+    pub fn resolve(config: &Config) -> Neighbours {
+        let environment = &config.sdk_environment;
+        let variable = |name: &str| (!environment.ignore_endpoints).then(|| environment.endpoints.get(name)).flatten();
+        let mut endpoints = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for service in Service::ALL {
+            let own_flag = match service {
+                Service::Lambda => config.lambda_endpoint.as_ref().map(|u| (u, "--lambda-endpoint")),
+                Service::EventBridge => config.eventbridge_endpoint.as_ref().map(|u| (u, "--eventbridge-endpoint")),
+                Service::Sns => config.sns_endpoint.as_ref().map(|u| (u, "--sns-endpoint")),
+                _ => None,
+            };
+            let own_variable = service.variable();
+            let found = own_flag
+                .map(|(url, from)| (url.clone(), from.to_string()))
+                .or_else(|| variable(&own_variable).map(|url| (url.clone(), own_variable.clone())))
+                .or_else(|| config.aws_endpoint.as_ref().map(|url| (url.clone(), "--aws-endpoint".to_string())))
+                .or_else(|| variable("AWS_ENDPOINT_URL").map(|url| (url.clone(), "AWS_ENDPOINT_URL".to_string())));
+            let Some((url, from)) = found else { continue };
+            let endpoint = Endpoint { url: url.trim_end_matches('/').to_string(), from };
+            if is_this_server(&endpoint.url, config) {
+                skipped.push((service, endpoint, "it is this server"));
+            } else if !endpoint.url.starts_with("http://") {
+                skipped.push((service, endpoint, "only http:// neighbours are supported"));
+            } else {
+                endpoints.insert(service, endpoint);
+            }
+        }
+        let access_key_id = config.aws_access_key_id.clone().or_else(|| environment.access_key_id.clone());
+        let secret_access_key = config.aws_secret_access_key.clone().or_else(|| environment.secret_access_key.clone());
+        // A session token belongs to the key pair it was issued with: only with the environment's own keys.
+        let session_token = match (&config.aws_access_key_id, &environment.access_key_id) {
+            (None, Some(_)) => environment.session_token.clone(),
+            _ => None,
+        };
+        let credentials = Credentials {
+            access_key_id: access_key_id.unwrap_or_else(|| "test".to_string()),
+            secret_access_key: secret_access_key.unwrap_or_else(|| "test".to_string()),
+            session_token,
+        };
+        let lambda_credentials = match (&config.lambda_access_key_id, &config.lambda_secret_access_key) {
+            (None, None) => credentials.clone(),
+            (key, secret) => Credentials {
+                access_key_id: key.clone().unwrap_or_else(|| credentials.access_key_id.clone()),
+                secret_access_key: secret.clone().unwrap_or_else(|| credentials.secret_access_key.clone()),
+                session_token: None,
+            },
+        };
+        Neighbours { endpoints, skipped, credentials, lambda_credentials }
+    }
+
+    /// The endpoint of `service`, if the emulator calls it.
+    pub fn endpoint(&self, service: Service) -> Option<&str> {
+        self.endpoints.get(&service).map(|e| e.url.as_str())
+    }
+
+    /// What the start-up log says of the neighbours: one line each for the services that act for real, those
+    /// configured but still simulated, and those whose endpoint is skipped (and why).
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let list = |services: &mut dyn Iterator<Item = (&Service, &Endpoint)>| {
+            services
+                .map(|(s, e)| format!("{} at {} ({})", s.service_id(), e.url, e.from))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let acting = list(&mut self.endpoints.iter().filter(|(s, _)| s.acts()));
+        if !acting.is_empty() {
+            lines.push(format!("acting for real on neighbours: {acting}"));
+        }
+        let waiting = list(&mut self.endpoints.iter().filter(|(s, _)| !s.acts()));
+        if !waiting.is_empty() {
+            lines.push(format!("neighbours configured for services whose actions are still simulated: {waiting}"));
+        }
+        for (service, endpoint, why) in &self.skipped {
+            lines.push(format!(
+                "{}: {} (from {}) is not called, since {why}; {} stays simulated",
+                service.service_id(),
+                endpoint.url,
+                endpoint.from,
+                service.service_id()
+            ));
+        }
+        lines
+    }
+}
+
+/// Whether `url` is this server: a loopback or wildcard host (or `--host`) on the port it listens on.
+fn is_this_server(url: &str, config: &Config) -> bool {
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()),
+        _ => (authority, Some(if url.starts_with("https://") { 443 } else { 80 })),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "0.0.0.0" | "::")
+        || host.ends_with(".localhost")
+        || host == config.host.to_ascii_lowercase();
+    local && port == Some(config.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> SdkEnvironment {
+        SdkEnvironment::from_variables(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn variables_are_named_from_the_service_id() {
+        assert_eq!(Service::S3.variable(), "AWS_ENDPOINT_URL_S3");
+        assert_eq!(Service::Logs.variable(), "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS");
+        assert_eq!(Service::SecretsManager.variable(), "AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    }
+
+    #[test]
+    fn a_service_flag_wins_then_its_variable_then_the_common_flag_then_the_common_variable() {
+        let config = Config {
+            sns_endpoint: Some("http://sns:1".into()),
+            aws_endpoint: Some("http://edge:2".into()),
+            sdk_environment: environment(&[
+                ("AWS_ENDPOINT_URL", "http://global:3"),
+                ("AWS_ENDPOINT_URL_SNS", "http://sns-variable:4"),
+                ("AWS_ENDPOINT_URL_S3", "http://s3:5/"),
+            ]),
+            ..Config::default()
+        };
+        let neighbours = Neighbours::resolve(&config);
+        assert_eq!(neighbours.endpoint(Service::Sns), Some("http://sns:1"));
+        assert_eq!(neighbours.endpoint(Service::S3), Some("http://s3:5"));
+        assert_eq!(neighbours.endpoint(Service::Lambda), Some("http://edge:2"));
+        let without_flag = Config { aws_endpoint: None, ..config.clone() };
+        assert_eq!(Neighbours::resolve(&without_flag).endpoint(Service::Ecs), Some("http://global:3"));
+        let ignored = Config {
+            sdk_environment: SdkEnvironment { ignore_endpoints: true, ..without_flag.sdk_environment.clone() },
+            ..without_flag
+        };
+        let neighbours = Neighbours::resolve(&ignored);
+        assert_eq!(neighbours.endpoint(Service::S3), None);
+        assert_eq!(neighbours.endpoint(Service::Sns), Some("http://sns:1"), "flags are never ignored");
+    }
+
+    #[test]
+    fn this_server_is_no_neighbour() {
+        let config = Config {
+            port: 4566,
+            sdk_environment: environment(&[
+                ("AWS_ENDPOINT_URL", "http://localhost:4566"),
+                ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000"),
+            ]),
+            ..Config::default()
+        };
+        let neighbours = Neighbours::resolve(&config);
+        assert_eq!(neighbours.endpoint(Service::Lambda), None);
+        assert_eq!(neighbours.endpoint(Service::S3), Some("http://127.0.0.1:5000"));
+        let described = neighbours.describe().join("\n");
+        assert!(
+            described.contains(
+                "Lambda: http://localhost:4566 (from AWS_ENDPOINT_URL) is not called, since it is this server"
+            ),
+            "{described}"
+        );
+        for url in ["http://[::1]:4566/", "http://0.0.0.0:4566", "http://app.localhost:4566"] {
+            assert!(is_this_server(url, &config), "{url}");
+        }
+        for url in ["http://localhost:4567", "http://localstack:4566", "http://localhost"] {
+            assert!(!is_this_server(url, &config), "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_come_from_the_flags_else_the_standard_variables_else_test() {
+        let from_environment = Config {
+            sdk_environment: environment(&[
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+                ("AWS_SESSION_TOKEN", "token"),
+            ]),
+            ..Config::default()
+        };
+        let neighbours = Neighbours::resolve(&from_environment);
+        assert_eq!(neighbours.credentials.access_key_id, "AKIAENV");
+        assert_eq!(neighbours.credentials.session_token.as_deref(), Some("token"));
+        assert_eq!(neighbours.lambda_credentials, neighbours.credentials);
+        let flagged = Config {
+            aws_access_key_id: Some("AKIAFLAG".into()),
+            aws_secret_access_key: Some("flag-secret".into()),
+            lambda_access_key_id: Some("AKIALAMBDA".into()),
+            ..from_environment
+        };
+        let neighbours = Neighbours::resolve(&flagged);
+        assert_eq!(neighbours.credentials.access_key_id, "AKIAFLAG");
+        assert_eq!(neighbours.credentials.session_token, None, "a token goes only with its own keys");
+        assert_eq!(neighbours.lambda_credentials.access_key_id, "AKIALAMBDA");
+        assert_eq!(neighbours.lambda_credentials.secret_access_key, "flag-secret");
+        let debug = format!("{:?}", neighbours.credentials);
+        assert!(!debug.contains("flag-secret"), "{debug}");
+        let plain = Neighbours::resolve(&Config::default());
+        assert_eq!(
+            (plain.credentials.access_key_id.as_str(), plain.credentials.secret_access_key.as_str()),
+            ("test", "test")
+        );
+    }
+}
