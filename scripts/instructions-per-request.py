@@ -26,6 +26,7 @@ BODIES = {
     "GetPipeline": '{"name": "bench"}',
     "ListPipelines": '{"maxResults": 10}',
     "StartPipelineExecution": '{"name": "bench"}',
+    "TagResource": '{"resourceArn": "arn:aws:codepipeline:us-east-1:000000000000:bench", "tags": [{"key": "k", "value": "v"}]}',
 }
 
 
