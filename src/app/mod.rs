@@ -127,6 +127,17 @@ impl AppState {
             eventbridge,
             sns,
             max_executions: config.max_executions_per_pipeline,
+            artifact_credentials: match neighbours.endpoint(neighbours::Service::S3) {
+                Some(_) => crate::engine::jobs::ArtifactCredentials {
+                    access_key_id: credentials.access_key_id.clone(),
+                    secret_access_key: credentials.secret_access_key.clone(),
+                    session_token: credentials
+                        .session_token
+                        .clone()
+                        .unwrap_or_else(|| crate::engine::jobs::ArtifactCredentials::default().session_token),
+                },
+                None => crate::engine::jobs::ArtifactCredentials::default(),
+            },
         };
         let engine = Arc::new(Engine::new(Arc::clone(&store), settings));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };

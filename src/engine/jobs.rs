@@ -69,9 +69,37 @@ pub struct PipelineContextOut {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsOut {
-    access_key_id: &'static str,
-    secret_access_key: &'static str,
-    session_token: &'static str,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+}
+
+/// What job data hands out as `artifactCredentials`: the S3 neighbour's credentials when there is one, so that a job
+/// worker or a Lambda function reads its inputs and writes its outputs there as on AWS; placeholders otherwise.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArtifactCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// AWS always hands out temporary credentials; a neighbour's keys without a token get a placeholder one
+    /// (LocalStack and moto ignore it).
+    pub session_token: String,
+}
+
+impl Default for ArtifactCredentials {
+    fn default() -> ArtifactCredentials {
+        ArtifactCredentials {
+            access_key_id: "ASIACODEPIPELINELOCAL".into(),
+            secret_access_key: "codepipeline-local-artifact-secret".into(),
+            session_token: "codepipeline-local-session-token".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ArtifactCredentials {
+    /// Never the secret or the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCredentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize)]
@@ -112,7 +140,12 @@ pub fn artifact_out(execution: &Execution, artifact: &ArtifactInstance) -> Artif
 
 /// The job's data: the action's configuration with secrets in clear and variables resolved, its context, and
 /// its artifacts with their artifact-store locations.
-pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<JobDataOut> {
+pub fn job_data(
+    record: &PipelineRecord,
+    pipeline: &str,
+    job: Uuid,
+    credentials: &ArtifactCredentials,
+) -> Option<JobDataOut> {
     let job = record.runtime.jobs.get(&job)?;
     let execution = record.runtime.executions.at(job.execution)?;
     let run = execution.actions.at(job.run)?;
@@ -136,11 +169,10 @@ pub fn job_data(record: &PipelineRecord, pipeline: &str, job: Uuid) -> Option<Jo
         },
         input_artifacts: run.input_artifacts.iter().map(artifact).collect(),
         output_artifacts: run.output_artifacts.iter().map(artifact).collect(),
-        // Temporary credentials for the artifact store; the emulator stores no objects, so they are placeholders.
         artifact_credentials: CredentialsOut {
-            access_key_id: "ASIACODEPIPELINELOCAL",
-            secret_access_key: "codepipeline-local-artifact-secret",
-            session_token: "codepipeline-local-session-token",
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.clone(),
+            session_token: credentials.session_token.clone(),
         },
         continuation_token: job.continuation_token.clone(),
         encryption_key: store.and_then(|s| s.encryption_key.clone()),

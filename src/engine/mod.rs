@@ -113,6 +113,8 @@ pub struct Settings {
     pub sns: Option<notifications::SnsSettings>,
     /// How many executions each pipeline keeps (see [`crate::state::execution::PipelineRuntime::retain_executions`]).
     pub max_executions: usize,
+    /// What job data hands out as `artifactCredentials` (the S3 neighbour's, when there is one).
+    pub artifact_credentials: jobs::ArtifactCredentials,
 }
 
 /// The scheduler and the settings of simulated actions.
@@ -127,6 +129,8 @@ pub struct Engine {
     duration_ms: i64,
     /// How many executions each pipeline keeps.
     max_executions: usize,
+    /// What job data hands out as `artifactCredentials`.
+    artifact_credentials: jobs::ArtifactCredentials,
     catalogue: Arc<Catalogue>,
     /// Where Lambda invoke actions call real functions, if anywhere.
     lambda: Option<LambdaSettings>,
@@ -149,8 +153,17 @@ impl Engine {
     /// An engine over `store` whose actions are simulated and steered as `settings` say; its events are numbered
     /// with the store's sequence (saved and restored with the state).
     pub fn new(store: Arc<Store>, settings: Settings) -> Engine {
-        let Settings { duration_ms, behaviors, catalogue, lambda, event_history, eventbridge, sns, max_executions } =
-            settings;
+        let Settings {
+            duration_ms,
+            behaviors,
+            catalogue,
+            lambda,
+            event_history,
+            eventbridge,
+            sns,
+            max_executions,
+            artifact_credentials,
+        } = settings;
         let (invocations, invoker) = mpsc::unbounded_channel();
         let mut hub = events::EventHub::new(event_history);
         hub.number_with(store.event_sequence());
@@ -178,6 +191,7 @@ impl Engine {
             behaviors: RwLock::new(behaviors),
             duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
             max_executions,
+            artifact_credentials,
             catalogue,
             ids: ids::Ids::random(),
             events: Arc::new(events),
@@ -194,6 +208,11 @@ impl Engine {
     }
 
     /// The events of state changes: their history and live subscribers.
+    /// What job data hands out as `artifactCredentials`.
+    pub fn artifact_credentials(&self) -> &jobs::ArtifactCredentials {
+        &self.artifact_credentials
+    }
+
     pub fn events(&self) -> &events::EventHub {
         &self.events
     }
@@ -326,7 +345,7 @@ impl Engine {
             }
         }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
-            let invocations = lambda::take_invocations(scope, pipeline, record);
+            let invocations = lambda::take_invocations(scope, pipeline, record, &self.artifact_credentials);
             at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
         }
         if let Some(due) = next {

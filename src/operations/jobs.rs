@@ -124,7 +124,10 @@ pub fn poll_for_jobs(ctx: &Ctx, input: PollForJobsInput) -> Result<Reply, ApiErr
         }
     };
     let jobs = ctx.engine.poll_jobs(&ctx.scope, &id, max, select, |data, pipeline, job, nonce| {
-        let data = data.pipelines.get(pipeline).and_then(|record| job_data(record, pipeline, job))?;
+        let data = data
+            .pipelines
+            .get(pipeline)
+            .and_then(|record| job_data(record, pipeline, job, ctx.engine.artifact_credentials()))?;
         Some(JobOut { id: job.to_string(), data, nonce, account_id: ctx.scope.account.clone() })
     })?;
     Reply::json(&PollForJobsOutput { jobs })
@@ -220,7 +223,8 @@ pub fn get_job_details(ctx: &Ctx, input: GetJobDetailsInput) -> Result<Reply, Ap
         let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(&input.job_id))?;
         let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(&input.job_id))?;
         check_api(data, record, job, Api::Custom, &input.job_id)?;
-        let job_data = job_data(record, &pipeline, id).ok_or_else(|| job_not_found(&input.job_id))?;
+        let job_data = job_data(record, &pipeline, id, ctx.engine.artifact_credentials())
+            .ok_or_else(|| job_not_found(&input.job_id))?;
         Ok::<_, ApiError>(JobDetailsOut {
             id: input.job_id.clone(),
             data: job_data,
@@ -426,7 +430,8 @@ pub fn get_third_party_job_details(ctx: &Ctx, input: GetThirdPartyJobDetailsInpu
         let record = data.pipelines.get(&pipeline).ok_or_else(|| job_not_found(&input.job_id))?;
         let job = record.runtime.jobs.get(&id).ok_or_else(|| job_not_found(&input.job_id))?;
         check_api(data, record, job, Api::ThirdParty(&input.client_token), &input.job_id)?;
-        let job_data = job_data(record, &pipeline, id).ok_or_else(|| job_not_found(&input.job_id))?;
+        let job_data = job_data(record, &pipeline, id, ctx.engine.artifact_credentials())
+            .ok_or_else(|| job_not_found(&input.job_id))?;
         Ok::<_, ApiError>(ThirdPartyJobDetailsOut {
             id: input.job_id.clone(),
             data: job_data,

@@ -541,3 +541,32 @@ async fn registered_partner_types_can_be_read_and_updated() {
     let listed = server.control("GET", "/_emulator/third-party-action-types", &serde_json::Value::Null).await.json();
     assert_eq!(listed["actionTypes"][0]["clientToken"], token.as_str(), "the client token survives the update");
 }
+
+#[tokio::test]
+async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
+    let environment = codepipeline_local::config::SdkEnvironment::from_variables([(
+        "AWS_ENDPOINT_URL_S3".to_string(),
+        "http://127.0.0.1:9".to_string(),
+    )]);
+    let config = codepipeline_local::Config {
+        action_duration_ms: 5,
+        aws_access_key_id: Some("AKIANEIGHBOUR".into()),
+        aws_secret_access_key: Some("neighbour-secret".into()),
+        sdk_environment: environment,
+        ..codepipeline_local::Config::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let client = setup(&server).await;
+    let job = next_job(&client).await;
+    let credentials = job.data().and_then(|d| d.artifact_credentials()).expect("credentials");
+    assert_eq!(credentials.access_key_id(), "AKIANEIGHBOUR");
+    assert_eq!(credentials.secret_access_key(), "neighbour-secret");
+    assert!(!credentials.session_token().is_empty(), "AWS always sends one");
+
+    // Without one, placeholders: nothing would accept them, and nothing real is handed out.
+    let plain = TestServer::fast().await;
+    let client = setup(&plain).await;
+    let job = next_job(&client).await;
+    let credentials = job.data().and_then(|d| d.artifact_credentials()).expect("credentials");
+    assert_eq!(credentials.access_key_id(), "ASIACODEPIPELINELOCAL");
+}

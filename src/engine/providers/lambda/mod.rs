@@ -86,8 +86,13 @@ pub fn rule_pending(now: Timestamp) -> Pending {
 }
 
 /// Takes the Lambda jobs and LambdaInvoke rule runs created since the last call and builds their invocations.
-pub fn take_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
-    let mut out = job_invocations(scope, pipeline, record);
+pub fn take_invocations(
+    scope: &Scope,
+    pipeline: &str,
+    record: &mut PipelineRecord,
+    credentials: &crate::engine::jobs::ArtifactCredentials,
+) -> Vec<Invocation> {
+    let mut out = job_invocations(scope, pipeline, record, credentials);
     for (execution, rule) in std::mem::take(&mut record.runtime.w().undelivered_rules) {
         out.extend(rule_invocation(scope, pipeline, record, execution, rule));
     }
@@ -133,12 +138,17 @@ fn rule_invocation(
 
 /// The invocations of Lambda jobs: the `CodePipeline.job` event AWS sends (job id, account id, and the job data
 /// without the parts only job workers get).
-fn job_invocations(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<Invocation> {
+fn job_invocations(
+    scope: &Scope,
+    pipeline: &str,
+    record: &mut PipelineRecord,
+    credentials: &crate::engine::jobs::ArtifactCredentials,
+) -> Vec<Invocation> {
     let jobs = std::mem::take(&mut record.runtime.w().undelivered);
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some((execution, run)) = record.runtime.jobs.get(&job).map(|j| (j.execution, j.run)) else { continue };
-        let Some(data) = crate::engine::jobs::job_data(record, pipeline, job) else { continue };
+        let Some(data) = crate::engine::jobs::job_data(record, pipeline, job, credentials) else { continue };
         let Ok(mut data) = serde_json::to_value(&data) else { continue };
         if let Value::Object(map) = &mut data {
             // The Lambda event carries configuration, artifacts, credentials and continuation token only.
