@@ -188,13 +188,20 @@ impl Neighbours {
         if !waiting.is_empty() {
             lines.push(format!("neighbours configured for services whose actions are still simulated: {waiting}"));
         }
+        // One line per skipped endpoint, naming every service it would have served.
+        let mut skipped: Vec<(&Endpoint, &str, Vec<&str>)> = Vec::new();
         for (service, endpoint, why) in &self.skipped {
+            match skipped.iter_mut().find(|(e, w, _)| *e == endpoint && w == why) {
+                Some((_, _, services)) => services.push(service.service_id()),
+                None => skipped.push((endpoint, why, vec![service.service_id()])),
+            }
+        }
+        for (endpoint, why, services) in skipped {
             lines.push(format!(
-                "{}: {} (from {}) is not called, since {why}; {} stays simulated",
-                service.service_id(),
+                "{} from {} is not called, since {why}: {} stay simulated",
                 endpoint.url,
                 endpoint.from,
-                service.service_id()
+                services.join(", ")
             ));
         }
         lines
@@ -274,7 +281,8 @@ mod tests {
         let described = neighbours.describe().join("\n");
         assert!(
             described.contains(
-                "Lambda: http://localhost:4566 (from AWS_ENDPOINT_URL) is not called, since it is this server"
+                "http://localhost:4566 from AWS_ENDPOINT_URL is not called, since it is this server: Lambda, \
+                 EventBridge, SNS, CloudFormation"
             ),
             "{described}"
         );

@@ -299,8 +299,10 @@ fn the_start_up_log_names_the_neighbours_and_skips_an_endpoint_that_is_this_serv
     let log = lines.join("\n");
     assert!(log.contains("acting for real on neighbours: SNS at http://127.0.0.1:9 (AWS_ENDPOINT_URL_SNS)"), "{log}");
     assert!(log.contains("still simulated: S3 at http://127.0.0.1:9 (AWS_ENDPOINT_URL_S3)"), "{log}");
-    let itself =
-        format!("Lambda: http://localhost:{port} (from AWS_ENDPOINT_URL) is not called, since it is this server");
+    let itself = format!(
+        "http://localhost:{port} from AWS_ENDPOINT_URL is not called, since it is this server: Lambda, EventBridge, \
+         CloudFormation"
+    );
     assert!(log.contains(&itself), "{log}");
     assert!(!log.contains("do-not-log-me"), "{log}");
 }
