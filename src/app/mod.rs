@@ -138,6 +138,13 @@ impl AppState {
                 },
                 None => crate::engine::jobs::ArtifactCredentials::default(),
             },
+            artifacts: neighbours.endpoint(neighbours::Service::S3).map(|endpoint| {
+                let settings = crate::engine::providers::artifacts::ArtifactSettings {
+                    endpoint: endpoint.to_string(),
+                    credentials: credentials.clone(),
+                };
+                (settings, config.default_region.clone())
+            }),
         };
         let engine = Arc::new(Engine::new(Arc::clone(&store), settings));
         let defaults = Defaults { account: config.default_account.clone(), region: config.default_region.clone() };

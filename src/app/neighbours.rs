@@ -71,9 +71,9 @@ impl Service {
     }
 
     /// Whether the emulator acts on this service for real when it has an endpoint (the others are listed, and stay
-    /// simulated until their actions act for real).
+    /// simulated until their actions act for real). S3 holds the artifact store.
     pub fn acts(self) -> bool {
-        matches!(self, Service::Lambda | Service::EventBridge | Service::Sns)
+        matches!(self, Service::Lambda | Service::EventBridge | Service::Sns | Service::S3)
     }
 }
 

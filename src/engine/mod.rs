@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
 use self::commands::{Command, PipelineNotFound};
+use self::providers::artifacts::ArtifactWriter;
 use self::providers::lambda::invoker::{Invoker, LambdaSettings};
 use self::providers::lambda::{self, Invocation};
 use self::step::StepEnv;
@@ -115,6 +116,8 @@ pub struct Settings {
     pub max_executions: usize,
     /// What job data hands out as `artifactCredentials` (the S3 neighbour's, when there is one).
     pub artifact_credentials: jobs::ArtifactCredentials,
+    /// Where output artifacts are written, with an S3 neighbour (and the region its calls are signed for).
+    pub artifacts: Option<(providers::artifacts::ArtifactSettings, String)>,
 }
 
 /// The scheduler and the settings of simulated actions.
@@ -137,6 +140,10 @@ pub struct Engine {
     /// The Lambda provider's worker queue, and its end of the queue until [`Engine::run`] takes it.
     invocations: mpsc::UnboundedSender<Invocation>,
     invoker: Mutex<Option<mpsc::UnboundedReceiver<Invocation>>>,
+    /// Where output artifacts are written, if anywhere; the artifact writer's queue and its end of it.
+    artifacts: Option<(providers::artifacts::ArtifactSettings, String)>,
+    artifact_work: mpsc::UnboundedSender<providers::artifacts::ArtifactWork>,
+    artifact_writer: Mutex<Option<mpsc::UnboundedReceiver<providers::artifacts::ArtifactWork>>>,
     /// Where new ids come from.
     ids: ids::Ids,
     /// Where the events of state changes are published (shared with the effects waiting in outboxes).
@@ -163,8 +170,10 @@ impl Engine {
             sns,
             max_executions,
             artifact_credentials,
+            artifacts,
         } = settings;
         let (invocations, invoker) = mpsc::unbounded_channel();
+        let (artifact_work, artifact_writer) = mpsc::unbounded_channel();
         let mut hub = events::EventHub::new(event_history);
         hub.number_with(store.event_sequence());
         let (events, delivery) = match eventbridge {
@@ -186,6 +195,9 @@ impl Engine {
             lambda,
             invocations,
             invoker: Mutex::new(Some(invoker)),
+            artifacts,
+            artifact_work,
+            artifact_writer: Mutex::new(Some(artifact_writer)),
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             behaviors: RwLock::new(behaviors),
@@ -325,6 +337,7 @@ impl Engine {
             duration_ms: self.duration_ms,
             max_executions: self.max_executions,
             lambda: self.lambda.is_some(),
+            real_artifacts: self.artifacts.is_some(),
             ids: &self.ids,
             sources: at.sources,
         }
@@ -347,6 +360,10 @@ impl Engine {
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
             let invocations = lambda::take_invocations(scope, pipeline, record, &self.artifact_credentials);
             at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
+        }
+        if !record.runtime.undelivered_artifacts.is_empty() {
+            let work = providers::artifacts::take_work(scope, pipeline, record);
+            at.outbox.push(providers::Handoff::<ArtifactWriter>::new(self.artifact_work.clone(), work));
         }
         if let Some(due) = next {
             self.schedule(scope, pipeline, record, due);
@@ -400,6 +417,11 @@ impl Engine {
                             let invokes =
                                 |stage: &str, rule: &str| for_rule(&rules, &scope, &name, stage, rule).is_none();
                             lambda::redeliver(record, invokes);
+                        }
+                        // Runs still storing their outputs (after a restart, or a failed save that may have
+                        // dropped their handoff) are handed to the writer again; a write is idempotent.
+                        if self.artifacts.is_some() {
+                            providers::artifacts::redeliver(record);
                         }
                     }
                     self.advance(data, &scope, &name, now);
@@ -489,6 +511,14 @@ impl Engine {
             }
             _ => None,
         };
+        let receiver = self.artifact_writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = match (&self.artifacts, receiver) {
+            (Some((settings, region)), Some(receiver)) => {
+                let worker = Arc::new(ArtifactWriter::new(settings, region));
+                Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver)))
+            }
+            _ => None,
+        };
         let queue = self.delivery.lock().unwrap_or_else(|p| p.into_inner()).take();
         let delivery = match (self.eventbridge.clone(), queue, self.events.delivery_stats()) {
             (Some(settings), Some(queue), Some(stats)) => {
@@ -540,8 +570,8 @@ impl Engine {
                 () = changed(&mut save_failures) => backoff.failed(tokio::time::Instant::now()),
             }
         }
-        if let Some(invoker) = invoker {
-            invoker.abort();
+        for worker in [invoker, writer].into_iter().flatten() {
+            worker.abort();
         }
         for task in [delivery, notifier].into_iter().flatten() {
             task.abort();

@@ -1,7 +1,6 @@
 //! Events delivered to a real EventBridge implementation: moto's server, with a rule that sends CodePipeline's
 //! events to an SQS queue (issue 14). `.ci/run` installs moto's server.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
@@ -9,38 +8,9 @@ use codepipeline_local::Config;
 use serde_json::{Value, json};
 
 use crate::common::{Conn, TestServer, eventually, first_execution, pipeline_json, wait_for};
-
-/// moto's server on a free port, stopped when dropped.
-struct Moto {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::moto::Moto;
 
 impl Moto {
-    async fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
-        let child = Command::new("python3")
-            .args(["-c", "import sys; from moto.server import main; sys.exit(main())", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto's server starts (pip install 'moto[server]')");
-        let addr = format!("127.0.0.1:{port}");
-        let moto = Moto { child, addr };
-        eventually("moto's server to listen", || async {
-            tokio::net::TcpStream::connect(&moto.addr).await.ok().map(|_| ())
-        })
-        .await;
-        moto
-    }
-
     /// One AWS JSON call.
     async fn call(&self, target: &str, json_version: &str, body: Value) -> Value {
         let content_type = format!("application/x-amz-json-{json_version}");
@@ -193,7 +163,8 @@ async fn approvals_publish_aws_s_message_to_their_topic() {
     );
     moto.query(&subscribe).await;
 
-    // --aws-endpoint sets the SNS endpoint too.
+    // --aws-endpoint sets the SNS endpoint too (and S3's: the artifact store is there).
+    moto.create_bucket("artifact-bucket").await;
     let config =
         Config { action_duration_ms: 5, aws_endpoint: Some(format!("http://{}", moto.addr)), ..Config::default() };
     let server = TestServer::with_config(config).await;

@@ -544,10 +544,10 @@ async fn registered_partner_types_can_be_read_and_updated() {
 
 #[tokio::test]
 async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
-    let environment = codepipeline_local::config::SdkEnvironment::from_variables([(
-        "AWS_ENDPOINT_URL_S3".to_string(),
-        "http://127.0.0.1:9".to_string(),
-    )]);
+    let moto = crate::moto::Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    let environment =
+        codepipeline_local::config::SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), moto.url())]);
     let config = codepipeline_local::Config {
         action_duration_ms: 5,
         aws_access_key_id: Some("AKIANEIGHBOUR".into()),

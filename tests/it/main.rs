@@ -3,6 +3,7 @@
 
 mod common;
 
+mod artifacts;
 mod browser;
 mod concurrency;
 mod conditions;
@@ -21,6 +22,7 @@ mod isolation;
 mod jobs;
 mod lambda;
 mod limits;
+mod moto;
 mod outbox;
 mod persistence;
 mod process;

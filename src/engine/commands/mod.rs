@@ -18,8 +18,10 @@
 //! | [`job::AcknowledgeJob`], [`job::ReportJob`] | job workers' calls | the job's status |
 //! | [`complete::CompleteAction`], [`complete::CompleteRule`] | `POST /_emulator/actions/complete` | the run's id |
 //! | [`invocation::RecordInvocation`] | the Lambda provider's worker | |
+//! | [`artifacts::StoreArtifacts`] | the artifact writer (an S3 neighbour) | |
 
 pub mod approval;
+pub mod artifacts;
 pub mod complete;
 pub mod condition;
 pub mod invocation;

@@ -18,7 +18,9 @@
 //! | [`simulated`]: every built-in type without a real provider | `Pending::At`, on the emulator clock | none |
 //! | approvals, custom and partner actions | `Pending::External` | people and job workers, through the API |
 //! | [`lambda`]: `AWS/Invoke/Lambda` and LambdaInvoke rules, with a Lambda endpoint | `Pending::External` | [`lambda::invoker`] |
+//! | [`artifacts`]: the outputs of simulated actions, with an S3 neighbour | `Pending::Storing`, then `Pending::At` | [`artifacts::ArtifactWriter`] |
 
+pub mod artifacts;
 pub mod lambda;
 pub mod simulated;
 

@@ -40,6 +40,8 @@ pub struct StepEnv<'a> {
     pub max_executions: usize,
     /// Whether Lambda invoke actions call real functions (a Lambda endpoint is configured).
     pub lambda: bool,
+    /// Whether output artifacts are real objects in an S3 neighbour (written before a simulated action ends).
+    pub real_artifacts: bool,
     /// Where the ids of new executions, runs, jobs and artifacts come from.
     pub ids: &'a super::ids::Ids,
     /// The emulated world source actions read.
@@ -171,7 +173,8 @@ fn due_at(pending: &Pending) -> Option<Timestamp> {
     match pending {
         Pending::At(at, _) => Some(*at),
         Pending::External { timeout, .. } => *timeout,
-        Pending::Nothing => None,
+        // The artifact writer's report moves it on.
+        Pending::Storing { .. } | Pending::Nothing => None,
     }
 }
 
@@ -537,7 +540,7 @@ fn start_action(
         .collect();
     let execution = &record.runtime.executions[index];
     let input_artifacts = inputs(execution, action.input_artifacts.as_deref());
-    let output_artifacts = names
+    let output_artifacts: Box<[Arc<ArtifactInstance>]> = names
         .into_iter()
         .map(|(name, bucket)| {
             let key = artifact_key(env.pipeline, &name, env.ids).into_boxed_str();
@@ -570,6 +573,16 @@ fn start_action(
             (ActionStatus::InProgress, pending, None, resolved)
         }
     };
+    // With an S3 neighbour, simulated work that succeeds writes its output artifacts before it ends.
+    let pending = match pending {
+        Pending::At(at, outcome)
+            if env.real_artifacts && !output_artifacts.is_empty() && matches!(*outcome, Outcome::Succeed(_)) =>
+        {
+            Pending::Storing { at, outcome }
+        }
+        other => other,
+    };
+    let storing = matches!(pending, Pending::Storing { .. });
     let is_approval = action.action_type_id.category == ActionCategory::Approval;
     let waits = matches!(pending, Pending::External { .. });
     let pending = (!matches!(pending, Pending::Nothing)).then(|| Box::new(pending));
@@ -612,6 +625,9 @@ fn start_action(
     record.runtime.w().latest_runs.insert(key, (index, run_index));
     if waits && let Some(kind) = worker {
         create_job(record, index, run_index, kind, None, env.ids, now);
+    }
+    if storing {
+        record.runtime.w().undelivered_artifacts.push((index, run_index));
     }
 }
 

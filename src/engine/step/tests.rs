@@ -100,6 +100,7 @@ impl Sim {
             duration_ms: DURATION,
             max_executions: usize::MAX,
             lambda: false,
+            real_artifacts: false,
             ids: &self.ids,
             sources: &self.sources,
         };

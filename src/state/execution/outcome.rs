@@ -88,6 +88,9 @@ pub enum Pending {
     At(Timestamp, Box<Outcome>),
     /// It ends when something outside calls back (an approval, a held action, a job), or fails at `timeout`.
     External { timeout: Option<Timestamp>, on_timeout: Box<ErrorDetails> },
+    /// Simulated work whose output artifacts are being written to the artifact store (an S3 neighbour): once they
+    /// are, it ends at `at` with `outcome` (at once if that time has passed); if they cannot be, it fails.
+    Storing { at: Timestamp, outcome: Box<Outcome> },
     /// Nothing: the action is finished.
     Nothing,
 }

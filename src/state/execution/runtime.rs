@@ -64,6 +64,8 @@ pub struct PipelineRuntime {
     pub undelivered: Vec<Uuid>,
     /// LambdaInvoke rule runs started but not yet handed to the invoker.
     pub undelivered_rules: Vec<(ExecutionIndex, RuleRunIndex)>,
+    /// Action runs whose output artifacts are to be written, not yet handed to the artifact writer.
+    pub undelivered_artifacts: Vec<(ExecutionIndex, RunIndex)>,
     /// State changes made since the engine last published them as events, oldest first.
     pub changes: Vec<StateChange>,
 }
@@ -101,6 +103,7 @@ impl PipelineRuntime {
         let mut pinned: HashSet<usize> = self.latest_in_stage.values().map(|i| i.index()).collect();
         pinned.extend(self.latest_runs.values().map(|(i, _)| i.index()));
         pinned.extend(self.undelivered_rules.iter().map(|(i, _)| i.index()));
+        pinned.extend(self.undelivered_artifacts.iter().map(|(i, _)| i.index()));
         pinned.extend(self.active.iter().map(|i| i.index()));
         let gone = self.executions.retain(keep, |position, e| pinned.contains(&position) || e.status.is_active());
         if gone.is_empty() {

@@ -1,0 +1,263 @@
+//! Real artifacts: with an S3 neighbour, the output artifacts of the actions the emulator simulates are real zip
+//! objects in the pipeline's artifact store, at the keys the API shows (`<pipeline, 20>/<artifact, 10>/<7 random>`).
+//!
+//! A simulated action that succeeds waits in [`Pending::Storing`] until its outputs are written: the step leaves the
+//! run in the runtime's `undelivered_artifacts`, the engine renders it into an [`ArtifactWork`] handed to the
+//! [`ArtifactWriter`] once the change is saved, and the writer reports back with [`StoreArtifacts`]. Then the action
+//! ends as simulated (at its due time, or at once if that has passed), or fails with what S3 answered. After a
+//! restart, runs still storing are handed to the writer again (a write is idempotent: the same bytes at the same key).
+//!
+//! What an output holds: an action with input artifacts passes its first input on (a server-side copy), as a build
+//! that changes nothing would; a source action (no inputs) writes a zip with one file,
+//! `codepipeline-local-revision.json`, describing the simulated revision it picked up. Job workers and Lambda
+//! functions write their own outputs, as on AWS, with job data's `artifactCredentials`.
+//!
+//! [`Pending::Storing`]: crate::state::execution::Pending::Storing
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use uuid::Uuid;
+
+use super::Worker;
+use crate::engine::Engine;
+use crate::engine::Write;
+use crate::engine::commands::artifacts::StoreArtifacts;
+use crate::state::execution::{ExecutionIndex, Outcome, Pending, RunIndex};
+use crate::state::{PipelineRecord, Scope};
+
+/// Where artifacts are written, and the keys the writes are signed with.
+#[derive(Debug, Clone)]
+pub struct ArtifactSettings {
+    /// Base URL of the S3 API, without a trailing slash (e.g. `http://localhost:5000`).
+    pub endpoint: String,
+    pub credentials: crate::app::neighbours::Credentials,
+}
+
+/// The output artifacts of one action run to write.
+#[derive(Debug, Clone)]
+pub struct ArtifactWork {
+    pub scope: Scope,
+    pub pipeline: String,
+    pub execution_id: Uuid,
+    pub run_id: Uuid,
+    /// `(bucket, key)` of each output.
+    pub outputs: Vec<(String, String)>,
+    /// What each output holds.
+    pub content: Content,
+}
+
+/// What an output artifact holds.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A copy of this object (the action's first input artifact).
+    Copy { bucket: String, key: String },
+    /// A zip made here.
+    Zip(Arc<Vec<u8>>),
+}
+
+/// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
+pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<ArtifactWork> {
+    let runs = std::mem::take(&mut record.runtime.w().undelivered_artifacts);
+    runs.into_iter().filter_map(|(execution, run)| work_for(scope, pipeline, record, execution, run)).collect()
+}
+
+/// Hands every run still storing to the writer again (after a restart or an import).
+pub fn redeliver(record: &mut PipelineRecord) {
+    let storing: Vec<(ExecutionIndex, RunIndex)> = record
+        .runtime
+        .active
+        .iter()
+        .flat_map(|&e| {
+            let actions = &record.runtime.executions[e].actions;
+            actions
+                .iter()
+                .enumerate()
+                .filter(|(_, run)| matches!(run.pending.as_deref(), Some(Pending::Storing { .. })))
+                .map(move |(r, _)| (e, RunIndex::at(r)))
+        })
+        .collect();
+    record.runtime.w().undelivered_artifacts.extend(storing);
+}
+
+fn work_for(
+    scope: &Scope,
+    pipeline: &str,
+    record: &PipelineRecord,
+    execution: ExecutionIndex,
+    run: RunIndex,
+) -> Option<ArtifactWork> {
+    let execution = record.runtime.executions.get(execution.index())?;
+    let run = execution.actions.get(run.index())?;
+    let Some(Pending::Storing { outcome, .. }) = run.pending.as_deref() else { return None };
+    let outputs = run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect();
+    let content = match run.input_artifacts.first() {
+        Some(input) => Content::Copy { bucket: input.bucket.to_string(), key: input.key.to_string() },
+        None => {
+            let (stage, action) = execution.names(run);
+            let revision = match &**outcome {
+                Outcome::Succeed(success) => serde_json::to_value(&success.revision).unwrap_or_default(),
+                Outcome::Fail(_) => serde_json::Value::Null,
+            };
+            let described = serde_json::json!({
+                "generator": "codepipeline-local",
+                "note": "A simulated source action picked up this revision; no source was read.",
+                "pipeline": pipeline,
+                "pipelineExecutionId": execution.id,
+                "stage": stage,
+                "action": action,
+                "revision": revision,
+            });
+            Content::Zip(Arc::new(zip_of("codepipeline-local-revision.json", described.to_string().as_bytes())))
+        }
+    };
+    Some(ArtifactWork {
+        scope: scope.clone(),
+        pipeline: pipeline.to_string(),
+        execution_id: execution.id,
+        run_id: run.id,
+        outputs,
+        content,
+    })
+}
+
+/// A zip holding one file.
+fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let written = zip.start_file(name, options).and_then(|()| zip.write_all(bytes).map_err(Into::into));
+    if written.and_then(|()| zip.finish().map(|_| ())).is_err() {
+        // Writing to memory does not fail; an empty archive is still a valid zip.
+        return b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+    }
+    buffer.into_inner()
+}
+
+/// The writer: writes each run's outputs, concurrently with the others, and reports back.
+pub struct ArtifactWriter {
+    client: aws_sdk_s3::Client,
+    endpoint: String,
+}
+
+impl ArtifactWriter {
+    /// A writer calling the S3 API that `settings` names (path-style, as local S3 endpoints need).
+    pub fn new(settings: &ArtifactSettings, region: &str) -> ArtifactWriter {
+        let credentials = Credentials::new(
+            settings.credentials.access_key_id.clone(),
+            settings.credentials.secret_access_key.clone(),
+            settings.credentials.session_token.clone(),
+            None,
+            "codepipeline-local",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&settings.endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        ArtifactWriter { client: aws_sdk_s3::Client::from_conf(config), endpoint: settings.endpoint.clone() }
+    }
+
+    async fn write(&self, work: &ArtifactWork) -> Result<(), String> {
+        for (bucket, key) in &work.outputs {
+            let written = match &work.content {
+                Content::Copy { bucket: from_bucket, key: from_key } => self
+                    .client
+                    .copy_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .copy_source(format!("{from_bucket}/{from_key}"))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), e.to_string())),
+                Content::Zip(bytes) => self
+                    .client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .content_type("application/zip")
+                    .body(aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), e.to_string())),
+            };
+            if let Err((code, message, shown)) = written {
+                return Err(self.explain(bucket, key, &work.content, code.as_deref(), message.as_deref(), &shown));
+            }
+        }
+        Ok(())
+    }
+
+    /// AWS's wording is UNCONFIRMED: the message names the bucket, the key, the neighbour and what it answered.
+    fn explain(
+        &self,
+        bucket: &str,
+        key: &str,
+        content: &Content,
+        code: Option<&str>,
+        message: Option<&str>,
+        shown: &str,
+    ) -> String {
+        let answer = match (code, message) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_string(),
+            _ => shown.to_string(),
+        };
+        match (code, content) {
+            (Some("NoSuchBucket"), _) => format!(
+                "The artifact store's bucket \"{bucket}\" does not exist in the S3 neighbour ({}). Create it, or \
+                 edit the pipeline's artifactStore.",
+                self.endpoint
+            ),
+            (Some("NoSuchKey"), Content::Copy { bucket: from_bucket, key: from_key }) => format!(
+                "The input artifact \"{from_bucket}/{from_key}\" is not in the S3 neighbour ({}): it could not be \
+                 passed on to \"{bucket}/{key}\".",
+                self.endpoint
+            ),
+            _ => format!(
+                "Could not write the output artifact \"{bucket}/{key}\" to the S3 neighbour ({}): {answer}",
+                self.endpoint
+            ),
+        }
+    }
+}
+
+impl Worker for ArtifactWriter {
+    type Work = ArtifactWork;
+
+    async fn work(self: Arc<Self>, engine: Arc<Engine>, work: ArtifactWork) {
+        let result = self.write(&work).await;
+        let (scope, pipeline) = (work.scope.clone(), work.pipeline.clone());
+        let report = StoreArtifacts { execution_id: work.execution_id, run_id: work.run_id, result };
+        match engine.apply(&scope, &pipeline, report) {
+            Ok(_) => {}
+            Err(unavailable) => {
+                // Not saved (a full disk): the run is still storing and is handed over again once saves work.
+                tracing::warn!(pipeline = %pipeline, "the artifacts written could not be recorded: {unavailable}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_made_zip_holds_its_one_file() {
+        let bytes = zip_of("a.json", b"{\"x\": 1}");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+        assert_eq!(archive.len(), 1);
+        let mut file = archive.by_name("a.json").expect("the file");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).expect("reads");
+        assert_eq!(text, "{\"x\": 1}");
+    }
+}

@@ -1,0 +1,107 @@
+//! Real artifacts: with an S3 neighbour (moto's server), the outputs of simulated actions are zip objects at the
+//! keys the API shows; a missing artifact bucket fails the action.
+
+use std::io::Read as _;
+
+use codepipeline_local::Config;
+use codepipeline_local::config::SdkEnvironment;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, eventually};
+use crate::moto::Moto;
+
+fn config(moto: &Moto) -> Config {
+    let environment = SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), moto.url())]);
+    Config { action_duration_ms: 5, sdk_environment: environment, ..Config::default() }
+}
+
+fn pipeline(name: &str, bucket: &str) -> Value {
+    let at = |category: &str, provider: &str| json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"});
+    json!({"pipeline": {
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": bucket},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Checkout", "actionTypeId": at("Source", "CodeCommit"),
+                "configuration": {"RepositoryName": "app", "BranchName": "main"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{"name": "Compile", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "app"}, "inputArtifacts": [{"name": "Code"}],
+                "outputArtifacts": [{"name": "Built"}]}]}
+        ]
+    }})
+}
+
+/// The status of the pipeline's first execution, once it has ended.
+async fn ended(server: &TestServer, name: &str) -> (String, Value) {
+    eventually(&format!("{name} to end"), || async {
+        let listed = server.call("ListPipelineExecutions", &json!({"pipelineName": name}).to_string()).await.json();
+        let status = listed["pipelineExecutionSummaries"][0]["status"].as_str()?.to_string();
+        (status != "InProgress").then(|| {
+            let id = listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"].clone();
+            (status, id)
+        })
+    })
+    .await
+}
+
+/// `(action name, bucket, key)` of every output artifact the action executions show.
+async fn outputs(server: &TestServer, name: &str) -> Vec<(String, String, String)> {
+    let listed = server.call("ListActionExecutions", &json!({"pipelineName": name}).to_string()).await.json();
+    let mut found = Vec::new();
+    for detail in listed["actionExecutionDetails"].as_array().into_iter().flatten() {
+        for artifact in detail["output"]["outputArtifacts"].as_array().into_iter().flatten() {
+            let location = &artifact["s3location"];
+            found.push((
+                detail["actionName"].as_str().unwrap_or_default().to_string(),
+                location["bucket"].as_str().unwrap_or_default().to_string(),
+                location["key"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn simulated_actions_write_their_outputs_as_zips_and_a_missing_bucket_fails_the_action() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    let server = TestServer::with_config(config(&moto)).await;
+
+    let created =
+        server.call("CreatePipeline", &pipeline("real-artifacts-pipeline", "artifact-bucket").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "real-artifacts-pipeline").await;
+    assert_eq!(status, "Succeeded");
+    let written = outputs(&server, "real-artifacts-pipeline").await;
+    assert_eq!(written.len(), 2, "{written:?}");
+    let (_, bucket, source_key) = written.iter().find(|(a, _, _)| a == "Checkout").expect("the source's output");
+    // AWS's layout: the pipeline name to 20 characters, the artifact name to 10, 7 random characters.
+    assert!(source_key.starts_with("real-artifacts-pipel/Code/"), "{source_key}");
+    let (status, source) = moto.get_object(bucket, source_key).await;
+    assert_eq!(status, 200, "the source's output is in the artifact bucket");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(source.clone())).expect("a zip");
+    let mut described = String::new();
+    archive
+        .by_name("codepipeline-local-revision.json")
+        .expect("the revision file")
+        .read_to_string(&mut described)
+        .expect("reads");
+    let described: Value = serde_json::from_str(&described).expect("JSON");
+    assert_eq!(described["action"], "Checkout");
+    assert!(described["revision"]["revisionId"].as_str().is_some_and(|r| r.len() == 40), "{described}");
+    // The build passes its input on.
+    let (_, _, built_key) = written.iter().find(|(a, _, _)| a == "Compile").expect("the build's output");
+    assert!(built_key.starts_with("real-artifacts-pipel/Built/"), "{built_key}");
+    let (status, built) = moto.get_object(bucket, built_key).await;
+    assert_eq!((status, built), (200, source), "the build's output is its input, passed on");
+
+    // A bucket the neighbour does not have: the first action that writes fails, naming it.
+    let created = server.call("CreatePipeline", &pipeline("nowhere", "no-such-bucket").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "nowhere").await;
+    assert_eq!(status, "Failed");
+    let state = server.call("GetPipelineState", r#"{"name": "nowhere"}"#).await.json();
+    let latest = &state["stageStates"][0]["actionStates"][0]["latestExecution"];
+    assert_eq!(latest["status"], "Failed", "{state}");
+    let message = latest["errorDetails"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"no-such-bucket\" does not exist in the S3 neighbour"), "{message}");
+}

@@ -1,0 +1,58 @@
+//! moto's server, started by the tests that talk to a real neighbour (`.ci/run` installs it).
+
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{Conn, eventually};
+
+/// moto's server on a free port, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub addr: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let child = Command::new("python3")
+            .args(["-c", "import sys; from moto.server import main; sys.exit(main())", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto's server starts (pip install 'moto[server]')");
+        let addr = format!("127.0.0.1:{port}");
+        let moto = Moto { child, addr };
+        eventually("moto's server to listen", || async {
+            tokio::net::TcpStream::connect(&moto.addr).await.ok().map(|_| ())
+        })
+        .await;
+        moto
+    }
+
+    /// The URL of its API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates an S3 bucket (path-style, unsigned: moto does not check).
+    pub async fn create_bucket(&self, name: &str) {
+        let response = Conn::open(&self.addr).await.request("PUT", &format!("/{name}"), &[], b"").await;
+        assert_eq!(response.status, 200, "CreateBucket {name}: {}", response.text());
+    }
+
+    /// An S3 object's status and bytes.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> (u16, Vec<u8>) {
+        // Signed in form (moto checks who asks, not the signature): an anonymous read of a private object is refused.
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+        let headers = [("Authorization", authorization)];
+        let response = Conn::open(&self.addr).await.request("GET", &format!("/{bucket}/{key}"), &headers, b"").await;
+        (response.status, response.body)
+    }
+}
