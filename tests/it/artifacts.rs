@@ -105,3 +105,27 @@ async fn simulated_actions_write_their_outputs_as_zips_and_a_missing_bucket_fail
     let message = latest["errorDetails"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("\"no-such-bucket\" does not exist in the S3 neighbour"), "{message}");
 }
+
+#[tokio::test]
+async fn a_neighbour_that_refuses_connections_fails_the_action_naming_it() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("address").port();
+    let environment =
+        SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), format!("http://127.0.0.1:{closed}"))]);
+    let server =
+        TestServer::with_config(Config { action_duration_ms: 5, sdk_environment: environment, ..Config::default() })
+            .await;
+    let created = server.call("CreatePipeline", &pipeline("refused", "artifact-bucket").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "refused").await;
+    assert_eq!(status, "Failed");
+    let state = server.call("GetPipelineState", r#"{"name": "refused"}"#).await.json();
+    let message = state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains(&format!("to the S3 neighbour (http://127.0.0.1:{closed})")), "{message}");
+    assert!(message.contains("Could not write the output artifact \"artifact-bucket/refused/Code/"), "{message}");
+    assert!(message.contains("Connection refused"), "what the neighbour did is said: {message}");
+    // Nothing else stalled: the server answers at once.
+    assert_eq!(server.call("ListPipelines", "{}").await.status, 200);
+}

@@ -159,6 +159,14 @@ impl ArtifactWriter {
             .credentials_provider(credentials)
             .force_path_style(true)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
+            // A neighbour that does not answer must not hold an action for ever: each attempt is bounded, and the
+            // SDK's standard retries (3 attempts, with backoff) stand between a failed attempt and a failed action.
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            )
             .build();
         ArtifactWriter { client: aws_sdk_s3::Client::from_conf(config), endpoint: settings.endpoint.clone() }
     }
@@ -175,7 +183,7 @@ impl ArtifactWriter {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), e.to_string())),
+                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), chain(&e))),
                 Content::Zip(bytes) => self
                     .client
                     .put_object()
@@ -186,7 +194,7 @@ impl ArtifactWriter {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), e.to_string())),
+                    .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), chain(&e))),
             };
             if let Err((code, message, shown)) = written {
                 return Err(self.explain(bucket, key, &work.content, code.as_deref(), message.as_deref(), &shown));
@@ -227,6 +235,21 @@ impl ArtifactWriter {
             ),
         }
     }
+}
+
+/// An SDK error with its causes (its own text alone is "dispatch failure" for a refused connection).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Worker for ArtifactWriter {
