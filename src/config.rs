@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub aws_secret_access_key: Option<String>,
 
+    /// How long one call to a neighbour (S3 for artifacts) may take before it is given up and tried again (three
+    /// attempts in all, with backoff); then the action fails, naming the neighbour.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_NEIGHBOUR_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub neighbour_timeout: Duration,
+
     /// The SDK-standard variables of the process (endpoints, credentials), read at start by the binary.
     #[arg(skip)]
     pub sdk_environment: SdkEnvironment,
@@ -218,6 +223,7 @@ impl Default for Config {
             aws_access_key_id: None,
             aws_secret_access_key: None,
             sdk_environment: SdkEnvironment::default(),
+            neighbour_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -142,6 +142,7 @@ impl AppState {
                 let settings = crate::engine::providers::artifacts::ArtifactSettings {
                     endpoint: endpoint.to_string(),
                     credentials: credentials.clone(),
+                    timeout: config.neighbour_timeout,
                 };
                 (settings, config.default_region.clone())
             }),

@@ -129,3 +129,64 @@ async fn a_neighbour_that_refuses_connections_fails_the_action_naming_it() {
     // Nothing else stalled: the server answers at once.
     assert_eq!(server.call("ListPipelines", "{}").await.status, 200);
 }
+
+/// A neighbour on a free port that reads each request and answers it with `answer`, or never answers (`None`).
+async fn misbehaving_neighbour(answer: Option<&'static str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = vec![0u8; 65536];
+            let _ = stream.read(&mut buffer).await;
+            match answer {
+                Some(answer) => {
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    format!("http://{address}")
+}
+
+async fn failure_with_neighbour(endpoint: String, timeout_ms: u64) -> String {
+    let environment = SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), endpoint)]);
+    let config = Config {
+        action_duration_ms: 5,
+        sdk_environment: environment,
+        neighbour_timeout: std::time::Duration::from_millis(timeout_ms),
+        ..Config::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let created = server.call("CreatePipeline", &pipeline("faulty", "artifact-bucket").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "faulty").await;
+    assert_eq!(status, "Failed");
+    assert_eq!(server.call("ListPipelines", "{}").await.status, 200, "nothing else stalls");
+    let state = server.call("GetPipelineState", r#"{"name": "faulty"}"#).await.json();
+    state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_neighbour_that_answers_500_or_hangs_fails_the_action_after_its_retries() {
+    let failing = misbehaving_neighbour(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 93\r\n\r\n\
+         <Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+    ))
+    .await;
+    let message = failure_with_neighbour(failing.clone(), 5_000).await;
+    assert!(message.contains(&format!("to the S3 neighbour ({failing})")), "{message}");
+    assert!(message.contains("InternalError"), "{message}");
+
+    let hanging = misbehaving_neighbour(None).await;
+    let started = std::time::Instant::now();
+    let message = failure_with_neighbour(hanging.clone(), 300).await;
+    assert!(message.contains(&format!("to the S3 neighbour ({hanging})")), "{message}");
+    assert!(message.to_ascii_lowercase().contains("timeout") || message.contains("timed out"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "took {:?}", started.elapsed());
+}

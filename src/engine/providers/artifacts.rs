@@ -34,6 +34,8 @@ pub struct ArtifactSettings {
     /// Base URL of the S3 API, without a trailing slash (e.g. `http://localhost:5000`).
     pub endpoint: String,
     pub credentials: crate::app::neighbours::Credentials,
+    /// How long one attempt may take.
+    pub timeout: std::time::Duration,
 }
 
 /// The output artifacts of one action run to write.
@@ -163,8 +165,8 @@ impl ArtifactWriter {
             // SDK's standard retries (3 attempts, with backoff) stand between a failed attempt and a failed action.
             .timeout_config(
                 aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_secs(5))
-                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
+                    .operation_attempt_timeout(settings.timeout)
                     .build(),
             )
             .build();
