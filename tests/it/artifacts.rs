@@ -190,3 +190,42 @@ async fn a_neighbour_that_answers_500_or_hangs_fails_the_action_after_its_retrie
     assert!(message.to_ascii_lowercase().contains("timeout") || message.contains("timed out"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn steering_decides_without_the_neighbour_and_a_completed_held_action_writes_its_outputs() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    let server = TestServer::with_config(config(&moto)).await;
+    // A failing rule fails the action with its own message: nothing is written.
+    server
+        .set_behaviors(
+            json!([{"pipeline": "failing", "action": "Checkout", "outcome": "fail", "message": "no such branch"}]),
+        )
+        .await;
+    server.call("CreatePipeline", &pipeline("failing", "artifact-bucket").to_string()).await;
+    let (status, _) = ended(&server, "failing").await;
+    assert_eq!(status, "Failed");
+    let state = server.call("GetPipelineState", r#"{"name": "failing"}"#).await.json();
+    let error = &state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"];
+    assert_eq!(error["message"], "no such branch", "{state}");
+
+    // A held action, completed with success, writes its outputs before it ends.
+    server.set_behaviors(json!([{"pipeline": "held", "action": "Checkout", "outcome": "hold"}])).await;
+    server.call("CreatePipeline", &pipeline("held", "artifact-bucket").to_string()).await;
+    let id = eventually("the held execution", || async {
+        let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "held"}"#).await.json();
+        listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().map(str::to_string)
+    })
+    .await;
+    let completed = crate::common::complete(
+        &server,
+        json!({"pipelineName": "held", "pipelineExecutionId": id, "stageName": "Source", "actionName": "Checkout"}),
+    )
+    .await;
+    assert_eq!(completed.status, 200, "{}", completed.text());
+    let (status, _) = ended(&server, "held").await;
+    assert_eq!(status, "Succeeded");
+    let written = outputs(&server, "held").await;
+    let (_, bucket, key) = written.iter().find(|(a, _, _)| a == "Checkout").expect("the source's output");
+    assert_eq!(moto.get_object(bucket, key).await.0, 200, "the completed action's output was written");
+}

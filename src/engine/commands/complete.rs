@@ -1,9 +1,10 @@
 //! End a held simulated action or rule with an outcome (`POST /_emulator/actions/complete`).
 
 use super::{Command, pipeline_not_found};
+use crate::engine::Write;
 use crate::engine::conditions;
 use crate::engine::step::{self, StepEnv};
-use crate::state::execution::{ActionStatus, Outcome, RuleRunIndex, RuleStatus, RunIndex};
+use crate::state::execution::{ActionStatus, Outcome, Pending, RuleRunIndex, RuleStatus, RunIndex};
 use crate::state::{PipelineRecord, Timestamp};
 
 /// End a held simulated action (its latest running attempt in the execution) with an outcome.
@@ -40,7 +41,7 @@ impl Command for CompleteAction {
     type Output = String;
     type Refusal = CompleteRefusal;
 
-    fn execute(self, record: &mut PipelineRecord, _: &StepEnv, now: Timestamp) -> Result<String, CompleteRefusal> {
+    fn execute(self, record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Result<String, CompleteRefusal> {
         let index = record.runtime.position(&self.execution).ok_or(CompleteRefusal::ExecutionNotFound)?;
         let running = &record.runtime.executions[index];
         let (stage, action) = (self.stage.as_str(), self.action.as_str());
@@ -50,7 +51,21 @@ impl Command for CompleteAction {
             .rposition(|r| running.names(r) == (stage, action) && r.status == ActionStatus::InProgress)
             .map(RunIndex::at)
             .ok_or(CompleteRefusal::NotRunning)?;
-        let id = running.actions[run].id.to_string();
+        let found = &running.actions[run];
+        let id = found.id.to_string();
+        // A held action completed with success writes its outputs first, as simulated work does (an S3 neighbour).
+        let held = matches!(found.pending.as_deref(), Some(Pending::External { .. }));
+        if env.real_artifacts
+            && held
+            && !found.output_artifacts.is_empty()
+            && matches!(self.outcome, Outcome::Succeed(_))
+        {
+            if let Some(found) = record.runtime.w().executions[index].actions.get_mut(run.index()) {
+                found.pending = Some(Box::new(Pending::Storing { at: now, outcome: Box::new(self.outcome) }));
+            }
+            record.runtime.w().undelivered_artifacts.push((index, run));
+            return Ok(id);
+        }
         step::finish_action(record, index, run, self.outcome, now, step::FinishedBy::Worker);
         Ok(id)
     }
