@@ -229,3 +229,71 @@ async fn steering_decides_without_the_neighbour_and_a_completed_held_action_writ
     let (_, bucket, key) = written.iter().find(|(a, _, _)| a == "Checkout").expect("the source's output");
     assert_eq!(moto.get_object(bucket, key).await.0, 200, "the completed action's output was written");
 }
+
+fn s3_source_pipeline(name: &str, bucket: &str, key: &str) -> Value {
+    let mut declaration = pipeline(name, "artifact-bucket");
+    declaration["pipeline"]["stages"][0]["actions"][0] = json!({"name": "Checkout",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": bucket, "S3ObjectKey": key, "PollForSourceChanges": "false"},
+        "outputArtifacts": [{"name": "Code"}]});
+    declaration
+}
+
+async fn source_error(server: &TestServer, name: &str) -> Value {
+    let (status, _) = ended(server, name).await;
+    assert_eq!(status, "Failed");
+    let state = server.call("GetPipelineState", &json!({"name": name}).to_string()).await.json();
+    state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"].clone()
+}
+
+#[tokio::test]
+async fn an_s3_source_reads_the_objects_version_from_the_neighbour() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    moto.create_bucket("source-bucket").await;
+    moto.enable_versioning("source-bucket").await;
+    let uploaded = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+    let version = moto.put_object("source-bucket", "app.zip", &uploaded).await.expect("a version id");
+    let server = TestServer::with_config(config(&moto)).await;
+
+    server.call("CreatePipeline", &s3_source_pipeline("from-s3", "source-bucket", "app.zip").to_string()).await;
+    let (status, id) = ended(&server, "from-s3").await;
+    assert_eq!(status, "Succeeded");
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "from-s3", "pipelineExecutionId": id}).to_string())
+        .await
+        .json();
+    let revision = &execution["pipelineExecution"]["artifactRevisions"][0];
+    assert_eq!(revision["revisionId"], json!(version), "{execution}");
+    assert_eq!(revision["revisionSummary"], json!(format!("Amazon S3 version id: {version}")));
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "from-s3"}"#).await.json();
+    let source = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Checkout"))
+        .cloned()
+        .expect("the source's execution");
+    let variables = &source["output"]["outputVariables"];
+    assert_eq!(variables["VersionId"], json!(version));
+    assert_eq!(variables["BucketName"], "source-bucket");
+    let etag = variables["ETag"].as_str().expect("an ETag");
+    assert!(!etag.contains('"') && etag.len() == 32, "the ETag without quotes: {etag}");
+    let location = &source["output"]["outputArtifacts"][0]["s3location"];
+    let copied =
+        moto.get_object(location["bucket"].as_str().unwrap_or(""), location["key"].as_str().unwrap_or("")).await;
+    assert_eq!(copied, (200, uploaded), "the artifact is the object's version, unchanged");
+
+    // A missing object, and an unversioned bucket, fail the action as AWS words it.
+    server.call("CreatePipeline", &s3_source_pipeline("missing", "source-bucket", "nope.zip").to_string()).await;
+    let error = source_error(&server, "missing").await;
+    assert_eq!(error["code"], "ConfigurationError");
+    assert_eq!(
+        error["message"],
+        "Could not access the Amazon S3 object: \"source-bucket/nope.zip\". Make sure that the names of the bucket and object are both correct."
+    );
+    moto.create_bucket("plain-bucket").await;
+    moto.put_object("plain-bucket", "app.zip", b"zip").await;
+    server.call("CreatePipeline", &s3_source_pipeline("unversioned", "plain-bucket", "app.zip").to_string()).await;
+    let error = source_error(&server, "unversioned").await;
+    assert_eq!(error["code"], "ConfigurationError");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("is not versioned")), "{error}");
+}

@@ -165,6 +165,7 @@ async fn approvals_publish_aws_s_message_to_their_topic() {
 
     // --aws-endpoint sets the SNS endpoint too (and S3's: the artifact store is there).
     moto.create_bucket("artifact-bucket").await;
+    moto.seed_source("source-bucket", "app.zip").await;
     let config =
         Config { action_duration_ms: 5, aws_endpoint: Some(format!("http://{}", moto.addr)), ..Config::default() };
     let server = TestServer::with_config(config).await;

@@ -55,7 +55,7 @@ async fn setup(server: &TestServer) -> Client {
         "artifactStore": {"type": "S3", "location": "artifact-bucket"},
         "stages": [
             {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "AWS", "S3"),
-                "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
+                "configuration": {"S3Bucket": "source-bucket", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "Code"}]}]},
             {"name": "Build", "actions": [{"name": "Job", "namespace": "Worker", "actionTypeId": at("Build", "Custom", "Worker"),
                 "configuration": {"ProjectName": "web", "Token": "s3cret"},
                 "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Built"}]}]},
@@ -546,6 +546,7 @@ async fn registered_partner_types_can_be_read_and_updated() {
 async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
     let moto = crate::moto::Moto::start().await;
     moto.create_bucket("artifact-bucket").await;
+    moto.seed_source("source-bucket", "k.zip").await;
     let environment =
         codepipeline_local::config::SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), moto.url())]);
     let config = codepipeline_local::Config {

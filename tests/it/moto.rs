@@ -4,6 +4,10 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::{Conn, eventually};
 
+/// An Authorization header in SigV4's form: moto checks who asks, not the signature.
+const SIGNED: &str =
+    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
 /// moto's server on a free port, stopped when dropped.
 pub struct Moto {
     child: Child,
@@ -46,12 +50,35 @@ impl Moto {
         assert_eq!(response.status, 200, "CreateBucket {name}: {}", response.text());
     }
 
+    /// Turns versioning on for a bucket.
+    pub async fn enable_versioning(&self, bucket: &str) {
+        let body = r#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+        let headers = [("Authorization", SIGNED)];
+        let path = format!("/{bucket}?versioning");
+        let response = Conn::open(&self.addr).await.request("PUT", &path, &headers, body.as_bytes()).await;
+        assert_eq!(response.status, 200, "PutBucketVersioning {bucket}: {}", response.text());
+    }
+
+    /// Uploads an object; returns its version id, if the bucket keeps versions.
+    pub async fn put_object(&self, bucket: &str, key: &str, bytes: &[u8]) -> Option<String> {
+        let headers = [("Authorization", SIGNED)];
+        let response = Conn::open(&self.addr).await.request("PUT", &format!("/{bucket}/{key}"), &headers, bytes).await;
+        assert_eq!(response.status, 200, "PutObject {bucket}/{key}: {}", response.text());
+        response.header("x-amz-version-id").map(str::to_string)
+    }
+
+    /// A versioned source bucket holding one object, as an S3 source action reads it.
+    pub async fn seed_source(&self, bucket: &str, key: &str) -> String {
+        self.create_bucket(bucket).await;
+        self.enable_versioning(bucket).await;
+        let empty_zip = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        self.put_object(bucket, key, empty_zip).await.expect("a version id")
+    }
+
     /// An S3 object's status and bytes.
     pub async fn get_object(&self, bucket: &str, key: &str) -> (u16, Vec<u8>) {
         // Signed in form (moto checks who asks, not the signature): an anonymous read of a private object is refused.
-        let authorization =
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
-        let headers = [("Authorization", authorization)];
+        let headers = [("Authorization", SIGNED)];
         let response = Conn::open(&self.addr).await.request("GET", &format!("/{bucket}/{key}"), &headers, b"").await;
         (response.status, response.body)
     }

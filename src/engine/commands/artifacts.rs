@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{Command, pipeline_not_found};
 use crate::engine::Write;
 use crate::engine::step::{self, StepEnv};
-use crate::state::execution::{ActionStatus, ErrorDetails, FailureType, Outcome, Pending, RunIndex};
+use crate::state::execution::{ActionStatus, ErrorDetails, Outcome, Pending, RunIndex, Success};
 use crate::state::{PipelineRecord, Timestamp};
 
 /// Record what came of writing a run's output artifacts: written, the run ends as simulated (at its due time, at
@@ -15,7 +15,8 @@ use crate::state::{PipelineRecord, Timestamp};
 pub struct StoreArtifacts {
     pub execution_id: Uuid,
     pub run_id: Uuid,
-    pub result: Result<(), String>,
+    /// Written; for an S3 source, with what it picked up (which replaces the simulated result). Or why not.
+    pub result: Result<Option<Success>, ErrorDetails>,
 }
 
 /// Why a report is not recorded: its pipeline is gone.
@@ -42,14 +43,14 @@ impl Command for StoreArtifacts {
         let (at, outcome) = (*at, outcome.clone());
         let run_index = RunIndex::at(position);
         match self.result {
-            Ok(()) => {
+            Ok(picked) => {
+                let outcome = picked.map_or(outcome, |success| Box::new(Outcome::Succeed(success)));
                 let execution = &mut record.runtime.w().executions[index];
                 if let Some(run) = execution.actions.get_mut(position) {
                     run.pending = Some(Box::new(Pending::At(at, outcome)));
                 }
             }
-            Err(message) => {
-                let error = ErrorDetails { code: FailureType::JobFailed, message };
+            Err(error) => {
                 step::finish_action(record, index, run_index, Outcome::Fail(error), now, step::FinishedBy::Worker);
             }
         }

@@ -7,10 +7,12 @@
 //! ends as simulated (at its due time, or at once if that has passed), or fails with what S3 answered. After a
 //! restart, runs still storing are handed to the writer again (a write is idempotent: the same bytes at the same key).
 //!
-//! What an output holds: an action with input artifacts passes its first input on (a server-side copy), as a build
-//! that changes nothing would; a source action (no inputs) writes a zip with one file,
-//! `codepipeline-local-revision.json`, describing the simulated revision it picked up. Job workers and Lambda
-//! functions write their own outputs, as on AWS, with job data's `artifactCredentials`.
+//! What an output holds: an S3 source action reads its object in the neighbour (the current version, or the one the
+//! execution names), which becomes its revision and variables, and copies that version; another action with input
+//! artifacts passes its first input on (a server-side copy), as a build that changes nothing would; another source
+//! action (no inputs) writes a zip with one file, `codepipeline-local-revision.json`, describing the simulated
+//! revision it picked up. Job workers and Lambda functions write their own outputs, as on AWS, with job data's
+//! `artifactCredentials`.
 //!
 //! [`Pending::Storing`]: crate::state::execution::Pending::Storing
 
@@ -25,7 +27,10 @@ use super::Worker;
 use crate::engine::Engine;
 use crate::engine::Write;
 use crate::engine::commands::artifacts::StoreArtifacts;
-use crate::state::execution::{ExecutionIndex, Outcome, Pending, RunIndex};
+use crate::state::declaration::{ActionCategory, ActionOwner};
+use crate::state::execution::{
+    ChangeId, ErrorDetails, ExecutionIndex, FailureType, Outcome, Pending, Revision, RevisionType, RunIndex, Success,
+};
 use crate::state::{PipelineRecord, Scope};
 
 /// Where artifacts are written, and the keys the writes are signed with.
@@ -54,10 +59,13 @@ pub struct ArtifactWork {
 /// What an output artifact holds.
 #[derive(Debug, Clone)]
 pub enum Content {
-    /// A copy of this object (the action's first input artifact).
-    Copy { bucket: String, key: String },
+    /// A copy of this object (the action's first input artifact; an S3 source's object version).
+    Copy { bucket: String, key: String, version: Option<String> },
     /// A zip made here.
     Zip(Arc<Vec<u8>>),
+    /// An S3 source action's object in the neighbour: its current version (or the one the execution names), which
+    /// also decides the action's revision and variables.
+    S3Source { bucket: String, key: String, version: Option<String> },
 }
 
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
@@ -95,9 +103,30 @@ fn work_for(
     let run = execution.actions.get(run.index())?;
     let Some(Pending::Storing { outcome, .. }) = run.pending.as_deref() else { return None };
     let outputs = run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect();
-    let content = match run.input_artifacts.first() {
-        Some(input) => Content::Copy { bucket: input.bucket.to_string(), key: input.key.to_string() },
-        None => {
+    let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+    let is_s3_source = declared.is_some_and(|a| {
+        a.action_type_id.category == ActionCategory::Source
+            && a.action_type_id.owner == ActionOwner::Aws
+            && a.action_type_id.provider == "S3"
+    });
+    let content = match (run.input_artifacts.first(), &**outcome) {
+        (_, Outcome::Succeed(success)) if is_s3_source => {
+            // The simulation already applied the execution's overrides to the bucket and key; a version is named
+            // only when the execution names one.
+            let variable = |name: &str| success.output_variables.get(name).cloned().unwrap_or_default();
+            let named = declared.and_then(|a| {
+                execution
+                    .overrides
+                    .iter()
+                    .find(|o| o.action_name == a.name && o.revision_type == RevisionType::S3ObjectVersionId)
+                    .map(|o| o.revision_value.clone())
+            });
+            Content::S3Source { bucket: variable("BucketName"), key: variable("ObjectKey"), version: named }
+        }
+        (Some(input), _) => {
+            Content::Copy { bucket: input.bucket.to_string(), key: input.key.to_string(), version: None }
+        }
+        (None, _) => {
             let (stage, action) = execution.names(run);
             let revision = match &**outcome {
                 Outcome::Succeed(success) => serde_json::to_value(&success.revision).unwrap_or_default(),
@@ -173,15 +202,23 @@ impl ArtifactWriter {
         ArtifactWriter { client: aws_sdk_s3::Client::from_conf(config), endpoint: settings.endpoint.clone() }
     }
 
-    async fn write(&self, work: &ArtifactWork) -> Result<(), String> {
+    /// Writes the outputs; for an S3 source, reads the object first and answers what the action picked up.
+    async fn write(&self, work: &ArtifactWork) -> Result<Option<Success>, ErrorDetails> {
+        let (content, picked) = match &work.content {
+            Content::S3Source { bucket, key, version } => {
+                let (picked, copy) = self.read_source(bucket, key, version.as_deref()).await?;
+                (copy, Some(picked))
+            }
+            other => (other.clone(), None),
+        };
         for (bucket, key) in &work.outputs {
-            let written = match &work.content {
-                Content::Copy { bucket: from_bucket, key: from_key } => self
+            let written = match &content {
+                Content::Copy { bucket: from_bucket, key: from_key, version } => self
                     .client
                     .copy_object()
                     .bucket(bucket)
                     .key(key)
-                    .copy_source(format!("{from_bucket}/{from_key}"))
+                    .copy_source(copy_source(from_bucket, from_key, version.as_deref()))
                     .send()
                     .await
                     .map(|_| ())
@@ -197,12 +234,80 @@ impl ArtifactWriter {
                     .await
                     .map(|_| ())
                     .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), chain(&e))),
+                Content::S3Source { .. } => Ok(()),
             };
             if let Err((code, message, shown)) = written {
-                return Err(self.explain(bucket, key, &work.content, code.as_deref(), message.as_deref(), &shown));
+                let message = self.explain(bucket, key, &content, code.as_deref(), message.as_deref(), &shown);
+                return Err(ErrorDetails { code: FailureType::JobFailed, message });
             }
         }
-        Ok(())
+        Ok(picked)
+    }
+
+    /// The S3 source's object: what the action picks up (revision, variables) and the copy of that version to write.
+    async fn read_source(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(Success, Content), ErrorDetails> {
+        let head = self.client.head_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string));
+        let object = head.send().await.map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            match status {
+                // AWS's words [reference: the source action's state after a missing object].
+                Some(404) | Some(400) => ErrorDetails {
+                    code: FailureType::ConfigurationError,
+                    message: format!(
+                        "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the \
+                         bucket and object are both correct."
+                    ),
+                },
+                Some(403) => ErrorDetails {
+                    code: FailureType::PermissionError,
+                    message: format!(
+                        "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the \
+                         bucket and object are both correct, and that the pipeline IAM role has sufficient \
+                         permissions to access this bucket."
+                    ),
+                },
+                _ => ErrorDetails {
+                    code: FailureType::JobFailed,
+                    message: format!(
+                        "Could not read the source object \"{bucket}/{key}\" from the S3 neighbour ({}): {}",
+                        self.endpoint,
+                        chain(&e)
+                    ),
+                },
+            }
+        })?;
+        // A source bucket must be versioned (AWS's wording for an unversioned one is UNCONFIRMED).
+        let Some(version) = object.version_id().filter(|v| !v.is_empty() && *v != "null").map(str::to_string) else {
+            return Err(ErrorDetails {
+                code: FailureType::ConfigurationError,
+                message: format!(
+                    "The Amazon S3 bucket \"{bucket}\" of the source object \"{key}\" is not versioned. Enable \
+                     versioning on the bucket: a source object is read by its version id."
+                ),
+            });
+        };
+        let etag = object.e_tag().unwrap_or_default().trim_matches('"').to_string();
+        let summary = format!("Amazon S3 version id: {version}");
+        let variables = [("BucketName", bucket), ("ETag", &etag), ("ObjectKey", key), ("VersionId", &version)];
+        let picked = Success {
+            summary: Some(summary.clone()),
+            external_execution_id: Some(version.clone()),
+            external_execution_url: None,
+            output_variables: variables.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+            revision: Some(Revision {
+                revision_id: version.clone(),
+                change: ChangeId::None,
+                summary: Some(summary.into()),
+                created: None,
+            }),
+        };
+        let copy = Content::Copy { bucket: bucket.to_string(), key: key.to_string(), version: Some(version) };
+        Ok((picked, copy))
     }
 
     /// AWS's wording is UNCONFIRMED: the message names the bucket, the key, the neighbour and what it answered.
@@ -226,7 +331,7 @@ impl ArtifactWriter {
                  edit the pipeline's artifactStore.",
                 self.endpoint
             ),
-            (Some("NoSuchKey"), Content::Copy { bucket: from_bucket, key: from_key }) => format!(
+            (Some("NoSuchKey"), Content::Copy { bucket: from_bucket, key: from_key, .. }) => format!(
                 "The input artifact \"{from_bucket}/{from_key}\" is not in the S3 neighbour ({}): it could not be \
                  passed on to \"{bucket}/{key}\".",
                 self.endpoint
@@ -236,6 +341,17 @@ impl ArtifactWriter {
                 self.endpoint
             ),
         }
+    }
+}
+
+/// `x-amz-copy-source`: the bucket, the URL-encoded key, and the version when one is named.
+fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
+    const KEY: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    let key = percent_encoding::utf8_percent_encode(key, KEY);
+    match version {
+        Some(version) => format!("{bucket}/{key}?versionId={}", percent_encoding::utf8_percent_encode(version, KEY)),
+        None => format!("{bucket}/{key}"),
     }
 }
 
