@@ -297,3 +297,63 @@ async fn an_s3_source_reads_the_objects_version_from_the_neighbour() {
     assert_eq!(error["code"], "ConfigurationError");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("is not versioned")), "{error}");
 }
+
+/// A zip of `(name, text)` files.
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    for (name, text) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).expect("a file");
+        zip.write_all(text.as_bytes()).expect("written");
+    }
+    zip.finish().expect("finished");
+    buffer.into_inner()
+}
+
+#[tokio::test]
+async fn an_s3_deploy_puts_the_artifact_or_its_files_in_the_target_bucket() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    moto.create_bucket("site").await;
+    moto.create_bucket("source-bucket").await;
+    moto.enable_versioning("source-bucket").await;
+    let archive = zip_of(&[("index.html", "<h1>hello</h1>"), ("nested\\config.json", "{\"a\": 1}")]);
+    moto.put_object("source-bucket", "site.zip", &archive).await.expect("a version");
+    let server = TestServer::with_config(config(&moto)).await;
+    let deploy = |name: &str, configuration: Value| {
+        json!({"name": name, "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": configuration, "inputArtifacts": [{"name": "Code"}]})
+    };
+    let mut declaration = s3_source_pipeline("deploys", "source-bucket", "site.zip");
+    declaration["pipeline"]["stages"][1] = json!({"name": "Deploy", "actions": [
+        deploy("Files", json!({"BucketName": "site", "Extract": "true", "CacheControl": "max-age=60"})),
+        deploy("Whole", json!({"BucketName": "site", "Extract": "false", "ObjectKey": "raw/site.zip"}))
+    ]});
+    server.call("CreatePipeline", &declaration.to_string()).await;
+    let (status, _) = ended(&server, "deploys").await;
+    assert_eq!(status, "Succeeded");
+    assert_eq!(moto.get_object("site", "index.html").await, (200, b"<h1>hello</h1>".to_vec()));
+    assert_eq!(moto.get_object("site", "nested/config.json").await, (200, b"{\"a\": 1}".to_vec()));
+    assert_eq!(moto.get_object("site", "raw/site.zip").await, (200, archive), "the artifact, unchanged");
+    let state = server.call("GetPipelineState", r#"{"name": "deploys"}"#).await.json();
+    let actions = &state["stageStates"][1]["actionStates"];
+    assert_eq!(actions[0]["latestExecution"]["externalExecutionId"], "site", "no ObjectKey: the bucket alone");
+    assert_eq!(actions[1]["latestExecution"]["externalExecutionId"], "site/raw/site.zip");
+    assert_eq!(actions[0]["latestExecution"]["summary"], "Deployment Succeeded");
+
+    // Checked at run time, in AWS's words.
+    let mut declaration = s3_source_pipeline("badly", "source-bucket", "site.zip");
+    declaration["pipeline"]["stages"][1] =
+        json!({"name": "Deploy", "actions": [deploy("Files", json!({"BucketName": "site", "Extract": "yes"}))]});
+    server.call("CreatePipeline", &declaration.to_string()).await;
+    let (status, _) = ended(&server, "badly").await;
+    assert_eq!(status, "Failed");
+    let state = server.call("GetPipelineState", r#"{"name": "badly"}"#).await.json();
+    let error = &state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"];
+    assert_eq!(error["code"], "ConfigurationError");
+    assert_eq!(
+        error["message"],
+        "Invalid value for configuration property 'yes': 'Extract'. Edit your pipeline and set 'Extract' to either 'true' or 'false'."
+    );
+}

@@ -66,6 +66,26 @@ pub enum Content {
     /// An S3 source action's object in the neighbour: its current version (or the one the execution names), which
     /// also decides the action's revision and variables.
     S3Source { bucket: String, key: String, version: Option<String> },
+    /// An S3 deploy action: its input artifact to put in the target bucket, as its configuration says.
+    S3Deploy(Box<S3Deploy>),
+}
+
+/// What an S3 deploy does (its resolved configuration).
+#[derive(Debug, Clone)]
+pub struct S3Deploy {
+    /// The input artifact.
+    pub input: (String, String),
+    pub bucket: String,
+    pub extract: String,
+    pub object_key: Option<String>,
+    pub canned_acl: Option<String>,
+    pub cache_control: Option<String>,
+    pub kms_key: Option<String>,
+}
+
+/// Whether the action acts on the S3 neighbour itself, outputs or not (an S3 deploy).
+pub fn deploys(id: &crate::state::declaration::ActionTypeId) -> bool {
+    id.category == ActionCategory::Deploy && id.owner == ActionOwner::Aws && id.provider == "S3"
 }
 
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
@@ -109,7 +129,21 @@ fn work_for(
             && a.action_type_id.owner == ActionOwner::Aws
             && a.action_type_id.provider == "S3"
     });
+    let is_s3_deploy = declared.is_some_and(|a| deploys(&a.action_type_id));
     let content = match (run.input_artifacts.first(), &**outcome) {
+        (Some(input), Outcome::Succeed(_)) if is_s3_deploy => {
+            let configuration = run.configuration(declared).to_map();
+            let value = |key: &str| configuration.get(key).cloned();
+            Content::S3Deploy(Box::new(S3Deploy {
+                input: (input.bucket.to_string(), input.key.to_string()),
+                bucket: value("BucketName").unwrap_or_default(),
+                extract: value("Extract").unwrap_or_default(),
+                object_key: value("ObjectKey"),
+                canned_acl: value("CannedACL"),
+                cache_control: value("CacheControl"),
+                kms_key: value("KMSEncryptionKeyARN"),
+            }))
+        }
         (_, Outcome::Succeed(success)) if is_s3_source => {
             // The simulation already applied the execution's overrides to the bucket and key; a version is named
             // only when the execution names one.
@@ -169,8 +203,8 @@ fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
 
 /// The writer: writes each run's outputs, concurrently with the others, and reports back.
 pub struct ArtifactWriter {
-    client: aws_sdk_s3::Client,
-    endpoint: String,
+    pub(super) client: aws_sdk_s3::Client,
+    pub(super) endpoint: String,
 }
 
 impl ArtifactWriter {
@@ -209,6 +243,7 @@ impl ArtifactWriter {
                 let (picked, copy) = self.read_source(bucket, key, version.as_deref()).await?;
                 (copy, Some(picked))
             }
+            Content::S3Deploy(deploy) => return self.deploy(deploy).await.map(Some),
             other => (other.clone(), None),
         };
         for (bucket, key) in &work.outputs {
@@ -234,7 +269,7 @@ impl ArtifactWriter {
                     .await
                     .map(|_| ())
                     .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), chain(&e))),
-                Content::S3Source { .. } => Ok(()),
+                Content::S3Source { .. } | Content::S3Deploy(_) => Ok(()),
             };
             if let Err((code, message, shown)) = written {
                 let message = self.explain(bucket, key, &content, code.as_deref(), message.as_deref(), &shown);
@@ -356,7 +391,7 @@ fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
 }
 
 /// An SDK error with its causes (its own text alone is "dispatch failure" for a refused connection).
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -22,6 +22,7 @@
 
 pub mod artifacts;
 pub mod lambda;
+mod s3_deploy;
 pub mod simulated;
 
 use std::sync::Arc;

@@ -573,11 +573,11 @@ fn start_action(
             (ActionStatus::InProgress, pending, None, resolved)
         }
     };
-    // With an S3 neighbour, simulated work that succeeds writes its output artifacts before it ends.
+    // With an S3 neighbour, simulated work that succeeds writes its output artifacts before it ends, and an S3
+    // deploy deploys.
+    let acts = !output_artifacts.is_empty() || providers::artifacts::deploys(&action.action_type_id);
     let pending = match pending {
-        Pending::At(at, outcome)
-            if env.real_artifacts && !output_artifacts.is_empty() && matches!(*outcome, Outcome::Succeed(_)) =>
-        {
+        Pending::At(at, outcome) if env.real_artifacts && acts && matches!(*outcome, Outcome::Succeed(_)) => {
             Pending::Storing { at, outcome }
         }
         other => other,
