@@ -357,3 +357,24 @@ async fn an_s3_deploy_puts_the_artifact_or_its_files_in_the_target_bucket() {
         "Invalid value for configuration property 'yes': 'Extract'. Edit your pipeline and set 'Extract' to either 'true' or 'false'."
     );
 }
+
+#[tokio::test]
+async fn stopping_abandons_work_waiting_for_a_neighbour() {
+    let hanging = misbehaving_neighbour(None).await;
+    let environment = SdkEnvironment::from_variables([("AWS_ENDPOINT_URL_S3".to_string(), hanging)]);
+    let config = Config { action_duration_ms: 5, sdk_environment: environment, ..Config::default() };
+    let server = TestServer::with_config(config).await;
+    server.call("CreatePipeline", &pipeline("stuck", "artifact-bucket").to_string()).await;
+    let id = eventually("the execution", || async {
+        let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "stuck"}"#).await.json();
+        listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().map(str::to_string)
+    })
+    .await;
+    let stop = json!({"pipelineName": "stuck", "pipelineExecutionId": id, "abandon": true, "reason": "stuck"});
+    let answer = server.call("StopPipelineExecution", &stop.to_string()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let (status, _) = ended(&server, "stuck").await;
+    assert_eq!(status, "Stopped");
+    let state = server.call("GetPipelineState", r#"{"name": "stuck"}"#).await.json();
+    assert_eq!(state["stageStates"][0]["actionStates"][0]["latestExecution"]["status"], "Abandoned", "{state}");
+}
