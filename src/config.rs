@@ -96,7 +96,7 @@ pub struct Config {
     pub event_bus_name: String,
 
     /// One LocalStack-style edge URL for every AWS service the emulator calls; a service's own flag, and its
-    /// AWS_ENDPOINT_URL_<SERVICE> variable, win over it; the standard AWS_ENDPOINT_URL is used when this is unset.
+    /// `AWS_ENDPOINT_URL_<SERVICE>` variable, win over it; the standard `AWS_ENDPOINT_URL` is used when this is unset.
     #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_ENDPOINT", value_parser = parse_url)]
     pub aws_endpoint: Option<String>,
 

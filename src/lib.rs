@@ -21,7 +21,8 @@
 //!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
 //! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
 //!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
-//!                held to what the API accepts and to what the store can read back before it is imported (import)
+//!                held to what the API accepts and to what the store can read back before it is imported (import);
+//!                where each AWS service the emulator calls is, and its credentials (neighbours)
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
 //!                errors in mod; an operation that changes a running pipeline hands the engine a command and words
 //!                every refusal the command can produce
@@ -40,7 +41,9 @@
 //!   step/          the pure step: advance an execution through stages, groups and actions (mod); resumed stages and
 //!                  rollback executions (recovery)
 //!   providers/     what happens when an action starts (mod: the seam, the Worker trait and Handoff effect);
-//!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/)
+//!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/); with an
+//!                  S3 neighbour, the artifact writer (artifacts: outputs, the S3 source) and the S3 deploy
+//!                  (s3_deploy)
 //!   conditions, rules, time_zone   stage conditions and their rules
 //!   jobs, variables, ids           job data and results, #{...} resolution (the one reference scanner), ids
 //!   events         EventBridge events of state changes, rendered under the lock, released after the commit
