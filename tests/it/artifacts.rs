@@ -378,3 +378,59 @@ async fn stopping_abandons_work_waiting_for_a_neighbour() {
     let state = server.call("GetPipelineState", r#"{"name": "stuck"}"#).await.json();
     assert_eq!(state["stageStates"][0]["actionStates"][0]["latestExecution"]["status"], "Abandoned", "{state}");
 }
+
+#[tokio::test]
+async fn outputs_still_being_written_when_the_server_is_killed_are_written_after_the_restart() {
+    use crate::persistence::{TempDir, spawn_with_env, try_aws};
+    let dir = TempDir::new("storing");
+    // First a neighbour that never answers: the source's output is being written when the server is killed.
+    let hanging = misbehaving_neighbour(None).await;
+    let (mut child, addr) = spawn_with_env(&dir.0, &[], &[("AWS_ENDPOINT_URL_S3", hanging.as_str())]);
+    let created = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || try_aws(&addr, "CreatePipeline", &pipeline("survivor", "artifact-bucket"))
+    })
+    .await
+    .expect("joins");
+    assert_eq!(created.0, Some(200), "{}", created.1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+
+    // Then a neighbour that works: the write is handed over again, and the pipeline goes on.
+    let moto = Moto::start().await;
+    moto.create_bucket("artifact-bucket").await;
+    let moto_url = moto.url();
+    let (mut child, addr) = spawn_with_env(&dir.0, &[], &[("AWS_ENDPOINT_URL_S3", moto_url.as_str())]);
+    let status = eventually("the pipeline to succeed after the restart", || async {
+        let addr = addr.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            try_aws(&addr, "ListPipelineExecutions", &json!({"pipelineName": "survivor"}))
+        })
+        .await
+        .ok()?;
+        let status = listed.1["pipelineExecutionSummaries"][0]["status"].as_str()?.to_string();
+        (status != "InProgress").then_some(status)
+    })
+    .await;
+    let listed = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            try_aws(&addr, "ListActionExecutions", &json!({"pipelineName": "survivor"}))
+        })
+        .await
+        .expect("joins")
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, "Succeeded");
+    let source = listed.1["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Checkout"))
+        .cloned()
+        .expect("the source's execution");
+    let location = &source["output"]["outputArtifacts"][0]["s3location"];
+    let object =
+        moto.get_object(location["bucket"].as_str().unwrap_or(""), location["key"].as_str().unwrap_or("")).await;
+    assert_eq!(object.0, 200, "the output was written after the restart");
+}

@@ -299,10 +299,16 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
 
 /// Starts the binary on `dir`, returning the child and its address.
 pub fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
+    spawn_with_env(dir, extra, &[])
+}
+
+/// [`spawn`], with these environment variables.
+pub fn spawn_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
         .args(["--port", "0", "--action-duration-ms", "5", "--data-dir"])
         .arg(dir)
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
