@@ -228,6 +228,33 @@ async fn steering_decides_without_the_neighbour_and_a_completed_held_action_writ
     let written = outputs(&server, "held").await;
     let (_, bucket, key) = written.iter().find(|(a, _, _)| a == "Checkout").expect("the source's output");
     assert_eq!(moto.get_object(bucket, key).await.0, 200, "the completed action's output was written");
+
+    // A held S3 deploy, completed with success, deploys before it ends.
+    moto.seed_source("source-bucket", "app.zip").await;
+    moto.create_bucket("site").await;
+    server.set_behaviors(json!([{"pipeline": "held-deploy", "action": "Ship", "outcome": "hold"}])).await;
+    let mut declaration = s3_source_pipeline("held-deploy", "source-bucket", "app.zip");
+    declaration["pipeline"]["stages"][1] = json!({"name": "Deploy", "actions": [{"name": "Ship",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"BucketName": "site", "Extract": "false", "ObjectKey": "held/app.zip"},
+        "inputArtifacts": [{"name": "Code"}]}]});
+    server.call("CreatePipeline", &declaration.to_string()).await;
+    let id = eventually("the deploy to be held", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "held-deploy"}"#).await.json();
+        let latest = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+        (latest["status"] == "InProgress")
+            .then(|| state["stageStates"][1]["latestExecution"]["pipelineExecutionId"].clone())
+    })
+    .await;
+    let completed = crate::common::complete(
+        &server,
+        json!({"pipelineName": "held-deploy", "pipelineExecutionId": id, "stageName": "Deploy", "actionName": "Ship"}),
+    )
+    .await;
+    assert_eq!(completed.status, 200, "{}", completed.text());
+    let (status, _) = ended(&server, "held-deploy").await;
+    assert_eq!(status, "Succeeded");
+    assert_eq!(moto.get_object("site", "held/app.zip").await.0, 200, "the completed deploy deployed");
 }
 
 fn s3_source_pipeline(name: &str, bucket: &str, key: &str) -> Value {

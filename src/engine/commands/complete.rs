@@ -3,6 +3,7 @@
 use super::{Command, pipeline_not_found};
 use crate::engine::Write;
 use crate::engine::conditions;
+use crate::engine::providers::artifacts;
 use crate::engine::step::{self, StepEnv};
 use crate::state::execution::{ActionStatus, Outcome, Pending, RuleRunIndex, RuleStatus, RunIndex};
 use crate::state::{PipelineRecord, Timestamp};
@@ -53,13 +54,14 @@ impl Command for CompleteAction {
             .ok_or(CompleteRefusal::NotRunning)?;
         let found = &running.actions[run];
         let id = found.id.to_string();
-        // A held action completed with success writes its outputs first, as simulated work does (an S3 neighbour).
+        // A held action completed with success acts on the S3 neighbour first, as simulated work does.
         let held = matches!(found.pending.as_deref(), Some(Pending::External { .. }));
-        if env.real_artifacts
-            && held
-            && !found.output_artifacts.is_empty()
-            && matches!(self.outcome, Outcome::Succeed(_))
-        {
+        let declared = running.declaration.stages.get(found.stage()).and_then(|s| s.actions.get(found.action()));
+        let stores = declared.is_some_and(|a| {
+            let has_outputs = !found.output_artifacts.is_empty();
+            artifacts::stores_first(env.real_artifacts, &a.action_type_id, has_outputs, &self.outcome)
+        });
+        if held && stores {
             if let Some(found) = record.runtime.w().executions[index].actions.get_mut(run.index()) {
                 found.pending = Some(Box::new(Pending::Storing { at: now, outcome: Box::new(self.outcome) }));
             }

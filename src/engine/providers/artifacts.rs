@@ -88,6 +88,18 @@ pub fn deploys(id: &crate::state::declaration::ActionTypeId) -> bool {
     id.category == ActionCategory::Deploy && id.owner == ActionOwner::Aws && id.provider == "S3"
 }
 
+/// Whether simulated work ending with `outcome` acts on the S3 neighbour before it ends (waiting in
+/// `Pending::Storing`): with real artifacts, a success that has outputs to write or that deploys to S3. One rule for
+/// an action whose simulated time is up and for a held one completed through the control endpoint.
+pub fn stores_first(
+    real_artifacts: bool,
+    id: &crate::state::declaration::ActionTypeId,
+    has_outputs: bool,
+    outcome: &Outcome,
+) -> bool {
+    real_artifacts && (has_outputs || deploys(id)) && matches!(outcome, Outcome::Succeed(_))
+}
+
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
 pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<ArtifactWork> {
     let runs = std::mem::take(&mut record.runtime.w().undelivered_artifacts);

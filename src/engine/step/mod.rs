@@ -575,11 +575,12 @@ fn start_action(
     };
     // With an S3 neighbour, simulated work that succeeds writes its output artifacts before it ends, and an S3
     // deploy deploys.
-    let acts = !output_artifacts.is_empty() || providers::artifacts::deploys(&action.action_type_id);
+    let stores = |outcome: &Outcome| {
+        let has_outputs = !output_artifacts.is_empty();
+        providers::artifacts::stores_first(env.real_artifacts, &action.action_type_id, has_outputs, outcome)
+    };
     let pending = match pending {
-        Pending::At(at, outcome) if env.real_artifacts && acts && matches!(*outcome, Outcome::Succeed(_)) => {
-            Pending::Storing { at, outcome }
-        }
+        Pending::At(at, outcome) if stores(&outcome) => Pending::Storing { at, outcome },
         other => other,
     };
     let storing = matches!(pending, Pending::Storing { .. });
