@@ -171,7 +171,7 @@ impl StorageHealth {
     fn failed(&mut self, reason: &Unavailable) {
         self.consecutive_failures += 1;
         self.failed_commits += 1;
-        self.full = reason.0.contains("is full");
+        self.full = reason.0 == super::sqlite::FULL;
         self.last_error = Some(reason.0.clone());
         if self.consecutive_failures == 1 {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -120,6 +120,11 @@ pub struct Storage {
     saved_sequence: AtomicU64,
 }
 
+/// What a change refused because the data directory is full (or cannot be written) is answered; the commit thread
+/// tells a full disk from other failures by it (see `commit::StorageHealth`).
+pub(super) const FULL: &str =
+    "The emulator's data directory is full or cannot be written; the change was not made. Retry once there is space.";
+
 fn unavailable(error: rusqlite::Error) -> Unavailable {
     let full = matches!(
         error.sqlite_error_code(),
@@ -127,9 +132,7 @@ fn unavailable(error: rusqlite::Error) -> Unavailable {
     );
     // Logged by the commit thread, once per run of failures (see `commit::StorageHealth`).
     Unavailable(if full {
-        "The emulator's data directory is full or cannot be written; the change was not made. Retry once there is \
-         space."
-            .to_string()
+        FULL.to_string()
     } else {
         format!("The emulator could not save the change, which was not made: {error}")
     })
