@@ -127,17 +127,6 @@ impl AppState {
             eventbridge,
             sns,
             max_executions: config.max_executions_per_pipeline,
-            artifact_credentials: match neighbours.endpoint(neighbours::Service::S3) {
-                Some(_) => crate::engine::jobs::ArtifactCredentials {
-                    access_key_id: credentials.access_key_id.clone(),
-                    secret_access_key: credentials.secret_access_key.clone(),
-                    session_token: credentials
-                        .session_token
-                        .clone()
-                        .unwrap_or_else(|| crate::engine::jobs::ArtifactCredentials::default().session_token),
-                },
-                None => crate::engine::jobs::ArtifactCredentials::default(),
-            },
             artifacts: neighbours.endpoint(neighbours::Service::S3).map(|endpoint| {
                 let settings = crate::engine::providers::artifacts::ArtifactSettings {
                     endpoint: endpoint.to_string(),

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::config::Config;
 #[cfg(test)]
 use crate::config::SdkEnvironment;
+pub use crate::engine::providers::Credentials;
 
 /// A service the emulator may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,21 +75,6 @@ impl Service {
     /// simulated until their actions act for real). S3 holds the artifact store.
     pub fn acts(self) -> bool {
         matches!(self, Service::Lambda | Service::EventBridge | Service::Sns | Service::S3)
-    }
-}
-
-/// The credentials calls to a neighbour are signed with.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    /// Never the secret or the token: a neighbour's credentials stay out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
     }
 }
 

@@ -85,12 +85,26 @@ pub struct ArtifactCredentials {
     pub session_token: String,
 }
 
+/// The session token handed out when the credentials have none.
+const PLACEHOLDER_SESSION_TOKEN: &str = "codepipeline-local-session-token";
+
 impl Default for ArtifactCredentials {
     fn default() -> ArtifactCredentials {
         ArtifactCredentials {
             access_key_id: "ASIACODEPIPELINELOCAL".into(),
             secret_access_key: "codepipeline-local-artifact-secret".into(),
-            session_token: "codepipeline-local-session-token".into(),
+            session_token: PLACEHOLDER_SESSION_TOKEN.into(),
+        }
+    }
+}
+
+impl ArtifactCredentials {
+    /// The S3 neighbour's credentials, as job data hands them out.
+    pub fn of(credentials: &super::providers::Credentials) -> ArtifactCredentials {
+        ArtifactCredentials {
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.clone(),
+            session_token: credentials.session_token.clone().unwrap_or_else(|| PLACEHOLDER_SESSION_TOKEN.into()),
         }
     }
 }

@@ -114,8 +114,6 @@ pub struct Settings {
     pub sns: Option<notifications::SnsSettings>,
     /// How many executions each pipeline keeps (see [`crate::state::execution::PipelineRuntime::retain_executions`]).
     pub max_executions: usize,
-    /// What job data hands out as `artifactCredentials` (the S3 neighbour's, when there is one).
-    pub artifact_credentials: jobs::ArtifactCredentials,
     /// Where output artifacts are written, with an S3 neighbour (and the region its calls are signed for).
     pub artifacts: Option<(providers::artifacts::ArtifactSettings, String)>,
 }
@@ -169,9 +167,12 @@ impl Engine {
             eventbridge,
             sns,
             max_executions,
-            artifact_credentials,
             artifacts,
         } = settings;
+        // Job data hands out the S3 neighbour's credentials, when there is one.
+        let artifact_credentials = artifacts
+            .as_ref()
+            .map_or_else(jobs::ArtifactCredentials::default, |(s, _)| jobs::ArtifactCredentials::of(&s.credentials));
         let (invocations, invoker) = mpsc::unbounded_channel();
         let (artifact_work, artifact_writer) = mpsc::unbounded_channel();
         let mut hub = events::EventHub::new(event_history);

@@ -38,7 +38,7 @@ use crate::state::{PipelineRecord, Scope};
 pub struct ArtifactSettings {
     /// Base URL of the S3 API, without a trailing slash (e.g. `http://localhost:5000`).
     pub endpoint: String,
-    pub credentials: crate::app::neighbours::Credentials,
+    pub credentials: super::Credentials,
     /// How long one attempt may take.
     pub timeout: std::time::Duration,
 }

@@ -36,6 +36,21 @@ use crate::state::execution::{ConfigView, ErrorDetails, FailureType, Outcome, Pe
 
 pub use simulated::{DeployTarget, TargetEvent, deploy_targets, s3_etag, s3_version_id, simulate};
 
+/// The credentials calls to a neighbour (an AWS emulator the user runs) are signed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never the secret or the token: a neighbour's credentials stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
 /// The half of a provider that does IO: takes the work handed to it once the change that made the work is saved,
 /// does it without holding any lock, and reports back through the engine's commands.
 pub trait Worker: Send + Sync + 'static {
