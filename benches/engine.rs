@@ -215,7 +215,7 @@ fn drive_wave(records: &mut [PipelineRecord], per_pipeline: usize, clock: &mut i
                 duration_ms: 1,
                 max_executions: usize::MAX,
                 lambda: false,
-                real_artifacts: false,
+                real: codepipeline_local::engine::providers::artifacts::Real::default(),
                 ids: &ids,
                 sources: &sources,
             };

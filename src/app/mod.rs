@@ -132,6 +132,9 @@ impl AppState {
                     endpoint: endpoint.to_string(),
                     credentials: credentials.clone(),
                     timeout: config.neighbour_timeout,
+                    cloudformation: neighbours.endpoint(neighbours::Service::CloudFormation).map(str::to_string),
+                    ecs: neighbours.endpoint(neighbours::Service::Ecs).map(str::to_string),
+                    ecr: neighbours.endpoint(neighbours::Service::Ecr).map(str::to_string),
                 };
                 (settings, config.default_region.clone())
             }),

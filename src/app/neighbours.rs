@@ -74,7 +74,21 @@ impl Service {
     /// Whether the emulator acts on this service for real when it has an endpoint (the others are listed, and stay
     /// simulated until their actions act for real). S3 holds the artifact store.
     pub fn acts(self) -> bool {
-        matches!(self, Service::Lambda | Service::EventBridge | Service::Sns | Service::S3)
+        matches!(
+            self,
+            Service::Lambda
+                | Service::EventBridge
+                | Service::Sns
+                | Service::S3
+                | Service::CloudFormation
+                | Service::Ecs
+                | Service::Ecr
+        )
+    }
+
+    /// Whether its actions read or write artifacts, and so act for real only with an S3 neighbour too.
+    pub fn needs_artifacts(self) -> bool {
+        matches!(self, Service::CloudFormation | Service::Ecs | Service::Ecr)
     }
 }
 
@@ -166,9 +180,17 @@ impl Neighbours {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let acting = list(&mut self.endpoints.iter().filter(|(s, _)| s.acts()));
+        let artifacts = self.endpoints.contains_key(&Service::S3);
+        let acts = |s: &Service| s.acts() && (artifacts || !s.needs_artifacts());
+        let acting = list(&mut self.endpoints.iter().filter(|(s, _)| acts(s)));
         if !acting.is_empty() {
             lines.push(format!("acting for real on neighbours: {acting}"));
+        }
+        let orphans = list(&mut self.endpoints.iter().filter(|(s, _)| s.acts() && !acts(s)));
+        if !orphans.is_empty() {
+            lines.push(format!(
+                "neighbours whose actions stay simulated until an S3 neighbour holds the artifacts: {orphans}"
+            ));
         }
         let waiting = list(&mut self.endpoints.iter().filter(|(s, _)| !s.acts()));
         if !waiting.is_empty() {

@@ -220,12 +220,28 @@ impl Engine {
         &self.store
     }
 
-    /// The events of state changes: their history and live subscribers.
     /// What job data hands out as `artifactCredentials`.
     pub fn artifact_credentials(&self) -> &jobs::ArtifactCredentials {
         &self.artifact_credentials
     }
 
+    /// Whether an action run still waits for its real work (`Pending::Storing`): a worker waiting on a neighbour's
+    /// long operation stops waiting once the run was stopped, timed out or its pipeline deleted.
+    pub fn is_storing(&self, scope: &Scope, pipeline: &str, execution_id: uuid::Uuid, run_id: uuid::Uuid) -> bool {
+        self.store.read(scope, |data| {
+            let Some(record) = data.pipelines.get(pipeline) else { return false };
+            let Some(&index) = record.runtime.index.get(&execution_id) else { return false };
+            record.runtime.executions.get(index.index()).is_some_and(|execution| {
+                execution.actions.iter().any(|run| {
+                    run.id == run_id
+                        && run.status == crate::state::execution::ActionStatus::InProgress
+                        && matches!(run.pending.as_deref(), Some(crate::state::execution::Pending::Storing { .. }))
+                })
+            })
+        })
+    }
+
+    /// The events of state changes: their history and live subscribers.
     pub fn events(&self) -> &events::EventHub {
         &self.events
     }
@@ -338,7 +354,7 @@ impl Engine {
             duration_ms: self.duration_ms,
             max_executions: self.max_executions,
             lambda: self.lambda.is_some(),
-            real_artifacts: self.artifacts.is_some(),
+            real: providers::artifacts::Real::of(self.artifacts.as_ref().map(|(settings, _)| settings)),
             ids: &self.ids,
             sources: at.sources,
         }
@@ -363,7 +379,7 @@ impl Engine {
             at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
         }
         if !record.runtime.undelivered_artifacts.is_empty() {
-            let work = providers::artifacts::take_work(scope, pipeline, record);
+            let work = providers::artifacts::take_work(scope, pipeline, record, env.real);
             at.outbox.push(providers::Handoff::<ArtifactWriter>::new(self.artifact_work.clone(), work));
         }
         if let Some(due) = next {

@@ -32,6 +32,7 @@ mod sdk;
 mod sdk_json;
 mod secrets;
 mod shapes;
+mod stacks;
 mod structure;
 mod triggers;
 mod validation;

@@ -23,11 +23,18 @@ impl Drop for Moto {
 
 impl Moto {
     pub async fn start() -> Moto {
+        Moto::start_with(&[]).await
+    }
+
+    /// moto's server with `environment` (moto reads some behaviour from variables, e.g.
+    /// `MOTO_ECS_SERVICE_RUNNING`: how many tasks its ECS services run).
+    pub async fn start_with(environment: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
         let child = Command::new("python3")
             .args(["-c", "import sys; from moto.server import main; sys.exit(main())", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .envs(environment.iter().copied())
             .spawn()
             .expect("moto's server starts (pip install 'moto[server]')");
         let addr = format!("127.0.0.1:{port}");
@@ -42,6 +49,18 @@ impl Moto {
     /// The URL of its API.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// An SDK configuration for calls to it (test credentials, us-east-1), for clients of its other services.
+    pub fn sdk_config(&self) -> aws_types::SdkConfig {
+        let credentials = aws_credential_types::Credentials::new("test", "test", None, None, "tests");
+        aws_types::SdkConfig::builder()
+            .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
+            .endpoint_url(self.url())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build()
     }
 
     /// Creates an S3 bucket (path-style, unsigned: moto does not check).

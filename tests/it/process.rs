@@ -288,6 +288,7 @@ fn the_start_up_log_names_the_neighbours_and_skips_an_endpoint_that_is_this_serv
         .env("AWS_ENDPOINT_URL", format!("http://localhost:{port}"))
         .env("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:9")
         .env("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_CODEBUILD", "http://127.0.0.1:9")
         .env("AWS_SECRET_ACCESS_KEY", "do-not-log-me")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -299,9 +300,13 @@ fn the_start_up_log_names_the_neighbours_and_skips_an_endpoint_that_is_this_serv
     let log = lines.join("\n");
     assert!(log.contains("acting for real on neighbours: SNS at http://127.0.0.1:9 (AWS_ENDPOINT_URL_SNS)"), "{log}");
     assert!(
-        log.contains("still simulated: CloudFormation at http://127.0.0.1:9 (AWS_ENDPOINT_URL_CLOUDFORMATION)"),
+        log.contains(
+            "stay simulated until an S3 neighbour holds the artifacts: CloudFormation at http://127.0.0.1:9 \
+             (AWS_ENDPOINT_URL_CLOUDFORMATION)"
+        ),
         "{log}"
     );
+    assert!(log.contains("still simulated: CodeBuild at http://127.0.0.1:9 (AWS_ENDPOINT_URL_CODEBUILD)"), "{log}");
     let itself = format!(
         "http://localhost:{port} from AWS_ENDPOINT_URL is not called, since it is this server: Lambda, EventBridge, S3, \
          ECS"

@@ -36,7 +36,7 @@ impl Command for StoreArtifacts {
         let Some(execution) = record.runtime.executions.get(index.index()) else { return Ok(()) };
         let Some(position) = execution.actions.iter().position(|r| r.id == self.run_id) else { return Ok(()) };
         let run = &execution.actions[position];
-        let Some(Pending::Storing { at, outcome }) = run.pending.as_deref() else { return Ok(()) };
+        let Some(Pending::Storing { at, outcome, .. }) = run.pending.as_deref() else { return Ok(()) };
         if run.status != ActionStatus::InProgress {
             return Ok(());
         }

@@ -57,13 +57,15 @@ impl Command for CompleteAction {
         // A held action completed with success acts on the S3 neighbour first, as simulated work does.
         let held = matches!(found.pending.as_deref(), Some(Pending::External { .. }));
         let declared = running.declaration.stages.get(found.stage()).and_then(|s| s.actions.get(found.action()));
-        let stores = declared.is_some_and(|a| {
-            let has_outputs = !found.output_artifacts.is_empty();
-            artifacts::stores_first(env.real_artifacts, &a.action_type_id, has_outputs, &self.outcome)
-        });
-        if held && stores {
+        let storing = declared
+            .filter(|a| {
+                let has_outputs = !found.output_artifacts.is_empty();
+                held && artifacts::stores_first(env.real, &a.action_type_id, has_outputs, &self.outcome)
+            })
+            .map(|a| crate::engine::providers::storing(a, now, now, Box::new(self.outcome.clone())));
+        if let Some(storing) = storing {
             if let Some(found) = record.runtime.w().executions[index].actions.get_mut(run.index()) {
-                found.pending = Some(Box::new(Pending::Storing { at: now, outcome: Box::new(self.outcome) }));
+                found.pending = Some(Box::new(storing));
             }
             record.runtime.w().undelivered_artifacts.push((index, run));
             return Ok(id);

@@ -16,20 +16,20 @@
 //!
 //! [`Pending::Storing`]: crate::state::execution::Pending::Storing
 
-use std::io::Write as _;
 use std::sync::Arc;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use uuid::Uuid;
 
 use super::Worker;
+use super::neighbour::{chain, sdk_config, zip_of};
 use crate::engine::Engine;
 use crate::engine::Write;
 use crate::engine::commands::artifacts::StoreArtifacts;
 use crate::state::declaration::{ActionCategory, ActionOwner};
 use crate::state::execution::{
-    ChangeId, ErrorDetails, ExecutionIndex, FailureType, Outcome, Pending, Revision, RevisionType, RunIndex, Success,
+    ArtifactInstance, ChangeId, ErrorDetails, ExecutionIndex, FailureType, Outcome, Pending, Revision, RevisionType,
+    RunIndex, Success,
 };
 use crate::state::{PipelineRecord, Scope};
 
@@ -41,6 +41,37 @@ pub struct ArtifactSettings {
     pub credentials: super::Credentials,
     /// How long one attempt may take.
     pub timeout: std::time::Duration,
+    /// The CloudFormation neighbour, if CloudFormation deploys act for real.
+    pub cloudformation: Option<String>,
+    /// The ECS neighbour, if ECS deploys act for real.
+    pub ecs: Option<String>,
+    /// The ECR neighbour, if ECR sources read real images.
+    pub ecr: Option<String>,
+}
+
+/// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Real {
+    /// Output artifacts are real objects; S3 sources and deploys act on S3.
+    pub s3: bool,
+    /// CloudFormation deploys act on the CloudFormation neighbour.
+    pub cloudformation: bool,
+    /// ECS deploys act on the ECS neighbour.
+    pub ecs: bool,
+    /// ECR sources read the ECR neighbour.
+    pub ecr: bool,
+}
+
+impl Real {
+    /// What `settings` make real: nothing without an S3 neighbour, since every real action reads or writes artifacts.
+    pub fn of(settings: Option<&ArtifactSettings>) -> Real {
+        settings.map_or_else(Real::default, |s| Real {
+            s3: true,
+            cloudformation: s.cloudformation.is_some(),
+            ecs: s.ecs.is_some(),
+            ecr: s.ecr.is_some(),
+        })
+    }
 }
 
 /// The output artifacts of one action run to write.
@@ -68,13 +99,20 @@ pub enum Content {
     S3Source { bucket: String, key: String, version: Option<String> },
     /// An S3 deploy action: its input artifact to put in the target bucket, as its configuration says.
     S3Deploy(Box<S3Deploy>),
+    /// A CloudFormation deploy action, on the CloudFormation neighbour.
+    CloudFormation(Box<super::cloudformation::Deploy>),
+    /// An ECS deploy action, on the ECS neighbour.
+    EcsDeploy(Box<super::ecs::Deploy>),
+    /// An ECR source action: the image its tag (or the execution's digest) names in the ECR neighbour, as
+    /// `imageDetail.json`.
+    EcrSource { repository: String, tag: String, digest: Option<String>, region: String },
 }
 
 /// What an S3 deploy does (its resolved configuration).
 #[derive(Debug, Clone)]
 pub struct S3Deploy {
     /// The input artifact.
-    pub input: (String, String),
+    pub input: Arc<ArtifactInstance>,
     pub bucket: String,
     pub extract: String,
     pub object_key: Option<String>,
@@ -83,27 +121,38 @@ pub struct S3Deploy {
     pub kms_key: Option<String>,
 }
 
-/// Whether the action acts on the S3 neighbour itself, outputs or not (an S3 deploy).
-pub fn deploys(id: &crate::state::declaration::ActionTypeId) -> bool {
-    id.category == ActionCategory::Deploy && id.owner == ActionOwner::Aws && id.provider == "S3"
+/// Whether the action acts on a neighbour itself, outputs or not (a deploy that acts for real).
+pub fn deploys(real: Real, id: &crate::state::declaration::ActionTypeId) -> bool {
+    id.category == ActionCategory::Deploy
+        && id.owner == ActionOwner::Aws
+        && match id.provider.as_str() {
+            "S3" => real.s3,
+            "CloudFormation" => real.cloudformation,
+            "ECS" => real.ecs,
+            _ => false,
+        }
+}
+
+fn is(id: &crate::state::declaration::ActionTypeId, category: ActionCategory, provider: &str) -> bool {
+    id.category == category && id.owner == ActionOwner::Aws && id.provider == provider
 }
 
 /// Whether simulated work ending with `outcome` acts on the S3 neighbour before it ends (waiting in
 /// `Pending::Storing`): with real artifacts, a success that has outputs to write or that deploys to S3. One rule for
 /// an action whose simulated time is up and for a held one completed through the control endpoint.
 pub fn stores_first(
-    real_artifacts: bool,
+    real: Real,
     id: &crate::state::declaration::ActionTypeId,
     has_outputs: bool,
     outcome: &Outcome,
 ) -> bool {
-    real_artifacts && (has_outputs || deploys(id)) && matches!(outcome, Outcome::Succeed(_))
+    real.s3 && (has_outputs || deploys(real, id)) && matches!(outcome, Outcome::Succeed(_))
 }
 
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
-pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord) -> Vec<ArtifactWork> {
+pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord, real: Real) -> Vec<ArtifactWork> {
     let runs = std::mem::take(&mut record.runtime.w().undelivered_artifacts);
-    runs.into_iter().filter_map(|(execution, run)| work_for(scope, pipeline, record, execution, run)).collect()
+    runs.into_iter().filter_map(|(execution, run)| work_for(scope, pipeline, record, execution, run, real)).collect()
 }
 
 /// Hands every run still storing to the writer again (after a restart or an import).
@@ -130,44 +179,60 @@ fn work_for(
     record: &PipelineRecord,
     execution: ExecutionIndex,
     run: RunIndex,
+    real: Real,
 ) -> Option<ArtifactWork> {
     let execution = record.runtime.executions.get(execution.index())?;
     let run = execution.actions.get(run.index())?;
     let Some(Pending::Storing { outcome, .. }) = run.pending.as_deref() else { return None };
     let outputs = run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect();
     let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
-    let is_s3_source = declared.is_some_and(|a| {
-        a.action_type_id.category == ActionCategory::Source
-            && a.action_type_id.owner == ActionOwner::Aws
-            && a.action_type_id.provider == "S3"
-    });
-    let is_s3_deploy = declared.is_some_and(|a| deploys(&a.action_type_id));
+    let provider = |category, name| declared.is_some_and(|a| is(&a.action_type_id, category, name));
+    let is_s3_source = provider(ActionCategory::Source, "S3");
+    let is_s3_deploy = provider(ActionCategory::Deploy, "S3");
+    let configuration = run.configuration(declared).to_map();
+    let value = |key: &str| configuration.get(key).cloned();
+    let region = run.region().unwrap_or(&scope.region).to_string();
+    // The revision the execution names for this action, of `kind`.
+    let named = |kind: RevisionType| {
+        declared.and_then(|a| {
+            execution
+                .overrides
+                .iter()
+                .find(|o| o.action_name == a.name && o.revision_type == kind)
+                .map(|o| o.revision_value.clone())
+        })
+    };
     let content = match (run.input_artifacts.first(), &**outcome) {
-        (Some(input), Outcome::Succeed(_)) if is_s3_deploy => {
-            let configuration = run.configuration(declared).to_map();
-            let value = |key: &str| configuration.get(key).cloned();
-            Content::S3Deploy(Box::new(S3Deploy {
-                input: (input.bucket.to_string(), input.key.to_string()),
-                bucket: value("BucketName").unwrap_or_default(),
-                extract: value("Extract").unwrap_or_default(),
-                object_key: value("ObjectKey"),
-                canned_acl: value("CannedACL"),
-                cache_control: value("CacheControl"),
-                kms_key: value("KMSEncryptionKeyARN"),
-            }))
+        (_, Outcome::Succeed(_)) if real.cloudformation && provider(ActionCategory::Deploy, "CloudFormation") => {
+            Content::CloudFormation(Box::new(super::cloudformation::Deploy::new(&configuration, run, region)))
         }
+        (_, Outcome::Succeed(_)) if real.ecs && provider(ActionCategory::Deploy, "ECS") => {
+            Content::EcsDeploy(Box::new(super::ecs::Deploy::new(&configuration, run, region)))
+        }
+        (_, Outcome::Succeed(_)) if real.ecr && provider(ActionCategory::Source, "ECR") => Content::EcrSource {
+            repository: value("RepositoryName").unwrap_or_default(),
+            tag: value("ImageTag").filter(|t| !t.is_empty()).unwrap_or_else(|| "latest".into()),
+            digest: named(RevisionType::ImageDigest),
+            region,
+        },
+        (Some(input), Outcome::Succeed(_)) if is_s3_deploy => Content::S3Deploy(Box::new(S3Deploy {
+            input: Arc::clone(input),
+            bucket: value("BucketName").unwrap_or_default(),
+            extract: value("Extract").unwrap_or_default(),
+            object_key: value("ObjectKey"),
+            canned_acl: value("CannedACL"),
+            cache_control: value("CacheControl"),
+            kms_key: value("KMSEncryptionKeyARN"),
+        })),
         (_, Outcome::Succeed(success)) if is_s3_source => {
             // The simulation already applied the execution's overrides to the bucket and key; a version is named
             // only when the execution names one.
             let variable = |name: &str| success.output_variables.get(name).cloned().unwrap_or_default();
-            let named = declared.and_then(|a| {
-                execution
-                    .overrides
-                    .iter()
-                    .find(|o| o.action_name == a.name && o.revision_type == RevisionType::S3ObjectVersionId)
-                    .map(|o| o.revision_value.clone())
-            });
-            Content::S3Source { bucket: variable("BucketName"), key: variable("ObjectKey"), version: named }
+            Content::S3Source {
+                bucket: variable("BucketName"),
+                key: variable("ObjectKey"),
+                version: named(RevisionType::S3ObjectVersionId),
+            }
         }
         (Some(input), _) => {
             Content::Copy { bucket: input.bucket.to_string(), key: input.key.to_string(), version: None }
@@ -200,66 +265,71 @@ fn work_for(
     })
 }
 
-/// A zip holding one file.
-fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut buffer);
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let written = zip.start_file(name, options).and_then(|()| zip.write_all(bytes).map_err(Into::into));
-    if written.and_then(|()| zip.finish().map(|_| ())).is_err() {
-        // Writing to memory does not fail; an empty archive is still a valid zip.
-        return b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
-    }
-    buffer.into_inner()
-}
-
-/// The writer: writes each run's outputs, concurrently with the others, and reports back.
+/// The writer: writes each run's outputs, concurrently with the others, and reports back; deploys to the
+/// neighbours that act for real.
 pub struct ArtifactWriter {
     pub(super) client: aws_sdk_s3::Client,
     pub(super) endpoint: String,
+    pub(super) settings: ArtifactSettings,
 }
 
 impl ArtifactWriter {
     /// A writer calling the S3 API that `settings` names (path-style, as local S3 endpoints need).
     pub fn new(settings: &ArtifactSettings, region: &str) -> ArtifactWriter {
-        let credentials = Credentials::new(
-            settings.credentials.access_key_id.clone(),
-            settings.credentials.secret_access_key.clone(),
-            settings.credentials.session_token.clone(),
-            None,
-            "codepipeline-local",
-        );
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&settings.endpoint)
-            .region(Region::new(region.to_string()))
-            .credentials_provider(credentials)
-            .force_path_style(true)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            // A neighbour that does not answer must not hold an action for ever: each attempt is bounded, and the
-            // SDK's standard retries (3 attempts, with backoff) stand between a failed attempt and a failed action.
-            .timeout_config(
-                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
-                    .operation_attempt_timeout(settings.timeout)
-                    .build(),
-            )
-            .build();
-        ArtifactWriter { client: aws_sdk_s3::Client::from_conf(config), endpoint: settings.endpoint.clone() }
+        let config =
+            aws_sdk_s3::config::Builder::from(&sdk_config(settings, &settings.endpoint, region)).force_path_style(true);
+        ArtifactWriter {
+            client: aws_sdk_s3::Client::from_conf(config.build()),
+            endpoint: settings.endpoint.clone(),
+            settings: settings.clone(),
+        }
     }
 
-    /// Writes the outputs; for an S3 source, reads the object first and answers what the action picked up.
-    async fn write(&self, work: &ArtifactWork) -> Result<Option<Success>, ErrorDetails> {
+    /// Reads an artifact's object whole.
+    pub(super) async fn read_artifact(&self, name: &str, bucket: &str, key: &str) -> Result<Vec<u8>, ErrorDetails> {
+        let failed = |why: String| ErrorDetails {
+            code: FailureType::JobFailed,
+            message: format!(
+                "Could not read the input artifact {name} (\"{bucket}/{key}\") from the S3 neighbour ({}): {why}",
+                self.endpoint
+            ),
+        };
+        let object = self.client.get_object().bucket(bucket).key(key).send().await;
+        let object = object.map_err(|e| failed(super::neighbour::answer(&e)))?;
+        Ok(object.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes().to_vec())
+    }
+
+    /// Puts a zip made here at each output.
+    pub(super) async fn put_zip(&self, outputs: &[(String, String)], bytes: Vec<u8>) -> Result<(), ErrorDetails> {
+        let content = Content::Zip(Arc::new(bytes));
+        self.write_outputs(outputs, &content).await
+    }
+
+    /// Does the work; for an action that picks up a revision (an S3 or ECR source) or deploys, answers what came
+    /// of it.
+    async fn write(&self, engine: &Engine, work: &ArtifactWork) -> Result<Option<Success>, ErrorDetails> {
         let (content, picked) = match &work.content {
             Content::S3Source { bucket, key, version } => {
                 let (picked, copy) = self.read_source(bucket, key, version.as_deref()).await?;
                 (copy, Some(picked))
             }
             Content::S3Deploy(deploy) => return self.deploy(deploy).await.map(Some),
+            Content::CloudFormation(deploy) => return self.cloudformation(engine, work, deploy).await.map(Some),
+            Content::EcsDeploy(deploy) => return self.ecs(engine, work, deploy).await.map(Some),
+            Content::EcrSource { repository, tag, digest, region } => {
+                let (picked, zip) = self.read_image(repository, tag, digest.as_deref(), region).await?;
+                (Content::Zip(Arc::new(zip)), Some(picked))
+            }
             other => (other.clone(), None),
         };
-        for (bucket, key) in &work.outputs {
-            let written = match &content {
+        self.write_outputs(&work.outputs, &content).await?;
+        Ok(picked)
+    }
+
+    /// Writes `content` at each output.
+    async fn write_outputs(&self, outputs: &[(String, String)], content: &Content) -> Result<(), ErrorDetails> {
+        for (bucket, key) in outputs {
+            let written = match content {
                 Content::Copy { bucket: from_bucket, key: from_key, version } => self
                     .client
                     .copy_object()
@@ -281,14 +351,14 @@ impl ArtifactWriter {
                     .await
                     .map(|_| ())
                     .map_err(|e| (e.code().map(str::to_string), e.message().map(str::to_string), chain(&e))),
-                Content::S3Source { .. } | Content::S3Deploy(_) => Ok(()),
+                _ => Ok(()),
             };
             if let Err((code, message, shown)) = written {
-                let message = self.explain(bucket, key, &content, code.as_deref(), message.as_deref(), &shown);
+                let message = self.explain(bucket, key, content, code.as_deref(), message.as_deref(), &shown);
                 return Err(ErrorDetails { code: FailureType::JobFailed, message });
             }
         }
-        Ok(picked)
+        Ok(())
     }
 
     /// The S3 source's object: what the action picks up (revision, variables) and the copy of that version to write.
@@ -402,26 +472,11 @@ fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
     }
 }
 
-/// An SDK error with its causes (its own text alone is "dispatch failure" for a refused connection).
-pub(super) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl Worker for ArtifactWriter {
     type Work = ArtifactWork;
 
     async fn work(self: Arc<Self>, engine: Arc<Engine>, work: ArtifactWork) {
-        let result = self.write(&work).await;
+        let result = self.write(&engine, &work).await;
         let (scope, pipeline) = (work.scope.clone(), work.pipeline.clone());
         let report = StoreArtifacts { execution_id: work.execution_id, run_id: work.run_id, result };
         match engine.apply(&scope, &pipeline, report) {

@@ -21,7 +21,10 @@
 //! | [`artifacts`]: the outputs of simulated actions, with an S3 neighbour | `Pending::Storing`, then `Pending::At` | [`artifacts::ArtifactWriter`] |
 
 pub mod artifacts;
+pub mod cloudformation;
+pub mod ecs;
 pub mod lambda;
+mod neighbour;
 mod s3_deploy;
 pub mod simulated;
 
@@ -141,10 +144,25 @@ pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
         (_, _, "CodeDeploy" | "CodeDeployToECS") => 5 * 24 * 60,
         (_, ActionCategory::Invoke, "Lambda") => 20,
         (_, ActionCategory::Deploy, "S3") => 90,
+        // The configured deployment timeout, at most the action's 60 minutes (real-actions.md §8.2).
+        (_, ActionCategory::Deploy, "ECS") => action
+            .configuration
+            .as_ref()
+            .and_then(|c| c.get("DeploymentTimeout"))
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .filter(|t| *t > 0)
+            .map_or(60, |t| t.min(60)),
         (_, _, "StepFunctions") => 7 * 24 * 60,
         (_, ActionCategory::Compute, _) => 55,
         _ => 60,
     }
+}
+
+/// Simulated work that acts on a neighbour before it ends at `at` with `outcome`: it fails if the neighbour's work
+/// has not ended within the action's timeout.
+pub fn storing(action: &ActionDeclaration, now: Timestamp, at: Timestamp, outcome: Box<Outcome>) -> Pending {
+    let timeout = now.plus_millis(timeout_minutes(action).saturating_mul(60_000));
+    Pending::Storing { at, outcome, timeout: Some((timeout, Box::new(timed_out(action)))) }
 }
 
 fn timed_out(action: &ActionDeclaration) -> ErrorDetails {

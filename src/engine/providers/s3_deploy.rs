@@ -2,16 +2,11 @@
 //! one object (`Extract` false) or each of its files (`Extract` true), with the configured ACL, cache control and
 //! KMS key; run-time checks and failures in AWS's words.
 
-use std::io::Read as _;
-
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 use super::artifacts::{ArtifactWriter, S3Deploy};
+use super::neighbour::configuration_error;
 use crate::state::execution::{ErrorDetails, FailureType, Success};
-
-fn configuration_error(message: String) -> ErrorDetails {
-    ErrorDetails { code: FailureType::ConfigurationError, message }
-}
 
 /// The content type AWS gives an extracted file, by its extension (`application/octet-stream` when unknown).
 pub fn content_type(name: &str) -> &'static str {
@@ -29,24 +24,6 @@ pub fn content_type(name: &str) -> &'static str {
         "gif" => "image/gif",
         _ => "application/octet-stream",
     }
-}
-
-/// The files of a zip, in order: their names (backslashes as slashes) and bytes; directories left out.
-fn files(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ErrorDetails> {
-    let malformed = || ErrorDetails { code: FailureType::JobFailed, message: "The archive is malformed.".into() };
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|_| malformed())?;
-    let mut out = Vec::with_capacity(zip.len());
-    for index in 0..zip.len() {
-        let mut file = zip.by_index(index).map_err(|_| malformed())?;
-        if file.is_dir() {
-            continue;
-        }
-        let name = file.name().map_err(|_| malformed())?.replace('\\', "/");
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|_| malformed())?;
-        out.push((name, bytes));
-    }
-    Ok(out)
 }
 
 impl ArtifactWriter {
@@ -69,25 +46,10 @@ impl ArtifactWriter {
                     .into(),
             ));
         }
-        let (input_bucket, input_key) = &deploy.input;
-        let read_failed = |why: String| ErrorDetails {
-            code: FailureType::JobFailed,
-            message: format!(
-                "Could not read the input artifact \"{input_bucket}/{input_key}\" from the S3 neighbour ({}): {why}",
-                self.endpoint
-            ),
-        };
-        let object = self
-            .client
-            .get_object()
-            .bucket(input_bucket)
-            .key(input_key)
-            .send()
-            .await
-            .map_err(|e| read_failed(super::artifacts::chain(&e)))?;
-        let input = object.body.collect().await.map_err(|e| read_failed(e.to_string()))?.into_bytes().to_vec();
+        let artifact = &deploy.input;
+        let input = self.read_artifact(&artifact.name, &artifact.bucket, &artifact.key).await?;
         if extract {
-            for (name, bytes) in files(&input)? {
+            for (name, bytes) in super::neighbour::files(&input, &artifact.name)? {
                 if name.contains("../") {
                     return Err(configuration_error(format!(
                         "The file name {name} contains invalid sequence: dot-dot-slash."
@@ -131,7 +93,7 @@ impl ArtifactWriter {
             put = put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms).ssekms_key_id(kms);
         }
         put.send().await.map(|_| ()).map_err(|e| {
-            let answer = super::artifacts::chain(&e);
+            let answer = super::neighbour::chain(&e);
             if e.code() == Some("AccessDenied") {
                 ErrorDetails {
                     code: FailureType::PermissionError,

@@ -41,7 +41,7 @@ pub struct StepEnv<'a> {
     /// Whether Lambda invoke actions call real functions (a Lambda endpoint is configured).
     pub lambda: bool,
     /// Whether output artifacts are real objects in an S3 neighbour (written before a simulated action ends).
-    pub real_artifacts: bool,
+    pub real: providers::artifacts::Real,
     /// Where the ids of new executions, runs, jobs and artifacts come from.
     pub ids: &'a super::ids::Ids,
     /// The emulated world source actions read.
@@ -164,6 +164,9 @@ pub(super) fn due_outcome(pending: &Pending, now: Timestamp) -> Option<Outcome> 
         Pending::External { timeout: Some(at), on_timeout } if *at <= now => {
             Some(Outcome::Fail((**on_timeout).clone()))
         }
+        Pending::Storing { timeout: Some((at, on_timeout)), .. } if *at <= now => {
+            Some(Outcome::Fail((**on_timeout).clone()))
+        }
         _ => None,
     }
 }
@@ -173,8 +176,9 @@ fn due_at(pending: &Pending) -> Option<Timestamp> {
     match pending {
         Pending::At(at, _) => Some(*at),
         Pending::External { timeout, .. } => *timeout,
-        // The artifact writer's report moves it on.
-        Pending::Storing { .. } | Pending::Nothing => None,
+        // The worker's report moves it on, unless it times out first.
+        Pending::Storing { timeout, .. } => timeout.as_ref().map(|(at, _)| *at),
+        Pending::Nothing => None,
     }
 }
 
@@ -577,10 +581,10 @@ fn start_action(
     // deploy deploys.
     let stores = |outcome: &Outcome| {
         let has_outputs = !output_artifacts.is_empty();
-        providers::artifacts::stores_first(env.real_artifacts, &action.action_type_id, has_outputs, outcome)
+        providers::artifacts::stores_first(env.real, &action.action_type_id, has_outputs, outcome)
     };
     let pending = match pending {
-        Pending::At(at, outcome) if stores(&outcome) => Pending::Storing { at, outcome },
+        Pending::At(at, outcome) if stores(&outcome) => providers::storing(action, now, at, outcome),
         other => other,
     };
     let storing = matches!(pending, Pending::Storing { .. });

@@ -100,7 +100,7 @@ impl Sim {
             duration_ms: DURATION,
             max_executions: usize::MAX,
             lambda: false,
-            real_artifacts: false,
+            real: crate::engine::providers::artifacts::Real::default(),
             ids: &self.ids,
             sources: &self.sources,
         };

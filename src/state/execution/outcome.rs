@@ -90,7 +90,13 @@ pub enum Pending {
     External { timeout: Option<Timestamp>, on_timeout: Box<ErrorDetails> },
     /// Simulated work whose output artifacts are being written to the artifact store (an S3 neighbour): once they
     /// are, it ends at `at` with `outcome` (at once if that time has passed); if they cannot be, it fails.
-    Storing { at: Timestamp, outcome: Box<Outcome> },
+    /// Real work (a stack, a service) fails at `timeout`, on the emulator clock, if its worker has not reported.
+    Storing {
+        at: Timestamp,
+        outcome: Box<Outcome>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<(Timestamp, Box<ErrorDetails>)>,
+    },
     /// Nothing: the action is finished.
     Nothing,
 }
