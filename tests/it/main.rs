@@ -17,6 +17,7 @@ mod examples;
 mod executions;
 mod fidelity;
 mod hardening;
+mod images;
 mod integrations;
 mod isolation;
 mod jobs;
