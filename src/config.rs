@@ -113,6 +113,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_NEIGHBOUR_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub neighbour_timeout: Duration,
 
+    /// How often S3 source actions with `PollForSourceChanges` poll their object in the S3 neighbour, on the emulator
+    /// clock (AWS does not document its cadence; about a minute). A new version id starts the pipeline.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_POLL_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
     /// The SDK-standard variables of the process (endpoints, credentials), read at start by the binary.
     #[arg(skip)]
     pub sdk_environment: SdkEnvironment,
@@ -224,6 +229,7 @@ impl Default for Config {
             aws_secret_access_key: None,
             sdk_environment: SdkEnvironment::default(),
             neighbour_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(60),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

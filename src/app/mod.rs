@@ -135,6 +135,7 @@ impl AppState {
                     cloudformation: neighbours.endpoint(neighbours::Service::CloudFormation).map(str::to_string),
                     ecs: neighbours.endpoint(neighbours::Service::Ecs).map(str::to_string),
                     ecr: neighbours.endpoint(neighbours::Service::Ecr).map(str::to_string),
+                    poll_interval: config.poll_interval,
                 };
                 (settings, config.default_region.clone())
             }),

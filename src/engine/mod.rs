@@ -225,6 +225,12 @@ impl Engine {
         &self.artifact_credentials
     }
 
+    /// Whether S3 source actions that poll really poll an S3 neighbour (then a new polling pipeline's first
+    /// execution comes from polling, not from CreatePipeline).
+    pub fn polls_s3(&self) -> bool {
+        self.artifacts.is_some()
+    }
+
     /// Whether an action run still waits for its real work (`Pending::Storing`): a worker waiting on a neighbour's
     /// long operation stops waiting once the run was stopped, timed out or its pipeline deleted.
     pub fn is_storing(&self, scope: &Scope, pipeline: &str, execution_id: uuid::Uuid, run_id: uuid::Uuid) -> bool {
@@ -529,12 +535,19 @@ impl Engine {
             _ => None,
         };
         let receiver = self.artifact_writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let writer = match (&self.artifacts, receiver) {
+        let (writer, poller) = match (&self.artifacts, receiver) {
             (Some((settings, region)), Some(receiver)) => {
                 let worker = Arc::new(ArtifactWriter::new(settings, region));
-                Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver)))
+                let poll = providers::polling::run(
+                    Arc::clone(&self),
+                    worker.s3_client(),
+                    settings.poll_interval,
+                    shutdown.clone(),
+                );
+                let poller = tokio::spawn(poll);
+                (Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver))), Some(poller))
             }
-            _ => None,
+            _ => (None, None),
         };
         let queue = self.delivery.lock().unwrap_or_else(|p| p.into_inner()).take();
         let delivery = match (self.eventbridge.clone(), queue, self.events.delivery_stats()) {
@@ -587,7 +600,7 @@ impl Engine {
                 () = changed(&mut save_failures) => backoff.failed(tokio::time::Instant::now()),
             }
         }
-        for worker in [invoker, writer].into_iter().flatten() {
+        for worker in [invoker, writer, poller].into_iter().flatten() {
             worker.abort();
         }
         for task in [delivery, notifier].into_iter().flatten() {

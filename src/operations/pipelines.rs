@@ -88,7 +88,13 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         let tags = tag_map(tags.as_deref().unwrap_or_default());
         data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
         // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating), in the
-        // same write, so that the pipeline is saved with it or not at all.
+        // same write, so that the pipeline is saved with it or not at all. Unless an S3 source polls a real S3
+        // neighbour: then the poller starts it, as AWS's polling does (issue 28: trigger PollForSourceChanges).
+        let polled = ctx.engine.polls_s3()
+            && version.stages.first().is_some_and(|s| s.actions.iter().any(|a| a.is_s3_source() && a.polls()));
+        if polled {
+            return Ok(version);
+        }
         let trigger = ExecutionTrigger {
             trigger_type: TriggerType::CreatePipeline,
             trigger_detail: Some(ctx.scope.caller_arn().into()),

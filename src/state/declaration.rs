@@ -166,6 +166,19 @@ impl ActionDeclaration {
     pub fn order(&self) -> i32 {
         self.run_order.unwrap_or(1)
     }
+
+    /// Whether a source action detects changes by polling: `PollForSourceChanges` `true` in any letter case, or
+    /// absent (AWS's default for S3 and CodeCommit; `False`, `yes`, `1` do not poll); ECR never polls.
+    pub fn polls(&self) -> bool {
+        let value = self.configuration.as_ref().and_then(|c| c.get("PollForSourceChanges"));
+        self.action_type_id.provider != "ECR" && value.is_none_or(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// Whether it is an S3 source action (`Source/AWS/S3`).
+    pub fn is_s3_source(&self) -> bool {
+        let id = &self.action_type_id;
+        id.category == ActionCategory::Source && id.owner == ActionOwner::Aws && id.provider == "S3"
+    }
 }
 
 /// Which of a stage's conditions: the entry condition, or the one checked on success or on failure.

@@ -178,6 +178,9 @@ pub struct PipelineRow {
     pub transitions: BTreeMap<String, TransitionState>,
     #[serde(default)]
     pub current_revisions: BTreeMap<String, Revision>,
+    /// The object version each polling S3 source last started the pipeline for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub polled: BTreeMap<String, String>,
     #[serde(default)]
     pub latest_in_stage: BTreeMap<String, ExecutionIndex>,
     #[serde(default)]
@@ -336,6 +339,7 @@ impl PipelineRecord {
             next_seq: runtime.next_seq,
             transitions: runtime.transitions.clone(),
             current_revisions: runtime.current_revisions.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            polled: runtime.polled.clone(),
             latest_in_stage: runtime.latest_in_stage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             latest_runs,
         }
@@ -465,6 +469,7 @@ impl PipelineDocument {
         runtime.client_tokens = TrackedMap::new(client_tokens);
         runtime.transitions = row.transitions;
         runtime.current_revisions = row.current_revisions.into_iter().collect();
+        runtime.polled = row.polled;
         Ok(PipelineRecord {
             arn: row.arn,
             created: row.created,

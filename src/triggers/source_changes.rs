@@ -198,7 +198,7 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
             .filter_map(|(name, record)| {
                 let first = record.current().stages.first()?;
                 let actions: Vec<(String, bool)> =
-                    first.actions.iter().filter(|a| watches(a, &change)).map(|a| (a.name.clone(), polls(a))).collect();
+                    first.actions.iter().filter(|a| watches(a, &change)).map(|a| (a.name.clone(), a.polls())).collect();
                 (!actions.is_empty()).then(|| (name.clone(), actions))
             })
             .collect();
@@ -245,13 +245,6 @@ fn watches(action: &ActionDeclaration, change: &Change) -> bool {
                 && config("BranchName") == Some(branch)
         }
     }
-}
-
-/// Whether the action detects changes by polling: `PollForSourceChanges` true or absent (AWS's default for S3 and
-/// CodeCommit); ECR never polls.
-fn polls(action: &ActionDeclaration) -> bool {
-    let value = action.configuration.as_ref().and_then(|c| c.get("PollForSourceChanges"));
-    action.action_type_id.provider != "ECR" && value.is_none_or(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The revision a watching action runs: exactly the one the change made.

@@ -166,8 +166,13 @@ async fn approvals_publish_aws_s_message_to_their_topic() {
     // --aws-endpoint sets the SNS endpoint too (and S3's: the artifact store is there).
     moto.create_bucket("artifact-bucket").await;
     moto.seed_source("source-bucket", "app.zip").await;
-    let config =
-        Config { action_duration_ms: 5, aws_endpoint: Some(format!("http://{}", moto.addr)), ..Config::default() };
+    // The S3 source polls (AWS's default): its first execution comes from polling.
+    let config = Config {
+        action_duration_ms: 5,
+        aws_endpoint: Some(format!("http://{}", moto.addr)),
+        poll_interval: std::time::Duration::from_millis(20),
+        ..Config::default()
+    };
     let server = TestServer::with_config(config).await;
     let client = server.client();
     let mut declaration: Value = serde_json::from_str(&pipeline_json("gated")).expect("json");

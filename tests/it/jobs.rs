@@ -554,6 +554,8 @@ async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
         aws_access_key_id: Some("AKIANEIGHBOUR".into()),
         aws_secret_access_key: Some("neighbour-secret".into()),
         sdk_environment: environment,
+        // The S3 source polls (AWS's default): its first execution comes from polling.
+        poll_interval: std::time::Duration::from_millis(20),
         ..codepipeline_local::Config::default()
     };
     let server = TestServer::with_config(config).await;

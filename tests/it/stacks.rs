@@ -239,3 +239,89 @@ async fn change_sets_are_made_and_executed_stacks_deleted_and_bad_input_fails_th
     let message = state["errorDetails"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(" (Service: AmazonCloudFormation; Status Code: 400; Error Code: "), "{message}");
 }
+
+#[tokio::test]
+async fn polling_starts_the_pipeline_for_each_new_version_and_only_while_it_polls() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    let first = moto.seed_source("releases", "app.zip").await;
+    let server = TestServer::with_config(Config {
+        poll_interval: std::time::Duration::from_millis(20),
+        ..config(&moto, &["S3"])
+    })
+    .await;
+    let mut definition = json!({"pipeline": {
+        "name": "polled", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "TRUE"},
+                "outputArtifacts": [{"name": "App"}]}]},
+            {"name": "Ship", "actions": [{"name": "Copy", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "artifacts", "Extract": "false", "ObjectKey": "shipped.zip"},
+                "inputArtifacts": [{"name": "App"}]}]}
+        ]
+    }});
+    let created = server.call("CreatePipeline", &definition.to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+
+    // The first execution comes from polling, not from CreatePipeline, and runs the object's current version.
+    let (status, id) = ended(&server, "polled", 1).await;
+    assert_eq!(status, "Succeeded");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    let summaries = listed["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(summaries.len(), 1, "{listed}");
+    assert_eq!(summaries[0]["trigger"], json!({"triggerType": "PollForSourceChanges", "triggerDetail": "Bundle"}));
+    assert_eq!(summaries[0]["sourceRevisions"][0]["revisionId"].as_str(), Some(first.as_str()), "{listed}");
+
+    // A new version (the same bytes) starts it again, with that version; and only once.
+    let uploaded = std::time::Instant::now();
+    let second = moto.put_object("releases", "app.zip", b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").await;
+    let second = second.expect("a version");
+    eventually("the new version to start the pipeline", || async {
+        let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+        (listed["pipelineExecutionSummaries"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    eprintln!("upload to start, polling every 20 ms: {:?}", uploaded.elapsed());
+    let (status, newer) = ended(&server, "polled", 2).await;
+    assert_eq!(status, "Succeeded");
+    assert_ne!(newer, id);
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(
+        listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(),
+        Some(second.as_str())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(
+        listed["pipelineExecutionSummaries"].as_array().map(Vec::len),
+        Some(2),
+        "an unchanged object starts nothing"
+    );
+
+    // Polling off ("False" does not poll): uploads start nothing. On again: a run on the current, unchanged version.
+    definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("False");
+    assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let third = moto.put_object("releases", "app.zip", b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"].as_array().map(Vec::len), Some(2), "{listed}");
+    definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("true");
+    assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    let (status, _) = ended(&server, "polled", 3).await;
+    assert_eq!(status, "Succeeded");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), third.as_deref());
+    // Off and on again with nothing uploaded: turning polling on starts a run on the unchanged version.
+    definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("false");
+    assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("true");
+    assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    let (status, _) = ended(&server, "polled", 4).await;
+    assert_eq!(status, "Succeeded");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), third.as_deref());
+}

@@ -19,6 +19,7 @@
 //! | [`complete::CompleteAction`], [`complete::CompleteRule`] | `POST /_emulator/actions/complete` | the run's id |
 //! | [`invocation::RecordInvocation`] | the Lambda provider's worker | |
 //! | [`artifacts::StoreArtifacts`] | the artifact writer (an S3 neighbour) | |
+//! | [`poll::PollSource`] | the S3 source poller (an S3 neighbour) | a new execution, if the version is new |
 
 pub mod approval;
 pub mod artifacts;
@@ -26,6 +27,7 @@ pub mod complete;
 pub mod condition;
 pub mod invocation;
 pub mod job;
+pub mod poll;
 pub mod retry;
 pub mod revision;
 pub mod rollback;

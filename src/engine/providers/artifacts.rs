@@ -47,6 +47,8 @@ pub struct ArtifactSettings {
     pub ecs: Option<String>,
     /// The ECR neighbour, if ECR sources read real images.
     pub ecr: Option<String>,
+    /// How often polling S3 sources look at their object, on the emulator clock.
+    pub poll_interval: std::time::Duration,
 }
 
 /// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).
@@ -283,6 +285,11 @@ impl ArtifactWriter {
             endpoint: settings.endpoint.clone(),
             settings: settings.clone(),
         }
+    }
+
+    /// Its S3 client (for the S3 source poller).
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        self.client.clone()
     }
 
     /// Reads an artifact's object whole.

@@ -25,6 +25,7 @@ pub mod cloudformation;
 pub mod ecs;
 pub mod lambda;
 mod neighbour;
+pub mod polling;
 mod s3_deploy;
 pub mod simulated;
 

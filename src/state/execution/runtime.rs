@@ -46,6 +46,8 @@ pub struct PipelineRuntime {
     pub client_tokens: TrackedMap<String, Uuid>,
     /// The latest revision each source action picked up, by action name.
     pub current_revisions: HashMap<String, Revision>,
+    /// The object version each polling S3 source action last started the pipeline for, by action name.
+    pub polled: BTreeMap<String, String>,
     /// Indices of the executions that are still InProgress or Stopping.
     pub active: BTreeSet<ExecutionIndex>,
     /// The execution that last entered each stage, by stage name (GetPipelineState `latestExecution`).
