@@ -543,7 +543,7 @@ async fn registered_partner_types_can_be_read_and_updated() {
 }
 
 #[tokio::test]
-async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
+async fn with_an_s3_neighbour_a_job_worker_moves_its_artifacts_with_the_job_credentials() {
     let moto = crate::moto::Moto::start().await;
     moto.create_bucket("artifact-bucket").await;
     moto.seed_source("source-bucket", "k.zip").await;
@@ -565,6 +565,47 @@ async fn with_an_s3_neighbour_job_data_hands_out_its_credentials() {
     assert_eq!(credentials.access_key_id(), "AKIANEIGHBOUR");
     assert_eq!(credentials.secret_access_key(), "neighbour-secret");
     assert!(!credentials.session_token().is_empty(), "AWS always sends one");
+
+    // A worker downloads its input and uploads its output with those credentials, as on AWS.
+    let sdk = aws_types::SdkConfig::builder()
+        .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_string()),
+                None,
+                "job",
+            ),
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let data = job.data().expect("data");
+    let location = |artifact: &aws_sdk_codepipeline::types::Artifact| {
+        let at = artifact.location().and_then(|l| l.s3_location()).expect("an S3 location");
+        (at.bucket_name().to_string(), at.object_key().to_string())
+    };
+    let (bucket, key) = location(&data.input_artifacts()[0]);
+    let input = s3.get_object().bucket(&bucket).key(&key).send().await.expect("the input downloads");
+    let input = input.body.collect().await.expect("reads").into_bytes();
+    assert_eq!(input.as_ref(), moto.get_object("source-bucket", "k.zip").await.1.as_slice(), "the source's object");
+    let (bucket, key) = location(&data.output_artifacts()[0]);
+    let built = b"PK\x05\x06built-by-the-worker\0\0".to_vec();
+    let body = aws_sdk_s3::primitives::ByteStream::from(built.clone());
+    s3.put_object().bucket(&bucket).key(&key).body(body).send().await.expect("the output uploads");
+    moto.create_bucket("site").await;
+    let id = job.id().expect("id");
+    client.acknowledge_job().job_id(id).nonce(job.nonce().expect("nonce")).send().await.expect("acknowledged");
+    client.put_job_success_result().job_id(id).output_variables("BuildNumber", "7").send().await.expect("succeeds");
+    eventually("the worker's output to be deployed", || async {
+        let (status, bytes) = moto.get_object("site", "build-7.zip").await;
+        (status == 200).then_some(bytes)
+    })
+    .await;
+    assert_eq!(moto.get_object("site", "build-7.zip").await.1, built, "the next stage deployed what the worker wrote");
 
     // Without one, placeholders: nothing would accept them, and nothing real is handed out.
     let plain = TestServer::fast().await;

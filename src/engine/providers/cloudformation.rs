@@ -445,8 +445,8 @@ impl Stack<'_> {
         self.check(view, &[]).await
     }
 
-    /// The change set's status and reason, once it is no longer being created.
-    async fn settle_change_set(&mut self) -> Result<(String, String), ErrorDetails> {
+    /// The change set's status, reason and execution status, once it is no longer being created.
+    async fn settle_change_set(&mut self) -> Result<(String, String, String), ErrorDetails> {
         loop {
             let describe = self.client.describe_change_set().stack_name(&self.deploy.stack);
             let answer = describe
@@ -456,7 +456,8 @@ impl Stack<'_> {
                 .map_err(|e| self.failed("DescribeChangeSet", &e))?;
             let status = answer.status().map(|s| s.as_str().to_string()).unwrap_or_default();
             if !status.ends_with("_IN_PROGRESS") && status != "CREATE_PENDING" {
-                return Ok((status, answer.status_reason().unwrap_or_default().to_string()));
+                let execution = answer.execution_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                return Ok((status, answer.status_reason().unwrap_or_default().to_string(), execution));
             }
             if !self.wait.pause().await {
                 return Err(abandoned());
@@ -487,7 +488,7 @@ impl Stack<'_> {
             .set_tags(Some(request.tags))
             .set_role_arn(self.deploy.role_arn.clone());
         create.send().await.map_err(|e| self.failed("CreateChangeSet", &e))?;
-        let (status, reason) = self.settle_change_set().await?;
+        let (status, reason, _) = self.settle_change_set().await?;
         if status == "FAILED" && !no_changes(&reason) {
             return Err(job_failed(format!(
                 "Failed to create change set {} for stack {}: {reason}",
@@ -498,16 +499,19 @@ impl Stack<'_> {
     }
 
     async fn execute_change_set(&mut self) -> Result<Option<StackView>, ErrorDetails> {
-        let (status, reason) = self.settle_change_set().await?;
+        let (status, reason, execution) = self.settle_change_set().await?;
         if status == "FAILED" && no_changes(&reason) {
             return self.describe().await;
         }
-        let execute = self.client.execute_change_set().stack_name(&self.deploy.stack);
-        execute
-            .change_set_name(&self.deploy.change_set)
-            .send()
-            .await
-            .map_err(|e| self.failed("ExecuteChangeSet", &e))?;
+        // Executed already (this work handed out again after a restart): wait for the stack, do not run it twice.
+        if !execution.starts_with("EXECUTE_") {
+            let execute = self.client.execute_change_set().stack_name(&self.deploy.stack);
+            execute
+                .change_set_name(&self.deploy.change_set)
+                .send()
+                .await
+                .map_err(|e| self.failed("ExecuteChangeSet", &e))?;
+        }
         let view = self.settle().await?;
         match view {
             Some(view) if matches!(view.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE") => {

@@ -129,6 +129,8 @@ pub struct ActionStart<'a> {
     pub ids: &'a super::ids::Ids,
     /// The emulated world: what a source action picks up when the execution names no revision.
     pub sources: &'a crate::state::sources::Sources,
+    /// Which actions act on neighbours.
+    pub real: artifacts::Real,
 }
 
 /// The default approval timeout: 7 days.

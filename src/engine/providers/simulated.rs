@@ -271,8 +271,15 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
         (ActionCategory::Deploy, "CloudFormationStackSet" | "CloudFormationStackInstances") => {
             let operation = ctx.ids.uuid().to_string();
             let stack_set = config(ctx, "StackSetName").unwrap_or_default().to_string();
+            // With a CloudFormation neighbour, say that this one did not act on it.
+            let summary = if ctx.real.cloudformation {
+                "Deployment Succeeded (simulated: codepipeline-local does not deploy StackSets to the CloudFormation \
+                 neighbour)"
+            } else {
+                "Deployment Succeeded"
+            };
             Success {
-                summary: Some("Deployment Succeeded".into()),
+                summary: Some(summary.into()),
                 external_execution_id: Some(operation.clone()),
                 output_variables: vars(&[
                     ("OperationId", operation),
@@ -473,7 +480,37 @@ mod tests {
             job_worker: false,
             ids: &crate::engine::ids::Ids::sequence(0),
             sources: &crate::state::sources::Sources::default(),
+            real: super::super::artifacts::Real::default(),
         })
+    }
+
+    #[test]
+    fn stack_sets_say_they_are_simulated_when_cloudformation_acts_for_real() {
+        let action = action(ActionCategory::Deploy, "CloudFormationStackSet");
+        let configuration = BTreeMap::from([("StackSetName".to_string(), "set".to_string())]);
+        let summary = |real| {
+            let ctx = ActionStart {
+                action: &action,
+                configuration: ConfigView::new(Some(&configuration), None),
+                account: "123456789012",
+                region: "us-east-1",
+                pipeline: "p",
+                execution_id: "e",
+                action_execution_id: "a",
+                now: Timestamp::from_millis(1_000),
+                duration_ms: 5,
+                overrides: &[],
+                behavior: None,
+                job_worker: false,
+                ids: &crate::engine::ids::Ids::sequence(0),
+                sources: &crate::state::sources::Sources::default(),
+                real,
+            };
+            simulate(&ctx).summary.unwrap_or_default()
+        };
+        assert_eq!(summary(super::super::artifacts::Real::default()), "Deployment Succeeded");
+        let real = super::super::artifacts::Real { s3: true, cloudformation: true, ..Default::default() };
+        assert!(summary(real).contains("simulated: codepipeline-local does not deploy StackSets"));
     }
 
     #[test]

@@ -573,6 +573,7 @@ fn start_action(
                 job_worker: worker.is_some(),
                 ids: env.ids,
                 sources: env.sources,
+                real: env.real,
             });
             (ActionStatus::InProgress, pending, None, resolved)
         }
