@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub aws_secret_access_key: Option<String>,
 
+    /// A PEM bundle of the certificates an `https://` neighbour with its own certificate is signed with (AWS's
+    /// emulator serves HTTPS only); the SDK-standard `AWS_CA_BUNDLE` when not given. The system's roots are trusted
+    /// too.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_AWS_CA_BUNDLE")]
+    pub aws_ca_bundle: Option<std::path::PathBuf>,
+
     /// How long one call to a neighbour (S3 for artifacts) may take before it is given up and tried again (three
     /// attempts in all, with backoff); then the action fails, naming the neighbour.
     #[arg(long, env = "CODEPIPELINE_LOCAL_NEIGHBOUR_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
@@ -227,6 +233,7 @@ impl Default for Config {
             aws_endpoint: None,
             aws_access_key_id: None,
             aws_secret_access_key: None,
+            aws_ca_bundle: None,
             sdk_environment: SdkEnvironment::default(),
             neighbour_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(60),
@@ -343,6 +350,8 @@ pub struct SdkEnvironment {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+    /// `AWS_CA_BUNDLE`.
+    pub ca_bundle: Option<String>,
 }
 
 impl std::fmt::Debug for SdkEnvironment {
@@ -377,6 +386,7 @@ impl SdkEnvironment {
                 "AWS_ACCESS_KEY_ID" => environment.access_key_id = Some(value),
                 "AWS_SECRET_ACCESS_KEY" => environment.secret_access_key = Some(value),
                 "AWS_SESSION_TOKEN" => environment.session_token = Some(value),
+                "AWS_CA_BUNDLE" => environment.ca_bundle = Some(value),
                 _ if name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_") => {
                     environment.endpoints.insert(name, value);
                 }

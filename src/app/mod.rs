@@ -91,6 +91,9 @@ impl AppState {
         for line in neighbours.describe() {
             tracing::info!("{line}");
         }
+        let bundle = config.aws_ca_bundle.clone().or_else(|| config.sdk_environment.ca_bundle.clone().map(Into::into));
+        let trust =
+            crate::engine::outbound::Trust::load(neighbours.tls(), bundle.as_deref()).map_err(StartupError::Trust)?;
         let credentials = &neighbours.credentials;
         let eventbridge = neighbours.endpoint(neighbours::Service::EventBridge).map(|endpoint| {
             crate::engine::delivery::EventBridgeSettings {
@@ -98,6 +101,7 @@ impl AppState {
                 bus: config.event_bus_name.clone(),
                 access_key_id: credentials.access_key_id.clone(),
                 secret_access_key: credentials.secret_access_key.clone(),
+                trust: trust.clone(),
             }
         });
         let sns =
@@ -105,12 +109,14 @@ impl AppState {
                 endpoint: endpoint.to_string(),
                 access_key_id: credentials.access_key_id.clone(),
                 secret_access_key: credentials.secret_access_key.clone(),
+                trust: trust.clone(),
             });
         let lambda = neighbours.endpoint(neighbours::Service::Lambda).map(|endpoint| {
             crate::engine::providers::lambda::invoker::LambdaSettings {
                 endpoint: endpoint.to_string(),
                 access_key_id: neighbours.lambda_credentials.access_key_id.clone(),
                 secret_access_key: neighbours.lambda_credentials.secret_access_key.clone(),
+                trust: trust.clone(),
             }
         });
         if config.behaviors.is_some() {
@@ -136,6 +142,7 @@ impl AppState {
                     ecs: neighbours.endpoint(neighbours::Service::Ecs).map(str::to_string),
                     ecr: neighbours.endpoint(neighbours::Service::Ecr).map(str::to_string),
                     poll_interval: config.poll_interval,
+                    trust: trust.clone(),
                 };
                 (settings, config.default_region.clone())
             }),
@@ -317,6 +324,8 @@ pub enum StartupError {
     StateFile(String, String),
     #[error("cannot save state: {0}")]
     Storage(String),
+    #[error("cannot use the CA bundle: {0}")]
+    Trust(String),
 }
 
 /// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file

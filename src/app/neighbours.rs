@@ -136,8 +136,8 @@ impl Neighbours {
             let endpoint = Endpoint { url: url.trim_end_matches('/').to_string(), from };
             if is_this_server(&endpoint.url, config) {
                 skipped.push((service, endpoint, "it is this server"));
-            } else if !endpoint.url.starts_with("http://") {
-                skipped.push((service, endpoint, "only http:// neighbours are supported"));
+            } else if !endpoint.url.starts_with("http://") && !endpoint.url.starts_with("https://") {
+                skipped.push((service, endpoint, "it is not an http:// or https:// URL"));
             } else {
                 endpoints.insert(service, endpoint);
             }
@@ -163,6 +163,11 @@ impl Neighbours {
             },
         };
         Neighbours { endpoints, skipped, credentials, lambda_credentials }
+    }
+
+    /// Whether some neighbour is called over TLS.
+    pub fn tls(&self) -> bool {
+        self.endpoints.values().any(|e| e.url.starts_with("https://"))
     }
 
     /// The endpoint of `service`, if the emulator calls it.

@@ -29,6 +29,8 @@ pub struct EventBridgeSettings {
     pub bus: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// What TLS neighbours are trusted.
+    pub trust: crate::engine::outbound::Trust,
 }
 
 /// What came of deliveries so far.
@@ -52,7 +54,7 @@ impl DeliveryStats {
 
 /// The delivery task: sends what the queue holds until it closes.
 pub async fn run(settings: EventBridgeSettings, stats: Arc<DeliveryStats>, mut queue: mpsc::Receiver<Arc<Published>>) {
-    let client = super::outbound::client();
+    let client = super::outbound::client(&settings.trust);
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = queue.recv().await {
         batch.clear();

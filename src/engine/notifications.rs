@@ -28,6 +28,8 @@ pub struct SnsSettings {
     pub endpoint: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// What TLS neighbours are trusted.
+    pub trust: crate::engine::outbound::Trust,
 }
 
 /// One approval-needed message for one topic.
@@ -128,7 +130,7 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_')
 
 /// The publishing task: publishes what the queue holds until it closes.
 pub async fn run(settings: SnsSettings, stats: Arc<DeliveryStats>, mut queue: mpsc::Receiver<Notification>) {
-    let client = super::outbound::client();
+    let client = super::outbound::client(&settings.trust);
     while let Some(notification) = queue.recv().await {
         match publish(&client, &settings, &notification).await {
             Ok(()) => stats.delivered.fetch_add(1, Ordering::Relaxed),

@@ -1,5 +1,6 @@
 //! What the engine's outgoing calls to AWS APIs share (the Lambda invoker, event delivery to EventBridge, approval
-//! notifications to SNS): one kind of HTTP client, SigV4 signing, and a signed POST retried with backoff.
+//! notifications to SNS): one kind of HTTP client, SigV4 signing, and a signed POST retried with backoff; and the
+//! certificates every neighbour's TLS is checked against ([`Trust`]), for these and for the SDK clients alike.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,13 +12,99 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 
-/// The plain-HTTP client outgoing calls use.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The client outgoing calls use: `http://`, and `https://` checked against the [`Trust`].
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A new client.
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+/// A new client whose TLS trusts `trust`.
+pub fn client(trust: &Trust) -> HttpClient {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*trust.config()).clone())
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// The certificates a neighbour's TLS certificate is checked against: the system's roots and, for a neighbour with
+/// its own certificate (AWS's emulator serves HTTPS only), a PEM bundle (`--aws-ca-bundle`, or the SDK-standard
+/// `AWS_CA_BUNDLE`). The system's roots are loaded only when a neighbour is `https://`.
+#[derive(Clone)]
+pub struct Trust {
+    config: Arc<rustls::ClientConfig>,
+    /// Whether some neighbour is `https://`.
+    tls: bool,
+    /// The bundle's PEM, for the SDK clients.
+    bundle: Option<Arc<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust").field("tls", &self.tls).field("bundle", &self.bundle.is_some()).finish()
+    }
+}
+
+impl Trust {
+    /// The trust for neighbours of which some are `https://` (`tls`), with the PEM `bundle` if one is named: the
+    /// bundle must hold at least one usable certificate.
+    pub fn load(tls: bool, bundle: Option<&std::path::Path>) -> Result<Trust, String> {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        let mut pem = None;
+        if let Some(path) = bundle {
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let certificates = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+            if certificates.is_empty() {
+                return Err(format!("{} holds no PEM certificate", path.display()));
+            }
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|e| format!("a certificate of {} is not usable: {e}", path.display()))?;
+            }
+            pem = Some(Arc::new(bytes));
+        }
+        if tls {
+            // The system's roots, as the SDKs use them; one that does not parse is left out.
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+        // ring: no post-quantum key exchange, which local neighbours do not need, and no C toolchain to build.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS cannot be set up: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Trust { config: Arc::new(config), tls, bundle: pem })
+    }
+
+    /// The TLS configuration of outgoing calls.
+    fn config(&self) -> Arc<rustls::ClientConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// The HTTP client of the SDK neighbours' clients (S3, CloudFormation, ECS, ECR).
+    pub fn sdk_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        use aws_smithy_http_client::tls;
+        if !self.tls {
+            return aws_smithy_http_client::Builder::new().build_http();
+        }
+        let mut store = tls::TrustStore::empty().with_native_roots(true);
+        if let Some(pem) = &self.bundle {
+            store = store.with_pem_certificate(pem.as_slice());
+        }
+        let context = tls::TlsContext::builder().with_trust_store(store).build();
+        let builder = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
+        match context {
+            Ok(context) => builder.tls_context(context).build_https(),
+            Err(_) => builder.build_https(),
+        }
+    }
 }
 
 /// Signs a request to an AWS API with SigV4 (header signing) for `service` in `region`.

@@ -461,3 +461,113 @@ async fn outputs_still_being_written_when_the_server_is_killed_are_written_after
         moto.get_object(location["bucket"].as_str().unwrap_or(""), location["key"].as_str().unwrap_or("")).await;
     assert_eq!(object.0, 200, "the output was written after the restart");
 }
+
+#[tokio::test]
+async fn an_https_neighbour_with_its_own_certificate_is_trusted_through_the_ca_bundle() {
+    // A certificate authority of our own and a certificate it signed for localhost, as AWS's emulator has: moto
+    // serves HTTPS with the certificate, and the bundle holds the authority.
+    let directory = std::env::temp_dir().join(format!("cpl-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&directory).expect("a directory");
+    let path = |name: &str| directory.join(name).display().to_string();
+    std::fs::write(
+        path("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("writes");
+    let steps: [Vec<String>; 3] = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=neighbour-test-ca"]
+            .map(String::from)
+            .into_iter()
+            .chain(["-keyout".into(), path("ca.key"), "-out".into(), path("ca.pem")])
+            .collect(),
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"]
+            .map(String::from)
+            .into_iter()
+            .chain(["-keyout".into(), path("leaf.key"), "-out".into(), path("leaf.csr")])
+            .collect(),
+        ["x509", "-req", "-days", "2", "-CAcreateserial"]
+            .map(String::from)
+            .into_iter()
+            .chain(["-in".into(), path("leaf.csr"), "-CA".into(), path("ca.pem"), "-CAkey".into(), path("ca.key")])
+            .chain(["-extfile".into(), path("leaf.ext"), "-out".into(), path("leaf.pem")])
+            .collect(),
+    ];
+    for step in steps {
+        let made = std::process::Command::new("openssl").args(&step).output().expect("openssl runs");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
+    let (certificate, key) = (directory.join("ca.pem"), directory.join("leaf.key"));
+    let moto = Moto::start_tls(&directory.join("leaf.pem"), &key).await;
+    let https = format!("https://localhost:{}", moto.addr.rsplit(':').next().unwrap_or_default());
+    let environment = |bundle: bool| {
+        let mut variables = vec![("AWS_ENDPOINT_URL_S3".to_string(), https.clone())];
+        if bundle {
+            variables.push(("AWS_CA_BUNDLE".to_string(), certificate.display().to_string()));
+        }
+        SdkEnvironment::from_variables(variables)
+    };
+
+    // Trusted through AWS_CA_BUNDLE: the artifact store works over TLS.
+    let trusted = TestServer::with_config(Config {
+        action_duration_ms: 5,
+        sdk_environment: environment(true),
+        ..Config::default()
+    })
+    .await;
+    let sdk = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
+            .endpoint_url(&https)
+            .force_path_style(true)
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .tls_context(
+                        aws_smithy_http_client::tls::TlsContext::builder()
+                            .with_trust_store(
+                                aws_smithy_http_client::tls::TrustStore::empty()
+                                    .with_pem_certificate(std::fs::read(&certificate).expect("reads")),
+                            )
+                            .build()
+                            .expect("a context"),
+                    )
+                    .build_https(),
+            )
+            .build(),
+    );
+    sdk.create_bucket().bucket("artifact-bucket").send().await.expect("a bucket, over TLS");
+    let created = trusted.call("CreatePipeline", &pipeline("over-tls", "artifact-bucket").to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&trusted, "over-tls").await;
+    assert_eq!(status, "Succeeded");
+    let written = outputs(&trusted, "over-tls").await;
+    let (_, bucket, key) = written.first().cloned().expect("an output");
+    assert!(sdk.head_object().bucket(bucket).key(key).send().await.is_ok(), "the output is in the bucket");
+
+    // Without it, the neighbour's certificate is not trusted: the action fails and says so.
+    let untrusted = TestServer::with_config(Config {
+        action_duration_ms: 5,
+        sdk_environment: environment(false),
+        neighbour_timeout: std::time::Duration::from_secs(2),
+        ..Config::default()
+    })
+    .await;
+    untrusted.call("CreatePipeline", &pipeline("untrusted", "artifact-bucket").to_string()).await;
+    let (status, _) = ended(&untrusted, "untrusted").await;
+    assert_eq!(status, "Failed");
+    let state = untrusted.call("GetPipelineState", r#"{"name": "untrusted"}"#).await.json();
+    let message = state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+
+    // A bundle that holds no certificate stops the server at start, naming it.
+    let empty = directory.join("empty.pem");
+    std::fs::write(&empty, "not a certificate").expect("writes");
+    let refused = codepipeline_local::app::AppState::new(Config { aws_ca_bundle: Some(empty), ..Config::default() });
+    let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("cannot use the CA bundle") && error.contains("empty.pem"), "{error}");
+    let _ = std::fs::remove_dir_all(&directory);
+}

@@ -29,9 +29,20 @@ impl Moto {
     /// moto's server with `environment` (moto reads some behaviour from variables, e.g.
     /// `MOTO_ECS_SERVICE_RUNNING`: how many tasks its ECS services run).
     pub async fn start_with(environment: &[(&str, &str)]) -> Moto {
+        Moto::launch(environment, &[]).await
+    }
+
+    /// moto's server over TLS, with the certificate and key at these paths (its URL is then `https://`).
+    pub async fn start_tls(certificate: &std::path::Path, key: &std::path::Path) -> Moto {
+        let (certificate, key) = (certificate.display().to_string(), key.display().to_string());
+        Moto::launch(&[], &["--ssl-cert", &certificate, "--ssl-key", &key]).await
+    }
+
+    async fn launch(environment: &[(&str, &str)], arguments: &[&str]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
         let child = Command::new("python3")
             .args(["-c", "import sys; from moto.server import main; sys.exit(main())", "-p", &port.to_string()])
+            .args(arguments)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .envs(environment.iter().copied())

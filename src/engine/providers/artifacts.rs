@@ -49,6 +49,8 @@ pub struct ArtifactSettings {
     pub ecr: Option<String>,
     /// How often polling S3 sources look at their object, on the emulator clock.
     pub poll_interval: std::time::Duration,
+    /// What TLS neighbours are trusted.
+    pub trust: crate::engine::outbound::Trust,
 }
 
 /// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).

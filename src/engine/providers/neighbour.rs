@@ -29,7 +29,7 @@ pub(super) fn sdk_config(settings: &ArtifactSettings, endpoint: &str, region: &s
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .http_client(settings.trust.sdk_client())
         .retry_config(RetryConfig::standard())
         .timeout_config(
             TimeoutConfig::builder()

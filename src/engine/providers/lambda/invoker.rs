@@ -26,6 +26,8 @@ pub struct LambdaSettings {
     pub endpoint: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// What TLS neighbours are trusted.
+    pub trust: crate::engine::outbound::Trust,
 }
 
 /// How long an asynchronous invocation request may take before it counts as unreachable.
@@ -43,7 +45,7 @@ pub struct Invoker {
 impl Invoker {
     /// An invoker calling the Lambda API that `settings` names.
     pub fn new(settings: LambdaSettings) -> Invoker {
-        Invoker { client: outbound::client(), settings }
+        Invoker { client: outbound::client(&settings.trust), settings }
     }
 }
 
