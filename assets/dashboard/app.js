@@ -121,6 +121,7 @@ async function loadScopes() {
   if (wanted.region) regions.add(wanted.region);
   state.account = wanted.account || known.default.account;
   state.region = wanted.region || known.default.region;
+  state.realArtifacts = Boolean(known.realArtifacts);
   state.filter = wanted.filter;
   fillSelect($("account"), [...accounts].sort(), state.account);
   fillSelect($("region"), [...regions].sort(), state.region);
@@ -569,16 +570,43 @@ function pairs(title, values) {
   return [element("strong", "", title), list];
 }
 
-function timelineRow(stage, name, status, start, end, details) {
+/// What a reviewer reads at a glance on a timeline row: the failure, the artifacts (with a download link when an S3
+/// neighbour holds them) and the output variables (a stack's outputs, a source's revision).
+function glance(error, inputs, outputs, variables) {
+  const shown = [];
+  if (error) shown.push(element("p", "error", `${error.code}: ${error.message}`));
+  const artifacts = [...(inputs || []).map((a) => ["in", a]), ...(outputs || []).map((a) => ["out", a])];
+  if (artifacts.length) {
+    const list = element("ul", "artifacts");
+    for (const [direction, artifact] of artifacts) {
+      const location = artifact.s3location || {};
+      const item = element("li", "", `${direction} ${artifact.name}: s3://${location.bucket}/${location.key} `);
+      if (state.realArtifacts && location.bucket && location.key) {
+        const link = element("a", "", "download");
+        const query = new URLSearchParams({ bucket: location.bucket, key: location.key, account: state.account, region: state.region });
+        link.href = `/_emulator/artifacts?${query}`;
+        link.setAttribute("aria-label", `Download ${artifact.name}`);
+        item.append(link);
+      }
+      list.append(item);
+    }
+    shown.push(list);
+  }
+  shown.push(...pairs("Output variables", variables));
+  return shown;
+}
+
+function timelineRow(stage, name, status, start, end, details, shown) {
   const tr = element("tr");
   tr.append(element("td", "", stage), element("th", "", name), element("td", "latest"), element("td", "time", when(start)),
     element("td", "time", duration(start, end)));
   tr.children[1].scope = "row";
   tr.querySelector(".latest").append(statusBadge(status));
   const cell = element("td");
+  cell.append(...(shown || []));
   if (details.length) {
     const box = element("details");
-    box.append(element("summary", "", "Input and output"), ...details);
+    box.append(element("summary", "", "Configuration and result"), ...details);
     cell.append(box);
   }
   tr.append(cell);
@@ -598,23 +626,20 @@ async function openTimeline(id) {
       const input = a.input || {};
       const output = a.output || {};
       const result = output.executionResult || {};
-      const error = result.errorDetails ? { [result.errorDetails.code]: result.errorDetails.message } : null;
       const details = [
         ...pairs("Configuration", input.resolvedConfiguration || input.configuration),
-        ...pairs("Output variables", output.outputVariables),
         ...pairs("Result", { summary: result.externalExecutionSummary, id: result.externalExecutionId }),
-        ...pairs("Error", error),
       ];
+      const shown = glance(result.errorDetails, input.inputArtifacts, output.outputArtifacts, output.outputVariables);
       const end = finished(a.status) ? a.lastUpdateTime : Date.now() / 1000;
-      items.push([a.startTime, timelineRow(a.stageName, a.actionName, a.status, a.startTime, end, details)]);
+      items.push([a.startTime, timelineRow(a.stageName, a.actionName, a.status, a.startTime, end, details, shown)]);
     }
     for (const r of rules.ruleExecutionDetails || []) {
       const result = (r.output && r.output.executionResult) || {};
-      const error = result.errorDetails ? { [result.errorDetails.code]: result.errorDetails.message } : null;
-      const details = [...pairs("Configuration", r.input && (r.input.resolvedConfiguration || r.input.configuration)),
-        ...pairs("Error", error)];
+      const details = [...pairs("Configuration", r.input && (r.input.resolvedConfiguration || r.input.configuration))];
+      const shown = glance(result.errorDetails);
       const end = finished(r.status) ? r.lastUpdateTime : Date.now() / 1000;
-      items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details)]);
+      items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details, shown)]);
     }
     // A row for each stage: from its first action's start to its last one's end, failed if one failed.
     const stages = new Map();

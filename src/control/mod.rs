@@ -12,8 +12,10 @@
 //! | `GET /_emulator/events` | the latest EventBridge events of state changes, filtered by pipeline, execution, type and sequence |
 //! | `GET /_emulator/events/stream` | the same events live, as Server-Sent Events; `Last-Event-ID` resumes |
 //! | `GET /_emulator/partitions` | the accounts and regions that hold state, with their pipeline counts, and the defaults |
+//! | `GET /_emulator/artifacts` | an artifact's zip from the S3 neighbour, for the dashboard's download links ([`artifacts`]) |
 //! | `GET /_emulator/ui/` | the dashboard ([`ui`]) |
 
+pub mod artifacts;
 pub mod guard;
 pub mod ui;
 
@@ -58,6 +60,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/events", get(list_events))
         .route("/_emulator/events/stream", get(stream_events))
         .route("/_emulator/partitions", get(partitions))
+        .route("/_emulator/artifacts", get(artifacts::download))
         .merge(ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
@@ -326,7 +329,7 @@ fn storage_json(app: &AppState) -> Value {
 }
 
 /// `GET /_emulator/partitions`: `{"default": {"account", "region"}, "partitions": [{"account", "region",
-/// "pipelines"}, ...]}`, in account and region order.
+/// "pipelines"}, ...], "realArtifacts"}`, in account and region order.
 async fn partitions(State(app): State<AppState>) -> Json<Value> {
     let store = app.store();
     let mut scopes = store.scopes();
@@ -339,7 +342,12 @@ async fn partitions(State(app): State<AppState>) -> Json<Value> {
         })
         .collect();
     let defaults = app.defaults();
-    Json(json!({"default": {"account": defaults.account, "region": defaults.region}, "partitions": partitions}))
+    Json(json!({
+        "default": {"account": defaults.account, "region": defaults.region},
+        "partitions": partitions,
+        // Whether artifacts are real objects in an S3 neighbour (the dashboard then offers downloads).
+        "realArtifacts": app.engine().real_artifacts(),
+    }))
 }
 
 async fn localstack_health(State(app): State<AppState>) -> Json<Value> {

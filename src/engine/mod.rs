@@ -142,6 +142,8 @@ pub struct Engine {
     artifacts: Option<(providers::artifacts::ArtifactSettings, String)>,
     artifact_work: mpsc::UnboundedSender<providers::artifacts::ArtifactWork>,
     artifact_writer: Mutex<Option<mpsc::UnboundedReceiver<providers::artifacts::ArtifactWork>>>,
+    /// The writer itself (with an S3 neighbour), also read through for artifact downloads.
+    writer: Option<Arc<ArtifactWriter>>,
     /// Where new ids come from.
     ids: ids::Ids,
     /// Where the events of state changes are published (shared with the effects waiting in outboxes).
@@ -175,6 +177,7 @@ impl Engine {
             .map_or_else(jobs::ArtifactCredentials::default, |(s, _)| jobs::ArtifactCredentials::of(&s.credentials));
         let (invocations, invoker) = mpsc::unbounded_channel();
         let (artifact_work, artifact_writer) = mpsc::unbounded_channel();
+        let writer = artifacts.as_ref().map(|(settings, region)| Arc::new(ArtifactWriter::new(settings, region)));
         let mut hub = events::EventHub::new(event_history);
         hub.number_with(store.event_sequence());
         let (events, delivery) = match eventbridge {
@@ -199,6 +202,7 @@ impl Engine {
             artifacts,
             artifact_work,
             artifact_writer: Mutex::new(Some(artifact_writer)),
+            writer,
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             behaviors: RwLock::new(behaviors),
@@ -223,6 +227,17 @@ impl Engine {
     /// What job data hands out as `artifactCredentials`.
     pub fn artifact_credentials(&self) -> &jobs::ArtifactCredentials {
         &self.artifact_credentials
+    }
+
+    /// An object of the S3 neighbour, whole (`None` without one): the dashboard's artifact downloads.
+    pub async fn download(&self, bucket: &str, key: &str) -> Option<Result<Vec<u8>, String>> {
+        let writer = self.writer.as_ref()?;
+        Some(writer.read_artifact(key, bucket, key).await.map_err(|e| e.message))
+    }
+
+    /// Whether output artifacts are real objects in an S3 neighbour.
+    pub fn real_artifacts(&self) -> bool {
+        self.artifacts.is_some()
     }
 
     /// Whether S3 source actions that poll really poll an S3 neighbour (then a new polling pipeline's first
@@ -535,9 +550,9 @@ impl Engine {
             _ => None,
         };
         let receiver = self.artifact_writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let (writer, poller) = match (&self.artifacts, receiver) {
-            (Some((settings, region)), Some(receiver)) => {
-                let worker = Arc::new(ArtifactWriter::new(settings, region));
+        let (writer, poller) = match (&self.artifacts, &self.writer, receiver) {
+            (Some((settings, _)), Some(worker), Some(receiver)) => {
+                let worker = Arc::clone(worker);
                 let poll = providers::polling::run(
                     Arc::clone(&self),
                     worker.s3_client(),

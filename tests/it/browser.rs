@@ -376,16 +376,17 @@ async fn the_history_lists_executions_newest_first_and_opens_a_timeline() {
         browser.client.find(Locator::XPath("//div[@id='timeline']//tbody/tr[1]")).await.expect("a first row");
     let stage_text = stage_row.text().await.expect("text");
     assert!(stage_text.contains("Source") && stage_text.contains("Stage"), "{stage_text}");
-    // The failed action's details hold its error and its configuration.
+    // The failed action's error is on its row at a glance; its configuration is folded in its details.
+    assert!(timeline.contains("no such object"), "the error is visible without opening anything: {timeline}");
     let summary = browser
         .client
-        .find(Locator::XPath("//div[@id='timeline']//summary[normalize-space()='Input and output']"))
+        .find(Locator::XPath("//div[@id='timeline']//summary[normalize-space()='Configuration and result']"))
         .await
         .expect("the details");
     summary.click().await.expect("opened");
     let details = browser.client.find(Locator::XPath("//div[@id='timeline']//details")).await.expect("details");
     let text = details.text().await.expect("text");
-    assert!(text.contains("no such object") && text.contains("S3Bucket"), "{text}");
+    assert!(text.contains("S3Bucket"), "{text}");
     browser.screenshot("history").await;
     browser.close().await;
 }
@@ -530,4 +531,64 @@ async fn a_held_rule_of_an_entry_condition_is_passed_from_the_page() {
     let text = browser.client.find(Locator::XPath(deploy)).await.expect("the stage").text().await.expect("text");
     assert!(text.contains("Entry condition") && text.contains("Rule Freeze"), "{text}");
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_real_pipeline_shows_its_artifacts_with_downloads_and_its_stack_outputs_at_a_glance() {
+    let moto = crate::moto::Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    let template = r#"{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"QueueName": {"Value": {"Fn::GetAtt": ["Q", "QueueName"]}}}}"#;
+    moto.put_object("releases", "app.zip", &crate::stacks::zip(&[("template.json", template)])).await;
+    let server = TestServer::with_config(crate::stacks::config(&moto, &["S3", "CLOUDFORMATION"])).await;
+    let at = crate::stacks::at;
+    let definition = json!({"pipeline": {
+        "name": "real-view", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
+                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "App"}]}]},
+            {"name": "Infra", "actions": [{"name": "Stack", "actionTypeId": at("Deploy", "CloudFormation"),
+                "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "queue-stack", "TemplatePath": "App::template.json"},
+                "inputArtifacts": [{"name": "App"}]}]}
+        ]
+    }});
+    assert_eq!(server.call("CreatePipeline", &definition.to_string()).await.status, 200);
+    let (status, id) = crate::stacks::ended(&server, "real-view", 1).await;
+    assert_eq!(status, "Succeeded");
+    let browser = Browser::open().await;
+    browser.client.goto(&pipeline_view(&server, "real-view")).await.expect("opens");
+    browser.press(&id).await;
+    let timeline = browser
+        .until("the timeline with the stack's outputs", "real-view", async |client| {
+            let table = client.find(Locator::XPath("//div[@id='timeline']//tbody")).await.ok()?;
+            table.text().await.ok().filter(|t| t.contains("QueueName"))
+        })
+        .await;
+    assert!(timeline.contains("out App: s3://artifacts/real-view/App/"), "the source's output: {timeline}");
+    assert!(timeline.contains("in App: s3://artifacts/real-view/App/"), "the deploy's input: {timeline}");
+    // The download link serves the zip from the neighbour, through the emulator.
+    let link = browser.client.find(Locator::XPath("//a[@aria-label='Download App']")).await.expect("a download link");
+    let href = link.attr("href").await.expect("an href").expect("a link");
+    let fetched = browser
+        .client
+        .execute(
+            "return fetch(arguments[0]).then(async r => [r.status, r.headers.get('content-type'), \
+             new Uint8Array(await r.arrayBuffer()).slice(0, 2).join(',')]);",
+            vec![json!(href)],
+        )
+        .await
+        .expect("fetched");
+    assert_eq!(fetched, json!([200, "application/zip", "80,75"]), "a zip (PK) from {href}");
+    let scrolled = "document.getElementById('timeline').scrollIntoView(); return true;";
+    browser.client.execute(scrolled, vec![]).await.expect("scrolls");
+    browser.screenshot("real-artifacts").await;
+    browser.close().await;
+
+    // Only artifact stores are served.
+    let refused = server.control("GET", "/_emulator/artifacts?bucket=releases&key=app.zip", &json!({})).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let missing = server.control("GET", "/_emulator/artifacts?bucket=artifacts&key=nothing.zip", &json!({})).await;
+    assert_eq!(missing.status, 404, "{}", missing.text());
 }

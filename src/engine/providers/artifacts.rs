@@ -277,6 +277,12 @@ pub struct ArtifactWriter {
     pub(super) settings: ArtifactSettings,
 }
 
+impl std::fmt::Debug for ArtifactWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactWriter").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
 impl ArtifactWriter {
     /// A writer calling the S3 API that `settings` names (path-style, as local S3 endpoints need).
     pub fn new(settings: &ArtifactSettings, region: &str) -> ArtifactWriter {
@@ -295,7 +301,7 @@ impl ArtifactWriter {
     }
 
     /// Reads an artifact's object whole.
-    pub(super) async fn read_artifact(&self, name: &str, bucket: &str, key: &str) -> Result<Vec<u8>, ErrorDetails> {
+    pub async fn read_artifact(&self, name: &str, bucket: &str, key: &str) -> Result<Vec<u8>, ErrorDetails> {
         let failed = |why: String| ErrorDetails {
             code: FailureType::JobFailed,
             message: format!(
