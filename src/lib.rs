@@ -18,6 +18,7 @@
 //!   source_changes S3, ECR and CodeCommit changes
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
+//!   artifacts      artifact downloads through the S3 neighbour, for the dashboard
 //!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
 //! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
 //!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
@@ -37,17 +38,21 @@
 //! engine/        the one writer of running pipelines; it owns its store handle
 //!   commands/      one file per caller-driven command (start, stop, retry, rollback, approval, condition override,
 //!                  transition, revision push, job acknowledgement and report, completion, Lambda invocation
-//!                  result), each with its own output and refusal types; Engine::apply carries one out
+//!                  result, real work's report, a polled S3 version), each with its own output and refusal types;
+//!                  Engine::apply carries one out
 //!   step/          the pure step: advance an execution through stages, groups and actions (mod); resumed stages and
 //!                  rollback executions (recovery)
 //!   providers/     what happens when an action starts (mod: the seam, the Worker trait and Handoff effect);
 //!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/); with an
-//!                  S3 neighbour, the artifact writer (artifacts: outputs, the S3 source) and the S3 deploy
-//!                  (s3_deploy)
+//!                  S3 neighbour, the artifact writer, which does all real work (artifacts: outputs, the S3
+//!                  source), the S3 deploy (s3_deploy), CloudFormation deploys (cloudformation), ECS deploys and
+//!                  ECR sources (ecs), what they share: SDK clients, zips, waits (neighbour); the S3 source poller
+//!                  (polling)
 //!   conditions, rules, time_zone   stage conditions and their rules
 //!   jobs, variables, ids           job data and results, #{...} resolution (the one reference scanner), ids
 //!   events         EventBridge events of state changes, rendered under the lock, released after the commit
-//!   delivery, notifications, outbound   EventBridge and SNS delivery tasks, one signed and retried HTTP call
+//!   delivery, notifications, outbound   EventBridge and SNS delivery tasks, one signed and retried HTTP call, the
+//!                                       TLS trust of every neighbour
 //! store/         keeping the state: the Store of every partition (gate, epochs, import, export, reset) (mod); group
 //!                commit, which also releases each write's effects once saved (commit); the state document and its
 //!                rows (document); SQLite (sqlite)

@@ -45,6 +45,22 @@ impl Ids {
         bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
     }
 
+    /// `len` letters (either case) and digits, as the random part of an artifact's key (`AGsHVF1`).
+    pub fn alphanumeric(&self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            let bytes = self.uuid().into_bytes();
+            // The UUID's version and variant bits are fixed: only its other bytes are drawn from.
+            for b in bytes.iter().enumerate().filter(|(i, _)| *i != 6 && *i != 8).map(|(_, b)| *b) {
+                if out.len() < len {
+                    out.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
+                }
+            }
+        }
+        out
+    }
+
     /// `len` lowercase hex digits.
     pub fn hex(&self, len: usize) -> String {
         let mut out = String::with_capacity(len + 32);
@@ -69,5 +85,14 @@ mod tests {
         assert_eq!(first[0].get_version_num(), 4);
         assert_ne!(Ids::random().uuid(), Ids::random().uuid());
         assert_eq!(Ids::sequence(0).hex(40).len(), 40);
+    }
+
+    #[test]
+    fn artifact_key_suffixes_mix_both_cases_and_digits_as_aws_does() {
+        let ids = Ids::random();
+        let drawn: String = (0..50).map(|_| ids.alphanumeric(7)).inspect(|s| assert_eq!(s.len(), 7)).collect();
+        assert!(drawn.chars().all(|c| c.is_ascii_alphanumeric()), "{drawn}");
+        assert!(drawn.chars().any(|c| c.is_ascii_lowercase()) && drawn.chars().any(|c| c.is_ascii_uppercase()));
+        assert!(drawn.chars().any(|c| c.is_ascii_digit()), "{drawn}");
     }
 }

@@ -325,3 +325,46 @@ async fn polling_starts_the_pipeline_for_each_new_version_and_only_while_it_poll
     let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
     assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), third.as_deref());
 }
+
+/// The files of `examples/real-actions/app`, zipped as the README says.
+fn example_bundle() -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/real-actions/app");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect("an example file");
+    let (template, page) = (read("template.yaml"), read("site/index.html"));
+    zip(&[("template.yaml", template.as_str()), ("site/index.html", page.as_str())])
+}
+
+#[tokio::test]
+async fn the_readme_walk_through_deploys_the_example_when_a_release_is_uploaded() {
+    let moto = Moto::start().await;
+    moto.create_bucket("demo-artifacts").await;
+    moto.create_bucket("demo-releases").await;
+    moto.enable_versioning("demo-releases").await;
+    let server = TestServer::with_config(Config {
+        poll_interval: std::time::Duration::from_millis(20),
+        ..config(&moto, &["S3", "CLOUDFORMATION"])
+    })
+    .await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/real-actions/pipeline.json");
+    let definition = std::fs::read_to_string(path).expect("the example pipeline");
+    let created = server.call("CreatePipeline", &definition).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "demo"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"], json!([]), "nothing to deploy before a release is uploaded");
+
+    let uploaded = std::time::Instant::now();
+    moto.put_object("demo-releases", "app.zip", &example_bundle()).await;
+    let (status, _) = ended(&server, "demo", 1).await;
+    eprintln!("upload to a deployed 3-stage pipeline, polling every 20 ms: {:?}", uploaded.elapsed());
+    let publish = action_state(&server, "demo", 2).await;
+    assert_eq!(status, "Succeeded", "{publish}");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "demo"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"][0]["trigger"]["triggerType"], "PollForSourceChanges");
+    let cloudformation = aws_sdk_cloudformation::Client::new(&moto.sdk_config());
+    let stacks = cloudformation.describe_stacks().stack_name("demo-site").send().await.expect("the stack");
+    assert_eq!(stacks.stacks()[0].stack_status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
+    let (got, page) = moto.get_object("demo-site", "site/index.html").await;
+    assert_eq!(got, 200);
+    assert!(String::from_utf8_lossy(&page).contains("a pipeline that really ran"));
+}

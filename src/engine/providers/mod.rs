@@ -18,7 +18,11 @@
 //! | [`simulated`]: every built-in type without a real provider | `Pending::At`, on the emulator clock | none |
 //! | approvals, custom and partner actions | `Pending::External` | people and job workers, through the API |
 //! | [`lambda`]: `AWS/Invoke/Lambda` and LambdaInvoke rules, with a Lambda endpoint | `Pending::External` | [`lambda::invoker`] |
-//! | [`artifacts`]: the outputs of simulated actions, with an S3 neighbour | `Pending::Storing`, then `Pending::At` | [`artifacts::ArtifactWriter`] |
+//! | [`artifacts`]: the outputs of simulated actions, S3 sources and deploys, with an S3 neighbour | `Pending::Storing` (with the action's timeout), then `Pending::At` | [`artifacts::ArtifactWriter`] |
+//! | [`cloudformation`], [`ecs`]: CloudFormation and ECS deploys, ECR sources, with their neighbour and S3 | the same | the same writer |
+//!
+//! Outside the table, [`polling`] looks at the objects of polling S3 sources and starts their pipelines through the
+//! engine's `PollSource` command.
 
 pub mod artifacts;
 pub mod cloudformation;

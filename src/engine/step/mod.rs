@@ -414,8 +414,8 @@ fn bucket(declaration: &PipelineDeclaration, region: &str) -> String {
 
 /// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>.zip` [NATIVE].
 fn artifact_key(pipeline: &str, artifact: &str, ids: &Ids) -> String {
-    let suffix: String =
-        ids.hex(7).chars().take(7).map(|c| if c.is_ascii_digit() { c } else { c.to_ascii_uppercase() }).collect();
+    // Seven letters (either case) and digits, new for every action execution [NATIVE: `AGsHVF1`, `5bQrZii`].
+    let suffix = ids.alphanumeric(7);
     let head = |s: &str, n: usize| s.chars().take(n).collect::<String>();
     format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
 }
