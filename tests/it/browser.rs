@@ -546,9 +546,7 @@ async fn a_real_pipeline_shows_its_artifacts_with_downloads_and_its_stack_output
         "name": "real-view", "roleArn": "arn:aws:iam::123456789012:role/r",
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "stages": [
-            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "App"}]}]},
+            crate::stacks::release_source("false"),
             {"name": "Infra", "actions": [{"name": "Stack", "actionTypeId": at("Deploy", "CloudFormation"),
                 "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "queue-stack", "TemplatePath": "App::template.json"},
                 "inputArtifacts": [{"name": "App"}]}]}

@@ -37,6 +37,13 @@ pub fn unzip(bytes: &[u8], name: &str) -> String {
     text
 }
 
+/// A Source stage whose S3 source `Bundle` reads `releases/app.zip` into the artifact `App`, polling as `polls` says.
+pub fn release_source(polls: &str) -> Value {
+    json!({"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
+        "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": polls},
+        "outputArtifacts": [{"name": "App"}]}]})
+}
+
 pub fn at(category: &str, provider: &str) -> Value {
     json!({"category": category, "owner": "AWS", "provider": provider, "version": "1"})
 }
@@ -92,9 +99,7 @@ async fn an_s3_source_deploys_a_stack_and_then_into_the_bucket_the_stack_made() 
         "name": "stack-pipeline", "roleArn": "arn:aws:iam::123456789012:role/r",
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "stages": [
-            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "App"}]}]},
+            release_source("false"),
             {"name": "Infra", "actions": [{"name": "Stack", "actionTypeId": at("Deploy", "CloudFormation"),
                 "namespace": "Infra",
                 "configuration": {
@@ -157,9 +162,7 @@ async fn deploy_once(server: &TestServer, moto: &Moto, name: &str, bundle: &[u8]
         "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "stages": [
-            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "App"}]}]},
+            release_source("false"),
             {"name": "Infra", "actions": [{"name": "Stack", "actionTypeId": at("Deploy", "CloudFormation"),
                 "configuration": configuration, "inputArtifacts": [{"name": "App"}]}]}
         ]
@@ -254,9 +257,7 @@ async fn polling_starts_the_pipeline_for_each_new_version_and_only_while_it_poll
         "name": "polled", "roleArn": "arn:aws:iam::123456789012:role/r",
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "stages": [
-            {"name": "Source", "actions": [{"name": "Bundle", "actionTypeId": at("Source", "S3"),
-                "configuration": {"S3Bucket": "releases", "S3ObjectKey": "app.zip", "PollForSourceChanges": "TRUE"},
-                "outputArtifacts": [{"name": "App"}]}]},
+            release_source("TRUE"),
             {"name": "Ship", "actions": [{"name": "Copy", "actionTypeId": at("Deploy", "S3"),
                 "configuration": {"BucketName": "artifacts", "Extract": "false", "ObjectKey": "shipped.zip"},
                 "inputArtifacts": [{"name": "App"}]}]}

@@ -77,6 +77,21 @@ struct Request {
     stack_policy: Option<String>,
 }
 
+/// CreateStack's and UpdateStack's request (two builder types with the same setters): the stack, its template,
+/// parameters, capabilities, tags, policy and role.
+macro_rules! deploying {
+    ($builder:expr, $deploy:expr, $request:expr) => {
+        $builder
+            .stack_name(&$deploy.stack)
+            .template_body(&$request.template)
+            .set_parameters(Some($request.parameters))
+            .set_capabilities(Some($request.capabilities))
+            .set_tags(Some($request.tags))
+            .set_stack_policy_body($request.stack_policy)
+            .set_role_arn($deploy.role_arn.clone())
+    };
+}
+
 /// Stack states that `REPLACE_ON_FAILURE` replaces.
 const REPLACEABLE: [&str; 5] =
     ["ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"];
@@ -397,30 +412,12 @@ impl Stack<'_> {
             existing = self.delete().await?;
         }
         if existing.is_none() {
-            let create = self
-                .client
-                .create_stack()
-                .stack_name(&self.deploy.stack)
-                .template_body(&request.template)
-                .set_parameters(Some(request.parameters))
-                .set_capabilities(Some(request.capabilities))
-                .set_tags(Some(request.tags))
-                .set_stack_policy_body(request.stack_policy)
-                .set_role_arn(self.deploy.role_arn.clone());
+            let create = deploying!(self.client.create_stack(), self.deploy, request);
             create.send().await.map_err(|e| self.failed("CreateStack", &e))?;
             let view = self.settle().await?;
             return self.check(view, &["CREATE_COMPLETE"]).await;
         }
-        let update = self
-            .client
-            .update_stack()
-            .stack_name(&self.deploy.stack)
-            .template_body(&request.template)
-            .set_parameters(Some(request.parameters))
-            .set_capabilities(Some(request.capabilities))
-            .set_tags(Some(request.tags))
-            .set_stack_policy_body(request.stack_policy)
-            .set_role_arn(self.deploy.role_arn.clone());
+        let update = deploying!(self.client.update_stack(), self.deploy, request);
         match update.send().await {
             Ok(_) => {}
             // Nothing to change: the stack stays as it is and the action succeeds.

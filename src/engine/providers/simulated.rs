@@ -460,12 +460,15 @@ mod tests {
         .expect("action")
     }
 
-    fn run(
+    /// `f` of the start of `action` configured so, as the step would make it.
+    fn with_start<R>(
         action: &ActionDeclaration,
         configuration: &BTreeMap<String, String>,
         behavior: Option<&BehaviorRule>,
-    ) -> Pending {
-        start(&ActionStart {
+        real: super::super::artifacts::Real,
+        f: impl FnOnce(&ActionStart) -> R,
+    ) -> R {
+        f(&ActionStart {
             action,
             configuration: ConfigView::new(Some(configuration), None),
             account: "123456789012",
@@ -480,34 +483,24 @@ mod tests {
             job_worker: false,
             ids: &crate::engine::ids::Ids::sequence(0),
             sources: &crate::state::sources::Sources::default(),
-            real: super::super::artifacts::Real::default(),
+            real,
         })
+    }
+
+    fn run(
+        action: &ActionDeclaration,
+        configuration: &BTreeMap<String, String>,
+        behavior: Option<&BehaviorRule>,
+    ) -> Pending {
+        with_start(action, configuration, behavior, super::super::artifacts::Real::default(), start)
     }
 
     #[test]
     fn stack_sets_say_they_are_simulated_when_cloudformation_acts_for_real() {
         let action = action(ActionCategory::Deploy, "CloudFormationStackSet");
         let configuration = BTreeMap::from([("StackSetName".to_string(), "set".to_string())]);
-        let summary = |real| {
-            let ctx = ActionStart {
-                action: &action,
-                configuration: ConfigView::new(Some(&configuration), None),
-                account: "123456789012",
-                region: "us-east-1",
-                pipeline: "p",
-                execution_id: "e",
-                action_execution_id: "a",
-                now: Timestamp::from_millis(1_000),
-                duration_ms: 5,
-                overrides: &[],
-                behavior: None,
-                job_worker: false,
-                ids: &crate::engine::ids::Ids::sequence(0),
-                sources: &crate::state::sources::Sources::default(),
-                real,
-            };
-            simulate(&ctx).summary.unwrap_or_default()
-        };
+        let summary =
+            |real| with_start(&action, &configuration, None, real, |ctx| simulate(ctx).summary.unwrap_or_default());
         assert_eq!(summary(super::super::artifacts::Real::default()), "Deployment Succeeded");
         let real = super::super::artifacts::Real { s3: true, cloudformation: true, ..Default::default() };
         assert!(summary(real).contains("simulated: codepipeline-local does not deploy StackSets"));
