@@ -369,3 +369,37 @@ async fn the_readme_walk_through_deploys_the_example_when_a_release_is_uploaded(
     assert_eq!(got, 200);
     assert!(String::from_utf8_lossy(&page).contains("a pipeline that really ran"));
 }
+
+#[tokio::test]
+async fn a_polled_version_starts_its_pipeline_once_even_across_a_restart() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    let directory = crate::persistence::TempDir::new("polled-restart");
+    let config = || Config {
+        poll_interval: std::time::Duration::from_millis(20),
+        data_dir: Some(directory.0.clone()),
+        ..config(&moto, &["S3"])
+    };
+    let definition = json!({"pipeline": {
+        "name": "polled-once", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [release_source("true"), {"name": "Ship", "actions": [{"name": "Copy",
+            "actionTypeId": at("Deploy", "S3"), "inputArtifacts": [{"name": "App"}],
+            "configuration": {"BucketName": "artifacts", "Extract": "false", "ObjectKey": "shipped.zip"}}]}]
+    }});
+    let server = TestServer::with_config(config()).await;
+    assert_eq!(server.call("CreatePipeline", &definition.to_string()).await.status, 200);
+    let (status, _) = ended(&server, "polled-once", 1).await;
+    assert_eq!(status, "Succeeded");
+    server.server.shutdown().await.expect("stops");
+
+    // The version it started for is kept: polls after the restart start nothing more until a new version comes.
+    let server = TestServer::with_config(config()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled-once"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"].as_array().map(Vec::len), Some(1), "{listed}");
+    moto.put_object("releases", "app.zip", b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").await;
+    let (status, _) = ended(&server, "polled-once", 2).await;
+    assert_eq!(status, "Succeeded");
+}
