@@ -124,6 +124,15 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_POLL_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub poll_interval: Duration,
 
+    /// Run CodeBuild actions' buildspecs and `Commands` actions' commands as processes on this host (with an S3
+    /// neighbour for their artifacts). Off by default: it runs commands taken from pipeline definitions.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_RUN_BUILDS")]
+    pub run_builds: bool,
+
+    /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
+    pub keep_build_dirs: bool,
+
     /// The SDK-standard variables of the process (endpoints, credentials), read at start by the binary.
     #[arg(skip)]
     pub sdk_environment: SdkEnvironment,
@@ -237,6 +246,8 @@ impl Default for Config {
             sdk_environment: SdkEnvironment::default(),
             neighbour_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(60),
+            run_builds: false,
+            keep_build_dirs: false,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -143,6 +143,8 @@ impl AppState {
                     ecr: neighbours.endpoint(neighbours::Service::Ecr).map(str::to_string),
                     poll_interval: config.poll_interval,
                     trust: trust.clone(),
+                    run_builds: config.run_builds,
+                    keep_build_dirs: config.keep_build_dirs,
                 };
                 (settings, config.default_region.clone())
             }),

@@ -5,6 +5,7 @@ mod common;
 
 mod artifacts;
 mod browser;
+mod builds;
 mod concurrency;
 mod conditions;
 

@@ -62,7 +62,7 @@ impl Command for CompleteAction {
                 let has_outputs = !found.output_artifacts.is_empty();
                 held && artifacts::stores_first(env.real, &a.action_type_id, has_outputs, &self.outcome)
             })
-            .map(|a| crate::engine::providers::storing(a, now, now, Box::new(self.outcome.clone())));
+            .map(|a| crate::engine::providers::storing(a, env.real, now, now, Box::new(self.outcome.clone())));
         if let Some(storing) = storing {
             if let Some(found) = record.runtime.w().executions[index].actions.get_mut(run.index()) {
                 found.pending = Some(Box::new(storing));

@@ -51,6 +51,10 @@ pub struct ArtifactSettings {
     pub poll_interval: std::time::Duration,
     /// What TLS neighbours are trusted.
     pub trust: crate::engine::outbound::Trust,
+    /// Whether CodeBuild and `Commands` actions run their commands on this host (`--run-builds`).
+    pub run_builds: bool,
+    /// Whether a build's working directory is kept after it ends (`--keep-build-dirs`).
+    pub keep_build_dirs: bool,
 }
 
 /// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).
@@ -64,6 +68,8 @@ pub struct Real {
     pub ecs: bool,
     /// ECR sources read the ECR neighbour.
     pub ecr: bool,
+    /// CodeBuild and `Commands` actions run their commands.
+    pub builds: bool,
 }
 
 impl Real {
@@ -74,6 +80,7 @@ impl Real {
             cloudformation: s.cloudformation.is_some(),
             ecs: s.ecs.is_some(),
             ecr: s.ecr.is_some(),
+            builds: s.run_builds,
         })
     }
 }
@@ -107,6 +114,8 @@ pub enum Content {
     CloudFormation(Box<super::cloudformation::Deploy>),
     /// An ECS deploy action, on the ECS neighbour.
     EcsDeploy(Box<super::ecs::Deploy>),
+    /// A CodeBuild or `Commands` action whose commands run here.
+    Build(Box<super::builds::Build>),
     /// An ECR source action: the image its tag (or the execution's digest) names in the ECR neighbour, as
     /// `imageDetail.json`.
     EcrSource { repository: String, tag: String, digest: Option<String>, region: String },
@@ -125,14 +134,16 @@ pub struct S3Deploy {
     pub kms_key: Option<String>,
 }
 
-/// Whether the action acts on a neighbour itself, outputs or not (a deploy that acts for real).
+/// Whether the action does real work itself, outputs or not (a deploy that acts for real, a build that runs).
 pub fn deploys(real: Real, id: &crate::state::declaration::ActionTypeId) -> bool {
-    id.category == ActionCategory::Deploy
-        && id.owner == ActionOwner::Aws
-        && match id.provider.as_str() {
-            "S3" => real.s3,
-            "CloudFormation" => real.cloudformation,
-            "ECS" => real.ecs,
+    id.owner == ActionOwner::Aws
+        && match (id.category, id.provider.as_str()) {
+            (ActionCategory::Deploy, "S3") => real.s3,
+            (ActionCategory::Deploy, "CloudFormation") => real.cloudformation,
+            (ActionCategory::Deploy, "ECS") => real.ecs,
+            (ActionCategory::Build | ActionCategory::Test, "CodeBuild") | (ActionCategory::Compute, "Commands") => {
+                real.builds
+            }
             _ => false,
         }
 }
@@ -210,6 +221,10 @@ fn work_for(
         (_, Outcome::Succeed(_)) if real.cloudformation && provider(ActionCategory::Deploy, "CloudFormation") => {
             Content::CloudFormation(Box::new(super::cloudformation::Deploy::new(&configuration, run, region)))
         }
+        (_, Outcome::Succeed(_)) if real.builds && declared.is_some_and(super::builds::runs) => {
+            let declared = declared?;
+            Content::Build(Box::new(super::builds::Build::new(declared, &configuration, run, scope, pipeline, region)))
+        }
         (_, Outcome::Succeed(_)) if real.ecs && provider(ActionCategory::Deploy, "ECS") => {
             Content::EcsDeploy(Box::new(super::ecs::Deploy::new(&configuration, run, region)))
         }
@@ -275,6 +290,8 @@ pub struct ArtifactWriter {
     pub(super) client: aws_sdk_s3::Client,
     pub(super) endpoint: String,
     pub(super) settings: ArtifactSettings,
+    /// Each project's last build number.
+    build_numbers: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for ArtifactWriter {
@@ -292,6 +309,7 @@ impl ArtifactWriter {
             client: aws_sdk_s3::Client::from_conf(config.build()),
             endpoint: settings.endpoint.clone(),
             settings: settings.clone(),
+            build_numbers: std::sync::Mutex::default(),
         }
     }
 
@@ -314,6 +332,31 @@ impl ArtifactWriter {
         Ok(object.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes().to_vec())
     }
 
+    /// The next build number of a project (CODEBUILD_BUILD_NUMBER), counted since the server started.
+    pub(super) fn next_build_number(&self, project: &str) -> u64 {
+        let mut numbers = self.build_numbers.lock().unwrap_or_else(|p| p.into_inner());
+        let number = numbers.entry(project.to_string()).or_insert(0);
+        *number += 1;
+        *number
+    }
+
+    /// Puts the file at `path` (a zip) at `bucket`/`key`.
+    pub(super) async fn put_file(&self, bucket: &str, key: &str, path: &std::path::Path) -> Result<(), ErrorDetails> {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| ErrorDetails {
+            code: FailureType::JobFailed,
+            message: format!("could not read {}: {e}", path.display()),
+        })?;
+        let put = self.client.put_object().bucket(bucket).key(key).content_type("application/zip").body(body);
+        put.send().await.map(|_| ()).map_err(|e| ErrorDetails {
+            code: FailureType::JobFailed,
+            message: format!(
+                "Could not write the output artifact \"{bucket}/{key}\" to the S3 neighbour ({}): {}",
+                self.endpoint,
+                super::neighbour::answer(&e)
+            ),
+        })
+    }
+
     /// Puts a zip made here at each output.
     pub(super) async fn put_zip(&self, outputs: &[(String, String)], bytes: Vec<u8>) -> Result<(), ErrorDetails> {
         let content = Content::Zip(Arc::new(bytes));
@@ -331,6 +374,7 @@ impl ArtifactWriter {
             Content::S3Deploy(deploy) => return self.deploy(deploy).await.map(Some),
             Content::CloudFormation(deploy) => return self.cloudformation(engine, work, deploy).await.map(Some),
             Content::EcsDeploy(deploy) => return self.ecs(engine, work, deploy).await.map(Some),
+            Content::Build(build) => return self.build(engine, work, build).await.map(Some),
             Content::EcrSource { repository, tag, digest, region } => {
                 let (picked, zip) = self.read_image(repository, tag, digest.as_deref(), region).await?;
                 (Content::Zip(Arc::new(zip)), Some(picked))

@@ -25,6 +25,7 @@
 //! engine's `PollSource` command.
 
 pub mod artifacts;
+pub mod builds;
 pub mod cloudformation;
 pub mod ecs;
 pub mod lambda;
@@ -165,11 +166,28 @@ pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
     }
 }
 
-/// Simulated work that acts on a neighbour before it ends at `at` with `outcome`: it fails if the neighbour's work
-/// has not ended within the action's timeout.
-pub fn storing(action: &ActionDeclaration, now: Timestamp, at: Timestamp, outcome: Box<Outcome>) -> Pending {
-    let timeout = now.plus_millis(timeout_minutes(action).saturating_mul(60_000));
-    Pending::Storing { at, outcome, timeout: Some((timeout, Box::new(timed_out(action)))) }
+/// Simulated work that acts on a neighbour (or a build that runs) before it ends at `at` with `outcome`: it fails if
+/// the work has not ended within the action's timeout. A CodeBuild build that runs here has its project's timeout,
+/// CodeBuild's default of 60 minutes, and ends as a timed-out build.
+pub fn storing(
+    action: &ActionDeclaration,
+    real: artifacts::Real,
+    now: Timestamp,
+    at: Timestamp,
+    outcome: Box<Outcome>,
+) -> Pending {
+    let id = &action.action_type_id;
+    let build = real.builds && id.provider == "CodeBuild" && id.owner == ActionOwner::Aws;
+    let (minutes, on_timeout) = if build {
+        // AWS's wording for a timed-out build is UNCONFIRMED; the form is its failed builds'.
+        let message = "Build terminated with state: TIMED_OUT. Phase: BUILD, Code: BUILD_TIMED_OUT, Message: Build has \
+                       timed out. (the project's timeout, 60 minutes)";
+        (60, ErrorDetails { code: FailureType::JobFailed, message: message.into() })
+    } else {
+        (timeout_minutes(action), timed_out(action))
+    };
+    let timeout = now.plus_millis(minutes * 60_000);
+    Pending::Storing { at, outcome, timeout: Some((timeout, Box::new(on_timeout))) }
 }
 
 fn timed_out(action: &ActionDeclaration) -> ErrorDetails {

@@ -585,7 +585,7 @@ fn start_action(
         providers::artifacts::stores_first(env.real, &action.action_type_id, has_outputs, outcome)
     };
     let pending = match pending {
-        Pending::At(at, outcome) if stores(&outcome) => providers::storing(action, now, at, outcome),
+        Pending::At(at, outcome) if stores(&outcome) => providers::storing(action, env.real, now, at, outcome),
         other => other,
     };
     let storing = matches!(pending, Pending::Storing { .. });

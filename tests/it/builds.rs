@@ -1,0 +1,244 @@
+//! Builds that really run (`--run-builds`), against moto's S3 for their artifacts: a buildspec's phases in one
+//! shell, exported variables and two output artifacts used by a later stage, AWS's failure message and what runs
+//! after a failure, `on-failure: CONTINUE`, a stop that kills the build's processes, the project's timeout on the
+//! emulator clock, and a `Commands` action.
+
+use codepipeline_local::Config;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, eventually};
+use crate::moto::Moto;
+use crate::stacks::{action_state, at, config, ended, unzip, zip};
+
+/// A server that runs builds, with moto's S3 for artifacts; the release bucket holds `files` as `app.zip`.
+async fn setup(files: &[(&str, &str)]) -> (Moto, TestServer) {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.create_bucket("site").await;
+    moto.seed_source("releases", "app.zip").await;
+    moto.put_object("releases", "app.zip", &zip(files)).await;
+    let server = TestServer::with_config(Config { run_builds: true, ..config(&moto, &["S3"]) }).await;
+    (moto, server)
+}
+
+fn pipeline(name: &str, build: Value, later: Vec<Value>) -> Value {
+    let mut stages = vec![crate::stacks::release_source("false"), json!({"name": "Build", "actions": [build]})];
+    stages.extend(later);
+    json!({"pipeline": {"name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifacts"}, "stages": stages}})
+}
+
+fn codebuild(outputs: &[&str]) -> Value {
+    json!({"name": "Compile", "namespace": "Build", "actionTypeId": at("Build", "CodeBuild"),
+        "configuration": {"ProjectName": "widgets",
+            "EnvironmentVariables": "[{\"name\":\"FROM_ACTION\",\"value\":\"action-value\",\"type\":\"PLAINTEXT\"}]"},
+        "inputArtifacts": [{"name": "App"}],
+        "outputArtifacts": outputs.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()})
+}
+
+const BUILDSPEC: &str = r#"version: 0.2
+env:
+  variables:
+    GREETING: hello
+  exported-variables: [BUILD_TAG, GREETING, FROM_ACTION]
+phases:
+  install:
+    commands:
+      - cd app
+  build:
+    commands:
+      - BUILD_TAG="v$(cat version.txt)-$CODEBUILD_BUILD_NUMBER"
+      - export BUILD_TAG
+      - mkdir -p "$CODEBUILD_SRC_DIR/out/docs"
+      - echo "$GREETING $BUILD_TAG from $(pwd | sed 's|.*/||')" > "$CODEBUILD_SRC_DIR/out/app.txt"
+      - echo "$FROM_ACTION" > "$CODEBUILD_SRC_DIR/out/docs/readme.md"
+artifacts:
+  files: ['**/*']
+  secondary-artifacts:
+    Bin:
+      files: [app.txt]
+      base-directory: out
+    Docs:
+      files: ['docs/*']
+      base-directory: out
+"#;
+
+#[tokio::test]
+async fn a_buildspec_runs_in_one_shell_and_hands_its_artifacts_and_variables_to_the_next_stage() {
+    let (moto, server) = setup(&[("buildspec.yml", BUILDSPEC), ("app/version.txt", "1.4")]).await;
+    let deploy = json!({"name": "Publish", "actions": [
+        {"name": "Bin", "actionTypeId": at("Deploy", "S3"), "inputArtifacts": [{"name": "Bin"}],
+            "configuration": {"BucketName": "site", "Extract": "true", "ObjectKey": "#{Build.BUILD_TAG}"}},
+        {"name": "Docs", "actionTypeId": at("Deploy", "S3"), "inputArtifacts": [{"name": "Docs"}],
+            "configuration": {"BucketName": "site", "Extract": "true"}}]});
+    let definition = pipeline("built", codebuild(&["Bin", "Docs"]), vec![deploy]);
+    let created = server.call("CreatePipeline", &definition.to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "built", 1).await;
+    let build = action_state(&server, "built", 1).await;
+    assert_eq!(status, "Succeeded", "{build}");
+    let id = build["externalExecutionId"].as_str().unwrap_or_default();
+    assert!(id.starts_with("widgets:") && id.len() == "widgets:".len() + 36, "the build id: {id}");
+
+    // The exported variables are the action's output variables; `cd app` in install held for the build phase.
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "built"}"#).await.json();
+    let compile = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Compile"))
+        .cloned()
+        .expect("the build ran");
+    let variables = &compile["output"]["outputVariables"];
+    assert_eq!(variables["BUILD_TAG"], "v1.4-1", "{variables}");
+    assert_eq!(variables["GREETING"], "hello");
+    assert_eq!(variables["FROM_ACTION"], "action-value");
+    // The two artifacts went on to the next stage, which deployed them.
+    let (got, app) = moto.get_object("site", "v1.4-1/app.txt").await;
+    assert_eq!((got, String::from_utf8_lossy(&app).trim()), (200, "hello v1.4-1 from app"));
+    let (got, readme) = moto.get_object("site", "docs/readme.md").await;
+    assert_eq!((got, String::from_utf8_lossy(&readme).trim()), (200, "action-value"));
+    let location = &compile["output"]["outputArtifacts"][0]["s3location"];
+    let (_, bytes) =
+        moto.get_object(location["bucket"].as_str().unwrap_or(""), location["key"].as_str().unwrap_or("")).await;
+    assert!(unzip(&bytes, "app.txt").starts_with("hello"), "the Bin artifact is a zip of the selected files");
+}
+
+/// A directory for markers the build's commands leave, outside the build.
+fn markers() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cpl-build-markers-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    dir
+}
+
+#[tokio::test]
+async fn a_failing_command_fails_the_action_in_aws_s_words_and_post_build_and_finally_still_run() {
+    let dir = markers();
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo compiling\n      - exit 3\n      - touch {m}/after-failure\n    finally:\n      - touch {m}/build-finally\n  post_build:\n    commands:\n      - touch {m}/post-build-$CODEBUILD_BUILD_SUCCEEDING\n",
+        m = dir.display()
+    );
+    let (_moto, server) = setup(&[("buildspec.yml", &spec)]).await;
+    let created = server.call("CreatePipeline", &pipeline("fails", codebuild(&[]), vec![]).to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "fails", 1).await;
+    assert_eq!(status, "Failed");
+    let build = action_state(&server, "fails", 1).await;
+    assert_eq!(build["errorDetails"]["code"], "JobFailed");
+    assert_eq!(
+        build["errorDetails"]["message"],
+        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, Message: Error while executing command: exit 3. Reason: exit status 3"
+    );
+    assert!(!dir.join("after-failure").exists(), "the phase's commands stop at the first failure");
+    assert!(dir.join("build-finally").exists(), "finally runs after a failure");
+    assert!(
+        dir.join("post-build-0").exists(),
+        "POST_BUILD runs after a failed BUILD, with CODEBUILD_BUILD_SUCCEEDING=0"
+    );
+
+    // A failed INSTALL ends the command phases, unless on-failure says CONTINUE.
+    let spec = |on_failure: &str| {
+        format!(
+            "version: 0.2\nphases:\n  install:\n    {on_failure}commands:\n      - false\n  build:\n    commands:\n      - touch {m}/build-ran-{}\n",
+            if on_failure.is_empty() { "default" } else { "continue" },
+            m = dir.display()
+        )
+    };
+    for (name, on_failure) in [("install-fails", ""), ("install-continues", "on-failure: CONTINUE\n    ")] {
+        let bundle = zip(&[("buildspec.yml", &spec(on_failure))]);
+        _moto.put_object("releases", "app.zip", &bundle).await;
+        server.call("CreatePipeline", &pipeline(name, codebuild(&[]), vec![]).to_string()).await;
+        let (status, _) = ended(&server, name, 1).await;
+        assert_eq!(status, "Failed", "the build still fails");
+        let message =
+            action_state(&server, name, 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+        assert!(message.contains("Phase: INSTALL"), "{message}");
+    }
+    assert!(!dir.join("build-ran-default").exists(), "no BUILD after a failed INSTALL");
+    assert!(dir.join("build-ran-continue").exists(), "on-failure: CONTINUE goes on to BUILD");
+
+    // No buildspec: AWS's YAML_FILE_ERROR.
+    _moto.put_object("releases", "app.zip", &zip(&[("README.md", "no buildspec")])).await;
+    server.call("CreatePipeline", &pipeline("no-spec", codebuild(&[]), vec![]).to_string()).await;
+    ended(&server, "no-spec", 1).await;
+    let message =
+        action_state(&server, "no-spec", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert!(
+        message.starts_with(
+            "Build terminated with state: FAILED. Phase: DOWNLOAD_SOURCE, Code: YAML_FILE_ERROR, Message: stat "
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with("/buildspec.yml: no such file or directory"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_stop_kills_the_build_s_processes_and_the_project_timeout_runs_on_the_emulator_clock() {
+    let dir = markers();
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300 & echo $! > {m}/pid-$CODEBUILD_BUILD_NUMBER; wait\n",
+        m = dir.display()
+    );
+    let (_moto, server) = setup(&[("buildspec.yml", &spec)]).await;
+    server.call("CreatePipeline", &pipeline("long", codebuild(&[]), vec![]).to_string()).await;
+    let pid = |number: u32| {
+        let path = dir.join(format!("pid-{number}"));
+        async move { std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse::<u32>().ok()) }
+    };
+    let first = eventually("the build's sleep to start", || pid(1)).await;
+    assert!(std::path::Path::new(&format!("/proc/{first}")).exists());
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "long"}"#).await.json();
+    let execution = listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"].clone();
+    let stop = json!({"pipelineName": "long", "pipelineExecutionId": execution, "abandon": true});
+    assert_eq!(server.call("StopPipelineExecution", &stop.to_string()).await.status, 200);
+    eventually("the stopped build's sleep to be killed", || async {
+        (!std::path::Path::new(&format!("/proc/{first}")).exists()).then_some(())
+    })
+    .await;
+
+    // The project's timeout (CodeBuild's default, 60 minutes) on the emulator clock: a timed-out build.
+    server.call("StartPipelineExecution", r#"{"name": "long"}"#).await;
+    let second = eventually("the second build's sleep to start", || pid(2)).await;
+    let advanced = server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 60 * 60})).await;
+    assert_eq!(advanced.status, 200);
+    let (status, _) = ended(&server, "long", 2).await;
+    assert_eq!(status, "Failed");
+    let message = action_state(&server, "long", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert!(message.starts_with("Build terminated with state: TIMED_OUT"), "{message}");
+    eventually("the timed-out build's sleep to be killed", || async {
+        (!std::path::Path::new(&format!("/proc/{second}")).exists()).then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_commands_action_runs_its_commands_with_its_variables_and_files() {
+    let (moto, server) = setup(&[("src/main.txt", "payload")]).await;
+    let commands = json!({"name": "Package", "namespace": "Pkg", "actionTypeId": at("Compute", "Commands"),
+        "commands": ["mkdir -p dist", "cp src/main.txt dist/out.txt", "export CHECKSUM=$(cksum < dist/out.txt | cut -d' ' -f1)"],
+        "outputVariables": ["CHECKSUM"],
+        "environmentVariables": [{"name": "MODE", "value": "release"}],
+        "inputArtifacts": [{"name": "App"}], "outputArtifacts": [{"name": "Dist", "files": ["dist/**/*"]}]});
+    let mut definition = pipeline(
+        "commands",
+        commands,
+        vec![json!({"name": "Ship", "actions": [
+        {"name": "Copy", "actionTypeId": at("Deploy", "S3"), "inputArtifacts": [{"name": "Dist"}],
+            "configuration": {"BucketName": "site", "Extract": "true", "ObjectKey": "#{Pkg.CHECKSUM}"}}]})],
+    );
+    definition["pipeline"]["pipelineType"] = json!("V2");
+    let created = server.call("CreatePipeline", &definition.to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "commands", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "commands", 1).await);
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "commands"}"#).await.json();
+    let package = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Package"))
+        .cloned()
+        .expect("the commands ran");
+    let checksum = package["output"]["outputVariables"]["CHECKSUM"].as_str().unwrap_or_default().to_string();
+    assert!(!checksum.is_empty() && checksum.chars().all(|c| c.is_ascii_digit()), "{package}");
+    let (got, body) = moto.get_object("site", &format!("{checksum}/dist/out.txt")).await;
+    assert_eq!((got, body), (200, b"payload".to_vec()));
+}
