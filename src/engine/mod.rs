@@ -458,8 +458,19 @@ impl Engine {
                         }
                         // Runs still storing their outputs (after a restart, or a failed save that may have
                         // dropped their handoff) are handed to the writer again; a write is idempotent.
-                        if self.artifacts.is_some() {
-                            providers::artifacts::redeliver(record);
+                        if let Some((settings, _)) = &self.artifacts {
+                            let real = providers::artifacts::Real::of(Some(settings));
+                            for (execution, run) in providers::artifacts::redeliver(record, real, redeliver) {
+                                let lost = crate::state::execution::ErrorDetails {
+                                    code: crate::state::execution::FailureType::JobFailed,
+                                    message: "Build terminated with state: FAILED. Phase: BUILD, Code: CLIENT_ERROR, \
+                                              Message: the build was running when codepipeline-local stopped, and a \
+                                              build cannot resume; retry the stage or start the pipeline again"
+                                        .into(),
+                                };
+                                let outcome = crate::state::execution::Outcome::Fail(lost);
+                                step::finish_action(record, execution, run, outcome, now, step::FinishedBy::Simulation);
+                            }
                         }
                     }
                     self.advance(data, &scope, &name, now);

@@ -242,3 +242,38 @@ async fn a_commands_action_runs_its_commands_with_its_variables_and_files() {
     let (got, body) = moto.get_object("site", &format!("{checksum}/dist/out.txt")).await;
     assert_eq!((got, body), (200, b"payload".to_vec()));
 }
+
+#[tokio::test]
+async fn a_shutdown_kills_a_running_build_and_after_the_restart_the_build_fails_as_it_cannot_resume() {
+    let dir = markers();
+    let data = crate::persistence::TempDir::new("build-restart");
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300 & echo $! > {}/pid; wait\n",
+        dir.display()
+    );
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    moto.put_object("releases", "app.zip", &zip(&[("buildspec.yml", &spec)])).await;
+    let config = || Config { run_builds: true, data_dir: Some(data.0.clone()), ..config(&moto, &["S3"]) };
+    let server = TestServer::with_config(config()).await;
+    server.call("CreatePipeline", &pipeline("interrupted", codebuild(&[]), vec![]).to_string()).await;
+    let path = dir.join("pid");
+    let pid = eventually("the build's sleep to start", || async {
+        std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse::<u32>().ok())
+    })
+    .await;
+    server.server.shutdown().await.expect("stops");
+    eventually("the shutdown to kill the build's processes", || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+
+    let server = TestServer::with_config(config()).await;
+    let (status, _) = ended(&server, "interrupted", 1).await;
+    assert_eq!(status, "Failed");
+    let message =
+        action_state(&server, "interrupted", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("a build cannot resume"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -170,22 +170,33 @@ pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord, rea
     runs.into_iter().filter_map(|(execution, run)| work_for(scope, pipeline, record, execution, run, real)).collect()
 }
 
-/// Hands every run still storing to the writer again (after a restart or an import).
-pub fn redeliver(record: &mut PipelineRecord) {
-    let storing: Vec<(ExecutionIndex, RunIndex)> = record
+/// Hands every run still storing to the writer again (after a restart, an import, or a failed save). After a
+/// restart (`restarted`), a build that was running cannot resume, as on CodeBuild: those runs are returned, for the
+/// engine to fail them, and not handed out.
+pub fn redeliver(record: &mut PipelineRecord, real: Real, restarted: bool) -> Vec<(ExecutionIndex, RunIndex)> {
+    let storing: Vec<(ExecutionIndex, RunIndex, bool)> = record
         .runtime
         .active
         .iter()
         .flat_map(|&e| {
-            let actions = &record.runtime.executions[e].actions;
-            actions
+            let execution = &record.runtime.executions[e];
+            execution
+                .actions
                 .iter()
                 .enumerate()
                 .filter(|(_, run)| matches!(run.pending.as_deref(), Some(Pending::Storing { .. })))
-                .map(move |(r, _)| (e, RunIndex::at(r)))
+                .map(move |(r, run)| {
+                    let declared =
+                        execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+                    let build = real.builds && declared.is_some_and(super::builds::runs);
+                    (e, RunIndex::at(r), build)
+                })
         })
         .collect();
-    record.runtime.w().undelivered_artifacts.extend(storing);
+    let lost = storing.iter().filter(|(_, _, build)| *build && restarted).map(|(e, r, _)| (*e, *r)).collect();
+    let again = storing.into_iter().filter(|(_, _, build)| !(*build && restarted)).map(|(e, r, _)| (e, r));
+    record.runtime.w().undelivered_artifacts.extend(again);
+    lost
 }
 
 fn work_for(
@@ -292,6 +303,28 @@ pub struct ArtifactWriter {
     pub(super) settings: ArtifactSettings,
     /// Each project's last build number.
     build_numbers: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The action runs whose builds are running.
+    running: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+}
+
+/// A build that is running: its run id is in the writer's set until it ends.
+struct Running {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    run: Uuid,
+}
+
+impl Running {
+    /// The build of `run`, unless it is running already.
+    fn start(set: &Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>, run: Uuid) -> Option<Running> {
+        let inserted = set.lock().unwrap_or_else(|p| p.into_inner()).insert(run);
+        inserted.then(|| Running { set: Arc::clone(set), run })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.run);
+    }
 }
 
 impl std::fmt::Debug for ArtifactWriter {
@@ -310,6 +343,7 @@ impl ArtifactWriter {
             endpoint: settings.endpoint.clone(),
             settings: settings.clone(),
             build_numbers: std::sync::Mutex::default(),
+            running: Arc::default(),
         }
     }
 
@@ -535,6 +569,14 @@ impl Worker for ArtifactWriter {
     type Work = ArtifactWork;
 
     async fn work(self: Arc<Self>, engine: Arc<Engine>, work: ArtifactWork) {
+        // A build handed out again while it runs (after a failed save) is not started twice: the running one reports.
+        let _running = match &work.content {
+            Content::Build(_) => match Running::start(&self.running, work.run_id) {
+                Some(running) => Some(running),
+                None => return,
+            },
+            _ => None,
+        };
         let result = self.write(&engine, &work).await;
         let (scope, pipeline) = (work.scope.clone(), work.pipeline.clone());
         let report = StoreArtifacts { execution_id: work.execution_id, run_id: work.run_id, result };

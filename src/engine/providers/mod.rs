@@ -100,15 +100,27 @@ where
     }
 }
 
-/// Runs `worker` on the work that reaches `queue`, each piece on its own task, until the queue closes.
+/// Runs `worker` on the work that reaches `queue`, each piece on its own task, until the queue closes. The tasks
+/// belong to this one: when it is aborted (the engine stops), so are they, and what they hold goes with them (a
+/// build's processes are killed).
 pub async fn run_worker<W: Worker>(
     worker: Arc<W>,
     engine: Arc<crate::engine::Engine>,
     mut queue: mpsc::UnboundedReceiver<W::Work>,
 ) {
-    while let Some(work) = queue.recv().await {
-        tokio::spawn(Arc::clone(&worker).work(Arc::clone(&engine), work));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            work = queue.recv() => match work {
+                Some(work) => {
+                    tasks.spawn(Arc::clone(&worker).work(Arc::clone(&engine), work));
+                }
+                None => break,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
     }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// What a provider knows when an action starts.
