@@ -14,6 +14,10 @@ const state = {
   events: [],
   // Executions of the open pipeline that succeeded (rollback targets), newest first.
   succeeded: [],
+  // Build log views by action execution id, kept across the timeline's redraws.
+  logs: new Map(),
+  // Whether artifacts are real objects (downloads), and whether builds run here (logs).
+  realArtifacts: false, runBuilds: false,
 };
 
 const MAX_EVENTS = 500;
@@ -122,6 +126,7 @@ async function loadScopes() {
   state.account = wanted.account || known.default.account;
   state.region = wanted.region || known.default.region;
   state.realArtifacts = Boolean(known.realArtifacts);
+  state.runBuilds = Boolean(known.runBuilds);
   state.filter = wanted.filter;
   fillSelect($("account"), [...accounts].sort(), state.account);
   fillSelect($("region"), [...regions].sort(), state.region);
@@ -596,6 +601,38 @@ function glance(error, inputs, outputs, variables) {
   return shown;
 }
 
+/// A build's log beside its action: a button that shows it, following it live while the build runs. The view (and
+/// its stream) survives the timeline's redraws.
+function buildLog(id, action) {
+  let view = state.logs.get(id);
+  if (!view) {
+    const box = element("div", "build-log");
+    const pre = element("pre", "");
+    pre.hidden = true;
+    pre.setAttribute("aria-label", `Build log of ${action}`);
+    pre.tabIndex = 0;
+    const toggle = button("Show build log", () => {
+      pre.hidden = !pre.hidden;
+      toggle.textContent = pre.hidden ? "Show build log" : "Hide build log";
+      if (!pre.hidden && !view.source) {
+        const source = new EventSource(`/_emulator/builds/${encodeURIComponent(id)}/log/stream`);
+        view.source = source;
+        source.addEventListener("line", (event) => {
+          const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+          pre.append(`${event.data}\n`);
+          if (follow) pre.scrollTop = pre.scrollHeight;
+        });
+        source.addEventListener("end", () => source.close());
+        source.onerror = () => source.close();
+      }
+    }, "link");
+    box.append(toggle, pre);
+    view = { box, source: null };
+    state.logs.set(id, view);
+  }
+  return view.box;
+}
+
 function timelineRow(stage, name, status, start, end, details, shown) {
   const tr = element("tr");
   tr.append(element("td", "", stage), element("th", "", name), element("td", "latest"), element("td", "time", when(start)),
@@ -631,6 +668,10 @@ async function openTimeline(id) {
         ...pairs("Result", { summary: result.externalExecutionSummary, id: result.externalExecutionId }),
       ];
       const shown = glance(result.errorDetails, input.inputArtifacts, output.outputArtifacts, output.outputVariables);
+      const type = input.actionTypeId || {};
+      if (state.runBuilds && (type.provider === "CodeBuild" || type.provider === "Commands")) {
+        shown.push(buildLog(a.actionExecutionId, a.actionName));
+      }
       const end = finished(a.status) ? a.lastUpdateTime : Date.now() / 1000;
       items.push([a.startTime, timelineRow(a.stageName, a.actionName, a.status, a.startTime, end, details, shown)]);
     }

@@ -13,9 +13,11 @@
 //! | `GET /_emulator/events/stream` | the same events live, as Server-Sent Events; `Last-Event-ID` resumes |
 //! | `GET /_emulator/partitions` | the accounts and regions that hold state, with their pipeline counts, and the defaults |
 //! | `GET /_emulator/artifacts` | an artifact's zip from the S3 neighbour, for the dashboard's download links ([`artifacts`]) |
+//! | `GET /_emulator/builds/{actionExecutionId}/log[/stream]` | a build's log, kept or followed live ([`builds`]) |
 //! | `GET /_emulator/ui/` | the dashboard ([`ui`]) |
 
 pub mod artifacts;
+pub mod builds;
 pub mod guard;
 pub mod ui;
 
@@ -61,6 +63,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/events/stream", get(stream_events))
         .route("/_emulator/partitions", get(partitions))
         .route("/_emulator/artifacts", get(artifacts::download))
+        .route("/_emulator/builds/{id}/log", get(builds::log))
+        .route("/_emulator/builds/{id}/log/stream", get(builds::stream))
         .merge(ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
     Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
@@ -329,7 +333,7 @@ fn storage_json(app: &AppState) -> Value {
 }
 
 /// `GET /_emulator/partitions`: `{"default": {"account", "region"}, "partitions": [{"account", "region",
-/// "pipelines"}, ...], "realArtifacts"}`, in account and region order.
+/// "pipelines"}, ...], "realArtifacts", "runBuilds"}`, in account and region order.
 async fn partitions(State(app): State<AppState>) -> Json<Value> {
     let store = app.store();
     let mut scopes = store.scopes();
@@ -347,6 +351,8 @@ async fn partitions(State(app): State<AppState>) -> Json<Value> {
         "partitions": partitions,
         // Whether artifacts are real objects in an S3 neighbour (the dashboard then offers downloads).
         "realArtifacts": app.engine().real_artifacts(),
+        // Whether builds run here (the dashboard then shows their logs).
+        "runBuilds": app.engine().runs_builds(),
     }))
 }
 

@@ -229,10 +229,20 @@ impl Engine {
         &self.artifact_credentials
     }
 
+    /// The log of the build an action run ran (or runs), if it is kept.
+    pub fn build_log(&self, run: uuid::Uuid) -> Option<providers::builds::log::BuildLog> {
+        self.writer.as_ref()?.build_log(run)
+    }
+
     /// An object of the S3 neighbour, whole (`None` without one): the dashboard's artifact downloads.
     pub async fn download(&self, bucket: &str, key: &str) -> Option<Result<Vec<u8>, String>> {
         let writer = self.writer.as_ref()?;
         Some(writer.read_artifact(key, bucket, key).await.map_err(|e| e.message))
+    }
+
+    /// Whether CodeBuild and `Commands` actions run their commands here.
+    pub fn runs_builds(&self) -> bool {
+        self.artifacts.as_ref().is_some_and(|(settings, _)| settings.run_builds)
     }
 
     /// Whether output artifacts are real objects in an S3 neighbour.

@@ -590,3 +590,56 @@ async fn a_real_pipeline_shows_its_artifacts_with_downloads_and_its_stack_output
     let missing = server.control("GET", "/_emulator/artifacts?bucket=artifacts&key=nothing.zip", &json!({})).await;
     assert_eq!(missing.status, 404, "{}", missing.text());
 }
+
+#[tokio::test]
+async fn a_running_build_s_log_is_followed_beside_its_action() {
+    let markers = std::env::temp_dir().join(format!("cpl-browser-build-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&markers).expect("a directory");
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo compiling widgets\n      - while [ ! -f {m}/go ]; do sleep 0.05; done\n      - echo widgets compiled\n",
+        m = markers.display()
+    );
+    let moto = crate::moto::Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    moto.put_object("releases", "app.zip", &crate::stacks::zip(&[("buildspec.yml", &spec)])).await;
+    let config = codepipeline_local::Config { run_builds: true, ..crate::stacks::config(&moto, &["S3"]) };
+    let server = TestServer::with_config(config).await;
+    let at = crate::stacks::at;
+    let definition = json!({"pipeline": {
+        "name": "live-build", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [crate::stacks::release_source("false"),
+            {"name": "Build", "actions": [{"name": "Compile", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "widgets"}, "inputArtifacts": [{"name": "App"}]}]}]
+    }});
+    assert_eq!(server.call("CreatePipeline", &definition.to_string()).await.status, 200);
+    let listed = crate::common::eventually("the execution", || async {
+        let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "live-build"}"#).await.json();
+        listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"].as_str().map(String::from)
+    })
+    .await;
+    let browser = Browser::open().await;
+    browser.client.goto(&pipeline_view(&server, "live-build")).await.expect("opens");
+    browser.press(&listed).await;
+    browser.press("Show build log").await;
+    browser
+        .until("the build's first line", "build-log", async |client| {
+            let log = client.find(Locator::XPath("//pre[@aria-label='Build log of Compile']")).await.ok()?;
+            log.text().await.ok().filter(|t| t.contains("compiling widgets"))
+        })
+        .await;
+    std::fs::write(markers.join("go"), "").expect("writes");
+    let text = browser
+        .until("the line printed while following", "build-log", async |client| {
+            let log = client.find(Locator::XPath("//pre[@aria-label='Build log of Compile']")).await.ok()?;
+            log.text().await.ok().filter(|t| t.contains("widgets compiled"))
+        })
+        .await;
+    assert!(text.contains("Entering phase BUILD"), "{text}");
+    let scrolled = "document.querySelector('.build-log pre').scrollIntoView({block: 'center'}); return true;";
+    browser.client.execute(scrolled, vec![]).await.expect("scrolls");
+    browser.screenshot("build-log").await;
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(&markers);
+}

@@ -277,3 +277,57 @@ async fn a_shutdown_kills_a_running_build_and_after_the_restart_the_build_fails_
     assert!(message.contains("a build cannot resume"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_build_s_log_is_kept_and_followed_live_while_it_runs() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = markers();
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo first-line\n      - while [ ! -f {m}/go ]; do sleep 0.05; done\n      - echo after-the-reader-came\n",
+        m = dir.display()
+    );
+    let (_moto, server) = setup(&[("buildspec.yml", &spec)]).await;
+    server.call("CreatePipeline", &pipeline("logged", codebuild(&[]), vec![]).to_string()).await;
+    // The build's action execution id, once it runs.
+    let id = eventually("the build to run", || async {
+        let listed = server.call("ListActionExecutions", r#"{"pipelineName": "logged"}"#).await.json();
+        let details = listed["actionExecutionDetails"].as_array()?.clone();
+        details
+            .iter()
+            .find(|d| d["actionName"] == "Compile")
+            .and_then(|d| d["actionExecutionId"].as_str().map(String::from))
+    })
+    .await;
+    eventually("the first line", || async {
+        let log = server.control("GET", &format!("/_emulator/builds/{id}/log"), &json!({})).await;
+        (log.status == 200 && log.text().contains("first-line")).then_some(())
+    })
+    .await;
+    // A follower gets what was printed, then the lines as they come, then the end.
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+    let request = format!("GET /_emulator/builds/{id}/log/stream HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    let mut text = String::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut released = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains("event: end") {
+        if !released && text.contains("data: first-line") {
+            std::fs::write(dir.join("go"), "").expect("writes");
+            released = true;
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            _ => panic!("the log stream ended or stalled: {text}"),
+        }
+    }
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    assert!(text.contains("event: line\ndata: after-the-reader-came"), "a line printed while following: {text}");
+    assert!(text.contains("Entering phase BUILD"), "CodeBuild's own lines: {text}");
+    let kept = server.control("GET", &format!("/_emulator/builds/{id}/log"), &json!({})).await.text();
+    assert!(kept.contains("first-line") && kept.contains("after-the-reader-came"), "{kept}");
+    let missing = server.control("GET", "/_emulator/builds/not-an-id/log", &json!({})).await;
+    assert_eq!(missing.status, 400, "{}", missing.text());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,7 +65,8 @@ async fn partitions_lists_the_accounts_and_regions_that_hold_pipelines() {
     let empty = server.control("GET", "/_emulator/partitions", &json!({})).await.json();
     assert_eq!(
         empty,
-        json!({"default": {"account": "000000000000", "region": "us-east-1"}, "partitions": [], "realArtifacts": false})
+        json!({"default": {"account": "000000000000", "region": "us-east-1"}, "partitions": [], "realArtifacts": false,
+            "runBuilds": false})
     );
     let mut conn = Conn::open(&server.server.addr().to_string()).await;
     for (name, region) in [("one", "us-east-1"), ("two", "us-east-1"), ("three", "eu-west-1")] {

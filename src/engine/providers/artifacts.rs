@@ -305,7 +305,12 @@ pub struct ArtifactWriter {
     build_numbers: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The action runs whose builds are running.
     running: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    /// The logs of the latest builds, by action execution id (at most [`KEPT_BUILD_LOGS`]).
+    logs: std::sync::Mutex<std::collections::VecDeque<(Uuid, super::builds::log::BuildLog)>>,
 }
+
+/// How many builds' logs are kept (in memory; each at most `builds::log::MAX_LOG_BYTES`).
+pub const KEPT_BUILD_LOGS: usize = 100;
 
 /// A build that is running: its run id is in the writer's set until it ends.
 struct Running {
@@ -344,6 +349,7 @@ impl ArtifactWriter {
             settings: settings.clone(),
             build_numbers: std::sync::Mutex::default(),
             running: Arc::default(),
+            logs: std::sync::Mutex::default(),
         }
     }
 
@@ -364,6 +370,24 @@ impl ArtifactWriter {
         let object = self.client.get_object().bucket(bucket).key(key).send().await;
         let object = object.map_err(|e| failed(super::neighbour::answer(&e)))?;
         Ok(object.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes().to_vec())
+    }
+
+    /// A new log for the build of action run `run`, kept with the latest builds' logs.
+    pub(super) fn new_log(&self, run: Uuid) -> super::builds::log::BuildLog {
+        let log = super::builds::log::BuildLog::default();
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.retain(|(id, _)| *id != run);
+        if logs.len() >= KEPT_BUILD_LOGS {
+            logs.pop_front();
+        }
+        logs.push_back((run, log.clone()));
+        log
+    }
+
+    /// The log of the build of action run `run`, if it is kept.
+    pub fn build_log(&self, run: Uuid) -> Option<super::builds::log::BuildLog> {
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.iter().rev().find(|(id, _)| *id == run).map(|(_, log)| log.clone())
     }
 
     /// The next build number of a project (CODEBUILD_BUILD_NUMBER), counted since the server started.

@@ -1,5 +1,6 @@
 //! A build's log: every line its commands print, with CodeBuild's `[Container]` lines around the phases; bounded, so
-//! a build that prints gigabytes keeps only its last [`MAX_LOG_BYTES`] (and says how much it dropped).
+//! a build that prints gigabytes keeps only its last [`MAX_LOG_BYTES`] (and says how much it dropped). Readers may
+//! follow it live ([`BuildLog::follow`]) until the build ends.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,19 @@ use std::sync::{Arc, Mutex};
 /// The most of a build's log kept in memory: its newest lines.
 pub const MAX_LOG_BYTES: usize = 1024 * 1024;
 
+/// What a follower of a log receives.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Line(String),
+    /// The build ended: no more lines.
+    End,
+}
+
 #[derive(Default)]
 struct Lines {
+    finished: bool,
+    /// Live followers (created with the first follower).
+    live: Option<tokio::sync::broadcast::Sender<Update>>,
     lines: VecDeque<String>,
     bytes: usize,
     dropped_bytes: u64,
@@ -36,6 +48,9 @@ impl BuildLog {
             text = text.replace(secret.as_str(), "***");
         }
         tracing::debug!(target: "codepipeline_local::build", "{text}");
+        if let Some(live) = &lines.live {
+            let _ = live.send(Update::Line(text.clone()));
+        }
         lines.bytes += text.len() + 1;
         lines.lines.push_back(text);
         while lines.bytes > MAX_LOG_BYTES {
@@ -51,9 +66,35 @@ impl BuildLog {
         self.line(&format!("[Container] {now} {text}"));
     }
 
+    /// Says the build ended: followers are told, and stop.
+    pub fn finish(&self) {
+        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        lines.finished = true;
+        if let Some(live) = lines.live.take() {
+            let _ = live.send(Update::End);
+        }
+    }
+
+    /// The kept text and, unless the build has ended, the lines that follow it as they come.
+    pub fn follow(&self) -> (String, Option<tokio::sync::broadcast::Receiver<Update>>) {
+        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // The snapshot and the subscription under one lock: every line is in exactly one of them.
+        let text = text_of(&lines);
+        if lines.finished {
+            return (text, None);
+        }
+        let live = lines.live.get_or_insert_with(|| tokio::sync::broadcast::channel(4096).0);
+        (text, Some(live.subscribe()))
+    }
+
     /// The kept lines, oldest first, after a note of what was dropped.
     pub fn text(&self) -> String {
-        let lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        text_of(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn text_of(lines: &Lines) -> String {
+    {
         let mut text = String::with_capacity(lines.bytes + 64);
         if lines.dropped_bytes > 0 {
             text.push_str(&format!(

@@ -134,6 +134,15 @@ struct Failure {
     message: String,
 }
 
+/// Ends a build's log when dropped.
+struct LogEnd(BuildLog);
+
+impl Drop for LogEnd {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
 /// The directory of one build, removed when the build ends (unless kept for debugging).
 struct WorkDir {
     path: PathBuf,
@@ -160,7 +169,9 @@ impl ArtifactWriter {
         let build_id = format!("{}:{id}", build.project);
         let root = std::env::temp_dir().join("codepipeline-local-builds").join(id.to_string());
         let dir = WorkDir { path: root, keep: self.settings.keep_build_dirs };
-        let log = BuildLog::default();
+        let log = self.new_log(work.run_id);
+        // However the build ends, its followers are told.
+        let _end = LogEnd(log.clone());
         log.container(&format!("Running on codepipeline-local, build {build_id}"));
         log.container("Entering phase DOWNLOAD_SOURCE");
         let (sources, primary) = self.download_sources(build, &dir.path).await?;
