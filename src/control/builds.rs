@@ -44,25 +44,21 @@ pub async fn stream(State(app): State<AppState>, Path(id): Path<String>) -> Resu
             return None;
         }
         let mut receiver = live?;
-        loop {
-            let received = tokio::select! {
-                received = receiver.recv() => received,
-                _ = closing.changed() => return None,
-            };
-            match received {
-                Ok(Update::Line(line)) => {
-                    let event = Event::default().event("line").data(line);
-                    return Some((Ok(event), (Some(receiver), closing, false)));
-                }
-                Ok(Update::End) | Err(RecvError::Closed) => {
-                    return Some((Ok(Event::default().event("end").data("")), (None, closing, true)));
-                }
-                // A reader too slow for a build's output misses lines, and is told how many.
-                Err(RecvError::Lagged(missed)) => {
-                    let event =
-                        Event::default().event("line").data(format!("[codepipeline-local] {missed} lines skipped"));
-                    return Some((Ok(event), (Some(receiver), closing, false)));
-                }
+        let received = tokio::select! {
+            received = receiver.recv() => received,
+            _ = closing.changed() => return None,
+        };
+        match received {
+            Ok(Update::Line(line)) => {
+                Some((Ok(Event::default().event("line").data(line)), (Some(receiver), closing, false)))
+            }
+            Ok(Update::End) | Err(RecvError::Closed) => {
+                Some((Ok(Event::default().event("end").data("")), (None, closing, true)))
+            }
+            // A reader too slow for a build's output misses lines, and is told how many.
+            Err(RecvError::Lagged(missed)) => {
+                let event = Event::default().event("line").data(format!("[codepipeline-local] {missed} lines skipped"));
+                Some((Ok(event), (Some(receiver), closing, false)))
             }
         }
     });
