@@ -83,12 +83,24 @@ impl Service {
                 | Service::CloudFormation
                 | Service::Ecs
                 | Service::Ecr
+                | Service::Logs
+                | Service::Ssm
+                | Service::SecretsManager
         )
     }
 
-    /// Whether its actions read or write artifacts, and so act for real only with an S3 neighbour too.
+    /// Whether its actions read or write artifacts, and so act for real only with an S3 neighbour too (CloudWatch
+    /// Logs, SSM and Secrets Manager serve builds, which run with `--run-builds` and an S3 neighbour).
     pub fn needs_artifacts(self) -> bool {
-        matches!(self, Service::CloudFormation | Service::Ecs | Service::Ecr)
+        matches!(
+            self,
+            Service::CloudFormation
+                | Service::Ecs
+                | Service::Ecr
+                | Service::Logs
+                | Service::Ssm
+                | Service::SecretsManager
+        )
     }
 }
 

@@ -331,3 +331,97 @@ async fn a_build_s_log_is_kept_and_followed_live_while_it_runs() {
     assert_eq!(missing.status, 400, "{}", missing.text());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn parameters_and_secrets_come_from_the_neighbours_are_masked_in_the_log_which_goes_to_cloudwatch_logs() {
+    let spec = r#"version: 0.2
+env:
+  parameter-store:
+    DB_HOST: /app/db-host
+  secrets-manager:
+    DB_PASSWORD: app/db:password
+phases:
+  build:
+    commands:
+      - echo "connecting to $DB_HOST with $DB_PASSWORD and $API_TOKEN"
+      - printf '%s|%s|%s' "$DB_HOST" "$DB_PASSWORD" "$API_TOKEN" > seen.txt
+artifacts:
+  files: [seen.txt]
+"#;
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    moto.put_object("releases", "app.zip", &zip(&[("buildspec.yml", spec)])).await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config());
+    ssm.put_parameter()
+        .name("/app/db-host")
+        .value("db.internal")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("parameter");
+    ssm.put_parameter()
+        .name("/app/token")
+        .value("tok-123456")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("parameter");
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    secrets.create_secret().name("app/db").secret_string(r#"{"password": "s3cr3t-pw"}"#).send().await.expect("secret");
+    let services = ["S3", "SSM", "SECRETS_MANAGER", "CLOUDWATCH_LOGS"];
+    let server = TestServer::with_config(Config { run_builds: true, ..config(&moto, &services) }).await;
+    let mut action = codebuild(&["Seen"]);
+    action["configuration"]["EnvironmentVariables"] =
+        json!(r#"[{"name":"API_TOKEN","value":"/app/token","type":"PARAMETER_STORE"}]"#);
+    let created = server.call("CreatePipeline", &pipeline("secretive", action, vec![]).to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "secretive", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "secretive", 1).await);
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "secretive"}"#).await.json();
+    let compile = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Compile"))
+        .cloned()
+        .expect("ran");
+    let location = &compile["output"]["outputArtifacts"][0]["s3location"];
+    let (_, bytes) =
+        moto.get_object(location["bucket"].as_str().unwrap_or(""), location["key"].as_str().unwrap_or("")).await;
+    assert_eq!(unzip(&bytes, "seen.txt"), "db.internal|s3cr3t-pw|tok-123456");
+    let id = compile["actionExecutionId"].as_str().unwrap_or_default();
+    let log = server.control("GET", &format!("/_emulator/builds/{id}/log"), &json!({})).await.text();
+    assert!(
+        log.contains("connecting to *** with *** and ***"),
+        "parameters and secrets are masked, as CodeBuild does: {log}"
+    );
+    assert!(!log.contains("s3cr3t-pw") && !log.contains("tok-123456"), "{log}");
+
+    // The log is in CloudWatch Logs, as CodeBuild puts it: /aws/codebuild/<project>, one stream per build.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config());
+    let streams = logs.describe_log_streams().log_group_name("/aws/codebuild/widgets").send().await.expect("the group");
+    let stream = streams.log_streams()[0].log_stream_name().unwrap_or_default().to_string();
+    let build_id = compile["output"]["executionResult"]["externalExecutionId"].as_str().unwrap_or_default();
+    assert_eq!(build_id, format!("widgets:{stream}"), "the stream is the build's uuid");
+    let events = logs
+        .get_log_events()
+        .log_group_name("/aws/codebuild/widgets")
+        .log_stream_name(&stream)
+        .send()
+        .await
+        .expect("events");
+    assert!(events.events().iter().any(|e| e.message().is_some_and(|m| m.contains("connecting to *** with ***"))));
+
+    // A parameter that does not exist: the build fails before any command, in AWS's form.
+    let mut action = codebuild(&[]);
+    action["configuration"]["EnvironmentVariables"] =
+        json!(r#"[{"name":"X","value":"/missing","type":"PARAMETER_STORE"}]"#);
+    server.call("CreatePipeline", &pipeline("unreadable", action, vec![]).to_string()).await;
+    let (status, _) = ended(&server, "unreadable", 1).await;
+    assert_eq!(status, "Failed");
+    let message =
+        action_state(&server, "unreadable", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert_eq!(
+        message,
+        "Build terminated with state: FAILED. Phase: DOWNLOAD_SOURCE, Code: Decrypted Variables Error, Message: parameter does not exist: /missing"
+    );
+}

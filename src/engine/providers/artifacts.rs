@@ -49,6 +49,12 @@ pub struct ArtifactSettings {
     pub ecr: Option<String>,
     /// How often polling S3 sources look at their object, on the emulator clock.
     pub poll_interval: std::time::Duration,
+    /// The SSM neighbour, for builds' Parameter Store variables.
+    pub ssm: Option<String>,
+    /// The Secrets Manager neighbour, for builds' secret variables.
+    pub secrets_manager: Option<String>,
+    /// The CloudWatch Logs neighbour, where build logs go.
+    pub logs: Option<String>,
     /// What TLS neighbours are trusted.
     pub trust: crate::engine::outbound::Trust,
     /// Whether CodeBuild and `Commands` actions run their commands on this host (`--run-builds`).

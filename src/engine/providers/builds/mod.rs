@@ -13,6 +13,7 @@
 
 pub mod buildspec;
 pub mod log;
+mod neighbours;
 pub mod select;
 pub mod shell;
 
@@ -166,10 +167,27 @@ impl ArtifactWriter {
         build: &Build,
     ) -> Result<Success, ErrorDetails> {
         let id = uuid::Uuid::new_v4();
+        let log = self.new_log(work.run_id);
+        let result = self.run_build(engine, work, build, id, &log).await;
+        let group = match build.kind {
+            Kind::CodeBuild { .. } => format!("/aws/codebuild/{}", build.project),
+            Kind::Commands { .. } => format!("/aws/codepipeline/{}", build.pipeline),
+        };
+        self.ship_log(&group, &id.to_string(), &log.text(), &build.region).await;
+        result
+    }
+
+    async fn run_build(
+        &self,
+        engine: &Engine,
+        work: &ArtifactWork,
+        build: &Build,
+        id: uuid::Uuid,
+        log: &BuildLog,
+    ) -> Result<Success, ErrorDetails> {
         let build_id = format!("{}:{id}", build.project);
         let root = std::env::temp_dir().join("codepipeline-local-builds").join(id.to_string());
         let dir = WorkDir { path: root, keep: self.settings.keep_build_dirs };
-        let log = self.new_log(work.run_id);
         // However the build ends, its followers are told.
         let _end = LogEnd(log.clone());
         log.container(&format!("Running on codepipeline-local, build {build_id}"));
@@ -180,30 +198,33 @@ impl ArtifactWriter {
         for (name, value) in &spec.env.variables {
             set(&mut environment, name, &text(value));
         }
-        for (name, value, kind) in &build.environment {
-            if kind != "PLAINTEXT" {
-                return Err(failed(
-                    "DOWNLOAD_SOURCE",
-                    "Decrypted Variables Error",
-                    &format!(
-                        "the {kind} variable {name} needs a neighbour that codepipeline-local does not read yet; use a \
-                         PLAINTEXT variable"
-                    ),
-                ));
-            }
-            set(&mut environment, name, value);
+        let decrypted = |message: String| failed("DOWNLOAD_SOURCE", "Decrypted Variables Error", &message);
+        for (name, value) in &spec.env.parameter_store {
+            let value = self.parameter(&text(value), &build.region).await.map_err(decrypted)?;
+            log.mask(&value);
+            set(&mut environment, name, &value);
         }
-        if !spec.env.parameter_store.is_empty() || !spec.env.secrets_manager.is_empty() {
-            return Err(failed(
-                "DOWNLOAD_SOURCE",
-                "Decrypted Variables Error",
-                "parameter-store and secrets-manager variables need neighbours that codepipeline-local does not read yet",
-            ));
+        for (name, value) in &spec.env.secrets_manager {
+            let value = self.secret(&text(value), &build.region).await.map_err(decrypted)?;
+            log.mask(&value);
+            set(&mut environment, name, &value);
+        }
+        // The action's variables win over the buildspec's, as StartBuild's overrides do.
+        for (name, value, kind) in &build.environment {
+            let value = match kind.as_str() {
+                "PARAMETER_STORE" => self.parameter(value, &build.region).await.map_err(decrypted)?,
+                "SECRETS_MANAGER" => self.secret(value, &build.region).await.map_err(decrypted)?,
+                _ => value.clone(),
+            };
+            if kind != "PLAINTEXT" {
+                log.mask(&value);
+            }
+            set(&mut environment, name, &value);
         }
         let mut shell = Shell::new(&dir.path, &primary, environment)
             .map_err(|e| failed("PROVISIONING", "CLIENT_ERROR", &e.to_string()))?;
         let mut alive = || engine.is_storing(&work.scope, &work.pipeline, work.execution_id, work.run_id);
-        let failure = run_phases(&mut shell, &spec, &log, &mut alive).await?;
+        let failure = run_phases(&mut shell, &spec, log, &mut alive).await?;
         if let Some(failure) = failure {
             log.container(&format!("Phase context status code: {} Message: {}", failure.code, failure.message));
             return Err(failed(failure.phase, failure.code, &failure.message));
