@@ -91,6 +91,16 @@ impl AppState {
         for line in neighbours.describe() {
             tracing::info!("{line}");
         }
+        if config.run_builds {
+            if neighbours.endpoint(neighbours::Service::S3).is_some() {
+                tracing::warn!(
+                    "--run-builds: CodeBuild and Commands actions run their commands as processes on this host, as \
+                     this user"
+                );
+            } else {
+                tracing::warn!("--run-builds needs an S3 neighbour for the builds' artifacts: builds stay simulated");
+            }
+        }
         let bundle = config.aws_ca_bundle.clone().or_else(|| config.sdk_environment.ca_bundle.clone().map(Into::into));
         let trust =
             crate::engine::outbound::Trust::load(neighbours.tls(), bundle.as_deref()).map_err(StartupError::Trust)?;
