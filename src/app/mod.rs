@@ -153,6 +153,7 @@ impl AppState {
                     ecr: neighbours.endpoint(neighbours::Service::Ecr).map(str::to_string),
                     poll_interval: config.poll_interval,
                     ssm: neighbours.endpoint(neighbours::Service::Ssm).map(str::to_string),
+                    codebuild: neighbours.endpoint(neighbours::Service::CodeBuild).map(str::to_string),
                     secrets_manager: neighbours.endpoint(neighbours::Service::SecretsManager).map(str::to_string),
                     logs: neighbours.endpoint(neighbours::Service::Logs).map(str::to_string),
                     trust: trust.clone(),

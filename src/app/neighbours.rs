@@ -86,6 +86,7 @@ impl Service {
                 | Service::Logs
                 | Service::Ssm
                 | Service::SecretsManager
+                | Service::CodeBuild
         )
     }
 
@@ -100,6 +101,7 @@ impl Service {
                 | Service::Logs
                 | Service::Ssm
                 | Service::SecretsManager
+                | Service::CodeBuild
         )
     }
 }

@@ -425,3 +425,91 @@ artifacts:
         "Build terminated with state: FAILED. Phase: DOWNLOAD_SOURCE, Code: Decrypted Variables Error, Message: parameter does not exist: /missing"
     );
 }
+
+#[tokio::test]
+async fn a_codebuild_neighbour_s_project_gives_its_buildspec_variables_and_timeout() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    moto.put_object("releases", "app.zip", &zip(&[("ci/spec.yml", "version: 0.2\nenv:\n  exported-variables: [SEEN]\nphases:\n  build:\n    commands:\n      - export SEEN=\"$FROM_PROJECT/$FROM_ACTION\"\n")])).await;
+    let codebuild = aws_sdk_codebuild::Client::new(&moto.sdk_config());
+    let environment = |variable: &str| {
+        aws_sdk_codebuild::types::ProjectEnvironment::builder()
+            .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+            .image("aws/codebuild/standard:7.0")
+            .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+            .environment_variables(
+                aws_sdk_codebuild::types::EnvironmentVariable::builder()
+                    .name(variable)
+                    .value("from-project")
+                    .build()
+                    .expect("a variable"),
+            )
+            .build()
+            .expect("an environment")
+    };
+    let project = |name: &str, buildspec: &str, timeout: i32| {
+        codebuild
+            .create_project()
+            .name(name)
+            .source(
+                aws_sdk_codebuild::types::ProjectSource::builder()
+                    .r#type(aws_sdk_codebuild::types::SourceType::Codepipeline)
+                    .location("moto-requires-a-location")
+                    .buildspec(buildspec)
+                    .build()
+                    .expect("a source"),
+            )
+            .artifacts(
+                aws_sdk_codebuild::types::ProjectArtifacts::builder()
+                    .r#type(aws_sdk_codebuild::types::ArtifactsType::Codepipeline)
+                    .location("moto-requires-a-location")
+                    .build()
+                    .expect("artifacts"),
+            )
+            .environment(environment("FROM_PROJECT"))
+            .service_role("arn:aws:iam::123456789012:role/codebuild")
+            .timeout_in_minutes(timeout)
+            .send()
+    };
+    project("widgets", "ci/spec.yml", 60).await.expect("a project");
+    project("slow", "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300\n", 5).await.expect("a project");
+    let server = TestServer::with_config(Config { run_builds: true, ..config(&moto, &["S3", "CODEBUILD"]) }).await;
+
+    // The project's buildspec (a path in the source) and variables; the action's variables win over them.
+    server.call("CreatePipeline", &pipeline("projected", codebuild_action("widgets"), vec![]).to_string()).await;
+    let (status, _) = ended(&server, "projected", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "projected", 1).await);
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "projected"}"#).await.json();
+    let seen = listed["actionExecutionDetails"][0]["output"]["outputVariables"]["SEEN"].clone();
+    assert_eq!(seen, "from-project/action-value");
+
+    // The project's timeout (5 minutes here), on the emulator clock.
+    server.call("CreatePipeline", &pipeline("slow", codebuild_action("slow"), vec![]).to_string()).await;
+    eventually("the slow build to run", || async {
+        (action_state(&server, "slow", 1).await["status"] == "InProgress").then_some(())
+    })
+    .await;
+    server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 5 * 60})).await;
+    let (status, _) = ended(&server, "slow", 1).await;
+    assert_eq!(status, "Failed");
+    let message = action_state(&server, "slow", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert!(
+        message.starts_with("Build terminated with state: TIMED_OUT") && message.contains("5 minutes"),
+        "{message}"
+    );
+
+    // A project the neighbour does not know fails the action as StartBuild would.
+    server.call("CreatePipeline", &pipeline("unknown", codebuild_action("nope"), vec![]).to_string()).await;
+    let (status, _) = ended(&server, "unknown", 1).await;
+    assert_eq!(status, "Failed");
+    let message =
+        action_state(&server, "unknown", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    assert!(message.starts_with("Error calling startBuild: "), "{message}");
+}
+
+fn codebuild_action(project: &str) -> Value {
+    let mut action = codebuild(&[]);
+    action["configuration"]["ProjectName"] = json!(project);
+    action
+}

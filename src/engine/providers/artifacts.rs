@@ -49,6 +49,8 @@ pub struct ArtifactSettings {
     pub ecr: Option<String>,
     /// How often polling S3 sources look at their object, on the emulator clock.
     pub poll_interval: std::time::Duration,
+    /// The CodeBuild neighbour, whose projects give builds their buildspec, variables and timeout.
+    pub codebuild: Option<String>,
     /// The SSM neighbour, for builds' Parameter Store variables.
     pub ssm: Option<String>,
     /// The Secrets Manager neighbour, for builds' secret variables.

@@ -179,8 +179,8 @@ pub fn timeout_minutes(action: &ActionDeclaration) -> i64 {
 }
 
 /// Simulated work that acts on a neighbour (or a build that runs) before it ends at `at` with `outcome`: it fails if
-/// the work has not ended within the action's timeout. A CodeBuild build that runs here has its project's timeout,
-/// CodeBuild's default of 60 minutes, and ends as a timed-out build.
+/// the work has not ended within the action's timeout. (A CodeBuild build that runs here ends itself at its project's
+/// timeout, as a timed-out build.)
 pub fn storing(
     action: &ActionDeclaration,
     real: artifacts::Real,
@@ -191,10 +191,11 @@ pub fn storing(
     let id = &action.action_type_id;
     let build = real.builds && id.provider == "CodeBuild" && id.owner == ActionOwner::Aws;
     let (minutes, on_timeout) = if build {
+        // The build itself ends at its project's timeout; this is the action's own limit, should its worker be lost.
         // AWS's wording for a timed-out build is UNCONFIRMED; the form is its failed builds'.
         let message = "Build terminated with state: TIMED_OUT. Phase: BUILD, Code: BUILD_TIMED_OUT, Message: Build has \
-                       timed out. (the project's timeout, 60 minutes)";
-        (60, ErrorDetails { code: FailureType::JobFailed, message: message.into() })
+                       timed out.";
+        (timeout_minutes(action), ErrorDetails { code: FailureType::JobFailed, message: message.into() })
     } else {
         (timeout_minutes(action), timed_out(action))
     };

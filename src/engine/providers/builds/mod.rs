@@ -54,6 +54,8 @@ pub struct Build {
     pipeline: String,
     account: String,
     region: String,
+    /// When the action started, on the emulator clock: its timeout counts from then.
+    started: crate::state::Timestamp,
 }
 
 /// Whether the action is one the build runner runs (a CodeBuild build or test, or a `Commands` action).
@@ -119,9 +121,13 @@ impl Build {
             pipeline: pipeline.to_string(),
             account: scope.account.clone(),
             region,
+            started: run.start_time,
         }
     }
 }
+
+/// CodeBuild's default project timeout.
+const DEFAULT_TIMEOUT_MINUTES: i64 = 60;
 
 /// A failed build, in AWS's words.
 fn failed(phase: &str, code: &str, message: &str) -> ErrorDetails {
@@ -193,38 +199,50 @@ impl ArtifactWriter {
         log.container(&format!("Running on codepipeline-local, build {build_id}"));
         log.container("Entering phase DOWNLOAD_SOURCE");
         let (sources, primary) = self.download_sources(build, &dir.path).await?;
-        let spec = self.buildspec(build, &primary)?;
+        let project = match build.kind {
+            Kind::CodeBuild { .. } => self
+                .project(&build.project, &build.account, &build.region)
+                .await
+                .map_err(|why| job_failed(format!("Error calling startBuild: {why}")))?,
+            Kind::Commands { .. } => neighbours::Project::default(),
+        };
+        let spec = self.buildspec(build, project.buildspec.as_deref(), &primary)?;
         let mut environment = self.environment(build, &build_id, &id, &sources, &primary, work);
-        for (name, value) in &spec.env.variables {
-            set(&mut environment, name, &text(value));
-        }
-        let decrypted = |message: String| failed("DOWNLOAD_SOURCE", "Decrypted Variables Error", &message);
-        for (name, value) in &spec.env.parameter_store {
-            let value = self.parameter(&text(value), &build.region).await.map_err(decrypted)?;
-            log.mask(&value);
-            set(&mut environment, name, &value);
-        }
-        for (name, value) in &spec.env.secrets_manager {
-            let value = self.secret(&text(value), &build.region).await.map_err(decrypted)?;
-            log.mask(&value);
-            set(&mut environment, name, &value);
-        }
-        // The action's variables win over the buildspec's, as StartBuild's overrides do.
-        for (name, value, kind) in &build.environment {
-            let value = match kind.as_str() {
-                "PARAMETER_STORE" => self.parameter(value, &build.region).await.map_err(decrypted)?,
-                "SECRETS_MANAGER" => self.secret(value, &build.region).await.map_err(decrypted)?,
-                _ => value.clone(),
-            };
-            if kind != "PLAINTEXT" {
-                log.mask(&value);
-            }
-            set(&mut environment, name, &value);
+        let buildspec_variables: Vec<(String, String, String)> = [
+            (&spec.env.variables, "PLAINTEXT"),
+            (&spec.env.parameter_store, "PARAMETER_STORE"),
+            (&spec.env.secrets_manager, "SECRETS_MANAGER"),
+        ]
+        .into_iter()
+        .flat_map(|(variables, kind)| variables.iter().map(move |(k, v)| (k.clone(), text(v), kind.to_string())))
+        .collect();
+        // The buildspec's, then the project's, then the action's (StartBuild's overrides) win, as on CodeBuild.
+        for variables in [&buildspec_variables, &project.environment, &build.environment] {
+            self.resolve_variables(variables, &mut environment, log, &build.region).await?;
         }
         let mut shell = Shell::new(&dir.path, &primary, environment)
             .map_err(|e| failed("PROVISIONING", "CLIENT_ERROR", &e.to_string()))?;
-        let mut alive = || engine.is_storing(&work.scope, &work.pipeline, work.execution_id, work.run_id);
-        let failure = run_phases(&mut shell, &spec, log, &mut alive).await?;
+        // The project's timeout (CodeBuild's default: 60 minutes), on the emulator clock.
+        let minutes = project.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+        let deadline = build.started.plus_millis(minutes.saturating_mul(60_000));
+        let timed_out = std::sync::atomic::AtomicBool::new(false);
+        let mut alive = || {
+            if engine.store().clock().now() >= deadline {
+                timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
+                return false;
+            }
+            engine.is_storing(&work.scope, &work.pipeline, work.execution_id, work.run_id)
+        };
+        let failure = match run_phases(&mut shell, &spec, log, &mut alive).await {
+            Err(_) if timed_out.load(std::sync::atomic::Ordering::Relaxed) => {
+                log.container(&format!("Build timed out after {minutes} minutes"));
+                return Err(job_failed(format!(
+                    "Build terminated with state: TIMED_OUT. Phase: BUILD, Code: BUILD_TIMED_OUT, Message: Build has \
+                     timed out. (the project's timeout, {minutes} minutes)"
+                )));
+            }
+            other => other?,
+        };
         if let Some(failure) = failure {
             log.container(&format!("Phase context status code: {} Message: {}", failure.code, failure.message));
             return Err(failed(failure.phase, failure.code, &failure.message));
@@ -243,6 +261,30 @@ impl ArtifactWriter {
             output_variables: values.into_iter().collect(),
             ..Success::default()
         })
+    }
+
+    /// Sets `variables` `(name, value, type)` in `environment`, reading Parameter Store and Secrets Manager values
+    /// from their neighbours (and masking them in the log).
+    async fn resolve_variables(
+        &self,
+        variables: &[(String, String, String)],
+        environment: &mut Vec<(String, String)>,
+        log: &BuildLog,
+        region: &str,
+    ) -> Result<(), ErrorDetails> {
+        let decrypted = |message: String| failed("DOWNLOAD_SOURCE", "Decrypted Variables Error", &message);
+        for (name, value, kind) in variables {
+            let value = match kind.as_str() {
+                "PARAMETER_STORE" => self.parameter(value, region).await.map_err(decrypted)?,
+                "SECRETS_MANAGER" => self.secret(value, region).await.map_err(decrypted)?,
+                _ => value.clone(),
+            };
+            if kind != "PLAINTEXT" {
+                log.mask(&value);
+            }
+            set(environment, name, &value);
+        }
+        Ok(())
     }
 
     /// Unzips every input artifact: the primary source into `src`, the others into `src_<name>`.
@@ -285,9 +327,9 @@ impl ArtifactWriter {
         Ok((sources, primary))
     }
 
-    /// The buildspec: the `Commands` action's, the action's override (inline, or a path in the primary source), or
-    /// `buildspec.yml` at the primary source's root.
-    fn buildspec(&self, build: &Build, primary: &Path) -> Result<Buildspec, ErrorDetails> {
+    /// The buildspec: the `Commands` action's, the action's override, the project's (each inline, or a path in the
+    /// primary source), or `buildspec.yml` at the primary source's root.
+    fn buildspec(&self, build: &Build, project: Option<&str>, primary: &Path) -> Result<Buildspec, ErrorDetails> {
         let yaml_error = |message: String| failed("DOWNLOAD_SOURCE", "YAML_FILE_ERROR", &message);
         let source = match &build.kind {
             Kind::Commands { commands, files } => {
@@ -304,9 +346,12 @@ impl ArtifactWriter {
                 }
                 return Ok(spec);
             }
-            Kind::CodeBuild { buildspec_override: Some(inline), .. } if inline.contains('\n') => inline.clone(),
             Kind::CodeBuild { buildspec_override, .. } => {
-                let path = primary.join(buildspec_override.as_deref().unwrap_or("buildspec.yml"));
+                let chosen = buildspec_override.as_deref().or(project);
+                if let Some(inline) = chosen.filter(|b| b.contains('\n')) {
+                    return buildspec::parse(inline).map_err(yaml_error);
+                }
+                let path = primary.join(chosen.unwrap_or("buildspec.yml"));
                 std::fs::read_to_string(&path)
                     .map_err(|_| yaml_error(format!("stat {}: no such file or directory", path.display())))?
             }

@@ -9,7 +9,50 @@ use aws_sdk_ssm::error::ProvideErrorMetadata as _;
 use super::super::artifacts::ArtifactWriter;
 use super::super::neighbour::sdk_config;
 
+/// What a CodeBuild neighbour knows of a project: its buildspec (inline YAML or a path in the primary source), its
+/// environment variables `(name, value, type)` and its timeout.
+#[derive(Debug, Default)]
+pub(super) struct Project {
+    pub buildspec: Option<String>,
+    pub environment: Vec<(String, String, String)>,
+    pub timeout_minutes: Option<i64>,
+}
+
 impl ArtifactWriter {
+    /// The project `name` as the CodeBuild neighbour has it (or why not); nothing without a neighbour (the build
+    /// then reads `buildspec.yml`, with CodeBuild's default timeout).
+    pub(super) async fn project(&self, name: &str, account: &str, region: &str) -> Result<Project, String> {
+        let Some(endpoint) = self.settings.codebuild.as_deref() else { return Ok(Project::default()) };
+        let client = aws_sdk_codebuild::Client::new(&sdk_config(&self.settings, endpoint, region));
+        let answer = client.batch_get_projects().names(name).send().await;
+        let answer = answer.map_err(|e| super::super::neighbour::answer(&e))?;
+        // As StartBuild answers for a project it does not know (AWS passes it through in the Java SDK's form).
+        let Some(project) = answer.projects().first() else {
+            return Err(format!(
+                "Project cannot be found: arn:aws:codebuild:{region}:{account}:project/{name} (Service: AWSCodeBuild; \
+                 Status Code: 400; Error Code: ResourceNotFoundException; Proxy: null)"
+            ));
+        };
+        let environment = project
+            .environment()
+            .map(|e| {
+                e.environment_variables()
+                    .iter()
+                    .map(|v| {
+                        let kind = v.r#type().map_or("PLAINTEXT", |t| t.as_str()).to_string();
+                        (v.name().to_string(), v.value().to_string(), kind)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Project {
+            buildspec: project.source().and_then(|s| s.buildspec()).filter(|b| !b.is_empty()).map(str::to_string),
+            environment,
+            // CodeBuild's range is 5 to 2,160 minutes: 0 (what moto answers when none was set) is none.
+            timeout_minutes: project.timeout_in_minutes().filter(|m| *m > 0).map(i64::from),
+        })
+    }
+
     /// A Parameter Store value (decrypted), or why it cannot be read.
     pub(super) async fn parameter(&self, name: &str, region: &str) -> Result<String, String> {
         let Some(endpoint) = self.settings.ssm.as_deref() else {
