@@ -98,7 +98,10 @@ impl AppState {
                      this user"
                 );
             } else {
-                tracing::warn!("--run-builds needs an S3 neighbour for the builds' artifacts: builds stay simulated");
+                tracing::warn!(
+                    "--run-builds: CodeBuild and Commands actions run their commands as processes on this host, as \
+                     this user; without an S3 neighbour, artifacts are kept in the emulator's own store"
+                );
             }
         }
         let bundle = config.aws_ca_bundle.clone().or_else(|| config.sdk_environment.ca_bundle.clone().map(Into::into));
@@ -143,9 +146,10 @@ impl AppState {
             eventbridge,
             sns,
             max_executions: config.max_executions_per_pipeline,
-            artifacts: neighbours.endpoint(neighbours::Service::S3).map(|endpoint| {
+            artifacts: artifact_store(&config, &neighbours).map(|(endpoint, local)| {
                 let settings = crate::engine::providers::artifacts::ArtifactSettings {
-                    endpoint: endpoint.to_string(),
+                    endpoint,
+                    local,
                     credentials: credentials.clone(),
                     timeout: config.neighbour_timeout,
                     cloudformation: neighbours.endpoint(neighbours::Service::CloudFormation).map(str::to_string),
@@ -342,6 +346,26 @@ pub enum StartupError {
     Storage(String),
     #[error("cannot use the CA bundle: {0}")]
     Trust(String),
+}
+
+/// Where artifacts are real: the S3 neighbour's endpoint; or, without one, when builds run, the emulator's own store
+/// (`<data dir>/artifacts`, or a directory of this process under the system's temporary directory).
+fn artifact_store(
+    config: &Config,
+    neighbours: &neighbours::Neighbours,
+) -> Option<(String, Option<std::path::PathBuf>)> {
+    if let Some(endpoint) = neighbours.endpoint(neighbours::Service::S3) {
+        return Some((endpoint.to_string(), None));
+    }
+    if !config.run_builds {
+        return None;
+    }
+    let local = match &config.data_dir {
+        Some(dir) => dir.join("artifacts"),
+        None => std::env::temp_dir().join(format!("codepipeline-local-artifacts-{}", std::process::id())),
+    };
+    // No S3 calls are made: the endpoint only has to be a URL.
+    Some(("http://127.0.0.1:9".to_string(), Some(local)))
 }
 
 /// The store a configuration asks for: in memory, or opened from the data directory; seeded from the state file

@@ -71,25 +71,6 @@ impl Service {
         format!("AWS_ENDPOINT_URL_{}", self.service_id().to_ascii_uppercase().replace(' ', "_"))
     }
 
-    /// Whether the emulator acts on this service for real when it has an endpoint (the others are listed, and stay
-    /// simulated until their actions act for real). S3 holds the artifact store.
-    pub fn acts(self) -> bool {
-        matches!(
-            self,
-            Service::Lambda
-                | Service::EventBridge
-                | Service::Sns
-                | Service::S3
-                | Service::CloudFormation
-                | Service::Ecs
-                | Service::Ecr
-                | Service::Logs
-                | Service::Ssm
-                | Service::SecretsManager
-                | Service::CodeBuild
-        )
-    }
-
     /// Whether its actions read or write artifacts, and so act for real only with an S3 neighbour too (CloudWatch
     /// Logs, SSM and Secrets Manager serve builds, which run with `--run-builds` and an S3 neighbour).
     pub fn needs_artifacts(self) -> bool {
@@ -189,8 +170,8 @@ impl Neighbours {
         self.endpoints.get(&service).map(|e| e.url.as_str())
     }
 
-    /// What the start-up log says of the neighbours: one line each for the services that act for real, those
-    /// configured but still simulated, and those whose endpoint is skipped (and why).
+    /// What the start-up log says of the neighbours: one line each for the services that act for real, those that
+    /// wait for an S3 neighbour, and those whose endpoint is skipped (and why).
     pub fn describe(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let list = |services: &mut dyn Iterator<Item = (&Service, &Endpoint)>| {
@@ -200,20 +181,16 @@ impl Neighbours {
                 .join(", ")
         };
         let artifacts = self.endpoints.contains_key(&Service::S3);
-        let acts = |s: &Service| s.acts() && (artifacts || !s.needs_artifacts());
+        let acts = |s: &Service| artifacts || !s.needs_artifacts();
         let acting = list(&mut self.endpoints.iter().filter(|(s, _)| acts(s)));
         if !acting.is_empty() {
             lines.push(format!("acting for real on neighbours: {acting}"));
         }
-        let orphans = list(&mut self.endpoints.iter().filter(|(s, _)| s.acts() && !acts(s)));
+        let orphans = list(&mut self.endpoints.iter().filter(|(s, _)| !acts(s)));
         if !orphans.is_empty() {
             lines.push(format!(
                 "neighbours whose actions stay simulated until an S3 neighbour holds the artifacts: {orphans}"
             ));
-        }
-        let waiting = list(&mut self.endpoints.iter().filter(|(s, _)| !s.acts()));
-        if !waiting.is_empty() {
-            lines.push(format!("neighbours configured for services whose actions are still simulated: {waiting}"));
         }
         // One line per skipped endpoint, naming every service it would have served.
         let mut skipped: Vec<(&Endpoint, &str, Vec<&str>)> = Vec::new();

@@ -253,7 +253,7 @@ impl Engine {
     /// Whether S3 source actions that poll really poll an S3 neighbour (then a new polling pipeline's first
     /// execution comes from polling, not from CreatePipeline).
     pub fn polls_s3(&self) -> bool {
-        self.artifacts.is_some()
+        self.artifacts.as_ref().is_some_and(|(settings, _)| settings.local.is_none())
     }
 
     /// Whether an action run still waits for its real work (`Pending::Storing`): a worker waiting on a neighbour's
@@ -574,14 +574,17 @@ impl Engine {
         let (writer, poller) = match (&self.artifacts, &self.writer, receiver) {
             (Some((settings, _)), Some(worker), Some(receiver)) => {
                 let worker = Arc::clone(worker);
-                let poll = providers::polling::run(
-                    Arc::clone(&self),
-                    worker.s3_client(),
-                    settings.poll_interval,
-                    shutdown.clone(),
-                );
-                let poller = tokio::spawn(poll);
-                (Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver))), Some(poller))
+                // Polling S3 sources needs an S3 neighbour.
+                let poller = settings.local.is_none().then(|| {
+                    let poll = providers::polling::run(
+                        Arc::clone(&self),
+                        worker.s3_client(),
+                        settings.poll_interval,
+                        shutdown.clone(),
+                    );
+                    tokio::spawn(poll)
+                });
+                (Some(tokio::spawn(providers::run_worker(worker, Arc::clone(&self), receiver))), poller)
             }
             _ => (None, None),
         };

@@ -513,3 +513,45 @@ fn codebuild_action(project: &str) -> Value {
     action["configuration"]["ProjectName"] = json!(project);
     action
 }
+
+#[tokio::test]
+async fn without_an_s3_neighbour_builds_keep_their_artifacts_in_the_emulator_s_own_store() {
+    let server = TestServer::with_config(Config { action_duration_ms: 5, run_builds: true, ..Config::default() }).await;
+    let spec = "version: 0.2\nenv:\n  exported-variables: [FILES]\nphases:\n  build:\n    commands:\n      - export FILES=$(ls | tr '\\n' ' ')\n      - echo built > built.txt\nartifacts:\n  files: [built.txt]\n";
+    let definition = json!({"pipeline": {
+        "name": "local-store", "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Checkout", "actionTypeId": at("Source", "CodeCommit"),
+                "configuration": {"RepositoryName": "app", "BranchName": "main"}, "outputArtifacts": [{"name": "App"}]}]},
+            {"name": "Build", "actions": [{"name": "Compile", "namespace": "Build", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "widgets", "BuildspecOverride": spec},
+                "inputArtifacts": [{"name": "App"}], "outputArtifacts": [{"name": "Built"}]}]},
+            {"name": "Check", "actions": [{"name": "Read", "actionTypeId": at("Build", "CodeBuild"),
+                "configuration": {"ProjectName": "checker", "BuildspecOverride": "version: 0.2\nphases:\n  build:\n    commands:\n      - grep -q built built.txt\n"},
+                "inputArtifacts": [{"name": "Built"}]}]}
+        ]
+    }});
+    let created = server.call("CreatePipeline", &definition.to_string()).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "local-store", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "local-store", 2).await);
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "local-store"}"#).await.json();
+    let compile = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Compile"))
+        .cloned()
+        .expect("ran");
+    // The simulated source's artifact was a real zip, unzipped into the build's directory.
+    assert_eq!(compile["output"]["outputVariables"]["FILES"], "codepipeline-local-revision.json ");
+    // Its output downloads from the emulator.
+    let location = &compile["output"]["outputArtifacts"][0]["s3location"];
+    let path = format!(
+        "/_emulator/artifacts?bucket={}&key={}",
+        location["bucket"].as_str().unwrap_or(""),
+        location["key"].as_str().unwrap_or("")
+    );
+    let download = server.control("GET", &path, &json!({})).await;
+    assert_eq!(download.status, 200, "{}", download.text());
+    assert_eq!(unzip(&download.body, "built.txt").trim(), "built");
+}

@@ -36,8 +36,11 @@ use crate::state::{PipelineRecord, Scope};
 /// Where artifacts are written, and the keys the writes are signed with.
 #[derive(Debug, Clone)]
 pub struct ArtifactSettings {
-    /// Base URL of the S3 API, without a trailing slash (e.g. `http://localhost:5000`).
+    /// Base URL of the S3 API, without a trailing slash (e.g. `http://localhost:5000`); unused with `local`.
     pub endpoint: String,
+    /// Without an S3 neighbour (builds or git sources asked for real artifacts): the directory of the emulator's
+    /// own artifact store, `<dir>/<bucket>/<key>`.
+    pub local: Option<std::path::PathBuf>,
     pub credentials: super::Credentials,
     /// How long one attempt may take.
     pub timeout: std::time::Duration,
@@ -68,7 +71,9 @@ pub struct ArtifactSettings {
 /// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Real {
-    /// Output artifacts are real objects; S3 sources and deploys act on S3.
+    /// Output artifacts are real zips (in S3, or in the emulator's own store).
+    pub artifacts: bool,
+    /// The artifact store is an S3 neighbour; S3 sources and deploys act on S3.
     pub s3: bool,
     /// CloudFormation deploys act on the CloudFormation neighbour.
     pub cloudformation: bool,
@@ -81,14 +86,19 @@ pub struct Real {
 }
 
 impl Real {
-    /// What `settings` make real: nothing without an S3 neighbour, since every real action reads or writes artifacts.
+    /// What `settings` make real: nothing without an artifact store, since every real action reads or writes
+    /// artifacts; with the emulator's own store, builds only (the neighbours' actions need S3).
     pub fn of(settings: Option<&ArtifactSettings>) -> Real {
-        settings.map_or_else(Real::default, |s| Real {
-            s3: true,
-            cloudformation: s.cloudformation.is_some(),
-            ecs: s.ecs.is_some(),
-            ecr: s.ecr.is_some(),
-            builds: s.run_builds,
+        settings.map_or_else(Real::default, |s| {
+            let s3 = s.local.is_none();
+            Real {
+                artifacts: true,
+                s3,
+                cloudformation: s3 && s.cloudformation.is_some(),
+                ecs: s3 && s.ecs.is_some(),
+                ecr: s3 && s.ecr.is_some(),
+                builds: s.run_builds,
+            }
         })
     }
 }
@@ -169,7 +179,7 @@ pub fn stores_first(
     has_outputs: bool,
     outcome: &Outcome,
 ) -> bool {
-    real.s3 && (has_outputs || deploys(real, id)) && matches!(outcome, Outcome::Succeed(_))
+    real.artifacts && (has_outputs || deploys(real, id)) && matches!(outcome, Outcome::Succeed(_))
 }
 
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
@@ -221,8 +231,8 @@ fn work_for(
     let outputs = run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect();
     let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let provider = |category, name| declared.is_some_and(|a| is(&a.action_type_id, category, name));
-    let is_s3_source = provider(ActionCategory::Source, "S3");
-    let is_s3_deploy = provider(ActionCategory::Deploy, "S3");
+    let is_s3_source = real.s3 && provider(ActionCategory::Source, "S3");
+    let is_s3_deploy = real.s3 && provider(ActionCategory::Deploy, "S3");
     let configuration = run.configuration(declared).to_map();
     let value = |key: &str| configuration.get(key).cloned();
     let region = run.region().unwrap_or(&scope.region).to_string();
@@ -309,6 +319,8 @@ pub struct ArtifactWriter {
     pub(super) client: aws_sdk_s3::Client,
     pub(super) endpoint: String,
     pub(super) settings: ArtifactSettings,
+    /// The emulator's own artifact store, without an S3 neighbour.
+    local: Option<LocalStore>,
     /// Each project's last build number.
     build_numbers: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The action runs whose builds are running.
@@ -319,6 +331,46 @@ pub struct ArtifactWriter {
 
 /// How many builds' logs are kept (in memory; each at most `builds::log::MAX_LOG_BYTES`).
 pub const KEPT_BUILD_LOGS: usize = 100;
+
+/// The emulator's own artifact store: `<root>/<bucket>/<key>` files.
+struct LocalStore(std::path::PathBuf);
+
+impl LocalStore {
+    /// The file of an object; a key that would leave its bucket's directory has none.
+    fn path(&self, bucket: &str, key: &str) -> Result<std::path::PathBuf, String> {
+        let safe = |part: &str| !part.is_empty() && part.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        if !safe(bucket) || bucket.contains('/') || !safe(key) {
+            return Err(format!("\"{bucket}/{key}\" is not an object name the local artifact store keeps"));
+        }
+        Ok(self.0.join(bucket).join(key))
+    }
+
+    async fn read(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+        let path = self.path(bucket, key)?;
+        tokio::fs::read(&path).await.map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    async fn write(&self, bucket: &str, key: &str, bytes: &[u8]) -> Result<(), String> {
+        let path = self.path(bucket, key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        tokio::fs::write(&path, bytes).await.map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    async fn copy_in(&self, from: &std::path::Path, bucket: &str, key: &str) -> Result<(), String> {
+        let path = self.path(bucket, key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        tokio::fs::copy(from, &path).await.map(|_| ()).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    async fn copy(&self, from_bucket: &str, from_key: &str, bucket: &str, key: &str) -> Result<(), String> {
+        let from = self.path(from_bucket, from_key)?;
+        self.copy_in(&from, bucket, key).await
+    }
+}
 
 /// A build that is running: its run id is in the writer's set until it ends.
 struct Running {
@@ -355,6 +407,7 @@ impl ArtifactWriter {
             client: aws_sdk_s3::Client::from_conf(config.build()),
             endpoint: settings.endpoint.clone(),
             settings: settings.clone(),
+            local: settings.local.clone().map(LocalStore),
             build_numbers: std::sync::Mutex::default(),
             running: Arc::default(),
             logs: std::sync::Mutex::default(),
@@ -368,6 +421,12 @@ impl ArtifactWriter {
 
     /// Reads an artifact's object whole.
     pub async fn read_artifact(&self, name: &str, bucket: &str, key: &str) -> Result<Vec<u8>, ErrorDetails> {
+        if let Some(local) = &self.local {
+            return local.read(bucket, key).await.map_err(|why| ErrorDetails {
+                code: FailureType::JobFailed,
+                message: format!("Could not read the input artifact {name} (\"{bucket}/{key}\"): {why}"),
+            });
+        }
         let failed = |why: String| ErrorDetails {
             code: FailureType::JobFailed,
             message: format!(
@@ -408,6 +467,12 @@ impl ArtifactWriter {
 
     /// Puts the file at `path` (a zip) at `bucket`/`key`.
     pub(super) async fn put_file(&self, bucket: &str, key: &str, path: &std::path::Path) -> Result<(), ErrorDetails> {
+        if let Some(local) = &self.local {
+            return local.copy_in(path, bucket, key).await.map_err(|why| ErrorDetails {
+                code: FailureType::JobFailed,
+                message: format!("Could not write the output artifact \"{bucket}/{key}\": {why}"),
+            });
+        }
         let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| ErrorDetails {
             code: FailureType::JobFailed,
             message: format!("could not read {}: {e}", path.display()),
@@ -453,6 +518,22 @@ impl ArtifactWriter {
 
     /// Writes `content` at each output.
     async fn write_outputs(&self, outputs: &[(String, String)], content: &Content) -> Result<(), ErrorDetails> {
+        if let Some(local) = &self.local {
+            for (bucket, key) in outputs {
+                let written = match content {
+                    Content::Copy { bucket: from_bucket, key: from_key, .. } => {
+                        local.copy(from_bucket, from_key, bucket, key).await
+                    }
+                    Content::Zip(bytes) => local.write(bucket, key, bytes).await,
+                    _ => Ok(()),
+                };
+                written.map_err(|why| ErrorDetails {
+                    code: FailureType::JobFailed,
+                    message: format!("Could not write the output artifact \"{bucket}/{key}\": {why}"),
+                })?;
+            }
+            return Ok(());
+        }
         for (bucket, key) in outputs {
             let written = match content {
                 Content::Copy { bucket: from_bucket, key: from_key, version } => self

@@ -385,7 +385,9 @@ impl ArtifactWriter {
         if let Some(token) = &credentials.session_token {
             add("AWS_SESSION_TOKEN", token);
         }
-        add("AWS_ENDPOINT_URL_S3", &settings.endpoint);
+        if settings.local.is_none() {
+            add("AWS_ENDPOINT_URL_S3", &settings.endpoint);
+        }
         for (variable, endpoint) in [
             ("AWS_ENDPOINT_URL_CLOUDFORMATION", &settings.cloudformation),
             ("AWS_ENDPOINT_URL_ECS", &settings.ecs),
