@@ -129,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_RUN_BUILDS")]
     pub run_builds: bool,
 
+    /// Local git repositories that source actions read: `NAME=PATH`, where NAME is a CodeStarSourceConnection
+    /// action's `FullRepositoryId`, a CodeCommit action's `RepositoryName` or a GitHub action's `Owner/Repo`
+    /// (repeatable; the variable takes a comma-separated list).
+    #[arg(long = "git-repo", env = "CODEPIPELINE_LOCAL_GIT_REPOS", value_delimiter = ',')]
+    pub git_repos: Vec<String>,
+
     /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
     #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
     pub keep_build_dirs: bool,
@@ -248,6 +254,7 @@ impl Default for Config {
             poll_interval: Duration::from_secs(60),
             run_builds: false,
             keep_build_dirs: false,
+            git_repos: Vec::new(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

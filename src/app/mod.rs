@@ -107,6 +107,7 @@ impl AppState {
         let bundle = config.aws_ca_bundle.clone().or_else(|| config.sdk_environment.ca_bundle.clone().map(Into::into));
         let trust =
             crate::engine::outbound::Trust::load(neighbours.tls(), bundle.as_deref()).map_err(StartupError::Trust)?;
+        let git_repos = git_repositories(&config.git_repos).map_err(StartupError::GitRepo)?;
         let credentials = &neighbours.credentials;
         let eventbridge = neighbours.endpoint(neighbours::Service::EventBridge).map(|endpoint| {
             crate::engine::delivery::EventBridgeSettings {
@@ -146,7 +147,7 @@ impl AppState {
             eventbridge,
             sns,
             max_executions: config.max_executions_per_pipeline,
-            artifacts: artifact_store(&config, &neighbours).map(|(endpoint, local)| {
+            artifacts: artifact_store(&config, &neighbours, !git_repos.is_empty()).map(|(endpoint, local)| {
                 let settings = crate::engine::providers::artifacts::ArtifactSettings {
                     endpoint,
                     local,
@@ -163,6 +164,7 @@ impl AppState {
                     trust: trust.clone(),
                     run_builds: config.run_builds,
                     keep_build_dirs: config.keep_build_dirs,
+                    git_repos: git_repos.clone(),
                 };
                 (settings, config.default_region.clone())
             }),
@@ -346,18 +348,49 @@ pub enum StartupError {
     Storage(String),
     #[error("cannot use the CA bundle: {0}")]
     Trust(String),
+    #[error("{0}")]
+    GitRepo(String),
 }
 
-/// Where artifacts are real: the S3 neighbour's endpoint; or, without one, when builds run, the emulator's own store
-/// (`<data dir>/artifacts`, or a directory of this process under the system's temporary directory).
+/// `--git-repo NAME=PATH` mappings: each path must be a git repository.
+fn git_repositories(mappings: &[String]) -> Result<crate::engine::providers::artifacts::GitRepos, String> {
+    let mut repos = crate::engine::providers::artifacts::GitRepos::new();
+    for mapping in mappings.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+        let Some((name, path)) = mapping.split_once('=') else {
+            return Err(format!("--git-repo {mapping}: expected NAME=PATH"));
+        };
+        let path = std::path::PathBuf::from(path.trim());
+        let is_repository = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["rev-parse", "--git-dir"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !is_repository {
+            return Err(format!(
+                "--git-repo {mapping}: {} is not a git repository (or git is not installed)",
+                path.display()
+            ));
+        }
+        repos.insert(name.trim().to_string(), path);
+    }
+    Ok(repos)
+}
+
+/// Where artifacts are real: the S3 neighbour's endpoint; or, without one, when builds run or git repositories are
+/// mapped (`git`), the emulator's own store (`<data dir>/artifacts`, or a directory of this process under the
+/// system's temporary directory).
 fn artifact_store(
     config: &Config,
     neighbours: &neighbours::Neighbours,
+    git: bool,
 ) -> Option<(String, Option<std::path::PathBuf>)> {
     if let Some(endpoint) = neighbours.endpoint(neighbours::Service::S3) {
         return Some((endpoint.to_string(), None));
     }
-    if !config.run_builds {
+    if !config.run_builds && !git {
         return None;
     }
     let local = match &config.data_dir {

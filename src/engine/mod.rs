@@ -410,7 +410,8 @@ impl Engine {
             at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
         }
         if !record.runtime.undelivered_artifacts.is_empty() {
-            let work = providers::artifacts::take_work(scope, pipeline, record, env.real);
+            let repos = self.artifacts.as_ref().map(|(settings, _)| &settings.git_repos);
+            let work = providers::artifacts::take_work(scope, pipeline, record, env.real, repos.unwrap_or(&NO_REPOS));
             at.outbox.push(providers::Handoff::<ArtifactWriter>::new(self.artifact_work.clone(), work));
         }
         if let Some(due) = next {
@@ -648,6 +649,9 @@ impl Engine {
         tracing::debug!("scheduler stopped");
     }
 }
+
+/// No local git repositories.
+static NO_REPOS: providers::artifacts::GitRepos = providers::artifacts::GitRepos::new();
 
 /// When the engine picks pipelines up again after failed saves.
 #[derive(Debug, Default)]

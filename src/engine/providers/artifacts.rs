@@ -66,6 +66,8 @@ pub struct ArtifactSettings {
     pub run_builds: bool,
     /// Whether a build's working directory is kept after it ends (`--keep-build-dirs`).
     pub keep_build_dirs: bool,
+    /// Local git repositories source actions read, by the repository name they give (`--git-repo NAME=PATH`).
+    pub git_repos: GitRepos,
 }
 
 /// Which actions act on neighbours (all of them write their outputs to the S3 neighbour's artifact store).
@@ -132,6 +134,8 @@ pub enum Content {
     CloudFormation(Box<super::cloudformation::Deploy>),
     /// An ECS deploy action, on the ECS neighbour.
     EcsDeploy(Box<super::ecs::Deploy>),
+    /// A source action reading a local git repository.
+    GitSource(Box<super::git::GitSource>),
     /// A CodeBuild or `Commands` action whose commands run here.
     Build(Box<super::builds::Build>),
     /// An ECR source action: the image its tag (or the execution's digest) names in the ECR neighbour, as
@@ -183,10 +187,21 @@ pub fn stores_first(
 }
 
 /// Takes the runs whose outputs are to be written (left by the step since the last call) and makes their work.
-pub fn take_work(scope: &Scope, pipeline: &str, record: &mut PipelineRecord, real: Real) -> Vec<ArtifactWork> {
+pub fn take_work(
+    scope: &Scope,
+    pipeline: &str,
+    record: &mut PipelineRecord,
+    real: Real,
+    git_repos: &GitRepos,
+) -> Vec<ArtifactWork> {
     let runs = std::mem::take(&mut record.runtime.w().undelivered_artifacts);
-    runs.into_iter().filter_map(|(execution, run)| work_for(scope, pipeline, record, execution, run, real)).collect()
+    runs.into_iter()
+        .filter_map(|(execution, run)| work_for(scope, pipeline, record, (execution, run), real, git_repos))
+        .collect()
 }
+
+/// Local git repositories by the name source actions give them.
+pub type GitRepos = std::collections::BTreeMap<String, std::path::PathBuf>;
 
 /// Hands every run still storing to the writer again (after a restart, an import, or a failed save). After a
 /// restart (`restarted`), a build that was running cannot resume, as on CodeBuild: those runs are returned, for the
@@ -221,9 +236,9 @@ fn work_for(
     scope: &Scope,
     pipeline: &str,
     record: &PipelineRecord,
-    execution: ExecutionIndex,
-    run: RunIndex,
+    (execution, run): (ExecutionIndex, RunIndex),
     real: Real,
+    git_repos: &GitRepos,
 ) -> Option<ArtifactWork> {
     let execution = record.runtime.executions.get(execution.index())?;
     let run = execution.actions.get(run.index())?;
@@ -246,9 +261,31 @@ fn work_for(
                 .map(|o| o.revision_value.clone())
         })
     };
+    // A source action whose repository is mapped to a local git repository.
+    let git_repo = declared.filter(|a| a.action_type_id.category == ActionCategory::Source).and_then(|a| {
+        let name = match a.action_type_id.provider.as_str() {
+            "CodeStarSourceConnection" => value("FullRepositoryId")?,
+            "CodeCommit" => value("RepositoryName")?,
+            "GitHub" => format!("{}/{}", value("Owner")?, value("Repo")?),
+            _ => return None,
+        };
+        git_repos.get(&name).map(|path| (name, path.clone()))
+    });
     let content = match (run.input_artifacts.first(), &**outcome) {
         (_, Outcome::Succeed(_)) if real.cloudformation && provider(ActionCategory::Deploy, "CloudFormation") => {
             Content::CloudFormation(Box::new(super::cloudformation::Deploy::new(&configuration, run, region)))
+        }
+        (_, Outcome::Succeed(success)) if git_repo.is_some() => {
+            let (name, path) = git_repo?;
+            let branch = value("BranchName").or_else(|| value("Branch")).unwrap_or_else(|| "main".into());
+            Content::GitSource(Box::new(super::git::GitSource {
+                name,
+                path,
+                branch,
+                commit: named(RevisionType::CommitId),
+                simulated: Arc::new(success.clone()),
+                provider: declared?.action_type_id.provider.clone(),
+            }))
         }
         (_, Outcome::Succeed(_)) if real.builds && declared.is_some_and(super::builds::runs) => {
             let declared = declared?;
@@ -506,6 +543,10 @@ impl ArtifactWriter {
             Content::CloudFormation(deploy) => return self.cloudformation(engine, work, deploy).await.map(Some),
             Content::EcsDeploy(deploy) => return self.ecs(engine, work, deploy).await.map(Some),
             Content::Build(build) => return self.build(engine, work, build).await.map(Some),
+            Content::GitSource(source) => {
+                let (picked, zip) = self.read_git(source).await?;
+                (Content::Zip(Arc::new(zip)), Some(picked))
+            }
             Content::EcrSource { repository, tag, digest, region } => {
                 let (picked, zip) = self.read_image(repository, tag, digest.as_deref(), region).await?;
                 (Content::Zip(Arc::new(zip)), Some(picked))

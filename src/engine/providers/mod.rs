@@ -28,6 +28,7 @@ pub mod artifacts;
 pub mod builds;
 pub mod cloudformation;
 pub mod ecs;
+pub mod git;
 pub mod lambda;
 mod neighbour;
 pub mod polling;
