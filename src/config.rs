@@ -135,6 +135,10 @@ pub struct Config {
     #[arg(long = "git-repo", env = "CODEPIPELINE_LOCAL_GIT_REPOS", value_delimiter = ',')]
     pub git_repos: Vec<String>,
 
+    /// Watch the `--git-repo` repositories: a new commit on a branch is a push (triggers and filters apply).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_WATCH_GIT_REPOS")]
+    pub watch_git_repos: bool,
+
     /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
     #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
     pub keep_build_dirs: bool,
@@ -255,6 +259,7 @@ impl Default for Config {
             run_builds: false,
             keep_build_dirs: false,
             git_repos: Vec::new(),
+            watch_git_repos: false,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

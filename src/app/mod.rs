@@ -29,6 +29,17 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// A handle to the state that does not keep it alive (for tasks that should end with it).
+#[derive(Clone)]
+pub struct WeakAppState(std::sync::Weak<Inner>);
+
+impl WeakAppState {
+    /// The state, while it exists.
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
+}
+
 struct Inner {
     store: Arc<Store>,
     /// Partner action types registered from the start-up file, restored after a reset.
@@ -218,7 +229,14 @@ impl AppState {
     pub(crate) fn start_scheduler(&self) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let inner = &self.inner;
-            inner.scheduler.get_or_init(|| Scheduler::start(Arc::clone(&inner.engine), &runtime));
+            inner.scheduler.get_or_init(|| {
+                if inner.config.watch_git_repos {
+                    let repos = git_repositories(&inner.config.git_repos).unwrap_or_default();
+                    let weak = WeakAppState(Arc::downgrade(inner));
+                    runtime.spawn(crate::triggers::git::watch::run(weak, repos, inner.config.poll_interval));
+                }
+                Scheduler::start(Arc::clone(&inner.engine), &runtime)
+            });
         }
     }
 

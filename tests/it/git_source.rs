@@ -103,3 +103,49 @@ async fn a_commit_in_a_local_repository_runs_its_buildspec_with_no_neighbour() {
     assert!(refused.err().map(|e| e.to_string()).is_some_and(|e| e.contains("is not a git repository")));
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+#[tokio::test]
+async fn a_watched_repository_s_new_commits_are_pushes_with_their_changed_files() {
+    let repo = std::env::temp_dir().join(format!("cpl-git-watch-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(repo.join("src")).expect("a directory");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit(&repo, &[("README.md", "hello"), ("src/app.txt", "1")], "Initial");
+    let config = Config {
+        action_duration_ms: 5,
+        git_repos: vec![format!("acme/widgets={}", repo.display())],
+        watch_git_repos: true,
+        poll_interval: std::time::Duration::from_millis(20),
+        ..Config::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let definition = json!({"pipeline": {
+        "name": "watched", "roleArn": "arn:aws:iam::123456789012:role/r", "pipelineType": "V2",
+        "artifactStore": {"type": "S3", "location": "local-artifacts"},
+        "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {"sourceActionName": "Checkout",
+            "push": [{"branches": {"includes": ["main"]}, "filePaths": {"includes": ["src/**"]}}]}}],
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Checkout", "actionTypeId": at("Source", "CodeStarSourceConnection"),
+                "configuration": {"ConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/1",
+                    "FullRepositoryId": "acme/widgets", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Ship", "actions": [{"name": "Deploy", "actionTypeId": at("Deploy", "S3"),
+                "configuration": {"BucketName": "site", "Extract": "true"}, "inputArtifacts": [{"name": "Code"}]}]}
+        ]
+    }});
+    assert_eq!(server.call("CreatePipeline", &definition.to_string()).await.status, 200);
+    ended(&server, "watched", 1).await;
+
+    // A commit outside the trigger's file paths starts nothing; one inside starts the pipeline on that commit.
+    commit(&repo, &[("README.md", "hello again")], "Docs only");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "watched"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"].as_array().map(Vec::len), Some(1), "{listed}");
+    let pushed = commit(&repo, &[("src/app.txt", "2")], "Change the app");
+    let (status, _) = ended(&server, "watched", 2).await;
+    assert_eq!(status, "Succeeded");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "watched"}"#).await.json();
+    let latest = &listed["pipelineExecutionSummaries"][0];
+    assert_eq!(latest["sourceRevisions"][0]["revisionId"].as_str(), Some(pushed.as_str()), "{latest}");
+    assert_eq!(latest["trigger"]["triggerType"], "WebhookV2", "{latest}");
+    let _ = std::fs::remove_dir_all(&repo);
+}

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub mod payloads;
+pub mod watch;
 
 use self::payloads::{GitProvider, bitbucket, github, gitlab};
 use super::{Outcome, Within};
