@@ -139,6 +139,11 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_WATCH_GIT_REPOS")]
     pub watch_git_repos: bool,
 
+    /// Start CodeBuild actions on the CodeBuild neighbour, which runs them (LocalStack's paid tier, floci), with the
+    /// pipeline's artifacts in the S3 neighbour, instead of running them here.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_DELEGATE_BUILDS")]
+    pub delegate_builds: bool,
+
     /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
     #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
     pub keep_build_dirs: bool,
@@ -260,6 +265,7 @@ impl Default for Config {
             keep_build_dirs: false,
             git_repos: Vec::new(),
             watch_git_repos: false,
+            delegate_builds: false,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -175,6 +175,7 @@ impl AppState {
                     trust: trust.clone(),
                     run_builds: config.run_builds,
                     keep_build_dirs: config.keep_build_dirs,
+                    delegate_builds: config.delegate_builds,
                     git_repos: git_repos.clone(),
                 };
                 (settings, config.default_region.clone())

@@ -555,3 +555,51 @@ async fn without_an_s3_neighbour_builds_keep_their_artifacts_in_the_emulator_s_o
     assert_eq!(download.status, 200, "{}", download.text());
     assert_eq!(unzip(&download.body, "built.txt").trim(), "built");
 }
+
+#[tokio::test]
+async fn a_delegated_build_runs_on_the_codebuild_neighbour_and_is_followed_to_its_end() {
+    let moto = Moto::start().await;
+    moto.create_bucket("artifacts").await;
+    moto.seed_source("releases", "app.zip").await;
+    let neighbour = aws_sdk_codebuild::Client::new(&moto.sdk_config());
+    neighbour
+        .create_project()
+        .name("widgets")
+        .source(
+            aws_sdk_codebuild::types::ProjectSource::builder()
+                .r#type(aws_sdk_codebuild::types::SourceType::Codepipeline)
+                .location("moto-requires-a-location")
+                .build()
+                .expect("a source"),
+        )
+        .artifacts(
+            aws_sdk_codebuild::types::ProjectArtifacts::builder()
+                .r#type(aws_sdk_codebuild::types::ArtifactsType::Codepipeline)
+                .location("moto-requires-a-location")
+                .build()
+                .expect("artifacts"),
+        )
+        .environment(
+            aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+                .build()
+                .expect("an environment"),
+        )
+        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .send()
+        .await
+        .expect("a project");
+    // moto's CodeBuild runs nothing: every build it is asked for reports SUCCEEDED (and writes no artifacts, so the
+    // action here has none).
+    let config = Config { delegate_builds: true, ..config(&moto, &["S3", "CODEBUILD"]) };
+    let server = TestServer::with_config(config).await;
+    server.call("CreatePipeline", &pipeline("delegated", codebuild(&[]), vec![]).to_string()).await;
+    let (status, _) = ended(&server, "delegated", 1).await;
+    let build = action_state(&server, "delegated", 1).await;
+    assert_eq!(status, "Succeeded", "{build}");
+    let id = build["externalExecutionId"].as_str().unwrap_or_default().to_string();
+    let started = neighbour.list_builds_for_project().project_name("widgets").send().await.expect("builds");
+    assert_eq!(started.ids(), [id.clone()], "the build the action followed is the neighbour's");
+}

@@ -66,6 +66,8 @@ pub struct ArtifactSettings {
     pub run_builds: bool,
     /// Whether a build's working directory is kept after it ends (`--keep-build-dirs`).
     pub keep_build_dirs: bool,
+    /// Whether CodeBuild actions are started on the CodeBuild neighbour, which runs them (`--delegate-builds`).
+    pub delegate_builds: bool,
     /// Local git repositories source actions read, by the repository name they give (`--git-repo NAME=PATH`).
     pub git_repos: GitRepos,
 }
@@ -85,6 +87,8 @@ pub struct Real {
     pub ecr: bool,
     /// CodeBuild and `Commands` actions run their commands.
     pub builds: bool,
+    /// CodeBuild actions are started on the CodeBuild neighbour.
+    pub delegated: bool,
 }
 
 impl Real {
@@ -100,6 +104,7 @@ impl Real {
                 ecs: s3 && s.ecs.is_some(),
                 ecr: s3 && s.ecr.is_some(),
                 builds: s.run_builds,
+                delegated: s3 && s.delegate_builds && s.codebuild.is_some(),
             }
         })
     }
@@ -136,6 +141,8 @@ pub enum Content {
     EcsDeploy(Box<super::ecs::Deploy>),
     /// A source action reading a local git repository.
     GitSource(Box<super::git::GitSource>),
+    /// A CodeBuild action started on the CodeBuild neighbour.
+    DelegatedBuild(Box<super::builds::Build>),
     /// A CodeBuild or `Commands` action whose commands run here.
     Build(Box<super::builds::Build>),
     /// An ECR source action: the image its tag (or the execution's digest) names in the ECR neighbour, as
@@ -163,11 +170,15 @@ pub fn deploys(real: Real, id: &crate::state::declaration::ActionTypeId) -> bool
             (ActionCategory::Deploy, "S3") => real.s3,
             (ActionCategory::Deploy, "CloudFormation") => real.cloudformation,
             (ActionCategory::Deploy, "ECS") => real.ecs,
-            (ActionCategory::Build | ActionCategory::Test, "CodeBuild") | (ActionCategory::Compute, "Commands") => {
-                real.builds
-            }
+            (ActionCategory::Build | ActionCategory::Test, "CodeBuild") => real.builds || real.delegated,
+            (ActionCategory::Compute, "Commands") => real.builds,
             _ => false,
         }
+}
+
+/// Whether `declared` is an AWS action of `provider`, whatever its category.
+fn provider_any(declared: Option<&crate::state::declaration::ActionDeclaration>, provider: &str) -> bool {
+    declared.is_some_and(|a| a.action_type_id.owner == ActionOwner::Aws && a.action_type_id.provider == provider)
 }
 
 fn is(id: &crate::state::declaration::ActionTypeId, category: ActionCategory, provider: &str) -> bool {
@@ -286,6 +297,11 @@ fn work_for(
                 simulated: Arc::new(success.clone()),
                 provider: declared?.action_type_id.provider.clone(),
             }))
+        }
+        (_, Outcome::Succeed(_)) if real.delegated && provider_any(declared, "CodeBuild") => {
+            let declared = declared?;
+            let build = super::builds::Build::new(declared, &configuration, run, scope, pipeline, region);
+            Content::DelegatedBuild(Box::new(build))
         }
         (_, Outcome::Succeed(_)) if real.builds && declared.is_some_and(super::builds::runs) => {
             let declared = declared?;
@@ -543,6 +559,7 @@ impl ArtifactWriter {
             Content::CloudFormation(deploy) => return self.cloudformation(engine, work, deploy).await.map(Some),
             Content::EcsDeploy(deploy) => return self.ecs(engine, work, deploy).await.map(Some),
             Content::Build(build) => return self.build(engine, work, build).await.map(Some),
+            Content::DelegatedBuild(build) => return self.delegate(engine, work, build).await.map(Some),
             Content::GitSource(source) => {
                 let (picked, zip) = self.read_git(source).await?;
                 (Content::Zip(Arc::new(zip)), Some(picked))

@@ -12,6 +12,7 @@
 //! status 2`).
 
 pub mod buildspec;
+mod delegate;
 pub mod log;
 mod neighbours;
 pub mod select;
