@@ -601,5 +601,5 @@ async fn a_delegated_build_runs_on_the_codebuild_neighbour_and_is_followed_to_it
     assert_eq!(status, "Succeeded", "{build}");
     let id = build["externalExecutionId"].as_str().unwrap_or_default().to_string();
     let started = neighbour.list_builds_for_project().project_name("widgets").send().await.expect("builds");
-    assert_eq!(started.ids(), [id.clone()], "the build the action followed is the neighbour's");
+    assert_eq!(started.ids(), std::slice::from_ref(&id), "the build the action followed is the neighbour's");
 }
