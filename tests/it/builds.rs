@@ -102,6 +102,11 @@ async fn a_buildspec_runs_in_one_shell_and_hands_its_artifacts_and_variables_to_
     assert!(unzip(&bytes, "app.txt").starts_with("hello"), "the Bin artifact is a zip of the selected files");
 }
 
+/// The message of the failure of the action of stage `stage` of `pipeline`.
+async fn failure(server: &TestServer, pipeline: &str, stage: usize) -> String {
+    action_state(server, pipeline, stage).await["errorDetails"]["message"].as_str().unwrap_or("").to_string()
+}
+
 /// A directory for markers the build's commands leave, outside the build.
 fn markers() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("cpl-build-markers-{}", uuid::Uuid::new_v4()));
@@ -148,8 +153,7 @@ async fn a_failing_command_fails_the_action_in_aws_s_words_and_post_build_and_fi
         server.call("CreatePipeline", &pipeline(name, codebuild(&[]), vec![]).to_string()).await;
         let (status, _) = ended(&server, name, 1).await;
         assert_eq!(status, "Failed", "the build still fails");
-        let message =
-            action_state(&server, name, 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+        let message = failure(&server, name, 1).await;
         assert!(message.contains("Phase: INSTALL"), "{message}");
     }
     assert!(!dir.join("build-ran-default").exists(), "no BUILD after a failed INSTALL");
@@ -159,8 +163,7 @@ async fn a_failing_command_fails_the_action_in_aws_s_words_and_post_build_and_fi
     _moto.put_object("releases", "app.zip", &zip(&[("README.md", "no buildspec")])).await;
     server.call("CreatePipeline", &pipeline("no-spec", codebuild(&[]), vec![]).to_string()).await;
     ended(&server, "no-spec", 1).await;
-    let message =
-        action_state(&server, "no-spec", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "no-spec", 1).await;
     assert!(
         message.starts_with(
             "Build terminated with state: FAILED. Phase: DOWNLOAD_SOURCE, Code: YAML_FILE_ERROR, Message: stat "
@@ -202,7 +205,7 @@ async fn a_stop_kills_the_build_s_processes_and_the_project_timeout_runs_on_the_
     assert_eq!(advanced.status, 200);
     let (status, _) = ended(&server, "long", 2).await;
     assert_eq!(status, "Failed");
-    let message = action_state(&server, "long", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "long", 1).await;
     assert!(message.starts_with("Build terminated with state: TIMED_OUT"), "{message}");
     eventually("the timed-out build's sleep to be killed", || async {
         (!std::path::Path::new(&format!("/proc/{second}")).exists()).then_some(())
@@ -272,8 +275,7 @@ async fn a_shutdown_kills_a_running_build_and_after_the_restart_the_build_fails_
     let server = TestServer::with_config(config()).await;
     let (status, _) = ended(&server, "interrupted", 1).await;
     assert_eq!(status, "Failed");
-    let message =
-        action_state(&server, "interrupted", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "interrupted", 1).await;
     assert!(message.contains("a build cannot resume"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -418,8 +420,7 @@ artifacts:
     server.call("CreatePipeline", &pipeline("unreadable", action, vec![]).to_string()).await;
     let (status, _) = ended(&server, "unreadable", 1).await;
     assert_eq!(status, "Failed");
-    let message =
-        action_state(&server, "unreadable", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "unreadable", 1).await;
     assert_eq!(
         message,
         "Build terminated with state: FAILED. Phase: DOWNLOAD_SOURCE, Code: Decrypted Variables Error, Message: parameter does not exist: /missing"
@@ -493,7 +494,7 @@ async fn a_codebuild_neighbour_s_project_gives_its_buildspec_variables_and_timeo
     server.control("POST", "/_emulator/clock/advance", &json!({"seconds": 5 * 60})).await;
     let (status, _) = ended(&server, "slow", 1).await;
     assert_eq!(status, "Failed");
-    let message = action_state(&server, "slow", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "slow", 1).await;
     assert!(
         message.starts_with("Build terminated with state: TIMED_OUT") && message.contains("5 minutes"),
         "{message}"
@@ -503,8 +504,7 @@ async fn a_codebuild_neighbour_s_project_gives_its_buildspec_variables_and_timeo
     server.call("CreatePipeline", &pipeline("unknown", codebuild_action("nope"), vec![]).to_string()).await;
     let (status, _) = ended(&server, "unknown", 1).await;
     assert_eq!(status, "Failed");
-    let message =
-        action_state(&server, "unknown", 1).await["errorDetails"]["message"].as_str().unwrap_or("").to_string();
+    let message = failure(&server, "unknown", 1).await;
     assert!(message.starts_with("Error calling startBuild: "), "{message}");
 }
 
