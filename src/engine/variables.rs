@@ -39,6 +39,22 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The value of `#{namespace.key}` in an execution, if it has one.
+pub fn lookup(execution: &crate::state::execution::Execution, namespace: &str, key: &str) -> Option<String> {
+    match namespace {
+        "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.to_string()),
+        "variables" if execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty()) => {
+            execution.variables.iter().find(|v| v.name == key).map(|v| v.resolved_value.clone())
+        }
+        _ => execution
+            .running
+            .as_ref()
+            .and_then(|r| r.namespaces.get(namespace))
+            .and_then(|vars| crate::state::execution::variable(vars, key))
+            .map(str::to_string),
+    }
+}
+
 /// One `#{...}` reference in a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reference<'a> {

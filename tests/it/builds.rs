@@ -218,9 +218,10 @@ async fn a_stop_kills_the_build_s_processes_and_the_project_timeout_runs_on_the_
 async fn a_commands_action_runs_its_commands_with_its_variables_and_files() {
     let (moto, server) = setup(&[("src/main.txt", "payload")]).await;
     let commands = json!({"name": "Package", "namespace": "Pkg", "actionTypeId": at("Compute", "Commands"),
-        "commands": ["mkdir -p dist", "cp src/main.txt dist/out.txt", "export CHECKSUM=$(cksum < dist/out.txt | cut -d' ' -f1)"],
-        "outputVariables": ["CHECKSUM"],
-        "environmentVariables": [{"name": "MODE", "value": "release"}],
+        "commands": ["mkdir -p dist", "cp src/main.txt dist/out.txt", "export CHECKSUM=$(cksum < dist/out.txt | cut -d' ' -f1)",
+            "export SEEN_RUN=\"$RUN\" SEEN_DIRECT=#{codepipeline.PipelineExecutionId}"],
+        "outputVariables": ["CHECKSUM", "SEEN_RUN", "SEEN_DIRECT"],
+        "environmentVariables": [{"name": "RUN", "value": "#{codepipeline.PipelineExecutionId}"}],
         "inputArtifacts": [{"name": "App"}], "outputArtifacts": [{"name": "Dist", "files": ["dist/**/*"]}]});
     let mut definition = pipeline(
         "commands",
@@ -241,6 +242,10 @@ async fn a_commands_action_runs_its_commands_with_its_variables_and_files() {
         .cloned()
         .expect("the commands ran");
     let checksum = package["output"]["outputVariables"]["CHECKSUM"].as_str().unwrap_or_default().to_string();
+    // Variables in its commands and its environment variables' values are resolved.
+    let execution = package["pipelineExecutionId"].clone();
+    assert_eq!(package["output"]["outputVariables"]["SEEN_RUN"], execution, "{package}");
+    assert_eq!(package["output"]["outputVariables"]["SEEN_DIRECT"], execution, "{package}");
     assert!(!checksum.is_empty() && checksum.chars().all(|c| c.is_ascii_digit()), "{package}");
     let (got, body) = moto.get_object("site", &format!("{checksum}/dist/out.txt")).await;
     assert_eq!((got, body), (200, b"payload".to_vec()));

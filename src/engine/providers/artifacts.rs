@@ -300,12 +300,13 @@ fn work_for(
         }
         (_, Outcome::Succeed(_)) if real.delegated && provider_any(declared, "CodeBuild") => {
             let declared = declared?;
-            let build = super::builds::Build::new(declared, &configuration, run, scope, pipeline, region);
+            let build = super::builds::Build::new(declared, &configuration, run, execution, (scope, pipeline), region);
             Content::DelegatedBuild(Box::new(build))
         }
         (_, Outcome::Succeed(_)) if real.builds && declared.is_some_and(super::builds::runs) => {
             let declared = declared?;
-            Content::Build(Box::new(super::builds::Build::new(declared, &configuration, run, scope, pipeline, region)))
+            let build = super::builds::Build::new(declared, &configuration, run, execution, (scope, pipeline), region);
+            Content::Build(Box::new(build))
         }
         (_, Outcome::Succeed(_)) if real.ecs && provider(ActionCategory::Deploy, "ECS") => {
             Content::EcsDeploy(Box::new(super::ecs::Deploy::new(&configuration, run, region)))

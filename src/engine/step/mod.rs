@@ -19,7 +19,7 @@ use crate::state::declaration::{ConditionResult, InputArtifact};
 use crate::state::execution::{
     ActionRun, ActionStatus, ArtifactInstance, At, ConfigView, ErrorDetails, Execution, ExecutionIndex,
     ExecutionStatus, ExecutionTrigger, ExecutionType, FailureType, Job, JobKind, JobStatus, Outcome, Pending, Place,
-    Resolved, ResolvedVariable, RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus, variable,
+    Resolved, ResolvedVariable, RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus,
 };
 use crate::state::execution::{Entity, EventState, RetryTrigger, RuleStatus, StateChange, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -456,8 +456,8 @@ pub(super) fn resolve_configuration(
     let used = execution.running.as_ref().map_or(0, |r| r.resolved_bytes);
     let left = RESOLVED_EXECUTION_LIMIT.saturating_sub(used);
     for (key, value) in declared.into_iter().flatten().filter(|(_, v)| v.contains("#{")) {
-        let resolved =
-            variables::resolve(value, value_limit, |ns, k| lookup(execution, ns, k)).map_err(|e| match e {
+        let resolved = variables::resolve(value, value_limit, |ns, k| variables::lookup(execution, ns, k)).map_err(
+            |e| match e {
                 Unresolvable::Unknown(reference) => ErrorDetails {
                     code: FailureType::ConfigurationError,
                     message: format!(
@@ -472,7 +472,8 @@ pub(super) fn resolve_configuration(
                      variables are resolved"
                     ),
                 },
-            })?;
+            },
+        )?;
         if resolved == *value {
             continue;
         }
@@ -498,22 +499,6 @@ pub(super) fn resolve_configuration(
         changed.push((key.as_str().into(), resolved.into_boxed_str()));
     }
     Ok(Resolved::new(changed))
-}
-
-/// The value of `#{namespace.key}` in an execution, if it has one.
-pub(super) fn lookup(execution: &Execution, namespace: &str, key: &str) -> Option<String> {
-    match namespace {
-        "codepipeline" if key == "PipelineExecutionId" => Some(execution.id.to_string()),
-        "variables" if execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty()) => {
-            execution.variables.iter().find(|v| v.name == key).map(|v| v.resolved_value.clone())
-        }
-        _ => execution
-            .running
-            .as_ref()
-            .and_then(|r| r.namespaces.get(namespace))
-            .and_then(|vars| variable(vars, key))
-            .map(str::to_string),
-    }
 }
 
 fn start_action(

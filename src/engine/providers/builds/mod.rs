@@ -76,11 +76,19 @@ impl Build {
         declared: &ActionDeclaration,
         configuration: &BTreeMap<String, String>,
         run: &ActionRun,
-        scope: &crate::state::Scope,
-        pipeline: &str,
+        execution: &crate::state::execution::Execution,
+        (scope, pipeline): (&crate::state::Scope, &str),
         region: String,
     ) -> Build {
         let value = |key: &str| configuration.get(key).filter(|v| !v.is_empty()).cloned();
+        // A Commands action's commands and variable values may name variables (#{Namespace.Key}), as its
+        // configuration may; one that names nothing is left as written (the shell then sees it).
+        let resolved = |text: &str| {
+            crate::engine::variables::resolve(text, 64 * 1024, |ns, k| {
+                crate::engine::variables::lookup(execution, ns, k)
+            })
+            .unwrap_or_else(|_| text.to_string())
+        };
         let (kind, project, environment) = if declared.action_type_id.provider == "Commands" {
             let files = declared.output_artifacts.iter().flatten().flat_map(|a| a.files.iter().flatten()).cloned();
             let environment = declared
@@ -88,10 +96,11 @@ impl Build {
                 .iter()
                 .flatten()
                 .map(|v| {
-                    (v.name.clone(), v.value.clone(), v.variable_type.clone().unwrap_or_else(|| "PLAINTEXT".into()))
+                    let kind = v.variable_type.clone().unwrap_or_else(|| "PLAINTEXT".into());
+                    (v.name.clone(), resolved(&v.value), kind)
                 })
                 .collect();
-            let commands = declared.commands.clone().unwrap_or_default();
+            let commands = declared.commands.iter().flatten().map(|c| resolved(c)).collect();
             (Kind::Commands { commands, files: files.collect() }, format!("{pipeline}-{}", declared.name), environment)
         } else {
             // EnvironmentVariables: a JSON string of [{name, value, type}] (real-actions.md §4.1).
