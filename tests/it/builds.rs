@@ -608,3 +608,50 @@ async fn a_delegated_build_runs_on_the_codebuild_neighbour_and_is_followed_to_it
     let started = neighbour.list_builds_for_project().project_name("widgets").send().await.expect("builds");
     assert_eq!(started.ids(), std::slice::from_ref(&id), "the build the action followed is the neighbour's");
 }
+
+#[tokio::test]
+async fn behaviour_rules_steer_builds_without_a_process_and_bad_buildspecs_fail_clearly() {
+    let dir = markers();
+    let spec = format!("version: 0.2\nphases:\n  build:\n    commands:\n      - touch {}/ran\n", dir.display());
+    let (moto, server) = setup(&[("buildspec.yml", &spec)]).await;
+    // A rule that fails the action decides it: no process starts.
+    server.set_behaviors(json!([{"action": "Compile", "outcome": "fail", "message": "steered"}])).await;
+    server.call("CreatePipeline", &pipeline("steered", codebuild(&[]), vec![]).to_string()).await;
+    let (status, _) = ended(&server, "steered", 1).await;
+    assert_eq!(status, "Failed");
+    assert_eq!(failure(&server, "steered", 1).await, "steered");
+    assert!(!dir.join("ran").exists(), "no build ran");
+    server.set_behaviors(json!([])).await;
+
+    // A buildspec that does not parse, a command that does not exist, an artifact selection that matches nothing.
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        (
+            "unparsable",
+            "version: 0.2\nphases: [",
+            &[],
+            "Phase: DOWNLOAD_SOURCE, Code: YAML_FILE_ERROR, Message: YAML file error: ",
+        ),
+        (
+            "not-found",
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - no-such-tool --version\n",
+            &[],
+            "Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, Message: Error while executing command: no-such-tool --version. Reason: exit status 127",
+        ),
+        (
+            "no-match",
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo ok\nartifacts:\n  files: ['dist/**/*']\n",
+            &["Out"],
+            "Phase: UPLOAD_ARTIFACTS, Code: CLIENT_ERROR, Message: no matching artifact paths found",
+        ),
+    ];
+    for (name, spec, outputs, expected) in cases {
+        moto.put_object("releases", "app.zip", &zip(&[("buildspec.yml", spec)])).await;
+        server.call("CreatePipeline", &pipeline(name, codebuild(outputs), vec![]).to_string()).await;
+        let (status, _) = ended(&server, name, 1).await;
+        assert_eq!(status, "Failed", "{name}");
+        let message = failure(&server, name, 1).await;
+        assert!(message.starts_with("Build terminated with state: FAILED. "), "{name}: {message}");
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
