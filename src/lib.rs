@@ -14,11 +14,13 @@
 //!                ids, the durability wait, start-up and graceful shutdown
 //! triggers/      what starts pipelines from outside the API, each delivery decided and carried out in one write
 //!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
-//!   git/           pushes and pull requests against V2 triggers (mod); GitHub/GitLab/Bitbucket payloads (payloads)
+//!   git/           pushes and pull requests against V2 triggers (mod); GitHub/GitLab/Bitbucket payloads (payloads);
+//!                  new commits in watched local repositories as pushes (watch)
 //!   source_changes S3, ECR and CodeCommit changes
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
 //!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
-//!   artifacts      artifact downloads through the S3 neighbour, for the dashboard
+//!   artifacts      artifact downloads (from the S3 neighbour or the emulator's own store), for the dashboard
+//!   builds         a build's log, read or followed live
 //!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
 //! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
 //!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
@@ -46,10 +48,12 @@
 //!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/); with an
 //!                  S3 neighbour, the artifact writer, which does all real work (artifacts: outputs, the S3
 //!                  source), the S3 deploy (s3_deploy), CloudFormation deploys (cloudformation), ECS deploys and
-//!                  ECR sources (ecs), what they share: SDK clients, zips, waits (neighbour); the S3 source poller
-//!                  (polling)
+//!                  ECR sources (ecs), local git repositories as sources (git), builds that run here or on a
+//!                  CodeBuild neighbour (builds/: buildspec, shell, select, log, neighbours, delegate), what they
+//!                  share: SDK clients, zips, waits (neighbour); the S3 source poller (polling)
 //!   conditions, rules, time_zone   stage conditions and their rules
-//!   jobs, variables, ids           job data and results, #{...} resolution (the one reference scanner), ids
+//!   jobs, variables, ids           job data and results, #{...} resolution (the one reference scanner and
+//!                                  lookup), ids
 //!   events         EventBridge events of state changes, rendered under the lock, released after the commit
 //!   delivery, notifications, outbound   EventBridge and SNS delivery tasks, one signed and retried HTTP call, the
 //!                                       TLS trust of every neighbour
