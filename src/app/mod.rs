@@ -99,7 +99,7 @@ impl AppState {
             None => saved_behaviors.unwrap_or_default(),
         };
         let neighbours = neighbours::Neighbours::resolve(&config);
-        for line in neighbours.describe() {
+        for line in neighbours.describe(config.run_builds) {
             tracing::info!("{line}");
         }
         if config.run_builds {

@@ -172,7 +172,10 @@ impl Neighbours {
 
     /// What the start-up log says of the neighbours: one line each for the services that act for real, those that
     /// wait for an S3 neighbour, and those whose endpoint is skipped (and why).
-    pub fn describe(&self) -> Vec<String> {
+    ///
+    /// `own_store`: artifacts live in the emulator's own store (builds run without an S3 neighbour), so the
+    /// services builds use act without S3.
+    pub fn describe(&self, own_store: bool) -> Vec<String> {
         let mut lines = Vec::new();
         let list = |services: &mut dyn Iterator<Item = (&Service, &Endpoint)>| {
             services
@@ -181,7 +184,9 @@ impl Neighbours {
                 .join(", ")
         };
         let artifacts = self.endpoints.contains_key(&Service::S3);
-        let acts = |s: &Service| artifacts || !s.needs_artifacts();
+        let serves_builds =
+            |s: &Service| matches!(s, Service::CodeBuild | Service::Logs | Service::Ssm | Service::SecretsManager);
+        let acts = |s: &Service| artifacts || !s.needs_artifacts() || (own_store && serves_builds(s));
         let acting = list(&mut self.endpoints.iter().filter(|(s, _)| acts(s)));
         if !acting.is_empty() {
             lines.push(format!("acting for real on neighbours: {acting}"));
@@ -282,7 +287,7 @@ mod tests {
         let neighbours = Neighbours::resolve(&config);
         assert_eq!(neighbours.endpoint(Service::Lambda), None);
         assert_eq!(neighbours.endpoint(Service::S3), Some("http://127.0.0.1:5000"));
-        let described = neighbours.describe().join("\n");
+        let described = neighbours.describe(false).join("\n");
         assert!(
             described.contains(
                 "http://localhost:4566 from AWS_ENDPOINT_URL is not called, since it is this server: Lambda, \
