@@ -149,3 +149,36 @@ async fn a_watched_repository_s_new_commits_are_pushes_with_their_changed_files(
     assert_eq!(latest["trigger"]["triggerType"], "WebhookV2", "{latest}");
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+#[tokio::test]
+async fn the_local_git_example_builds_each_commit() {
+    let repo = std::env::temp_dir().join(format!("cpl-git-example-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&repo).expect("a directory");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out && cat VERSION > out/version.txt\nartifacts:\n  files: [out/version.txt]\n";
+    commit(&repo, &[("buildspec.yml", spec), ("VERSION", "1")], "First");
+    let config = Config {
+        action_duration_ms: 5,
+        run_builds: true,
+        watch_git_repos: true,
+        poll_interval: std::time::Duration::from_millis(20),
+        git_repos: vec![format!("me/app={}", repo.display())],
+        ..Config::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local-git/pipeline.json");
+    let definition = std::fs::read_to_string(path).expect("the example");
+    let created = server.call("CreatePipeline", &definition).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "local-build", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "local-build", 1).await);
+    let pushed = commit(&repo, &[("VERSION", "2")], "Second");
+    let (status, _) = ended(&server, "local-build", 2).await;
+    assert_eq!(status, "Succeeded");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "local-build"}"#).await.json();
+    assert_eq!(
+        listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(),
+        Some(pushed.as_str())
+    );
+    let _ = std::fs::remove_dir_all(&repo);
+}
