@@ -667,7 +667,10 @@ async function openTimeline(id) {
         ...pairs("Configuration", input.resolvedConfiguration || input.configuration),
         ...pairs("Result", { summary: result.externalExecutionSummary, id: result.externalExecutionId }),
       ];
-      const shown = glance(result.errorDetails, input.inputArtifacts, output.outputArtifacts, output.outputVariables);
+      // The history gives a failure's code; its message is the result's summary.
+      const error = result.errorDetails
+        && { code: result.errorDetails.code, message: result.errorDetails.message || result.externalExecutionSummary };
+      const shown = glance(error, input.inputArtifacts, output.outputArtifacts, output.outputVariables);
       const type = input.actionTypeId || {};
       if (state.runBuilds && (type.provider === "CodeBuild" || type.provider === "Commands")) {
         shown.push(buildLog(a.actionExecutionId, a.actionName));
@@ -678,7 +681,9 @@ async function openTimeline(id) {
     for (const r of rules.ruleExecutionDetails || []) {
       const result = (r.output && r.output.executionResult) || {};
       const details = [...pairs("Configuration", r.input && (r.input.resolvedConfiguration || r.input.configuration))];
-      const shown = glance(result.errorDetails);
+      const error = result.errorDetails
+        && { code: result.errorDetails.code, message: result.errorDetails.message || result.externalExecutionSummary };
+      const shown = glance(error);
       const end = finished(r.status) ? r.lastUpdateTime : Date.now() / 1000;
       items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details, shown)]);
     }

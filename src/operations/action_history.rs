@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::urls::{execution_url, settings};
-use super::{Ctx, ErrorDetailsOut, execution_not_found, newest_first, page_size};
+use super::{Ctx, execution_not_found, newest_first, page_size};
 use crate::protocol::pagination::{Page, paginate};
 use crate::protocol::{ApiError, ErrorCode, Reply};
 use crate::state::execution::{ActionRun, ActionStatus, ArtifactInstance, ConfigView, Execution};
@@ -164,7 +164,14 @@ struct ExecutionResultOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     external_execution_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_details: Option<ErrorDetailsOut<'a>>,
+    error_details: Option<ErrorCodeOut<'a>>,
+}
+
+/// A failure in the history: its code only; the message is the result's `externalExecutionSummary` [NATIVE, issue
+/// 28: an S3 deploy's ConfigurationError; the reference's StartBuild refusal reads the same].
+#[derive(Serialize)]
+struct ErrorCodeOut<'a> {
+    code: &'a str,
 }
 
 #[derive(Serialize)]
@@ -243,7 +250,7 @@ fn action_detail<'a>(
                 // The summary, or for failures the error message, as AWS reports them [NATIVE].
                 external_execution_summary: run.summary.as_deref().or(run.error().map(|e| e.message.as_str())),
                 external_execution_url: execution_url(run, execution, settings.as_ref(), &ctx.scope),
-                error_details: run.error().map(|e| ErrorDetailsOut { code: e.code.as_str(), message: &e.message }),
+                error_details: run.error().map(|e| ErrorCodeOut { code: e.code.as_str() }),
             }),
             output_variables: run.output_variables.iter().map(|(k, v)| (&**k, &**v)).collect(),
         },

@@ -218,7 +218,12 @@ async fn variables_may_not_grow_a_value_past_the_models_limit() {
     assert_eq!(build["status"], "Failed");
     let error = &build["output"]["executionResult"]["errorDetails"];
     assert_eq!(error["code"], "JobFailed", "{build}");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("ProjectName") && m.contains("50000")), "{error}");
+    assert!(
+        build["output"]["executionResult"]["externalExecutionSummary"]
+            .as_str()
+            .is_some_and(|m| m.contains("ProjectName") && m.contains("50000")),
+        "{error}"
+    );
     assert_eq!(build["input"]["resolvedConfiguration"]["ProjectName"], value, "the resolved value was not stored");
     assert!(history.to_string().len() < 20_000, "the history carries no amplified value");
 
@@ -250,7 +255,10 @@ async fn variables_may_not_grow_a_configuration_past_its_total_bound() {
     let build = details.iter().find(|d| d["actionName"] == "Build").expect("the action ran");
     let error = &build["output"]["executionResult"]["errorDetails"];
     assert_eq!(error["code"], "JobFailed", "{error}");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("in all")), "{error}");
+    assert!(
+        build["output"]["executionResult"]["externalExecutionSummary"].as_str().is_some_and(|m| m.contains("in all")),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -344,7 +352,7 @@ async fn variables_may_not_grow_one_executions_configurations_past_their_bound()
     let refused: Vec<_> = details
         .iter()
         .filter(|d| {
-            d["output"]["executionResult"]["errorDetails"]["message"]
+            d["output"]["executionResult"]["externalExecutionSummary"]
                 .as_str()
                 .is_some_and(|m| m.contains("this execution's actions and rules"))
         })

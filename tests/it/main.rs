@@ -17,6 +17,7 @@ mod events;
 mod examples;
 mod executions;
 mod fidelity;
+mod fidelity_two;
 mod git_source;
 mod hardening;
 mod images;

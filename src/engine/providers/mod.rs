@@ -32,7 +32,7 @@ pub mod git;
 pub mod lambda;
 mod neighbour;
 pub mod polling;
-mod s3_deploy;
+pub mod s3_deploy;
 pub mod simulated;
 
 use std::sync::Arc;
@@ -239,6 +239,14 @@ pub fn start(ctx: &ActionStart) -> Pending {
                 Pending::At(at, Box::new(Outcome::Succeed(success)))
             }
         };
+    }
+    // An S3 deploy's configuration is checked when it runs [NATIVE, issue 28].
+    let id = &ctx.action.action_type_id;
+    if id.category == ActionCategory::Deploy && id.owner == ActionOwner::Aws && id.provider == "S3" {
+        let extract = ctx.configuration.get("Extract").unwrap_or_default();
+        if let Err(error) = s3_deploy::check(extract, ctx.configuration.get("ObjectKey")) {
+            return Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Fail(error)));
+        }
     }
     // Approvals wait for an answer; custom and partner actions wait for a job worker.
     if ctx.action.action_type_id.category == ActionCategory::Approval || ctx.job_worker {

@@ -26,26 +26,33 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
+/// What AWS checks of an S3 deploy's configuration when the action runs (not when the pipeline is created):
+/// `Extract` exactly `true` or `false`, and an `ObjectKey` when it is `false`; whether to extract.
+pub fn check(extract: &str, object_key: Option<&str>) -> Result<bool, ErrorDetails> {
+    let extract = match extract {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(configuration_error(format!(
+                "Invalid value for configuration property '{other}': 'Extract'. Edit your pipeline and set \
+                 'Extract' to either 'true' or 'false'."
+            )));
+        }
+    };
+    if !extract && object_key.is_none_or(str::is_empty) {
+        return Err(configuration_error(
+            "When the extract feature is disabled, you must provide an object. Edit your pipeline to fix the \
+             configuration."
+                .into(),
+        ));
+    }
+    Ok(extract)
+}
+
 impl ArtifactWriter {
     /// Deploys; the result is AWS's: `Deployment Succeeded`, the bucket (and object key) as external id.
     pub(super) async fn deploy(&self, deploy: &S3Deploy) -> Result<Success, ErrorDetails> {
-        let extract = match deploy.extract.as_str() {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(configuration_error(format!(
-                    "Invalid value for configuration property '{other}': 'Extract'. Edit your pipeline and set \
-                     'Extract' to either 'true' or 'false'."
-                )));
-            }
-        };
-        if !extract && deploy.object_key.is_none() {
-            return Err(configuration_error(
-                "When the extract feature is disabled, you must provide an object. Edit your pipeline to fix the \
-                 configuration."
-                    .into(),
-            ));
-        }
+        let extract = check(&deploy.extract, deploy.object_key.as_deref())?;
         let artifact = &deploy.input;
         let input = self.read_artifact(&artifact.name, &artifact.bucket, &artifact.key).await?;
         if extract {

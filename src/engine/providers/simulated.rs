@@ -246,15 +246,19 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 .collect(),
             ..Success::default()
         },
-        (ActionCategory::Deploy, "S3") => Success {
-            summary: Some("Deployment Succeeded".into()),
-            external_execution_id: Some(format!(
-                "{}/{}",
-                config(ctx, "BucketName").unwrap_or_default(),
-                config(ctx, "ObjectKey").unwrap_or_default()
-            )),
-            ..Success::default()
-        },
+        (ActionCategory::Deploy, "S3") => {
+            // The bucket alone when there is no object key [NATIVE, issue 28].
+            let bucket = config(ctx, "BucketName").unwrap_or_default();
+            let external = match config(ctx, "ObjectKey").filter(|k| !k.is_empty()) {
+                Some(key) => format!("{bucket}/{key}"),
+                None => bucket.to_string(),
+            };
+            Success {
+                summary: Some("Deployment Succeeded".into()),
+                external_execution_id: Some(external),
+                ..Success::default()
+            }
+        }
         (ActionCategory::Deploy, "CloudFormation") => {
             let stack = config(ctx, "StackName").unwrap_or_default();
             Success {

@@ -1,0 +1,63 @@
+//! Fidelity, round 2 (issue 28): what further real AWS sessions show, one test per difference.
+
+use serde_json::{Value, json};
+
+use crate::common::TestServer;
+use crate::stacks::{action_state, at, ended};
+
+fn s3_deploy(name: &str, configuration: Value) -> Value {
+    json!({"pipeline": {"name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Src", "actionTypeId": at("Source", "CodeCommit"),
+                "configuration": {"RepositoryName": "app", "BranchName": "main"}, "outputArtifacts": [{"name": "App"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Ship", "actionTypeId": at("Deploy", "S3"),
+                "configuration": configuration, "inputArtifacts": [{"name": "App"}]}]}]}})
+}
+
+#[tokio::test]
+async fn an_s3_deploy_s_configuration_is_checked_when_it_runs_and_its_history_shows_the_code_only() {
+    let server = TestServer::fast().await;
+    // Extract false without an ObjectKey: the request is accepted, the action fails.
+    let created = server
+        .call("CreatePipeline", &s3_deploy("no-key", json!({"BucketName": "site", "Extract": "false"})).to_string())
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let (status, _) = ended(&server, "no-key", 1).await;
+    assert_eq!(status, "Failed");
+    let state = action_state(&server, "no-key", 1).await;
+    let message = "When the extract feature is disabled, you must provide an object. Edit your pipeline to fix the configuration.";
+    assert_eq!(state["errorDetails"], json!({"code": "ConfigurationError", "message": message}));
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "no-key"}"#).await.json();
+    let ship = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Ship"))
+        .cloned()
+        .expect("ran");
+    assert_eq!(
+        ship["output"]["executionResult"],
+        json!({"errorDetails": {"code": "ConfigurationError"}, "externalExecutionSummary": message}),
+        "the message is the summary; errorDetails has the code only"
+    );
+
+    // An Extract that is not exactly true or false fails at run time too.
+    for (name, extract) in [("capital", "True"), ("yes", "yes")] {
+        server
+            .call(
+                "CreatePipeline",
+                &s3_deploy(name, json!({"BucketName": "site", "Extract": extract, "ObjectKey": "k"})).to_string(),
+            )
+            .await;
+        let (status, _) = ended(&server, name, 1).await;
+        assert_eq!(status, "Failed", "{extract}");
+        assert_eq!(action_state(&server, name, 1).await["errorDetails"]["code"], "ConfigurationError", "{extract}");
+    }
+
+    // An extract deploy without ObjectKey names the bucket alone.
+    server
+        .call("CreatePipeline", &s3_deploy("extracted", json!({"BucketName": "site", "Extract": "true"})).to_string())
+        .await;
+    let (status, _) = ended(&server, "extracted", 1).await;
+    assert_eq!(status, "Succeeded");
+    assert_eq!(action_state(&server, "extracted", 1).await["externalExecutionId"], "site");
+}
