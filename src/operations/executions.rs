@@ -53,9 +53,9 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
     let mut seen = HashSet::new();
     for variable in &variables {
         if !seen.insert(variable.name.as_str()) {
-            // Duplicates are refused before anything else [NATIVE]; the wording is UNCONFIRMED.
+            // Duplicates are refused before anything else, in AWS's words [NATIVE, issue 28].
             return Err(ApiError::validation(format!(
-                "The pipeline variable '{}' is given more than once",
+                "Variable names must be unique. The following variable name is already in use: {}",
                 variable.name
             )));
         }
@@ -82,9 +82,11 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
     let command = Start { request, client_token: input.client_request_token };
     let id = ctx.engine.apply(&ctx.scope, name, command)?.map_err(|refusal| match refusal {
         StartRefusal::PipelineNotFound => pipeline_not_found(&ctx.scope.account, name),
-        StartRefusal::NotASourceAction { action } => ApiError::validation(format!(
-            "The source revision override names action '{action}', which is not a source action of pipeline '{name}'"
-        )),
+        // AWS's words [NATIVE, issue 28].
+        StartRefusal::NotASourceAction { .. } => ApiError::validation(
+            "The action name provided in the source revision is not valid. The action must be a source action in your \
+             pipeline.",
+        ),
         StartRefusal::RevisionTypeNotAllowed { action, revision_type, provider } => ApiError::validation(format!(
             "The revision type {} cannot be used with source action '{action}' (provider {provider}){}",
             revision_type.as_str(),

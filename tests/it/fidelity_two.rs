@@ -61,3 +61,28 @@ async fn an_s3_deploy_s_configuration_is_checked_when_it_runs_and_its_history_sh
     assert_eq!(status, "Succeeded");
     assert_eq!(action_state(&server, "extracted", 1).await["externalExecutionId"], "site");
 }
+
+#[tokio::test]
+async fn starts_check_their_overrides_before_a_repeated_token_and_refuse_duplicate_variables_in_aws_s_words() {
+    let server = TestServer::fast().await;
+    server
+        .call("CreatePipeline", &s3_deploy("tokens", json!({"BucketName": "site", "Extract": "true"})).to_string())
+        .await;
+    let first = server.call("StartPipelineExecution", r#"{"name": "tokens", "clientRequestToken": "once"}"#).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let message = "The action name provided in the source revision is not valid. The action must be a source action in your pipeline.";
+    let overrides = r#"[{"actionName": "Ship", "revisionType": "COMMIT_ID", "revisionValue": "abc"}]"#;
+    for token in ["once", "fresh"] {
+        let body = format!(r#"{{"name": "tokens", "clientRequestToken": "{token}", "sourceRevisions": {overrides}}}"#);
+        let refused = server.call("StartPipelineExecution", &body).await;
+        assert_eq!(refused.status, 400, "{token}: {}", refused.text());
+        assert_eq!(refused.json()["message"], message, "{token}");
+    }
+    let duplicate = r#"{"name": "tokens", "variables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}"#;
+    let refused = server.call("StartPipelineExecution", duplicate).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["message"],
+        "Variable names must be unique. The following variable name is already in use: A"
+    );
+}

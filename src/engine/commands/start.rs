@@ -38,11 +38,11 @@ impl Command for Start {
     type Refusal = StartRefusal;
 
     fn execute(self, record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Result<String, StartRefusal> {
-        // A repeated token answers with its execution before the overrides are looked at.
+        // The overrides are checked before a repeated token is looked up, as AWS does [NATIVE, issue 28].
+        check_overrides(record, &self.request)?;
         if let Some(existing) = self.client_token.as_ref().and_then(|t| record.runtime.client_tokens.get(t)) {
             return Ok(existing.to_string());
         }
-        check_overrides(record, &self.request)?;
         let id = step::start_execution(record, self.request, env.ids, now);
         if let (Some(token), Ok(uuid)) = (self.client_token, uuid::Uuid::parse_str(&id)) {
             record.runtime.w().client_tokens.insert(token, uuid);
