@@ -86,3 +86,26 @@ async fn starts_check_their_overrides_before_a_repeated_token_and_refuse_duplica
         "Variable names must be unique. The following variable name is already in use: A"
     );
 }
+
+#[tokio::test]
+async fn a_commit_without_a_message_leaves_the_revision_summary_out_rather_than_empty() {
+    let server = TestServer::fast().await;
+    server
+        .call("CreatePipeline", &s3_deploy("quiet", json!({"BucketName": "site", "Extract": "true"})).to_string())
+        .await;
+    ended(&server, "quiet", 1).await;
+    let change = json!({"provider": "CodeCommit", "repositoryName": "app", "branch": "main", "commitId": "0123456789abcdef0123456789abcdef01234567"});
+    let started = server.control("POST", "/_emulator/source-changes", &change).await;
+    assert_eq!(started.status, 200, "{}", started.text());
+    let (_, id) = ended(&server, "quiet", 2).await;
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "quiet", "pipelineExecutionId": id}).to_string())
+        .await
+        .json();
+    let revision = &execution["pipelineExecution"]["artifactRevisions"][0];
+    assert_eq!(revision["revisionId"], "0123456789abcdef0123456789abcdef01234567", "{revision}");
+    assert!(revision.get("revisionSummary").is_none(), "no empty summary: {revision}");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "quiet"}"#).await.json();
+    let source = &listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0];
+    assert!(source.get("revisionSummary").is_none(), "{source}");
+}

@@ -143,6 +143,11 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                 ("CommitId", commit.clone()),
                 ("CommitMessage", message.clone()),
             ];
+            // A commit without a message: the model allows no empty summary or variable, so both are left out [MODEL,
+            // issue 28].
+            if message.is_empty() {
+                output.retain(|(name, _)| *name != "CommitMessage");
+            }
             let summary = match id.provider.as_str() {
                 "CodeStarSourceConnection" => {
                     output.push(("ConnectionArn", config(ctx, "ConnectionArn").unwrap_or_default().to_string()));
@@ -167,15 +172,16 @@ fn simulate_provider(ctx: &ActionStart) -> Success {
                     message.clone()
                 }
             };
+            let summary = (!summary.is_empty()).then_some(summary);
             Success {
-                summary: Some(summary.clone()),
+                summary: summary.clone(),
                 external_execution_id: Some(commit.clone()),
                 external_execution_url: None,
                 output_variables: vars(&output),
                 revision: Some(Revision {
                     revision_id: commit.clone(),
                     change: ChangeId::Revision,
-                    summary: Some(summary.into()),
+                    summary: summary.map(Into::into),
                     created: Some(ctx.now),
                 }),
             }
