@@ -260,41 +260,172 @@ struct Envelope<'a> {
     detail: Detail<'a>,
 }
 
-#[derive(Serialize)]
+/// An event's `detail`. Its members come in the order AWS sends them, which depends on the event (a member absent
+/// from an event is skipped) [NATIVE, issue 28]: see [`Detail::order`].
 struct Detail<'a> {
     pipeline: &'a str,
-    #[serde(rename = "execution-id")]
     execution_id: String,
-    #[serde(rename = "execution-trigger", skip_serializing_if = "Option::is_none")]
     execution_trigger: Option<Trigger<'a>>,
-    #[serde(rename = "stop-execution-comments", skip_serializing_if = "Option::is_none")]
     stop_execution_comments: Option<&'a str>,
-    #[serde(rename = "start-time")]
     start_time: String,
-    #[serde(rename = "last-retry-attempt-time", skip_serializing_if = "Option::is_none")]
     last_retry_attempt_time: Option<String>,
-    #[serde(rename = "stage-last-retry-attempt-time", skip_serializing_if = "Option::is_none")]
     stage_last_retry_attempt_time: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     stage: Option<&'a str>,
-    #[serde(rename = "action-execution-id", skip_serializing_if = "Option::is_none")]
     action_execution_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'a str>,
     state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     action_type: Option<TypeOut<'a>>,
-    #[serde(rename = "input-artifacts", skip_serializing_if = "Option::is_none")]
     input_artifacts: Option<Vec<ArtifactOut<'a>>>,
-    #[serde(rename = "execution-result", skip_serializing_if = "Option::is_none")]
     execution_result: Option<ResultOut<'a>>,
-    #[serde(rename = "output-artifacts", skip_serializing_if = "Option::is_none")]
     output_artifacts: Option<Vec<ArtifactOut<'a>>>,
     version: f64,
-    #[serde(rename = "pipeline-execution-attempt")]
     attempt: f64,
+}
+
+/// A member of an event's `detail`.
+#[derive(Clone, Copy)]
+enum Member {
+    Pipeline,
+    ExecutionId,
+    Trigger,
+    StopComments,
+    StartTime,
+    LastRetry,
+    StageLastRetry,
+    Stage,
+    ActionExecutionId,
+    Action,
+    State,
+    Region,
+    Type,
+    InputArtifacts,
+    Result,
+    OutputArtifacts,
+    Version,
+    Attempt,
+}
+
+impl Detail<'_> {
+    /// The members in AWS's order for this event.
+    fn order(&self) -> &'static [Member] {
+        use Member::*;
+        match (self.action.is_some(), self.stage.is_some()) {
+            (true, _) if self.output_artifacts.is_some() => &[
+                ExecutionId,
+                StartTime,
+                Result,
+                OutputArtifacts,
+                Type,
+                Version,
+                Pipeline,
+                Stage,
+                ActionExecutionId,
+                Action,
+                State,
+                Region,
+                InputArtifacts,
+                Attempt,
+            ],
+            (true, _) => &[
+                Pipeline,
+                ExecutionId,
+                StartTime,
+                Stage,
+                Result,
+                ActionExecutionId,
+                Action,
+                State,
+                Region,
+                Type,
+                InputArtifacts,
+                Version,
+                Attempt,
+            ],
+            (false, true) => &[Pipeline, ExecutionId, StageLastRetry, StartTime, Stage, State, Version, Attempt],
+            (false, false) => {
+                &[Pipeline, ExecutionId, Trigger, StopComments, StartTime, LastRetry, State, Version, Attempt]
+            }
+        }
+    }
+}
+
+impl Serialize for Detail<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        for member in self.order() {
+            match member {
+                Member::Pipeline => map.serialize_entry("pipeline", self.pipeline)?,
+                Member::ExecutionId => map.serialize_entry("execution-id", &self.execution_id)?,
+                Member::Trigger => {
+                    if let Some(trigger) = &self.execution_trigger {
+                        map.serialize_entry("execution-trigger", trigger)?;
+                    }
+                }
+                Member::StopComments => {
+                    if let Some(comments) = self.stop_execution_comments {
+                        map.serialize_entry("stop-execution-comments", comments)?;
+                    }
+                }
+                Member::StartTime => map.serialize_entry("start-time", &self.start_time)?,
+                Member::LastRetry => {
+                    if let Some(time) = &self.last_retry_attempt_time {
+                        map.serialize_entry("last-retry-attempt-time", time)?;
+                    }
+                }
+                Member::StageLastRetry => {
+                    if let Some(time) = &self.stage_last_retry_attempt_time {
+                        map.serialize_entry("stage-last-retry-attempt-time", time)?;
+                    }
+                }
+                Member::Stage => {
+                    if let Some(stage) = self.stage {
+                        map.serialize_entry("stage", stage)?;
+                    }
+                }
+                Member::ActionExecutionId => {
+                    if let Some(id) = &self.action_execution_id {
+                        map.serialize_entry("action-execution-id", id)?;
+                    }
+                }
+                Member::Action => {
+                    if let Some(action) = self.action {
+                        map.serialize_entry("action", action)?;
+                    }
+                }
+                Member::State => map.serialize_entry("state", self.state)?,
+                Member::Region => {
+                    if let Some(region) = self.region {
+                        map.serialize_entry("region", region)?;
+                    }
+                }
+                Member::Type => {
+                    if let Some(kind) = &self.action_type {
+                        map.serialize_entry("type", kind)?;
+                    }
+                }
+                Member::InputArtifacts => {
+                    if let Some(artifacts) = &self.input_artifacts {
+                        map.serialize_entry("input-artifacts", artifacts)?;
+                    }
+                }
+                Member::Result => {
+                    if let Some(result) = &self.execution_result {
+                        map.serialize_entry("execution-result", result)?;
+                    }
+                }
+                Member::OutputArtifacts => {
+                    if let Some(artifacts) = &self.output_artifacts {
+                        map.serialize_entry("output-artifacts", artifacts)?;
+                    }
+                }
+                Member::Version => map.serialize_entry("version", &self.version)?,
+                Member::Attempt => map.serialize_entry("pipeline-execution-attempt", &self.attempt)?,
+            }
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -376,10 +507,11 @@ struct Location<'a> {
 
 #[derive(Serialize)]
 struct ResultOut<'a> {
-    #[serde(rename = "external-execution-id", skip_serializing_if = "Option::is_none")]
-    external_execution_id: Option<&'a str>,
+    // AWS's order: summary, id, error code [NATIVE, issue 28].
     #[serde(rename = "external-execution-summary", skip_serializing_if = "Option::is_none")]
     external_execution_summary: Option<&'a str>,
+    #[serde(rename = "external-execution-id", skip_serializing_if = "Option::is_none")]
+    external_execution_id: Option<&'a str>,
     #[serde(rename = "external-execution-url", skip_serializing_if = "Option::is_none")]
     external_execution_url: Option<&'a str>,
     #[serde(rename = "error-code", skip_serializing_if = "Option::is_none")]

@@ -109,3 +109,91 @@ async fn a_commit_without_a_message_leaves_the_revision_summary_out_rather_than_
     let source = &listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0];
     assert!(source.get("revisionSummary").is_none(), "{source}");
 }
+
+/// The member names of each event's `detail`, in the order they are sent, with the event's detail type and state.
+fn detail_orders(raw: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    for chunk in raw.split("\"detail-type\":").skip(1) {
+        let kind = chunk.split('"').nth(1).unwrap_or_default().to_string();
+        let Some(detail) = chunk.split("\"detail\":").nth(1) else { continue };
+        // The top-level member names of the detail object, in order.
+        let (mut depth, mut names, mut in_string, mut start, mut escaped) = (0, Vec::new(), false, 0, false);
+        for (i, c) in detail.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        in_string = false;
+                        if depth == 1 && detail[i + 1..].starts_with(':') {
+                            names.push(detail[start..i].to_string());
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => {
+                    in_string = true;
+                    start = i + 1;
+                }
+                '{' | '[' => depth += 1,
+                '}' | ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let state = detail.split("\"state\":\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
+        found.push((kind, state.to_string(), names));
+    }
+    found
+}
+
+#[tokio::test]
+async fn eventbridge_events_carry_their_detail_members_in_aws_s_order() {
+    let server = TestServer::fast().await;
+    server
+        .call("CreatePipeline", &s3_deploy("ordered", json!({"BucketName": "site", "Extract": "true"})).to_string())
+        .await;
+    ended(&server, "ordered", 1).await;
+    let raw = server.control("GET", "/_emulator/events?pipeline=ordered", &json!({})).await.text();
+    let orders = detail_orders(&raw);
+    let order = |kind: &str, state: &str, outputs: bool| {
+        orders
+            .iter()
+            .find(|(k, s, names)| {
+                k.contains(kind) && s == state && names.contains(&"output-artifacts".to_string()) == outputs
+            })
+            .map(|(_, _, names)| names.join(","))
+            .unwrap_or_else(|| panic!("no {kind} {state} event in {raw}"))
+    };
+    assert_eq!(
+        order("Pipeline Execution", "STARTED", false),
+        "pipeline,execution-id,execution-trigger,start-time,state,version,pipeline-execution-attempt"
+    );
+    assert_eq!(
+        order("Pipeline Execution", "SUCCEEDED", false),
+        "pipeline,execution-id,start-time,state,version,pipeline-execution-attempt"
+    );
+    assert_eq!(
+        order("Stage Execution", "STARTED", false),
+        "pipeline,execution-id,start-time,stage,state,version,pipeline-execution-attempt"
+    );
+    assert_eq!(
+        order("Action Execution", "SUCCEEDED", false),
+        "pipeline,execution-id,start-time,stage,execution-result,action-execution-id,action,state,region,type,version,pipeline-execution-attempt"
+    );
+    assert_eq!(
+        order("Action Execution", "SUCCEEDED", true),
+        "execution-id,start-time,execution-result,output-artifacts,type,version,pipeline,stage,action-execution-id,action,state,region,pipeline-execution-attempt"
+    );
+    assert!(
+        raw.contains("\"execution-result\":{\"external-execution-summary\":"),
+        "summary first in the result: {raw}"
+    );
+}
