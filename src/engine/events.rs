@@ -352,76 +352,38 @@ impl Detail<'_> {
 
 impl Serialize for Detail<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
+        use serde::ser::SerializeMap;
+        /// An entry that is there only when the value is.
+        fn entry<M: SerializeMap, T: Serialize + ?Sized>(
+            map: &mut M,
+            key: &str,
+            value: Option<&T>,
+        ) -> Result<(), M::Error> {
+            value.map_or(Ok(()), |value| map.serialize_entry(key, value))
+        }
         let mut map = serializer.serialize_map(None)?;
         for member in self.order() {
             match member {
-                Member::Pipeline => map.serialize_entry("pipeline", self.pipeline)?,
-                Member::ExecutionId => map.serialize_entry("execution-id", &self.execution_id)?,
-                Member::Trigger => {
-                    if let Some(trigger) = &self.execution_trigger {
-                        map.serialize_entry("execution-trigger", trigger)?;
-                    }
-                }
-                Member::StopComments => {
-                    if let Some(comments) = self.stop_execution_comments {
-                        map.serialize_entry("stop-execution-comments", comments)?;
-                    }
-                }
-                Member::StartTime => map.serialize_entry("start-time", &self.start_time)?,
-                Member::LastRetry => {
-                    if let Some(time) = &self.last_retry_attempt_time {
-                        map.serialize_entry("last-retry-attempt-time", time)?;
-                    }
-                }
+                Member::Pipeline => entry(&mut map, "pipeline", Some(self.pipeline))?,
+                Member::ExecutionId => entry(&mut map, "execution-id", Some(&self.execution_id))?,
+                Member::Trigger => entry(&mut map, "execution-trigger", self.execution_trigger.as_ref())?,
+                Member::StopComments => entry(&mut map, "stop-execution-comments", self.stop_execution_comments)?,
+                Member::StartTime => entry(&mut map, "start-time", Some(&self.start_time))?,
+                Member::LastRetry => entry(&mut map, "last-retry-attempt-time", self.last_retry_attempt_time.as_ref())?,
                 Member::StageLastRetry => {
-                    if let Some(time) = &self.stage_last_retry_attempt_time {
-                        map.serialize_entry("stage-last-retry-attempt-time", time)?;
-                    }
+                    entry(&mut map, "stage-last-retry-attempt-time", self.stage_last_retry_attempt_time.as_ref())?
                 }
-                Member::Stage => {
-                    if let Some(stage) = self.stage {
-                        map.serialize_entry("stage", stage)?;
-                    }
-                }
-                Member::ActionExecutionId => {
-                    if let Some(id) = &self.action_execution_id {
-                        map.serialize_entry("action-execution-id", id)?;
-                    }
-                }
-                Member::Action => {
-                    if let Some(action) = self.action {
-                        map.serialize_entry("action", action)?;
-                    }
-                }
-                Member::State => map.serialize_entry("state", self.state)?,
-                Member::Region => {
-                    if let Some(region) = self.region {
-                        map.serialize_entry("region", region)?;
-                    }
-                }
-                Member::Type => {
-                    if let Some(kind) = &self.action_type {
-                        map.serialize_entry("type", kind)?;
-                    }
-                }
-                Member::InputArtifacts => {
-                    if let Some(artifacts) = &self.input_artifacts {
-                        map.serialize_entry("input-artifacts", artifacts)?;
-                    }
-                }
-                Member::Result => {
-                    if let Some(result) = &self.execution_result {
-                        map.serialize_entry("execution-result", result)?;
-                    }
-                }
-                Member::OutputArtifacts => {
-                    if let Some(artifacts) = &self.output_artifacts {
-                        map.serialize_entry("output-artifacts", artifacts)?;
-                    }
-                }
-                Member::Version => map.serialize_entry("version", &self.version)?,
-                Member::Attempt => map.serialize_entry("pipeline-execution-attempt", &self.attempt)?,
+                Member::Stage => entry(&mut map, "stage", self.stage)?,
+                Member::ActionExecutionId => entry(&mut map, "action-execution-id", self.action_execution_id.as_ref())?,
+                Member::Action => entry(&mut map, "action", self.action)?,
+                Member::State => entry(&mut map, "state", Some(self.state))?,
+                Member::Region => entry(&mut map, "region", self.region)?,
+                Member::Type => entry(&mut map, "type", self.action_type.as_ref())?,
+                Member::InputArtifacts => entry(&mut map, "input-artifacts", self.input_artifacts.as_ref())?,
+                Member::Result => entry(&mut map, "execution-result", self.execution_result.as_ref())?,
+                Member::OutputArtifacts => entry(&mut map, "output-artifacts", self.output_artifacts.as_ref())?,
+                Member::Version => entry(&mut map, "version", Some(&self.version))?,
+                Member::Attempt => entry(&mut map, "pipeline-execution-attempt", Some(&self.attempt))?,
             }
         }
         map.end()
