@@ -242,7 +242,6 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 }
             })
             .collect();
-        let declared_variables = execution.declaration.variables.as_deref().is_some_and(|v| !v.is_empty());
         let output = GetPipelineExecutionOutput {
             pipeline_execution: PipelineExecutionOut {
                 pipeline_name: &input.pipeline_name,
@@ -251,7 +250,8 @@ pub fn get_pipeline_execution(ctx: &Ctx, input: GetPipelineExecutionInput) -> Re
                 status: execution.status,
                 status_summary: execution.status_summary.as_deref(),
                 artifact_revisions,
-                variables: declared_variables.then_some(&execution.variables[..]),
+                // An execution that failed at start for a missing required variable shows none [issue 28].
+                variables: (!execution.variables.is_empty()).then_some(&execution.variables[..]),
                 trigger: &execution.trigger,
                 execution_mode: execution.mode,
                 execution_type: shown_type(execution.execution_type),

@@ -88,6 +88,57 @@ async fn starts_check_their_overrides_before_a_repeated_token_and_refuse_duplica
 }
 
 #[tokio::test]
+async fn variables_come_in_an_order_of_their_names_an_empty_list_is_accepted_and_a_failed_start_shows_none() {
+    let server = TestServer::fast().await;
+    let mut pipeline = s3_deploy("vars", json!({"BucketName": "site", "Extract": "true"}));
+    pipeline["pipeline"]["pipelineType"] = json!("V2");
+    pipeline["pipeline"]["variables"] = json!([
+        {"name": "Zulu", "defaultValue": "z"}, {"name": "Alpha", "defaultValue": "a"}, {"name": "Middle", "defaultValue": "m"}
+    ]);
+    server.call("CreatePipeline", &pipeline.to_string()).await;
+    ended(&server, "vars", 1).await;
+    let overrides = [
+        json!([{"name": "Zulu", "value": "z2"}, {"name": "Alpha", "value": "a2"}]),
+        json!([{"name": "Alpha", "value": "a2"}, {"name": "Zulu", "value": "z2"}]),
+        json!([]),
+    ];
+    for (n, variables) in overrides.iter().enumerate() {
+        let body = json!({"name": "vars", "variables": variables}).to_string();
+        let started = server.call("StartPipelineExecution", &body).await;
+        assert_eq!(started.status, 200, "{variables}: {}", started.text());
+        let id = started.json()["pipelineExecutionId"].as_str().map(str::to_string).expect("id");
+        ended(&server, "vars", n + 2).await;
+        let execution = server
+            .call("GetPipelineExecution", &json!({"pipelineName": "vars", "pipelineExecutionId": id}).to_string())
+            .await
+            .json();
+        let shown = &execution["pipelineExecution"]["variables"];
+        let names: Vec<&str> = shown.as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(names, ["Alpha", "Zulu", "Middle"], "overrides {variables}");
+        let zulu = shown.as_array().into_iter().flatten().find(|v| v["name"] == "Zulu").cloned();
+        let expected = if n < 2 { "z2" } else { "z" };
+        assert_eq!(zulu.map(|v| v["resolvedValue"].clone()), Some(json!(expected)));
+    }
+
+    // A required variable without a value: the execution fails at start and shows no variables at all.
+    let mut required = s3_deploy("required", json!({"BucketName": "site", "Extract": "true"}));
+    required["pipeline"]["pipelineType"] = json!("V2");
+    required["pipeline"]["variables"] = json!([{"name": "Tag"}, {"name": "Env", "defaultValue": "dev"}]);
+    server.call("CreatePipeline", &required.to_string()).await;
+    let (status, id) = ended(&server, "required", 1).await;
+    assert_eq!(status, "Failed");
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "required", "pipelineExecutionId": id}).to_string())
+        .await
+        .json();
+    assert_eq!(
+        execution["pipelineExecution"]["statusSummary"],
+        "Values for required variables haven't been provided: Tag"
+    );
+    assert!(execution["pipelineExecution"].get("variables").is_none(), "no variables member: {execution}");
+}
+
+#[tokio::test]
 async fn a_commit_without_a_message_leaves_the_revision_summary_out_rather_than_empty() {
     let server = TestServer::fast().await;
     server

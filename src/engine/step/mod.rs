@@ -87,8 +87,7 @@ pub fn start_execution(record: &mut PipelineRecord, mut request: StartRequest, i
             None => missing.push(declared.name.clone()),
         }
     }
-    let position = |name: &str| request.variables.iter().position(|(n, _)| n == name);
-    super::variables::aws_order(&mut variables, |v| v.name.as_str(), position);
+    super::variables::aws_order(&mut variables, |v| v.name.as_str());
     let (status, summary, place) = if missing.is_empty() {
         (ExecutionStatus::InProgress, None, Place::Waiting { stage: 0, since: seq })
     } else {
