@@ -214,7 +214,7 @@ pub(super) fn check(
         return false;
     }
     let passed = statuses.iter().all(|s| *s == RuleStatus::Succeeded);
-    let stopping = execution.stop.is_some();
+    let stopping = execution.stop.as_ref().map(|s| s.stage_status());
     let declared = execution.declaration.stages.get(stage);
     // A condition without a result fails the stage; onFailure may give its result once for all its conditions.
     let result = declared
@@ -223,8 +223,8 @@ pub(super) fn check(
         .or_else(|| declared.and_then(|d| d.on_failure.as_ref()).filter(|_| kind == ConditionKind::OnFailure)?.result)
         .unwrap_or(ConditionResult::Fail);
     close(record, index, stage, if passed { ConditionStatus::Succeeded } else { ConditionStatus::Failed }, now);
-    if stopping {
-        step::end_stage(record, index, stage, StageStatus::Stopped, None, env, now);
+    if let Some(status) = stopping {
+        step::end_stage(record, index, stage, status, None, env, now);
         return true;
     }
     proceed(record, index, stage, kind, passed.then_some(()).ok_or(result), env, now);

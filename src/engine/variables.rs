@@ -86,7 +86,7 @@ pub fn references(text: &str) -> impl Iterator<Item = Reference<'_>> {
 /// (declared Middle, Alpha, Zulu with Middle and Alpha overridden [NATIVE]; declared Zulu, Alpha, Middle with Zulu
 /// and Alpha overridden in either order [issue 28]): the spread hash decides there, as it would in a larger table,
 /// and declaration order only between equal hashes. Beyond these two answers the rule is UNCONFIRMED.
-pub fn aws_order<T>(variables: &mut Vec<T>, name: impl Fn(&T) -> &str) {
+pub fn aws_order<T>(variables: &mut [T], name: impl Fn(&T) -> &str) {
     let mut capacity = 16u32;
     while variables.len() * 4 > capacity as usize * 3 {
         capacity = capacity.saturating_mul(2);

@@ -9,6 +9,7 @@ use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
 use super::{Ctx, find, page_size, pipeline_not_found};
 use crate::engine::commands::start::Start;
+use crate::engine::commands::update::{UpdateDefinition, UpdateRefusal};
 use crate::engine::step::StartRequest;
 use crate::protocol::pagination::paginate;
 use crate::protocol::{ApiError, ErrorCode, Reply};
@@ -172,7 +173,8 @@ struct UpdatePipelineOutput<'a> {
     pipeline: Cow<'a, PipelineDeclaration>,
 }
 
-/// UpdatePipeline: validates the declaration and stores it as the next version. The name is the key; the
+/// UpdatePipeline: validates the declaration and stores it as the next version; executions of the old version end
+/// `Cancelled` once their running actions have (an approval waiting for an answer ends at once). The name is the key; the
 /// `version` a client sends is ignored (AWS numbers versions itself; whether it rejects a stale number is
 /// UNCONFIRMED). An omitted pipelineType keeps the pipeline's type \[NATIVE\].
 pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, ApiError> {
@@ -184,8 +186,11 @@ pub fn update_pipeline(ctx: &Ctx, input: UpdatePipelineInput) -> Result<Reply, A
         let current_type = current.pipeline_type.unwrap_or(PipelineType::V1);
         let number = record.version().saturating_add(1);
         let version = Arc::new(build_version(ctx, data, input.pipeline, Some((&current, current_type)), number)?);
-        let record = data.pipelines.get_mut(&name).ok_or_else(|| pipeline_not_found(&ctx.scope.account, &name))?;
-        record.push_version(Arc::clone(&version), now);
+        // The executions of the old version end as AWS ends them (see the command), in the same write.
+        let update = UpdateDefinition { version: Arc::clone(&version) };
+        ctx.engine
+            .apply_within(data, &ctx.scope, &name, update, now)
+            .map_err(|UpdateRefusal::PipelineNotFound| pipeline_not_found(&ctx.scope.account, &name))?;
         Ok::<_, ApiError>(version)
     })??;
     Reply::json(&UpdatePipelineOutput { pipeline: version.echo() })

@@ -468,10 +468,16 @@ mod tests {
             "1 validation error detected: Value at 'variables' failed to satisfy constraint: Member must have length \
              less than or equal to 50"
         );
+        // The model's minimum of 1 is overridden: AWS accepts an empty list (overrides.json).
+        assert!(run("StartPipelineExecution", json!({"name": "p", "variables": []})).is_ok());
+        let step = json!({"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+            "artifactStore": {"type": "S3", "location": "bucket"},
+            "stages": [{"name": "S", "actions": [{"name": "A", "commands": [],
+                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "Commands", "version": "1"}}]}]});
         assert_eq!(
-            message("StartPipelineExecution", json!({"name": "p", "variables": []})),
-            "1 validation error detected: Value at 'variables' failed to satisfy constraint: Member must have length \
-             greater than or equal to 1"
+            message("CreatePipeline", json!({"pipeline": step})),
+            "1 validation error detected: Value at 'pipeline.stages.1.member.actions.1.member.commands' failed to \
+             satisfy constraint: Member must have length greater than or equal to 1"
         );
     }
 

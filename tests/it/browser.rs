@@ -527,9 +527,14 @@ async fn a_held_rule_of_an_entry_condition_is_passed_from_the_page() {
     browser.screenshot("rule-held").await;
     pass.click().await.expect("clicked");
     browser.until_text("execution", "Succeeded", "rule").await;
+    // A live update may redraw the stage between finding it and reading it: then it is read again.
     let deploy = "//li[@data-stage='Deploy']";
-    let text = browser.client.find(Locator::XPath(deploy)).await.expect("the stage").text().await.expect("text");
-    assert!(text.contains("Entry condition") && text.contains("Rule Freeze"), "{text}");
+    browser
+        .until("the entry condition and its rule in the stage", "rule", async |client| {
+            let text = client.find(Locator::XPath(deploy)).await.ok()?.text().await.ok()?;
+            (text.contains("Entry condition") && text.contains("Rule Freeze")).then_some(())
+        })
+        .await;
     browser.close().await;
 }
 

@@ -248,3 +248,75 @@ async fn eventbridge_events_carry_their_detail_members_in_aws_s_order() {
         "summary first in the result: {raw}"
     );
 }
+
+#[tokio::test]
+async fn an_update_cancels_a_waiting_approval_and_its_execution_in_aws_s_words() {
+    let server = TestServer::fast().await;
+    let mut pipeline = s3_deploy("gated", json!({"BucketName": "site", "Extract": "true"}));
+    pipeline["pipeline"]["stages"][1] = json!({"name": "Approve", "actions": [{"name": "Gate",
+        "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]});
+    server.call("CreatePipeline", &pipeline.to_string()).await;
+    let token = crate::common::eventually("the approval to wait", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "gated"}"#).await.json();
+        state["stageStates"][1]["actionStates"][0]["latestExecution"]["token"].as_str().map(str::to_string)
+    })
+    .await;
+    // A second execution waits at the approval stage's entrance.
+    let second = server.call("StartPipelineExecution", r#"{"name": "gated"}"#).await.json();
+    let second = second["pipelineExecutionId"].as_str().map(str::to_string).expect("id");
+    crate::common::eventually("the second to wait at the gate", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "gated"}"#).await.json();
+        (state["stageStates"][1]["inboundExecutions"][0]["pipelineExecutionId"] == second.as_str()).then_some(())
+    })
+    .await;
+
+    let mut updated = pipeline["pipeline"].clone();
+    updated["stages"][1]["actions"][0]["configuration"] = json!({"CustomData": "v2"});
+    let answer = server.call("UpdatePipeline", &json!({"pipeline": updated}).to_string()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let state = server.call("GetPipelineState", r#"{"name": "gated"}"#).await.json();
+    let gate = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+    assert_eq!(gate["status"], "Failed", "{gate}");
+    assert_eq!(gate["summary"], "The approval action has been canceled.", "{gate}");
+    assert!(gate.get("token").is_none() && gate.get("errorDetails").is_none(), "{gate}");
+    assert_eq!(state["stageStates"][1]["latestExecution"]["status"], "Cancelled", "{state}");
+    assert_eq!(state["stageStates"][1]["inboundExecutions"], json!([]), "the waiting one ended too: {state}");
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "gated"}"#).await.json();
+    let summaries = listed["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(summaries.len(), 2, "the update started nothing: {listed}");
+    for summary in &summaries {
+        assert_eq!(summary["status"], "Cancelled", "{summary}");
+        assert_eq!(summary["statusSummary"], "Pipeline definition was updated", "{summary}");
+        let id = summary["pipelineExecutionId"].as_str().unwrap_or_default();
+        let execution = server
+            .call("GetPipelineExecution", &json!({"pipelineName": "gated", "pipelineExecutionId": id}).to_string())
+            .await
+            .json();
+        assert_eq!(execution["pipelineExecution"]["status"], "Cancelled");
+        assert_eq!(execution["pipelineExecution"]["statusSummary"], "Pipeline definition was updated");
+        assert_eq!(execution["pipelineExecution"]["pipelineVersion"], 1, "it keeps its version");
+    }
+    let history = server.call("ListActionExecutions", r#"{"pipelineName": "gated"}"#).await.json();
+    let gate_run = history["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Gate"))
+        .cloned()
+        .expect("the gate ran");
+    assert_eq!(gate_run["status"], "Failed", "{gate_run}");
+    assert_eq!(
+        gate_run["output"]["executionResult"]["externalExecutionSummary"],
+        "The approval action has been canceled."
+    );
+    // The old token is out of date.
+    let late = json!({"pipelineName": "gated", "stageName": "Approve", "actionName": "Gate", "token": token,
+        "result": {"summary": "late", "status": "Approved"}});
+    let refused = server.call("PutApprovalResult", &late.to_string()).await;
+    assert_eq!(refused.json()["__type"], "InvalidApprovalTokenException", "{}", refused.text());
+    assert_eq!(
+        refused.json()["message"],
+        "The pipeline gated has been updated, and the approval request you responded to is now out of date."
+    );
+    let events = server.control("GET", "/_emulator/events?pipeline=gated", &json!({})).await.text();
+    assert!(events.contains("\"state\":\"CANCELED\""), "a CANCELED event: {events}");
+}

@@ -195,11 +195,6 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
         let out = ok(&server, "StartPipelineExecution", json!({"name": "queue"})).await;
         queued.push(out["pipelineExecutionId"].as_str().expect("id").to_string());
     }
-    // A second version (the executions keep running the first).
-    let mut updated = gated("slow", "SUPERSEDED");
-    updated["stages"][3]["actions"][0]["configuration"]["Extract"] = json!("false");
-    updated["version"] = json!(1);
-    ok(&server, "UpdatePipeline", json!({"pipeline": updated})).await;
     // A held action, a slow one, and a job polled and acknowledged by a worker.
     let held = first_execution(&server, "held").await;
     let slow = first_execution(&server, "slow").await;
@@ -222,6 +217,12 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
             .then_some(())
     })
     .await;
+    // A second version while the slow action runs: its execution keeps the first, and ends Cancelled once the action
+    // has finished (issue 28), after the restart.
+    let mut updated = gated("slow", "SUPERSEDED");
+    updated["stages"][3]["actions"][0]["configuration"]["Extract"] = json!("false");
+    updated["version"] = json!(1);
+    ok(&server, "UpdatePipeline", json!({"pipeline": updated})).await;
     // Nothing may still be moving when the state is read: the queued executions' 5 ms actions have ended and only
     // held work (the approval, the held and slow actions, the worker's job) is in progress.
     eventually("only held work to be in progress", || async {
@@ -288,9 +289,12 @@ async fn a_restart_keeps_every_resource_and_in_flight_work_resumes() {
     server.advance_clock(101.0).await;
     eventually("the slow action to finish", || async {
         let state = ok(&server, "GetPipelineState", json!({"name": "slow"})).await;
-        (state["stageStates"][1]["latestExecution"]["status"] == "Succeeded").then_some(())
+        (state["stageStates"][1]["actionStates"][0]["latestExecution"]["status"] == "Succeeded"
+            && state["stageStates"][1]["latestExecution"]["status"] == "Cancelled")
+            .then_some(())
     })
     .await;
+    assert_eq!(execution_status(&server, "slow", &slow).await, "Cancelled", "the update's end survived the restart");
     // The event sequence goes on where it was.
     let events = server.control("GET", "/_emulator/events", &Value::Null).await.json();
     let first_new = events["events"][0]["sequence"].as_u64().expect("new events");

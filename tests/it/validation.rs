@@ -107,9 +107,15 @@ async fn each_constraint_kind_is_reported_in_aws_format() {
         ),
         row(
             "list size (min)",
-            "StartPipelineExecution",
-            r#"{"name": "p", "variables": []}"#,
-            &[&at("variables", "Member must have length greater than or equal to 1")],
+            "CreatePipeline",
+            r#"{"pipeline": {"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+                "artifactStore": {"type": "S3", "location": "bucket"},
+                "stages": [{"name": "S", "actions": [{"name": "A", "commands": [],
+                    "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "Commands", "version": "1"}}]}]}}"#,
+            &[&at(
+                "pipeline.stages.1.member.actions.1.member.commands",
+                "Member must have length greater than or equal to 1",
+            )],
         ),
         // map size
         row(

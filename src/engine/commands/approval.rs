@@ -74,6 +74,10 @@ fn answer_approval(
     let run = &execution.actions[run_index];
     match run.status {
         ActionStatus::Abandoned => return Err(ApprovalRefusal::OutOfDate),
+        // Cancelled by an update of the pipeline: no one answered it.
+        ActionStatus::Failed if run.updated_by().is_none() && execution.pipeline_version != record.version() => {
+            return Err(ApprovalRefusal::OutOfDate);
+        }
         ActionStatus::InProgress if execution.pipeline_version != record.version() => {
             return Err(ApprovalRefusal::OutOfDate);
         }

@@ -20,6 +20,7 @@
 //! | [`invocation::RecordInvocation`] | the Lambda provider's worker | |
 //! | [`artifacts::StoreArtifacts`] | the artifact writer (an S3 neighbour) | |
 //! | [`poll::PollSource`] | the S3 source poller (an S3 neighbour) | a new execution, if the version is new |
+//! | [`update::UpdateDefinition`] | UpdatePipeline | |
 
 pub mod approval;
 pub mod artifacts;
@@ -34,6 +35,7 @@ pub mod rollback;
 pub mod start;
 pub mod stop;
 pub mod transition;
+pub mod update;
 
 use super::step::StepEnv;
 use crate::state::{PipelineRecord, Timestamp};

@@ -61,7 +61,7 @@ fn stop(
     }
     let already_stopping = execution.status == ExecutionStatus::Stopping;
     let reason = reason.or_else(|| previous.and_then(|p| p.reason.clone()));
-    execution.stop = Some(Box::new(StopRequest { abandon, reason }));
+    execution.stop = Some(Box::new(StopRequest { abandon, reason, cancel: false }));
     match execution.place {
         Place::InStage { stage } => {
             execution.status = ExecutionStatus::Stopping;

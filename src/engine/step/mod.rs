@@ -256,6 +256,9 @@ fn pipeline_event(status: ExecutionStatus) -> Option<EventState> {
     }
 }
 
+/// The summary of an execution cancelled because its pipeline was updated [issue 28].
+pub const CANCELLED_BY_UPDATE: &str = "Pipeline definition was updated";
+
 pub(super) fn set_status(record: &mut PipelineRecord, index: ExecutionIndex, status: ExecutionStatus, now: Timestamp) {
     if let Some(state) = pipeline_event(status) {
         changed(record, index, Entity::Pipeline, state, now);
@@ -268,6 +271,10 @@ pub(super) fn set_status(record: &mut PipelineRecord, index: ExecutionIndex, sta
         && let Some(reason) = execution.stop.as_ref().and_then(|s| s.reason.as_deref())
     {
         execution.status_summary = Some(reason.into());
+    }
+    // An execution overtaken by an update of its pipeline, in AWS's words [issue 28].
+    if status == ExecutionStatus::Cancelled {
+        execution.status_summary = Some(CANCELLED_BY_UPDATE.into());
     }
     if !status.is_active() {
         execution.place = Place::Done;
@@ -793,8 +800,8 @@ fn progress_stage(
     }
     // A stopping execution whose actions have all ended stops (also when an abandoned condition ran no action).
     let idle = run.runs.iter().filter_map(|&r| execution.actions.at(r)).all(|a| a.status != ActionStatus::InProgress);
-    if execution.stop.is_some() && idle {
-        end_stage(record, index, stage, StageStatus::Stopped, None, env, now);
+    if let Some(stop) = execution.stop.as_ref().filter(|_| idle) {
+        end_stage(record, index, stage, stop.stage_status(), None, env, now);
         return true;
     }
     let Some(declared) = execution.declaration.stages.get(stage) else { return false };
@@ -835,7 +842,7 @@ fn progress_stage(
     true
 }
 
-/// Ends an execution's run of `stage` with `status` (Succeeded, Skipped, Failed or Stopped) and moves the execution
+/// Ends an execution's run of `stage` with `status` (Succeeded, Skipped, Failed, Stopped or Cancelled) and moves the execution
 /// on: to the next stage, or to its end. A failed stage then retries itself or rolls back when `then` says so.
 pub(super) fn end_stage(
     record: &mut PipelineRecord,
@@ -865,6 +872,7 @@ pub(super) fn end_stage(
     }
     match status {
         StageStatus::Stopped => set_status(record, index, ExecutionStatus::Stopped, now),
+        StageStatus::Cancelled => set_status(record, index, ExecutionStatus::Cancelled, now),
         StageStatus::Failed => {
             set_status(record, index, ExecutionStatus::Failed, now);
             match then {

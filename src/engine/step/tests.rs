@@ -12,6 +12,7 @@ use crate::engine::commands::job::{AcknowledgeJob, ReportJob};
 use crate::engine::commands::retry::{Retry, RetryRefusal};
 use crate::engine::commands::rollback::{Rollback, RollbackRefusal};
 use crate::engine::commands::stop::{APPROVAL_CANCELED, Stop, StopRefusal};
+use crate::engine::commands::update::UpdateDefinition;
 use crate::engine::jobs::{JobRefusal, JobReport};
 use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
 use crate::state::declaration::PipelineType;
@@ -46,9 +47,13 @@ fn declaration(mode: &str) -> Value {
     })
 }
 
-fn record(declaration: Value) -> PipelineRecord {
+fn definition(declaration: Value, version: i32) -> Arc<Definition> {
     let declared: PipelineDeclaration = serde_json::from_value(declaration).expect("declaration");
-    let definition = Arc::new(Definition::new(declared.with_defaults(1, PipelineType::V2), Vec::new(), Vec::new()));
+    Arc::new(Definition::new(declared.with_defaults(version, PipelineType::V2), Vec::new(), Vec::new()))
+}
+
+fn record(declaration: Value) -> PipelineRecord {
+    let definition = definition(declaration, 1);
     let arn = "arn:aws:codepipeline:us-east-1:123456789012:p".to_string();
     PipelineRecord::new(arn, Timestamp::from_millis(0), definition, Default::default())
 }
@@ -383,6 +388,34 @@ fn stop_and_wait_lets_running_actions_finish_and_starts_nothing_new() {
     assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Stopped));
     assert_eq!(sim.execution(&id).status_summary.as_deref(), Some("enough"));
     assert_eq!(sim.stop(&id, true, None), Err(StopRefusal::NotStoppable));
+}
+
+#[test]
+fn an_update_lets_running_actions_finish_then_cancels_and_a_stop_may_still_overtake_it() {
+    let mut sim = Sim::new("SUPERSEDED");
+    let id = sim.start();
+    sim.run(1); // Build group 1 running
+    let next = definition(declaration("SUPERSEDED"), 2);
+    assert_eq!(sim.command(UpdateDefinition { version: next }), Ok(()));
+    assert_eq!(sim.record.version(), 2);
+    assert_eq!(sim.status(&id), ExecutionStatus::InProgress, "no Cancelling status: it runs on");
+    sim.run(3);
+    assert_eq!(sim.run_of(&id, "A").status, ActionStatus::Succeeded, "in-flight actions end naturally");
+    assert!(!sim.ran(&id, "C"), "nothing new starts");
+    assert_eq!(sim.status(&id), ExecutionStatus::Cancelled);
+    assert_eq!(sim.stage_status(&id, 1), Some(StageStatus::Cancelled));
+    assert_eq!(sim.execution(&id).status_summary.as_deref(), Some(CANCELLED_BY_UPDATE));
+    assert_eq!(sim.execution(&id).pipeline_version, 1, "it keeps its version");
+
+    // A stop asked while the update's end waits overtakes it.
+    let id = sim.start();
+    sim.run(1);
+    let next = definition(declaration("SUPERSEDED"), 3);
+    assert_eq!(sim.command(UpdateDefinition { version: next }), Ok(()));
+    assert_eq!(sim.stop(&id, false, Some("mine".into())), Ok(()));
+    sim.run(3);
+    assert_eq!(sim.status(&id), ExecutionStatus::Stopped);
+    assert_eq!(sim.execution(&id).status_summary.as_deref(), Some("mine"));
 }
 
 #[test]

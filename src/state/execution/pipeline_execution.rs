@@ -33,12 +33,22 @@ pub enum Place {
     Done,
 }
 
-/// A stop request.
+/// A stop request, or the end an update of the pipeline asks of the executions of the old version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopRequest {
     pub abandon: bool,
     pub reason: Option<String>,
+    /// The pipeline was updated: the stage and the execution end `Cancelled` rather than `Stopped`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
+}
+
+impl StopRequest {
+    /// How the stage ends once its running actions have.
+    pub fn stage_status(&self) -> super::StageStatus {
+        if self.cancel { super::StageStatus::Cancelled } else { super::StageStatus::Stopped }
+    }
 }
 
 /// `ResolvedPipelineVariable`.

@@ -1,0 +1,75 @@
+//! A new version of the pipeline (UpdatePipeline), and what it does to the executions of the old one.
+//!
+//! AWS's guide: when a pipeline is updated, running actions complete, and then their stages and executions end
+//! without going on; the model calls that end `Cancelled` ("the pipeline's definition was updated before the
+//! execution could be completed"). Two real AWS sessions (issue 28) show an execution waiting at a manual approval
+//! when its pipeline was updated: the approval ends `Failed` with the summary "The approval action has been
+//! canceled.", and the execution ends `Cancelled` with the summary "Pipeline definition was updated". UNCONFIRMED and
+//! inferred from those: a waiting (inbound) execution ends `Cancelled` at once; the cancelled approval has no error
+//! details and its status change time is the update's; the stage ends `Cancelled` too.
+
+use std::sync::Arc;
+
+use super::stop::APPROVAL_CANCELED;
+use super::{Command, pipeline_not_found};
+use crate::engine::Write;
+use crate::engine::step::{FinishedBy, StepEnv, finish_action, set_status};
+use crate::state::execution::{ActionStatus, At, ErrorDetails, ExecutionStatus, Outcome, Place, RunIndex, StopRequest};
+use crate::state::{Definition, PipelineRecord, Timestamp};
+
+/// Store `version` as the pipeline's next version, and cancel the executions of the old one.
+#[derive(Debug)]
+pub struct UpdateDefinition {
+    pub version: Arc<Definition>,
+}
+
+/// Why an update is refused: only when the pipeline is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateRefusal {
+    PipelineNotFound,
+}
+
+pipeline_not_found!(UpdateRefusal);
+
+impl Command for UpdateDefinition {
+    type Output = ();
+    type Refusal = UpdateRefusal;
+
+    fn execute(self, record: &mut PipelineRecord, _: &StepEnv, now: Timestamp) -> Result<(), UpdateRefusal> {
+        record.push_version(self.version, now);
+        let active: Vec<_> = record.runtime.active.iter().copied().collect();
+        for index in active {
+            let execution = &record.runtime.executions[index];
+            if execution.status != ExecutionStatus::InProgress {
+                // A stopping execution goes on stopping.
+                continue;
+            }
+            let Place::InStage { stage } = execution.place else {
+                // It had not entered a stage: it ends now.
+                set_status(record, index, ExecutionStatus::Cancelled, now);
+                continue;
+            };
+            let approvals: Vec<RunIndex> = execution.stages[stage]
+                .as_ref()
+                .map(|run| run.runs.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&r| {
+                    execution.actions.at(r).is_some_and(|a| a.status == ActionStatus::InProgress && a.awaits_approval)
+                })
+                .collect();
+            record.runtime.w().executions[index].stop =
+                Some(Box::new(StopRequest { abandon: false, reason: None, cancel: true }));
+            for run in approvals {
+                let failure = Outcome::Fail(ErrorDetails::job_failed(APPROVAL_CANCELED.to_string()));
+                finish_action(record, index, run, failure, now, FinishedBy::Simulation);
+                if let Some(run) = record.runtime.w().executions[index].actions.at_mut(run) {
+                    run.summary = Some(APPROVAL_CANCELED.into());
+                    run.extra_mut().error = None;
+                }
+            }
+            // The stage ends once its other running actions have (the engine's advance sees to it).
+        }
+        Ok(())
+    }
+}
