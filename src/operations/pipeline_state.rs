@@ -35,7 +35,9 @@ struct StageExecutionOut {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ActionExecutionOut {
-    action_execution_id: String,
+    /// Absent for a polling source's failure to read its object, which is no execution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action_execution_id: Option<String>,
     status: ActionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<String>,
@@ -131,7 +133,7 @@ fn action_execution_out(
     let action = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
     let settings = action.and_then(|a| settings(data, catalogue, a, scope));
     ActionExecutionOut {
-        action_execution_id: run.id.to_string(),
+        action_execution_id: Some(run.id.to_string()),
         status: run.status,
         summary: run.summary.as_deref().map(str::to_string),
         last_status_change: run.last_status_change,
@@ -206,18 +208,39 @@ pub fn get_pipeline_state(ctx: &Ctx, input: GetPipelineStateInput) -> Result<Rep
                 .map(|(action_index, action)| {
                     let at = (stage_index, action_index);
                     let settings = settings(data, ctx.catalogue, action, &ctx.scope);
-                    let revision = runtime
-                        .current_revisions
-                        .get(&action.name)
-                        .filter(|_| action.action_type_id.category == ActionCategory::Source);
-                    let latest_execution = runtime
+                    let latest_run = runtime
                         .latest_runs
                         .get(&(stage.name.clone(), action.name.clone()))
                         .and_then(|&(e, r)| runtime.executions.at(e).map(|e| (e, r)))
-                        .and_then(|(e, r)| e.actions.at(r).map(|run| (e, run)))
-                        .map(|(e, run)| {
+                        .and_then(|(e, r)| e.actions.at(r).map(|run| (e, run)));
+                    // A polling source that cannot read its object shows that instead of its latest run, and no
+                    // current revision, until it reads it again [real AWS session, issue 28].
+                    let poll_failure = runtime
+                        .poll_failures
+                        .get(&action.name)
+                        .filter(|_| stage_index == 0)
+                        .filter(|f| latest_run.is_none_or(|(_, run)| run.start_time <= f.at));
+                    let revision = runtime
+                        .current_revisions
+                        .get(&action.name)
+                        .filter(|_| action.action_type_id.category == ActionCategory::Source && poll_failure.is_none());
+                    let latest_execution = match poll_failure {
+                        Some(failure) => Some(ActionExecutionOut {
+                            action_execution_id: None,
+                            status: ActionStatus::Failed,
+                            summary: None,
+                            last_status_change: Some(failure.at),
+                            token: None,
+                            last_updated_by: None,
+                            external_execution_id: None,
+                            external_execution_url: None,
+                            percent_complete: None,
+                            error_details: Some(failure.error.clone()),
+                        }),
+                        None => latest_run.map(|(e, run)| {
                             action_execution_out(data, ctx.catalogue, &ctx.scope, e, run, e.pipeline_version != version)
-                        });
+                        }),
+                    };
                     ActionStateOut {
                         action_name: action.name.clone(),
                         current_revision: revision.map(|r| CurrentRevisionOut {

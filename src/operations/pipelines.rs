@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::structure::{self, Env};
 use super::tags::{check_new_tags, tag_map};
 use super::{Ctx, find, page_size, pipeline_not_found};
+use crate::engine::commands::poll::{PollSource, Seen, polling_s3_sources};
 use crate::engine::commands::start::Start;
 use crate::engine::commands::update::{UpdateDefinition, UpdateRefusal};
 use crate::engine::step::StartRequest;
@@ -89,11 +90,23 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         let tags = tag_map(tags.as_deref().unwrap_or_default());
         data.pipelines.insert(name.clone(), PipelineRecord::new(ctx.scope.arn(&name), now, Arc::clone(&version), tags));
         // CreatePipeline starts a first execution [NATIVE] (AWS too lists none for a moment after creating), in the
-        // same write, so that the pipeline is saved with it or not at all. Unless an S3 source polls a real S3
-        // neighbour: then the poller starts it, as AWS's polling does (issue 28: trigger PollForSourceChanges).
-        let polled = ctx.engine.polls_s3()
-            && version.stages.first().is_some_and(|s| s.actions.iter().any(|a| a.is_s3_source() && a.polls()));
-        if polled {
+        // same write, so that the pipeline is saved with it or not at all. Unless an S3 source polls: then polling
+        // starts one execution per polling source, or none for an object that is not there (real AWS sessions,
+        // issue 28); the S3 neighbour's poller does it, or, without one, the emulated world's look here.
+        let polling = data.pipelines.get(&name).map(polling_s3_sources).unwrap_or_default();
+        if !polling.is_empty() {
+            if !ctx.engine.polls_s3() {
+                for action in polling {
+                    // The pipeline was just inserted with this polling source, so this cannot be refused.
+                    let _ = ctx.engine.apply_within(
+                        data,
+                        &ctx.scope,
+                        &name,
+                        PollSource { action, seen: Seen::Emulated },
+                        now,
+                    );
+                }
+            }
             return Ok(version);
         }
         let trigger = ExecutionTrigger {

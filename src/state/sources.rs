@@ -65,6 +65,9 @@ impl Repository {
 #[serde(rename_all = "camelCase")]
 pub struct Sources {
     objects: Bounded<(String, String), ObjectVersion>,
+    /// Objects a source change said are not there (deleted): an S3 source reading one fails, as on AWS.
+    #[serde(default, skip_serializing_if = "Bounded::is_empty")]
+    absent: Bounded<(String, String), ()>,
     images: Bounded<(String, String), String>,
     repositories: Bounded<(RepositoryKind, String), Repository>,
 }
@@ -82,7 +85,21 @@ impl Sources {
 
     /// Makes `version` the current version of `bucket`/`key`.
     pub fn put_object(&mut self, bucket: &str, key: &str, version: ObjectVersion) {
-        self.objects.insert((bucket.to_string(), key.to_string()), version, Self::LIMIT);
+        let object = (bucket.to_string(), key.to_string());
+        self.absent.remove(&object);
+        self.objects.insert(object, version, Self::LIMIT);
+    }
+
+    /// Says that `bucket`/`key` is not there (it was deleted, or never uploaded).
+    pub fn delete_object(&mut self, bucket: &str, key: &str) {
+        let object = (bucket.to_string(), key.to_string());
+        self.objects.remove(&object);
+        self.absent.insert(object, (), Self::LIMIT);
+    }
+
+    /// Whether a source change said that `bucket`/`key` is not there.
+    pub fn is_absent(&self, bucket: &str, key: &str) -> bool {
+        self.absent.get(&(bucket.to_string(), key.to_string())).is_some()
     }
 
     /// The digest an image tag points at, if a source change set one.
@@ -124,7 +141,7 @@ impl Sources {
 
     /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
-        self.objects.map.is_empty() && self.images.map.is_empty() && self.repositories.map.is_empty()
+        self.objects.is_empty() && self.absent.is_empty() && self.images.is_empty() && self.repositories.is_empty()
     }
 }
 
@@ -138,6 +155,12 @@ struct Bounded<K, V> {
 impl<K, V> Default for Bounded<K, V> {
     fn default() -> Self {
         Bounded { map: HashMap::new(), order: VecDeque::new() }
+    }
+}
+
+impl<K, V> Bounded<K, V> {
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 }
 
@@ -215,6 +238,10 @@ mod tests {
         sources.put_object("b", "k", version("2"));
         assert_eq!(sources.object("b", "k"), Some(&version("2")));
         assert_eq!(sources.object("b", "other"), None);
+        sources.delete_object("b", "k");
+        assert_eq!((sources.object("b", "k"), sources.is_absent("b", "k")), (None, true));
+        sources.put_object("b", "k", version("3"));
+        assert_eq!((sources.object("b", "k"), sources.is_absent("b", "k")), (Some(&version("3")), false));
         let commit = Commit { message: "m".into(), author_date: None, branch: None };
         sources.put_commit(RepositoryKind::Connection, "o/r", Some("GitLab"), Some("main"), "c1", commit.clone());
         sources.put_commit(RepositoryKind::Connection, "o/r", None, Some("main"), "c2", commit.clone());

@@ -181,6 +181,9 @@ pub struct PipelineRow {
     /// The object version each polling S3 source last started the pipeline for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub polled: BTreeMap<String, String>,
+    /// What polling S3 sources last failed to read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub poll_failures: BTreeMap<String, crate::state::execution::PollFailure>,
     #[serde(default)]
     pub latest_in_stage: BTreeMap<String, ExecutionIndex>,
     #[serde(default)]
@@ -340,6 +343,7 @@ impl PipelineRecord {
             transitions: runtime.transitions.clone(),
             current_revisions: runtime.current_revisions.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             polled: runtime.polled.clone(),
+            poll_failures: runtime.poll_failures.clone(),
             latest_in_stage: runtime.latest_in_stage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             latest_runs,
         }
@@ -470,6 +474,7 @@ impl PipelineDocument {
         runtime.transitions = row.transitions;
         runtime.current_revisions = row.current_revisions.into_iter().collect();
         runtime.polled = row.polled;
+        runtime.poll_failures = row.poll_failures;
         Ok(PipelineRecord {
             arn: row.arn,
             created: row.created,

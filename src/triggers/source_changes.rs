@@ -6,14 +6,18 @@
 //! | change | neutral body | EventBridge event |
 //! |---|---|---|
 //! | S3 | `{"provider": "S3", "bucket", "key", "versionId"?, "etag"?}` | `Object Created`; `AWS API Call via CloudTrail` for PutObject, CopyObject, CompleteMultipartUpload |
+//! | S3 object gone | `{"provider": "S3", "bucket", "key", "deleted": true}` | `Object Deleted`; CloudTrail DeleteObject without a version id |
 //! | ECR | `{"provider": "ECR", "repositoryName", "imageTag"?, "imageDigest"?}` | `ECR Image Action` (PUSH, SUCCESS) |
 //! | CodeCommit | `{"provider": "CodeCommit", "repositoryName", "branch", "commitId", "commitMessage"?}` | `CodeCommit Repository State Change` (branch created or updated) |
 //!
 //! The change is recorded in the emulated world first (the object's current version, the tag's digest, the branch's
-//! head); then every pipeline of the account and region whose source action watches that object, image tag (default
-//! `latest`) or branch starts, running exactly that revision. Its trigger is `PollForSourceChanges` (detail: the
-//! action's name) where the action polls (`PollForSourceChanges` true, AWS's default for S3 and CodeCommit), else
-//! `CloudWatchEvent` (detail: the ARN of the EventBridge rule AWS would have; UNCONFIRMED name). The neutral body
+//! head, or that the object is gone); then every pipeline of the account and region whose source action watches that
+//! object, image tag (default `latest`) or branch starts, running exactly that revision. A polling S3 source
+//! (`PollForSourceChanges` true, AWS's default) sees it as its poll would: a version it has not started its pipeline
+//! for starts it (trigger `PollForSourceChanges`, detail: the action's name), and a gone object shows as the action's
+//! failure in GetPipelineState and starts nothing (see `engine::commands::poll`). A polling CodeCommit source starts
+//! with the same trigger; a source that does not poll starts with `CloudWatchEvent` (detail: the ARN of the
+//! EventBridge rule AWS would have; UNCONFIRMED name). The neutral body
 //! may say `"startPipelines": false` to record the change only (an upload nothing reports, so that later executions
 //! pick it up), and may name an `account` and `region`; an EventBridge event acts in the caller's account and region (its own
 //! `account` is that of the AWS account it came from).
@@ -23,10 +27,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
-use super::{Outcome, Within};
+use super::{Outcome, Started, Within};
 use crate::app::AppState;
 use crate::control::guard::ControlJson;
-use crate::engine::providers::s3_etag;
+use crate::engine::commands::poll::{PollSource, Seen};
+use crate::engine::providers::{s3_etag, s3_object_missing};
 use crate::protocol::ApiError;
 use crate::state::Scope;
 use crate::state::declaration::{ActionCategory, ActionDeclaration};
@@ -36,9 +41,28 @@ use crate::state::sources::{Commit, ObjectVersion, RepositoryKind};
 /// A change to something source actions watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    S3 { bucket: String, key: String, version_id: Option<String>, etag: Option<String> },
-    Ecr { repository: String, tag: String, digest: Option<String> },
-    CodeCommit { repository: String, branch: String, commit: String, message: Option<String> },
+    S3 {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        etag: Option<String>,
+    },
+    /// The object is not there any more (or never was): S3 sources reading it fail.
+    S3Deleted {
+        bucket: String,
+        key: String,
+    },
+    Ecr {
+        repository: String,
+        tag: String,
+        digest: Option<String>,
+    },
+    CodeCommit {
+        repository: String,
+        branch: String,
+        commit: String,
+        message: Option<String>,
+    },
 }
 
 /// What a body says: a change, or an event that changes nothing a source action watches (and why).
@@ -88,12 +112,24 @@ pub fn parse(body: &Value) -> Result<Parsed, String> {
                     etag: text(object, "etag"),
                 }))
             }
+            ("aws.s3", "Object Deleted") => Ok(Parsed::Change(Change::S3Deleted {
+                bucket: required(detail.get("bucket").unwrap_or(&Value::Null), "name", "detail.bucket")?,
+                key: required(detail.get("object").unwrap_or(&Value::Null), "key", "detail.object")?,
+            })),
             ("aws.s3", "AWS API Call via CloudTrail") => {
                 let event = text(detail, "eventName").unwrap_or_default();
-                if !matches!(event.as_str(), "PutObject" | "CopyObject" | "CompleteMultipartUpload") {
-                    return Ok(Parsed::Ignored(format!("The S3 call {event} does not create an object version")));
-                }
                 let request = detail.get("requestParameters").unwrap_or(&Value::Null);
+                if event == "DeleteObject" && request.get("versionId").is_none() {
+                    return Ok(Parsed::Change(Change::S3Deleted {
+                        bucket: required(request, "bucketName", "detail.requestParameters")?,
+                        key: required(request, "key", "detail.requestParameters")?,
+                    }));
+                }
+                if !matches!(event.as_str(), "PutObject" | "CopyObject" | "CompleteMultipartUpload") {
+                    return Ok(Parsed::Ignored(format!(
+                        "The S3 call {event} does not change an object's current version"
+                    )));
+                }
                 let response = detail.get("responseElements").unwrap_or(&Value::Null);
                 Ok(Parsed::Change(Change::S3 {
                     bucket: required(request, "bucketName", "detail.requestParameters")?,
@@ -135,6 +171,12 @@ pub fn parse(body: &Value) -> Result<Parsed, String> {
         };
     }
     match text(body, "provider").as_deref() {
+        Some("S3") if body.get("deleted").and_then(Value::as_bool) == Some(true) => {
+            Ok(Parsed::Change(Change::S3Deleted {
+                bucket: required(body, "bucket", "An S3 change")?,
+                key: required(body, "key", "An S3 change")?,
+            }))
+        }
         Some("S3") => Ok(Parsed::Change(Change::S3 {
             bucket: required(body, "bucket", "An S3 change")?,
             key: required(body, "key", "An S3 change")?,
@@ -183,6 +225,7 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
                 let version = ObjectVersion { version_id: version_id.clone(), etag: etag.clone() };
                 data.sources.put_object(bucket, key, version);
             }
+            Change::S3Deleted { bucket, key } => data.sources.delete_object(bucket, key),
             Change::Ecr { repository, tag, digest: Some(digest) } => data.sources.put_image(repository, tag, digest),
             Change::CodeCommit { repository, branch, commit, message } => {
                 let message = message.clone().unwrap_or_default();
@@ -205,6 +248,38 @@ pub fn apply(app: &AppState, scope: &Scope, change: Change, start: bool) -> Resu
         let mut within = Within { engine, data, scope, now };
         let mut outcome = Outcome::default();
         for (pipeline, actions) in watching {
+            // Polling S3 sources look at the object: a new version starts the pipeline (once per version and
+            // action), a deleted object shows as the action's failure.
+            let polling: Vec<&String> = actions.iter().filter(|(_, polls)| *polls).map(|(action, _)| action).collect();
+            let seen = match &change {
+                Change::S3 { version_id: Some(version), .. } => Some(Seen::Version(version.clone())),
+                Change::S3Deleted { bucket, key } => Some(Seen::Unreadable(s3_object_missing(bucket, key))),
+                _ => None,
+            };
+            if let Some(seen) = seen.filter(|_| !polling.is_empty()) {
+                for action in polling {
+                    let command = PollSource { action: action.clone(), seen: seen.clone() };
+                    let Within { engine, data, scope, now } = &mut within;
+                    match engine.apply_within(data, scope, &pipeline, command, *now) {
+                        Ok(Some(id)) => {
+                            outcome.started.push(Started { pipeline_name: pipeline.clone(), pipeline_execution_id: id })
+                        }
+                        Ok(None) if matches!(seen, Seen::Unreadable(_)) => outcome
+                            .skip(&pipeline, format!("The object is not there: the source action {action} shows it")),
+                        Ok(None) => outcome.skip(
+                            &pipeline,
+                            format!("The source action {action} already started the pipeline for this version"),
+                        ),
+                        Err(_) => {
+                            outcome.skip(&pipeline, format!("The pipeline {pipeline} no longer polls with {action}"))
+                        }
+                    }
+                }
+                continue;
+            }
+            if matches!(change, Change::S3Deleted { .. }) {
+                continue;
+            }
             let Some((first, polling)) = actions.first() else { continue };
             let trigger = if *polling {
                 ExecutionTrigger {
@@ -231,7 +306,7 @@ fn watches(action: &ActionDeclaration, change: &Change) -> bool {
         return false;
     }
     match change {
-        Change::S3 { bucket, key, .. } => {
+        Change::S3 { bucket, key, .. } | Change::S3Deleted { bucket, key } => {
             id.provider == "S3" && config("S3Bucket") == Some(bucket) && config("S3ObjectKey") == Some(key)
         }
         Change::Ecr { repository, tag, .. } => {
@@ -251,6 +326,7 @@ fn watches(action: &ActionDeclaration, change: &Change) -> bool {
 fn revision(action: &str, change: &Change) -> RevisionOverride {
     let (revision_type, value) = match change {
         Change::S3 { version_id, .. } => (RevisionType::S3ObjectVersionId, version_id.clone().unwrap_or_default()),
+        Change::S3Deleted { .. } => (RevisionType::S3ObjectVersionId, String::new()),
         Change::Ecr { digest, .. } => (RevisionType::ImageDigest, digest.clone().unwrap_or_default()),
         Change::CodeCommit { commit, .. } => (RevisionType::CommitId, commit.clone()),
     };

@@ -33,12 +33,10 @@ fn summary(events: &[Value]) -> Vec<String> {
 async fn a_successful_run_emits_aws_events_in_order() {
     let server = TestServer::fast().await;
     let client = server.client();
-    let created = server
-        .call(
-            "CreatePipeline",
-            &json!({"pipeline": serde_json::from_str::<Value>(&pipeline_json("web")).expect("json")}).to_string(),
-        )
-        .await;
+    let mut pipeline = serde_json::from_str::<Value>(&pipeline_json("web")).expect("json");
+    // A source that does not poll, so that CreatePipeline starts the execution.
+    pipeline["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("false");
+    let created = server.call("CreatePipeline", &json!({"pipeline": pipeline}).to_string()).await;
     assert_eq!(created.status, 200, "{}", created.text());
     let id = first_execution(&client, "web").await;
     wait_for(&client, "web", &id, PipelineExecutionStatus::Succeeded).await;

@@ -99,7 +99,10 @@ async fn approve(client: &Client, name: &str, token: &str, status: ApprovalStatu
 async fn create_pipeline_starts_an_execution_that_runs_to_success() {
     let server = TestServer::fast().await;
     let client = server.client();
-    let id = create(&client, &simple("auto")).await;
+    // A source that does not poll: a polling one's first execution comes from polling (fidelity_two).
+    let mut p = simple("auto");
+    p["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("false");
+    let id = create(&client, &p).await;
     wait_for(&client, "auto", &id, PipelineExecutionStatus::Succeeded).await;
 
     let execution =

@@ -320,3 +320,133 @@ async fn an_update_cancels_a_waiting_approval_and_its_execution_in_aws_s_words()
     let events = server.control("GET", "/_emulator/events?pipeline=gated", &json!({})).await.text();
     assert!(events.contains("\"state\":\"CANCELED\""), "a CANCELED event: {events}");
 }
+
+fn s3_sourced(name: &str, sources: &[(&str, &str, Option<&str>)]) -> Value {
+    let actions: Vec<Value> = sources
+        .iter()
+        .map(|(action, key, polls)| {
+            let mut configuration = json!({"S3Bucket": "releases", "S3ObjectKey": key});
+            if let Some(polls) = polls {
+                configuration["PollForSourceChanges"] = json!(polls);
+            }
+            json!({"name": action, "actionTypeId": at("Source", "S3"), "configuration": configuration,
+                "outputArtifacts": [{"name": format!("{action}Out")}]})
+        })
+        .collect();
+    json!({"pipeline": {"name": name, "roleArn": "arn:aws:iam::123456789012:role/r", "executionMode": "SUPERSEDED",
+        "artifactStore": {"type": "S3", "location": "artifact-bucket"},
+        "stages": [
+            {"name": "Source", "actions": actions},
+            {"name": "Approve", "actions": [{"name": "Gate",
+                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]}]}})
+}
+
+async fn summaries(server: &TestServer, name: &str) -> Vec<Value> {
+    let listed = server.call("ListPipelineExecutions", &json!({"pipelineName": name}).to_string()).await.json();
+    listed["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn polling_s3_sources_start_their_own_executions_in_the_emulated_world() {
+    let server = TestServer::fast().await;
+    // Two polling sources: two executions, one per action, each binding both revisions, the triggering one first.
+    let created = server
+        .call("CreatePipeline", &s3_sourced("two", &[("A", "a.zip", None), ("B", "b.zip", Some("True"))]).to_string())
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let listed = summaries(&server, "two").await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let mut triggers: Vec<Value> = listed.iter().map(|s| s["trigger"].clone()).collect();
+    triggers.reverse();
+    assert_eq!(
+        triggers,
+        [
+            json!({"triggerType": "PollForSourceChanges", "triggerDetail": "A"}),
+            json!({"triggerType": "PollForSourceChanges", "triggerDetail": "B"})
+        ]
+    );
+    // The second waits at the approval stage's entrance while the first waits for its answer.
+    let second = listed[0]["pipelineExecutionId"].as_str().unwrap_or_default().to_string();
+    crate::common::eventually("the second at the gate's entrance", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "two"}"#).await.json();
+        (state["stageStates"][1]["inboundExecutions"][0]["pipelineExecutionId"] == second.as_str()).then_some(())
+    })
+    .await;
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "two", "pipelineExecutionId": second}).to_string())
+        .await
+        .json();
+    let names: Vec<&str> = execution["pipelineExecution"]["artifactRevisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["BOut", "AOut"], "both revisions, the triggering action's first: {execution}");
+
+    // Values that do not poll: CreatePipeline starts it.
+    for (n, value) in ["False", "yes", "1"].iter().enumerate() {
+        let name = format!("quiet{n}");
+        server.call("CreatePipeline", &s3_sourced(&name, &[("A", "a.zip", Some(value))]).to_string()).await;
+        let listed = summaries(&server, &name).await;
+        assert_eq!(listed.len(), 1, "{value}");
+        assert_eq!(listed[0]["trigger"]["triggerType"], "CreatePipeline", "{value}");
+    }
+    // Turning polling on starts a run on the unchanged version (CreatePipeline's run set no cursor); an update that
+    // changes nothing of it starts nothing more.
+    let mut polling = s3_sourced("quiet0", &[("A", "a.zip", Some("true"))]);
+    assert_eq!(server.call("UpdatePipeline", &polling.to_string()).await.status, 200);
+    let listed = summaries(&server, "quiet0").await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["trigger"], json!({"triggerType": "PollForSourceChanges", "triggerDetail": "A"}));
+    assert_eq!(listed[0]["sourceRevisions"][0]["revisionId"], listed[1]["sourceRevisions"][0]["revisionId"]);
+    polling["pipeline"]["stages"][1]["actions"][0]["configuration"] = json!({"CustomData": "v3"});
+    assert_eq!(server.call("UpdatePipeline", &polling.to_string()).await.status, 200);
+    assert_eq!(summaries(&server, "quiet0").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_s3_source_object_starts_nothing_and_shows_on_the_action() {
+    let server = TestServer::fast().await;
+    let gone = json!({"provider": "S3", "bucket": "releases", "key": "absent.zip", "deleted": true});
+    assert_eq!(server.control("POST", "/_emulator/source-changes", &gone).await.status, 200);
+    let created = server
+        .call("CreatePipeline", &s3_sourced("missing", &[("Input", "absent.zip", Some("true"))]).to_string())
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    assert!(summaries(&server, "missing").await.is_empty(), "no execution");
+    let state = server.call("GetPipelineState", r#"{"name": "missing"}"#).await.json();
+    let source = &state["stageStates"][0];
+    let message = "Could not access the Amazon S3 object: \"releases/absent.zip\". Make sure that the names of the bucket and object are both correct.";
+    let latest = &source["actionStates"][0]["latestExecution"];
+    assert_eq!(latest["status"], "Failed", "{state}");
+    assert_eq!(latest["errorDetails"], json!({"code": "ConfigurationError", "message": message}));
+    assert!(latest.get("actionExecutionId").is_none() && latest.get("lastStatusChange").is_some(), "{latest}");
+    assert!(source.get("latestExecution").is_none() && source["actionStates"][0].get("currentRevision").is_none());
+
+    // Uploaded: polling starts the pipeline on it, and the action shows its run.
+    let upload = json!({"provider": "S3", "bucket": "releases", "key": "absent.zip", "versionId": "v1"});
+    let answer = server.control("POST", "/_emulator/source-changes", &upload).await.json();
+    assert_eq!(answer["started"].as_array().map(Vec::len), Some(1), "{answer}");
+    let listed = summaries(&server, "missing").await;
+    assert_eq!(listed[0]["trigger"], json!({"triggerType": "PollForSourceChanges", "triggerDetail": "Input"}));
+    crate::common::eventually("the source to succeed", || async {
+        let state = server.call("GetPipelineState", r#"{"name": "missing"}"#).await.json();
+        (state["stageStates"][0]["actionStates"][0]["latestExecution"]["status"] == "Succeeded").then_some(())
+    })
+    .await;
+    // Deleted again: the action shows the failure, the stage keeps its latest execution.
+    let answer = server.control("POST", "/_emulator/source-changes", &gone).await.json();
+    assert_eq!(answer["started"], json!([]), "{answer}");
+    let state = server.call("GetPipelineState", r#"{"name": "missing"}"#).await.json();
+    assert_eq!(state["stageStates"][0]["actionStates"][0]["latestExecution"]["errorDetails"]["message"], message);
+    assert_eq!(state["stageStates"][0]["latestExecution"]["status"], "Succeeded", "{state}");
+
+    // A source that does not poll runs and fails on the missing object.
+    server.call("CreatePipeline", &s3_sourced("manual", &[("Input", "absent.zip", Some("false"))]).to_string()).await;
+    let (status, _) = ended(&server, "manual", 1).await;
+    assert_eq!(status, "Failed");
+    let state = action_state(&server, "manual", 0).await;
+    assert_eq!(state["errorDetails"], json!({"code": "ConfigurationError", "message": message}), "{state}");
+    assert!(state.get("actionExecutionId").is_some());
+}

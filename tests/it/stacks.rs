@@ -315,16 +315,40 @@ async fn polling_starts_the_pipeline_for_each_new_version_and_only_while_it_poll
     assert_eq!(status, "Succeeded");
     let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
     assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), third.as_deref());
-    // Off and on again with nothing uploaded: turning polling on starts a run on the unchanged version.
+    // Off and on again with nothing uploaded: the action already started its pipeline for this version, so nothing
+    // starts (a real AWS session, issue 28).
     definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("false");
     assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["PollForSourceChanges"] = json!("true");
     assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
+    assert_eq!(listed["pipelineExecutionSummaries"].as_array().map(Vec::len), Some(3), "{listed}");
+
+    // Pointed at an object that is not there: no execution, and the action shows why, without an execution id.
+    let source = |definition: &mut Value, key: &str| {
+        definition["pipeline"]["stages"][0]["actions"][0]["configuration"]["S3ObjectKey"] = json!(key);
+    };
+    source(&mut definition, "later.zip");
+    assert_eq!(server.call("UpdatePipeline", &definition.to_string()).await.status, 200);
+    let failed = eventually("the action to show the missing object", || async {
+        let state = action_state(&server, "polled", 0).await;
+        (state["status"] == "Failed").then_some(state)
+    })
+    .await;
+    let message = "Could not access the Amazon S3 object: \"releases/later.zip\". Make sure that the names of the bucket and object are both correct.";
+    assert_eq!(failed["errorDetails"], json!({"code": "ConfigurationError", "message": message}), "{failed}");
+    assert!(failed.get("actionExecutionId").is_none() && failed.get("lastStatusChange").is_some(), "{failed}");
+    let state = server.call("GetPipelineState", r#"{"name": "polled"}"#).await.json();
+    assert!(state["stageStates"][0]["actionStates"][0].get("currentRevision").is_none(), "{state}");
+    // Uploaded: the next poll starts the pipeline on it, and the action shows its run again.
+    let later = moto.put_object("releases", "later.zip", b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").await;
     let (status, _) = ended(&server, "polled", 4).await;
     assert_eq!(status, "Succeeded");
     let listed = server.call("ListPipelineExecutions", r#"{"pipelineName": "polled"}"#).await.json();
-    assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), third.as_deref());
+    assert_eq!(listed["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionId"].as_str(), later.as_deref());
+    assert_eq!(action_state(&server, "polled", 0).await["status"], "Succeeded");
 }
 
 /// The files of `examples/real-actions/app`, zipped as the README says.

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::poll::{PollSource, Seen, polling_s3_sources};
 use super::stop::APPROVAL_CANCELED;
 use super::{Command, pipeline_not_found};
 use crate::engine::Write;
@@ -35,7 +36,7 @@ impl Command for UpdateDefinition {
     type Output = ();
     type Refusal = UpdateRefusal;
 
-    fn execute(self, record: &mut PipelineRecord, _: &StepEnv, now: Timestamp) -> Result<(), UpdateRefusal> {
+    fn execute(self, record: &mut PipelineRecord, env: &StepEnv, now: Timestamp) -> Result<(), UpdateRefusal> {
         record.push_version(self.version, now);
         let active: Vec<_> = record.runtime.active.iter().copied().collect();
         for index in active {
@@ -69,6 +70,13 @@ impl Command for UpdateDefinition {
                 }
             }
             // The stage ends once its other running actions have (the engine's advance sees to it).
+        }
+        // Polling sources look at their objects (the S3 neighbour's poller does it at its next look): one turned on,
+        // or pointed at another object, starts the pipeline on a version it has not started it for.
+        if !env.real.s3 {
+            for action in polling_s3_sources(record) {
+                let _ = PollSource { action, seen: Seen::Emulated }.execute(record, env, now);
+            }
         }
         Ok(())
     }

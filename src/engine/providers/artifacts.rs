@@ -638,21 +638,8 @@ impl ArtifactWriter {
             let status = e.raw_response().map(|r| r.status().as_u16());
             match status {
                 // AWS's words [reference: the source action's state after a missing object].
-                Some(404) | Some(400) => ErrorDetails {
-                    code: FailureType::ConfigurationError,
-                    message: format!(
-                        "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the \
-                         bucket and object are both correct."
-                    ),
-                },
-                Some(403) => ErrorDetails {
-                    code: FailureType::PermissionError,
-                    message: format!(
-                        "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the \
-                         bucket and object are both correct, and that the pipeline IAM role has sufficient \
-                         permissions to access this bucket."
-                    ),
-                },
+                Some(404) | Some(400) => super::s3_object_missing(bucket, key),
+                Some(403) => super::s3_object_denied(bucket, key),
                 _ => ErrorDetails {
                     code: FailureType::JobFailed,
                     message: format!(

@@ -204,6 +204,30 @@ pub fn storing(
     Pending::Storing { at, outcome, timeout: Some((timeout, Box::new(on_timeout))) }
 }
 
+/// An S3 source's object is not there, in AWS's words [real AWS session: the source action's state after a missing
+/// object].
+pub fn s3_object_missing(bucket: &str, key: &str) -> ErrorDetails {
+    ErrorDetails {
+        code: FailureType::ConfigurationError,
+        message: format!(
+            "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the bucket and \
+             object are both correct."
+        ),
+    }
+}
+
+/// An S3 source's object the pipeline's role may not read, in AWS's words (modelled on a real session's
+/// PermissionError; the exact text is UNCONFIRMED).
+pub fn s3_object_denied(bucket: &str, key: &str) -> ErrorDetails {
+    ErrorDetails {
+        code: FailureType::PermissionError,
+        message: format!(
+            "Could not access the Amazon S3 object: \"{bucket}/{key}\". Make sure that the names of the bucket and \
+             object are both correct, and that the pipeline IAM role has sufficient permissions to access this bucket."
+        ),
+    }
+}
+
 fn timed_out(action: &ActionDeclaration) -> ErrorDetails {
     if action.action_type_id.category == ActionCategory::Approval {
         ErrorDetails {
@@ -247,6 +271,13 @@ pub fn start(ctx: &ActionStart) -> Pending {
         if let Err(error) = s3_deploy::check(extract, ctx.configuration.get("ObjectKey")) {
             return Pending::At(ctx.now.plus_millis(ctx.duration_ms), Box::new(Outcome::Fail(error)));
         }
+    }
+    // An S3 source whose object the emulated world says is not there fails, unless the execution names a version.
+    if let Some((bucket, key)) = simulated::missing_s3_object(ctx) {
+        return Pending::At(
+            ctx.now.plus_millis(ctx.duration_ms),
+            Box::new(Outcome::Fail(s3_object_missing(&bucket, &key))),
+        );
     }
     // Approvals wait for an answer; custom and partner actions wait for a job worker.
     if ctx.action.action_type_id.category == ActionCategory::Approval || ctx.job_worker {

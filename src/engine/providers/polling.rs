@@ -1,18 +1,20 @@
 //! S3 source polling: with an S3 neighbour, every S3 source action whose `PollForSourceChanges` is on (AWS's
 //! default) looks at its object every `--poll-interval` of the emulator clock (advancing the clock polls at once),
-//! and a version id it has not started its pipeline for starts it ([`PollSource`]): the first execution of a new
-//! polling pipeline comes from here, as on AWS, not from CreatePipeline. A missing or unreadable object starts
-//! nothing. Polls are reads; only a new version makes a write.
+//! and reports what it saw through the engine's [`PollSource`] command, which starts the pipeline for a version the
+//! action has not started it for (the first execution of a new polling pipeline comes from here, as on AWS, not from
+//! CreatePipeline) and shows a missing or forbidden object on the action. Polls are reads; only a new version or a
+//! new failure makes a write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::engine::Engine;
-use crate::engine::commands::poll::PollSource;
+use crate::engine::commands::poll::{PollSource, Seen};
 use crate::state::Scope;
+use crate::state::execution::ErrorDetails;
 
 /// A polling S3 source action, as the last look at the pipelines saw it.
 struct Watched {
@@ -21,19 +23,20 @@ struct Watched {
     action: String,
     bucket: String,
     key: String,
-    polls: bool,
     /// The version it last started its pipeline for.
     polled: Option<String>,
+    /// What it last failed to read, if it has not read it since.
+    failure: Option<ErrorDetails>,
 }
 
-/// Every S3 source action of every pipeline.
+/// Every polling S3 source action of every pipeline.
 fn watched(engine: &Engine) -> Vec<Watched> {
     let mut found = Vec::new();
     for scope in engine.store().scopes() {
         engine.store().read(&scope, |data| {
             for (name, record) in data.pipelines.iter() {
                 let Some(first) = record.current().stages.first() else { continue };
-                for action in first.actions.iter().filter(|a| a.is_s3_source()) {
+                for action in first.actions.iter().filter(|a| a.is_s3_source() && a.polls()) {
                     let config = |key: &str| action.configuration.as_ref().and_then(|c| c.get(key)).cloned();
                     found.push(Watched {
                         scope: scope.clone(),
@@ -41,8 +44,8 @@ fn watched(engine: &Engine) -> Vec<Watched> {
                         action: action.name.clone(),
                         bucket: config("S3Bucket").unwrap_or_default(),
                         key: config("S3ObjectKey").unwrap_or_default(),
-                        polls: action.polls(),
                         polled: record.runtime.polled.get(&action.name).cloned(),
+                        failure: record.runtime.poll_failures.get(&action.name).map(|f| f.error.clone()),
                     });
                 }
             }
@@ -59,12 +62,10 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
-    // Whether each action polled at the last look: one turned on since starts its pipeline again.
-    let mut polled_before: HashMap<(Scope, String, String), bool> = HashMap::new();
     let mut next = engine.store().clock().now();
     loop {
         if engine.store().clock().now() >= next {
-            poll(&engine, &client, &mut polled_before).await;
+            poll(&engine, &client).await;
             next = engine.store().clock().now().plus_millis(interval_ms);
         }
         // The emulator clock may jump: look at it at least every second.
@@ -79,36 +80,39 @@ pub async fn run(
     }
 }
 
-async fn poll(
-    engine: &Engine,
-    client: &aws_sdk_s3::Client,
-    polled_before: &mut HashMap<(Scope, String, String), bool>,
-) {
-    let watched = watched(engine);
-    let mut versions: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    let mut seen = HashMap::with_capacity(watched.len());
-    for action in watched {
-        let id = (action.scope.clone(), action.pipeline.clone(), action.action.clone());
-        let again = action.polls && polled_before.get(&id) == Some(&false);
-        seen.insert(id, action.polls);
-        if !action.polls {
-            continue;
-        }
+/// What a HeadObject of the object's current version says; `None` for an error that says nothing about the object
+/// (the neighbour is down): the next poll looks again.
+async fn look(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Seen> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => head.version_id().filter(|v| *v != "null").map(|v| Seen::Version(v.to_string())),
+        Err(error) => match error.raw_response().map(|r| r.status().as_u16()) {
+            Some(404 | 400) => Some(Seen::Unreadable(super::s3_object_missing(bucket, key))),
+            Some(403) => Some(Seen::Unreadable(super::s3_object_denied(bucket, key))),
+            _ => None,
+        },
+    }
+}
+
+async fn poll(engine: &Engine, client: &aws_sdk_s3::Client) {
+    let mut looks: BTreeMap<(String, String), Option<Seen>> = BTreeMap::new();
+    for action in watched(engine) {
         let object = (action.bucket.clone(), action.key.clone());
-        let version = match versions.get(&object) {
-            Some(version) => version.clone(),
+        let seen = match looks.get(&object) {
+            Some(seen) => seen.clone(),
             None => {
-                let head = client.head_object().bucket(&action.bucket).key(&action.key).send().await;
-                let version = head.ok().and_then(|h| h.version_id().map(str::to_string)).filter(|v| v != "null");
-                versions.insert(object, version.clone());
-                version
+                let seen = look(client, &action.bucket, &action.key).await;
+                looks.insert(object, seen.clone());
+                seen
             }
         };
-        let Some(version) = version else { continue };
-        if !again && action.polled.as_ref() == Some(&version) {
-            continue;
-        }
-        let command = PollSource { action: action.action.clone(), version, again };
+        let unchanged = match &seen {
+            None => true,
+            Some(Seen::Version(version)) => action.failure.is_none() && action.polled.as_ref() == Some(version),
+            Some(Seen::Unreadable(error)) => action.failure.as_ref() == Some(error),
+            Some(Seen::Emulated) => true,
+        };
+        let Some(seen) = seen.filter(|_| !unchanged) else { continue };
+        let command = PollSource { action: action.action.clone(), seen };
         match engine.apply(&action.scope, &action.pipeline, command) {
             Ok(Ok(Some(execution))) => tracing::info!(
                 pipeline = %action.pipeline, action = %action.action, %execution,
@@ -121,5 +125,4 @@ async fn poll(
             }
         }
     }
-    *polled_before = seen;
 }

@@ -50,6 +50,21 @@ fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
 }
 
+/// The bucket and key of a simulated S3 source action whose object the emulated world says is not there (and that
+/// the execution does not pin to a version).
+pub fn missing_s3_object(ctx: &ActionStart) -> Option<(String, String)> {
+    if ctx.real.s3 || !ctx.action.is_s3_source() {
+        return None;
+    }
+    if override_for(ctx, &[RevisionType::S3ObjectVersionId, RevisionType::ActionRevision]).is_some() {
+        return None;
+    }
+    let key_override = override_for(ctx, &[RevisionType::S3ObjectKey]).map(|o| o.revision_value.clone());
+    let bucket = config(ctx, "S3Bucket").unwrap_or_default().to_string();
+    let key = key_override.unwrap_or_else(|| config(ctx, "S3ObjectKey").unwrap_or_default().to_string());
+    ctx.sources.is_absent(&bucket, &key).then_some((bucket, key))
+}
+
 /// The AWS-like result of a simulated action of the built-in types.
 pub fn simulate(ctx: &ActionStart) -> Success {
     let mut success = simulate_provider(ctx);

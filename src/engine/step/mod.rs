@@ -774,8 +774,12 @@ pub fn finish_action(
     }
     if let (Some(revision), Some(action)) = (revision, action) {
         // An action run again (a retry, a rollback) replaces what it picked up before.
+        // The revision of the polling action that started the execution comes first [real AWS session, issue 28].
+        let triggered = execution.trigger.trigger_type == TriggerType::PollForSourceChanges
+            && execution.trigger.trigger_detail.as_deref() == Some(action.name.as_str());
         match execution.sources.iter_mut().find(|(i, _)| *i == action_index) {
             Some(known) => known.1 = revision.clone(),
+            None if triggered => execution.sources.insert(0, (action_index, revision.clone())),
             None => execution.sources.push((action_index, revision.clone())),
         }
         record.runtime.w().current_revisions.insert(action.name.clone(), revision);

@@ -31,6 +31,15 @@ impl Default for TransitionState {
     }
 }
 
+/// A polling source action could not read what it watches: GetPipelineState shows the action `Failed` with these
+/// details, without an execution [real AWS session, issue 28].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollFailure {
+    pub error: super::ErrorDetails,
+    pub at: Timestamp,
+}
+
 /// The executions of one pipeline and what they share.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineRuntime {
@@ -48,6 +57,9 @@ pub struct PipelineRuntime {
     pub current_revisions: HashMap<String, Revision>,
     /// The object version each polling S3 source action last started the pipeline for, by action name.
     pub polled: BTreeMap<String, String>,
+    /// The latest failure of each polling S3 source action to read its object, by action name, until it reads it
+    /// again.
+    pub poll_failures: BTreeMap<String, PollFailure>,
     /// Indices of the executions that are still InProgress or Stopping.
     pub active: BTreeSet<ExecutionIndex>,
     /// The execution that last entered each stage, by stage name (GetPipelineState `latestExecution`).
