@@ -131,6 +131,66 @@ pub struct JobDataOut {
     encryption_key: Option<EncryptionKey>,
 }
 
+/// An output artifact as the Lambda event shows it: its revision is there, and `null` [real AWS session, issue 28].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaArtifactOut {
+    name: String,
+    revision: Option<String>,
+    location: LocationOut,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaCredentialsOut {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    /// When the credentials expire, in epoch milliseconds (AWS's are good for about 15 minutes).
+    expiration_time: i64,
+}
+
+/// The `data` of the event a Lambda action's function gets, in AWS's member order: the job data without the action
+/// type and the pipeline context [real AWS session, issue 28].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaDataOut {
+    action_configuration: ActionConfigurationOut,
+    input_artifacts: Vec<ArtifactOut>,
+    output_artifacts: Vec<LambdaArtifactOut>,
+    artifact_credentials: LambdaCredentialsOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_key: Option<EncryptionKey>,
+}
+
+/// How long the artifact credentials of a Lambda event last.
+const LAMBDA_CREDENTIALS_MILLIS: i64 = 15 * 60 * 1000;
+
+impl JobDataOut {
+    /// The job data as a Lambda function gets it, its credentials expiring 15 minutes after `now`.
+    pub fn for_lambda(self, now: Timestamp) -> LambdaDataOut {
+        LambdaDataOut {
+            action_configuration: self.action_configuration,
+            input_artifacts: self.input_artifacts,
+            output_artifacts: self
+                .output_artifacts
+                .into_iter()
+                .map(|a| LambdaArtifactOut { name: a.name, revision: None, location: a.location })
+                .collect(),
+            artifact_credentials: LambdaCredentialsOut {
+                access_key_id: self.artifact_credentials.access_key_id,
+                secret_access_key: self.artifact_credentials.secret_access_key,
+                session_token: self.artifact_credentials.session_token,
+                expiration_time: now.millis().saturating_add(LAMBDA_CREDENTIALS_MILLIS),
+            },
+            continuation_token: self.continuation_token,
+            encryption_key: self.encryption_key,
+        }
+    }
+}
+
 /// An artifact as job data (and a LambdaInvoke rule's event) shows it: its artifact-store location, and the
 /// source revision it carries, if a source action of the execution produced it.
 pub fn artifact_out(execution: &Execution, artifact: &ArtifactInstance) -> ArtifactOut {
@@ -333,8 +393,10 @@ pub(super) fn report(
     match report {
         JobReport::Success { continuation: Some(token), percent, outcome } => {
             // The action keeps running; the next job carries the token [NATIVE].
+            // A Lambda action shows its function, not what it reports [real AWS session, issue 28].
+            let shown = kind != JobKind::Lambda;
             if let Some(action_run) =
-                record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run))
+                record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)).filter(|_| shown)
             {
                 if percent.is_some() {
                     action_run.extra_mut().percent_complete = percent;
@@ -353,18 +415,25 @@ pub(super) fn report(
             step::create_job(record, execution, run, kind, Some(token), ids, now);
         }
         JobReport::Success { mut outcome, percent, .. } => {
-            if kind == JobKind::Lambda {
-                // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE].
+            let lambda = kind == JobKind::Lambda;
+            if lambda {
+                // A Lambda action's external execution id is its function's name, whatever it reports [NATIVE]; its
+                // summary and percentage are not shown [real AWS session, issue 28].
                 outcome.external_execution_id = super::lambda::function_name(record, execution, run);
+                outcome.summary = None;
             }
             step::finish_action(record, execution, run, Outcome::Succeed(outcome), now, step::FinishedBy::Worker);
-            if let (Some(percent), Some(r)) =
-                (percent, record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)))
+            if let (Some(percent), Some(r), false) =
+                (percent, record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)), lambda)
             {
                 r.extra_mut().percent_complete = Some(percent);
             }
         }
-        JobReport::Failure { error, external_execution_id } => {
+        JobReport::Failure { error, mut external_execution_id } => {
+            if kind == JobKind::Lambda {
+                // The function's name, whatever the failure details say [real AWS session, issue 28].
+                external_execution_id = super::lambda::function_name(record, execution, run);
+            }
             step::finish_action(record, execution, run, Outcome::Fail(error), now, step::FinishedBy::Worker);
             if let Some(r) = record.runtime.w().executions.at_mut(execution).and_then(|e| e.actions.at_mut(run)) {
                 r.external_execution_id = external_execution_id.map(String::into_boxed_str);

@@ -406,7 +406,7 @@ impl Engine {
             }
         }
         if !record.runtime.undelivered.is_empty() || !record.runtime.undelivered_rules.is_empty() {
-            let invocations = lambda::take_invocations(scope, pipeline, record, &self.artifact_credentials);
+            let invocations = lambda::take_invocations(scope, pipeline, record, &self.artifact_credentials, at.now);
             at.outbox.push(providers::Handoff::<Invoker>::new(self.invocations.clone(), invocations));
         }
         if !record.runtime.undelivered_artifacts.is_empty() {

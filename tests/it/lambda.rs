@@ -23,6 +23,8 @@ struct Invoked {
     function: String,
     headers: HeaderMap,
     event: Value,
+    /// The event as sent, for its member order.
+    raw: String,
 }
 
 /// A fake Lambda API: records invocations; the function `missing` does not exist.
@@ -40,7 +42,9 @@ async fn fake_lambda() -> (String, mpsc::UnboundedReceiver<Invoked>) {
         }
         let synchronous = headers.get("x-amz-invocation-type").is_some_and(|t| t == "RequestResponse");
         let raises = function == "raises";
-        let count = tx.send(Invoked { function, headers, event: serde_json::from_slice(&body).unwrap_or(Value::Null) });
+        let raw = String::from_utf8_lossy(&body).into_owned();
+        let event = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let count = tx.send(Invoked { function, headers, event, raw });
         assert!(count.is_ok(), "test gone");
         if !synchronous {
             return (StatusCode::ACCEPTED, [("x-amzn-RequestId", "req-1")], String::new()).into_response();
@@ -127,6 +131,27 @@ async fn a_lambda_action_invokes_its_function_which_continues_and_succeeds_with_
     assert_eq!(data["inputArtifacts"][0]["location"]["s3Location"]["bucketName"], "artifact-bucket");
     assert_eq!(data["outputArtifacts"][0]["name"], "Checked");
     assert!(data["artifactCredentials"]["accessKeyId"].is_string());
+    // AWS's event [real AWS session, issue 28]: members in its order, credentials that expire (epoch ms, about 15
+    // minutes on), output artifacts with a null revision and a key without an extension.
+    assert!(first.raw.starts_with(r#"{"CodePipeline.job":{"id":""#), "{}", first.raw);
+    let order = [
+        "\"accountId\"",
+        "\"data\"",
+        "\"actionConfiguration\"",
+        "\"inputArtifacts\"",
+        "\"outputArtifacts\"",
+        "\"artifactCredentials\"",
+    ];
+    let places: Vec<usize> = order.iter().filter_map(|m| first.raw.find(m)).collect();
+    assert!(places.len() == order.len() && places.is_sorted(), "{order:?} in order: {}", first.raw);
+    let expires = data["artifactCredentials"]["expirationTime"].as_i64().expect("epoch milliseconds");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ahead = i128::from(expires) - i128::try_from(now).unwrap_or(0);
+    assert!((14 * 60_000..=15 * 60_000 + 5_000).contains(&ahead), "{ahead} ms ahead");
+    let output = &data["outputArtifacts"][0];
+    assert!(output.get("revision").is_some_and(Value::is_null), "{output}");
+    let key = output["location"]["s3Location"]["objectKey"].as_str().unwrap_or_default();
+    assert!(key.starts_with("invoking/Checked/") && !key.contains('.'), "{key}");
     assert!(data.get("continuationToken").is_none());
     assert!(data.get("pipelineContext").is_none(), "the Lambda event has no pipeline context: {data}");
     let job_id = job["id"].as_str().expect("job id").to_string();
@@ -154,6 +179,13 @@ async fn a_lambda_action_invokes_its_function_which_continues_and_succeeds_with_
         .job_id(&second_id)
         .output_variables("version", "42")
         .execution_details(ExecutionDetails::builder().summary("checked").external_execution_id("ignored").build())
+        .current_revision(
+            aws_sdk_codepipeline::types::CurrentRevision::builder()
+                .revision("function-revision")
+                .change_identifier("change")
+                .build()
+                .expect("revision"),
+        )
         .send()
         .await
         .expect("succeed");
@@ -167,8 +199,28 @@ async fn a_lambda_action_invokes_its_function_which_continues_and_succeeds_with_
     assert_eq!(function.status(), Some(&ActionExecutionStatus::Succeeded));
     let output = function.output().expect("output");
     assert_eq!(output.output_variables().and_then(|v| v.get("version")).map(String::as_str), Some("42"));
-    assert_eq!(output.execution_result().and_then(|r| r.external_execution_summary()), Some("checked"));
-    assert_eq!(output.execution_result().and_then(|r| r.external_execution_id()), Some("deployer"));
+    // The function's name and log URL show, not what it reported [real AWS session, issue 28].
+    let result = output.execution_result().expect("a result");
+    assert_eq!(result.external_execution_summary(), None);
+    assert_eq!(result.external_execution_id(), Some("deployer"));
+    assert_eq!(
+        result.external_execution_url(),
+        Some(
+            "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logStream:group=%252Faws%252Flambda%252Fdeployer"
+        )
+    );
+    let state = client.get_pipeline_state().name("invoking").send().await.expect("state");
+    let latest = state.stage_states()[1].action_states()[0].latest_execution().expect("latest");
+    assert_eq!((latest.summary(), latest.percent_complete()), (None, None));
+    assert!(state.stage_states()[1].action_states()[0].current_revision().is_none());
+    // Its currentRevision does not replace the source's revision in the execution.
+    let id = crate::common::first_execution(&client, "invoking").await;
+    let execution = client.get_pipeline_execution().pipeline_name("invoking").pipeline_execution_id(&id).send().await;
+    let revisions = execution.expect("execution").pipeline_execution().map(|e| e.artifact_revisions().to_vec());
+    let revisions = revisions.unwrap_or_default();
+    assert_eq!(revisions.len(), 1);
+    assert_eq!(revisions[0].name(), Some("Code"));
+    assert_ne!(revisions[0].revision_id(), Some("function-revision"));
     let ship = actions["Ship"].input().and_then(|i| i.resolved_configuration()).expect("resolved configuration");
     assert_eq!(ship.get("BucketName").map(String::as_str), Some("site-42"));
 }
@@ -188,6 +240,7 @@ async fn a_function_that_reports_failure_fails_the_action() {
             aws_sdk_codepipeline::types::FailureDetails::builder()
                 .r#type(aws_sdk_codepipeline::types::FailureType::JobFailed)
                 .message("tests failed")
+                .external_execution_id("reported-id")
                 .build()
                 .expect("details"),
         )
@@ -202,6 +255,14 @@ async fn a_function_that_reports_failure_fails_the_action() {
     let check = &state.stage_states()[1].action_states()[0];
     let latest = check.latest_execution().expect("latest");
     assert_eq!(latest.error_details().and_then(|e| e.message()), Some("tests failed"));
+    // The function's name, not the id the failure reported [real AWS session, issue 28].
+    assert_eq!(latest.external_execution_id(), Some("deployer"));
+    let history = action_executions(&client).await;
+    let result = history["Fn"].output().and_then(|o| o.execution_result()).expect("a result");
+    assert_eq!(
+        (result.external_execution_id(), result.external_execution_summary()),
+        (Some("deployer"), Some("tests failed"))
+    );
 }
 
 /// The error details of the Lambda action, once it has failed.

@@ -418,12 +418,15 @@ fn bucket(declaration: &PipelineDeclaration, region: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>.zip` [NATIVE].
-fn artifact_key(pipeline: &str, artifact: &str, ids: &Ids) -> String {
+/// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>`, with `.zip`
+/// for a source action's output [NATIVE] and without an extension for a Lambda action's [real AWS session, issue
+/// 28]; UNCONFIRMED for the other categories, taken to be as Lambda's.
+fn artifact_key(pipeline: &str, artifact: &str, source: bool, ids: &Ids) -> String {
     // Seven letters (either case) and digits, new for every action execution [NATIVE: `AGsHVF1`, `5bQrZii`].
     let suffix = ids.alphanumeric(7);
     let head = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-    format!("{}/{}/{suffix}.zip", head(pipeline, 20), head(artifact, 10))
+    let extension = if source { ".zip" } else { "" };
+    format!("{}/{}/{suffix}{extension}", head(pipeline, 20), head(artifact, 10))
 }
 
 /// The artifacts an action or rule takes as input, as produced earlier in the execution (names it has not produced
@@ -538,7 +541,8 @@ fn start_action(
     let output_artifacts: Box<[Arc<ArtifactInstance>]> = names
         .into_iter()
         .map(|(name, bucket)| {
-            let key = artifact_key(env.pipeline, &name, env.ids).into_boxed_str();
+            let source = action.action_type_id.category == ActionCategory::Source;
+            let key = artifact_key(env.pipeline, &name, source, env.ids).into_boxed_str();
             Arc::new(ArtifactInstance { name, bucket, key })
         })
         .collect();
@@ -772,9 +776,12 @@ pub fn finish_action(
     for artifact in outputs.iter() {
         running.artifacts.insert(artifact.name.to_string(), Arc::clone(artifact));
     }
+    // Only a source action's revision is the execution's: another's `currentRevision` is not shown [real AWS
+    // session, issue 28].
+    let action = action.filter(|a| a.action_type_id.category == ActionCategory::Source);
     if let (Some(revision), Some(action)) = (revision, action) {
-        // An action run again (a retry, a rollback) replaces what it picked up before.
-        // The revision of the polling action that started the execution comes first [real AWS session, issue 28].
+        // An action run again (a retry, a rollback) replaces what it picked up before. The revision of the polling
+        // action that started the execution comes first [real AWS session, issue 28].
         let triggered = execution.trigger.trigger_type == TriggerType::PollForSourceChanges
             && execution.trigger.trigger_detail.as_deref() == Some(action.name.as_str());
         match execution.sources.iter_mut().find(|(i, _)| *i == action_index) {

@@ -91,8 +91,9 @@ pub fn take_invocations(
     pipeline: &str,
     record: &mut PipelineRecord,
     credentials: &crate::engine::jobs::ArtifactCredentials,
+    now: Timestamp,
 ) -> Vec<Invocation> {
-    let mut out = job_invocations(scope, pipeline, record, credentials);
+    let mut out = job_invocations(scope, pipeline, record, credentials, now);
     for (execution, rule) in std::mem::take(&mut record.runtime.w().undelivered_rules) {
         out.extend(rule_invocation(scope, pipeline, record, execution, rule));
     }
@@ -136,6 +137,22 @@ fn rule_invocation(
     })
 }
 
+/// The event a Lambda action's function gets, its members in AWS's order (`id`, `accountId`, `data`) [real AWS
+/// session, issue 28].
+#[derive(serde::Serialize)]
+struct LambdaEvent<'a> {
+    #[serde(rename = "CodePipeline.job")]
+    job: LambdaJob<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaJob<'a> {
+    id: String,
+    account_id: &'a str,
+    data: crate::engine::jobs::LambdaDataOut,
+}
+
 /// The invocations of Lambda jobs: the `CodePipeline.job` event AWS sends (job id, account id, and the job data
 /// without the parts only job workers get).
 fn job_invocations(
@@ -143,18 +160,15 @@ fn job_invocations(
     pipeline: &str,
     record: &mut PipelineRecord,
     credentials: &crate::engine::jobs::ArtifactCredentials,
+    now: Timestamp,
 ) -> Vec<Invocation> {
     let jobs = std::mem::take(&mut record.runtime.w().undelivered);
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some((execution, run)) = record.runtime.jobs.get(&job).map(|j| (j.execution, j.run)) else { continue };
         let Some(data) = crate::engine::jobs::job_data(record, pipeline, job, credentials) else { continue };
-        let Ok(mut data) = serde_json::to_value(&data) else { continue };
-        if let Value::Object(map) = &mut data {
-            // The Lambda event carries configuration, artifacts, credentials and continuation token only.
-            map.remove("actionTypeId");
-            map.remove("pipelineContext");
-        }
+        // The Lambda event carries configuration, artifacts, credentials and continuation token only.
+        let data = data.for_lambda(now);
         let function = function_name(record, execution, run).unwrap_or_default();
         let region = record
             .runtime
@@ -164,7 +178,7 @@ fn job_invocations(
             .and_then(|r| r.region())
             .unwrap_or(&scope.region)
             .to_string();
-        let event = json!({"CodePipeline.job": {"id": job.to_string(), "accountId": scope.account, "data": data}});
+        let event = LambdaEvent { job: LambdaJob { id: job.to_string(), account_id: &scope.account, data } };
         let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         let target = Target::Job(job);
         out.push(Invocation {
