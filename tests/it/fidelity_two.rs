@@ -450,3 +450,57 @@ async fn a_missing_s3_source_object_starts_nothing_and_shows_on_the_action() {
     assert_eq!(state["errorDetails"], json!({"code": "ConfigurationError", "message": message}), "{state}");
     assert!(state.get("actionExecutionId").is_some());
 }
+
+#[tokio::test]
+async fn a_source_stage_rollback_reads_the_source_now_and_reuses_the_target_s_artifact() {
+    let server = TestServer::fast().await;
+    let change = |version: &str| json!({"provider": "S3", "bucket": "releases", "key": "app.zip", "versionId": version, "startPipelines": false});
+    server.control("POST", "/_emulator/source-changes", &change("v1")).await;
+    let mut pipeline = s3_sourced("back", &[("Input", "app.zip", Some("false"))]);
+    pipeline["pipeline"]["pipelineType"] = json!("V2");
+    pipeline["pipeline"]["stages"][1] = json!({"name": "Check", "actions": [{"name": "Test",
+        "actionTypeId": at("Test", "CodeBuild"), "configuration": {"ProjectName": "p"},
+        "inputArtifacts": [{"name": "InputOut"}]}]});
+    server.call("CreatePipeline", &pipeline.to_string()).await;
+    let (status, target) = ended(&server, "back", 1).await;
+    assert_eq!(status, "Succeeded");
+    server.control("POST", "/_emulator/source-changes", &change("v2")).await;
+
+    let body = json!({"pipelineName": "back", "stageName": "Source", "targetPipelineExecutionId": target});
+    let rolled = server.call("RollbackStage", &body.to_string()).await;
+    assert_eq!(rolled.status, 200, "{}", rolled.text());
+    let rollback = rolled.json()["pipelineExecutionId"].as_str().unwrap_or_default().to_string();
+    let (status, _) = ended(&server, "back", 2).await;
+    assert_eq!(status, "Succeeded");
+
+    // The action reads the object as it is now.
+    let history = server.call("ListActionExecutions", r#"{"pipelineName": "back"}"#).await.json();
+    let runs = history["actionExecutionDetails"].as_array().cloned().unwrap_or_default();
+    let run_of = |execution: &str| {
+        runs.iter()
+            .find(|d| d["pipelineExecutionId"] == execution && d["actionName"] == "Input")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (now, then) = (run_of(&rollback), run_of(&target));
+    assert_eq!(now["output"]["executionResult"]["externalExecutionId"], "v2", "{now}");
+    assert_eq!(now["output"]["outputVariables"]["VersionId"], "v2", "{now}");
+    // It reuses the target's artifact rather than writing a new one.
+    let location = |run: &Value| run["output"]["outputArtifacts"][0]["s3location"].clone();
+    assert!(location(&then).is_object(), "{then}");
+    assert_eq!(location(&now), location(&then));
+    // The stage shows the current version; the execution names the target's.
+    let state = server.call("GetPipelineState", r#"{"name": "back"}"#).await.json();
+    assert_eq!(state["stageStates"][0]["actionStates"][0]["currentRevision"]["revisionId"], "v2", "{state}");
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "back", "pipelineExecutionId": rollback}).to_string())
+        .await
+        .json();
+    let revision = &execution["pipelineExecution"]["artifactRevisions"][0];
+    assert_eq!(revision["revisionId"], "v1", "{execution}");
+    assert_eq!(revision["revisionSummary"], "Amazon S3 version id: v1");
+    let listed = summaries(&server, "back").await;
+    assert_eq!(listed[0]["pipelineExecutionId"], rollback.as_str());
+    assert_eq!(listed[0]["sourceRevisions"][0]["revisionId"], "v1");
+    assert_eq!(listed[0]["sourceRevisions"][0]["revisionSummary"], "Amazon S3 version id: v1");
+}

@@ -254,8 +254,15 @@ fn work_for(
     let execution = record.runtime.executions.get(execution.index())?;
     let run = execution.actions.get(run.index())?;
     let Some(Pending::Storing { outcome, .. }) = run.pending.as_deref() else { return None };
-    let outputs = run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect();
     let declared = execution.declaration.stages.get(run.stage()).and_then(|s| s.actions.get(run.action()));
+    // A source action of a rollback reuses its target's artifact: it reads its source, and writes nothing.
+    let reused = execution.execution_type == crate::state::execution::ExecutionType::Rollback
+        && declared.is_some_and(|a| a.action_type_id.category == ActionCategory::Source);
+    let outputs = if reused {
+        Vec::new()
+    } else {
+        run.output_artifacts.iter().map(|a| (a.bucket.to_string(), a.key.to_string())).collect()
+    };
     let provider = |category, name| declared.is_some_and(|a| is(&a.action_type_id, category, name));
     let is_s3_source = real.s3 && provider(ActionCategory::Source, "S3");
     let is_s3_deploy = real.s3 && provider(ActionCategory::Deploy, "S3");

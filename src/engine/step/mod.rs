@@ -429,6 +429,19 @@ fn artifact_key(pipeline: &str, artifact: &str, source: bool, ids: &Ids) -> Stri
     format!("{}/{}/{suffix}{extension}", head(pipeline, 20), head(artifact, 10))
 }
 
+/// For an action of a rollback execution, the output artifacts of its target's latest run of the same action.
+fn rollback_outputs(
+    record: &PipelineRecord,
+    index: ExecutionIndex,
+    stage: usize,
+    action: usize,
+) -> Option<Box<[Arc<ArtifactInstance>]>> {
+    let target = record.runtime.executions[index].rollback_target?;
+    let target = record.runtime.executions.at(*record.runtime.index.get(&target)?)?;
+    let run = target.actions.iter().rev().find(|r| r.stage() == stage && r.action() == action)?;
+    Some(run.output_artifacts.clone())
+}
+
 /// The artifacts an action or rule takes as input, as produced earlier in the execution (names it has not produced
 /// are left out).
 pub(super) fn inputs(execution: &Execution, names: Option<&[InputArtifact]>) -> Box<[Arc<ArtifactInstance>]> {
@@ -538,14 +551,19 @@ fn start_action(
         .collect();
     let execution = &record.runtime.executions[index];
     let input_artifacts = inputs(execution, action.input_artifacts.as_deref());
-    let output_artifacts: Box<[Arc<ArtifactInstance>]> = names
-        .into_iter()
-        .map(|(name, bucket)| {
-            let source = action.action_type_id.category == ActionCategory::Source;
-            let key = artifact_key(env.pipeline, &name, source, env.ids).into_boxed_str();
-            Arc::new(ArtifactInstance { name, bucket, key })
-        })
-        .collect();
+    let source = action.action_type_id.category == ActionCategory::Source;
+    let output_artifacts: Box<[Arc<ArtifactInstance>]> = match rollback_outputs(record, index, stage, action_index) {
+        // A source action of a rollback reuses its target's artifact [real AWS session, issue 28].
+        Some(reused) if source => reused,
+        _ => names
+            .into_iter()
+            .map(|(name, bucket)| {
+                let key = artifact_key(env.pipeline, &name, source, env.ids).into_boxed_str();
+                Arc::new(ArtifactInstance { name, bucket, key })
+            })
+            .collect(),
+    };
+    let execution = &record.runtime.executions[index];
     let (status, pending, error, resolved) = match resolved {
         Err(error) => (ActionStatus::Failed, Pending::Nothing, Some(error), Resolved::default()),
         Ok(resolved) => {
@@ -779,6 +797,13 @@ pub fn finish_action(
     // Only a source action's revision is the execution's: another's `currentRevision` is not shown [real AWS
     // session, issue 28].
     let action = action.filter(|a| a.action_type_id.category == ActionCategory::Source);
+    // A rollback's source action shows what it read now, on itself and in the stage's current revision; the
+    // execution keeps naming its target's revisions [real AWS session, issue 28].
+    let rollback = execution.execution_type == ExecutionType::Rollback;
+    if let (Some(revision), Some(action), true) = (revision.as_ref(), action, rollback) {
+        record.runtime.w().current_revisions.insert(action.name.clone(), revision.clone());
+        return;
+    }
     if let (Some(revision), Some(action)) = (revision, action) {
         // An action run again (a retry, a rollback) replaces what it picked up before. The revision of the polling
         // action that started the execution comes first [real AWS session, issue 28].

@@ -15,7 +15,7 @@ use crate::state::Timestamp;
 use crate::state::declaration::{ConditionKind, ExecutionMode, StageRetryMode};
 use crate::state::execution::{
     ActionStatus, ConditionStatus, Entity, EventState, Execution, ExecutionIndex, ExecutionStatus, ExecutionTrigger,
-    ExecutionType, Place, RetryTrigger, RevisionOverride, RevisionType, RunIndex, StageStatus,
+    ExecutionType, Place, RetryTrigger, RevisionOverride, RunIndex, StageStatus,
 };
 
 /// Resumes a finished execution in `stage` (the retry command checks that it may; a stage that retries itself on
@@ -156,18 +156,9 @@ pub(in crate::engine) fn start_rollback(
     let seq = record.runtime.w().seq();
     let id = ids.uuid();
     let source = &record.runtime.executions[target];
-    // A source action run again picks up the target's revision, not a new one.
-    let overrides = source
-        .sources
-        .iter()
-        .map(|(index, revision)| RevisionOverride {
-            action_name: source.source_names(*index).0.to_string(),
-            revision_type: RevisionType::ActionRevision,
-            revision_value: revision.revision_id.clone(),
-            change_id: revision.change_id().map(str::to_string),
-            created: revision.created,
-        })
-        .collect();
+    // A source action run again reads its source as it is now, whatever revision the target was started with, and
+    // reuses the target's artifact; the execution keeps naming the target's revisions [real AWS session, issue 28].
+    let overrides: Box<[RevisionOverride]> = Box::default();
     let mut execution = Execution {
         id,
         seq,
