@@ -95,7 +95,9 @@ pub async fn receive(
 
 /// Reads a neutral body or an EventBridge event.
 pub fn parse(body: &Value) -> Result<Parsed, String> {
-    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    // An empty optional value is taken as absent: no output member may be empty (issue 28).
+    let text =
+        |value: &Value, key: &str| value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     let required = |value: &Value, key: &str, what: &str| {
         text(value, key).filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} needs a non-empty string '{key}'"))
     };

@@ -35,7 +35,7 @@ async fn a_commit_in_a_local_repository_runs_its_buildspec_with_no_neighbour() {
     let config = Config {
         action_duration_ms: 5,
         run_builds: true,
-        git_repos: vec![format!("acme/widgets={}", repo.display())],
+        git_repos: vec![format!("acme/widgets={}", repo.display()), format!("widgets={}", repo.display())],
         ..Config::default()
     };
     let server = TestServer::with_config(config).await;
@@ -83,6 +83,31 @@ async fn a_commit_in_a_local_repository_runs_its_buildspec_with_no_neighbour() {
     assert_eq!(compile["output"]["outputVariables"]["VERSION"], "1.1");
     let checkout = latest.iter().find(|d| d["actionName"] == "Checkout").cloned().expect("checked out again");
     assert_eq!(checkout["output"]["outputVariables"]["CommitId"].as_str(), Some(second.as_str()));
+
+    // A commit without a message: no empty summary or CommitMessage, which the model does not allow (issue 28).
+    let who = ["-c", "user.name=Dev", "-c", "user.email=dev@example.com"];
+    git(&repo, &[&who[..], &["commit", "-q", "--allow-empty", "--allow-empty-message", "-m", ""]].concat());
+    let mut quiet = definition.clone();
+    quiet["pipeline"]["name"] = json!("quiet-git");
+    quiet["pipeline"]["stages"][0]["actions"][0]["actionTypeId"] = at("Source", "CodeCommit");
+    quiet["pipeline"]["stages"][0]["actions"][0]["configuration"] =
+        json!({"RepositoryName": "widgets", "BranchName": "main", "PollForSourceChanges": "false"});
+    server.call("CreatePipeline", &quiet.to_string()).await;
+    let (status, id) = ended(&server, "quiet-git", 1).await;
+    assert_eq!(status, "Succeeded", "{}", action_state(&server, "quiet-git", 0).await);
+    let execution = server
+        .call("GetPipelineExecution", &json!({"pipelineName": "quiet-git", "pipelineExecutionId": id}).to_string())
+        .await
+        .json();
+    let revision = &execution["pipelineExecution"]["artifactRevisions"][0];
+    assert!(revision["revisionId"].is_string() && revision.get("revisionSummary").is_none(), "{revision}");
+    let listed = server.call("ListActionExecutions", r#"{"pipelineName": "quiet-git"}"#).await.json();
+    let checkout = listed["actionExecutionDetails"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["actionName"] == "Checkout"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(checkout["output"]["outputVariables"].get("CommitMessage").is_none(), "{checkout}");
 
     // A branch the repository does not have fails the source, naming it.
     let mut other = definition.clone();

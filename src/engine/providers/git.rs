@@ -76,7 +76,13 @@ impl ArtifactWriter {
         let mut picked = (*source.simulated).clone();
         let variables = &mut picked.output_variables;
         variables.insert("CommitId".into(), commit.clone());
-        variables.insert("CommitMessage".into(), message.to_string());
+        // A commit without a message (`git commit --allow-empty-message`): no empty summary or variable, which the
+        // model does not allow (issue 28), as for a simulated commit.
+        if message.is_empty() {
+            variables.remove("CommitMessage");
+        } else {
+            variables.insert("CommitMessage".into(), message.to_string());
+        }
         variables.insert("AuthorDate".into(), authored.to_string());
         if variables.contains_key("CommitterDate") {
             variables.insert("CommitterDate".into(), committed.to_string());
@@ -86,15 +92,15 @@ impl ArtifactWriter {
         }
         let summary = match source.provider.as_str() {
             "CodeStarSourceConnection" => {
-                serde_json::json!({"ProviderType": "GitHub", "CommitMessage": message}).to_string()
+                Some(serde_json::json!({"ProviderType": "GitHub", "CommitMessage": message}).to_string())
             }
-            _ => message.to_string(),
+            _ => Some(message.to_string()).filter(|m| !m.is_empty()),
         };
-        picked.summary = Some(summary.clone());
+        picked.summary.clone_from(&summary);
         picked.external_execution_id = Some(commit.clone());
         if let Some(revision) = picked.revision.as_mut() {
             revision.revision_id = commit;
-            revision.summary = Some(summary.into());
+            revision.summary = summary.map(Into::into);
         }
         Ok((picked, zip))
     }
