@@ -40,10 +40,11 @@
 //! engine/        the one writer of running pipelines; it owns its store handle
 //!   commands/      one file per caller-driven command (start, stop, retry, rollback, approval, condition override,
 //!                  transition, revision push, job acknowledgement and report, completion, Lambda invocation
-//!                  result, real work's report, a polled S3 version), each with its own output and refusal types;
-//!                  Engine::apply carries one out
+//!                  result, real work's report, a polling source's look, a pipeline update), each with its own
+//!                  output and refusal types; Engine::apply carries one out
 //!   step/          the pure step: advance an execution through stages, groups and actions (mod); resumed stages and
-//!                  rollback executions (recovery)
+//!                  rollback executions (recovery); artifact locations (outputs); variables in configurations
+//!                  (resolve)
 //!   providers/     what happens when an action starts (mod: the seam, the Worker trait and Handoff effect);
 //!                  simulated results (simulated); Lambda as state and its worker, the invoker (lambda/); with an
 //!                  S3 neighbour, the artifact writer, which does all real work (artifacts: outputs, the S3

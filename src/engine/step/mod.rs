@@ -11,15 +11,14 @@ use std::sync::Arc;
 
 use super::conditions;
 use super::providers::{self, ActionStart};
-use super::variables::{self, Unresolvable};
 use crate::state::behaviors::{self, BehaviorRule};
 use crate::state::declaration::ConditionKind;
-use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, PipelineDeclaration, StageDeclaration};
-use crate::state::declaration::{ConditionResult, InputArtifact};
+use crate::state::declaration::ConditionResult;
+use crate::state::declaration::{ActionCategory, ActionOwner, ExecutionMode, StageDeclaration};
 use crate::state::execution::{
-    ActionRun, ActionStatus, ArtifactInstance, At, ConfigView, ErrorDetails, Execution, ExecutionIndex,
-    ExecutionStatus, ExecutionTrigger, ExecutionType, FailureType, Job, JobKind, JobStatus, Outcome, Pending, Place,
-    Resolved, ResolvedVariable, RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus,
+    ActionRun, ActionStatus, ArtifactInstance, At, ConfigView, Execution, ExecutionIndex, ExecutionStatus,
+    ExecutionTrigger, ExecutionType, Job, JobKind, JobStatus, Outcome, Pending, Place, Resolved, ResolvedVariable,
+    RevisionOverride, RunExtra, RunIndex, StageRun, StageStatus,
 };
 use crate::state::execution::{Entity, EventState, RetryTrigger, RuleStatus, StateChange, TriggerType};
 use crate::state::{PipelineRecord, Scope, Timestamp};
@@ -406,121 +405,6 @@ pub(super) fn start_group(
     for action in actions {
         start_action(record, index, stage, action, env, now);
     }
-}
-
-/// The artifact bucket for actions running in `region`.
-fn bucket(declaration: &PipelineDeclaration, region: &str) -> String {
-    declaration
-        .artifact_store
-        .as_ref()
-        .map(|s| s.location.clone())
-        .or_else(|| declaration.artifact_stores.as_ref().and_then(|m| m.get(region)).map(|s| s.location.clone()))
-        .unwrap_or_default()
-}
-
-/// The object key AWS uses in the artifact store: `<pipeline[..20]>/<artifact[..10]>/<7 characters>`, with `.zip`
-/// for a source action's output [NATIVE] and without an extension for a Lambda action's [real AWS session, issue
-/// 28]; UNCONFIRMED for the other categories, taken to be as Lambda's.
-fn artifact_key(pipeline: &str, artifact: &str, source: bool, ids: &Ids) -> String {
-    // Seven letters (either case) and digits, new for every action execution [NATIVE: `AGsHVF1`, `5bQrZii`].
-    let suffix = ids.alphanumeric(7);
-    let head = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-    let extension = if source { ".zip" } else { "" };
-    format!("{}/{}/{suffix}{extension}", head(pipeline, 20), head(artifact, 10))
-}
-
-/// For an action of a rollback execution, the output artifacts of its target's latest run of the same action.
-fn rollback_outputs(
-    record: &PipelineRecord,
-    index: ExecutionIndex,
-    stage: usize,
-    action: usize,
-) -> Option<Box<[Arc<ArtifactInstance>]>> {
-    let target = record.runtime.executions[index].rollback_target?;
-    let target = record.runtime.executions.at(*record.runtime.index.get(&target)?)?;
-    let run = target.actions.iter().rev().find(|r| r.stage() == stage && r.action() == action)?;
-    Some(run.output_artifacts.clone())
-}
-
-/// The artifacts an action or rule takes as input, as produced earlier in the execution (names it has not produced
-/// are left out).
-pub(super) fn inputs(execution: &Execution, names: Option<&[InputArtifact]>) -> Box<[Arc<ArtifactInstance>]> {
-    let produced = execution.running.as_ref().map(|r| &r.artifacts);
-    names.unwrap_or_default().iter().filter_map(|a| produced.and_then(|p| p.get(&a.name)).cloned()).collect()
-}
-
-/// The longest an action's configuration value may be once its variables are resolved: the model's limit for
-/// configuration values as the live service enforces it (`fixtures/model/overrides.json`).
-pub const ACTION_VALUE_LIMIT: usize = 50_000;
-/// The longest a rule's configuration value may be once its variables are resolved: the model's limit
-/// (`RuleConfigurationValue`).
-pub const RULE_VALUE_LIMIT: usize = 10_000;
-/// How many bytes the values variables changed may hold in all, in one action or rule run. An emulator bound, not
-/// AWS's: with [`RESOLVED_EXECUTION_LIMIT`] it keeps what a small StartPipelineExecution can make the server store
-/// small, whatever the pipeline.
-pub const RESOLVED_TOTAL_LIMIT: usize = 256 * 1024;
-/// How many bytes the values variables changed may hold in all, in the runs of one execution (an emulator bound).
-pub const RESOLVED_EXECUTION_LIMIT: usize = 4 * 1024 * 1024;
-
-/// Resolves the variable references in a configuration (of the `what` named `name`: an action or a rule) and
-/// returns the values that changed. A reference that cannot be resolved is a `ConfigurationError`; a value longer
-/// than `value_limit` characters once resolved, or changed values over [`RESOLVED_TOTAL_LIMIT`] in the run or over
-/// [`RESOLVED_EXECUTION_LIMIT`] in the execution, fail the run with `JobFailed` instead of being stored.
-pub(super) fn resolve_configuration(
-    execution: &Execution,
-    declared: Option<&BTreeMap<String, String>>,
-    what: &str,
-    name: &str,
-    value_limit: usize,
-) -> Result<Resolved, ErrorDetails> {
-    let mut changed = Vec::new();
-    let mut total = 0usize;
-    let used = execution.running.as_ref().map_or(0, |r| r.resolved_bytes);
-    let left = RESOLVED_EXECUTION_LIMIT.saturating_sub(used);
-    for (key, value) in declared.into_iter().flatten().filter(|(_, v)| v.contains("#{")) {
-        let resolved = variables::resolve(value, value_limit, |ns, k| variables::lookup(execution, ns, k)).map_err(
-            |e| match e {
-                Unresolvable::Unknown(reference) => ErrorDetails {
-                    code: FailureType::ConfigurationError,
-                    message: format!(
-                        "The variable reference #{{{reference}}} in configuration '{key}' of {what} '{name}' could not \
-                     be resolved"
-                    ),
-                },
-                Unresolvable::TooLong => ErrorDetails {
-                    code: FailureType::JobFailed,
-                    message: format!(
-                        "The configuration '{key}' of {what} '{name}' is longer than {value_limit} characters once its \
-                     variables are resolved"
-                    ),
-                },
-            },
-        )?;
-        if resolved == *value {
-            continue;
-        }
-        total = total.saturating_add(resolved.len());
-        if total > RESOLVED_TOTAL_LIMIT {
-            return Err(ErrorDetails {
-                code: FailureType::JobFailed,
-                message: format!(
-                    "The variables in the configuration of {what} '{name}' resolve to more than \
-                     {RESOLVED_TOTAL_LIMIT} bytes in all"
-                ),
-            });
-        }
-        if total > left {
-            return Err(ErrorDetails {
-                code: FailureType::JobFailed,
-                message: format!(
-                    "The variables in the configurations of this execution's actions and rules resolve to more \
-                     than {RESOLVED_EXECUTION_LIMIT} bytes in all; {what} '{name}' cannot start"
-                ),
-            });
-        }
-        changed.push((key.as_str().into(), resolved.into_boxed_str()));
-    }
-    Ok(Resolved::new(changed))
 }
 
 fn start_action(
@@ -943,7 +827,14 @@ fn latest_attempts(execution: &Execution, runs: &[RunIndex]) -> BTreeMap<usize, 
     runs.iter().filter_map(|&r| execution.actions.at(r)).map(|run| (run.action(), run.status)).collect()
 }
 
+mod outputs;
 pub mod recovery;
+mod resolve;
+
+pub(super) use outputs::inputs;
+use outputs::{artifact_key, bucket, rollback_outputs};
+pub(super) use resolve::resolve_configuration;
+pub use resolve::{ACTION_VALUE_LIMIT, RESOLVED_EXECUTION_LIMIT, RESOLVED_TOTAL_LIMIT, RULE_VALUE_LIMIT};
 
 #[cfg(test)]
 mod tests;

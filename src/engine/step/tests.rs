@@ -15,9 +15,9 @@ use crate::engine::commands::stop::{APPROVAL_CANCELED, Stop, StopRefusal};
 use crate::engine::commands::update::UpdateDefinition;
 use crate::engine::jobs::{JobRefusal, JobReport};
 use crate::state::behaviors::{BehaviorOutcome, BehaviorRule};
-use crate::state::declaration::PipelineType;
-use crate::state::execution::ConditionStatus;
+use crate::state::declaration::{PipelineDeclaration, PipelineType};
 use crate::state::execution::{ActionStatus, ExecutionStatus, Outcome, StageStatus, Success, TransitionState};
+use crate::state::execution::{ConditionStatus, ErrorDetails, FailureType};
 use crate::state::{Definition, PipelineRecord, Scope, Timestamp};
 
 const DURATION: i64 = 10;
