@@ -83,7 +83,7 @@ pub fn references(text: &str) -> impl Iterator<Item = Reference<'_>> {
 /// order of declaration or of the overrides in the request. The order is that of a Java `HashMap` keyed by the names:
 /// by bucket (`String.hashCode`, spread, over a table of 16 slots, doubled while more than three quarters full).
 /// Within a bucket, two AWS answers show Zulu before Middle whichever of them was declared first or overridden
-/// (declared Middle, Alpha, Zulu with Middle and Alpha overridden [NATIVE]; declared Zulu, Alpha, Middle with Zulu
+/// (declared Middle, Alpha, Zulu with Middle and Alpha overridden \[NATIVE\]; declared Zulu, Alpha, Middle with Zulu
 /// and Alpha overridden in either order [issue 28]): the spread hash decides there, as it would in a larger table,
 /// and declaration order only between equal hashes. Beyond these two answers the rule is UNCONFIRMED.
 pub fn aws_order<T>(variables: &mut [T], name: impl Fn(&T) -> &str) {
