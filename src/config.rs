@@ -144,6 +144,16 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_DELEGATE_BUILDS")]
     pub delegate_builds: bool,
 
+    /// A directory of init hooks: executable scripts (and `.sh` files) in its `boot.d`, `start.d`, `ready.d` and
+    /// `shutdown.d` run in name order at those moments, with `AWS_ENDPOINT_URL` pointing here, as LocalStack's
+    /// `/etc/localstack/init` (which is read too).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_INIT_DIR")]
+    pub init_dir: Option<std::path::PathBuf>,
+
+    /// LocalStack's init directory, read after `--init-dir` when it exists.
+    #[arg(skip = std::path::PathBuf::from("/etc/localstack/init"))]
+    pub localstack_init_dir: std::path::PathBuf,
+
     /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
     #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
     pub keep_build_dirs: bool,
@@ -266,6 +276,8 @@ impl Default for Config {
             git_repos: Vec::new(),
             watch_git_repos: false,
             delegate_builds: false,
+            init_dir: None,
+            localstack_init_dir: std::path::PathBuf::from("/etc/localstack/init"),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -25,7 +25,8 @@
 //! app/           the composition root: AppState, start-up (store, engine, partner types from the start-up file in
 //!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
 //!                held to what the API accepts and to what the store can read back before it is imported (import);
-//!                where each AWS service the emulator calls is, and its credentials (neighbours)
+//!                where each AWS service the emulator calls is, and its credentials (neighbours); LocalStack-style
+//!                init hooks run at the lifecycle stages (init)
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
 //!                errors in mod; an operation that changes a running pipeline hands the engine a command and words
 //!                every refusal the command can produce

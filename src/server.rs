@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::AppState;
+use crate::app::init::Stage;
 use crate::config::Config;
 use crate::control;
 use crate::operations::{self, Ctx};
@@ -255,6 +256,10 @@ where
 {
     let addr = listener.local_addr()?;
     state.set_local_addr(addr);
+    // Init hooks: boot and start scripts before the server answers; ready scripts once it does; shutdown scripts
+    // when it is asked to stop, while it still answers.
+    state.run_init_stage(Stage::Boot).await;
+    state.run_init_stage(Stage::Start).await;
     let config = state.config();
     tracing::info!(
         target: READY_TARGET,
@@ -269,9 +274,13 @@ where
         shutdown: config.shutdown_timeout,
         write: config.write_timeout,
     };
+    let ready = state.clone();
+    let ready = tokio::spawn(async move { ready.run_init_stage(Stage::Ready).await });
     let closing = state.clone();
     let shutdown = async move {
         shutdown.await;
+        ready.abort();
+        closing.run_init_stage(Stage::Shutdown).await;
         closing.close();
     };
     transport::serve(listener, front(state.clone()), timeouts, shutdown).await;

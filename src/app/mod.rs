@@ -4,6 +4,7 @@
 //! triggers (`triggers`) all build on it; it imports none of them.
 
 pub mod import;
+pub mod init;
 pub mod neighbours;
 pub mod partners;
 
@@ -56,6 +57,8 @@ struct Inner {
     scheduler: OnceLock<Scheduler>,
     /// Turns true when the server starts shutting down, so that endless answers (event streams) end.
     closing: tokio::sync::watch::Sender<bool>,
+    /// The init hooks found at start, and what became of them.
+    init: init::InitHooks,
 }
 
 /// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
@@ -119,6 +122,11 @@ impl AppState {
         let trust =
             crate::engine::outbound::Trust::load(neighbours.tls(), bundle.as_deref()).map_err(StartupError::Trust)?;
         let git_repos = git_repositories(&config.git_repos).map_err(StartupError::GitRepo)?;
+        if let Some(bad) =
+            config.allowed_hosts.iter().find(|h| h.as_str() != "*" && crate::control::guard::allowed_name(h).is_none())
+        {
+            return Err(StartupError::AllowedHost(bad.clone()));
+        }
         let credentials = &neighbours.credentials;
         let eventbridge = neighbours.endpoint(neighbours::Service::EventBridge).map(|endpoint| {
             crate::engine::delivery::EventBridgeSettings {
@@ -205,8 +213,12 @@ impl AppState {
                 partners.push((scope, record));
             }
         }
+        let init_dirs: Vec<&std::path::Path> =
+            config.init_dir.iter().map(|d| d.as_path()).chain([config.localstack_init_dir.as_path()]).collect();
+        let init = init::InitHooks::discover(&init_dirs);
         let state = AppState {
             inner: Arc::new(Inner {
+                init,
                 store,
                 engine,
                 partners,
@@ -319,6 +331,40 @@ impl AppState {
         self.inner.local_addr.get().copied()
     }
 
+    /// The init hooks.
+    pub fn init_hooks(&self) -> &init::InitHooks {
+        &self.inner.init
+    }
+
+    /// Runs the init scripts of `stage`, pointed at this server with test credentials.
+    pub async fn run_init_stage(&self, stage: init::Stage) {
+        if self.inner.init.is_empty() {
+            self.inner.init.run(stage, &[]).await;
+            return;
+        }
+        let config = &self.inner.config;
+        let endpoint = self.local_addr().map(|addr| {
+            let host = match addr.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+                ip if ip.is_unspecified() => "[::1]".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            format!("http://{host}:{}", addr.port())
+        });
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), "test".to_string()),
+            ("AWS_DEFAULT_REGION".to_string(), config.default_region.clone()),
+            ("AWS_REGION".to_string(), config.default_region.clone()),
+        ];
+        if let Some(endpoint) = endpoint {
+            env.push(("AWS_ENDPOINT_URL".to_string(), endpoint.clone()));
+            env.push(("CODEPIPELINE_LOCAL_URL".to_string(), endpoint));
+        }
+        self.inner.init.run(stage, &env).await;
+    }
+
     /// Account and region of requests that do not name them.
     pub fn defaults(&self) -> &Defaults {
         &self.inner.defaults
@@ -369,6 +415,8 @@ pub enum StartupError {
     Trust(String),
     #[error("{0}")]
     GitRepo(String),
+    #[error("--allowed-hosts {0}: not a host name (give a name such as codepipeline, or host:port)")]
+    AllowedHost(String),
 }
 
 /// `--git-repo NAME=PATH` mappings: each path must be a git repository.

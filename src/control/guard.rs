@@ -2,7 +2,9 @@
 //! requests to `localhost`:
 //!
 //! - a request that changes state must say `Content-Type: application/json`, which a page can only send after a
-//!   CORS preflight this server never grants (a cross-site `text/plain` or form POST is refused);
+//!   CORS preflight this server never grants (a cross-site `text/plain` or form POST is refused), unless nothing
+//!   about it could come from a page: no body, no `Content-Type`, no `Origin` and no fetch metadata (`Sec-Fetch-*`,
+//!   which browsers send with every request), as `curl -X POST .../_emulator/reset` is;
 //! - a request carrying an `Origin` must come from this server's own origin, a loopback origin, or one allowed with
 //!   `--allowed-origins`;
 //! - the `Host` must be a loopback name, an IP address, the listen address, the `--public-url` host or one allowed
@@ -83,7 +85,13 @@ fn host_allowed(app: &AppState, host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok()
         || host.eq_ignore_ascii_case(&config.host)
         || config.public_url.as_deref().and_then(url_host).is_some_and(|h| h == host)
-        || config.allowed_hosts.iter().any(|h| h == "*" || h.eq_ignore_ascii_case(host))
+        || config.allowed_hosts.iter().any(|h| h == "*" || allowed_name(h).is_some_and(|h| h == host))
+}
+
+/// The host name an `--allowed-hosts` entry allows: the entry itself, or, for `host:port`, its host (a `Host` header
+/// names a host whatever the port).
+pub fn allowed_name(entry: &str) -> Option<String> {
+    split_authority(entry.trim()).map(|(host, _)| host)
 }
 
 /// Whether a request from a page of `origin`, addressed to `host_header`, may use the control endpoints.
@@ -114,9 +122,16 @@ pub async fn protect(State(app): State<AppState>, request: Request, next: Next) 
     if let Some(host) = host_header {
         match split_authority(host) {
             Some((name, _)) if host_allowed(&app, &name) => {}
-            _ => {
+            Some((name, _)) => {
                 return forbidden(format!(
-                    "Control requests addressed to host '{}' are refused; add it with --allowed-hosts",
+                    "Control requests addressed to host '{name}' are refused; allow it with --allowed-hosts {name} \
+                     (or CODEPIPELINE_LOCAL_ALLOWED_HOSTS={name})"
+                ));
+            }
+            None => {
+                return forbidden(format!(
+                    "Control requests addressed to host '{}' are refused: it is not a host name; allow a name with \
+                     --allowed-hosts (or CODEPIPELINE_LOCAL_ALLOWED_HOSTS)",
                     host.chars().take(100).collect::<String>()
                 ));
             }
@@ -132,7 +147,7 @@ pub async fn protect(State(app): State<AppState>, request: Request, next: Next) 
         }
     }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
-    if changes_state && !is_json(request.headers()) {
+    if changes_state && !is_json(request.headers()) && !not_from_a_page(request.headers()) {
         return ApiError::new(
             ErrorCode::UnsupportedMediaTypeException,
             "Control requests that change state must send Content-Type: application/json",
@@ -140,6 +155,15 @@ pub async fn protect(State(app): State<AppState>, request: Request, next: Next) 
         .into_response();
     }
     next.run(request).await
+}
+
+/// Whether a request carries nothing a web page's request would: no body (no length, or length 0, and no chunked
+/// body), no `Content-Type`, no `Origin`, no fetch metadata.
+fn not_from_a_page(headers: &HeaderMap) -> bool {
+    let empty = headers.get(header::CONTENT_LENGTH).is_none_or(|l| l.as_bytes() == b"0")
+        && !headers.contains_key(header::TRANSFER_ENCODING);
+    let fetch_metadata = headers.keys().any(|name| name.as_str().starts_with("sec-fetch-"));
+    empty && !headers.contains_key(header::CONTENT_TYPE) && !headers.contains_key(header::ORIGIN) && !fetch_metadata
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `GET /health` | 200 with the version and uptime |
 //! | `GET /_localstack/health` | LocalStack's health document, so existing readiness checks work unchanged |
-//! | `POST /_emulator/reset` | drops all state (and resets the clock), or with `account`/`region` one account's or region's |
+//! | `POST /_emulator/reset` | drops all state (and resets the clock), or with `account`/`region` one account's or region's; `POST /_localstack/state/reset` and `POST /moto-api/reset` too |
+//! | `GET /_localstack/init[/<stage>]` | the init hooks' scripts and states, in LocalStack's form ([`crate::app::init`]) |
 //! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions and rules |
 //! | `POST /_emulator/actions/complete` | end a running (held, waiting) action, or with `ruleName` a rule, with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 use self::guard::ControlJson;
 
 use crate::app::AppState;
+use crate::app::init::Stage;
 use crate::app::partners::{PartnerTypeSpec, register_partner};
 use crate::engine::commands::complete::{CompleteAction, CompleteRefusal, CompleteRule};
 use crate::protocol::body::read_limited;
@@ -54,6 +56,9 @@ use crate::state::{Scope, ThirdPartyRecord};
 pub fn routes(state: &AppState) -> Router<AppState> {
     let emulator = Router::new()
         .route("/_emulator/reset", post(reset))
+        // LocalStack's and moto's resets, for the habits of their users.
+        .route("/_localstack/state/reset", post(reset))
+        .route("/moto-api/reset", post(reset))
         .route("/_emulator/state", get(export_state).put(import_state))
         .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
         .route("/_emulator/actions/complete", post(complete_action))
@@ -67,7 +72,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/builds/{id}/log/stream", get(builds::stream))
         .merge(ui::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::protect));
-    Router::new().route("/health", get(health)).route("/_localstack/health", get(localstack_health)).merge(emulator)
+    Router::new()
+        .route("/health", get(health))
+        .route("/_localstack/health", get(localstack_health))
+        .route("/_localstack/init", get(init_report))
+        .route("/_localstack/init/{stage}", get(init_stage_report))
+        .merge(emulator)
 }
 
 fn partner_json(record: &ThirdPartyRecord) -> Value {
@@ -363,6 +373,32 @@ async fn localstack_health(State(app): State<AppState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "storage": storage_json(&app),
     }))
+}
+
+/// `GET /_localstack/init`: every stage's completion and every script, as LocalStack reports them.
+async fn init_report(State(app): State<AppState>) -> Json<Value> {
+    let hooks = app.init_hooks();
+    let completed: serde_json::Map<String, Value> =
+        Stage::ALL.iter().map(|s| (s.name().to_string(), Value::Bool(hooks.completed(*s)))).collect();
+    Json(json!({"completed": completed, "scripts": hooks.report(None)}))
+}
+
+/// `GET /_localstack/init/<stage>`: one stage's completion and scripts; 404 for a stage that does not exist.
+async fn init_stage_report(
+    State(app): State<AppState>,
+    axum::extract::Path(stage): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(stage) = Stage::named(&stage) else {
+        return Err(ApiError::new(
+            ErrorCode::NotFoundException,
+            format!(
+                "No init stage '{}'; the stages are boot, start, ready and shutdown",
+                stage.chars().take(40).collect::<String>()
+            ),
+        ));
+    };
+    let hooks = app.init_hooks();
+    Ok(Json(json!({"completed": hooks.completed(stage), "scripts": hooks.report(Some(stage))})))
 }
 
 /// What `POST /_emulator/reset` drops: one account, one region, or one partition; everything when neither is named

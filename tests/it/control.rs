@@ -114,8 +114,10 @@ async fn state_changing_control_requests_must_be_json() {
         let response = raw(&server, "PUT", "/_emulator/behaviors", "localhost", &headers, rules).await;
         assert_eq!(response.status, 415, "{content_type:?}: {}", response.text());
         assert_eq!(response.json()["__type"], "UnsupportedMediaTypeException");
+        // With no type and no body, nothing about it could come from a page: curl's bare POST resets (issue 29).
         let response = raw(&server, "POST", "/_emulator/reset", "localhost", &headers, "").await;
-        assert_eq!(response.status, 415, "{content_type:?}");
+        let expected = if content_type.is_none() { 200 } else { 415 };
+        assert_eq!(response.status, expected, "{content_type:?}");
     }
     assert_eq!(behavior_count(&server).await, 0, "nothing changed");
     let response = raw(

@@ -19,6 +19,7 @@ mod executions;
 mod fidelity;
 mod fidelity_two;
 mod git_source;
+mod habits;
 mod hardening;
 mod images;
 mod integrations;

@@ -184,7 +184,7 @@ fn sigterm_ends_the_process_within_its_bound_even_with_half_sent_requests() {
 }
 
 /// One request on its own connection (`Connection: close`); returns the response body.
-fn exchange(addr: &str, method: &str, path: &str, target: Option<&str>, body: &str) -> String {
+pub(crate) fn exchange(addr: &str, method: &str, path: &str, target: Option<&str>, body: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connects");
     let target = target.map(|t| format!("X-Amz-Target: CodePipeline_20150709.{t}\r\n")).unwrap_or_default();
