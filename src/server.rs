@@ -289,7 +289,30 @@ where
     Ok(())
 }
 
-/// A server running in the background, for tests and for embedding the emulator in another program.
+/// A server running in the background, for tests and for embedding the emulator in another program: a Rust
+/// project's tests can start one in their own process, without a container, and point the AWS SDK at it. It stops
+/// when dropped (or, waiting for in-flight requests, with [`RunningServer::shutdown`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
+///
+/// let emulator = codepipeline_local::RunningServer::ephemeral().await?;
+/// let config = aws_sdk_codepipeline::Config::builder()
+///     .behavior_version(BehaviorVersion::latest())
+///     .endpoint_url(emulator.url())
+///     .region(Region::new("us-east-1"))
+///     .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+/// #   .http_client(aws_smithy_http_client::Builder::new().build_http())
+///     .build();
+/// let client = aws_sdk_codepipeline::Client::from_conf(config);
+/// let listed = client.list_pipelines().send().await?;
+/// assert!(listed.pipelines().is_empty());
+/// emulator.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RunningServer {
     addr: SocketAddr,
     state: AppState,
@@ -298,7 +321,13 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `config.host:config.port` and starts serving in a background task.
+    /// Starts an emulator for a test: in memory, on a free loopback port, with every other setting at its default
+    /// (`CODEPIPELINE_LOCAL_*` variables are not read); [`RunningServer::url`] is its endpoint.
+    pub async fn ephemeral() -> io::Result<RunningServer> {
+        RunningServer::start(Config { host: "127.0.0.1".into(), port: 0, ..Config::default() }).await
+    }
+
+    /// Binds `config.host:config.port` and starts serving in a background task (port 0: a free port).
     pub async fn start(config: Config) -> io::Result<RunningServer> {
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         let addr = listener.local_addr()?;

@@ -219,3 +219,23 @@ EOF
     assert!(log.contains("notes.txt is neither executable nor a .sh file; skipped"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_embedded_emulator_serves_on_a_free_port_and_stops_when_dropped() {
+    let emulator = codepipeline_local::RunningServer::ephemeral().await.expect("starts");
+    let url = emulator.url();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":4566"), "{url}");
+    let addr = url.trim_start_matches("http://").to_string();
+    let (status, body) = raw(&addr, "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 200, "{body}");
+    // Two at once do not collide.
+    let second = codepipeline_local::RunningServer::ephemeral().await.expect("starts too");
+    assert_ne!(second.url(), url);
+    drop(emulator);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still listening after the drop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    second.shutdown().await.expect("stops");
+}
