@@ -42,24 +42,33 @@ async fn main() -> ExitCode {
         LogFormat::Json => subscriber.json().flatten_event(true).init(),
     }
 
+    // Errors that stop the server go to stderr, where a terminal or a supervisor shows them apart from the log.
     let state = match AppState::new(config.clone()) {
         Ok(state) => state,
         Err(e) => {
-            tracing::error!("cannot start: {e}");
+            eprintln!("codepipeline-local cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
     let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
         Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "codepipeline-local cannot listen on {}:{}: the port is in use (another codepipeline-local, or \
+                 LocalStack?). Stop it, or choose another port with --port (CODEPIPELINE_LOCAL_PORT)",
+                config.host, config.port
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            tracing::error!("cannot listen on {}:{}: {e}", config.host, config.port);
+            eprintln!("codepipeline-local cannot listen on {}:{}: {e}", config.host, config.port);
             return ExitCode::FAILURE;
         }
     };
     match run(listener, state, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("server error: {e}");
+            eprintln!("codepipeline-local stopped on an error: {e}");
             ExitCode::FAILURE
         }
     }

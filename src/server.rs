@@ -133,11 +133,20 @@ impl transport::Front for Front {
         // The router's routes may ask who is calling (webhooks' IP ranges).
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let router = self.router.clone();
+        // One debug line per request, as the AWS endpoint's; the path only (a query may carry a token).
+        let logged = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (request.method().clone(), request.uri().path().chars().take(200).collect::<String>()));
+        let started = Instant::now();
         Box::pin(async move {
-            match router.oneshot(request).await {
+            let response = match router.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
+            };
+            if let Some((method, path)) = logged {
+                let elapsed_us = started.elapsed().as_micros();
+                tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_us, "request");
             }
+            response
         })
     }
 }
@@ -217,12 +226,21 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// `GET /`: a browser is sent to the dashboard; anything else is told how CodePipeline requests look.
+/// `GET /`: a browser is sent to the dashboard; anything else is told how CodePipeline requests look, and where the
+/// health check and the dashboard are.
 async fn root_page(headers: HeaderMap) -> Response {
     if control::ui::wants_html(&headers) {
         return axum::response::Redirect::to(control::ui::PATH).into_response();
     }
-    method_not_allowed().await.into_response()
+    ApiError::new(
+        ErrorCode::MethodNotAllowedException,
+        format!(
+            "This is codepipeline-local's AWS endpoint: CodePipeline requests are POST / with an X-Amz-Target header. \
+             GET /health says whether it runs; the dashboard is at {} (open it in a browser)",
+            control::ui::PATH
+        ),
+    )
+    .into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -79,10 +79,15 @@ pub async fn deliver(
     let configuration = app.store().read(&found.scope, |data| {
         let record = data.pipelines.get(&definition.target_pipeline)?;
         let stage = record.current().stages.first()?;
-        let action = stage.actions.iter().find(|a| a.name == definition.target_action)?;
-        Some((action.configuration.clone().unwrap_or_default(), action.action_type_id.provider.clone()))
+        let index = stage.actions.iter().position(|a| a.name == definition.target_action)?;
+        let action = stage.actions.get(index)?;
+        let configuration = action.configuration.clone().unwrap_or_default();
+        // The action's secret values stay out of the answer's reasons.
+        let secrets: Vec<String> =
+            configuration.keys().filter(|k| record.current().is_secret(0, index, k)).cloned().collect();
+        Some(((configuration, secrets), action.action_type_id.provider.clone()))
     });
-    let Some((configuration, provider)) = configuration else {
+    let Some(((configuration, secrets), provider)) = configuration else {
         let reason = format!(
             "The target action {} of pipeline {} does not exist",
             definition.target_action, definition.target_pipeline
@@ -90,7 +95,7 @@ pub async fn deliver(
         return Ok(answer(None, Some(reason)));
     };
     for (index, filter) in definition.filters.iter().enumerate() {
-        if let Err(why) = filter_matches(filter, &configuration, &payload) {
+        if let Err(why) = filter_matches(filter, &configuration, &secrets, &payload) {
             return Ok(answer(None, Some(format!("Filter {} ({}) did not match: {why}", index + 1, filter.json_path))));
         }
     }
@@ -262,6 +267,7 @@ fn payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 fn filter_matches(
     filter: &WebhookFilterRule,
     configuration: &std::collections::BTreeMap<String, String>,
+    secrets: &[String],
     payload: &Value,
 ) -> Result<(), String> {
     // PutWebhook and the state import refuse such paths; a database written by an older build may still hold one.
@@ -288,8 +294,16 @@ fn filter_matches(
     if found.chars().count() > 100 {
         found = found.chars().take(100).collect::<String>() + "...";
     }
-    // The template, not its resolved value: a placeholder may name a secret of the action.
-    Err(format!("it selects '{found}', which is not '{template}' resolved with the target action's configuration"))
+    // The resolved value says what to fix, unless a placeholder names a secret of the action: then the template.
+    let names_secret = secrets.iter().any(|key| template.contains(&format!("{{{key}}}")));
+    if names_secret {
+        return Err(format!(
+            "it selects '{found}', which is not '{template}' resolved with the target action's configuration"
+        ));
+    }
+    Err(format!(
+        "it selects '{found}', which is not '{expected}' (matchEquals '{template}' resolved with the target action's configuration)"
+    ))
 }
 
 /// `matchEquals` with each `{Key}` replaced by the configuration value of `Key` (an unknown key stays as written).
@@ -335,12 +349,23 @@ mod tests {
             json_path: path.into(),
             match_equals: equals.map(str::to_string),
         };
-        assert!(filter_matches(&rule("$.ref", Some("refs/heads/{Branch}")), &configuration, &payload).is_ok());
-        assert!(filter_matches(&rule("$.ref", Some("refs/heads/dev")), &configuration, &payload).is_err());
-        assert!(filter_matches(&rule("$.n", Some("3")), &configuration, &payload).is_ok());
-        assert!(filter_matches(&rule("$.commits[*].id", Some("b")), &configuration, &payload).is_ok());
-        assert!(filter_matches(&rule("$.missing", None), &configuration, &payload).is_err());
-        assert!(filter_matches(&rule("$.ref", None), &configuration, &payload).is_ok());
+        assert!(filter_matches(&rule("$.ref", Some("refs/heads/{Branch}")), &configuration, &[], &payload).is_ok());
+        assert!(filter_matches(&rule("$.ref", Some("refs/heads/dev")), &configuration, &[], &payload).is_err());
+        assert!(filter_matches(&rule("$.n", Some("3")), &configuration, &[], &payload).is_ok());
+        assert!(filter_matches(&rule("$.commits[*].id", Some("b")), &configuration, &[], &payload).is_ok());
+        assert!(filter_matches(&rule("$.missing", None), &configuration, &[], &payload).is_err());
+        assert!(filter_matches(&rule("$.ref", None), &configuration, &[], &payload).is_ok());
+        // A miss shows what the filter was resolved to, unless it names a secret of the action.
+        let configuration = [("Branch".to_string(), "release".to_string()), ("Token".into(), "s3cret".into())].into();
+        let miss = filter_matches(&rule("$.ref", Some("refs/heads/{Branch}")), &configuration, &[], &payload);
+        assert_eq!(
+            miss,
+            Err("it selects 'refs/heads/main', which is not 'refs/heads/release' (matchEquals 'refs/heads/{Branch}' \
+                 resolved with the target action's configuration)"
+                .into())
+        );
+        let secret = filter_matches(&rule("$.ref", Some("{Token}")), &configuration, &["Token".into()], &payload);
+        assert!(secret.as_ref().is_err_and(|e| !e.contains("s3cret") && e.contains("'{Token}'")), "{secret:?}");
     }
 
     #[test]

@@ -117,6 +117,33 @@ fn script(path: &std::path::Path, text: &str, executable: bool) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("mode");
 }
 
+/// The binary started with `args`, its log read on a thread from the start; the address comes with its Ready. line.
+fn spawn_logged(args: &[&str]) -> (std::process::Child, Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("piped");
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (address, ready_line) = std::sync::mpsc::channel::<String>();
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim_end().ends_with("Ready.") {
+                    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
+                    let _ = address.send(addr.to_string());
+                }
+                log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        })
+    };
+    let addr = ready_line.recv_timeout(Duration::from_secs(20)).expect("a Ready. line");
+    (child, log, reader, addr)
+}
+
 #[test]
 fn init_hooks_run_at_each_stage_with_the_endpoint_and_report_as_localstack_does() {
     let dir = std::env::temp_dir().join(format!("cpl-init-{}", uuid::Uuid::new_v4()));
@@ -145,30 +172,8 @@ EOF
     script(&init.join("ready.d/nested/04-nested.sh"), "echo nested ran\n", false);
     script(&init.join("shutdown.d/bye.sh"), &format!("echo bye > {}/bye\n", marks.display()), false);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
-        .args(["--port", "0", "--init-dir"])
-        .arg(&init)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    // Read the log on a thread, from the start; the address comes with the Ready. line.
-    let stdout = child.stdout.take().expect("piped");
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (address, ready_line) = std::sync::mpsc::channel::<String>();
-    let reader = {
-        let log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.trim_end().ends_with("Ready.") {
-                    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
-                    let _ = address.send(addr.to_string());
-                }
-                log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-            }
-        })
-    };
-    let addr = ready_line.recv_timeout(Duration::from_secs(20)).expect("a Ready. line");
+    let init_arg = init.display().to_string();
+    let (mut child, log, reader, addr) = spawn_logged(&["--port", "0", "--init-dir", &init_arg]);
     assert!(marks.join("boot").exists(), "boot scripts ran before Ready.");
     let deadline = Instant::now() + Duration::from_secs(20);
     let ready = loop {
@@ -238,4 +243,56 @@ async fn an_embedded_emulator_serves_on_a_free_port_and_stops_when_dropped() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     second.shutdown().await.expect("stops");
+}
+
+#[test]
+fn start_errors_go_to_stderr_and_say_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", &port])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the port is in use") && stderr.contains("--port (CODEPIPELINE_LOCAL_PORT)"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("in use"), "not in the log");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
+        .args(["--port", "0", "--allowed-hosts", "http://x/"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot start: --allowed-hosts http://x/: not a host name"), "{stderr}");
+}
+
+#[test]
+fn debug_logs_a_line_per_request_and_the_root_names_health_and_the_dashboard() {
+    let (mut child, log, reader, addr) = spawn_logged(&["--port", "0", "--log-level", "debug"]);
+    let root = crate::process::exchange(&addr, "GET", "/", None, "");
+    assert!(root.contains("GET /health") && root.contains("/_emulator/ui/"), "{root}");
+    crate::process::exchange(&addr, "GET", "/health", None, "");
+    crate::process::exchange(&addr, "GET", "/_emulator/partitions?account=1", None, "");
+    crate::process::exchange(&addr, "GET", "/no/such/route", None, "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = log.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+        let seen = [
+            "path=/health status=200",
+            "path=/_emulator/partitions status=200",
+            "path=/no/such/route status=404",
+            "method=GET path=/ status=405",
+        ]
+        .iter()
+        .all(|line| text.contains(line));
+        if seen {
+            assert!(!text.contains("account=1"), "the query is not logged: {text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "one line per request: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
 }

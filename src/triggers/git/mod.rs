@@ -357,45 +357,113 @@ fn declared(
     match &event.kind {
         Kind::Push(reference) => {
             let Some(filters) = push else { return Decision::Skip("its trigger has no push filter".into()) };
-            if filters.iter().any(|f| push_matches(f, reference, files, globs)) {
+            let misses: Vec<Option<String>> = filters.iter().map(|f| push_miss(f, reference, files, globs)).collect();
+            if misses.iter().any(Option::is_none) {
                 Decision::Start(TriggerType::WebhookV2)
             } else {
                 let what = match reference {
                     Ref::Branch(b) => format!("branch {b}"),
                     Ref::Tag(t) => format!("tag {t}"),
                 };
-                Decision::Skip(format!("no push filter of its trigger matches the push to {what}{}", files_note(files)))
+                Decision::Skip(format!("no push filter of its trigger matches the push to {what}: {}", each(&misses)))
             }
         }
         Kind::PullRequest { event: kind, destination, .. } => {
             let Some(filters) = pull else { return Decision::Skip("its trigger has no pull-request filter".into()) };
-            if filters.iter().any(|f| pull_request_matches(f, *kind, destination, files, globs)) {
+            let misses: Vec<Option<String>> =
+                filters.iter().map(|f| pull_request_miss(f, *kind, destination, files, globs)).collect();
+            if misses.iter().any(Option::is_none) {
                 Decision::Start(TriggerType::WebhookV2)
             } else {
                 Decision::Skip(format!(
-                    "no pull-request filter of its trigger matches the {} event into {destination}{}",
+                    "no pull-request filter of its trigger matches the {} event into {destination}: {}",
                     kind.as_str(),
-                    files_note(files)
+                    each(&misses)
                 ))
             }
         }
     }
 }
 
-fn files_note(files: Option<&[String]>) -> &'static str {
-    if files.is_none() { " (the event lists no changed files)" } else { "" }
+/// Each filter's reason, numbered: `filter 1: ...; filter 2: ...`.
+fn each(misses: &[Option<String>]) -> String {
+    let reasons = misses.iter().enumerate().filter_map(|(i, m)| m.as_ref().map(|m| format!("filter {}: {m}", i + 1)));
+    reasons.collect::<Vec<_>>().join("; ")
 }
 
-fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>, globs: &GlobCache) -> bool {
+/// Why a push filter does not take a push (the first criterion that fails), or `None` when it does.
+fn push_miss(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>, globs: &GlobCache) -> Option<String> {
     match reference {
-        Ref::Tag(tag) => filter.tags.as_ref().is_some_and(|c| criteria_match(c, tag, globs)),
-        Ref::Branch(branch) => {
-            filter.branches.as_ref().is_some_and(|c| criteria_match(c, branch, globs))
-                && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files, globs))
-        }
+        Ref::Tag(tag) => match &filter.tags {
+            None => Some("it has no tags criterion, so it takes no tag push".into()),
+            Some(c) => criteria_miss("tag", c, tag, globs),
+        },
+        Ref::Branch(branch) => match &filter.branches {
+            None => Some("it has no branches criterion, so it takes no branch push".into()),
+            Some(c) => criteria_miss("branch", c, branch, globs)
+                .or_else(|| filter.file_paths.as_ref().and_then(|c| files_miss(c, files, globs))),
+        },
     }
 }
 
+/// Why a pull-request filter does not take an event (the first criterion that fails), or `None` when it does.
+fn pull_request_miss(
+    filter: &GitPullRequestFilter,
+    event: PullRequestEvent,
+    destination: &str,
+    files: Option<&[String]>,
+    globs: &GlobCache,
+) -> Option<String> {
+    // Without events, all three (UNCONFIRMED default).
+    if let Some(events) = filter.events.as_ref().filter(|events| !events.iter().any(|e| e == event.as_str())) {
+        return Some(format!("the event {} is not among its events ({})", event.as_str(), events.join(", ")));
+    }
+    match &filter.branches {
+        None => Some("it has no branches criterion".into()),
+        Some(c) => criteria_miss("branch", c, destination, globs)
+            .or_else(|| filter.file_paths.as_ref().and_then(|c| files_miss(c, files, globs))),
+    }
+}
+
+/// Why `value` (a `what`: branch, tag) does not pass a criterion, or `None` when it does.
+fn criteria_miss(what: &str, criteria: &GitFilterCriteria, value: &str, globs: &GlobCache) -> Option<String> {
+    if let Some(exclude) = criteria.excludes.iter().flatten().find(|p| globs.is_match(p, value)) {
+        return Some(format!("{what} {value} matches its {what} exclude {exclude}"));
+    }
+    match &criteria.includes {
+        Some(includes) if !includes.iter().any(|p| globs.is_match(p, value)) => {
+            Some(format!("{what} {value} matches none of its {what} includes ({})", includes.join(", ")))
+        }
+        _ => None,
+    }
+}
+
+/// Why the changed files do not pass a file-paths criterion, or `None` when one does.
+fn files_miss(criteria: &GitFilterCriteria, files: Option<&[String]>, globs: &GlobCache) -> Option<String> {
+    let Some(files) = files else {
+        return Some("it has a file paths criterion and the event lists no changed files".into());
+    };
+    if files_match(criteria, Some(files), globs) {
+        return None;
+    }
+    let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+    let more =
+        if files.len() > shown.len() { format!(" and {} more", files.len() - shown.len()) } else { String::new() };
+    let described =
+        |label: &str, patterns: &Option<Vec<String>>| patterns.as_ref().map(|p| format!("{label} {}", p.join(", ")));
+    let criterion: Vec<String> = [described("includes", &criteria.includes), described("excludes", &criteria.excludes)]
+        .into_iter()
+        .flatten()
+        .collect();
+    Some(format!("no changed file ({}{more}) passes its file paths ({})", shown.join(", "), criterion.join("; ")))
+}
+
+#[cfg(test)]
+fn push_matches(filter: &GitPushFilter, reference: &Ref, files: Option<&[String]>, globs: &GlobCache) -> bool {
+    push_miss(filter, reference, files, globs).is_none()
+}
+
+#[cfg(test)]
 fn pull_request_matches(
     filter: &GitPullRequestFilter,
     event: PullRequestEvent,
@@ -403,11 +471,7 @@ fn pull_request_matches(
     files: Option<&[String]>,
     globs: &GlobCache,
 ) -> bool {
-    // Without events, all three (UNCONFIRMED default).
-    let event_ok = filter.events.as_ref().is_none_or(|events| events.iter().any(|e| e == event.as_str()));
-    event_ok
-        && filter.branches.as_ref().is_some_and(|c| criteria_match(c, destination, globs))
-        && filter.file_paths.as_ref().is_none_or(|c| files_match(c, files, globs))
+    pull_request_miss(filter, event, destination, files, globs).is_none()
 }
 
 /// A value passes a criterion when it matches an include (or there are none) and no exclude: excludes win.
@@ -484,8 +548,28 @@ mod tests {
         assert!(pull_request_matches(&pr, PullRequestEvent::Updated, "main", None));
         assert!(!pull_request_matches(&pr, PullRequestEvent::Closed, "main", None));
         assert!(!pull_request_matches(&pr, PullRequestEvent::Open, "dev", None));
-        let all_events = GitPullRequestFilter { events: None, ..pr };
+        let all_events = GitPullRequestFilter { events: None, ..pr.clone() };
         assert!(pull_request_matches(&all_events, PullRequestEvent::Closed, "main", None));
+
+        // A miss names the criterion that failed (issue 29).
+        let globs = GlobCache::default();
+        let miss = |filter: &GitPushFilter, reference: &Ref, changed: Option<&[String]>| {
+            push_miss(filter, reference, changed, &globs).unwrap_or_default()
+        };
+        assert_eq!(
+            miss(&filter, &Ref::Branch("dev".into()), None),
+            "branch dev matches none of its branch includes (main)"
+        );
+        assert_eq!(
+            miss(&filter, &main, Some(&files(&["src/docs/guide.md"]))),
+            "no changed file (src/docs/guide.md) passes its file paths (includes src/**; excludes src/**/*.md)"
+        );
+        assert_eq!(miss(&filter, &main, None), "it has a file paths criterion and the event lists no changed files");
+        assert_eq!(miss(&tags, &Ref::Tag("v1.4.0-rc1".into()), None), "tag v1.4.0-rc1 matches its tag exclude v*-rc*");
+        assert_eq!(miss(&tags, &main, None), "it has no branches criterion, so it takes no branch push");
+        let closed = pull_request_miss(&pr, PullRequestEvent::Closed, "main", None, &globs).unwrap_or_default();
+        assert_eq!(closed, "the event CLOSED is not among its events (OPEN, UPDATED)");
+        assert_eq!(each(&[Some("a".into()), Some("b".into())]), "filter 1: a; filter 2: b");
     }
 
     #[test]
