@@ -9,6 +9,7 @@
 //! | `GET`/`PUT`/`DELETE /_emulator/behaviors` | read, replace or clear the behaviour rules of simulated actions and rules |
 //! | `POST /_emulator/actions/complete` | end a running (held, waiting) action, or with `ruleName` a rule, with a chosen outcome |
 //! | `POST /_emulator/clock/advance` | move the emulator clock forward; timeouts and timestamps follow |
+//! | `GET /_emulator/clock` | the emulator's time and its offset from the wall clock |
 //! | `GET`/`POST /_emulator/third-party-action-types` | list, or register, partner action types run by job workers |
 //! | `GET /_emulator/events` | the latest EventBridge events of state changes, filtered by pipeline, execution, type and sequence |
 //! | `GET /_emulator/events/stream` | the same events live, as Server-Sent Events; `Last-Event-ID` resumes |
@@ -63,6 +64,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/_emulator/behaviors", get(get_behaviors).put(put_behaviors).delete(delete_behaviors))
         .route("/_emulator/actions/complete", post(complete_action))
         .route("/_emulator/clock/advance", post(advance_clock))
+        .route("/_emulator/clock", get(clock))
         .route("/_emulator/third-party-action-types", get(list_partner_types).post(register_partner_type))
         .route("/_emulator/events", get(list_events))
         .route("/_emulator/events/stream", get(stream_events))
@@ -285,6 +287,12 @@ enum Target<'a> {
 #[serde(deny_unknown_fields)]
 struct AdvanceRequest {
     seconds: f64,
+}
+
+/// `GET /_emulator/clock`: the emulator's time (epoch seconds) and how far ahead of the wall clock it is.
+async fn clock(State(app): State<AppState>) -> Json<Value> {
+    let clock = app.store().clock();
+    Json(json!({"now": clock.now().epoch_seconds(), "offsetSeconds": clock.offset_millis() as f64 / 1000.0}))
 }
 
 async fn advance_clock(

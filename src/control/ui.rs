@@ -17,6 +17,7 @@ pub const PATH: &str = "/_emulator/ui/";
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../../assets/dashboard/app.js");
+const HISTORY: &str = include_str!("../../assets/dashboard/history.js");
 const STYLE: &str = include_str!("../../assets/dashboard/style.css");
 
 /// Same origin only: no script, style, image or connection elsewhere, no framing by other pages.
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/ui", get(|| async { Redirect::permanent(PATH) }))
         .route(PATH, get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .route("/_emulator/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
+        .route("/_emulator/ui/history.js", get(|| async { asset("text/javascript; charset=utf-8", HISTORY) }))
         .route("/_emulator/ui/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
 }
 
