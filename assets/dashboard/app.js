@@ -18,7 +18,34 @@ const state = {
   logs: new Map(),
   // Whether artifacts are real objects (downloads), and whether builds run here (logs).
   realArtifacts: false, runBuilds: false,
+  // How far the emulator clock is ahead of this machine's, in seconds (durations are measured on it).
+  clockOffset: 0,
+  // When each waiting approval of the open pipeline began, by action execution id.
+  approvalStarts: new Map(),
 };
+
+/// The emulator's time now, in epoch seconds.
+function emulatorNow() {
+  return Date.now() / 1000 + state.clockOffset;
+}
+
+/// A duration in words: "3 min 20 s", "2 h 5 min", "6 d 23 h".
+function span(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`.replace(/ 0 min$/, "");
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/// Reads the emulator clock and shows it in the Emulator view.
+async function loadClock() {
+  const clock = await control("/_emulator/clock");
+  state.clockOffset = clock.offsetSeconds || 0;
+  $("clock-now").textContent =
+    `The emulator clock is at ${when(clock.now)}: ${span(state.clockOffset)} (${state.clockOffset} s) ahead of this `
+    + "machine's.";
+}
 
 const MAX_EVENTS = 500;
 
@@ -251,11 +278,14 @@ function provider(declared) {
   return id ? `${id.category} · ${id.owner} · ${id.provider} v${id.version}` : "";
 }
 
+/// The arrow into a stage, with its transition's control: the flow from one stage to the next.
 function transitionLine(stage) {
   const transition = stage.inboundTransitionState || { enabled: true };
-  const line = element("div", transition.enabled ? "transition" : "transition disabled");
+  const line = element("li", transition.enabled ? "transition" : "transition disabled");
+  line.setAttribute("aria-label", `Transition into ${stage.stageName}`);
+  line.append(element("span", "arrow", transition.enabled ? "↓" : "⊘"));
   if (transition.enabled) {
-    line.append(element("span", "", "Transition in: enabled"));
+    line.append(element("span", "", "Transition: enabled"));
     line.append(button("Disable transition", async () => {
       const reason = window.prompt(`Why disable the transition into ${stage.stageName}?`, "Disabled from the dashboard");
       if (reason === null) return;
@@ -264,7 +294,7 @@ function transitionLine(stage) {
       });
     }));
   } else {
-    line.append(element("span", "", `Transition in: disabled — ${transition.disabledReason || "no reason given"}`));
+    line.append(element("span", "", `Transition: disabled — ${transition.disabledReason || "no reason given"}`));
     line.append(button("Enable transition", () => act("EnableStageTransition", {
       pipelineName: state.pipeline, stageName: stage.stageName, transitionType: "Inbound",
     })));
@@ -272,9 +302,41 @@ function transitionLine(stage) {
   return line;
 }
 
-function approvalControls(stage, action, latest) {
+/// What a reviewer reads before answering an approval: its custom data, its link, how long it has waited and when it
+/// times out (on the emulator clock).
+function approvalFacts(declared, latest) {
+  const facts = element("dl", "facts");
+  const configuration = (declared && declared.configuration) || {};
+  const add = (term, description) => facts.append(element("dt", "", term), description);
+  if (configuration.CustomData) add("Review", element("dd", "", configuration.CustomData));
+  const link = configuration.ExternalEntityLink;
+  if (link) {
+    const dd = element("dd");
+    if (/^https?:\/\//.test(link)) {
+      const a = element("a", "", link);
+      a.href = link;
+      a.rel = "noreferrer noopener";
+      a.target = "_blank";
+      dd.append(a);
+    } else {
+      dd.textContent = link;
+    }
+    add("Link", dd);
+  }
+  const since = state.approvalStarts.get(latest.actionExecutionId) || latest.lastStatusChange;
+  if (since) {
+    add("Waiting", element("dd", "", `${span(emulatorNow() - since)} (since ${when(since)})`));
+    const minutes = (declared && declared.timeoutInMinutes) || 7 * 24 * 60;
+    const due = since + minutes * 60;
+    add("Times out", element("dd", "", `${when(due)} (in ${span(due - emulatorNow())})`));
+  }
+  return facts;
+}
+
+function approvalControls(stage, action, latest, declared) {
   const key = `${stage.stageName}/${action.actionName}`;
   const box = element("div", "approval");
+  box.append(approvalFacts(declared, latest));
   const label = element("label", "", "Comment ");
   const input = element("input");
   input.type = "text";
@@ -324,19 +386,23 @@ function actionCard(stage, action, declared) {
   card.append(element("div", "provider", provider(declared)));
   card.append(statusBadge(latest && latest.status));
   if (latest && latest.summary) card.append(element("div", "summary", latest.summary));
+  // A source's summary usually names its revision already: the id is not shown twice.
+  const repeated = latest && latest.externalExecutionId && latest.summary && latest.summary.includes(latest.externalExecutionId);
   if (latest && latest.externalExecutionUrl && /^https?:\/\//.test(latest.externalExecutionUrl)) {
     const link = element("a", "", latest.externalExecutionId || "External execution");
     link.href = latest.externalExecutionUrl;
     link.rel = "noreferrer noopener";
     link.target = "_blank";
     card.append(link);
-  } else if (latest && latest.externalExecutionId) {
+  } else if (latest && latest.externalExecutionId && !repeated) {
     card.append(element("div", "summary", latest.externalExecutionId));
   }
   if (latest && latest.errorDetails) {
     card.append(element("p", "error", `${latest.errorDetails.code}: ${latest.errorDetails.message}`));
   }
-  if (latest && latest.status === "InProgress" && latest.token) card.append(approvalControls(stage, action, latest));
+  if (latest && latest.status === "InProgress" && latest.token) {
+    card.append(approvalControls(stage, action, latest, declared));
+  }
   const simulated = declared && declared.actionTypeId && declared.actionTypeId.owner === "AWS";
   if (latest && latest.status === "InProgress" && !latest.token && simulated) card.append(completionControls(stage, action));
   return card;
@@ -403,11 +469,9 @@ function rollbackForm(item, stage) {
   select.focus();
 }
 
-function stageItem(stage, declared, index) {
+function stageItem(stage, declared) {
   const item = element("li", "stage");
   item.dataset.stage = stage.stageName;
-  // Nothing comes before the first stage, so it has no transition in.
-  if (index > 0) item.append(transitionLine(stage));
   const head = element("div", "stage-head");
   head.append(element("h3", "", stage.stageName), statusBadge(stage.latestExecution && stage.latestExecution.status));
   const inbound = stage.inboundExecutions || (stage.inboundExecution ? [stage.inboundExecution] : []);
@@ -490,6 +554,7 @@ async function loadPipelineView() {
       aws("GetPipeline", { name }),
       aws("GetPipelineState", { name }),
       aws("ListPipelineExecutions", { pipelineName: name, maxResults: 25 }),
+      loadClock(),
     ]);
     if (name !== state.pipeline) return;
     $("pipeline-title").textContent = name;
@@ -498,11 +563,15 @@ async function loadPipelineView() {
     executionLine(state.latest);
     if (!state.latest || state.latest.status !== "InProgress") $("stop-form").hidden = true;
     const stages = new Map(declared.pipeline.stages.map((s) => [s.name, s]));
+    await loadApprovalStarts(name, current);
     // A rollback being chosen is not swept away by a live update.
     if ($("stages").querySelector(".rollback")) return;
     // Keep the focus where it was (a comment being typed) across the re-render.
     const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.key;
-    $("stages").replaceChildren(...current.stageStates.map((s, i) => stageItem(s, stages.get(s.stageName), i)));
+    // Stages read as a flow: each transition is the arrow between two stages (the first stage has none).
+    $("stages").replaceChildren(...current.stageStates.flatMap((s, i) => [
+      ...(i > 0 ? [transitionLine(s)] : []), stageItem(s, stages.get(s.stageName)),
+    ]));
     if (focused) {
       const again = $("stages").querySelector(`input[data-key="${CSS.escape(focused)}"]`);
       if (again) again.focus();
@@ -512,6 +581,19 @@ async function loadPipelineView() {
     await loadExecutionDetails(state.latest);
   } catch (error) {
     report("pipeline-error", error);
+  }
+}
+
+/// When the waiting approvals began (GetPipelineState does not say; their history does).
+async function loadApprovalStarts(name, current) {
+  const waiting = current.stageStates.flatMap((s) => (s.actionStates || []).map((a) => [s, a.latestExecution]))
+    .filter(([, latest]) => latest && latest.token && !state.approvalStarts.has(latest.actionExecutionId));
+  for (const [stage, latest] of waiting) {
+    const execution = stage.latestExecution && stage.latestExecution.pipelineExecutionId;
+    const filter = execution ? { pipelineExecutionId: execution } : undefined;
+    const history = await aws("ListActionExecutions", { pipelineName: name, filter, maxResults: 100 });
+    for (const run of history.actionExecutionDetails || []) state.approvalStarts.set(run.actionExecutionId, run.startTime);
+    if (!state.approvalStarts.has(latest.actionExecutionId)) state.approvalStarts.set(latest.actionExecutionId, 0);
   }
 }
 
@@ -565,6 +647,7 @@ function showView() {
 
 async function loadEmulator() {
   try {
+    await loadClock();
     const set = await control("/_emulator/behaviors");
     $("behaviors").value = JSON.stringify(set.rules, null, 2);
     report("emulator-error", null);
@@ -576,9 +659,8 @@ async function loadEmulator() {
 async function advanceClock(event) {
   event.preventDefault();
   try {
-    const answer = await control("/_emulator/clock/advance", { seconds: Number($("clock-seconds").value) });
-    $("clock-now").textContent =
-      `The emulator clock is at ${when(answer.now)} (${answer.offsetSeconds} s ahead of this machine's).`;
+    await control("/_emulator/clock/advance", { seconds: Number($("clock-seconds").value) });
+    await loadClock();
     report("emulator-error", null);
   } catch (error) {
     report("emulator-error", error);
@@ -663,6 +745,7 @@ async function changeScope() {
 async function start() {
   try {
     await loadScopes();
+    await loadClock();
   } catch (error) {
     report("error", error);
     return;

@@ -29,7 +29,7 @@ async function showHistory(page) {
     open.setAttribute("aria-label", `Open execution ${execution.pipelineExecutionId}`);
     id.append(open);
     const trigger = execution.trigger ? execution.trigger.triggerType : "";
-    const end = finished(execution.status) ? execution.lastUpdateTime : Date.now() / 1000;
+    const end = finished(execution.status) ? execution.lastUpdateTime : emulatorNow();
     tr.append(id, element("td", "latest"), element("td", "", trigger), element("td", "time", when(execution.startTime)),
       element("td", "time", duration(execution.startTime, end)));
     tr.querySelector(".latest").append(statusBadge(execution.status));
@@ -150,7 +150,7 @@ async function openTimeline(id) {
       if (state.runBuilds && (type.provider === "CodeBuild" || type.provider === "Commands")) {
         shown.push(buildLog(a.actionExecutionId, a.actionName));
       }
-      const end = finished(a.status) ? a.lastUpdateTime : Date.now() / 1000;
+      const end = finished(a.status) ? a.lastUpdateTime : emulatorNow();
       items.push([a.startTime, timelineRow(a.stageName, a.actionName, a.status, a.startTime, end, details, shown)]);
     }
     for (const r of rules.ruleExecutionDetails || []) {
@@ -159,7 +159,7 @@ async function openTimeline(id) {
       const error = result.errorDetails
         && { code: result.errorDetails.code, message: result.errorDetails.message || result.externalExecutionSummary };
       const shown = glance(error);
-      const end = finished(r.status) ? r.lastUpdateTime : Date.now() / 1000;
+      const end = finished(r.status) ? r.lastUpdateTime : emulatorNow();
       items.push([r.startTime, timelineRow(r.stageName, `Rule ${r.ruleName}`, r.status, r.startTime, end, details, shown)]);
     }
     // A row for each stage: from its first action's start to its last one's end, failed if one failed.
@@ -173,7 +173,7 @@ async function openTimeline(id) {
     }
     for (const [name, stage] of stages) {
       const status = ["Failed", "InProgress", "Stopped", "Abandoned"].find((s) => stage.statuses.includes(s)) || "Succeeded";
-      const end = finished(status) ? stage.end : Date.now() / 1000;
+      const end = finished(status) ? stage.end : emulatorNow();
       const row = timelineRow(name, "Stage", status, stage.start, end, []);
       row.classList.add("stage-row");
       // Just before its first action.
@@ -205,7 +205,14 @@ function eventRow(entry) {
   tr.append(element("td", "time", when(Date.parse(event.time) / 1000)),
     element("td", "", (event["detail-type"] || "").replace("CodePipeline ", "").replace(" State Change", "")),
     element("td", "", detail.pipeline || ""), element("td", "", where), element("td", "latest"),
-    element("td", "time", detail["execution-id"] || ""));
+    element("td", "result"), element("td", "time", detail["execution-id"] || ""));
+  // A failure's code and message, on its own row (AWS puts them in the event's execution result).
+  const result = detail["execution-result"] || {};
+  if (result["error-code"]) {
+    tr.querySelector(".result").append(element("span", "error", `${result["error-code"]}: ${result["external-execution-summary"] || ""}`));
+  } else if (result["external-execution-summary"]) {
+    tr.querySelector(".result").textContent = result["external-execution-summary"];
+  }
   const mark = EVENT_MARKS[detail.state] || "none";
   tr.querySelector(".latest").append(element("span", `status ${mark}`, detail.state || ""));
   return tr;

@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 use crate::common::TestServer;
 
 /// A headless Chromium session and the ChromeDriver that runs it.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
 }
 
 impl Browser {
-    async fn open() -> Browser {
+    pub(crate) async fn open() -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -54,7 +54,7 @@ impl Browser {
     }
 
     /// Waits until `what` holds of the page, failing with a screenshot after 10 s.
-    async fn until<T>(&self, what: &str, name: &str, mut check: impl AsyncFnMut(&Client) -> Option<T>) -> T {
+    pub(crate) async fn until<T>(&self, what: &str, name: &str, mut check: impl AsyncFnMut(&Client) -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(found) = check(&self.client).await {
@@ -70,7 +70,7 @@ impl Browser {
 
     /// Clicks the button whose accessible name (its visible text) is `name`.
     /// A live update may redraw the element between finding and clicking it: then it is found again.
-    async fn press(&self, name: &str) {
+    pub(crate) async fn press(&self, name: &str) {
         let path = format!("//button[normalize-space()='{name}']");
         self.until(&format!("a {name} button to click"), name, async |client| {
             client.find(Locator::XPath(&path)).await.ok()?.click().await.ok()
@@ -79,7 +79,7 @@ impl Browser {
     }
 
     /// Clicks the link whose text is `text`.
-    async fn follow(&self, text: &str) {
+    pub(crate) async fn follow(&self, text: &str) {
         self.until(&format!("a {text} link to follow"), text, async |client| {
             client.find(Locator::LinkText(text)).await.ok()?.click().await.ok()
         })
@@ -87,7 +87,7 @@ impl Browser {
     }
 
     /// Waits until the element `id` shows text containing `wanted`; returns that text.
-    async fn until_text(&self, id: &str, wanted: &str, name: &str) -> String {
+    pub(crate) async fn until_text(&self, id: &str, wanted: &str, name: &str) -> String {
         self.until(&format!("'{wanted}' in #{id}"), name, async |client| {
             let found = client.find(Locator::Id(id)).await.ok()?;
             found.text().await.ok().filter(|t| t.contains(wanted))
@@ -96,7 +96,7 @@ impl Browser {
     }
 
     /// The text of the dashboard row of `pipeline`, if it is shown.
-    async fn row(&self, pipeline: &str) -> Option<String> {
+    pub(crate) async fn row(&self, pipeline: &str) -> Option<String> {
         let path = format!("//table[@id='pipelines']//tr[th[normalize-space()='{pipeline}']]");
         let row = self.client.find(Locator::XPath(&path)).await.ok()?;
         if !row.is_displayed().await.ok()? {
@@ -105,7 +105,7 @@ impl Browser {
         row.text().await.ok()
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("dashboard");
         let _ = std::fs::create_dir_all(&dir);
         if let Ok(png) = self.client.screenshot().await {
@@ -113,11 +113,11 @@ impl Browser {
         }
     }
 
-    async fn script(&self, source: &str) -> Value {
+    pub(crate) async fn script(&self, source: &str) -> Value {
         self.client.execute(source, Vec::new()).await.expect("the script runs")
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -131,12 +131,12 @@ impl Drop for Browser {
 }
 
 /// The dashboard's address of `pipeline`'s view, in the default account and region.
-fn pipeline_view(server: &TestServer, pipeline: &str) -> String {
+pub(crate) fn pipeline_view(server: &TestServer, pipeline: &str) -> String {
     format!("{}/_emulator/ui/#account=000000000000&region=us-east-1&pipeline={pipeline}", server.url())
 }
 
 /// A pipeline whose execution waits at a manual approval.
-fn gated(name: &str) -> String {
+pub(crate) fn gated(name: &str) -> String {
     json!({"pipeline": {
         "name": name, "roleArn": "arn:aws:iam::123456789012:role/r",
         "artifactStore": {"type": "S3", "location": "artifact-bucket"},

@@ -396,8 +396,14 @@ async fn polling_s3_sources_start_their_own_executions_in_the_emulated_world() {
     // changes nothing of it starts nothing more.
     let mut polling = s3_sourced("quiet0", &[("A", "a.zip", Some("true"))]);
     assert_eq!(server.call("UpdatePipeline", &polling.to_string()).await.status, 200);
+    assert_eq!(summaries(&server, "quiet0").await.len(), 2);
+    // Its source has run (the gate waits): both executions name the same version.
+    crate::common::eventually("the polled run's revision", || async {
+        let listed = summaries(&server, "quiet0").await;
+        listed[0]["sourceRevisions"][0]["revisionId"].as_str().map(str::to_string)
+    })
+    .await;
     let listed = summaries(&server, "quiet0").await;
-    assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0]["trigger"], json!({"triggerType": "PollForSourceChanges", "triggerDetail": "A"}));
     assert_eq!(listed[0]["sourceRevisions"][0]["revisionId"], listed[1]["sourceRevisions"][0]["revisionId"]);
     polling["pipeline"]["stages"][1]["actions"][0]["configuration"] = json!({"CustomData": "v3"});

@@ -5,6 +5,7 @@ mod common;
 
 mod artifacts;
 mod browser;
+mod browser_review;
 mod builds;
 mod concurrency;
 mod conditions;
