@@ -96,3 +96,20 @@ async fn every_example_pipeline_runs_to_the_status_it_expects() {
     }
     assert!(outcomes.is_empty(), "{}", outcomes.join("\n\n"));
 }
+
+#[tokio::test]
+async fn the_quick_start_file_is_create_pipeline_input_as_it_is() {
+    // `--cli-input-json file://examples/quick-start.json` sends the file as it is: it must be CreatePipeline input
+    // and nothing more, and stay the first example's pipeline.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/quick-start.json")).expect("the quick start file");
+    let quick: Value = serde_json::from_str(&text).expect("json");
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/pipelines/01-s3-static-site.json")).expect("the example"),
+    )
+    .expect("json");
+    assert_eq!(quick, json!({"pipeline": example["pipeline"]}));
+    let server = TestServer::fast().await;
+    let created = server.call("CreatePipeline", &text).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+}
