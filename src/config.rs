@@ -150,9 +150,10 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_INIT_DIR")]
     pub init_dir: Option<std::path::PathBuf>,
 
-    /// LocalStack's init directory, read after `--init-dir` when it exists.
-    #[arg(skip = std::path::PathBuf::from("/etc/localstack/init"))]
-    pub localstack_init_dir: std::path::PathBuf,
+    /// LocalStack's init directory, read after `--init-dir` when it exists (`None`: not read, as by an embedded
+    /// emulator, which should not run a machine's scripts).
+    #[arg(skip = Some(std::path::PathBuf::from("/etc/localstack/init")))]
+    pub localstack_init_dir: Option<std::path::PathBuf>,
 
     /// Keep each build's working directory after it ends (under the system's temporary directory), for debugging.
     #[arg(long, env = "CODEPIPELINE_LOCAL_KEEP_BUILD_DIRS")]
@@ -277,7 +278,7 @@ impl Default for Config {
             watch_git_repos: false,
             delegate_builds: false,
             init_dir: None,
-            localstack_init_dir: std::path::PathBuf::from("/etc/localstack/init"),
+            localstack_init_dir: Some(std::path::PathBuf::from("/etc/localstack/init")),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

@@ -340,9 +340,11 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Starts an emulator for a test: in memory, on a free loopback port, with every other setting at its default
-    /// (`CODEPIPELINE_LOCAL_*` variables are not read); [`RunningServer::url`] is its endpoint.
+    /// (`CODEPIPELINE_LOCAL_*` variables are not read, nor `/etc/localstack/init`); [`RunningServer::url`] is its
+    /// endpoint.
     pub async fn ephemeral() -> io::Result<RunningServer> {
-        RunningServer::start(Config { host: "127.0.0.1".into(), port: 0, ..Config::default() }).await
+        let config = Config { host: "127.0.0.1".into(), port: 0, localstack_init_dir: None, ..Config::default() };
+        RunningServer::start(config).await
     }
 
     /// Binds `config.host:config.port` and starts serving in a background task (port 0: a free port).

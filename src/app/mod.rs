@@ -214,7 +214,7 @@ impl AppState {
             }
         }
         let init_dirs: Vec<&std::path::Path> =
-            config.init_dir.iter().map(|d| d.as_path()).chain([config.localstack_init_dir.as_path()]).collect();
+            config.init_dir.iter().chain(config.localstack_init_dir.iter()).map(|d| d.as_path()).collect();
         let init = init::InitHooks::discover(&init_dirs);
         let state = AppState {
             inner: Arc::new(Inner {

@@ -23,6 +23,8 @@ impl TestServer {
     pub async fn with_config(mut config: Config) -> TestServer {
         config.port = 0;
         config.host = "127.0.0.1".into();
+        // This machine's LocalStack init scripts, if it has any, are not the tests'.
+        config.localstack_init_dir = None;
         let server = RunningServer::start(config).await.expect("server starts");
         TestServer { server }
     }
