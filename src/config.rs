@@ -150,6 +150,16 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_INIT_DIR")]
     pub init_dir: Option<std::path::PathBuf>,
 
+    /// Check every AWS API request's SigV4 signature against the keys of `--credentials`, as AWS does (off by default:
+    /// any credentials work). A verified request acts in its key's account.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_VERIFY_SIGNATURES", requires = "credentials")]
+    pub verify_signatures: bool,
+
+    /// The principals whose keys `--verify-signatures` knows: a JSON file
+    /// `{"principals": [{"accessKeyId", "secretAccessKey", "account", "arn", "sessionToken"?, "policies"?, "admin"?}]}`.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_CREDENTIALS")]
+    pub credentials: Option<std::path::PathBuf>,
+
     /// LocalStack's init directory, read after `--init-dir` when it exists (`None`: not read, as by an embedded
     /// emulator, which should not run a machine's scripts).
     #[arg(skip = Some(std::path::PathBuf::from("/etc/localstack/init")))]
@@ -278,6 +288,8 @@ impl Default for Config {
             watch_git_repos: false,
             delegate_builds: false,
             init_dir: None,
+            verify_signatures: false,
+            credentials: None,
             localstack_init_dir: Some(std::path::PathBuf::from("/etc/localstack/init")),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),

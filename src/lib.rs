@@ -76,6 +76,7 @@
 //!   precheck       one pass over a body's bytes: is it valid? (then it is read straight into the typed input)
 //!   validate       model-driven input validation in AWS's message format (for every other body: the exact error)
 //!   identity       account and region from SigV4 credentials
+//!   sigv4          opt-in signature verification against a credentials file (--verify-signatures)
 //!   error          error codes and the one place errors become responses
 //!   pagination     sealed nextToken values and page cutting
 //! transport      connections: the accept loop, header, body, idle and write time bounds, a bounded graceful shutdown

@@ -59,6 +59,8 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// The init hooks found at start, and what became of them.
     init: init::InitHooks,
+    /// With `--verify-signatures`, the keys requests must be signed with.
+    verifier: Option<crate::protocol::sigv4::Verifier>,
 }
 
 /// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
@@ -216,9 +218,26 @@ impl AppState {
         let init_dirs: Vec<&std::path::Path> =
             config.init_dir.iter().chain(config.localstack_init_dir.iter()).map(|d| d.as_path()).collect();
         let init = init::InitHooks::discover(&init_dirs);
+        let verifier = match (&config.credentials, config.verify_signatures) {
+            (Some(path), true) => {
+                let failed = |e: String| StartupError::Credentials(path.display().to_string(), e);
+                let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+                let verifier = crate::protocol::sigv4::Verifier::from_json(&text).map_err(failed)?;
+                tracing::info!("--verify-signatures: requests must be signed by one of {} principals", verifier.len());
+                Some(verifier)
+            }
+            (None, true) => {
+                return Err(StartupError::Credentials(
+                    "(none)".into(),
+                    "--verify-signatures needs --credentials".into(),
+                ));
+            }
+            _ => None,
+        };
         let state = AppState {
             inner: Arc::new(Inner {
                 init,
+                verifier,
                 store,
                 engine,
                 partners,
@@ -331,6 +350,11 @@ impl AppState {
         self.inner.local_addr.get().copied()
     }
 
+    /// The signature verifier, with `--verify-signatures`.
+    pub fn verifier(&self) -> Option<&crate::protocol::sigv4::Verifier> {
+        self.inner.verifier.as_ref()
+    }
+
     /// The init hooks.
     pub fn init_hooks(&self) -> &init::InitHooks {
         &self.inner.init
@@ -417,6 +441,8 @@ pub enum StartupError {
     GitRepo(String),
     #[error("--allowed-hosts {0}: not a host name (give a name such as codepipeline, or host:port)")]
     AllowedHost(String),
+    #[error("cannot use the credentials file {0}: {1}")]
+    Credentials(String, String),
 }
 
 /// `--git-repo NAME=PATH` mappings: each path must be a git repository.

@@ -83,7 +83,7 @@ pub fn put_approval_result(ctx: &Ctx, input: PutApprovalResultInput) -> Result<R
         token: input.token.clone(),
         approved: input.result.status == ApprovalStatus::Approved,
         summary: input.result.summary.clone(),
-        by: ctx.scope.caller_arn(),
+        by: ctx.caller_arn(),
     };
     ctx.engine.apply(&ctx.scope, name, answer)?.map_err(refused)?;
     Reply::json(&PutApprovalResultOutput { approved_at: now })

@@ -64,7 +64,7 @@ pub fn start_pipeline_execution(ctx: &Ctx, input: StartPipelineExecutionInput) -
     let request = StartRequest {
         trigger: ExecutionTrigger {
             trigger_type: TriggerType::StartPipelineExecution,
-            trigger_detail: Some(ctx.scope.caller_arn().into()),
+            trigger_detail: Some(ctx.caller_arn().into()),
         },
         variables: variables.into_iter().map(|v| (v.name, v.value)).collect(),
         overrides: overrides

@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     /// The account and region the request addresses.
     pub scope: Scope,
+    /// Who signed the request, with `--verify-signatures` (else the account's root stands for the caller).
+    pub caller: Option<String>,
     /// The built-in action and rule types.
     pub catalogue: &'a Catalogue,
     /// The execution engine.
@@ -52,6 +54,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The ARN of the caller: the signer's with `--verify-signatures`, else the account's root.
+    pub fn caller_arn(&self) -> String {
+        self.caller.clone().unwrap_or_else(|| self.scope.caller_arn())
+    }
+
     /// The emulator's current time.
     pub fn now(&self) -> Timestamp {
         self.store.clock().now()

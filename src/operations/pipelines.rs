@@ -111,7 +111,7 @@ pub fn create_pipeline(ctx: &Ctx, input: CreatePipelineInput) -> Result<Reply, A
         }
         let trigger = ExecutionTrigger {
             trigger_type: TriggerType::CreatePipeline,
-            trigger_detail: Some(ctx.scope.caller_arn().into()),
+            trigger_detail: Some(ctx.caller_arn().into()),
         };
         let command = Start {
             request: StartRequest { trigger, variables: Vec::new(), overrides: Vec::new() },

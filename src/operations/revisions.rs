@@ -47,7 +47,7 @@ pub fn put_action_revision(ctx: &Ctx, input: PutActionRevisionInput) -> Result<R
         stage: stage.clone(),
         trigger: ExecutionTrigger {
             trigger_type: TriggerType::PutActionRevision,
-            trigger_detail: Some(ctx.scope.caller_arn().into()),
+            trigger_detail: Some(ctx.caller_arn().into()),
         },
         revision: RevisionOverride {
             action_name: action.clone(),

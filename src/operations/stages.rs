@@ -41,7 +41,7 @@ fn set_transition(
 ) -> Result<Reply, ApiError> {
     let state = TransitionState {
         enabled: disabled_reason.is_none(),
-        last_changed_by: Some(ctx.scope.caller_arn()),
+        last_changed_by: Some(ctx.caller_arn()),
         last_changed_at: Some(ctx.now()),
         disabled_reason,
     };
@@ -124,7 +124,7 @@ pub struct RollbackStageInput {
 pub fn rollback_stage(ctx: &Ctx, input: RollbackStageInput) -> Result<Reply, ApiError> {
     let (name, stage, target) = (&input.pipeline_name, &input.stage_name, &input.target_pipeline_execution_id);
     // AWS's trigger detail form [NATIVE].
-    let detail = serde_json::json!({"AwsUserArn": ctx.scope.caller_arn()}).to_string();
+    let detail = serde_json::json!({"AwsUserArn": ctx.caller_arn()}).to_string();
     let trigger = ExecutionTrigger { trigger_type: TriggerType::ManualRollback, trigger_detail: Some(detail.into()) };
     let refused = |refusal| match refusal {
         // AWS's wordings [NATIVE].

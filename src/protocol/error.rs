@@ -96,6 +96,16 @@ error_codes! {
     /// The body is not JSON, not an object, or a member has the wrong JSON type.
     SerializationException = 400,
 
+    // Signature errors (`--verify-signatures`).
+    /// No signature at all.
+    MissingAuthenticationTokenException = 400,
+    /// A signature missing one of its parts.
+    IncompleteSignatureException = 400,
+    /// An access key (or session token) that no principal has.
+    UnrecognizedClientException = 400,
+    /// A signature that does not match, is scoped elsewhere, or is out of its time window.
+    InvalidSignatureException = 400,
+
     // Emulator errors, outside the AWS surface.
     /// The request body is larger than the server accepts.
     RequestEntityTooLargeException = 413,

@@ -8,6 +8,7 @@ pub mod model;
 pub mod pagination;
 pub mod precheck;
 pub mod router;
+pub mod sigv4;
 pub mod validate;
 
 use axum::http::{HeaderValue, header};

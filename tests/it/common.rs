@@ -155,9 +155,26 @@ impl Conn {
         self.read_response().await
     }
 
+    /// Sends a request addressed to `host` and reads its response.
+    pub async fn request_with_host(
+        &mut self,
+        method: &str,
+        path: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        self.send_to(method, path, host, headers, body).await;
+        self.read_response().await
+    }
+
     /// Writes a request without reading the response.
     pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
+        self.send_to(method, path, "localhost", headers, body).await;
+    }
+
+    async fn send_to(&mut self, method: &str, path: &str, host: &str, headers: &[(&str, &str)], body: &[u8]) {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n", body.len());
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }

@@ -38,6 +38,7 @@ mod sdk;
 mod sdk_json;
 mod secrets;
 mod shapes;
+mod signing;
 mod stacks;
 mod structure;
 mod triggers;
