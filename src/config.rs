@@ -451,6 +451,43 @@ impl SdkEnvironment {
     }
 }
 
+/// Splits a `host[:port]` authority (a `Host` header, or the authority of an origin) into its lowercase host and its
+/// port. Anything else (a path, user information, a query, spaces) is refused.
+pub fn split_authority(text: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        v6.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        (v6, port)
+    } else {
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        };
+        let valid_name = (1..=253).contains(&host.len())
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !valid_name {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(digits.parse().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// The host name an `--allowed-hosts` entry allows: the entry itself, or, for `host:port`, its host (a `Host` header
+/// names a host whatever the port).
+pub fn allowed_name(entry: &str) -> Option<String> {
+    split_authority(entry.trim()).map(|(host, _)| host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

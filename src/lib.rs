@@ -11,7 +11,7 @@
 //! ```text
 //! main.rs        thin binary: flags, logging, signals
 //! server         HTTP: the front door (POST / straight to the AWS JSON handler; the rest through the router), request
-//!                ids, the durability wait, start-up and graceful shutdown
+//!                ids, the durability wait, start-up (init hooks, the local git watcher) and graceful shutdown
 //! triggers/      what starts pipelines from outside the API, each delivery decided and carried out in one write
 //!   webhooks       deliveries to V1 webhook URLs: HMAC or IP authentication, JSONPath filters
 //!   git/           pushes and pull requests against V2 triggers (mod); GitHub/GitLab/Bitbucket payloads (payloads);

@@ -41,6 +41,10 @@ pub struct RequestId(pub String);
 /// while the router (or any other handle to the state) lives.
 pub fn app(state: AppState) -> Router {
     state.start_scheduler();
+    // The watcher of local git repositories lives here, above the triggers it feeds (app/ knows nothing of them).
+    if let (Ok(runtime), Some((weak, repos))) = (tokio::runtime::Handle::try_current(), state.claim_git_watch()) {
+        runtime.spawn(crate::triggers::git::watch::run(weak, repos, state.config().poll_interval));
+    }
     Router::new()
         .route("/", post(aws_json).get(root_page).fallback(method_not_allowed))
         .merge(control::routes(&state))

@@ -55,6 +55,8 @@ struct Inner {
     local_addr: OnceLock<SocketAddr>,
     /// The engine's scheduler, running for as long as this state exists.
     scheduler: OnceLock<Scheduler>,
+    /// Whether the server has started the git repositories' watcher.
+    git_watch_claimed: std::sync::atomic::AtomicBool,
     /// Turns true when the server starts shutting down, so that endless answers (event streams) end.
     closing: tokio::sync::watch::Sender<bool>,
     /// The init hooks found at start, and what became of them.
@@ -125,7 +127,7 @@ impl AppState {
             crate::engine::outbound::Trust::load(neighbours.tls(), bundle.as_deref()).map_err(StartupError::Trust)?;
         let git_repos = git_repositories(&config.git_repos).map_err(StartupError::GitRepo)?;
         if let Some(bad) =
-            config.allowed_hosts.iter().find(|h| h.as_str() != "*" && crate::control::guard::allowed_name(h).is_none())
+            config.allowed_hosts.iter().find(|h| h.as_str() != "*" && crate::config::allowed_name(h).is_none())
         {
             return Err(StartupError::AllowedHost(bad.clone()));
         }
@@ -248,6 +250,7 @@ impl AppState {
                 started: Instant::now(),
                 local_addr: OnceLock::new(),
                 scheduler: OnceLock::new(),
+                git_watch_claimed: std::sync::atomic::AtomicBool::new(false),
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         };
@@ -261,15 +264,19 @@ impl AppState {
     pub(crate) fn start_scheduler(&self) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let inner = &self.inner;
-            inner.scheduler.get_or_init(|| {
-                if inner.config.watch_git_repos {
-                    let repos = git_repositories(&inner.config.git_repos).unwrap_or_default();
-                    let weak = WeakAppState(Arc::downgrade(inner));
-                    runtime.spawn(crate::triggers::git::watch::run(weak, repos, inner.config.poll_interval));
-                }
-                Scheduler::start(Arc::clone(&inner.engine), &runtime)
-            });
+            inner.scheduler.get_or_init(|| Scheduler::start(Arc::clone(&inner.engine), &runtime));
         }
+    }
+
+    /// The `--git-repo` repositories to watch, once: `Some` to the first caller when `--watch-git-repos` is on (the
+    /// server starts the watcher, which holds only a weak handle to the state).
+    pub fn claim_git_watch(&self) -> Option<(WeakAppState, crate::engine::providers::artifacts::GitRepos)> {
+        let config = &self.inner.config;
+        if !config.watch_git_repos || self.inner.git_watch_claimed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let repos = git_repositories(&config.git_repos).unwrap_or_default();
+        Some((WeakAppState(Arc::downgrade(&self.inner)), repos))
     }
 
     /// Stops the engine's scheduler and waits for it.

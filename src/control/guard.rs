@@ -26,36 +26,7 @@ use crate::app::AppState;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
 use crate::protocol::{ApiError, ErrorCode};
 
-/// Splits a `host[:port]` authority (a `Host` header, or the authority of an origin) into its lowercase host and its
-/// port. Anything else (a path, user information, a query, spaces) is refused.
-pub fn split_authority(text: &str) -> Option<(String, Option<u16>)> {
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']')?;
-        v6.parse::<std::net::Ipv6Addr>().ok()?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':')?),
-        };
-        (v6, port)
-    } else {
-        let (host, port) = match text.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (text, None),
-        };
-        let valid_name = (1..=253).contains(&host.len())
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        if !valid_name {
-            return None;
-        }
-        (host, port)
-    };
-    let port = match port {
-        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(digits.parse().ok()?),
-        Some(_) => return None,
-        None => None,
-    };
-    Some((host.to_ascii_lowercase(), port))
-}
+pub use crate::config::{allowed_name, split_authority};
 
 /// Whether a host name or address is this machine's loopback.
 fn is_loopback(host: &str) -> bool {
@@ -86,12 +57,6 @@ fn host_allowed(app: &AppState, host: &str) -> bool {
         || host.eq_ignore_ascii_case(&config.host)
         || config.public_url.as_deref().and_then(url_host).is_some_and(|h| h == host)
         || config.allowed_hosts.iter().any(|h| h == "*" || allowed_name(h).is_some_and(|h| h == host))
-}
-
-/// The host name an `--allowed-hosts` entry allows: the entry itself, or, for `host:port`, its host (a `Host` header
-/// names a host whatever the port).
-pub fn allowed_name(entry: &str) -> Option<String> {
-    split_authority(entry.trim()).map(|(host, _)| host)
 }
 
 /// Whether a request from a page of `origin`, addressed to `host_header`, may use the control endpoints.
