@@ -96,22 +96,33 @@ fn answer_approval(
     }
     let id = run.id;
     let shown = (!answer.summary.is_empty()).then(|| answer.summary.clone());
-    let outcome = if answer.approved {
-        Outcome::Succeed(Success {
-            summary: shown.clone(),
-            external_execution_id: Some(id.to_string()),
-            ..Success::default()
-        })
-    } else {
-        Outcome::Fail(ErrorDetails::job_failed(answer.summary.clone()))
-    };
-    finish_action(record, index, run_index, outcome, now, FinishedBy::Approver(answer.by.clone()));
-    if !answer.approved
-        && let Some(run) = record.runtime.w().executions[index].actions.at_mut(run_index)
-    {
-        run.summary = shown.map(Arc::from);
-        run.external_execution_id = Some(id.to_string().into_boxed_str());
+    let by = FinishedBy::Approver(answer.by.clone());
+    if !answer.approved {
+        fail_approval(record, index, run_index, shown.as_deref(), by, now);
+        if let Some(run) = record.runtime.w().executions[index].actions.at_mut(run_index) {
+            run.external_execution_id = Some(id.to_string().into_boxed_str());
+        }
+        return Ok(());
+    }
+    let success = Success { summary: shown, external_execution_id: Some(id.to_string()), ..Success::default() };
+    finish_action(record, index, run_index, Outcome::Succeed(success), now, by);
+    Ok(())
+}
+
+/// Ends a waiting approval `Failed` as AWS shows one: with `summary` and without error details (a rejection, or an
+/// approval cancelled by an update of its pipeline).
+pub(super) fn fail_approval(
+    record: &mut PipelineRecord,
+    index: crate::state::execution::ExecutionIndex,
+    run_index: RunIndex,
+    summary: Option<&str>,
+    by: FinishedBy,
+    now: Timestamp,
+) {
+    let failure = Outcome::Fail(ErrorDetails::job_failed(summary.unwrap_or_default().to_string()));
+    finish_action(record, index, run_index, failure, now, by);
+    if let Some(run) = record.runtime.w().executions[index].actions.at_mut(run_index) {
+        run.summary = summary.map(Arc::from);
         run.extra_mut().error = None;
     }
-    Ok(())
 }

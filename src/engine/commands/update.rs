@@ -10,12 +10,13 @@
 
 use std::sync::Arc;
 
+use super::approval::fail_approval;
 use super::poll::{PollSource, Seen, polling_s3_sources};
 use super::stop::APPROVAL_CANCELED;
 use super::{Command, pipeline_not_found};
 use crate::engine::Write;
-use crate::engine::step::{FinishedBy, StepEnv, finish_action, set_status};
-use crate::state::execution::{ActionStatus, At, ErrorDetails, ExecutionStatus, Outcome, Place, RunIndex, StopRequest};
+use crate::engine::step::{FinishedBy, StepEnv, set_status};
+use crate::state::execution::{ActionStatus, At, ExecutionStatus, Place, RunIndex, StopRequest};
 use crate::state::{Definition, PipelineRecord, Timestamp};
 
 /// Store `version` as the pipeline's next version, and cancel the executions of the old one.
@@ -62,12 +63,7 @@ impl Command for UpdateDefinition {
             record.runtime.w().executions[index].stop =
                 Some(Box::new(StopRequest { abandon: false, reason: None, cancel: true }));
             for run in approvals {
-                let failure = Outcome::Fail(ErrorDetails::job_failed(APPROVAL_CANCELED.to_string()));
-                finish_action(record, index, run, failure, now, FinishedBy::Simulation);
-                if let Some(run) = record.runtime.w().executions[index].actions.at_mut(run) {
-                    run.summary = Some(APPROVAL_CANCELED.into());
-                    run.extra_mut().error = None;
-                }
+                fail_approval(record, index, run, Some(APPROVAL_CANCELED), FinishedBy::Simulation, now);
             }
             // The stage ends once its other running actions have (the engine's advance sees to it).
         }
