@@ -108,7 +108,7 @@ pub fn is_plausible_region(region: &str) -> bool {
 }
 
 /// A query parameter's value as it was before percent-encoding (invalid escapes are kept as they are).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 

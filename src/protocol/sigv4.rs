@@ -12,7 +12,7 @@
 //! wording.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
@@ -21,6 +21,7 @@ use aws_sigv4::sign::v4;
 use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 
+use super::identity::{is_plausible_region, percent_decode};
 use super::{ApiError, ErrorCode};
 
 /// How far a request's time may be from the server's, either way (AWS's window).
@@ -156,30 +157,6 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn missing() -> ApiError {
     ApiError::new(ErrorCode::MissingAuthenticationTokenException, "Request is missing Authentication Token")
 }
@@ -288,14 +265,10 @@ fn split_credential(credential: &str) -> Option<(String, String, String, String)
 
 fn check_scope(signed: &Signed) -> Result<(), ApiError> {
     if signed.service != "codepipeline" {
-        return Err(invalid("Credential should be scoped to correct service: 'codepipeline'. ".trim_end().to_string()));
+        return Err(invalid("Credential should be scoped to correct service: 'codepipeline'.".into()));
     }
-    if signed.region.is_empty()
-        || !signed.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(invalid(
-            format!("Credential should be scoped to a valid region, not '{}'. ", signed.region).trim_end().to_string(),
-        ));
+    if !is_plausible_region(&signed.region) {
+        return Err(invalid(format!("Credential should be scoped to a valid region, not '{}'.", signed.region)));
     }
     let day = signed.time.get(..8).unwrap_or_default();
     if signed.date != day {
@@ -310,7 +283,6 @@ fn check_scope(signed: &Signed) -> Result<(), ApiError> {
 
 /// Within 15 minutes of `now` (a query-string signature: until it expires, at most 7 days).
 fn check_window(signed: &Signed, time: SystemTime, now: SystemTime) -> Result<(), ApiError> {
-    let stamp = |t: SystemTime| format_time(t);
     if signed.query {
         let expires = Duration::from_secs(signed.expires.unwrap_or(900).min(604_800));
         if now > time + expires {
@@ -322,16 +294,16 @@ fn check_window(signed: &Signed, time: SystemTime, now: SystemTime) -> Result<()
         return Err(invalid(format!(
             "Signature expired: {} is now earlier than {} ({} - 15 min.)",
             signed.time,
-            stamp(now - SKEW),
-            stamp(now)
+            format_time(now - SKEW),
+            format_time(now)
         )));
     }
     if time > now + SKEW {
         return Err(invalid(format!(
             "Signature not yet current: {} is still later than {} ({} + 15 min.)",
             signed.time,
-            stamp(now + SKEW),
-            stamp(now)
+            format_time(now + SKEW),
+            format_time(now)
         )));
     }
     Ok(())
@@ -404,45 +376,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The basic ISO-8601 format of SigV4 times: `20261207T231500Z`.
+const BASIC: &str = "%Y%m%dT%H%M%SZ";
+
 /// `20261207T231500Z` as a time.
 fn parse_time(text: &str) -> Option<SystemTime> {
-    let digits = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    if text.len() != 16 || text.as_bytes().get(8) != Some(&b'T') || !text.ends_with('Z') {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
+    let civil = jiff::civil::DateTime::strptime(BASIC, text).ok()?;
+    let stamp = jiff::tz::TimeZone::UTC.to_timestamp(civil).ok()?;
+    SystemTime::try_from(stamp).ok()
 }
 
 /// A time as `20261207T231500Z`.
 fn format_time(time: SystemTime) -> String {
-    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let rest = seconds % 86_400;
-    // The civil date of a day number (the inverse of the above).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rest / 3600, (rest % 3600) / 60, rest % 60)
+    jiff::Timestamp::try_from(time).map(|t| t.strftime(BASIC).to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
