@@ -196,13 +196,14 @@ async fn handle(
     // Read the body before anything can fail, so the connection stays reusable whatever the answer.
     let bytes = read_limited(headers, body, MAX_BODY_BYTES, app.config().body_timeout).await?;
     // With --verify-signatures, who signed decides the account; the wall clock judges the signature's time.
-    let mut scope = scope_of(headers, uri.query(), app.defaults());
-    let mut caller = None;
-    if let Some(verifier) = app.verifier() {
-        let verified = verifier.verify("POST", uri, headers, &bytes, std::time::SystemTime::now())?;
-        caller = Some(verified.principal.arn.clone());
-        scope = crate::state::Scope { account: verified.principal.account.clone(), region: verified.region };
-    }
+    let (scope, caller) = match app.verifier() {
+        Some(verifier) => {
+            let verified = verifier.verify("POST", uri, headers, &bytes, std::time::SystemTime::now())?;
+            let scope = crate::state::Scope { account: verified.principal.account.clone(), region: verified.region };
+            (scope, Some(verified.principal.arn.clone()))
+        }
+        None => (scope_of(headers, uri.query(), app.defaults()), None),
+    };
     let op = op?;
     check_content_type(headers)?;
     let base = || base_url(app, headers);

@@ -65,30 +65,31 @@ impl Command for PollSource {
             .and_then(|s| s.actions.iter().find(|a| a.name == self.action))
             .filter(|a| a.is_s3_source() && a.polls())
             .ok_or(PollRefusal::NotASourceAction)?;
-        let seen = match self.seen {
+        // The version the look found, or why it found none.
+        let looked = match self.seen {
+            Seen::Version(version) => Ok(version),
+            Seen::Unreadable(error) => Err(error),
             Seen::Emulated => {
                 let config = |key: &str| action.configuration.as_ref().and_then(|c| c.get(key)).cloned();
                 let (bucket, key) = (config("S3Bucket").unwrap_or_default(), config("S3ObjectKey").unwrap_or_default());
                 if env.sources.is_absent(&bucket, &key) {
-                    Seen::Unreadable(s3_object_missing(&bucket, &key))
+                    Err(s3_object_missing(&bucket, &key))
                 } else {
-                    Seen::Version(env.sources.object(&bucket, &key).map_or_else(
+                    Ok(env.sources.object(&bucket, &key).map_or_else(
                         || s3_version_id(&env.scope.account, &env.scope.region, &bucket, &key),
                         |o| o.version_id.clone(),
                     ))
                 }
             }
-            seen => seen,
         };
-        let version = match seen {
-            Seen::Version(version) => version,
-            Seen::Unreadable(error) => {
+        let version = match looked {
+            Ok(version) => version,
+            Err(error) => {
                 if record.runtime.poll_failures.get(&self.action).is_none_or(|f| f.error != error) {
                     record.runtime.w().poll_failures.insert(self.action, PollFailure { error, at: now });
                 }
                 return Ok(None);
             }
-            Seen::Emulated => return Ok(None),
         };
         if record.runtime.poll_failures.contains_key(&self.action) {
             record.runtime.w().poll_failures.remove(&self.action);

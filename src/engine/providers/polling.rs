@@ -82,36 +82,37 @@ pub async fn run(
 
 /// What a HeadObject of the object's current version says; `None` for an error that says nothing about the object
 /// (the neighbour is down): the next poll looks again.
-async fn look(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Seen> {
+async fn look(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Result<String, ErrorDetails>> {
     match client.head_object().bucket(bucket).key(key).send().await {
-        Ok(head) => head.version_id().filter(|v| *v != "null").map(|v| Seen::Version(v.to_string())),
+        Ok(head) => head.version_id().filter(|v| *v != "null").map(|v| Ok(v.to_string())),
         Err(error) => match error.raw_response().map(|r| r.status().as_u16()) {
-            Some(404 | 400) => Some(Seen::Unreadable(super::s3_object_missing(bucket, key))),
-            Some(403) => Some(Seen::Unreadable(super::s3_object_denied(bucket, key))),
+            Some(404 | 400) => Some(Err(super::s3_object_missing(bucket, key))),
+            Some(403) => Some(Err(super::s3_object_denied(bucket, key))),
             _ => None,
         },
     }
 }
 
 async fn poll(engine: &Engine, client: &aws_sdk_s3::Client) {
-    let mut looks: BTreeMap<(String, String), Option<Seen>> = BTreeMap::new();
+    let mut looks: BTreeMap<(String, String), Option<Result<String, ErrorDetails>>> = BTreeMap::new();
     for action in watched(engine) {
         let object = (action.bucket.clone(), action.key.clone());
-        let seen = match looks.get(&object) {
-            Some(seen) => seen.clone(),
+        let looked = match looks.get(&object) {
+            Some(looked) => looked.clone(),
             None => {
-                let seen = look(client, &action.bucket, &action.key).await;
-                looks.insert(object, seen.clone());
-                seen
+                let looked = look(client, &action.bucket, &action.key).await;
+                looks.insert(object, looked.clone());
+                looked
             }
         };
-        let unchanged = match &seen {
-            None => true,
-            Some(Seen::Version(version)) => action.failure.is_none() && action.polled.as_ref() == Some(version),
-            Some(Seen::Unreadable(error)) => action.failure.as_ref() == Some(error),
-            Some(Seen::Emulated) => true,
+        let seen = match looked {
+            // An error that says nothing about the object: the next poll looks again.
+            None => continue,
+            Some(Ok(version)) if action.failure.is_none() && action.polled.as_ref() == Some(&version) => continue,
+            Some(Err(error)) if action.failure.as_ref() == Some(&error) => continue,
+            Some(Ok(version)) => Seen::Version(version),
+            Some(Err(error)) => Seen::Unreadable(error),
         };
-        let Some(seen) = seen.filter(|_| !unchanged) else { continue };
         let command = PollSource { action: action.action.clone(), seen };
         match engine.apply(&action.scope, &action.pipeline, command) {
             Ok(Ok(Some(execution))) => tracing::info!(

@@ -436,10 +436,11 @@ fn start_action(
     let execution = &record.runtime.executions[index];
     let input_artifacts = inputs(execution, action.input_artifacts.as_deref());
     let source = action.action_type_id.category == ActionCategory::Source;
-    let output_artifacts: Box<[Arc<ArtifactInstance>]> = match rollback_outputs(record, index, stage, action_index) {
-        // A source action of a rollback reuses its target's artifact [real AWS session, issue 28].
-        Some(reused) if source => reused,
-        _ => names
+    // A source action of a rollback reuses its target's artifact [real AWS session, issue 28].
+    let reused = source.then(|| rollback_outputs(record, index, stage, action_index)).flatten();
+    let output_artifacts: Box<[Arc<ArtifactInstance>]> = match reused {
+        Some(reused) => reused,
+        None => names
             .into_iter()
             .map(|(name, bucket)| {
                 let key = artifact_key(env.pipeline, &name, source, env.ids).into_boxed_str();
