@@ -150,10 +150,15 @@ pub struct Config {
     #[arg(long, env = "CODEPIPELINE_LOCAL_INIT_DIR")]
     pub init_dir: Option<std::path::PathBuf>,
 
-    /// Check every AWS API request's SigV4 signature against the keys of `--credentials`, as AWS does (off by default:
-    /// any credentials work). A verified request acts in its key's account.
-    #[arg(long, env = "CODEPIPELINE_LOCAL_VERIFY_SIGNATURES", requires = "credentials")]
+    /// Check every AWS API request's SigV4 signature against the keys of `--credentials` (and of the IAM neighbour),
+    /// as AWS does (off by default: any credentials work). A verified request acts in its key's account.
+    #[arg(long, env = "CODEPIPELINE_LOCAL_VERIFY_SIGNATURES")]
     pub verify_signatures: bool,
+
+    /// Allow a verified request only as its principal's identity-based policies allow it, as IAM does (implies
+    /// `--verify-signatures`; policies from `--credentials` or the IAM neighbour).
+    #[arg(long, env = "CODEPIPELINE_LOCAL_ENFORCE_IAM")]
+    pub enforce_iam: bool,
 
     /// The principals whose keys `--verify-signatures` knows: a JSON file
     /// `{"principals": [{"accessKeyId", "secretAccessKey", "account", "arn", "sessionToken"?, "policies"?, "admin"?}]}`.
@@ -289,6 +294,7 @@ impl Default for Config {
             delegate_builds: false,
             init_dir: None,
             verify_signatures: false,
+            enforce_iam: false,
             credentials: None,
             localstack_init_dir: Some(std::path::PathBuf::from("/etc/localstack/init")),
             header_timeout: Duration::from_secs(30),

@@ -196,11 +196,12 @@ async fn handle(
     // Read the body before anything can fail, so the connection stays reusable whatever the answer.
     let bytes = read_limited(headers, body, MAX_BODY_BYTES, app.config().body_timeout).await?;
     // With --verify-signatures, who signed decides the account; the wall clock judges the signature's time.
-    let (scope, caller) = match app.verifier() {
-        Some(verifier) => {
-            let verified = verifier.verify("POST", uri, headers, &bytes, std::time::SystemTime::now())?;
-            let scope = crate::state::Scope { account: verified.principal.account.clone(), region: verified.region };
-            (scope, Some(verified.principal.arn.clone()))
+    let (scope, principal) = match app.principals() {
+        Some(principals) => {
+            let signature = crate::protocol::sigv4::Signature::read(uri, headers)?;
+            let principal = principals.find(signature.access_key()).await?;
+            let region = signature.check(&principal, "POST", uri, headers, &bytes, std::time::SystemTime::now())?;
+            (crate::state::Scope { account: principal.account.clone(), region }, Some(principal))
         }
         None => (scope_of(headers, uri.query(), app.defaults()), None),
     };
@@ -210,7 +211,8 @@ async fn handle(
     let ctx = Ctx {
         store: app.store(),
         scope,
-        caller,
+        principal,
+        enforce: app.principals().is_some_and(|p| p.enforce()),
         catalogue: app.catalogue(),
         engine: app.engine(),
         request_id,

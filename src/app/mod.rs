@@ -7,6 +7,7 @@ pub mod import;
 pub mod init;
 pub mod neighbours;
 pub mod partners;
+pub mod principals;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -61,8 +62,8 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// The init hooks found at start, and what became of them.
     init: init::InitHooks,
-    /// With `--verify-signatures`, the keys requests must be signed with.
-    verifier: Option<crate::protocol::sigv4::Verifier>,
+    /// With `--verify-signatures`, who may sign requests (and with `--enforce-iam`, what they may do).
+    principals: Option<principals::Principals>,
 }
 
 /// The engine's scheduler task, tied to the state it serves (a drop guard, as mini-redis's `DbDropGuard`): it
@@ -220,26 +221,11 @@ impl AppState {
         let init_dirs: Vec<&std::path::Path> =
             config.init_dir.iter().chain(config.localstack_init_dir.iter()).map(|d| d.as_path()).collect();
         let init = init::InitHooks::discover(&init_dirs);
-        let verifier = match (&config.credentials, config.verify_signatures) {
-            (Some(path), true) => {
-                let failed = |e: String| StartupError::Credentials(path.display().to_string(), e);
-                let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-                let verifier = crate::protocol::sigv4::Verifier::from_json(&text).map_err(failed)?;
-                tracing::info!("--verify-signatures: requests must be signed by one of {} principals", verifier.len());
-                Some(verifier)
-            }
-            (None, true) => {
-                return Err(StartupError::Credentials(
-                    "(none)".into(),
-                    "--verify-signatures needs --credentials".into(),
-                ));
-            }
-            _ => None,
-        };
+        let principals = principals_of(&config, &neighbours, &trust)?;
         let state = AppState {
             inner: Arc::new(Inner {
                 init,
-                verifier,
+                principals,
                 store,
                 engine,
                 partners,
@@ -357,9 +343,9 @@ impl AppState {
         self.inner.local_addr.get().copied()
     }
 
-    /// The signature verifier, with `--verify-signatures`.
-    pub fn verifier(&self) -> Option<&crate::protocol::sigv4::Verifier> {
-        self.inner.verifier.as_ref()
+    /// Who may sign requests, with `--verify-signatures` or `--enforce-iam`.
+    pub fn principals(&self) -> Option<&principals::Principals> {
+        self.inner.principals.as_ref()
     }
 
     /// The init hooks.
@@ -453,6 +439,41 @@ pub enum StartupError {
 }
 
 /// `--git-repo NAME=PATH` mappings: each path must be a git repository.
+/// With `--verify-signatures` or `--enforce-iam`: the principals of `--credentials` and of the IAM neighbour.
+fn principals_of(
+    config: &Config,
+    neighbours: &neighbours::Neighbours,
+    trust: &crate::engine::outbound::Trust,
+) -> Result<Option<principals::Principals>, StartupError> {
+    if !config.verify_signatures && !config.enforce_iam {
+        return Ok(None);
+    }
+    let iam = neighbours.endpoint(neighbours::Service::Iam).map(|endpoint| {
+        principals::IamNeighbour::new(endpoint, &neighbours.credentials, trust, config.neighbour_timeout)
+    });
+    let file = match &config.credentials {
+        Some(path) => {
+            let failed = |e: String| StartupError::Credentials(path.display().to_string(), e);
+            let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+            crate::protocol::sigv4::Verifier::from_json(&text, config.enforce_iam).map_err(failed)?
+        }
+        None if iam.is_some() => crate::protocol::sigv4::Verifier::default(),
+        None => {
+            return Err(StartupError::Credentials(
+                "(none)".into(),
+                "--verify-signatures and --enforce-iam need --credentials or an IAM neighbour".into(),
+            ));
+        }
+    };
+    let from = match neighbours.endpoint(neighbours::Service::Iam) {
+        Some(endpoint) => format!(" and the IAM neighbour at {endpoint}"),
+        None => String::new(),
+    };
+    let checks = if config.enforce_iam { "signed, and allowed by their policies," } else { "signed" };
+    tracing::info!("requests must be {checks} by one of {} principals of the credentials file{from}", file.len());
+    Ok(Some(principals::Principals::new(file, iam, config.enforce_iam)))
+}
+
 fn git_repositories(mappings: &[String]) -> Result<crate::engine::providers::artifacts::GitRepos, String> {
     let mut repos = crate::engine::providers::artifacts::GitRepos::new();
     for mapping in mappings.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {

@@ -31,11 +31,13 @@ pub enum Service {
     Logs,
     Ssm,
     SecretsManager,
+    /// Access keys and policies, for `--verify-signatures` and `--enforce-iam`.
+    Iam,
 }
 
 impl Service {
     /// Every service, in the order the start-up log lists them.
-    pub const ALL: [Service; 11] = [
+    pub const ALL: [Service; 12] = [
         Service::Lambda,
         Service::EventBridge,
         Service::Sns,
@@ -47,6 +49,7 @@ impl Service {
         Service::Logs,
         Service::Ssm,
         Service::SecretsManager,
+        Service::Iam,
     ];
 
     /// The `serviceId` of the service's model, which names its endpoint variable.
@@ -63,6 +66,7 @@ impl Service {
             Service::Logs => "CloudWatch Logs",
             Service::Ssm => "SSM",
             Service::SecretsManager => "Secrets Manager",
+            Service::Iam => "IAM",
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod action_history;
 pub mod action_types;
 pub mod approvals;
+pub mod authorize;
 pub mod conditions;
 pub mod executions;
 pub mod jobs;
@@ -41,7 +42,9 @@ pub struct Ctx<'a> {
     /// The account and region the request addresses.
     pub scope: Scope,
     /// Who signed the request, with `--verify-signatures` (else the account's root stands for the caller).
-    pub caller: Option<String>,
+    pub principal: Option<std::sync::Arc<crate::protocol::sigv4::Principal>>,
+    /// `--enforce-iam`: the principal's policies decide what it may do ([`authorize`]).
+    pub enforce: bool,
     /// The built-in action and rule types.
     pub catalogue: &'a Catalogue,
     /// The execution engine.
@@ -56,7 +59,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The ARN of the caller: the signer's with `--verify-signatures`, else the account's root.
     pub fn caller_arn(&self) -> String {
-        self.caller.clone().unwrap_or_else(|| self.scope.caller_arn())
+        self.principal.as_ref().map_or_else(|| self.scope.caller_arn(), |p| p.arn.clone())
     }
 
     /// The emulator's current time.
@@ -89,6 +92,13 @@ pub fn dispatch(ctx: &Ctx, model: &Model, op: Operation, bytes: &[u8]) -> Result
             Body::Parsed(value)
         }
     };
+    // A valid request, then may its caller make it? (AWS answers a malformed request's errors first.)
+    if ctx.enforce {
+        match &body {
+            Body::Clean(bytes) => authorize::authorize(ctx, op, &parse_json(bytes)?)?,
+            Body::Parsed(value) => authorize::authorize(ctx, op, value)?,
+        }
+    }
     let has_output = shapes.is_some_and(|m| m.output.is_some());
     run(ctx, op, body).map(|reply| reply.for_output(has_output))
 }

@@ -105,6 +105,8 @@ error_codes! {
     UnrecognizedClientException = 400,
     /// A signature that does not match, is scoped elsewhere, or is out of its time window.
     InvalidSignatureException = 400,
+    /// A verified caller whose policies do not allow the request (`--enforce-iam`).
+    AccessDeniedException = 400,
 
     // Emulator errors, outside the AWS surface.
     /// The request body is larger than the server accepts.

@@ -6,6 +6,7 @@ pub mod error;
 pub mod identity;
 pub mod model;
 pub mod pagination;
+pub mod policy;
 pub mod precheck;
 pub mod router;
 pub mod sigv4;

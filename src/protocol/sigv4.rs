@@ -3,7 +3,8 @@
 //! signature is computed with the `aws-sigv4` crate over exactly the headers the client signed, and compared in
 //! constant time. Known keys come from a credentials file:
 //! `{"principals": [{"accessKeyId", "secretAccessKey", "account", "arn", "sessionToken"?, "policies"?, "admin"?}]}`
-//! (extra members are allowed).
+//! (extra members are allowed). With `--enforce-iam`, a principal's `policies` are read when the file is
+//! ([`Principal::compile`]); a principal without a `policies` member takes its policies from the IAM neighbour.
 //!
 //! AWS's errors: `MissingAuthenticationTokenException` (no signature), `IncompleteSignatureException` (a malformed
 //! one), `UnrecognizedClientException` (an unknown key or token), `InvalidSignatureException` (a wrong secret, a
@@ -12,6 +13,7 @@
 //! wording.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
@@ -22,6 +24,7 @@ use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 
 use super::identity::{is_plausible_region, percent_decode};
+use super::policy::Policy;
 use super::{ApiError, ErrorCode};
 
 /// How far a request's time may be from the server's, either way (AWS's window).
@@ -37,12 +40,33 @@ pub struct Principal {
     pub session_token: Option<String>,
     pub account: String,
     pub arn: String,
-    /// Identity-based policies (for IAM enforcement; kept as written).
+    /// Identity-based policies as written (absent: from the IAM neighbour, with `--enforce-iam`).
     #[serde(default)]
-    pub policies: Vec<serde_json::Value>,
+    pub policies: Option<Vec<serde_json::Value>>,
     /// May act on every account through the control endpoints.
     #[serde(default)]
     pub admin: bool,
+    /// The policies, read ([`Principal::compile`]).
+    #[serde(skip)]
+    pub compiled: Vec<Policy>,
+}
+
+impl Principal {
+    /// Reads its policies, or says which one uses what IAM enforcement does not evaluate.
+    pub fn compile(&mut self) -> Result<(), String> {
+        let policies = self.policies.as_deref().unwrap_or_default();
+        self.compiled = policies
+            .iter()
+            .enumerate()
+            .map(|(i, document)| Policy::parse(&format!("#{} of {}", i + 1, self.arn), document))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// Whether it is an account's root user, which identity-based policies do not restrict.
+    pub fn is_root(&self) -> bool {
+        self.arn.starts_with("arn:") && self.arn.ends_with(":root")
+    }
 }
 
 impl std::fmt::Debug for Principal {
@@ -60,21 +84,14 @@ struct CredentialsFile {
     principals: Vec<Principal>,
 }
 
-/// The known principals, by access key id.
+/// The principals of a credentials file, by access key id.
 #[derive(Debug, Default)]
 pub struct Verifier {
-    principals: HashMap<String, Principal>,
+    principals: HashMap<String, Arc<Principal>>,
 }
 
-/// A request whose signature checked out: who made it, and the region it was scoped to.
-#[derive(Debug)]
-pub struct Verified<'a> {
-    pub principal: &'a Principal,
-    pub region: String,
-}
-
-/// The parts of a signature, from the header or the query string.
-struct Signed {
+/// The parts of a request's signature, from the header or the query string ([`Signature::read`]).
+pub struct Signature {
     access_key: String,
     date: String,
     region: String,
@@ -87,16 +104,19 @@ struct Signed {
 }
 
 impl Verifier {
-    /// Reads a credentials file's text.
-    pub fn from_json(text: &str) -> Result<Verifier, String> {
+    /// Reads a credentials file's text; with `enforce`, each principal's policies too.
+    pub fn from_json(text: &str, enforce: bool) -> Result<Verifier, String> {
         let file: CredentialsFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut principals = HashMap::new();
-        for principal in file.principals {
+        for mut principal in file.principals {
             if principal.access_key_id.is_empty() || principal.secret_access_key.is_empty() {
                 return Err("every principal needs an accessKeyId and a secretAccessKey".into());
             }
+            if enforce {
+                principal.compile()?;
+            }
             let key = principal.access_key_id.clone();
-            if principals.insert(key.clone(), principal).is_some() {
+            if principals.insert(key.clone(), Arc::new(principal)).is_some() {
                 return Err(format!("the access key {key} is listed twice"));
             }
         }
@@ -113,17 +133,41 @@ impl Verifier {
         self.principals.is_empty()
     }
 
-    /// Checks a request's signature, at `now`.
-    pub fn verify(
+    /// The principal whose access key is `key`.
+    pub fn principal(&self, key: &str) -> Option<&Arc<Principal>> {
+        self.principals.get(key)
+    }
+
+    /// Every principal.
+    pub fn principals(&self) -> impl Iterator<Item = &Arc<Principal>> {
+        self.principals.values()
+    }
+}
+
+impl Signature {
+    /// The signature of a request: `MissingAuthenticationTokenException` without one, `IncompleteSignatureException`
+    /// for a malformed one.
+    pub fn read(uri: &Uri, headers: &HeaderMap) -> Result<Signature, ApiError> {
+        parse(uri, headers)
+    }
+
+    /// The access key it names.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// Checks that `principal` (the owner of its access key) made it for this request, at `now`; the region it was
+    /// scoped to.
+    pub fn check(
         &self,
+        principal: &Principal,
         method: &str,
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Verified<'_>, ApiError> {
-        let signed = parse(uri, headers)?;
-        let principal = self.principals.get(&signed.access_key).ok_or_else(unrecognized)?;
+    ) -> Result<String, ApiError> {
+        let signed = self;
         let token = if signed.query {
             query_param(uri, "X-Amz-Security-Token")
         } else {
@@ -134,15 +178,15 @@ impl Verifier {
         {
             return Err(unrecognized());
         }
-        check_scope(&signed)?;
+        check_scope(signed)?;
         let time = parse_time(&signed.time)
             .ok_or_else(|| incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{}'.", signed.time)))?;
-        check_window(&signed, time, now)?;
-        let expected = expected_signature(&signed, principal, method, uri, headers, body, time)?;
+        check_window(signed, time, now)?;
+        let expected = expected_signature(signed, principal, method, uri, headers, body, time)?;
         if !constant_time_eq(expected.as_bytes(), signed.signature.as_bytes()) {
             return Err(mismatch());
         }
-        Ok(Verified { principal, region: signed.region })
+        Ok(signed.region.clone())
     }
 }
 
@@ -165,7 +209,8 @@ fn incomplete(message: String) -> ApiError {
     ApiError::new(ErrorCode::IncompleteSignatureException, message)
 }
 
-fn unrecognized() -> ApiError {
+/// `UnrecognizedClientException`: a key (or token) nobody has.
+pub fn unrecognized() -> ApiError {
     ApiError::new(ErrorCode::UnrecognizedClientException, "The security token included in the request is invalid.")
 }
 
@@ -182,7 +227,7 @@ fn invalid(message: String) -> ApiError {
 }
 
 /// The signature's parts, from the `Authorization` header or the query string.
-fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Signed, ApiError> {
+fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Signature, ApiError> {
     if let Some(authorization) = header(headers, "authorization") {
         let Some(rest) = authorization.trim().strip_prefix("AWS4-HMAC-SHA256") else {
             return Err(incomplete(format!(
@@ -213,7 +258,7 @@ fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Signed, ApiError> {
         let credential = part("Credential").unwrap_or_default();
         let (access_key, date, region, service) = split_credential(credential)
             .ok_or_else(|| incomplete(format!("Credential should have the form <key>/<date>/<region>/<service>/aws4_request. Authorization={authorization}")))?;
-        return Ok(Signed {
+        return Ok(Signature {
             access_key,
             date,
             region,
@@ -239,7 +284,7 @@ fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Signed, ApiError> {
     let (access_key, date, region, service) = split_credential(&credential).ok_or_else(|| {
         incomplete("X-Amz-Credential should have the form <key>/<date>/<region>/<service>/aws4_request.".into())
     })?;
-    Ok(Signed {
+    Ok(Signature {
         access_key,
         date,
         region,
@@ -263,7 +308,7 @@ fn split_credential(credential: &str) -> Option<(String, String, String, String)
     }
 }
 
-fn check_scope(signed: &Signed) -> Result<(), ApiError> {
+fn check_scope(signed: &Signature) -> Result<(), ApiError> {
     if signed.service != "codepipeline" {
         return Err(invalid("Credential should be scoped to correct service: 'codepipeline'.".into()));
     }
@@ -282,7 +327,7 @@ fn check_scope(signed: &Signed) -> Result<(), ApiError> {
 }
 
 /// Within 15 minutes of `now` (a query-string signature: until it expires, at most 7 days).
-fn check_window(signed: &Signed, time: SystemTime, now: SystemTime) -> Result<(), ApiError> {
+fn check_window(signed: &Signature, time: SystemTime, now: SystemTime) -> Result<(), ApiError> {
     if signed.query {
         let expires = Duration::from_secs(signed.expires.unwrap_or(900).min(604_800));
         if now > time + expires {
@@ -311,7 +356,7 @@ fn check_window(signed: &Signed, time: SystemTime, now: SystemTime) -> Result<()
 
 /// The signature the principal's secret makes of this request, over the headers the client signed.
 fn expected_signature(
-    signed: &Signed,
+    signed: &Signature,
     principal: &Principal,
     method: &str,
     uri: &Uri,
@@ -410,11 +455,11 @@ mod tests {
         let file = r#"{"principals": [{"accessKeyId": "AKIA1", "secretAccessKey": "s", "account": "111111111111",
             "arn": "arn:aws:iam::111111111111:user/deployer", "policies": [], "admin": true, "note": "extra"}],
             "comment": "extra"}"#;
-        let verifier = Verifier::from_json(file).expect("reads");
+        let verifier = Verifier::from_json(file, true).expect("reads");
         assert_eq!(verifier.len(), 1);
         let twice = r#"{"principals": [{"accessKeyId": "A", "secretAccessKey": "s", "account": "1", "arn": "a"},
             {"accessKeyId": "A", "secretAccessKey": "t", "account": "1", "arn": "b"}]}"#;
-        assert!(Verifier::from_json(twice).is_err_and(|e| e.contains("listed twice")));
+        assert!(Verifier::from_json(twice, false).is_err_and(|e| e.contains("listed twice")));
         assert!(!format!("{:?}", verifier.principals.values().next()).contains("\"s\""), "no secret in Debug");
     }
 }

@@ -22,6 +22,7 @@ mod fidelity_two;
 mod git_source;
 mod habits;
 mod hardening;
+mod iam;
 mod images;
 mod integrations;
 mod isolation;

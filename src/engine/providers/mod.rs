@@ -30,7 +30,7 @@ pub mod cloudformation;
 pub mod ecs;
 pub mod git;
 pub mod lambda;
-mod neighbour;
+pub mod neighbour;
 pub mod polling;
 pub mod s3_deploy;
 pub mod simulated;

@@ -17,10 +17,22 @@ use crate::state::execution::{ErrorDetails, FailureType};
 /// attempt bounded by `settings.timeout`, and the SDK's standard retries (3 attempts, with backoff) between a failed
 /// attempt and a failed action.
 pub(super) fn sdk_config(settings: &ArtifactSettings, endpoint: &str, region: &str) -> SdkConfig {
+    sdk_config_with(&settings.credentials, &settings.trust, settings.timeout, endpoint, region)
+}
+
+/// The SDK configuration for calls to the neighbour at `endpoint` with `credentials`, its TLS checked against
+/// `trust`, each attempt bounded by `timeout`, with the SDK's standard retries.
+pub fn sdk_config_with(
+    credentials: &super::Credentials,
+    trust: &crate::engine::outbound::Trust,
+    timeout: Duration,
+    endpoint: &str,
+    region: &str,
+) -> SdkConfig {
     let credentials = aws_credential_types::Credentials::new(
-        settings.credentials.access_key_id.clone(),
-        settings.credentials.secret_access_key.clone(),
-        settings.credentials.session_token.clone(),
+        credentials.access_key_id.clone(),
+        credentials.secret_access_key.clone(),
+        credentials.session_token.clone(),
         None,
         "codepipeline-local",
     );
@@ -29,12 +41,12 @@ pub(super) fn sdk_config(settings: &ArtifactSettings, endpoint: &str, region: &s
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(settings.trust.sdk_client())
+        .http_client(trust.sdk_client())
         .retry_config(RetryConfig::standard())
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-                .operation_attempt_timeout(settings.timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .operation_attempt_timeout(timeout)
                 .build(),
         )
         .build()
@@ -56,7 +68,7 @@ pub(super) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// What a neighbour answered: its error code and message when it gave them, else the error and its causes.
-pub(super) fn answer<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+pub fn answer<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
