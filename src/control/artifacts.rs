@@ -23,11 +23,12 @@ pub struct ArtifactQuery {
 /// The artifact's bytes as a download named after its key.
 pub async fn download(
     State(app): State<AppState>,
+    caller: crate::control::guard::Caller,
     headers: HeaderMap,
     uri: Uri,
     Query(query): Query<ArtifactQuery>,
 ) -> Result<Response, ApiError> {
-    let scope = super::control_scope(&app, &headers, &uri, query.account.clone(), query.region.clone());
+    let scope = super::control_scope(&app, &caller, &headers, &uri, query.account.clone(), query.region.clone())?;
     let is_store = app.store().read(&scope, |data| {
         data.pipelines.iter().any(|(_, record)| {
             let declaration = record.current();

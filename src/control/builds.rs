@@ -8,11 +8,13 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
+use super::guard::Caller;
 use crate::app::AppState;
 use crate::engine::providers::builds::log::{BuildLog, Update};
 use crate::protocol::{ApiError, ErrorCode};
 
-fn find(app: &AppState, id: &str) -> Result<BuildLog, ApiError> {
+/// The log, if it is kept and the caller may read its account's.
+fn find(app: &AppState, caller: &Caller, id: &str) -> Result<BuildLog, ApiError> {
     let not_found = || {
         ApiError::new(
             ErrorCode::ActionExecutionNotFoundException,
@@ -20,18 +22,21 @@ fn find(app: &AppState, id: &str) -> Result<BuildLog, ApiError> {
         )
     };
     let run = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
-    app.engine().build_log(run).ok_or_else(not_found)
+    let (account, log) = app.engine().build_log(run).ok_or_else(not_found)?;
+    // Another account's build is none of the caller's business: as if it were not there.
+    caller.may_act_on(&account).map_err(|_| not_found())?;
+    Ok(log)
 }
 
 /// The kept text of the log.
-pub async fn log(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let log = find(&app, &id)?;
+pub async fn log(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let log = find(&app, &caller, &id)?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log.text()).into_response())
 }
 
 /// The log as it grows.
-pub async fn stream(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let log = find(&app, &id)?;
+pub async fn stream(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let log = find(&app, &caller, &id)?;
     let (text, live) = log.follow();
     let kept: Vec<Result<Event, std::io::Error>> =
         text.lines().map(|line| Ok(Event::default().event("line").data(line))).collect();

@@ -10,13 +10,20 @@
 //! - the `Host` must be a loopback name, an IP address, the listen address, the `--public-url` host or one allowed
 //!   with `--allowed-hosts`, so a page whose domain was re-pointed at this machine (DNS rebinding) is refused.
 //!
+//! With `--verify-signatures` (or `--enforce-iam`), a control request must also be signed as an AWS request is
+//! (SigV4 with service `codepipeline`, in the headers or, for links and event streams, the query string); the
+//! dashboard's own files are the exception, they hold no data. The verified [`Caller`] then acts on its own account
+//! only, unless its principal is marked `"admin": true` in the credentials file.
+//!
 //! Refusals are JSON errors like every other answer. Bodies are read with the same size and stall bounds as the AWS
 //! endpoint's.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +31,9 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
+use crate::protocol::sigv4::{Principal, Signature};
 use crate::protocol::{ApiError, ErrorCode};
+use crate::state::Scope;
 
 pub use crate::config::{allowed_name, split_authority};
 
@@ -119,7 +128,99 @@ pub async fn protect(State(app): State<AppState>, request: Request, next: Next) 
         )
         .into_response();
     }
-    next.run(request).await
+    match verified(&app, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// With `--verify-signatures`, `request` once its signature checks out, knowing its [`Caller`]; else as it is.
+async fn verified(app: &AppState, request: Request) -> Result<Request, ApiError> {
+    let Some(principals) = app.principals() else { return Ok(request) };
+    if request.uri().path().starts_with(crate::control::ui::PATH) {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let config = app.config();
+    let limit = if parts.uri.path() == "/_emulator/state" {
+        config.max_import_bytes.max(MAX_BODY_BYTES)
+    } else {
+        MAX_BODY_BYTES
+    };
+    let bytes = read_limited(&parts.headers, body, limit, config.body_timeout).await?;
+    let signature = Signature::read(&parts.uri, &parts.headers)?;
+    let principal = principals.find(signature.access_key()).await?;
+    let method = parts.method.as_str().to_string();
+    let region =
+        signature.check(&principal, &method, &parts.uri, &parts.headers, &bytes, std::time::SystemTime::now())?;
+    parts.extensions.insert(Caller(Some((principal, region))));
+    // A query-string signature has done its work: the endpoint reads its own parameters only.
+    if let Some(query) = parts.uri.query().filter(|q| q.contains("X-Amz-")) {
+        let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("X-Amz-") && !p.is_empty()).collect();
+        let path = parts.uri.path();
+        let rebuilt = if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) };
+        parts.uri = rebuilt.parse().map_err(|_| ApiError::validation("The request's URI cannot be read"))?;
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Who made a control request: with `--verify-signatures`, its verified principal and the region it signed for.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(Option<(Arc<Principal>, String)>);
+
+impl Caller {
+    /// The verified principal, if requests are verified.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.as_ref().map(|(p, _)| p.as_ref())
+    }
+
+    /// Whether it may act on every account: requests are not verified, or its principal is an administrator.
+    pub fn may_act_anywhere(&self) -> bool {
+        self.principal().is_none_or(|p| p.admin)
+    }
+
+    /// Refuses a caller that may act on its own account only, for what concerns every account.
+    pub fn must_act_anywhere(&self, what: &str) -> Result<(), ApiError> {
+        match self.principal() {
+            Some(p) if !p.admin => Err(ApiError::new(
+                ErrorCode::ForbiddenException,
+                format!(
+                    "User: {} may not {what}, which concerns every account: only a principal marked \"admin\": true in \
+                     the credentials file may",
+                    p.arn
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The scope a verified caller acts in by default (its account, the region it signed for).
+    pub fn scope(&self) -> Option<Scope> {
+        self.0.as_ref().map(|(p, region)| Scope { account: p.account.clone(), region: region.clone() })
+    }
+
+    /// Refuses a caller that may not act on `account`.
+    pub fn may_act_on(&self, account: &str) -> Result<(), ApiError> {
+        match self.principal() {
+            Some(p) if !p.admin && p.account != account => Err(ApiError::new(
+                ErrorCode::ForbiddenException,
+                format!(
+                    "User: {} may act on account {} only through the control endpoints, not on {account}: only a \
+                     principal marked \"admin\": true in the credentials file may act on other accounts",
+                    p.arn, p.account
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+    }
 }
 
 /// Whether a request carries nothing a web page's request would: no body (no length, or length 0, and no chunked

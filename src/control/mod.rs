@@ -39,7 +39,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::guard::ControlJson;
+use self::guard::{Caller, ControlJson};
 
 use crate::app::AppState;
 use crate::app::init::Stage;
@@ -88,20 +88,26 @@ fn partner_json(record: &ThirdPartyRecord) -> Value {
 
 async fn register_partner_type(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(spec): ControlJson<PartnerTypeSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = control_scope(&app, &headers, &uri, spec.account.clone(), spec.region.clone());
+    let scope = control_scope(&app, &caller, &headers, &uri, spec.account.clone(), spec.region.clone())?;
     let record = register_partner(app.store(), app.catalogue(), &scope, spec)?;
     Ok(Json(partner_json(&record)))
 }
 
-async fn list_partner_types(State(app): State<AppState>, headers: HeaderMap, uri: Uri) -> Json<Value> {
-    let scope = control_scope(&app, &headers, &uri, None, None);
+async fn list_partner_types(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let scope = control_scope(&app, &caller, &headers, &uri, None, None)?;
     let types: Vec<Value> =
         app.store().read(&scope, |data| data.third_party_types.values().map(partner_json).collect());
-    Json(json!({"actionTypes": types}))
+    Ok(Json(json!({"actionTypes": types})))
 }
 
 async fn get_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
@@ -110,15 +116,18 @@ async fn get_behaviors(State(app): State<AppState>) -> Json<BehaviorSet> {
 
 async fn put_behaviors(
     State(app): State<AppState>,
+    caller: Caller,
     ControlJson(set): ControlJson<BehaviorSet>,
 ) -> Result<Json<BehaviorSet>, ApiError> {
+    caller.must_act_anywhere("set the behaviour rules")?;
     BehaviorSet::check(&set.rules).map_err(ApiError::validation)?;
     save_behaviors(&app, &set.rules)?;
     app.engine().set_behaviors(set.rules.clone());
     Ok(Json(set))
 }
 
-async fn delete_behaviors(State(app): State<AppState>) -> Result<Json<BehaviorSet>, ApiError> {
+async fn delete_behaviors(State(app): State<AppState>, caller: Caller) -> Result<Json<BehaviorSet>, ApiError> {
+    caller.must_act_anywhere("remove the behaviour rules")?;
     save_behaviors(&app, &[])?;
     app.engine().set_behaviors(Vec::new());
     Ok(Json(BehaviorSet::default()))
@@ -141,8 +150,10 @@ struct ExportQuery {
 /// `GET /_emulator/state`: the whole state as one versioned JSON document.
 async fn export_state(
     State(app): State<AppState>,
+    caller: Caller,
     axum::extract::Query(query): axum::extract::Query<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
+    caller.must_act_anywhere("export the state")?;
     let document = app.store().export(app.engine().behaviors(), !query.include_secrets);
     let body = serde_json::to_vec(&document).map_err(|e| ApiError::validation(e.to_string()))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -150,7 +161,12 @@ async fn export_state(
 
 /// `PUT /_emulator/state`: replaces the whole state with a document's, all or nothing. Running executions in it
 /// resume.
-async fn import_state(State(app): State<AppState>, request: axum::extract::Request) -> Result<Json<Value>, ApiError> {
+async fn import_state(
+    State(app): State<AppState>,
+    caller: Caller,
+    request: axum::extract::Request,
+) -> Result<Json<Value>, ApiError> {
+    caller.must_act_anywhere("replace the state")?;
     let (parts, body) = request.into_parts();
     let limit = app.config().max_import_bytes;
     let bytes = read_limited(&parts.headers, body, limit, app.config().body_timeout).await.map_err(|mut e| {
@@ -203,26 +219,30 @@ fn not_running(what: String) -> ApiError {
     ApiError::new(ErrorCode::NotFoundException, what)
 }
 
-/// The scope of a control request: SigV4 credentials or the defaults, overridden by the body.
+/// The scope of a control request: the verified caller's (with `--verify-signatures`), else SigV4 credentials or the
+/// defaults; overridden by the body, where the caller may act on that account.
 pub(crate) fn control_scope(
     app: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     uri: &Uri,
     account: Option<String>,
     region: Option<String>,
-) -> Scope {
-    let mut scope = scope_of(headers, uri.query(), app.defaults());
+) -> Result<Scope, ApiError> {
+    let mut scope = caller.scope().unwrap_or_else(|| scope_of(headers, uri.query(), app.defaults()));
     if let Some(account) = account {
         scope.account = account;
     }
     if let Some(region) = region {
         scope.region = region;
     }
-    scope
+    caller.may_act_on(&scope.account)?;
+    Ok(scope)
 }
 
 async fn complete_action(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(request): ControlJson<CompleteRequest>,
@@ -239,7 +259,7 @@ async fn complete_action(
             message: request.message.or(request.summary).unwrap_or_else(|| "The action failed.".into()),
         }),
     };
-    let scope = control_scope(&app, &headers, &uri, request.account, request.region);
+    let scope = control_scope(&app, &caller, &headers, &uri, request.account, request.region)?;
     let (pipeline, execution, stage) = (&request.pipeline_name, &request.pipeline_execution_id, &request.stage_name);
     let target = match (&request.action_name, &request.rule_name) {
         (Some(action), None) => Target::Action(action),
@@ -297,8 +317,10 @@ async fn clock(State(app): State<AppState>) -> Json<Value> {
 
 async fn advance_clock(
     State(app): State<AppState>,
+    caller: Caller,
     ControlJson(request): ControlJson<AdvanceRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.must_act_anywhere("advance the emulator clock")?;
     if !request.seconds.is_finite() || request.seconds < 0.0 || request.seconds > 3.2e9 {
         return Err(ApiError::validation("seconds must be a number between 0 and 3.2e9"));
     }
@@ -352,9 +374,11 @@ fn storage_json(app: &AppState) -> Value {
 
 /// `GET /_emulator/partitions`: `{"default": {"account", "region"}, "partitions": [{"account", "region",
 /// "pipelines"}, ...], "realArtifacts", "runBuilds"}`, in account and region order.
-async fn partitions(State(app): State<AppState>) -> Json<Value> {
+async fn partitions(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     let store = app.store();
     let mut scopes = store.scopes();
+    // A caller that may act on its own account only sees that account's.
+    scopes.retain(|scope| caller.may_act_on(&scope.account).is_ok());
     scopes.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
     let partitions: Vec<Value> = scopes
         .iter()
@@ -364,8 +388,10 @@ async fn partitions(State(app): State<AppState>) -> Json<Value> {
         })
         .collect();
     let defaults = app.defaults();
+    let default =
+        caller.scope().unwrap_or_else(|| Scope { account: defaults.account.clone(), region: defaults.region.clone() });
     Json(json!({
-        "default": {"account": defaults.account, "region": defaults.region},
+        "default": {"account": default.account, "region": default.region},
         "partitions": partitions,
         // Whether artifacts are real objects in an S3 neighbour (the dashboard then offers downloads).
         "realArtifacts": app.engine().real_artifacts(),
@@ -420,15 +446,19 @@ struct ResetRequest {
 
 async fn reset(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(request): ControlJson<ResetRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    // Signed requests name their partition as they would on the AWS endpoint.
+    // Signed requests name their partition as they would on the AWS endpoint (a verified one, its own account).
     let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
         || uri.query().is_some_and(|q| q.contains("X-Amz-Credential="));
-    let credentials = signed.then(|| scope_of(&headers, uri.query(), app.defaults()));
+    let credentials = caller.scope().or_else(|| signed.then(|| scope_of(&headers, uri.query(), app.defaults())));
     let account = request.account.or_else(|| credentials.as_ref().map(|s| s.account.clone()));
+    if let Some(account) = &account {
+        caller.may_act_on(account)?;
+    }
     let region = request.region.or_else(|| credentials.map(|s| s.region));
     if account.is_none() && region.is_none() {
         app.reset()?;
@@ -492,11 +522,12 @@ struct EventsQuery {
 /// of the caller's account and region.
 async fn list_events(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     uri: Uri,
     query: QueryResult,
 ) -> Result<axum::response::Response, ApiError> {
-    let (query, scope) = EventsQuery::read(&app, &headers, &uri, query)?;
+    let (query, scope) = EventsQuery::read(&app, &caller, &headers, &uri, query)?;
     let (events, gap) = app.engine().events().since(query.after.unwrap_or(0), |e| query.selects(&scope, e));
     // The events are kept as JSON text: the answer is put together from it rather than parsed again.
     let mut body = String::with_capacity(64 + events.iter().map(|e| e.event.len() + 32).sum::<usize>());
@@ -536,12 +567,13 @@ impl EventsQuery {
     /// The query, and the account and region it reads.
     fn read(
         app: &AppState,
+        caller: &Caller,
         headers: &HeaderMap,
         uri: &Uri,
         query: QueryResult,
     ) -> Result<(EventsQuery, Scope), ApiError> {
         let axum::extract::Query(query) = query.map_err(|e| ApiError::validation(format!("Invalid query: {e}")))?;
-        let scope = control_scope(app, headers, uri, query.account.clone(), query.region.clone());
+        let scope = control_scope(app, caller, headers, uri, query.account.clone(), query.region.clone())?;
         Ok((query, scope))
     }
 
@@ -562,13 +594,14 @@ impl EventsQuery {
 /// dropped (it can resume with `Last-Event-ID`); the engine never waits for a reader.
 async fn stream_events(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     uri: Uri,
     query: QueryResult,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    let (query, scope) = EventsQuery::read(&app, &headers, &uri, query)?;
+    let (query, scope) = EventsQuery::read(&app, &caller, &headers, &uri, query)?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let resume = resume.or(query.after);
     // Subscribed before the history is read, so nothing falls between the two.

@@ -230,7 +230,7 @@ impl Engine {
     }
 
     /// The log of the build an action run ran (or runs), if it is kept.
-    pub fn build_log(&self, run: uuid::Uuid) -> Option<providers::builds::log::BuildLog> {
+    pub fn build_log(&self, run: uuid::Uuid) -> Option<(String, providers::builds::log::BuildLog)> {
         self.writer.as_ref()?.build_log(run)
     }
 

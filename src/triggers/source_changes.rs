@@ -75,6 +75,7 @@ pub enum Parsed {
 /// `POST /_emulator/source-changes`.
 pub async fn receive(
     State(app): State<AppState>,
+    caller: crate::control::guard::Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(body): ControlJson<Value>,
@@ -82,7 +83,7 @@ pub async fn receive(
     let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
     let neutral = body.get("detail-type").is_none();
     let (account, region) = if neutral { (text("account"), text("region")) } else { (None, None) };
-    let scope = crate::control::control_scope(&app, &headers, &uri, account, region);
+    let scope = crate::control::control_scope(&app, &caller, &headers, &uri, account, region)?;
     let change = match parse(&body).map_err(ApiError::validation)? {
         Parsed::Ignored(reason) => return Ok(Json(json!({"started": [], "skipped": [], "ignored": reason}))),
         Parsed::Change(change) => change,

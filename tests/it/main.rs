@@ -11,6 +11,7 @@ mod concurrency;
 mod conditions;
 
 mod control;
+mod control_identity;
 mod corpus;
 mod dashboard;
 mod delivery;

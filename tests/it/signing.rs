@@ -5,12 +5,10 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use codepipeline_local::config::Config;
 use serde_json::Value;
 
-use crate::common::{Conn, TestServer};
+use crate::common::{Conn, Signed, TestServer, send_signed};
 
 const DEPLOYER: (&str, &str) = ("AKIADEPLOYER00000001", "deployer-secret");
 const AUDITOR: (&str, &str) = ("AKIAAUDITOR000000002", "auditor-secret");
@@ -45,58 +43,15 @@ fn client(server: &TestServer, key: &str, secret: &str, token: Option<&str>) -> 
 /// A request to `ListPipelines` signed by `key`/`secret` at `time` (headers, or the query string), then `tamper`ed.
 async fn signed_request(
     server: &TestServer,
-    (key, secret): (&str, &str),
+    key: (&str, &str),
     time: SystemTime,
     query: bool,
     tamper: impl Fn(&mut axum::http::Request<String>),
 ) -> (u16, Value) {
-    let authority = server.url().trim_start_matches("http://").to_string();
-    let mut request = axum::http::Request::builder()
-        .method("POST")
-        .uri(format!("http://{authority}/"))
-        .header("host", authority.as_str())
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "CodePipeline_20150709.ListPipelines")
-        .body("{}".to_string())
-        .expect("request");
-    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "tests").into();
-    let mut settings = SigningSettings::default();
-    if query {
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(Duration::from_secs(300));
-    }
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("codepipeline")
-        .time(time)
-        .settings(settings)
-        .build()
-        .expect("params")
-        .into();
-    let uri = request.uri().to_string();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = if query { SignableBody::UnsignedPayload } else { SignableBody::Bytes(request.body().as_bytes()) };
-    let signable = SignableRequest::new("POST", &uri, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body)
-        .expect("signable");
-    let (instructions, _) = sign(signable, &params).expect("signs").into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-    tamper(&mut request);
-    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.as_str() != "host")
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut conn = Conn::open(&authority).await;
-    // Conn sends `Host: localhost`, which the signature covers only if it is the signed host: send ours instead.
-    let response = conn.request_with_host("POST", &path, &authority, &refs, request.body().as_bytes()).await;
+    let headers =
+        [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "CodePipeline_20150709.ListPipelines")];
+    let signed = Signed { key, time, query, method: "POST", path: "/", headers: &headers, body: "{}" };
+    let response = send_signed(server, signed, tamper).await;
     (response.status, response.json())
 }
 
@@ -111,8 +66,21 @@ async fn signed_requests_act_in_their_key_s_account_and_every_failure_is_aws_s()
     let auditor = client(&server, AUDITOR.0, AUDITOR.1, None);
     assert_eq!(auditor.list_pipelines().send().await.expect("lists").pipelines().len(), 0);
     assert_eq!(deployer.list_pipelines().send().await.expect("lists").pipelines().len(), 1);
-    let partitions = server.control("GET", "/_emulator/partitions", &Value::Null).await.json();
-    assert!(partitions.to_string().contains("111111111111"), "{partitions}");
+    // Control requests are signed too, and see the signer's account only.
+    let unsigned = server.control("GET", "/_emulator/partitions", &Value::Null).await;
+    assert_eq!(unsigned.json()["__type"], "MissingAuthenticationTokenException", "{}", unsigned.text());
+    let signed = Signed {
+        key: AUDITOR,
+        time: SystemTime::now(),
+        query: false,
+        method: "GET",
+        path: "/_emulator/partitions",
+        headers: &[],
+        body: "",
+    };
+    let partitions = send_signed(&server, signed, |_| {}).await.json();
+    assert_eq!(partitions["default"]["account"], "222222222222", "{partitions}");
+    assert!(!partitions.to_string().contains("111111111111"), "{partitions}");
     // The signer is the caller AWS names.
     let started = deployer.start_pipeline_execution().name("signed").send().await.expect("starts");
     let id = started.pipeline_execution_id().unwrap_or_default();

@@ -386,8 +386,8 @@ pub struct ArtifactWriter {
     build_numbers: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The action runs whose builds are running.
     running: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
-    /// The logs of the latest builds, by action execution id (at most [`KEPT_BUILD_LOGS`]).
-    logs: std::sync::Mutex<std::collections::VecDeque<(Uuid, super::builds::log::BuildLog)>>,
+    /// The logs of the latest builds, by action execution id, with their account (at most [`KEPT_BUILD_LOGS`]).
+    logs: std::sync::Mutex<std::collections::VecDeque<(Uuid, String, super::builds::log::BuildLog)>>,
 }
 
 /// How many builds' logs are kept (in memory; each at most `builds::log::MAX_LOG_BYTES`).
@@ -500,22 +500,22 @@ impl ArtifactWriter {
         Ok(object.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes().to_vec())
     }
 
-    /// A new log for the build of action run `run`, kept with the latest builds' logs.
-    pub(super) fn new_log(&self, run: Uuid) -> super::builds::log::BuildLog {
+    /// A new log for the build of action run `run` in `account`, kept with the latest builds' logs.
+    pub(super) fn new_log(&self, run: Uuid, account: &str) -> super::builds::log::BuildLog {
         let log = super::builds::log::BuildLog::default();
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        logs.retain(|(id, _)| *id != run);
+        logs.retain(|(id, _, _)| *id != run);
         if logs.len() >= KEPT_BUILD_LOGS {
             logs.pop_front();
         }
-        logs.push_back((run, log.clone()));
+        logs.push_back((run, account.to_string(), log.clone()));
         log
     }
 
-    /// The log of the build of action run `run`, if it is kept.
-    pub fn build_log(&self, run: Uuid) -> Option<super::builds::log::BuildLog> {
+    /// The log of the build of action run `run` and its account, if it is kept.
+    pub fn build_log(&self, run: Uuid) -> Option<(String, super::builds::log::BuildLog)> {
         let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        logs.iter().rev().find(|(id, _)| *id == run).map(|(_, log)| log.clone())
+        logs.iter().rev().find(|(id, _, _)| *id == run).map(|(_, account, log)| (account.clone(), log.clone()))
     }
 
     /// The next build number of a project (CODEBUILD_BUILD_NUMBER), counted since the server started.

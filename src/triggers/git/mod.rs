@@ -130,6 +130,7 @@ fn non_empty(value: &str, what: &str) -> Result<(), ApiError> {
 /// `POST /_emulator/git/push`.
 pub async fn push(
     State(app): State<AppState>,
+    caller: crate::control::guard::Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(body): ControlJson<PushBody>,
@@ -141,7 +142,7 @@ pub async fn push(
         (None, Some(tag)) if !tag.is_empty() => Ref::Tag(tag),
         _ => return Err(ApiError::validation("give exactly one of branch and tag")),
     };
-    let scope = crate::control::control_scope(&app, &headers, &uri, body.account, body.region);
+    let scope = crate::control::control_scope(&app, &caller, &headers, &uri, body.account, body.region)?;
     let event = GitEvent {
         repository: body.repository,
         connection: body.connection_arn,
@@ -158,6 +159,7 @@ pub async fn push(
 /// `POST /_emulator/git/pull-request`.
 pub async fn pull_request(
     State(app): State<AppState>,
+    caller: crate::control::guard::Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(body): ControlJson<PullRequestBody>,
@@ -168,7 +170,7 @@ pub async fn pull_request(
     non_empty(&body.destination_branch, "destinationBranch")?;
     // Accepted so that the body can say which pull request it is; nothing AWS shows carries it.
     let _ = body.pull_request_id;
-    let scope = crate::control::control_scope(&app, &headers, &uri, body.account, body.region);
+    let scope = crate::control::control_scope(&app, &caller, &headers, &uri, body.account, body.region)?;
     let event = GitEvent {
         repository: body.repository,
         connection: body.connection_arn,
@@ -185,6 +187,7 @@ pub async fn pull_request(
 /// `POST /_emulator/git/webhook`: a provider's own delivery.
 pub async fn webhook(
     State(app): State<AppState>,
+    caller: crate::control::guard::Caller,
     headers: HeaderMap,
     uri: Uri,
     ControlJson(body): ControlJson<Value>,
@@ -201,7 +204,7 @@ pub async fn webhook(
             "The delivery names no provider event: send X-GitHub-Event, X-Gitlab-Event or (Bitbucket) X-Event-Key",
         ));
     };
-    let scope = crate::control::control_scope(&app, &headers, &uri, None, None);
+    let scope = crate::control::control_scope(&app, &caller, &headers, &uri, None, None)?;
     let (events, ignored) = parsed.map_err(ApiError::validation)?;
     let mut outcome = Outcome::default();
     for event in events {

@@ -183,7 +183,7 @@ impl ArtifactWriter {
         build: &Build,
     ) -> Result<Success, ErrorDetails> {
         let id = uuid::Uuid::new_v4();
-        let log = self.new_log(work.run_id);
+        let log = self.new_log(work.run_id, &work.scope.account);
         let result = self.run_build(engine, work, build, id, &log).await;
         let group = match build.kind {
             Kind::CodeBuild { .. } => format!("/aws/codebuild/{}", build.project),
