@@ -18,7 +18,8 @@
 //!                  new commits in watched local repositories as pushes (watch)
 //!   source_changes S3, ECR and CodeCommit changes
 //! control/       the emulator's own endpoints (/health, /_localstack/health, /_emulator/...)
-//!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies
+//!   guard          what keeps /_emulator/* from web pages: JSON content type, Origin and Host checks, bounded bodies;
+//!                  with --verify-signatures, the signature and the Caller it verifies (its own account, or any if admin)
 //!   artifacts      artifact downloads (from the S3 neighbour or the emulator's own store), for the dashboard
 //!   builds         a build's log, read or followed live
 //!   ui             the dashboard: assets/dashboard/ embedded and served at /_emulator/ui/ with a same-origin CSP
@@ -26,7 +27,8 @@
 //!                partners), the scheduler's lifetime; server, control and triggers build on it; a state document
 //!                held to what the API accepts and to what the store can read back before it is imported (import);
 //!                where each AWS service the emulator calls is, and its credentials (neighbours); LocalStack-style
-//!                init hooks run at the lifecycle stages (init)
+//!                init hooks run at the lifecycle stages (init); who may sign requests and what their policies are,
+//!                from the credentials file and the IAM neighbour (principals)
 //! operations/    one function per CodePipeline operation, behind one exhaustive dispatch match; shared lookups and
 //!                errors in mod; an operation that changes a running pipeline hands the engine a command and words
 //!                every refusal the command can produce
@@ -38,6 +40,8 @@
 //!   stages         transitions, retry, rollback           revisions       PutActionRevision, deploy targets
 //!   conditions     OverrideStageCondition, ListRuleExecutions, condition states
 //!   urls           console links from action type URL templates (never a secret)
+//!   authorize      --enforce-iam: each operation's IAM action, resources and context keys, asked of the caller's
+//!                  policies before it runs
 //! engine/        the one writer of running pipelines; it owns its store handle
 //!   commands/      one file per caller-driven command (start, stop, retry, rollback, approval, condition override,
 //!                  transition, revision push, job acknowledgement and report, completion, Lambda invocation
@@ -77,6 +81,7 @@
 //!   validate       model-driven input validation in AWS's message format (for every other body: the exact error)
 //!   identity       account and region from SigV4 credentials
 //!   sigv4          opt-in signature verification against a credentials file (--verify-signatures)
+//!   policy         IAM identity-based policies: a documented subset read and checked at start, and evaluated
 //!   error          error codes and the one place errors become responses
 //!   pagination     sealed nextToken values and page cutting
 //! transport      connections: the accept loop, header, body, idle and write time bounds, a bounded graceful shutdown

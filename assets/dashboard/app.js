@@ -51,37 +51,50 @@ const MAX_EVENTS = 500;
 
 const $ = (id) => document.getElementById(id);
 
-/// One CodePipeline operation in the chosen account and region (the server reads both from the credential scope;
-/// it does not check signatures).
+/// One CodePipeline operation in the chosen account and region. The server reads both from the credential scope;
+/// with --verify-signatures the request is signed by the principal the user signed in as (whose account it is).
 async function aws(operation, input) {
-  const credential = `${state.account}/20200101/${state.region}/codepipeline/aws4_request`;
-  const response = await fetch("/", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-amz-json-1.1",
-      "X-Amz-Target": `CodePipeline_20150709.${operation}`,
-      Authorization: `AWS4-HMAC-SHA256 Credential=${credential}, SignedHeaders=host, Signature=dashboard`,
-    },
-    body: JSON.stringify(input || {}),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw new Error(`${operation}: ${body.message || body.__type || response.status}`);
+  const body = JSON.stringify(input || {});
+  const headers = {
+    "Content-Type": "application/x-amz-json-1.1",
+    "X-Amz-Target": `CodePipeline_20150709.${operation}`,
+  };
+  if (SIGV4.credentials()) {
+    Object.assign(headers, await SIGV4.sign("POST", "/", body, state.region));
+  } else {
+    const credential = `${state.account}/20200101/${state.region}/codepipeline/aws4_request`;
+    headers.Authorization = `AWS4-HMAC-SHA256 Credential=${credential}, SignedHeaders=host, Signature=dashboard`;
   }
-  return body;
+  const response = await fetch("/", { method: "POST", headers, body });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(`${operation}: ${answer.message || answer.__type || response.status}`);
+  }
+  return answer;
 }
 
+/// Errors that mean the server checks signatures and this tab has no (or wrong) credentials.
+const SIGNING_ERRORS = new Set([
+  "MissingAuthenticationTokenException", "UnrecognizedClientException", "InvalidSignatureException",
+  "IncompleteSignatureException",
+]);
+
 async function control(path, body, method) {
-  const init = { headers: { Accept: "application/json" } };
+  const init = { headers: { Accept: "application/json" }, method: "GET" };
   if (body !== undefined) {
     // Control requests that change state are JSON, as the server requires of every caller.
     init.method = method || "POST";
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  if (SIGV4.credentials()) Object.assign(init.headers, await SIGV4.sign(init.method, path, init.body, state.region));
   const response = await fetch(path, init);
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(`${path}: ${answer.message || answer.__type || response.status}`);
+  if (!response.ok) {
+    const error = new Error(`${path}: ${answer.message || answer.__type || response.status}`);
+    error.signing = SIGNING_ERRORS.has(answer.__type);
+    throw error;
+  }
   return answer;
 }
 
@@ -110,6 +123,8 @@ function report(id, error) {
   const box = $(id);
   box.hidden = !error;
   box.textContent = error ? String(error.message || error) : "";
+  // A refusal below the fold would go unseen after a click.
+  if (error) box.scrollIntoView({ block: "nearest" });
 }
 
 // --- Account and region -------------------------------------------------------------------------------------------
@@ -146,11 +161,13 @@ function fillSelect(select, values, chosen) {
 async function loadScopes() {
   const known = await control("/_emulator/partitions");
   const wanted = readHash();
-  const accounts = new Set([known.default.account, ...known.partitions.map((p) => p.account)]);
+  // Signed in, the AWS endpoint acts in the signer's account only.
+  const signed = Boolean(SIGV4.credentials());
+  const accounts = new Set([known.default.account, ...(signed ? [] : known.partitions.map((p) => p.account))]);
   const regions = new Set([known.default.region, ...known.partitions.map((p) => p.region)]);
-  if (wanted.account) accounts.add(wanted.account);
+  if (wanted.account && !signed) accounts.add(wanted.account);
   if (wanted.region) regions.add(wanted.region);
-  state.account = wanted.account || known.default.account;
+  state.account = (!signed && wanted.account) || known.default.account;
   state.region = wanted.region || known.default.region;
   state.realArtifacts = Boolean(known.realArtifacts);
   state.runBuilds = Boolean(known.runBuilds);
@@ -696,10 +713,10 @@ const EVENT_TYPES = [
 
 /// Subscribes to the event stream of the chosen account and region; resolves once subscribed (or failing), so that
 /// what is loaded afterwards misses no change: every change after the subscription arrives as an event.
-function follow() {
+async function follow() {
   if (state.stream) state.stream.close();
   const query = new URLSearchParams({ account: state.account, region: state.region });
-  const stream = new EventSource(`/_emulator/events/stream?${query}`);
+  const stream = new EventSource(await SIGV4.presign(`/_emulator/events/stream?${query}`, state.region));
   const live = $("live");
   stream.onopen = () => {
     live.textContent = "Live";
@@ -742,12 +759,44 @@ async function changeScope() {
   await showView();
 }
 
+/// With --verify-signatures: the form that takes the keys this tab signs with, and the way out of them.
+function setUpSignIn() {
+  const signed = SIGV4.credentials();
+  $("sign-out").hidden = !signed;
+  $("sign-out").addEventListener("click", () => {
+    SIGV4.remember(null);
+    location.reload();
+  });
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    SIGV4.remember({
+      accessKeyId: $("sign-in-key").value.trim(), secretAccessKey: $("sign-in-secret").value,
+      sessionToken: $("sign-in-token").value.trim(), region: $("sign-in-region").value.trim() || "us-east-1",
+    });
+    location.reload();
+  });
+}
+
+function askToSignIn(error) {
+  $("sign-in").hidden = false;
+  $("live").textContent = "Not signed in";
+  $("list-view").hidden = true;
+  if (!SIGV4.available) {
+    report("sign-in-error", "This page cannot sign requests here: browsers sign only on pages served from localhost or over HTTPS.");
+  } else if (SIGV4.credentials()) {
+    report("sign-in-error", error);
+  }
+  $("sign-in-key").focus();
+}
+
 async function start() {
+  setUpSignIn();
   try {
     await loadScopes();
     await loadClock();
   } catch (error) {
-    report("error", error);
+    if (error.signing) askToSignIn(error);
+    else report("error", error);
     return;
   }
   $("account").addEventListener("change", changeScope);

@@ -65,6 +65,8 @@ function glance(error, inputs, outputs, variables) {
         const link = element("a", "", "download");
         const query = new URLSearchParams({ bucket: location.bucket, key: location.key, account: state.account, region: state.region });
         link.href = `/_emulator/artifacts?${query}`;
+        // Signed in, a link carries its signature (it cannot carry headers).
+        SIGV4.presign(link.href, state.region).then((url) => { link.href = url; });
         link.setAttribute("aria-label", `Download ${artifact.name}`);
         item.append(link);
       }
@@ -90,15 +92,18 @@ function buildLog(id, action) {
       pre.hidden = !pre.hidden;
       toggle.textContent = pre.hidden ? "Show build log" : "Hide build log";
       if (!pre.hidden && !view.source) {
-        const source = new EventSource(`/_emulator/builds/${encodeURIComponent(id)}/log/stream`);
-        view.source = source;
-        source.addEventListener("line", (event) => {
-          const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-          pre.append(`${event.data}\n`);
-          if (follow) pre.scrollTop = pre.scrollHeight;
+        // Signed in, the stream's URL carries its signature (an EventSource cannot carry headers).
+        view.source = SIGV4.presign(`/_emulator/builds/${encodeURIComponent(id)}/log/stream`, state.region).then((url) => {
+          const source = new EventSource(url);
+          source.addEventListener("line", (event) => {
+            const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+            pre.append(`${event.data}\n`);
+            if (follow) pre.scrollTop = pre.scrollHeight;
+          });
+          source.addEventListener("end", () => source.close());
+          source.onerror = () => source.close();
+          return source;
         });
-        source.addEventListener("end", () => source.close());
-        source.onerror = () => source.close();
       }
     }, "link");
     box.append(toggle, pre);

@@ -137,7 +137,8 @@ pub async fn protect(State(app): State<AppState>, request: Request, next: Next) 
 /// With `--verify-signatures`, `request` once its signature checks out, knowing its [`Caller`]; else as it is.
 async fn verified(app: &AppState, request: Request) -> Result<Request, ApiError> {
     let Some(principals) = app.principals() else { return Ok(request) };
-    if request.uri().path().starts_with(crate::control::ui::PATH) {
+    let path = request.uri().path();
+    if path.starts_with(crate::control::ui::PATH) || path == crate::control::ui::PATH.trim_end_matches('/') {
         return Ok(request);
     }
     let (mut parts, body) = request.into_parts();

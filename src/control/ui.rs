@@ -18,6 +18,7 @@ pub const PATH: &str = "/_emulator/ui/";
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../../assets/dashboard/app.js");
 const HISTORY: &str = include_str!("../../assets/dashboard/history.js");
+const SIGV4: &str = include_str!("../../assets/dashboard/sigv4.js");
 const STYLE: &str = include_str!("../../assets/dashboard/style.css");
 
 /// Same origin only: no script, style, image or connection elsewhere, no framing by other pages.
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route(PATH, get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .route("/_emulator/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
         .route("/_emulator/ui/history.js", get(|| async { asset("text/javascript; charset=utf-8", HISTORY) }))
+        .route("/_emulator/ui/sigv4.js", get(|| async { asset("text/javascript; charset=utf-8", SIGV4) }))
         .route("/_emulator/ui/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
 }
 

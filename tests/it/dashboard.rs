@@ -5,9 +5,11 @@ use serde_json::json;
 
 use crate::common::{Conn, TestServer, pipeline_json};
 
-const ASSETS: [(&str, &str); 3] = [
+const ASSETS: [(&str, &str); 5] = [
     ("/_emulator/ui/", "text/html"),
     ("/_emulator/ui/app.js", "text/javascript"),
+    ("/_emulator/ui/history.js", "text/javascript"),
+    ("/_emulator/ui/sigv4.js", "text/javascript"),
     ("/_emulator/ui/style.css", "text/css"),
 ];
 

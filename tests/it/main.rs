@@ -6,6 +6,7 @@ mod common;
 mod artifacts;
 mod browser;
 mod browser_review;
+mod browser_signed;
 mod builds;
 mod concurrency;
 mod conditions;
