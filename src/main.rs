@@ -25,9 +25,11 @@ async fn main() -> ExitCode {
             }
         };
     }
-    // The Ready. line has its own target, enabled whatever the level, so a supervisor can always wait for it.
-    let filter = EnvFilter::try_new(&config.log_level)
-        .and_then(|f| Ok(f.add_directive(format!("{READY_TARGET}=info").parse()?)));
+    // The Ready. line has its own target, enabled whatever the level, so a supervisor can always wait for it. The
+    // signing crate's debug and trace lines print canonical requests, session tokens included: never shown.
+    let filter = EnvFilter::try_new(&config.log_level).and_then(|f| {
+        Ok(f.add_directive(format!("{READY_TARGET}=info").parse()?).add_directive("aws_sigv4=warn".parse()?))
+    });
     let filter = match filter {
         Ok(filter) => filter,
         Err(e) => {

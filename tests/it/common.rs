@@ -387,14 +387,15 @@ pub struct Signed<'a> {
     pub body: &'a str,
 }
 
-/// Sends `signed` to `server`, signed with SigV4 for `codepipeline` in us-east-1, after `tamper` had its way with it.
+/// Sends `signed` to the server at `url`, signed with SigV4 for `codepipeline` in us-east-1, after `tamper` had its
+/// way with it.
 pub async fn send_signed(
-    server: &TestServer,
+    url: &str,
     signed: Signed<'_>,
     tamper: impl Fn(&mut axum::http::Request<String>),
 ) -> HttpResponse {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
-    let authority = server.url().trim_start_matches("http://").to_string();
+    let authority = url.trim_start_matches("http://").to_string();
     let mut builder = axum::http::Request::builder()
         .method(signed.method)
         .uri(format!("http://{authority}{}", signed.path))

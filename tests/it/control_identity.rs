@@ -71,7 +71,7 @@ async fn control_signed(
     let json = [("content-type", "application/json")];
     let headers: &[(&str, &str)] = if text.is_empty() { &[] } else { &json };
     let signed = Signed { key, time: SystemTime::now(), query, method, path, headers, body: &text };
-    send_signed(server, signed, |_| {}).await
+    send_signed(&server.url(), signed, |_| {}).await
 }
 
 fn forbidden(response: &HttpResponse, user: &str) {

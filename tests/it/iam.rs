@@ -294,3 +294,66 @@ async fn with_moto_as_the_iam_neighbour_its_users_keys_and_policies_decide() {
     tokio::time::sleep(codepipeline_local::app::principals::FRESH).await;
     ci.create_pipeline().pipeline(gated("app-ci")).send().await.expect("the group's policy allows it");
 }
+
+#[tokio::test]
+async fn no_secret_key_or_session_token_reaches_the_logs_at_any_level() {
+    use std::process::Stdio;
+    let temporary = json!({"accessKeyId": "ASIATEMPORARY0000009", "secretAccessKey": "TEMPORARY-SECRET-2",
+        "sessionToken": "SESSION-TOKEN-3", "account": ACCOUNT, "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/ci/s"),
+        "policies": []});
+    let deployer =
+        json!([{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]);
+    let file = credentials_file(vec![
+        principal(("AKIALOGGED0000000001", "DEPLOYER-SECRET-1"), "deployer", deployer),
+        temporary,
+    ]);
+    let file = file.display().to_string();
+    let args = ["--port", "0", "--log-level", "trace", "--enforce-iam", "--credentials", &file];
+    let (mut child, lines, addr, rest) = crate::process::start_binary(&args, Stdio::piped());
+    let url = format!("http://{addr}");
+    let key = ("AKIALOGGED0000000001", "DEPLOYER-SECRET-1");
+    let sdk = client(&url, key);
+    sdk.create_pipeline().pipeline(gated("app-logged")).send().await.expect("created");
+    sdk.list_pipelines().send().await.expect("listed");
+    let wrong = client(&url, ("AKIALOGGED0000000001", "DEPLOYER-SECRET-1-but-wrong"));
+    wrong.list_pipelines().send().await.expect_err("a wrong secret");
+    let temporary = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "ASIATEMPORARY0000009",
+                "TEMPORARY-SECRET-2",
+                Some("SESSION-TOKEN-3".into()),
+                None,
+                "tests",
+            ))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build(),
+    );
+    temporary.list_pipelines().send().await.expect_err("no policy allows it");
+    let control = crate::common::Signed {
+        key,
+        time: std::time::SystemTime::now(),
+        query: true,
+        method: "GET",
+        path: "/_emulator/events",
+        headers: &[],
+        body: "",
+    };
+    assert_eq!(crate::common::send_signed(&url, control, |_| {}).await.status, 200);
+
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let mut logs = lines.join("\n");
+    logs.push_str(&rest.join().expect("the log is read"));
+    if let Some(err) = child.stderr.as_mut() {
+        use std::io::Read;
+        err.read_to_string(&mut logs).expect("reads stderr");
+    }
+    let _ = child.wait();
+    assert!(logs.contains("AccessDeniedException") && logs.contains("InvalidSignatureException"), "{logs}");
+    for secret in ["DEPLOYER-SECRET-1", "TEMPORARY-SECRET-2", "SESSION-TOKEN-3"] {
+        assert!(!logs.contains(secret), "{secret} was logged:\n{logs}");
+    }
+}

@@ -83,25 +83,31 @@ fn check_health_fails_when_nothing_listens() {
 
 /// Starts the binary with `args` (stdout piped), waits for its `Ready.` line, and returns the child, the lines read
 /// until then, and the address it listens on.
-fn start_binary(args: &[&str], stderr: Stdio) -> (std::process::Child, Vec<String>, String) {
+/// The binary started with `args`: the child, its log lines until `Ready.`, its address, and the rest of its log
+/// (complete once the child has exited).
+pub(crate) fn start_binary(
+    args: &[&str],
+    stderr: Stdio,
+) -> (std::process::Child, Vec<String>, String, std::thread::JoinHandle<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_codepipeline-local"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
         .expect("binary starts");
-    let lines = lines_until_ready(&mut child);
+    let (lines, rest) = lines_until_ready(&mut child);
     let addr = lines
         .last()
         .and_then(|l| l.split("http://").nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the Ready line names the address")
         .to_string();
-    (child, lines, addr)
+    (child, lines, addr, rest)
 }
 
-/// Waits for the line ending in `Ready.` on the child's stdout and returns every line read until then.
-fn lines_until_ready(child: &mut std::process::Child) -> Vec<String> {
+/// Waits for the line ending in `Ready.` on the child's stdout and returns every line read until then, and the rest of
+/// the output, read meanwhile (so the child never writes to a closed pipe).
+fn lines_until_ready(child: &mut std::process::Child) -> (Vec<String>, std::thread::JoinHandle<String>) {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
@@ -112,7 +118,8 @@ fn lines_until_ready(child: &mut std::process::Child) -> Vec<String> {
         let ready = line.trim_end().ends_with("Ready.");
         seen.push(line);
         if ready {
-            return seen;
+            let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+            return (seen, rest);
         }
     }
 }
@@ -127,7 +134,7 @@ fn text_logs_in_a_pipe_have_no_colour_codes_and_ready_shows_at_every_level() {
             .stderr(Stdio::null())
             .spawn()
             .expect("binary starts");
-        let lines = lines_until_ready(&mut child);
+        let (lines, _) = lines_until_ready(&mut child);
         let _ = child.kill();
         let _ = child.wait();
         for line in &lines {
@@ -153,7 +160,7 @@ fn an_unknown_log_level_is_a_start_up_error() {
 #[test]
 fn sigterm_ends_the_process_within_its_bound_even_with_half_sent_requests() {
     use std::io::Write;
-    let (mut child, _, addr) = start_binary(&["--port", "0", "--shutdown-timeout", "1s"], Stdio::null());
+    let (mut child, _, addr, _) = start_binary(&["--port", "0", "--shutdown-timeout", "1s"], Stdio::null());
     // One connection stops in the middle of its head, another in the middle of its body.
     let mut head = std::net::TcpStream::connect(&addr).expect("connects");
     head.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Ta").expect("writes");
@@ -203,8 +210,7 @@ pub(crate) fn exchange(addr: &str, method: &str, path: &str, target: Option<&str
 fn no_secret_token_or_nonce_reaches_the_logs_at_any_level() {
     use serde_json::json;
     let args = ["--port", "0", "--log-level", "trace", "--action-duration-ms", "5"];
-    let (mut child, lines, addr) = start_binary(&args, Stdio::piped());
-    let mut stdout = child.stdout.take();
+    let (mut child, lines, addr, rest) = start_binary(&args, Stdio::piped());
     let aws =
         |operation: &str, body: serde_json::Value| exchange(&addr, "POST", "/", Some(operation), &body.to_string());
     let at = |c: &str, o: &str, p: &str| json!({"category": c, "owner": o, "provider": p, "version": "1"});
@@ -263,10 +269,7 @@ fn no_secret_token_or_nonce_reaches_the_logs_at_any_level() {
 
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let mut logs = lines.join("\n");
-    if let Some(out) = stdout.as_mut() {
-        use std::io::Read;
-        out.read_to_string(&mut logs).expect("reads the log");
-    }
+    logs.push_str(&rest.join().expect("the log is read"));
     let mut errors = String::new();
     if let Some(err) = child.stderr.as_mut() {
         use std::io::Read;
@@ -294,7 +297,7 @@ fn the_start_up_log_names_the_neighbours_and_skips_an_endpoint_that_is_this_serv
         .stderr(Stdio::null())
         .spawn()
         .expect("binary starts");
-    let lines = lines_until_ready(&mut child);
+    let (lines, _) = lines_until_ready(&mut child);
     let _ = child.kill();
     let _ = child.wait();
     let log = lines.join("\n");

@@ -51,7 +51,7 @@ async fn signed_request(
     let headers =
         [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "CodePipeline_20150709.ListPipelines")];
     let signed = Signed { key, time, query, method: "POST", path: "/", headers: &headers, body: "{}" };
-    let response = send_signed(server, signed, tamper).await;
+    let response = send_signed(&server.url(), signed, tamper).await;
     (response.status, response.json())
 }
 
@@ -78,7 +78,7 @@ async fn signed_requests_act_in_their_key_s_account_and_every_failure_is_aws_s()
         headers: &[],
         body: "",
     };
-    let partitions = send_signed(&server, signed, |_| {}).await.json();
+    let partitions = send_signed(&server.url(), signed, |_| {}).await.json();
     assert_eq!(partitions["default"]["account"], "222222222222", "{partitions}");
     assert!(!partitions.to_string().contains("111111111111"), "{partitions}");
     // The signer is the caller AWS names.
