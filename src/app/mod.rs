@@ -107,7 +107,7 @@ impl AppState {
             None => saved_behaviors.unwrap_or_default(),
         };
         let neighbours = neighbours::Neighbours::resolve(&config);
-        for line in neighbours.describe(config.run_builds) {
+        for line in neighbours.describe(config.run_builds, config.verify_signatures || config.enforce_iam) {
             tracing::info!("{line}");
         }
         if config.run_builds {
@@ -465,12 +465,15 @@ fn principals_of(
             ));
         }
     };
-    let from = match neighbours.endpoint(neighbours::Service::Iam) {
-        Some(endpoint) => format!(" and the IAM neighbour at {endpoint}"),
-        None => String::new(),
-    };
+    let mut sources = Vec::new();
+    if config.credentials.is_some() {
+        sources.push(format!("the {} principals of the credentials file", file.len()));
+    }
+    if let Some(endpoint) = neighbours.endpoint(neighbours::Service::Iam) {
+        sources.push(format!("the users of the IAM neighbour at {endpoint}"));
+    }
     let checks = if config.enforce_iam { "signed, and allowed by their policies," } else { "signed" };
-    tracing::info!("requests must be {checks} by one of {} principals of the credentials file{from}", file.len());
+    tracing::info!("requests must be {checks} by {}", sources.join(" or "));
     Ok(Some(principals::Principals::new(file, iam, config.enforce_iam)))
 }
 

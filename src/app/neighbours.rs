@@ -178,8 +178,8 @@ impl Neighbours {
     /// wait for an S3 neighbour, and those whose endpoint is skipped (and why).
     ///
     /// `own_store`: artifacts live in the emulator's own store (builds run without an S3 neighbour), so the
-    /// services builds use act without S3.
-    pub fn describe(&self, own_store: bool) -> Vec<String> {
+    /// services builds use act without S3. `verifying`: requests are verified, which is all IAM serves.
+    pub fn describe(&self, own_store: bool, verifying: bool) -> Vec<String> {
         let mut lines = Vec::new();
         let list = |services: &mut dyn Iterator<Item = (&Service, &Endpoint)>| {
             services
@@ -191,7 +191,8 @@ impl Neighbours {
         let serves_builds =
             |s: &Service| matches!(s, Service::CodeBuild | Service::Logs | Service::Ssm | Service::SecretsManager);
         let acts = |s: &Service| artifacts || !s.needs_artifacts() || (own_store && serves_builds(s));
-        let acting = list(&mut self.endpoints.iter().filter(|(s, _)| acts(s)));
+        let used = |s: &Service| *s != Service::Iam || verifying;
+        let acting = list(&mut self.endpoints.iter().filter(|(s, _)| acts(s) && used(s)));
         if !acting.is_empty() {
             lines.push(format!("acting for real on neighbours: {acting}"));
         }
@@ -291,7 +292,7 @@ mod tests {
         let neighbours = Neighbours::resolve(&config);
         assert_eq!(neighbours.endpoint(Service::Lambda), None);
         assert_eq!(neighbours.endpoint(Service::S3), Some("http://127.0.0.1:5000"));
-        let described = neighbours.describe(false).join("\n");
+        let described = neighbours.describe(false, false).join("\n");
         assert!(
             described.contains(
                 "http://localhost:4566 from AWS_ENDPOINT_URL is not called, since it is this server: Lambda, \
