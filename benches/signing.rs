@@ -1,5 +1,5 @@
 //! What opt-in signing and IAM cost: GetPipeline throughput of the same signed request against three servers, one
-//! without checks, one with `--verify-signatures` and one with `--enforce-iam` (a four-statement policy with
+//! without checks, one with `--verify-signatures` and one with `--enforce-iam` (a five-statement policy with
 //! wildcards and a condition), alternating three times; the best of each and its share of the unchecked one.
 //!
 //! Run with `cargo bench --bench signing` (add `-- --connections 8 --seconds 5` to change the load, `--binary PATH`
@@ -24,7 +24,8 @@ fn credentials() -> String {
             {"Effect": "Allow", "Action": "codepipeline:*", "Resource": "arn:aws:codepipeline:*:111111111111:bench*"},
             {"Effect": "Deny", "Action": "codepipeline:Delete*", "Resource": "*"},
             {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
-             "Condition": {"StringEquals": {"iam:PassedToService": "codepipeline.amazonaws.com"}}}]}]}]})
+             "Condition": {"StringEquals": {"iam:PassedToService": "codepipeline.amazonaws.com"}}},
+            {"Effect": "Allow", "Action": "codestar-connections:PassConnection", "Resource": "*"}]}]}]})
     .to_string()
 }
 
