@@ -2,7 +2,6 @@
 //! signs every request as that principal (the AWS endpoint, the control endpoints, and the event stream's URL), and
 //! can do what the principal may, no more.
 
-use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
 use codepipeline_local::config::Config;
 use fantoccini::Locator;
 use serde_json::{Value, json};
@@ -44,15 +43,7 @@ async fn sign_in(browser: &Browser, (key, secret): (&str, &str)) {
 #[tokio::test]
 async fn the_dashboard_signs_as_the_principal_it_is_given_and_can_do_what_it_may() {
     let server = enforcing().await;
-    let deployer = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(server.url())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(DEPLOYER.0, DEPLOYER.1, None, None, "tests"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
-    );
+    let deployer = crate::common::keyed_client(&server.url(), "us-east-1", DEPLOYER, None);
     let declared: Value = serde_json::from_str(&gated("web-frontend")).expect("json");
     deployer
         .create_pipeline()

@@ -45,15 +45,7 @@ impl TestServer {
 
     /// An SDK client signing with the given access key id and region.
     pub fn client_as(&self, access_key: &str, region: &str) -> Client {
-        let http = aws_smithy_http_client::Builder::new().build_http();
-        let config = aws_sdk_codepipeline::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(self.url())
-            .region(Region::new(region.to_string()))
-            .credentials_provider(Credentials::new(access_key, "secret", None, None, "tests"))
-            .http_client(http)
-            .build();
-        Client::from_conf(config)
+        keyed_client(&self.url(), region, (access_key, "secret"), None)
     }
 
     /// Sends a JSON request to a control endpoint (`/_emulator/...`) on a fresh connection.
@@ -374,6 +366,18 @@ pub async fn first_execution(client: &Client, name: &str) -> String {
 /// `POST /_emulator/actions/complete`: ends a held action or rule.
 pub async fn complete(server: &TestServer, body: Value) -> HttpResponse {
     server.control("POST", "/_emulator/actions/complete", &body).await
+}
+
+/// An SDK client of the server at `url` in `region`, signing with `key` (id, secret) and a session `token`.
+pub fn keyed_client(url: &str, region: &str, (key, secret): (&str, &str), token: Option<&str>) -> Client {
+    let config = aws_sdk_codepipeline::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(key, secret, token.map(str::to_string), None, "tests"))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(config)
 }
 
 /// A request to sign: by `key` (id, secret) at `time`, in the headers or (`query`) the query string.

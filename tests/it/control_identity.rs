@@ -4,7 +4,6 @@
 use std::time::SystemTime;
 
 use aws_sdk_codepipeline::Client;
-use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
 use codepipeline_local::config::Config;
 use serde_json::{Value, json};
 
@@ -37,15 +36,8 @@ async fn verifying() -> TestServer {
     TestServer::with_config(config).await
 }
 
-fn client(server: &TestServer, (key, secret): (&str, &str)) -> Client {
-    let config = aws_sdk_codepipeline::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(server.url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(config)
+fn client(server: &TestServer, key: (&str, &str)) -> Client {
+    crate::common::keyed_client(&server.url(), "us-east-1", key, None)
 }
 
 /// A control request signed by `key` (in the headers, or the query string as a link or an event stream is).

@@ -1,7 +1,6 @@
 //! IAM enforcement (issue 30, item 2): `--enforce-iam` with policies from the credentials file or moto's IAM.
 
 use aws_sdk_codepipeline::Client;
-use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus, Tag};
 use codepipeline_local::config::{Config, SdkEnvironment};
@@ -59,15 +58,8 @@ async fn enforcing() -> TestServer {
     TestServer::with_config(config).await
 }
 
-fn client(url: &str, (key, secret): (&str, &str)) -> Client {
-    let config = aws_sdk_codepipeline::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(config)
+fn client(url: &str, key: (&str, &str)) -> Client {
+    crate::common::keyed_client(url, "us-east-1", key, None)
 }
 
 /// A pipeline whose second stage waits for a manual approval, passing `ROLE`.
@@ -317,20 +309,11 @@ async fn no_secret_key_or_session_token_reaches_the_logs_at_any_level() {
     sdk.list_pipelines().send().await.expect("listed");
     let wrong = client(&url, ("AKIALOGGED0000000001", "DEPLOYER-SECRET-1-but-wrong"));
     wrong.list_pipelines().send().await.expect_err("a wrong secret");
-    let temporary = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&url)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "ASIATEMPORARY0000009",
-                "TEMPORARY-SECRET-2",
-                Some("SESSION-TOKEN-3".into()),
-                None,
-                "tests",
-            ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
+    let temporary = crate::common::keyed_client(
+        &url,
+        "us-east-1",
+        ("ASIATEMPORARY0000009", "TEMPORARY-SECRET-2"),
+        Some("SESSION-TOKEN-3"),
     );
     temporary.list_pipelines().send().await.expect_err("no policy allows it");
     let control = crate::common::Signed {

@@ -3,7 +3,6 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codepipeline::Client;
-use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use codepipeline_local::config::Config;
 use serde_json::Value;
@@ -30,14 +29,7 @@ async fn verifying() -> TestServer {
 }
 
 fn client(server: &TestServer, key: &str, secret: &str, token: Option<&str>) -> Client {
-    let config = aws_sdk_codepipeline::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(server.url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(key, secret, token.map(str::to_string), None, "tests"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(config)
+    crate::common::keyed_client(&server.url(), "us-east-1", (key, secret), token)
 }
 
 /// A request to `ListPipelines` signed by `key`/`secret` at `time` (headers, or the query string), then `tamper`ed.
