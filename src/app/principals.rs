@@ -134,6 +134,7 @@ impl IamNeighbour {
                     arn,
                     policies: None,
                     admin: false,
+                    tags: Default::default(),
                     compiled: Vec::new(),
                 }
             }
@@ -141,6 +142,10 @@ impl IamNeighbour {
         if enforce {
             let user = principal.arn.rsplit('/').next().unwrap_or_default().to_string();
             principal.policies = Some(self.policies(&user).await?);
+            let tags = self.client.list_user_tags().user_name(&user).send().await;
+            for tag in tags.map_err(|e| self.unavailable(&answer(&e)))?.tags {
+                principal.tags.entry(tag.key).or_insert(tag.value);
+            }
             principal.compile().map_err(|e| {
                 tracing::warn!("the IAM neighbour's policies cannot be used: {e}");
                 ApiError::new(

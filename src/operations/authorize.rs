@@ -13,7 +13,10 @@
 //! `ConnectionArn` the pipeline uses; and `codepipeline:TagResource` for tags given at creation (CreatePipeline,
 //! CreateCustomActionType, PutWebhook).
 //!
-//! Context keys: `aws:RequestedRegion`, `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:SecureTransport` (false),
+//! Context keys: `aws:RequestedRegion`, `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`,
+//! `aws:username` (an IAM user's), `aws:PrincipalTag/*` (the credentials file's `tags`, or the IAM user's),
+//! `aws:MultiFactorAuthPresent` (false with temporary keys, absent otherwise), `aws:ViaAWSService` (false),
+//! `aws:SecureTransport` (false),
 //! `aws:ResourceTag/*` (the tags of the resource; of its pipeline for a stage or an action: UNCONFIRMED, chosen as
 //! stages and actions have no tags of their own), `aws:RequestTag/*` and `aws:TagKeys` (the request's tags; the
 //! removed keys for UntagResource). An account's root user is not restricted by identity-based policies.
@@ -206,9 +209,21 @@ fn checks(ctx: &Ctx, op: Operation, input: &Value) -> Vec<Check> {
         let mut context = Context::default();
         context.set("aws:RequestedRegion", vec![scope.region.clone()]);
         context.set("aws:SecureTransport", vec!["false".into()]);
+        context.set("aws:ViaAWSService", vec!["false".into()]);
         if let Some(principal) = &ctx.principal {
             context.set("aws:PrincipalArn", vec![principal.arn.clone()]);
             context.set("aws:PrincipalAccount", vec![principal.account.clone()]);
+            context.set("aws:PrincipalType", vec![principal.principal_type().into()]);
+            if let Some(name) = principal.user_name() {
+                context.set("aws:username", vec![name.to_string()]);
+            }
+            for (key, value) in &principal.tags {
+                context.set(&format!("aws:PrincipalTag/{key}"), vec![value.clone()]);
+            }
+            // Present with temporary keys (false: no MFA here), absent with long-term ones, as on AWS.
+            if principal.session_token.is_some() {
+                context.set("aws:MultiFactorAuthPresent", vec!["false".into()]);
+            }
         }
         context
     };

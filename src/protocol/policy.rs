@@ -6,17 +6,24 @@
 //!
 //! - `Version` (`2012-10-17` or `2008-10-17`), `Id`, and `Statement` (one or a list);
 //! - per statement `Sid`, `Effect`, `Action` or `NotAction`, `Resource` or `NotResource`, `Condition`;
-//! - `*` and `?` wildcards in actions (case-insensitive) and resources (case-sensitive), matched over the whole
-//!   string (a `*` also crosses `:` and `/`);
+//! - `*` and `?` wildcards in actions (case-insensitive) and resources (case-sensitive); in an ARN they stay within
+//!   their segment (the parts between the first five colons), except in the resource part and as the pattern's last
+//!   character, which match across `:` and `/` as IAM's do (`arn:aws:codepipeline:*` is every CodePipeline ARN);
 //! - condition operators `StringEquals`, `StringNotEquals`, `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`,
 //!   `StringLike`, `StringNotLike`, `ArnEquals`, `ArnNotEquals`, `ArnLike`, `ArnNotLike`, `Bool`, `Null`, each with
 //!   `IfExists` and the `ForAnyValue:`/`ForAllValues:` set qualifiers;
 //! - condition keys `aws:RequestedRegion`, `aws:ResourceTag/<key>`, `aws:RequestTag/<key>`, `aws:TagKeys`,
-//!   `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:SecureTransport` (always false: the endpoint is plain HTTP),
-//!   `iam:PassedToService` and `codestar-connections:PassedToService`. Key names are case-insensitive, tag keys too.
+//!   `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:PrincipalTag/<key>`, `aws:username`,
+//!   `aws:SecureTransport` (always false: the endpoint is plain HTTP), `aws:MultiFactorAuthPresent` (false with
+//!   temporary keys, absent with long-term ones, as on AWS), `aws:ViaAWSService` (false), `iam:PassedToService` and
+//!   `codestar-connections:PassedToService`. Key names are case-insensitive, tag keys too;
+//! - in a `2012-10-17` policy, these keys as policy variables in resources and condition values
+//!   (`${aws:username}`, `${aws:PrincipalTag/team}`, with a default: `${aws:username, 'nobody'}`), and `${*}`, `${?}`,
+//!   `${$}` for the characters themselves. A variable's value is never a wildcard; one without a value (and without
+//!   a default) matches nothing.
 //!
-//! Not understood, so refused: policy variables (`${aws:username}`) in a `2012-10-17` policy, `Principal` and
-//! `NotPrincipal` (resource-based policies), and every other operator (numeric, date, IP address, binary) and key.
+//! Not understood, so refused: `Principal` and `NotPrincipal` (resource-based policies), and every other operator
+//! (numeric, date, IP address, binary), key and variable.
 
 use regex::{Regex, RegexBuilder};
 use serde_json::Value;
@@ -40,12 +47,124 @@ struct Statement {
 #[derive(Debug, Clone)]
 struct Patterns {
     negated: bool,
-    patterns: Vec<Wildcard>,
+    patterns: Vec<Matcher>,
 }
 
 impl Patterns {
-    fn applies(&self, text: &str) -> bool {
-        self.patterns.iter().any(|p| p.matches(text)) != self.negated
+    fn applies(&self, text: &str, context: &Context) -> bool {
+        self.patterns.iter().any(|p| p.matches(text, context)) != self.negated
+    }
+}
+
+/// A policy string: as written, and in a `2012-10-17` policy with variables filled in from the request.
+#[derive(Debug, Clone)]
+struct Text(Vec<Piece>);
+
+#[derive(Debug, Clone)]
+enum Piece {
+    /// As written: its wildcards are wildcards.
+    Written(String),
+    /// A policy variable's value (or its default): never a wildcard.
+    Variable { key: String, default: Option<String> },
+    /// `${*}`, `${?}`, `${$}`: the character itself.
+    Literal(char),
+}
+
+impl Text {
+    /// Reads `text`; with `variables`, its `${...}` too (an unknown variable is refused, named).
+    fn parse(text: &str, variables: bool) -> Result<Text, String> {
+        if !variables || !text.contains("${") {
+            return Ok(Text(vec![Piece::Written(text.to_string())]));
+        }
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                pieces.push(Piece::Written(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let end = after.find('}').ok_or_else(|| format!("has an unclosed policy variable in '{text}'"))?;
+            let inner = after[..end].trim();
+            match inner {
+                "*" => pieces.push(Piece::Literal('*')),
+                "?" => pieces.push(Piece::Literal('?')),
+                "$" => pieces.push(Piece::Literal('$')),
+                _ => {
+                    let (key, default) = match inner.split_once(',') {
+                        Some((key, default)) => (key.trim(), Some(default.trim().trim_matches('\'').to_string())),
+                        None => (inner, None),
+                    };
+                    if !is_key(&key.to_ascii_lowercase()) {
+                        return Err(format!("uses the policy variable ${{{key}}}"));
+                    }
+                    pieces.push(Piece::Variable { key: key.to_ascii_lowercase(), default });
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Written(rest.to_string()));
+        }
+        Ok(Text(pieces))
+    }
+
+    /// The text as written, when it has no variable.
+    fn fixed(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [Piece::Written(text)] => Some(text),
+            [] => Some(""),
+            _ => None,
+        }
+    }
+
+    /// Its parts, each saying whether its wildcards count; `None` when a variable has no value.
+    fn resolve(&self, context: &Context) -> Option<Vec<(String, bool)>> {
+        self.0
+            .iter()
+            .map(|piece| match piece {
+                Piece::Written(text) => Some((text.clone(), true)),
+                Piece::Literal(c) => Some((c.to_string(), false)),
+                Piece::Variable { key, default } => {
+                    let value = context.get(key).and_then(|v| v.first()).cloned().or_else(|| default.clone());
+                    value.map(|v| (v, false))
+                }
+            })
+            .collect()
+    }
+}
+
+/// A policy string to match or compare: compiled once when it has no variable.
+#[derive(Debug, Clone)]
+struct Matcher {
+    fixed: Option<Wildcard>,
+    text: Text,
+    ignore_case: bool,
+}
+
+impl Matcher {
+    fn new(text: Text, ignore_case: bool) -> Result<Matcher, String> {
+        let fixed = text.fixed().map(|t| Wildcard::new(t, ignore_case)).transpose()?;
+        Ok(Matcher { fixed, text, ignore_case })
+    }
+
+    /// Whether `value` matches it as a pattern.
+    fn matches(&self, value: &str, context: &Context) -> bool {
+        match &self.fixed {
+            Some(wildcard) => wildcard.matches(value),
+            None => self
+                .text
+                .resolve(context)
+                .and_then(|parts| Wildcard::from_parts(&parts, self.ignore_case).ok())
+                .is_some_and(|w| w.matches(value)),
+        }
+    }
+
+    /// It as a plain string, variables filled in.
+    fn string(&self, context: &Context) -> Option<String> {
+        match self.text.fixed() {
+            Some(text) => Some(text.to_string()),
+            None => self.text.resolve(context).map(|parts| parts.into_iter().map(|(t, _)| t).collect()),
+        }
     }
 }
 
@@ -59,18 +178,37 @@ enum Wildcard {
 
 impl Wildcard {
     fn new(pattern: &str, ignore_case: bool) -> Result<Wildcard, String> {
-        if pattern == "*" {
+        Wildcard::from_parts(&[(pattern.to_string(), true)], ignore_case)
+    }
+
+    /// A pattern of parts, each saying whether its `*` and `?` are wildcards.
+    fn from_parts(parts: &[(String, bool)], ignore_case: bool) -> Result<Wildcard, String> {
+        let whole: String = parts.iter().map(|(t, _)| t.as_str()).collect();
+        let wild = parts.iter().any(|(t, w)| *w && t.contains(['*', '?']));
+        if !wild {
+            return Ok(Wildcard::Exact { text: whole, ignore_case });
+        }
+        if whole == "*" {
             return Ok(Wildcard::Any);
         }
-        if !pattern.contains(['*', '?']) {
-            return Ok(Wildcard::Exact { text: pattern.to_string(), ignore_case });
-        }
+        // In an ARN, a wildcard of the first five segments stays in its segment.
+        let arn = whole.starts_with("arn:");
         let mut expression = String::from("^");
-        for c in pattern.chars() {
-            match c {
-                '*' => expression.push_str(".*"),
-                '?' => expression.push('.'),
-                other => expression.push_str(&regex::escape(other.encode_utf8(&mut [0; 4]))),
+        let (mut colons, mut index, last) = (0, 0, whole.chars().count() - 1);
+        for (text, wildcards) in parts {
+            for c in text.chars() {
+                let within = arn && colons < 5 && index != last;
+                match c {
+                    '*' if *wildcards && within => expression.push_str("[^:]*"),
+                    '?' if *wildcards && within => expression.push_str("[^:]"),
+                    '*' if *wildcards => expression.push_str(".*"),
+                    '?' if *wildcards => expression.push('.'),
+                    other => {
+                        colons += usize::from(other == ':');
+                        expression.push_str(&regex::escape(other.encode_utf8(&mut [0; 4])));
+                    }
+                }
+                index += 1;
             }
         }
         expression.push('$');
@@ -79,7 +217,7 @@ impl Wildcard {
             .dot_matches_new_line(true)
             .build()
             .map(Wildcard::Pattern)
-            .map_err(|e| format!("the pattern '{pattern}' cannot be used: {e}"))
+            .map_err(|e| format!("the pattern '{whole}' cannot be used: {e}"))
     }
 
     fn matches(&self, text: &str) -> bool {
@@ -118,23 +256,35 @@ struct Condition {
     set: Set,
     /// Lower-cased.
     key: String,
-    values: Vec<Wildcard>,
     /// As written (for `Bool` and `Null`, lower-cased).
-    texts: Vec<String>,
+    values: Vec<Matcher>,
 }
 
 /// The keys a policy may test, lower-cased; the second member of a prefix is true.
-const KEYS: [(&str, bool); 9] = [
+const KEYS: [(&str, bool); 14] = [
     ("aws:requestedregion", false),
     ("aws:resourcetag/", true),
     ("aws:requesttag/", true),
     ("aws:tagkeys", false),
     ("aws:principalarn", false),
     ("aws:principalaccount", false),
+    ("aws:principaltype", false),
+    ("aws:principaltag/", true),
+    ("aws:username", false),
     ("aws:securetransport", false),
+    ("aws:multifactorauthpresent", false),
+    ("aws:viaawsservice", false),
     ("iam:passedtoservice", false),
     ("codestar-connections:passedtoservice", false),
 ];
+
+/// The keys whose values are `true` or `false`.
+const BOOLEAN_KEYS: [&str; 3] = ["aws:securetransport", "aws:multifactorauthpresent", "aws:viaawsservice"];
+
+/// Whether a policy may use `key` (lower-cased).
+fn is_key(key: &str) -> bool {
+    KEYS.iter().any(|(k, prefix)| if *prefix { key.starts_with(k) && key.len() > k.len() } else { key == *k })
+}
 
 /// What a request is tested against: its context keys (lower-cased) and their values.
 #[derive(Debug, Clone, Default)]
@@ -169,8 +319,8 @@ pub enum Decision {
 pub fn evaluate(policies: &[Policy], action: &str, resource: &str, context: &Context) -> Decision {
     let mut allowed = false;
     for statement in policies.iter().flat_map(|p| &p.statements) {
-        if statement.actions.applies(action)
-            && statement.resources.applies(resource)
+        if statement.actions.applies(action, context)
+            && statement.resources.applies(resource, context)
             && statement.conditions.iter().all(|c| c.holds(context))
         {
             if !statement.allow {
@@ -186,26 +336,28 @@ impl Condition {
     fn holds(&self, context: &Context) -> bool {
         let present = context.get(&self.key).filter(|values| !values.is_empty());
         if self.operator == Operator::Null {
-            return self.texts.iter().any(|t| (t == "true") == present.is_none());
+            return self.values.iter().any(|v| (v.string(context).as_deref() == Some("true")) == present.is_none());
         }
         let Some(values) = present else {
             // A key the request lacks: "if exists" and "for all values" hold, and so does a negated test.
             return self.if_exists || self.set == Set::ForAllValues || (self.negated && self.set == Set::Single);
         };
         match self.set {
-            Set::ForAllValues => values.iter().all(|v| self.holds_for(v)),
+            Set::ForAllValues => values.iter().all(|v| self.holds_for(v, context)),
             // One value, or (unqualified on a key with several) any of them.
-            Set::ForAnyValue | Set::Single => values.iter().any(|v| self.holds_for(v)),
+            Set::ForAnyValue | Set::Single => values.iter().any(|v| self.holds_for(v, context)),
         }
     }
 
     /// Whether one request value passes: it matches one of the policy's values (or, negated, none of them).
-    fn holds_for(&self, value: &str) -> bool {
+    fn holds_for(&self, value: &str, context: &Context) -> bool {
+        let text = |m: &Matcher| m.string(context);
         let matched = match self.operator {
-            Operator::StringEquals => self.texts.iter().any(|t| t == value),
-            Operator::StringEqualsIgnoreCase => self.texts.iter().any(|t| t.eq_ignore_ascii_case(value)),
-            Operator::StringLike | Operator::ArnLike => self.values.iter().any(|w| w.matches(value)),
-            Operator::Bool => self.texts.iter().any(|t| t.eq_ignore_ascii_case(value)),
+            Operator::StringEquals => self.values.iter().any(|m| text(m).as_deref() == Some(value)),
+            Operator::StringEqualsIgnoreCase | Operator::Bool => {
+                self.values.iter().any(|m| text(m).is_some_and(|t| t.eq_ignore_ascii_case(value)))
+            }
+            Operator::StringLike | Operator::ArnLike => self.values.iter().any(|m| m.matches(value, context)),
             Operator::Null => false,
         };
         matched != self.negated
@@ -265,20 +417,15 @@ fn statement(label: &str, value: &Value, variables: bool) -> Result<Statement, S
         Some("Deny") => false,
         _ => return Err(format!("the policy {label} needs an Effect of Allow or Deny")),
     };
-    let check_variables = |text: &str| {
-        if variables && text.contains("${") {
-            Err(unsupported(format!("uses a policy variable in '{text}'")))
-        } else {
-            Ok(())
+    let text = |written: &str| Text::parse(written, variables).map_err(unsupported);
+    let action = |written: &str| {
+        if written != "*" && !written.contains(':') {
+            return Err(format!("the policy {label} has the action '{written}', which is not service:action"));
         }
+        Text::parse(written, false).map_err(unsupported)
     };
-    let actions = patterns(label, object, "Action", true, &|text: &str| {
-        if text != "*" && !text.contains(':') {
-            return Err(format!("the policy {label} has the action '{text}', which is not service:action"));
-        }
-        Ok(())
-    })?;
-    let resources = patterns(label, object, "Resource", false, &check_variables)?;
+    let actions = patterns(label, object, "Action", true, &action)?;
+    let resources = patterns(label, object, "Resource", false, &text)?;
     let mut conditions = Vec::new();
     match object.get("Condition") {
         None => {}
@@ -287,7 +434,7 @@ fn statement(label: &str, value: &Value, variables: bool) -> Result<Statement, S
                 let tests =
                     tests.as_object().ok_or_else(|| format!("the policy {label} has a malformed {operator}"))?;
                 for (key, values) in tests {
-                    conditions.push(condition(label, operator, key, values, &check_variables)?);
+                    conditions.push(condition(label, operator, key, values, &text)?);
                 }
             }
         }
@@ -302,7 +449,7 @@ fn patterns(
     object: &serde_json::Map<String, Value>,
     element: &str,
     ignore_case: bool,
-    check: &dyn Fn(&str) -> Result<(), String>,
+    read: &dyn Fn(&str) -> Result<Text, String>,
 ) -> Result<Patterns, String> {
     let not = format!("Not{element}");
     let (negated, value) = match (object.get(element), object.get(&not)) {
@@ -313,10 +460,7 @@ fn patterns(
     let texts = strings(value).ok_or_else(|| format!("the policy {label} has a malformed {element}"))?;
     let patterns = texts
         .iter()
-        .map(|text| {
-            check(text)?;
-            Wildcard::new(text, ignore_case).map_err(|e| format!("the policy {label}: {e}"))
-        })
+        .map(|text| Matcher::new(read(text)?, ignore_case).map_err(|e| format!("the policy {label}: {e}")))
         .collect::<Result<_, _>>()?;
     Ok(Patterns { negated, patterns })
 }
@@ -340,7 +484,7 @@ fn condition(
     operator_text: &str,
     key: &str,
     values: &Value,
-    check_variables: &dyn Fn(&str) -> Result<(), String>,
+    read: &dyn Fn(&str) -> Result<Text, String>,
 ) -> Result<Condition, String> {
     let unsupported = |what: String| format!("the policy {label} {what}, which codepipeline-local does not evaluate");
     let (set, rest) = if let Some(rest) = operator_text.strip_prefix("ForAnyValue:") {
@@ -368,32 +512,22 @@ fn condition(
         _ => return Err(unsupported(format!("uses the condition operator {operator_text}"))),
     };
     let lower = key.to_ascii_lowercase();
-    let known = KEYS
-        .iter()
-        .any(|(k, prefix)| if *prefix { lower.starts_with(k) && lower.len() > k.len() } else { lower == *k });
-    if !known {
+    if !is_key(&lower) {
         return Err(unsupported(format!("uses the condition key {key}")));
     }
-    if operator == Operator::Bool && lower != "aws:securetransport" {
+    if operator == Operator::Bool && !BOOLEAN_KEYS.contains(&lower.as_str()) {
         return Err(unsupported(format!("tests {key} with Bool")));
     }
     let texts = strings(values).ok_or_else(|| format!("the policy {label} has malformed values for {key}"))?;
-    for text in &texts {
-        check_variables(text)?;
-    }
-    let values = match operator {
-        Operator::StringLike | Operator::ArnLike => texts
-            .iter()
-            .map(|t| Wildcard::new(t, false))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("the policy {label}: {e}"))?,
-        _ => Vec::new(),
-    };
     let texts = match operator {
         Operator::Bool | Operator::Null => texts.iter().map(|t| t.to_ascii_lowercase()).collect(),
         _ => texts,
     };
-    Ok(Condition { operator, negated, if_exists, set, key: lower, values, texts })
+    let values = texts
+        .iter()
+        .map(|t| Matcher::new(read(t)?, false).map_err(|e| format!("the policy {label}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Condition { operator, negated, if_exists, set, key: lower, values })
 }
 
 #[cfg(test)]

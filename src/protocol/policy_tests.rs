@@ -149,8 +149,8 @@ fn anything_outside_the_subset_is_refused_by_name() {
         ),
         (
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
-            "Resource": "arn:aws:codepipeline:*:*:${aws:username}-*"}]}),
-            "${aws:username}",
+            "Resource": "arn:aws:codepipeline:*:*:${aws:SourceIp}-*"}]}),
+            "${aws:SourceIp}",
         ),
         (json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}), "Principal"),
         (
@@ -177,4 +177,63 @@ fn anything_outside_the_subset_is_refused_by_name() {
     ] {
         assert!(Policy::parse("p", &malformed).is_err(), "{malformed}");
     }
+}
+
+#[test]
+fn arn_wildcards_stay_in_their_segment_but_the_resource_part_and_a_trailing_star() {
+    let p = |resource: &str| policy(json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": resource}]}));
+    let allows = |resource: &str, arn: &str| {
+        evaluate(&[p(resource)], "codepipeline:GetPipeline", arn, &Context::default()) == Decision::Allow
+    };
+    assert!(allows("arn:aws:codepipeline:*:111111111111:app*", "arn:aws:codepipeline:us-east-1:111111111111:app/S/A"));
+    assert!(!allows("arn:aws:codepipeline:us-*:111111111111:app", "arn:aws:codepipeline:us-east-1:x:111111111111:app"));
+    assert!(!allows("arn:aws:codepipeline:*:app", "arn:aws:codepipeline:us-east-1:111111111111:app"), "one segment");
+    assert!(allows("arn:aws:codepipeline:*", "arn:aws:codepipeline:us-east-1:111111111111:app"), "a trailing star");
+    assert!(allows(
+        "arn:aws:codepipeline:us-east-1:111111111111:webhook:*",
+        "arn:aws:codepipeline:us-east-1:111111111111:webhook:h"
+    ));
+    assert!(allows("arn:aws:codepipeline:us-east-?:1111111111?1:*", "arn:aws:codepipeline:us-east-1:111111111111:x"));
+}
+
+#[test]
+fn policy_variables_are_filled_in_from_the_request_and_never_act_as_wildcards() {
+    let p = policy(json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "codepipeline:*", "Resource": "arn:aws:codepipeline:*:*:${aws:username}-*"},
+        {"Effect": "Allow", "Action": "codepipeline:StartPipelineExecution", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}},
+        {"Effect": "Allow", "Action": "codepipeline:GetPipeline", "Resource": "arn:aws:codepipeline:*:*:${aws:PrincipalTag/prefix, 'shared'}${*}"}]}));
+    let p = std::slice::from_ref(&p);
+    let alice = context(&[("aws:username", &["alice"]), ("aws:PrincipalTag/team", &["blue"])]);
+    let arn = |name: &str| format!("arn:aws:codepipeline:us-east-1:1:{name}");
+    assert_eq!(evaluate(p, "codepipeline:DeletePipeline", &arn("alice-web"), &alice), Decision::Allow);
+    assert_eq!(evaluate(p, "codepipeline:DeletePipeline", &arn("bob-web"), &alice), Decision::ImplicitDeny);
+    let blue = context(&[
+        ("aws:username", &["alice"]),
+        ("aws:PrincipalTag/team", &["blue"]),
+        ("aws:ResourceTag/team", &["blue"]),
+    ]);
+    assert_eq!(evaluate(p, "codepipeline:StartPipelineExecution", &arn("x"), &blue), Decision::Allow);
+    let red = context(&[("aws:PrincipalTag/team", &["blue"]), ("aws:ResourceTag/team", &["red"])]);
+    assert_eq!(evaluate(p, "codepipeline:StartPipelineExecution", &arn("x"), &red), Decision::ImplicitDeny);
+    // Without the principal's tag the condition has no value to compare with: nothing matches.
+    let untagged = context(&[("aws:ResourceTag/team", &["blue"])]);
+    assert_eq!(evaluate(p, "codepipeline:StartPipelineExecution", &arn("x"), &untagged), Decision::ImplicitDeny);
+    // A default, and ${*} as the character itself (never a wildcard).
+    assert_eq!(evaluate(p, "codepipeline:GetPipeline", &arn("shared*"), &Context::default()), Decision::Allow);
+    assert_eq!(
+        evaluate(p, "codepipeline:GetPipeline", &arn("shared-web"), &Context::default()),
+        Decision::ImplicitDeny
+    );
+    let star = context(&[("aws:username", &["*"])]);
+    assert_eq!(
+        evaluate(p, "codepipeline:DeletePipeline", &arn("bob-web"), &star),
+        Decision::ImplicitDeny,
+        "a value is literal"
+    );
+    // In a 2008-10-17 policy (or one without a Version) ${...} is plain text.
+    let old = policy(
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:codepipeline:*:*:${aws:username}"}]}),
+    );
+    assert_eq!(evaluate(&[old], "codepipeline:GetPipeline", &arn("${aws:username}"), &alice), Decision::Allow);
 }

@@ -46,6 +46,9 @@ pub struct Principal {
     /// May act on every account through the control endpoints.
     #[serde(default)]
     pub admin: bool,
+    /// Its tags (`aws:PrincipalTag/<key>` in policies).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// The policies, read ([`Principal::compile`]).
     #[serde(skip)]
     pub compiled: Vec<Policy>,
@@ -66,6 +69,23 @@ impl Principal {
     /// Whether it is an account's root user, which identity-based policies do not restrict.
     pub fn is_root(&self) -> bool {
         self.arn.starts_with("arn:") && self.arn.ends_with(":root")
+    }
+
+    /// `aws:PrincipalType` as IAM gives it: `Account`, `User`, `AssumedRole` or `FederatedUser`.
+    pub fn principal_type(&self) -> &'static str {
+        let resource = self.arn.splitn(6, ':').nth(5).unwrap_or_default();
+        match resource.split('/').next().unwrap_or_default() {
+            "root" => "Account",
+            "assumed-role" => "AssumedRole",
+            "federated-user" => "FederatedUser",
+            _ => "User",
+        }
+    }
+
+    /// `aws:username`: an IAM user's name (the last part of its ARN); other principals have none.
+    pub fn user_name(&self) -> Option<&str> {
+        let resource = self.arn.splitn(6, ':').nth(5)?;
+        resource.strip_prefix("user/").map(|path| path.rsplit('/').next().unwrap_or(path))
     }
 }
 
@@ -448,6 +468,23 @@ mod tests {
         for bad in ["2026-12-07T23:15:00Z", "20261307T000000Z", "20261207T231500", ""] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn principals_are_typed_and_users_named_from_their_arn() {
+        let of = |arn: &str| {
+            let text = format!(
+                r#"{{"principals": [{{"accessKeyId": "A", "secretAccessKey": "s", "account": "1", "arn": "{arn}"}}]}}"#
+            );
+            let verifier = Verifier::from_json(&text, false).expect("reads");
+            let principal = verifier.principal("A").cloned().expect("listed");
+            (principal.principal_type(), principal.user_name().map(str::to_string), principal.is_root())
+        };
+        assert_eq!(of("arn:aws:iam::1:user/deployer"), ("User", Some("deployer".into()), false));
+        assert_eq!(of("arn:aws:iam::1:user/teams/web/alice"), ("User", Some("alice".into()), false));
+        assert_eq!(of("arn:aws:sts::1:assumed-role/ci/session"), ("AssumedRole", None, false));
+        assert_eq!(of("arn:aws:iam::1:root"), ("Account", None, true));
+        assert_eq!(of("arn:aws:sts::1:federated-user/bob"), ("FederatedUser", None, false));
     }
 
     #[test]

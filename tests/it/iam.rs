@@ -340,3 +340,30 @@ async fn no_secret_key_or_session_token_reaches_the_logs_at_any_level() {
         assert!(!logs.contains(secret), "{secret} was logged:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn policy_variables_give_each_user_its_own_pipelines_and_its_teams() {
+    // One policy for every developer: its own `<user>-*` pipelines, and starting those tagged with its team.
+    let shared = json!([{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["codepipeline:*", "iam:PassRole"],
+         "Resource": ["arn:aws:codepipeline:*:${aws:PrincipalAccount}:${aws:username}-*", ROLE]},
+        {"Effect": "Allow", "Action": "codepipeline:StartPipelineExecution", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}}]}]);
+    let mut alice = principal(("AKIAALICE00000000001", "alice-secret"), "alice", shared.clone());
+    alice["tags"] = json!({"team": "blue"});
+    let mut bob = principal(("AKIABOB0000000000002", "bob-secret"), "bob", shared);
+    bob["tags"] = json!({"team": "blue"});
+    let file = credentials_file(vec![alice, bob]);
+    let config = Config { enforce_iam: true, credentials: Some(file), action_duration_ms: 5, ..Config::default() };
+    let server = TestServer::with_config(config).await;
+    let alice = client(&server.url(), ("AKIAALICE00000000001", "alice-secret"));
+    let bob = client(&server.url(), ("AKIABOB0000000000002", "bob-secret"));
+    let tag = Tag::builder().key("team").value("blue").build().expect("tag");
+    alice.create_pipeline().pipeline(gated("alice-web")).tags(tag).send().await.expect("its own");
+    let error = alice.create_pipeline().pipeline(gated("bob-api")).send().await.expect_err("bob's");
+    denied(error.message().unwrap_or_default(), "alice", "codepipeline:CreatePipeline", &arn("bob-api"));
+    // Bob may not touch alice-web, but may start it: it is his team's.
+    let error = bob.get_pipeline().name("alice-web").send().await.expect_err("alice's");
+    denied(error.message().unwrap_or_default(), "bob", "codepipeline:GetPipeline", &arn("alice-web"));
+    bob.start_pipeline_execution().name("alice-web").send().await.expect("his team's");
+}
