@@ -442,6 +442,9 @@ async fn init_stage_report(
 struct ResetRequest {
     account: Option<String>,
     region: Option<String>,
+    /// Every partition, even for a signed request (with `--verify-signatures`, an admin's).
+    #[serde(default)]
+    all: bool,
 }
 
 async fn reset(
@@ -454,7 +457,15 @@ async fn reset(
     // Signed requests name their partition as they would on the AWS endpoint (a verified one, its own account).
     let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
         || uri.query().is_some_and(|q| q.contains("X-Amz-Credential="));
-    let credentials = caller.scope().or_else(|| signed.then(|| scope_of(&headers, uri.query(), app.defaults())));
+    if request.all {
+        caller.must_act_anywhere("reset every account")?;
+    }
+    let signed = signed && !request.all;
+    let credentials = if request.all {
+        None
+    } else {
+        caller.scope().or_else(|| signed.then(|| scope_of(&headers, uri.query(), app.defaults())))
+    };
     let account = request.account.or_else(|| credentials.as_ref().map(|s| s.account.clone()));
     if let Some(account) = &account {
         caller.may_act_on(account)?;

@@ -132,4 +132,12 @@ async fn a_signer_acts_on_its_own_account_through_the_control_endpoints_and_an_a
         (crate::common::status(&deployer, "p", &id).await.as_str() == "Failed").then_some(())
     })
     .await;
+
+    // A signed reset drops the signer's partition; every account's is an administrator's to drop.
+    forbidden(&control(&server, OTHER, "POST", "/_emulator/reset", Some(json!({"all": true}))).await, who);
+    assert_eq!(control(&server, OTHER, "POST", "/_emulator/reset", None).await.status, 200);
+    assert!(other.list_pipelines().send().await.expect("lists").pipelines().is_empty());
+    assert_eq!(deployer.list_pipelines().send().await.expect("lists").pipelines().len(), 1, "another account's");
+    assert_eq!(control(&server, ADMIN, "POST", "/_emulator/reset", Some(json!({"all": true}))).await.status, 200);
+    assert!(deployer.list_pipelines().send().await.expect("lists").pipelines().is_empty());
 }
