@@ -198,9 +198,7 @@ async fn handle(
     // With --verify-signatures, who signed decides the account; the wall clock judges the signature's time.
     let (scope, principal) = match app.principals() {
         Some(principals) => {
-            let signature = crate::protocol::sigv4::Signature::read(uri, headers)?;
-            let principal = principals.find(signature.access_key()).await?;
-            let region = signature.check(&principal, "POST", uri, headers, &bytes, std::time::SystemTime::now())?;
+            let (principal, region) = principals.verify("POST", uri, headers, &bytes).await?;
             (crate::state::Scope { account: principal.account.clone(), region }, Some(principal))
         }
         None => (scope_of(headers, uri.query(), app.defaults()), None),

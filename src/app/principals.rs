@@ -58,6 +58,20 @@ impl Principals {
         self.enforce
     }
 
+    /// Checks a request's signature, at the wall clock's time: its principal and the region it was signed for.
+    pub async fn verify(
+        &self,
+        method: &str,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(Arc<Principal>, String), ApiError> {
+        let signature = crate::protocol::sigv4::Signature::read(uri, headers)?;
+        let principal = self.find(signature.access_key()).await?;
+        let region = signature.check(&principal, method, uri, headers, body, std::time::SystemTime::now())?;
+        Ok((principal, region))
+    }
+
     /// The principal whose access key is `key`: `UnrecognizedClientException` when nobody has it.
     pub async fn find(&self, key: &str) -> Result<Arc<Principal>, ApiError> {
         let listed = self.file.principal(key);

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::protocol::body::{MAX_BODY_BYTES, read_limited};
-use crate::protocol::sigv4::{Principal, Signature};
+use crate::protocol::sigv4::{Principal, without_signature};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::state::Scope;
 
@@ -149,18 +149,13 @@ async fn verified(app: &AppState, request: Request) -> Result<Request, ApiError>
         MAX_BODY_BYTES
     };
     let bytes = read_limited(&parts.headers, body, limit, config.body_timeout).await?;
-    let signature = Signature::read(&parts.uri, &parts.headers)?;
-    let principal = principals.find(signature.access_key()).await?;
-    let method = parts.method.as_str().to_string();
-    let region =
-        signature.check(&principal, &method, &parts.uri, &parts.headers, &bytes, std::time::SystemTime::now())?;
+    let (principal, region) = principals.verify(parts.method.as_str(), &parts.uri, &parts.headers, &bytes).await?;
     parts.extensions.insert(Caller(Some((principal, region))));
     // A query-string signature has done its work: the endpoint reads its own parameters only.
-    if let Some(query) = parts.uri.query().filter(|q| q.contains("X-Amz-")) {
-        let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("X-Amz-") && !p.is_empty()).collect();
-        let path = parts.uri.path();
-        let rebuilt = if kept.is_empty() { path.to_string() } else { format!("{path}?{}", kept.join("&")) };
-        parts.uri = rebuilt.parse().map_err(|_| ApiError::validation("The request's URI cannot be read"))?;
+    if parts.uri.query().is_some_and(|q| q.contains("X-Amz-")) {
+        parts.uri = without_signature(&parts.uri)
+            .parse()
+            .map_err(|_| ApiError::validation("The request's URI cannot be read"))?;
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
@@ -173,11 +168,6 @@ impl Caller {
     /// The verified principal, if requests are verified.
     pub fn principal(&self) -> Option<&Principal> {
         self.0.as_ref().map(|(p, _)| p.as_ref())
-    }
-
-    /// Whether it may act on every account: requests are not verified, or its principal is an administrator.
-    pub fn may_act_anywhere(&self) -> bool {
-        self.principal().is_none_or(|p| p.admin)
     }
 
     /// Refuses a caller that may act on its own account only, for what concerns every account.

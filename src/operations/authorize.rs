@@ -255,8 +255,7 @@ fn checks(ctx: &Ctx, op: Operation, input: &Value) -> Vec<Check> {
         let stages = declaration.get("stages").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut connections: Vec<&str> = Vec::new();
         let actions = stages.iter().flat_map(|s| s.get("actions").and_then(Value::as_array).into_iter().flatten());
-        let all: Vec<&Value> = actions.collect();
-        for action in &all {
+        for action in actions {
             let connection = action.get("configuration").and_then(|c| c.get("ConnectionArn")).and_then(Value::as_str);
             if let Some(connection) = connection.filter(|c| !connections.contains(c)) {
                 connections.push(connection);

@@ -418,13 +418,7 @@ fn expected_signature(
         .collect();
     // A query-string signature's own parameters are added back by the signer.
     let path = if signed.query {
-        let kept: Vec<&str> = uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| !pair.starts_with("X-Amz-") && !pair.is_empty())
-            .collect();
-        if kept.is_empty() { uri.path().to_string() } else { format!("{}?{}", uri.path(), kept.join("&")) }
+        without_signature(uri)
     } else {
         uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
     };
@@ -432,6 +426,13 @@ fn expected_signature(
     let signable = SignableRequest::new(method, path, chosen.into_iter(), body).map_err(|_| mismatch())?;
     let output = sign(signable, &params).map_err(|_| mismatch())?;
     Ok(output.signature().to_string())
+}
+
+/// The path and query of `uri` without a query-string signature's own `X-Amz-*` parameters.
+pub fn without_signature(uri: &Uri) -> String {
+    let kept: Vec<&str> =
+        uri.query().unwrap_or_default().split('&').filter(|p| !p.starts_with("X-Amz-") && !p.is_empty()).collect();
+    if kept.is_empty() { uri.path().to_string() } else { format!("{}?{}", uri.path(), kept.join("&")) }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
